@@ -1,0 +1,104 @@
+"""Filters as data: one frozen, hashable value that every query takes.
+
+``Filters`` holds the half-open range in the dashboard's timezone and the dimension values.
+``where`` compiles it, for one table, to ``(where_clauses, params)``: identifiers come from the
+contract's allow-list, values are always bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from data_access.schema import Schema
+
+# Which filter applies to which column, per table (contract: system tables only by date range).
+DIMENSIONS: dict[str, dict[str, str]] = {
+    "conversation_metrics": {"platforms": "platform", "intents": "intent", "models": "ai_model"},
+    "nps_responses": {"platforms": "platform"},
+    "system_metrics": {},
+    "error_events": {},
+    "service_health": {},
+    "integration_calls": {},
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A range ``[start, end)`` of local wall-clock times in ``tz`` plus dimension values.
+
+    An empty tuple means "all values". Build one from dates with ``Filters.for_dates``.
+    """
+
+    start: datetime
+    end: datetime
+    platforms: tuple[str, ...] = ()
+    intents: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    tz: str = "UTC"
+
+    @classmethod
+    def for_dates(cls, start: date, end: date, tz: str = "UTC", **dimensions) -> "Filters":
+        """The contract's range for inclusive dates: [start 00:00, end + 1 day 00:00)."""
+        return cls(datetime.combine(start, time()), datetime.combine(end + timedelta(days=1), time()),
+                   tz=tz, **dimensions)
+
+    @property
+    def start_date(self) -> date:
+        return self.start.date()
+
+    @property
+    def end_date(self) -> date:
+        """The last day the range touches (inclusive)."""
+        return (self.end - timedelta(microseconds=1)).date()
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+    def previous(self) -> "Filters":
+        """The period of the same length that ends where this one starts."""
+        return replace(self, start=self.start - self.length, end=self.start)
+
+    def to_utc(self, local: datetime) -> datetime:
+        """A local wall-clock time in ``tz`` as a naive UTC datetime."""
+        aware = local.replace(tzinfo=ZoneInfo(self.tz))
+        return aware.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def utc_bounds(self) -> tuple[datetime, datetime]:
+        return self.to_utc(self.start), self.to_utc(self.end)
+
+
+def bind_timestamp(value: datetime, dialect: str):
+    """A naive UTC datetime as the driver should receive it.
+
+    SQLite keeps timestamps as ISO text (``YYYY-MM-DD HH:MM:SS[.ffffff]``), so the bound value
+    is text of the same shape and compares correctly.
+    """
+    if dialect == "sqlite":
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return value
+
+
+def where(filters: Filters, table: str, schema: Schema, dialect: str,
+          prefix: str = "") -> tuple[list[str], dict]:
+    """Compile ``filters`` for ``table`` to ``(where_clauses, params)``.
+
+    Clauses reference columns unqualified; parameter names start with ``prefix`` so that
+    several compiled filters can share one statement. A dimension the table does not have is
+    not applied. Raises ``KeyError`` for a table outside the contract.
+    """
+    dimensions = DIMENSIONS[table]
+    start, end = filters.utc_bounds()
+    clauses = [f'"timestamp" >= :{prefix}start', f'"timestamp" < :{prefix}end']
+    params: dict = {f"{prefix}start": bind_timestamp(start, dialect),
+                    f"{prefix}end": bind_timestamp(end, dialect)}
+    for field_name, column in dimensions.items():
+        values = getattr(filters, field_name)
+        if not values or not schema.has(table, column):
+            continue
+        names = [f"{prefix}{column}_{i}" for i in range(len(values))]
+        clauses.append(f"{column} IN ({', '.join(':' + n for n in names)})")
+        params.update(zip(names, values))
+    return clauses, params

@@ -1,0 +1,389 @@
+"""The contract's KPIs: one function each, whose docstring is the definition shown on the page.
+
+A KPI function returns the SQL aggregates it needs and how to turn their values into a
+``KpiValue``; ``compute`` runs every requested KPI of one level (messages, dialogs, NPS
+responses, system samples, health checks) in a single statement, so a page that shows ten
+tiles scans each table once per period.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from data_access import sql
+from data_access.filters import Filters
+from data_access.schema import Schema
+
+CM = "conversation_metrics"
+
+NO_DATA = "no_data"
+NOT_TRACKED = "not_tracked"
+
+
+@dataclass(frozen=True)
+class KpiValue:
+    """A KPI's value (None with a ``reason`` when there is none), the count behind it (``n``),
+    and how many rows were ignored for holding values outside the contract's range."""
+
+    key: str
+    value: float | Decimal | int | None
+    n: int = 0
+    ignored: int = 0
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """Named SQL aggregate expressions, and a function from their values to ``(value, n, ignored)``."""
+
+    columns: dict[str, str]
+    finish: Callable[[dict], tuple]
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    label: str  # the contract's tile label (English)
+    level: str
+    unit: str  # count, percent, rating, ms, money, rps, nps, seconds
+    requires: tuple[str, ...]  # "table.column" the KPI cannot do without
+    build: Callable[[str], Aggregates] = field(repr=False)
+    higher_is_better: bool | None = True
+
+    @property
+    def definition(self) -> str:
+        """The first paragraph of the KPI function's docstring."""
+        return inspect.getdoc(self.build).split("\n\n")[0].replace("\n", " ")
+
+    def tracked(self, schema: Schema) -> bool:
+        return all(schema.has(*need.split(".", 1)) for need in self.requires)
+
+
+KPIS: dict[str, Kpi] = {}
+
+LEVEL_TABLES = {"messages": CM, "dialogs": CM, "nps": "nps_responses",
+                "system": "system_metrics", "health": "service_health"}
+
+
+def kpi(key: str, label: str, level: str, unit: str, requires: Iterable[str] = (),
+        higher_is_better: bool | None = True):
+    """Register a KPI function under ``key``."""
+    table = LEVEL_TABLES[level]
+
+    def register(build: Callable[[str], Aggregates]):
+        needs = tuple(r if "." in r else f"{table}.{r}" for r in requires) or (f"{table}.timestamp",)
+        KPIS[key] = Kpi(key, label, level, unit, needs, build, higher_is_better)
+        return build
+
+    return register
+
+
+def share(part, whole) -> float | None:
+    """100 × part / whole, or None when whole is 0."""
+    return None if not whole else 100.0 * float(part) / float(whole)
+
+
+# --- messages: one row per conversation_metrics row ------------------------------------------
+
+@kpi("messages", "Messages", "messages", "count")
+def message_count(dialect: str) -> Aggregates:
+    """Number of conversation_metrics rows (answers the AI sent)."""
+    return Aggregates({"n": "COUNT(*)"}, lambda r: (r["n"], r["n"], 0))
+
+
+@kpi("csat", "CSAT", "messages", "percent", ["satisfaction_score"])
+def csat_top2_share(dialect: str) -> Aggregates:
+    """% of ratings that are 4 or 5, among non-NULL satisfaction_score (top-2 box).
+
+    Scores outside 1..5 are ignored and counted."""
+    s = '"satisfaction_score"'
+    return Aggregates(
+        {"top2": f"SUM(CASE WHEN {s} IN (4, 5) THEN 1 ELSE 0 END)",
+         "rated": f"SUM(CASE WHEN {s} BETWEEN 1 AND 5 THEN 1 ELSE 0 END)",
+         "bad": f"SUM(CASE WHEN {s} NOT BETWEEN 1 AND 5 THEN 1 ELSE 0 END)"},
+        lambda r: (share(r["top2"], r["rated"]), r["rated"], r["bad"]))
+
+
+@kpi("avg_rating", "Avg rating", "messages", "rating", ["satisfaction_score"])
+def average_rating(dialect: str) -> Aggregates:
+    """Mean of non-NULL satisfaction_score, on a 1–5 scale.
+
+    Scores outside 1..5 are ignored and counted."""
+    s = '"satisfaction_score"'
+    return Aggregates(
+        {"total": f"SUM(CASE WHEN {s} BETWEEN 1 AND 5 THEN {s} ELSE 0 END)",
+         "rated": f"SUM(CASE WHEN {s} BETWEEN 1 AND 5 THEN 1 ELSE 0 END)",
+         "bad": f"SUM(CASE WHEN {s} NOT BETWEEN 1 AND 5 THEN 1 ELSE 0 END)"},
+        lambda r: (None if not r["rated"] else float(r["total"]) / float(r["rated"]),
+                   r["rated"], r["bad"]))
+
+
+@kpi("avg_response_time", "Avg AI response time", "messages", "ms", ["response_time_ms"],
+     higher_is_better=False)
+def mean_response_time_ms(dialect: str) -> Aggregates:
+    """Mean response_time_ms (AI generation time), in milliseconds.
+
+    Negative times are ignored and counted."""
+    t = '"response_time_ms"'
+    return Aggregates(
+        {"total": f"SUM(CASE WHEN {t} >= 0 THEN {t} ELSE 0 END)",
+         "timed": f"SUM(CASE WHEN {t} >= 0 THEN 1 ELSE 0 END)",
+         "bad": f"SUM(CASE WHEN {t} < 0 THEN 1 ELSE 0 END)"},
+        lambda r: (None if not r["timed"] else float(r["total"]) / float(r["timed"]),
+                   r["timed"], r["bad"]))
+
+
+@kpi("p95_response_time", "p95 AI response time", "messages", "ms", ["response_time_ms"],
+     higher_is_better=False)
+def p95_response_time_ms(dialect: str) -> Aggregates:
+    """95th percentile of response_time_ms, linear interpolation (PostgreSQL percentile_cont).
+
+    Negative times are ignored and counted."""
+    t = '"response_time_ms"'
+    return Aggregates(
+        {"p95": sql.percentile(f"CASE WHEN {t} >= 0 THEN {t} END", 0.95, dialect),
+         "timed": f"SUM(CASE WHEN {t} >= 0 THEN 1 ELSE 0 END)",
+         "bad": f"SUM(CASE WHEN {t} < 0 THEN 1 ELSE 0 END)"},
+        lambda r: (None if r["p95"] is None else float(r["p95"]), r["timed"], r["bad"]))
+
+
+@kpi("intent_accuracy", "Intent accuracy", "messages", "percent", ["expected_intent", "intent"])
+def intent_accuracy_share(dialect: str) -> Aggregates:
+    """% of rows with expected_intent not NULL where intent = expected_intent (the labelled sample)."""
+    return Aggregates(
+        {"hits": 'SUM(CASE WHEN "intent" = "expected_intent" THEN 1 ELSE 0 END)',
+         "labelled": 'COUNT("expected_intent")'},
+        lambda r: (share(r["hits"], r["labelled"]), r["labelled"], 0))
+
+
+@kpi("helpful_answers", "Helpful answers", "messages", "percent", ["helpful"])
+def helpful_share(dialect: str) -> Aggregates:
+    """% of non-NULL helpful (the customer's thumbs up/down) that are true."""
+    return Aggregates(
+        {"up": "SUM(" + sql.flag('"helpful"') + ")", "voted": 'COUNT("helpful")'},
+        lambda r: (share(r["up"], r["voted"]), r["voted"], 0))
+
+
+@kpi("tokens", "Tokens", "messages", "count", ["tokens_used"], higher_is_better=None)
+def tokens_sum(dialect: str) -> Aggregates:
+    """Sum of tokens_used. Negative counts are ignored and counted."""
+    t = '"tokens_used"'
+    return Aggregates(
+        {"total": f"SUM(CASE WHEN {t} >= 0 THEN {t} ELSE 0 END)",
+         "counted": f"COUNT(CASE WHEN {t} >= 0 THEN 1 END)",
+         "bad": f"SUM(CASE WHEN {t} < 0 THEN 1 ELSE 0 END)"},
+        lambda r: (None if not r["counted"] else int(r["total"]), r["counted"], r["bad"]))
+
+
+@kpi("cost", "Cost", "messages", "money", ["cost_usd"], higher_is_better=False)
+def cost_sum_usd(dialect: str) -> Aggregates:
+    """Sum of cost_usd, in USD (exact to 1/10,000 USD). Negative costs are ignored and counted."""
+    c = '"cost_usd"'
+    return Aggregates(
+        {"total": sql.money_sum_ten_thousandths(f"CASE WHEN {c} >= 0 THEN {c} ELSE 0 END"),
+         "counted": f"COUNT(CASE WHEN {c} >= 0 THEN 1 END)",
+         "bad": f"SUM(CASE WHEN {c} < 0 THEN 1 ELSE 0 END)"},
+        lambda r: (None if not r["counted"] else Decimal(int(r["total"])) / Decimal(10000),
+                   r["counted"], r["bad"]))
+
+
+# --- dialogs: one row per dialog (see dialogs_subquery) ---------------------------------------
+
+@kpi("dialogs", "Dialogs", "dialogs", "count")
+def dialog_count(dialect: str) -> Aggregates:
+    """Number of distinct dialogs (a dialog is a session_id; without one, user_id + UTC date)."""
+    return Aggregates({"n": "COUNT(*)"}, lambda r: (r["n"], r["n"], 0))
+
+
+@kpi("conversion_rate", "Conversion rate", "dialogs", "percent", ["converted"])
+def conversion_rate(dialect: str) -> Aggregates:
+    """% of dialogs with any converted = true (ended with an order, booking or payment)."""
+    return Aggregates({"hit": "SUM(converted_any)", "n": "COUNT(*)"},
+                      lambda r: (share(r["hit"], r["n"]), r["n"], 0))
+
+
+@kpi("escalation_rate", "Escalation rate", "dialogs", "percent", ["escalated"],
+     higher_is_better=False)
+def escalation_rate(dialect: str) -> Aggregates:
+    """% of dialogs with any escalated = true (handed to a human operator)."""
+    return Aggregates({"hit": "SUM(escalated_any)", "n": "COUNT(*)"},
+                      lambda r: (share(r["hit"], r["n"]), r["n"], 0))
+
+
+@kpi("median_resolution_time", "Median resolution time", "dialogs", "seconds", ["resolved"],
+     higher_is_better=False)
+def median_resolution_seconds(dialect: str) -> Aggregates:
+    """Median over resolved dialogs of (first message with resolved = true) − (dialog start)."""
+    seconds = sql.seconds_between("first_resolved", "started", dialect)
+    return Aggregates(
+        {"median": sql.percentile(seconds, 0.5, dialect), "n": "COUNT(first_resolved)"},
+        lambda r: (None if r["median"] is None else float(r["median"]), r["n"], 0))
+
+
+@kpi("repeat_contact_rate", "Repeat contact rate", "dialogs", "percent", ["user_id"],
+     higher_is_better=False)
+def repeat_contact_rate(dialect: str) -> Aggregates:
+    """% of dialogs whose user started another dialog in the 7 days before, within the filtered rows."""
+    gap = sql.seconds_between("started", "previous_started", dialect)
+    return Aggregates(
+        {"hit": f"SUM(CASE WHEN previous_started IS NOT NULL AND {gap} <= 604800 THEN 1 ELSE 0 END)",
+         "n": "COUNT(*)"},
+        lambda r: (share(r["hit"], r["n"]), r["n"], 0))
+
+
+# --- NPS responses ---------------------------------------------------------------------------
+
+@kpi("nps", "NPS", "nps", "nps", ["score"])
+def net_promoter_score(dialect: str) -> Aggregates:
+    """% of nps_responses with score 9–10 minus % with 0–6 (−100..100).
+
+    Scores outside 0..10 are ignored and counted."""
+    s = '"score"'
+    return Aggregates(
+        {"promoters": f"SUM(CASE WHEN {s} BETWEEN 9 AND 10 THEN 1 ELSE 0 END)",
+         "detractors": f"SUM(CASE WHEN {s} BETWEEN 0 AND 6 THEN 1 ELSE 0 END)",
+         "n": f"SUM(CASE WHEN {s} BETWEEN 0 AND 10 THEN 1 ELSE 0 END)",
+         "bad": f"SUM(CASE WHEN {s} NOT BETWEEN 0 AND 10 THEN 1 ELSE 0 END)"},
+        lambda r: (None if not r["n"] else
+                   100.0 * (float(r["promoters"]) - float(r["detractors"])) / float(r["n"]),
+                   r["n"], r["bad"]))
+
+
+# --- system samples: one row per sample timestamp (summed over services) -----------------------
+
+@kpi("avg_rps", "Avg RPS", "system", "rps", ["requests"], higher_is_better=None)
+def average_rps(dialect: str) -> Aggregates:
+    """sum(requests) / (number of distinct sample timestamps × 60)."""
+    return Aggregates({"req": "SUM(requests)", "samples": "COUNT(*)"},
+                      lambda r: (None if not r["samples"] else
+                                 float(r["req"] or 0) / (r["samples"] * 60.0), r["samples"], 0))
+
+
+@kpi("peak_rps", "Peak RPS", "system", "rps", ["requests"], higher_is_better=None)
+def peak_rps(dialect: str) -> Aggregates:
+    """max over sample timestamps of sum(requests) / 60."""
+    return Aggregates({"peak": "MAX(requests)", "samples": "COUNT(*)"},
+                      lambda r: (None if r["peak"] is None else float(r["peak"]) / 60.0,
+                                 r["samples"], 0))
+
+
+@kpi("error_rate", "Error rate", "system", "percent", ["requests", "errors"],
+     higher_is_better=False)
+def error_rate(dialect: str) -> Aggregates:
+    """100 × sum(errors) / sum(requests)."""
+    return Aggregates({"err": "SUM(errors)", "req": "SUM(requests)"},
+                      lambda r: (share(r["err"] or 0, r["req"]), int(r["req"] or 0), 0))
+
+
+@kpi("active_sessions", "Active sessions", "system", "count", ["active_sessions"],
+     higher_is_better=None)
+def active_sessions_latest(dialect: str) -> Aggregates:
+    """Sum of active_sessions at the latest sample timestamp in range."""
+    return Aggregates(
+        {"latest": 'SUM(CASE WHEN "timestamp" = latest_sample THEN active_sessions END)',
+         "samples": "COUNT(*)"},
+        lambda r: (None if r["latest"] is None else int(r["latest"]), r["samples"], 0))
+
+
+# --- health checks -----------------------------------------------------------------------------
+
+@kpi("uptime", "Uptime", "health", "percent", ["status"])
+def uptime_share(dialect: str) -> Aggregates:
+    """% of service_health checks with status 'up' or 'degraded'.
+
+    Checks with an unknown status are ignored and counted."""
+    s = '"status"'
+    return Aggregates(
+        {"ok": f"SUM(CASE WHEN {s} IN ('up', 'degraded') THEN 1 ELSE 0 END)",
+         "n": f"SUM(CASE WHEN {s} IN ('up', 'degraded', 'down') THEN 1 ELSE 0 END)",
+         "bad": f"SUM(CASE WHEN {s} IN ('up', 'degraded', 'down') THEN 0 ELSE 1 END)"},
+        lambda r: (share(r["ok"], r["n"]), r["n"], r["bad"]))
+
+
+# --- the FROM clause of each level -------------------------------------------------------------
+
+def dialog_key(schema: Schema, dialect: str) -> str:
+    """The contract's dialog key: session_id, else user_id + the row's UTC date."""
+    fallback = f"COALESCE(\"user_id\", '') || ':' || {sql.utc_date_text(sql.TS, dialect)}"
+    if schema.has(CM, "session_id"):
+        return f'COALESCE("session_id", {fallback})'
+    return fallback
+
+
+def dialogs_subquery(filters: Filters, schema: Schema, dialect: str,
+                     extra: Iterable[str] = ()) -> tuple[str, dict]:
+    """One row per dialog among the filtered rows: start, user, outcome flags, previous start.
+
+    ``extra`` adds aggregate columns (``MIN("platform") AS platform``) to the per-dialog row.
+    """
+    where, params = sql.table_where(filters, CM, schema, dialect)
+    optional = list(extra)
+    for name in ("converted", "escalated"):
+        if schema.has(CM, name):
+            optional.append(f"MAX({sql.flag(sql.column(CM, name))}) AS {name}_any")
+    if schema.has(CM, "resolved"):
+        optional.append(f'MIN(CASE WHEN "resolved" THEN {sql.TS} END) AS first_resolved')
+    extra = "".join(f", {o}" for o in optional)
+    grouped = (f"SELECT {dialog_key(schema, dialect)} AS dialog, MIN({sql.TS}) AS started, "
+               f'MIN("user_id") AS user_id{extra} FROM conversation_metrics {where} GROUP BY 1')
+    return (f"SELECT d.*, LAG(started) OVER (PARTITION BY user_id ORDER BY started) "
+            f"AS previous_started FROM ({grouped}) d"), params
+
+
+def level_source(level: str, filters: Filters, schema: Schema, dialect: str) -> tuple[str, dict]:
+    """The FROM clause (table or subquery) that a level's aggregates read."""
+    table = LEVEL_TABLES[level]
+    if level == "dialogs":
+        subquery, params = dialogs_subquery(filters, schema, dialect)
+        return f"({subquery}) dialogs", params
+    where, params = sql.table_where(filters, table, schema, dialect)
+    if level == "system":
+        requests = "SUM(CASE WHEN requests >= 0 THEN requests END)" if schema.has(table, "requests") else "NULL"
+        errors = "SUM(CASE WHEN errors >= 0 THEN errors END)" if schema.has(table, "errors") else "NULL"
+        sessions = ("SUM(CASE WHEN active_sessions >= 0 THEN active_sessions END)"
+                    if schema.has(table, "active_sessions") else "NULL")
+        return (f"(SELECT {sql.TS}, {requests} AS requests, {errors} AS errors, "
+                f"{sessions} AS active_sessions, MAX({sql.TS}) OVER () AS latest_sample "
+                f"FROM system_metrics {where} GROUP BY {sql.TS}) samples"), params
+    return f"{table} {where}", params
+
+
+def compute(engine: sa.Engine, schema: Schema, filters: Filters,
+            keys: Iterable[str]) -> dict[str, KpiValue]:
+    """Return ``{key: KpiValue}`` for the requested KPIs over ``filters``.
+
+    One statement per level. A KPI whose table or columns the database lacks comes back with
+    ``reason="not_tracked"``; one with nothing to count with ``reason="no_data"``.
+    Raises ``KeyError`` for an unknown key and SQLAlchemy errors when the database fails.
+    """
+    dialect = engine.dialect.name
+    results: dict[str, KpiValue] = {}
+    by_level: dict[str, list[Kpi]] = {}
+    for key in keys:
+        item = KPIS[key]
+        if not item.tracked(schema):
+            results[key] = KpiValue(key, None, reason=NOT_TRACKED)
+        else:
+            by_level.setdefault(item.level, []).append(item)
+    for level, items in by_level.items():
+        built = {item.key: item.build(dialect) for item in items}
+        select = ", ".join(f"{expr} AS {key}__{name}"
+                           for key, agg in built.items() for name, expr in agg.columns.items())
+        source, params = level_source(level, filters, schema, dialect)
+        row = sql.read_row(engine, f"SELECT {select} FROM {source}", params)
+        for key, agg in built.items():
+            values = {name: row[f"{key}__{name}"] for name in agg.columns}
+            value, n, ignored = agg.finish(values)
+            results[key] = KpiValue(key, value, int(n or 0), int(ignored or 0),
+                                    None if value is not None else NO_DATA)
+    return results
+
+
+def compute_one(engine: sa.Engine, schema: Schema, filters: Filters, key: str) -> KpiValue:
+    """The single KPI ``key`` over ``filters`` (see ``compute``)."""
+    return compute(engine, schema, filters, [key])[key]

@@ -1,0 +1,75 @@
+"""Time series, breakdowns and option lists: small DataFrames aggregated by the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+
+from data_access import sql
+from data_access.filters import Filters
+from data_access.kpis import CM, dialogs_subquery
+from data_access.schema import Schema
+
+# Option lists are capped: a dimension with more distinct values than this is not a filter
+# a person picks from a list, and the URL validation must not load an unbounded list.
+MAX_OPTIONS = 500
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """The values each dimension filter may take, as the database holds them."""
+
+    platforms: tuple[str, ...] = ()
+    intents: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+
+
+def filter_options(engine: sa.Engine, schema: Schema) -> FilterOptions:
+    """Distinct platforms, intents and AI models in conversation_metrics (sorted, NULLs left out)."""
+    if not schema.has_table(CM):
+        return FilterOptions()
+    found: dict[str, tuple[str, ...]] = {}
+    for field_name, name in (("platforms", "platform"), ("intents", "intent"), ("models", "ai_model")):
+        if not schema.has(CM, name):
+            found[field_name] = ()
+            continue
+        col = sql.column(CM, name)
+        frame = sql.read_frame(
+            engine,
+            f"SELECT DISTINCT {col} AS v FROM conversation_metrics WHERE {col} IS NOT NULL "
+            f"ORDER BY 1 LIMIT {MAX_OPTIONS}", {})
+        found[field_name] = tuple(str(v) for v in frame["v"])
+    return FilterOptions(**found)
+
+
+def dialogs_by_platform(engine: sa.Engine, schema: Schema, filters: Filters,
+                        unit: str | None = None) -> pd.DataFrame:
+    """Dialogs per time bucket (by dialog start, in the filters' timezone) and platform.
+
+    Columns: ``bucket`` (datetime), ``platform``, ``dialogs``. Summed over buckets and
+    platforms it equals the Dialogs KPI.
+    """
+    dialect = engine.dialect.name
+    unit = unit or sql.bucket_for(filters)
+    subquery, params = dialogs_subquery(filters, schema, dialect, extra=['MIN("platform") AS platform'])
+    local = sql.local_time("started", filters, schema, CM, dialect, params)
+    frame = sql.read_frame(
+        engine,
+        f"SELECT {sql.bucket(local, unit, dialect)} AS bucket, "
+        f"COALESCE(platform, 'unknown') AS platform, COUNT(*) AS dialogs "
+        f"FROM ({subquery}) d GROUP BY 1, 2 ORDER BY 1, 2", params)
+    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    frame["dialogs"] = frame["dialogs"].astype("int64")
+    return frame
+
+
+def timestamp_bounds(engine: sa.Engine, schema: Schema) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The first and last conversation_metrics timestamp (UTC), or ``(None, None)`` if empty."""
+    if not schema.has_table(CM):
+        return None, None
+    row = sql.read_row(engine, f"SELECT MIN({sql.TS}) AS lo, MAX({sql.TS}) AS hi FROM conversation_metrics", {})
+    if row["lo"] is None:
+        return None, None
+    return pd.Timestamp(row["lo"]), pd.Timestamp(row["hi"])

@@ -1,0 +1,150 @@
+"""Dialect helpers: the few SQL expressions that differ between PostgreSQL and SQLite.
+
+Every function returns SQL text built only from allow-listed names and from numbers the code
+chose; values from users travel as bound parameters (see ``filters.where``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import sqlalchemy as sa
+
+from data_access.filters import Filters, bind_timestamp, where
+from data_access.schema import TABLES, Schema
+
+TS = '"timestamp"'
+
+BUCKETS = ("hour", "day", "week")
+
+
+def column(table: str, name: str) -> str:
+    """An allow-listed column name, quoted. Raises ``KeyError`` for a name outside the contract."""
+    if name not in TABLES[table].columns:
+        raise KeyError(f"{table}.{name} is not a contract column")
+    return f'"{name}"'
+
+
+def flag(expr: str) -> str:
+    """1 where a boolean is true, 0 where false or NULL (booleans are 0/1 integers in SQLite)."""
+    return f"(CASE WHEN {expr} THEN 1 ELSE 0 END)"
+
+
+def percentile(expr: str, fraction: float, dialect: str) -> str:
+    """Exact linear-interpolation percentile of ``expr`` (NULLs ignored) as an aggregate."""
+    fraction = float(fraction)
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError("fraction must be within 0..1")
+    if dialect == "postgresql":
+        return f"percentile_cont({fraction!r}) WITHIN GROUP (ORDER BY {expr})"
+    return f"percentile_cont({expr}, {fraction!r})"
+
+
+def seconds_between(later: str, earlier: str, dialect: str) -> str:
+    """Seconds from ``earlier`` to ``later`` (two timestamp expressions)."""
+    if dialect == "postgresql":
+        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+def utc_date_text(expr: str, dialect: str) -> str:
+    """The UTC calendar date of a timestamp, as ``YYYY-MM-DD`` text."""
+    if dialect == "postgresql":
+        return f"CAST(CAST({expr} AS DATE) AS TEXT)"
+    return f"date({expr})"
+
+
+def money_sum_ten_thousandths(expr: str) -> str:
+    """Exact sum of a money column in 1/10,000 USD as an integer (no float drift on SQLite)."""
+    return f"SUM(CAST(ROUND({expr} * 10000) AS BIGINT))"
+
+
+def _utc_offsets(filters: Filters) -> list[tuple[datetime, int]]:
+    """``(utc_instant, offset_minutes)`` segments covering the filters' range, for SQLite.
+
+    The first segment starts at the range start; a new one starts at each change of the
+    timezone's UTC offset (daylight saving) inside the range.
+    """
+    zone = ZoneInfo(filters.tz)
+    start, end = filters.utc_bounds()
+    segments: list[tuple[datetime, int]] = []
+    instant = start
+    while instant < end + timedelta(hours=1):
+        offset = zone.utcoffset(instant.replace(tzinfo=timezone.utc).astimezone(zone).replace(tzinfo=None))
+        minutes = int(offset.total_seconds() // 60) if offset else 0
+        if not segments or segments[-1][1] != minutes:
+            segments.append((instant, minutes))
+        instant += timedelta(hours=1)
+    return segments
+
+
+def local_time(expr: str, filters: Filters, schema: Schema, table: str, dialect: str,
+               params: dict, prefix: str = "tz") -> str:
+    """``expr`` (a UTC timestamp) as wall-clock time in the filters' timezone.
+
+    PostgreSQL converts with the timezone database; SQLite adds the offset in force, taken
+    per daylight-saving segment of the range. Adds the bound values it needs to ``params``.
+    """
+    if filters.tz == "UTC":
+        return expr
+    if dialect == "postgresql":
+        params[f"{prefix}_name"] = filters.tz
+        if table in schema.aware_timestamps:
+            return f"({expr} AT TIME ZONE :{prefix}_name)"
+        return f"(({expr} AT TIME ZONE 'UTC') AT TIME ZONE :{prefix}_name)"
+    segments = _utc_offsets(filters)
+    if len(segments) == 1:
+        return f"datetime({expr}, '{segments[0][1]:+d} minutes')"
+    cases = []
+    for i, (instant, minutes) in enumerate(segments[1:], start=1):
+        params[f"{prefix}_{i}"] = bind_timestamp(instant, dialect)
+        cases.append((f":{prefix}_{i}", minutes))
+    sql = f"'{segments[0][1]:+d} minutes'"
+    for name, minutes in cases:
+        sql = f"CASE WHEN {expr} >= {name} THEN '{minutes:+d} minutes' ELSE {sql} END"
+    return f"datetime({expr}, {sql})"
+
+
+def bucket(expr: str, unit: str, dialect: str) -> str:
+    """The start of the hour, day or ISO week (Monday) that a local timestamp falls in."""
+    if unit not in BUCKETS:
+        raise ValueError(f"unknown bucket {unit!r}")
+    if dialect == "postgresql":
+        return f"date_trunc('{unit}', {expr})"
+    if unit == "hour":
+        return f"strftime('%Y-%m-%d %H:00:00', {expr})"
+    if unit == "day":
+        return f"strftime('%Y-%m-%d 00:00:00', {expr})"
+    return f"strftime('%Y-%m-%d 00:00:00', {expr}, 'weekday 0', '-6 days')"
+
+
+def bucket_for(filters: Filters) -> str:
+    """The finest bucket that keeps a series to a few hundred points per line."""
+    days = filters.length.total_seconds() / 86400
+    if days <= 3:
+        return "hour"
+    if days <= 731:
+        return "day"
+    return "week"
+
+
+def table_where(filters: Filters, table: str, schema: Schema, dialect: str,
+                prefix: str = "") -> tuple[str, dict]:
+    """``WHERE …`` text and params for ``table`` under ``filters``."""
+    clauses, params = where(filters, table, schema, dialect, prefix)
+    return "WHERE " + " AND ".join(clauses), params
+
+
+def read_frame(engine: sa.Engine, sql: str, params: dict) -> pd.DataFrame:
+    """Run an aggregating query and return its (small) result as a DataFrame."""
+    with engine.connect() as conn:
+        result = conn.execute(sa.text(sql), params)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def read_row(engine: sa.Engine, sql: str, params: dict) -> dict:
+    """Run a query that returns one row and return it as a dict."""
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.text(sql), params).mappings().one())
