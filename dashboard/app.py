@@ -1,0 +1,39 @@
+"""Entry point: ``streamlit run dashboard/app.py``. One router, the shared filters, the demo banner."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # Streamlit puts only dashboard/ on the path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import context  # noqa: E402
+from dashboard.data import open_database  # noqa: E402
+from dashboard.i18n import t  # noqa: E402
+from dashboard.sidebar import shared_filters  # noqa: E402
+
+# (file under pages/, title key, icon). The file name is the URL path (contract).
+PAGES = [
+    ("overview.py", "page.overview", ":material/dashboard:"),
+]
+
+st.set_page_config(page_title=t("app.title"), page_icon=":material/monitoring:", layout="wide")
+
+pages = [st.Page(ROOT / "pages" / name, title=t(title), icon=icon, default=(i == 0))
+         for i, (name, title, icon) in enumerate(PAGES)]
+navigation = st.navigation(pages)
+context.register_pages(pages)
+
+database = open_database()
+if database is None:
+    st.stop()
+if database.config.is_demo:
+    from data_access.engine import demo_path
+
+    st.info(t("demo.banner", path=demo_path()), icon=":material/science:")
+context.set_current(database, shared_filters(database))
+navigation.run()

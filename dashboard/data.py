@@ -1,0 +1,175 @@
+"""The one cache layer over data_access, and the database's state for every page.
+
+Cached results are keyed by the database URL and the ``Filters`` value (never by a DataFrame);
+errors are not cached, so a database that comes back is used again on the next rerun.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+import pandas as pd
+import sqlalchemy as sa
+import streamlit as st
+
+from data_access import kpis, series
+from data_access.sql import bucket_for  # noqa: F401  (pages choose the chart bucket through here)
+from data_access.demo import DemoSpec, load
+from data_access.engine import DatabaseConfig, demo_path, make_engine, resolve_config
+from data_access.filters import Filters
+from data_access.schema import Schema, discover
+from dashboard.i18n import t
+
+CACHE_TTL_SECONDS = 300
+_demo_lock = threading.Lock()
+
+
+@st.cache_resource(show_spinner=False)
+def engine_for(url: str) -> sa.Engine:
+    return make_engine(url)
+
+
+@st.cache_data(ttl=60, max_entries=8, show_spinner=False)
+def schema_for(url: str) -> Schema:
+    return discover(engine_for(url))
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=8, show_spinner=False)
+def options_for(url: str) -> series.FilterOptions:
+    return series.filter_options(engine_for(url), schema_for(url))
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=512, show_spinner=False)
+def kpi_values(url: str, filters: Filters, keys: tuple[str, ...]) -> dict[str, kpis.KpiValue]:
+    return kpis.compute(engine_for(url), schema_for(url), filters, keys)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=256, show_spinner=False)
+def dialogs_by_platform(url: str, filters: Filters) -> pd.DataFrame:
+    return series.dialogs_by_platform(engine_for(url), schema_for(url), filters)
+
+
+def _utc_today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def demo_is_current(path) -> bool:
+    """The demo file exists and was built today (SQLite ``user_version`` holds the build day)."""
+    if not path.is_file():
+        return False
+    import sqlite3
+
+    try:
+        with sqlite3.connect(path) as conn:
+            built = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.Error:
+        return False
+    return built == _utc_today().toordinal()
+
+
+def ensure_demo_database(config: DatabaseConfig) -> None:
+    """Build the embedded demo database on first start (or when a day old), showing progress.
+
+    Built into a temporary file and moved into place, so a half-built file is never used.
+    """
+    path = demo_path()
+    if demo_is_current(path):
+        return
+    with _demo_lock:
+        if demo_is_current(path):
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        building = path.with_name(path.name + ".building")
+        building.unlink(missing_ok=True)
+        bar = st.progress(0.0, text=t("demo.building"))
+        started = time.monotonic()
+        engine = make_engine(f"sqlite:///{building}")
+        try:
+            counts = load(engine, DemoSpec(), lambda f, note: bar.progress(f, text=f"{t('demo.building')} {note}"))
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"PRAGMA user_version = {_utc_today().toordinal()}")
+        finally:
+            engine.dispose()
+        for suffix in ("-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        building.replace(path)
+        engine_for.clear()
+        schema_for.clear()
+        options_for.clear()
+        kpi_values.clear()
+        dialogs_by_platform.clear()
+        bar.empty()
+        st.toast(t("demo.built", rows=f"{sum(counts.values()):,}", seconds=time.monotonic() - started))
+
+
+@dataclass(frozen=True)
+class Database:
+    """The database a page reads: its configuration, schema and filter options."""
+
+    config: DatabaseConfig
+    schema: Schema
+    options: series.FilterOptions
+
+    @property
+    def url(self) -> str:
+        return self.config.url
+
+
+def describe_error(error: BaseException, config: DatabaseConfig) -> str:
+    """A message for the page: what went wrong and what to do, never a password or a trace."""
+    try:
+        url = sa.make_url(config.url)
+        where = f"{url.host or 'localhost'}:{url.port or ''}/{url.database or ''}" if url.host else str(url.database)
+    except Exception:
+        return t("db.bad_url", kind=type(error).__name__)
+    text = str(getattr(error, "orig", None) or error).lower()
+    if isinstance(error, (sa.exc.ArgumentError, ModuleNotFoundError)):
+        return t("db.bad_url", kind=type(error).__name__)
+    if "password" in text or "authentication" in text or "role" in text and "does not exist" in text:
+        return t("db.login_refused", where=where)
+    if isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError, OSError)):
+        return t("db.unreachable", where=where)
+    return t("db.error", where=where, kind=type(getattr(error, "orig", None) or error).__name__)
+
+
+def show_database_error(error: BaseException, config: DatabaseConfig) -> None:
+    st.error(describe_error(error, config), icon=":material/database:")
+    st.button(t("db.retry"), key=f"retry_{id(error)}", icon=":material/refresh:")
+
+
+@contextmanager
+def database_errors(config: DatabaseConfig) -> Iterator[None]:
+    """Show a database failure inside a block as a message, not a trace; the page goes on."""
+    try:
+        yield
+    except (sa.exc.SQLAlchemyError, OSError) as error:
+        show_database_error(error, config)
+
+
+def open_database() -> Database | None:
+    """Resolve, build (demo) and inspect the database; show a clear message and return None
+    when it cannot be used."""
+    config = resolve_config()
+    try:
+        if config.is_demo:
+            ensure_demo_database(config)
+        schema = schema_for(config.url)
+        if not schema.has_table("conversation_metrics"):
+            st.warning(t("db.no_table"), icon=":material/table:")
+            return None
+        missing = schema.missing_required()
+        if "conversation_metrics.timestamp" in missing:
+            st.warning(t("db.missing_columns", columns="`conversation_metrics.timestamp`"))
+            return None
+        if missing:  # the KPIs that need these columns say "not tracked"; the rest works
+            st.info(t("db.missing_columns", columns=", ".join(f"`{m}`" for m in missing)))
+        options = options_for(config.url)
+    except (sa.exc.SQLAlchemyError, OSError, ModuleNotFoundError) as error:
+        show_database_error(error, config)
+        return None
+    return Database(config, schema, options)

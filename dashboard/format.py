@@ -1,0 +1,89 @@
+"""Numbers, money, durations and deltas as text. Pure functions, no Streamlit."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from dashboard.i18n import t
+
+DASH = "—"
+
+
+def number(value: float | int, decimals: int = 0) -> str:
+    """``1234.5`` → ``1,234.5`` (with ``decimals`` places)."""
+    return f"{value:,.{decimals}f}"
+
+
+def percent(value: float, decimals: int = 1) -> str:
+    return f"{value:.{decimals}f} %"
+
+
+def money(value: Decimal | float) -> str:
+    """USD with cents, rounded half up: ``Decimal('1234.5678')`` → ``$1,234.57``."""
+    cents = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    sign = "-" if cents < 0 else ""
+    return f"{sign}${abs(cents):,.2f}"
+
+
+def duration_ms(value: float) -> str:
+    """Milliseconds below ten seconds as ``845 ms`` / ``1.84 s``, longer as a duration."""
+    if value < 1000:
+        return f"{value:,.0f} ms"
+    if value < 10_000:
+        return f"{value / 1000:.2f} s"
+    return duration_s(value / 1000)
+
+
+def duration_s(value: float) -> str:
+    """Seconds as ``45 s``, ``4 min 12 s``, ``3 h 05 min`` or ``2 d 04 h``."""
+    seconds = int(round(value))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours:02d} h"
+
+
+def kpi_value(value, unit: str) -> str:
+    """A KPI value in its unit; ``—`` for None (never 0 for "no data")."""
+    if value is None:
+        return DASH
+    if unit == "count":
+        return number(value)
+    if unit == "percent":
+        return percent(float(value))
+    if unit == "rating":
+        return f"{float(value):.2f} / 5"
+    if unit == "ms":
+        return duration_ms(float(value))
+    if unit == "seconds":
+        return duration_s(float(value))
+    if unit == "money":
+        return money(value)
+    if unit == "rps":
+        return number(float(value), 1 if value < 100 else 0)
+    if unit == "nps":
+        return f"{float(value):+.0f}" if round(float(value)) != 0 else "0"
+    raise ValueError(f"unknown unit {unit!r}")
+
+
+def kpi_delta(current, previous, unit: str) -> str | None:
+    """The change against the previous period, or None when either side has no value.
+
+    Shares (percent, NPS) change in points; everything else in % of the previous value.
+    """
+    if current is None or previous is None:
+        return None
+    current, previous = float(current), float(previous)
+    if unit in ("percent", "nps"):
+        return f"{current - previous:+.1f} {t('unit.pp')}"
+    if unit == "rating":
+        return f"{current - previous:+.2f}"
+    if previous == 0:
+        return None
+    return f"{100.0 * (current - previous) / abs(previous):+.1f} %"

@@ -1,0 +1,122 @@
+"""The one translation helper: every user-facing string is looked up here by key.
+
+English is the default and the reference catalogue; another language falls back to English for
+a key it lacks. KPI labels and definitions come from ``data_access.kpis`` (one definition each),
+so the English catalogue takes them from there instead of restating them.
+"""
+
+from __future__ import annotations
+
+from data_access.kpis import KPIS
+
+DEFAULT_LANGUAGE = "en"
+LANGUAGES = {"en": "English"}
+
+EN: dict[str, str] = {
+    "app.title": "Easy Flow Analytics",
+    "page.overview": "Overview",
+    "page.overview.caption": "Is the service healthy, is it getting better, what does it cost — at a glance.",
+    "filters.header": "Filters",
+    "filters.period": "Period",
+    "filters.period.24h": "24 h",
+    "filters.period.7d": "7 d",
+    "filters.period.30d": "30 d",
+    "filters.period.90d": "90 d",
+    "filters.period.custom": "Custom",
+    "filters.dates": "Dates",
+    "filters.dates.help": "Inclusive, in the display timezone.",
+    "filters.platform": "Platform",
+    "filters.intent": "Intent",
+    "filters.ai_model": "AI model",
+    "filters.all": "All",
+    "filters.timezone": "Display timezone",
+    "filters.timezone.help": "Dates in the filters and times on the charts use this timezone.",
+    "filters.summary": "{start} – {end} ({tz})",
+    "filters.summary_24h": "Last 24 hours, {start} – {end} ({tz})",
+    "filters.share": "The address bar holds these filters: copy it to share this view.",
+    "warn.bad_date": "Ignored `{name}`: `{value}` is not a date (YYYY-MM-DD); using the default range.",
+    "warn.date_out_of_range": "Ignored `{name}`: `{value}` is outside {low} … {high}; using the default range.",
+    "warn.end_before_start": "Ignored the dates: the end `{end}` is before the start `{start}`; using the default range.",
+    "warn.unknown_value": "Ignored {count} unknown value(s) of `{name}`: {values}.",
+    "warn.unknown_timezone": "Ignored `tz`: `{value}` is not a known timezone; using {default}.",
+    "warn.unknown_period": "Ignored `range`: `{value}` is not a known period.",
+    "demo.banner": ("**Demo data.** This dashboard is showing generated demo data (an embedded SQLite file "
+                    "at `{path}`). To see your platform's numbers, set `DATABASE_URL` (for example "
+                    "`postgresql+psycopg2://user:password@host/db`) or `[connections.metrics] url` in "
+                    "`.streamlit/secrets.toml`, and restart."),
+    "demo.building": "Building the demo database (first start only)…",
+    "demo.built": "Demo database ready: {rows} rows in {seconds:.1f} s.",
+    "db.unreachable": ("Cannot reach the metrics database at `{where}`. Check that it is running and "
+                       "that the address is right; the page recovers by itself when it is back."),
+    "db.login_refused": ("The metrics database at `{where}` refused the login. Check the user name "
+                         "and password in the configuration."),
+    "db.error": ("The metrics database at `{where}` returned an error ({kind}). The rest of the page "
+                 "may be incomplete; try again, and if it persists check the server's log."),
+    "db.bad_url": "The configured database URL cannot be used ({kind}). Check `DATABASE_URL` or `.streamlit/secrets.toml`.",
+    "db.retry": "Retry now",
+    "db.no_table": ("This database has no `conversation_metrics` table, so there is nothing to show. "
+                    "Point the dashboard at the platform's metrics database, or load demo data with "
+                    "`python -m data_access.demo --url …`."),
+    "db.missing_columns": "The `conversation_metrics` table lacks required columns: {columns}.",
+    "kpi.no_data": "No data in this range.",
+    "kpi.not_tracked": "Not tracked in this database.",
+    "kpi.help": "{definition}\n\nBased on {n} {unit_of_n}. Compared with {previous}.",
+    "kpi.help_none": "{definition}\n\n{reason}",
+    "kpi.ignored": "Rows ignored for values outside the contract's range: {items}.",
+    "kpi.n.messages": "messages",
+    "kpi.n.ratings": "ratings",
+    "kpi.n.dialogs": "dialogs",
+    "kpi.n.responses": "survey responses",
+    "kpi.n.samples": "sample timestamps",
+    "kpi.n.requests": "requests",
+    "kpi.n.checks": "health checks",
+    "kpi.n.labelled": "labelled messages",
+    "kpi.n.votes": "votes",
+    "kpi.n.resolved": "resolved dialogs",
+    "overview.customers": "Customers",
+    "overview.ai": "AI",
+    "overview.service": "Service",
+    "overview.dialogs_chart": "Dialogs per {bucket} by platform",
+    "overview.more": "More detail",
+    "bucket.hour": "hour",
+    "bucket.day": "day",
+    "bucket.week": "week",
+    "chart.dialogs": "Dialogs",
+    "chart.time": "Time ({tz})",
+    "chart.platform": "Platform",
+    "chart.empty": "No dialogs in this range.",
+    "chart.not_tracked": "Not tracked in this database.",
+    "unit.pp": "pp",
+    "previous.period": "the previous {days} (from {start})",
+    "previous.days": "{n} days",
+    "previous.hours": "{n} hours",
+}
+
+for _key, _kpi in KPIS.items():
+    EN[f"kpi.{_key}.label"] = _kpi.label
+    EN[f"kpi.{_key}.definition"] = _kpi.definition
+
+CATALOGUES: dict[str, dict[str, str]] = {"en": EN}
+
+
+def current_language() -> str:
+    """The language of the running Streamlit session (English outside one)."""
+    try:
+        import streamlit as st
+
+        lang = st.session_state.get("lang", DEFAULT_LANGUAGE)
+    except Exception:  # no Streamlit session: command-line tools and tests
+        lang = DEFAULT_LANGUAGE
+    return lang if lang in CATALOGUES else DEFAULT_LANGUAGE
+
+
+def t(key: str, lang: str | None = None, **values) -> str:
+    """The text for ``key`` in ``lang`` (default: the session's), formatted with ``values``.
+
+    Raises ``KeyError`` for a key missing from the English catalogue, so a typo fails tests.
+    """
+    catalogue = CATALOGUES.get(lang or current_language(), EN)
+    text = catalogue.get(key)
+    if text is None:
+        text = EN[key]
+    return text.format(**values) if values else text

@@ -1,0 +1,102 @@
+"""The shared filter widgets, drawn once in the entry point and read by every page.
+
+On a session's first run the URL decides the widgets' values (after validation); from then on
+the widgets decide and the URL follows, so a page switch keeps the filters and the address bar
+always holds a link to the current view.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import streamlit as st
+
+from data_access.filters import Filters
+from dashboard.data import Database
+from dashboard.filters import (COMMON_TIMEZONES, DIMENSION_PARAMS, PERIODS, Selection, default_timezone,
+                               matching_period, parse_query, utc_now)
+from dashboard.i18n import t
+
+KEYS = {"period": "f_period", "dates": "f_dates", "platforms": "f_platform", "intents": "f_intent",
+        "models": "f_ai_model", "tz": "f_tz"}
+WARNINGS_KEY = "f_warnings"
+
+
+def _from_url(db: Database, now) -> None:
+    raw = {name: st.query_params.get_all(name) for name in st.query_params.keys()}
+    selection, warnings = parse_query(raw, db.options, now, default_timezone())
+    state = st.session_state
+    state[KEYS["period"]] = selection.period
+    current = selection.filters(now)
+    state[KEYS["dates"]] = (current.start_date, current.end_date)
+    for attr in DIMENSION_PARAMS.values():
+        state[KEYS[attr]] = list(getattr(selection, attr))
+    state[KEYS["tz"]] = selection.tz
+    state[WARNINGS_KEY] = warnings
+
+
+def _clear_warnings() -> None:
+    st.session_state[WARNINGS_KEY] = []
+
+
+def _period_changed() -> None:
+    """Switching to Custom starts from the range that was showing."""
+    _clear_warnings()
+    state = st.session_state
+    if state.get(KEYS["period"]) == "custom":
+        shown = Selection(period=state.get("f_last_period", "30d"), tz=state.get(KEYS["tz"]) or "UTC").filters(utc_now())
+        state[KEYS["dates"]] = (shown.start_date, shown.end_date)
+    else:
+        state["f_last_period"] = state.get(KEYS["period"])
+
+
+def _selection(now) -> Selection:
+    state = st.session_state
+    period = state.get(KEYS["period"]) or "30d"
+    start = end = None
+    if period == "custom":
+        dates = tuple(state.get(KEYS["dates"]) or ())
+        if len(dates) == 2 and dates[0] and dates[1]:
+            start, end = dates
+        elif len(dates) == 1 and dates[0]:  # the user has picked a start only so far
+            start = end = dates[0]
+        else:
+            period = "30d"
+    return matching_period(Selection(
+        period=period, start=start, end=end,
+        platforms=tuple(state.get(KEYS["platforms"]) or ()), intents=tuple(state.get(KEYS["intents"]) or ()),
+        models=tuple(state.get(KEYS["models"]) or ()), tz=state.get(KEYS["tz"]) or "UTC"), now)
+
+
+def shared_filters(db: Database) -> Filters:
+    """Draw the filters in the sidebar; return the ``Filters`` every page uses this run."""
+    now = utc_now()
+    if KEYS["period"] not in st.session_state:
+        _from_url(db, now)
+    for warning in st.session_state.get(WARNINGS_KEY, []):
+        st.warning(t(warning.key, **warning.values), icon=":material/link_off:")
+
+    with st.sidebar:
+        st.header(t("filters.header"))
+        st.segmented_control(t("filters.period"), PERIODS, key=KEYS["period"], required=True,
+                             format_func=lambda p: t(f"filters.period.{p}"), on_change=_period_changed)
+        if st.session_state.get(KEYS["period"]) == "custom":
+            today = now.date()
+            st.date_input(t("filters.dates"), key=KEYS["dates"], help=t("filters.dates.help"),
+                          max_value=today + timedelta(days=366), on_change=_clear_warnings)
+        for attr, label in (("platforms", "filters.platform"), ("intents", "filters.intent"),
+                            ("models", "filters.ai_model")):
+            options = getattr(db.options, attr)
+            if options:
+                st.multiselect(t(label), options, key=KEYS[attr], placeholder=t("filters.all"),
+                               on_change=_clear_warnings)
+        zones = list(COMMON_TIMEZONES)
+        if st.session_state.get(KEYS["tz"]) not in zones:
+            zones.append(st.session_state.get(KEYS["tz"]) or "UTC")
+        st.selectbox(t("filters.timezone"), zones, key=KEYS["tz"], help=t("filters.timezone.help"),
+                     on_change=_clear_warnings)
+        st.caption(t("filters.share"))
+
+    selection = _selection(now)
+    st.query_params.from_dict(selection.to_query())
+    return selection.filters(now)

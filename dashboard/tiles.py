@@ -1,0 +1,69 @@
+"""KPI tiles: ``st.metric`` with the contract's label, the definition as help, and a delta."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import streamlit as st
+
+from data_access.filters import Filters
+from data_access.kpis import KPIS, NOT_TRACKED, KpiValue
+from dashboard import format as fmt
+from dashboard.i18n import t
+
+# What the ``n`` behind each KPI counts.
+N_UNITS = {
+    "messages": "messages", "csat": "ratings", "avg_rating": "ratings", "avg_response_time": "messages",
+    "p95_response_time": "messages", "intent_accuracy": "labelled", "helpful_answers": "votes",
+    "tokens": "messages", "cost": "messages", "dialogs": "dialogs", "conversion_rate": "dialogs",
+    "escalation_rate": "dialogs", "median_resolution_time": "resolved", "repeat_contact_rate": "dialogs",
+    "nps": "responses", "avg_rps": "samples", "peak_rps": "samples", "error_rate": "requests",
+    "active_sessions": "samples", "uptime": "checks",
+}
+
+
+def previous_label(filters: Filters) -> str:
+    previous = filters.previous()
+    hours = filters.length.total_seconds() / 3600
+    span = (t("previous.days", n=int(hours // 24)) if hours % 24 == 0
+            else t("previous.hours", n=int(hours)))
+    return t("previous.period", days=span, start=previous.start.strftime("%Y-%m-%d %H:%M")
+             if hours % 24 else previous.start_date.isoformat())
+
+
+def help_text(key: str, current: KpiValue, filters: Filters) -> str:
+    definition = t(f"kpi.{key}.definition")
+    if current.value is None:
+        reason = t("kpi.not_tracked" if current.reason == NOT_TRACKED else "kpi.no_data")
+        return t("kpi.help_none", definition=definition, reason=reason)
+    return t("kpi.help", definition=definition, n=fmt.number(current.n),
+             unit_of_n=t(f"kpi.n.{N_UNITS[key]}"), previous=previous_label(filters))
+
+
+def delta_color(key: str) -> str:
+    better = KPIS[key].higher_is_better
+    return "off" if better is None else ("normal" if better else "inverse")
+
+
+def kpi_tile(key: str, current: KpiValue, previous: KpiValue | None, filters: Filters) -> None:
+    unit = KPIS[key].unit
+    delta = fmt.kpi_delta(current.value, previous.value if previous else None, unit)
+    st.metric(t(f"kpi.{key}.label"), fmt.kpi_value(current.value, unit), delta,
+              delta_color=delta_color(key), help=help_text(key, current, filters), border=True)
+
+
+def kpi_row(keys: Sequence[str], current: dict[str, KpiValue], previous: dict[str, KpiValue],
+            filters: Filters, per_row: int = 4) -> None:
+    """Tiles for ``keys``, ``per_row`` to a row (Streamlit stacks columns on a phone)."""
+    for start in range(0, len(keys), per_row):
+        columns = st.columns(per_row)
+        for column, key in zip(columns, keys[start:start + per_row]):
+            with column:
+                kpi_tile(key, current[key], previous.get(key), filters)
+
+
+def ignored_note(values: dict[str, KpiValue]) -> None:
+    """A caption listing rows ignored for out-of-range values, if any."""
+    items = [f"{t(f'kpi.{k}.label')}: {fmt.number(v.ignored)}" for k, v in values.items() if v.ignored]
+    if items:
+        st.caption(t("kpi.ignored", items="; ".join(items)))
