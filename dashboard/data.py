@@ -6,6 +6,7 @@ errors are not cached, so a database that comes back is used again on the next r
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,7 +91,7 @@ def ensure_demo_database(config: DatabaseConfig) -> None:
         started = time.monotonic()
         engine = make_engine(f"sqlite:///{building}")
         try:
-            counts = load(engine, DemoSpec(), lambda f, note: bar.progress(f, text=f"{t('demo.building')} {note}"))
+            counts = load(engine, demo_spec(), lambda f, note: bar.progress(f, text=f"{t('demo.building')} {note}"))
             with engine.begin() as conn:
                 conn.exec_driver_sql(f"PRAGMA user_version = {_utc_today().toordinal()}")
         finally:
@@ -105,6 +106,16 @@ def ensure_demo_database(config: DatabaseConfig) -> None:
         dialogs_by_platform.clear()
         bar.empty()
         st.toast(t("demo.built", rows=f"{sum(counts.values()):,}", seconds=time.monotonic() - started))
+
+
+def demo_spec() -> DemoSpec:
+    """The embedded demo's size: 90 days at scale 1 unless EASYFLOW_DEMO_DAYS / _SCALE say otherwise."""
+    try:
+        days = int(os.environ.get("EASYFLOW_DEMO_DAYS", "90"))
+        scale = float(os.environ.get("EASYFLOW_DEMO_SCALE", "1.0"))
+    except ValueError:
+        days, scale = 90, 1.0
+    return DemoSpec(days=min(max(days, 1), 3660), scale=min(max(scale, 0.001), 100.0))
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,8 @@ def open_database() -> Database | None:
     try:
         if config.is_demo:
             ensure_demo_database(config)
+        with engine_for(config.url).connect() as conn:  # cached results must not hide an outage
+            conn.exec_driver_sql("SELECT 1")
         schema = schema_for(config.url)
         if not schema.has_table("conversation_metrics"):
             st.warning(t("db.no_table"), icon=":material/table:")

@@ -14,7 +14,10 @@ def number(value: float | int, decimals: int = 0) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def percent(value: float, decimals: int = 1) -> str:
+def percent(value: float, decimals: int | None = None) -> str:
+    """``81.234`` → ``81.2 %``; near 100 (uptime, SLA) two places, so 99.95 is not 100.0."""
+    if decimals is None:
+        decimals = 2 if 99.0 <= value < 100.0 else 1
     return f"{value:.{decimals}f} %"
 
 
@@ -80,10 +83,25 @@ def kpi_delta(current, previous, unit: str) -> str | None:
     if current is None or previous is None:
         return None
     current, previous = float(current), float(previous)
-    if unit in ("percent", "nps"):
-        return f"{current - previous:+.1f} {t('unit.pp')}"
+    if unit == "percent":
+        places = 2 if min(current, previous) >= 99.0 else 1
+        return _signed(current - previous, places, t("unit.pp"))
+    if unit == "nps":
+        return _signed(current - previous, 0, t("unit.points"))
     if unit == "rating":
-        return f"{current - previous:+.2f}"
+        return _signed(current - previous, 2)
     if previous == 0:
         return None
-    return f"{100.0 * (current - previous) / abs(previous):+.1f} %"
+    return _signed(100.0 * (current - previous) / abs(previous), 1, "%")
+
+
+def _signed(change: float, places: int, suffix: str = "") -> str:
+    """``+1.2 pp``; a change that rounds to zero is ``0.0`` with no sign (no arrow up or down)."""
+    text = f"{change:+.{places}f}"
+    if float(text) == 0:
+        text = f"{0:.{places}f}"
+    return f"{text} {suffix}".rstrip()
+
+
+def is_unchanged(delta: str | None) -> bool:
+    return delta is not None and not delta.startswith(("+", "-"))

@@ -87,6 +87,7 @@ EN: dict[str, str] = {
     "chart.empty": "No dialogs in this range.",
     "chart.not_tracked": "Not tracked in this database.",
     "unit.pp": "pp",
+    "unit.points": "pts",
     "previous.period": "the previous {days} (from {start})",
     "previous.days": "{n} days",
     "previous.hours": "{n} hours",

@@ -48,8 +48,11 @@ def delta_color(key: str) -> str:
 def kpi_tile(key: str, current: KpiValue, previous: KpiValue | None, filters: Filters) -> None:
     unit = KPIS[key].unit
     delta = fmt.kpi_delta(current.value, previous.value if previous else None, unit)
+    unchanged = fmt.is_unchanged(delta)
     st.metric(t(f"kpi.{key}.label"), fmt.kpi_value(current.value, unit), delta,
-              delta_color=delta_color(key), help=help_text(key, current, filters), border=True)
+              delta_color="off" if unchanged else delta_color(key),
+              delta_arrow="off" if unchanged else "auto",
+              help=help_text(key, current, filters), border=True)
 
 
 def kpi_row(keys: Sequence[str], current: dict[str, KpiValue], previous: dict[str, KpiValue],

@@ -403,9 +403,9 @@ def _column_values(table: str, name: str, values, dialect: str) -> list:
 
 
 def _write_sqlite(raw, table: str, columns: dict[str, list]) -> None:
-    names = list(columns)
-    sql_text = (f'INSERT INTO {table} ({", ".join(chr(34) + n + chr(34) for n in names)}) '
-                f'VALUES ({", ".join("?" for _ in names)})')
+    names = ", ".join(f'"{n}"' for n in columns)
+    marks = ", ".join("?" for _ in columns)
+    sql_text = f"INSERT INTO {table} ({names}) VALUES ({marks})"
     raw.executemany(sql_text, zip(*columns.values()))
 
 

@@ -1,8 +1,9 @@
 """Where the metrics database is, and an engine for it that speaks the same SQL on both dialects.
 
 Resolution order (contract): ``DATABASE_URL`` → ``[connections.metrics] url`` in
-``.streamlit/secrets.toml`` → the embedded SQLite demo file (``EASYFLOW_DEMO_DB``, default
-``.easyflow/demo.sqlite`` under the project root), built with demo data on first use.
+``.streamlit/secrets.toml`` (another file with ``EASYFLOW_SECRETS_FILE``) → the embedded SQLite
+demo file (``EASYFLOW_DEMO_DB``, default ``.easyflow/demo.sqlite`` under the project root),
+built with demo data on first use (``EASYFLOW_DEMO_DAYS`` and ``EASYFLOW_DEMO_SCALE`` size it).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def resolve_config(secrets_path: Path | None = None) -> DatabaseConfig:
     url = os.environ.get("DATABASE_URL", "").strip()
     if url:
         return DatabaseConfig(url, "env")
-    secrets_path = secrets_path or PROJECT_ROOT / ".streamlit" / "secrets.toml"
+    secrets_path = secrets_path or Path(os.environ.get("EASYFLOW_SECRETS_FILE")
+                                        or PROJECT_ROOT / ".streamlit" / "secrets.toml")
     if secrets_path.is_file():
         try:
             secrets = tomllib.loads(secrets_path.read_text(encoding="utf-8"))

@@ -43,10 +43,13 @@ def percentile(expr: str, fraction: float, dialect: str) -> str:
 
 
 def seconds_between(later: str, earlier: str, dialect: str) -> str:
-    """Seconds from ``earlier`` to ``later`` (two timestamp expressions)."""
+    """Seconds from ``earlier`` to ``later`` (two timestamp expressions), to the millisecond on SQLite.
+
+    SQLite's julianday is a float of days, off by some microseconds; rounding to milliseconds
+    gives the exact difference of timestamps stored to the millisecond."""
     if dialect == "postgresql":
         return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
-    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+    return f"ROUND((julianday({later}) - julianday({earlier})) * 86400.0, 3)"
 
 
 def utc_date_text(expr: str, dialect: str) -> str:

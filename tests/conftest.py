@@ -1,0 +1,89 @@
+"""Fixtures: one empty database per test on each dialect, and tiny datasets, one per scenario.
+
+PostgreSQL tests use a fresh database made for this run on the server named by
+``EASYFLOW_TEST_PG`` (default: the local server, trust auth). Where it cannot be reached they
+are skipped, except under ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from data_access.engine import make_engine
+from data_access.schema import TABLES, create_all, metadata
+
+ADMIN_URL = os.environ.get("EASYFLOW_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _admin_engine() -> sa.Engine:
+    return sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+
+
+class PostgresServer:
+    """Makes throwaway databases on the test server and drops them at the end of the run."""
+
+    def __init__(self) -> None:
+        self.admin = _admin_engine()
+        self.created: list[str] = []
+
+    def new_database(self, label: str = "t") -> str:
+        name = f"efa_test_{label}_{uuid.uuid4().hex[:10]}"
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        with self.admin.connect() as conn:
+            for name in self.created:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    try:
+        server = PostgresServer()
+        with server.admin.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except sa.exc.OperationalError as error:
+        message = f"PostgreSQL not reachable at {sa.make_url(ADMIN_URL).render_as_string()}: {error.orig}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    yield server
+    server.drop_all()
+
+
+@pytest.fixture(scope="session")
+def pg_database_url(postgres) -> str:
+    """One PostgreSQL database shared by the tests that empty it before use."""
+    return postgres.new_database("shared")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path) -> Iterator[sa.Engine]:
+    """An engine on an empty database holding the contract's tables (no rows)."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'metrics.sqlite'}")
+    else:
+        eng = make_engine(request.getfixturevalue("pg_database_url"))
+        metadata.drop_all(eng)
+    create_all(eng)
+    yield eng
+    eng.dispose()
+
+
+def insert(engine: sa.Engine, table: str, rows: list[dict]) -> None:
+    """Insert ``rows`` (dicts of column values) into a contract table, ids made up where missing."""
+    tbl = TABLES[table]
+    if "id" in tbl.columns:
+        rows = [{"id": str(uuid.uuid4()), **row} for row in rows]
+    with engine.begin() as conn:
+        conn.execute(tbl.insert(), rows)

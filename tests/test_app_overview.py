@@ -1,0 +1,229 @@
+"""AppTest smoke tests of the app shell and the Overview, one fixture per scenario."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from streamlit.testing.v1 import AppTest
+
+from data_access.demo import DemoSpec, load
+from data_access.engine import make_engine
+from data_access.kpis import KPIS
+from data_access.schema import create_all, metadata
+from tests.conftest import ADMIN_URL
+from tests.tcp_proxy import TcpProxy
+from tests.test_queries import SeedBase
+
+APP = "../dashboard/app.py"
+OVERVIEW_TILES = ["Dialogs", "CSAT", "NPS", "Escalation rate", "Avg AI response time", "Cost", "Error rate", "Uptime"]
+TODAY = datetime.now(timezone.utc).date()
+
+
+def run_app(monkeypatch, url: str, query: dict | None = None) -> AppTest:
+    monkeypatch.setenv("DATABASE_URL", url)
+    at = AppTest.from_file(APP, default_timeout=90)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def page_text(at: AppTest) -> str:
+    parts = []
+    for kind in ("markdown", "caption", "warning", "error", "info", "title", "subheader", "header"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    parts += [f"{m.label} {m.value} {m.delta} {m.proto.help}" for m in at.metric]
+    return "\n".join(parts)
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    text = page_text(at)
+    assert "Traceback" not in text and 'File "' not in text
+
+
+def tiles(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def small_demo(url: str) -> None:
+    engine = make_engine(url)
+    load(engine, DemoSpec(days=21, scale=0.03, seed=3, end=TODAY))
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def sqlite_demo_url(tmp_path_factory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite'}"
+    small_demo(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def postgresql_demo_url(postgres) -> str:
+    url = postgres.new_database("demo")
+    small_demo(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def demo_url(request) -> str:
+    return request.getfixturevalue(f"{request.param}_demo_url")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_url(request, tmp_path) -> str:
+    """A new database with nothing in it."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'blank.sqlite'}"
+    return request.getfixturevalue("postgres").new_database("blank")
+
+
+def test_overview_on_demo_data(monkeypatch, demo_url):
+    at = run_app(monkeypatch, demo_url)
+    assert_clean(at)
+    shown = tiles(at)
+    assert list(shown) == OVERVIEW_TILES
+    assert all(value != "—" for value in shown.values()), shown
+    assert len(at.get("plotly_chart")) == 1
+    for metric in at.metric:
+        key = next(k for k, v in KPIS.items() if v.label == metric.label)
+        assert KPIS[key].definition in metric.proto.help
+    assert not at.warning
+
+
+def test_overview_numbers_follow_the_platform_filter(monkeypatch, demo_url):
+    everything = tiles(run_app(monkeypatch, demo_url))
+    at = run_app(monkeypatch, demo_url, {"platform": "web"})
+    assert_clean(at)
+    web_only = tiles(at)
+    assert int(web_only["Dialogs"].replace(",", "")) < int(everything["Dialogs"].replace(",", ""))
+    assert web_only["Error rate"] == everything["Error rate"]  # system tables ignore platform
+    assert at.query_params["platform"] == "web"  # AppTest collapses a single value to str
+
+
+def test_the_url_keeps_the_filters(monkeypatch, demo_url):
+    start = (TODAY - timedelta(days=10)).isoformat()
+    at = run_app(monkeypatch, demo_url, {"start_date": start, "end_date": TODAY.isoformat(),
+                                         "platform": "telegram,whatsapp"})
+    assert_clean(at)
+    assert at.query_params["start_date"] == start
+    assert at.query_params["platform"] == ["telegram", "whatsapp"]
+    assert at.multiselect(key="f_platform").value == ["telegram", "whatsapp"]
+    at.multiselect(key="f_platform").set_value(["web"]).run()
+    assert at.query_params["platform"] == "web"  # AppTest collapses a single value to str
+
+
+@pytest.mark.parametrize("query", [
+    {"platform": "telegram'; DROP TABLE conversation_metrics; --"},
+    {"intent": "<script>alert(1)</script>", "ai_model": "\" OR 1=1"},
+    {"platform": "x" * 10_000},
+    {"start_date": "2026-11-20", "end_date": "2026-11-01"},
+    {"start_date": "not-a-date", "end_date": "99999-01-01"},
+    {"start_date": "0001-01-01"},
+    {"tz": "../../etc/passwd", "range": "forever"},
+])
+def test_hostile_url_values_are_dropped_with_a_warning(monkeypatch, sqlite_demo_url, query):
+    at = run_app(monkeypatch, sqlite_demo_url, query)
+    assert_clean(at)
+    assert at.warning, "a dropped value must be reported"
+    assert all(len(w.value) < 400 for w in at.warning)
+    assert list(tiles(at)) == OVERVIEW_TILES
+    with make_engine(sqlite_demo_url).connect() as conn:  # nothing was dropped
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM conversation_metrics").scalar() > 0
+
+
+def test_empty_database_shows_dashes_not_zeros(monkeypatch, blank_url):
+    engine = make_engine(blank_url)
+    create_all(engine)
+    engine.dispose()
+    at = run_app(monkeypatch, blank_url)
+    assert_clean(at)
+    shown = tiles(at)
+    assert shown["CSAT"] == "—" and shown["NPS"] == "—" and shown["Uptime"] == "—"
+    assert shown["Dialogs"] == "0"
+    assert "No data in this range." in at.metric[1].proto.help
+    assert any("No dialogs" in i.value for i in at.info)
+
+
+def test_database_without_tables_says_so(monkeypatch, blank_url):
+    at = run_app(monkeypatch, blank_url)
+    assert_clean(at)
+    assert any("no `conversation_metrics` table" in w.value for w in at.warning)
+    assert not at.metric
+
+
+def test_seed_only_table(monkeypatch, blank_url):
+    engine = make_engine(blank_url)
+    SeedBase.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(SeedBase.metadata.tables["conversation_metrics"].insert(), [
+            {"id": __import__("uuid").uuid4(), "timestamp": datetime.combine(TODAY, datetime.min.time()),
+             "user_id": "u1", "platform": "web", "intent": "refund", "confidence": 0.9, "response_time_ms": 1200,
+             "tokens_used": 100, "cost_usd": 0.0125, "satisfaction_score": 5, "resolved": True}])
+    engine.dispose()
+    at = run_app(monkeypatch, blank_url)
+    assert_clean(at)
+    shown = tiles(at)
+    assert (shown["Dialogs"], shown["CSAT"], shown["Cost"]) == ("1", "100.0 %", "$0.01")
+    assert shown["Escalation rate"] == "—" and shown["Uptime"] == "—"
+    assert "Not tracked in this database." in next(m for m in at.metric if m.label == "Uptime").proto.help
+    assert len(at.get("plotly_chart")) == 1
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg2://analyst:s3cret-pa55@127.0.0.1:1/metrics",
+    "postgresql+psycopg2://analyst:s3cret-pa55@db.invalid:5432/metrics",
+    "mysql+nosuchdriver://analyst:s3cret-pa55@127.0.0.1/metrics",
+    "not a url at all s3cret-pa55",
+])
+def test_unreachable_database_gives_a_clear_message_without_the_password(monkeypatch, url):
+    at = run_app(monkeypatch, url)
+    assert_clean(at)
+    assert at.error and "s3cret-pa55" not in page_text(at)
+    assert not at.metric
+
+
+def test_refused_login_is_named(monkeypatch, postgres):
+    url = sa.make_url(ADMIN_URL).set(username="no_such_role", password="s3cret-pa55").render_as_string(False)
+    at = run_app(monkeypatch, url)
+    assert_clean(at)
+    assert "refused the login" in at.error[0].value and "s3cret-pa55" not in page_text(at)
+
+
+def test_the_app_recovers_when_the_database_comes_back(monkeypatch, postgresql_demo_url):
+    target = sa.make_url(postgresql_demo_url)
+    proxy = TcpProxy((target.host or "127.0.0.1", target.port or 5432))
+    url = target.set(port=proxy.port).render_as_string(hide_password=False)
+    try:
+        at = run_app(monkeypatch, url)  # down from the start
+        assert_clean(at)
+        assert at.error and not at.metric
+        proxy.start()
+        at.run()
+        assert_clean(at)
+        assert not at.error and list(tiles(at)) == OVERVIEW_TILES
+        proxy.stop()  # down mid-session
+        at.run()
+        assert_clean(at)
+        assert at.error and not at.metric  # cached numbers do not hide the outage
+        proxy.start()
+        at.run()
+        assert_clean(at)
+        assert list(tiles(at)) == OVERVIEW_TILES
+    finally:
+        proxy.stop()
+
+
+def test_demo_database_is_built_on_first_start(monkeypatch, tmp_path):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("EASYFLOW_SECRETS_FILE", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("EASYFLOW_DEMO_DB", str(tmp_path / "demo" / "demo.sqlite"))
+    monkeypatch.setenv("EASYFLOW_DEMO_DAYS", "7")
+    monkeypatch.setenv("EASYFLOW_DEMO_SCALE", "0.02")
+    at = AppTest.from_file(APP, default_timeout=90).run()
+    assert_clean(at)
+    assert (tmp_path / "demo" / "demo.sqlite").is_file()
+    assert any("Demo data" in i.value for i in at.info)
+    assert list(tiles(at)) == OVERVIEW_TILES and tiles(at)["Dialogs"] != "0"
