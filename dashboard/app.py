@@ -32,8 +32,6 @@ database = open_database()
 if database is None:
     st.stop()
 if database.config.is_demo:
-    from data_access.engine import demo_path
-
-    st.info(t("demo.banner", path=demo_path()), icon=":material/science:")
+    st.info(t("demo.banner"), icon=":material/science:")
 context.set_current(database, shared_filters(database))
 navigation.run()

@@ -187,3 +187,17 @@ def matching_period(selection: Selection, now: datetime) -> Selection:
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def local_now(tz: str, now: datetime | None = None) -> datetime:
+    """Wall-clock time in ``tz`` (naive), rounded up to the next whole hour.
+
+    Rounded so that cached comparison queries are reused for an hour."""
+    local = (now or utc_now()).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+    floor = local.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == local else floor + timedelta(hours=1)
+
+
+def comparison_period(filters: Filters, now: datetime | None = None) -> Filters:
+    """The period a KPI's delta compares with: the same elapsed time just before the range."""
+    return filters.previous(now=local_now(filters.tz, now))

@@ -32,7 +32,7 @@ EN: dict[str, str] = {
     "filters.timezone": "Display timezone",
     "filters.timezone.help": "Dates in the filters and times on the charts use this timezone.",
     "filters.summary": "{start} – {end} ({tz})",
-    "filters.summary_24h": "Last 24 hours, {start} – {end} ({tz})",
+    "filters.summary_24h": "{start} – {end} ({tz})",
     "filters.share": "The address bar holds these filters: copy it to share this view.",
     "warn.bad_date": "Ignored `{name}`: `{value}` is not a date (YYYY-MM-DD); using the default range.",
     "warn.date_out_of_range": "Ignored `{name}`: `{value}` is outside {low} … {high}; using the default range.",
@@ -40,10 +40,8 @@ EN: dict[str, str] = {
     "warn.unknown_value": "Ignored {count} unknown value(s) of `{name}`: {values}.",
     "warn.unknown_timezone": "Ignored `tz`: `{value}` is not a known timezone; using {default}.",
     "warn.unknown_period": "Ignored `range`: `{value}` is not a known period.",
-    "demo.banner": ("**Demo data.** This dashboard is showing generated demo data (an embedded SQLite file "
-                    "at `{path}`). To see your platform's numbers, set `DATABASE_URL` (for example "
-                    "`postgresql+psycopg2://user:password@host/db`) or `[connections.metrics] url` in "
-                    "`.streamlit/secrets.toml`, and restart."),
+    "demo.banner": ("**Demo data**, generated for illustration. To see your platform's numbers, set "
+                    "`DATABASE_URL` or `[connections.metrics] url` in `.streamlit/secrets.toml` and restart."),
     "demo.building": "Building the demo database (first start only)…",
     "demo.built": "Demo database ready: {rows} rows in {seconds:.1f} s.",
     "db.unreachable": ("Cannot reach the metrics database at `{where}`. Check that it is running and "
@@ -85,12 +83,9 @@ EN: dict[str, str] = {
     "chart.time": "Time ({tz})",
     "chart.platform": "Platform",
     "chart.empty": "No dialogs in this range.",
-    "chart.not_tracked": "Not tracked in this database.",
+    "chart.partial": "The last {bucket} is still in progress (lighter bars).",
     "unit.pp": "pp",
     "unit.points": "pts",
-    "previous.period": "the previous {days} (from {start})",
-    "previous.days": "{n} days",
-    "previous.hours": "{n} hours",
 }
 
 for _key, _kpi in KPIS.items():

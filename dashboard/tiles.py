@@ -22,22 +22,22 @@ N_UNITS = {
 }
 
 
-def previous_label(filters: Filters) -> str:
-    previous = filters.previous()
-    hours = filters.length.total_seconds() / 3600
-    span = (t("previous.days", n=int(hours // 24)) if hours % 24 == 0
-            else t("previous.hours", n=int(hours)))
-    return t("previous.period", days=span, start=previous.start.strftime("%Y-%m-%d %H:%M")
-             if hours % 24 else previous.start_date.isoformat())
+def range_summary(filters: Filters) -> str:
+    """The range on screen in words: ``2026-10-29 – 2026-11-27 (UTC)``."""
+    if filters.length.total_seconds() % 86400:
+        return t("filters.summary_24h", start=filters.start.strftime("%Y-%m-%d %H:%M"),
+                 end=filters.end.strftime("%Y-%m-%d %H:%M"), tz=filters.tz)
+    return t("filters.summary", start=filters.start_date.isoformat(), end=filters.end_date.isoformat(),
+             tz=filters.tz)
 
 
-def help_text(key: str, current: KpiValue, filters: Filters) -> str:
+def help_text(key: str, current: KpiValue, compared: Filters) -> str:
     definition = t(f"kpi.{key}.definition")
     if current.value is None:
         reason = t("kpi.not_tracked" if current.reason == NOT_TRACKED else "kpi.no_data")
         return t("kpi.help_none", definition=definition, reason=reason)
     return t("kpi.help", definition=definition, n=fmt.number(current.n),
-             unit_of_n=t(f"kpi.n.{N_UNITS[key]}"), previous=previous_label(filters))
+             unit_of_n=t(f"kpi.n.{N_UNITS[key]}"), previous=range_summary(compared))
 
 
 def delta_color(key: str) -> str:
@@ -45,24 +45,24 @@ def delta_color(key: str) -> str:
     return "off" if better is None else ("normal" if better else "inverse")
 
 
-def kpi_tile(key: str, current: KpiValue, previous: KpiValue | None, filters: Filters) -> None:
+def kpi_tile(key: str, current: KpiValue, previous: KpiValue | None, compared: Filters) -> None:
+    """One tile; ``previous`` is the KPI over ``compared``, the period the delta is against."""
     unit = KPIS[key].unit
     delta = fmt.kpi_delta(current.value, previous.value if previous else None, unit)
     unchanged = fmt.is_unchanged(delta)
     st.metric(t(f"kpi.{key}.label"), fmt.kpi_value(current.value, unit), delta,
               delta_color="off" if unchanged else delta_color(key),
               delta_arrow="off" if unchanged else "auto",
-              help=help_text(key, current, filters), border=True)
+              help=help_text(key, current, compared), border=True, width="stretch")
 
 
 def kpi_row(keys: Sequence[str], current: dict[str, KpiValue], previous: dict[str, KpiValue],
-            filters: Filters, per_row: int = 4) -> None:
-    """Tiles for ``keys``, ``per_row`` to a row (Streamlit stacks columns on a phone)."""
-    for start in range(0, len(keys), per_row):
-        columns = st.columns(per_row)
-        for column, key in zip(columns, keys[start:start + per_row]):
-            with column:
-                kpi_tile(key, current[key], previous.get(key), filters)
+            compared: Filters) -> None:
+    """Tiles for ``keys`` in a row that wraps: four across a desktop, two across a phone
+    (where ``st.columns`` would stack them one per row)."""
+    with st.container(horizontal=True, gap="small"):
+        for key in keys:
+            kpi_tile(key, current[key], previous.get(key), compared)
 
 
 def ignored_note(values: dict[str, KpiValue]) -> None:

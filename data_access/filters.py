@@ -57,9 +57,16 @@ class Filters:
     def length(self) -> timedelta:
         return self.end - self.start
 
-    def previous(self) -> "Filters":
-        """The period of the same length that ends where this one starts."""
-        return replace(self, start=self.start - self.length, end=self.start)
+    def previous(self, now: datetime | None = None) -> "Filters":
+        """The period of the same length that ends where this one starts.
+
+        With ``now`` (local wall-clock time) inside the range, only the part of the previous
+        period that has elapsed in this one: a month to date compares with the same days of
+        the month before, not with the whole month."""
+        start = self.start - self.length
+        if now is not None and self.start < now < self.end:
+            return replace(self, start=start, end=start + (now - self.start))
+        return replace(self, start=start, end=self.start)
 
     def to_utc(self, local: datetime) -> datetime:
         """A local wall-clock time in ``tz`` as a naive UTC datetime."""

@@ -3,26 +3,32 @@
 import streamlit as st
 
 from dashboard import charts, context, data
+from dashboard.filters import comparison_period, local_now
 from dashboard.i18n import t
-from dashboard.tiles import ignored_note, kpi_row
+from dashboard.tiles import ignored_note, kpi_row, range_summary
 
-GROUPS = {
-    "overview.customers": ["dialogs", "csat", "nps", "escalation_rate"],
-    "overview.ai": ["avg_response_time", "cost"],
-    "overview.service": ["error_rate", "uptime"],
-}
-KEYS = tuple(key for keys in GROUPS.values() for key in keys)
+CUSTOMERS = ["dialogs", "csat", "nps", "escalation_rate"]
+AI = ["avg_response_time", "cost"]
+SERVICE = ["error_rate", "uptime"]
+KEYS = tuple(CUSTOMERS + AI + SERVICE)
 
 database, filters = context.current()
 st.title(t("page.overview"))
-st.caption(t("page.overview.caption"))
+st.caption(f"{t('page.overview.caption')} · {range_summary(filters)}")
 
 with data.database_errors(database.config):
     current = data.kpi_values(database.url, filters, KEYS)
-    previous = data.kpi_values(database.url, filters.previous(), KEYS)
-    for title, keys in GROUPS.items():
-        st.subheader(t(title))
-        kpi_row(keys, current, previous, filters)
+    compared = comparison_period(filters)
+    previous = data.kpi_values(database.url, compared, KEYS)
+    st.subheader(t("overview.customers"))
+    kpi_row(CUSTOMERS, current, previous, compared)
+    left, right = st.columns(2)
+    with left:
+        st.subheader(t("overview.ai"))
+        kpi_row(AI, current, previous, compared)
+    with right:
+        st.subheader(t("overview.service"))
+        kpi_row(SERVICE, current, previous, compared)
     ignored_note(current)
 
     frame = data.dialogs_by_platform(database.url, filters)
@@ -31,9 +37,12 @@ with data.database_errors(database.config):
     if frame.empty:
         st.info(t("chart.empty"))
     else:
+        partial_from = charts.partial_bucket_start(local_now(filters.tz), unit)
         st.plotly_chart(charts.stacked_bars(frame, "bucket", "dialogs", "platform",
                                             t("chart.time", tz=filters.tz), t("chart.dialogs"),
-                                            t("chart.platform")), width="stretch")
+                                            t("chart.platform"), partial_from=partial_from), width="stretch")
+        if frame["bucket"].max() >= partial_from:
+            st.caption(t("chart.partial", bucket=t(f"bucket.{unit}")))
 
 links = context.detail_pages()
 if links:
