@@ -315,31 +315,43 @@ def dialog_key(schema: Schema, dialect: str) -> str:
     return fallback
 
 
-def dialogs_subquery(filters: Filters, schema: Schema, dialect: str,
+# The per-dialog columns each dialog-level KPI reads (a KPI not listed needs only start and user).
+DIALOG_COLUMNS = {"conversion_rate": "converted_any", "escalation_rate": "escalated_any",
+                  "median_resolution_time": "first_resolved", "repeat_contact_rate": "previous_started"}
+
+
+def dialogs_subquery(filters: Filters, schema: Schema, dialect: str, columns: Iterable[str] = (),
                      extra: Iterable[str] = ()) -> tuple[str, dict]:
-    """One row per dialog among the filtered rows: start, user, outcome flags, previous start.
+    """One row per dialog among the filtered rows: ``dialog``, ``started``, ``user_id``, and of
+    ``converted_any``, ``escalated_any``, ``first_resolved``, ``previous_started`` those in
+    ``columns`` (each costs work, so only what is asked for is computed).
 
     ``extra`` adds aggregate columns (``MIN("platform") AS platform``) to the per-dialog row.
     """
+    columns = set(columns)
     where, params = sql.table_where(filters, CM, schema, dialect)
     optional = list(extra)
     for name in ("converted", "escalated"):
-        if schema.has(CM, name):
+        if f"{name}_any" in columns and schema.has(CM, name):
             optional.append(f"MAX({sql.flag(sql.column(CM, name))}) AS {name}_any")
-    if schema.has(CM, "resolved"):
+    if "first_resolved" in columns and schema.has(CM, "resolved"):
         optional.append(f'MIN(CASE WHEN "resolved" THEN {sql.TS} END) AS first_resolved')
-    extra = "".join(f", {o}" for o in optional)
+    more = "".join(f", {o}" for o in optional)
     grouped = (f"SELECT {dialog_key(schema, dialect)} AS dialog, MIN({sql.TS}) AS started, "
-               f'MIN("user_id") AS user_id{extra} FROM conversation_metrics {where} GROUP BY 1')
+               f'MIN("user_id") AS user_id{more} FROM conversation_metrics {where} GROUP BY 1')
+    if "previous_started" not in columns:
+        return grouped, params
     return (f"SELECT d.*, LAG(started) OVER (PARTITION BY user_id ORDER BY started) "
             f"AS previous_started FROM ({grouped}) d"), params
 
 
-def level_source(level: str, filters: Filters, schema: Schema, dialect: str) -> tuple[str, dict]:
-    """The FROM clause (table or subquery) that a level's aggregates read."""
+def level_source(level: str, filters: Filters, schema: Schema, dialect: str,
+                 keys: Iterable[str] = ()) -> tuple[str, dict]:
+    """The FROM clause (table or subquery) that the aggregates of ``keys`` at ``level`` read."""
     table = LEVEL_TABLES[level]
     if level == "dialogs":
-        subquery, params = dialogs_subquery(filters, schema, dialect)
+        needed = [DIALOG_COLUMNS[k] for k in keys if k in DIALOG_COLUMNS]
+        subquery, params = dialogs_subquery(filters, schema, dialect, needed)
         return f"({subquery}) dialogs", params
     where, params = sql.table_where(filters, table, schema, dialect)
     if level == "system":
@@ -374,7 +386,7 @@ def compute(engine: sa.Engine, schema: Schema, filters: Filters,
         built = {item.key: item.build(dialect) for item in items}
         select = ", ".join(f"{expr} AS {key}__{name}"
                            for key, agg in built.items() for name, expr in agg.columns.items())
-        source, params = level_source(level, filters, schema, dialect)
+        source, params = level_source(level, filters, schema, dialect, built)
         row = sql.read_row(engine, f"SELECT {select} FROM {source}", params)
         for key, agg in built.items():
             values = {name: row[f"{key}__{name}"] for name in agg.columns}

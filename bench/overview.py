@@ -1,0 +1,150 @@
+"""How fast the Overview renders on a large PostgreSQL table, next to the time of its SQL alone.
+
+    python3 bench/overview.py --rows 1000000 [--days 90] [--url postgresql+psycopg2://…/efa_bench]
+
+Fills the database (dropped and rebuilt unless it already holds the same demo data: --rebuild
+forces it) with about ``--rows`` conversation rows over ``--days`` days using the demo generator
+(COPY), then prints, in one run:
+
+- the floor: one single-pass aggregate over the Overview's range (count, mean, sum), the least
+  any page reading these rows could cost;
+- the cold render: a fresh Python process running the page once with AppTest;
+- the Overview's SQL alone: the time of every statement that cold render ran, and their count;
+- the warm render: the same process running it again (cached), and the statements it ran;
+and each as a ratio to the floor. Figures only: nothing here passes or fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+from data_access.demo import DemoSpec, load, terminal_progress  # noqa: E402
+from data_access.engine import make_engine  # noqa: E402
+from data_access.schema import discover, metadata  # noqa: E402
+from dashboard.filters import Selection  # noqa: E402
+
+ROWS_PER_DAY_AT_SCALE_1 = 5650  # what the demo generator writes per day at --scale 1
+
+RENDER_SCRIPT = """
+import json, sys, time
+import sqlalchemy as sa
+from streamlit.testing.v1 import AppTest
+sql = {"n": 0, "seconds": 0.0}
+@sa.event.listens_for(sa.engine.Engine, "before_cursor_execute")
+def _before(conn, cursor, statement, params, context, many):
+    conn.info["bench_started"] = time.perf_counter()
+@sa.event.listens_for(sa.engine.Engine, "after_cursor_execute")
+def _after(conn, cursor, statement, params, context, many):
+    sql["n"] += 1
+    sql["seconds"] += time.perf_counter() - conn.info.pop("bench_started")
+at = AppTest.from_file(sys.argv[1], default_timeout=600)
+started = time.perf_counter(); at.run(); cold = time.perf_counter() - started
+assert not at.exception, [e.value for e in at.exception]
+cold_sql = dict(sql); sql.update(n=0, seconds=0.0)
+tiles = {m.label: m.value for m in at.metric}
+started = time.perf_counter(); at.run(); warm = time.perf_counter() - started
+print(json.dumps({"cold": cold, "warm": warm, "cold_sql": cold_sql, "warm_sql": dict(sql), "tiles": tiles}))
+"""
+
+
+def ensure_data(url: str, rows: int, days: int, rebuild: bool) -> int:
+    """Fill the database unless it already has about ``rows`` rows; return the row count."""
+    admin_url = sa.make_url(url).set(database="postgres")
+    name = sa.make_url(url).database
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).scalar()
+        if exists and rebuild:
+            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+            exists = False
+        if not exists:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    engine = make_engine(url)
+    schema = discover(engine)
+    have = 0
+    if schema.has_table("conversation_metrics"):
+        with engine.connect() as conn:
+            have = conn.exec_driver_sql("SELECT COUNT(*) FROM conversation_metrics").scalar()
+    if abs(have - rows) > 0.1 * rows:
+        metadata.drop_all(engine)
+        scale = rows / (days * ROWS_PER_DAY_AT_SCALE_1)
+        print(f"filling {sa.make_url(url).render_as_string()} with ~{rows:,} conversation rows "
+              f"({days} days, scale {scale:.2f})", file=sys.stderr)
+        started = time.perf_counter()
+        counts = load(engine, DemoSpec(days=days, scale=scale, seed=7), terminal_progress())
+        have = counts["conversation_metrics"]
+        print(f"loaded {sum(counts.values()):,} rows in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    engine.dispose()
+    return have
+
+
+def timed(fn, repeat: int = 3) -> float:
+    """The best of ``repeat`` runs, in seconds (the floor and SQL runs are warm in the server cache)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/efa_bench")
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+
+    total = ensure_data(args.url, args.rows, args.days, args.rebuild)
+    engine = make_engine(args.url)
+    now = datetime.now(timezone.utc)
+    filters = Selection().filters(now)  # the Overview's default: the last 30 days
+    start, end = filters.utc_bounds()
+
+    def floor():
+        with engine.connect() as conn:
+            conn.execute(sa.text('SELECT COUNT(*), AVG(response_time_ms), SUM(tokens_used) '
+                                 'FROM conversation_metrics WHERE "timestamp" >= :s AND "timestamp" < :e'),
+                         {"s": start, "e": end}).one()
+
+    with engine.connect() as conn:
+        in_range = conn.execute(sa.text('SELECT COUNT(*) FROM conversation_metrics '
+                                        'WHERE "timestamp" >= :s AND "timestamp" < :e'), {"s": start, "e": end}).scalar()
+    floor_s = timed(floor)
+
+    env = dict(os.environ, DATABASE_URL=args.url, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", RENDER_SCRIPT, str(ROOT / "dashboard" / "app.py")],
+                          capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    render = json.loads(proc.stdout.strip().splitlines()[-1])
+
+    print(f"conversation rows: {total:,} in all, {in_range:,} in the Overview's range "
+          f"({filters.start_date} – {filters.end_date})")
+    print(f"{'what':38} {'seconds':>9} {'x floor':>8}")
+    cold_sql, warm_sql = render["cold_sql"], render["warm_sql"]
+    for label, value in (("floor (one single-pass scan)", floor_s),
+                         ("Overview cold render (AppTest)", render["cold"]),
+                         (f"  its SQL alone ({cold_sql['n']} statements)", cold_sql["seconds"]),
+                         ("Overview warm render (AppTest)", render["warm"]),
+                         (f"  its SQL alone ({warm_sql['n']} statements)", warm_sql["seconds"])):
+        print(f"{label:38} {value:9.3f} {value / floor_s:8.1f}")
+    print("tiles:", ", ".join(f"{k} {v}" for k, v in render["tiles"].items()))
+    engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
