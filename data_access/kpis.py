@@ -96,17 +96,33 @@ def message_count(dialect: str) -> Aggregates:
     return Aggregates({"n": "COUNT(*)"}, lambda r: (r["n"], r["n"], 0))
 
 
+def valid_rows(valid: str) -> dict[str, str]:
+    """``counted``: rows where the condition ``valid`` holds; ``bad``: non-NULL rows where it fails
+    (the rows a KPI ignores for values outside the contract's range)."""
+    return {"counted": f"SUM(CASE WHEN {valid} THEN 1 ELSE 0 END)",
+            "bad": f"SUM(CASE WHEN NOT ({valid}) THEN 1 ELSE 0 END)"}
+
+
+def valid_mean(column: str, valid: str) -> Aggregates:
+    """The mean of ``column`` over the rows where ``valid`` holds."""
+    return Aggregates(
+        {"total": f"SUM(CASE WHEN {valid} THEN {column} ELSE 0 END)", **valid_rows(valid)},
+        lambda r: (None if not r["counted"] else float(r["total"]) / float(r["counted"]),
+                   r["counted"], r["bad"]))
+
+
+RATED = '"satisfaction_score" BETWEEN 1 AND 5'
+TIMED = '"response_time_ms" >= 0'
+
+
 @kpi("csat", "CSAT", "messages", "percent", ["satisfaction_score"])
 def csat_top2_share(dialect: str) -> Aggregates:
     """% of ratings that are 4 or 5, among non-NULL satisfaction_score (top-2 box).
 
     Scores outside 1..5 are ignored and counted."""
-    s = '"satisfaction_score"'
     return Aggregates(
-        {"top2": f"SUM(CASE WHEN {s} IN (4, 5) THEN 1 ELSE 0 END)",
-         "rated": f"SUM(CASE WHEN {s} BETWEEN 1 AND 5 THEN 1 ELSE 0 END)",
-         "bad": f"SUM(CASE WHEN {s} NOT BETWEEN 1 AND 5 THEN 1 ELSE 0 END)"},
-        lambda r: (share(r["top2"], r["rated"]), r["rated"], r["bad"]))
+        {"top2": 'SUM(CASE WHEN "satisfaction_score" IN (4, 5) THEN 1 ELSE 0 END)', **valid_rows(RATED)},
+        lambda r: (share(r["top2"], r["counted"]), r["counted"], r["bad"]))
 
 
 @kpi("avg_rating", "Avg rating", "messages", "rating", ["satisfaction_score"])
@@ -114,13 +130,7 @@ def average_rating(dialect: str) -> Aggregates:
     """Mean of non-NULL satisfaction_score, on a 1–5 scale.
 
     Scores outside 1..5 are ignored and counted."""
-    s = '"satisfaction_score"'
-    return Aggregates(
-        {"total": f"SUM(CASE WHEN {s} BETWEEN 1 AND 5 THEN {s} ELSE 0 END)",
-         "rated": f"SUM(CASE WHEN {s} BETWEEN 1 AND 5 THEN 1 ELSE 0 END)",
-         "bad": f"SUM(CASE WHEN {s} NOT BETWEEN 1 AND 5 THEN 1 ELSE 0 END)"},
-        lambda r: (None if not r["rated"] else float(r["total"]) / float(r["rated"]),
-                   r["rated"], r["bad"]))
+    return valid_mean('"satisfaction_score"', RATED)
 
 
 @kpi("avg_response_time", "Avg AI response time", "messages", "ms", ["response_time_ms"],
@@ -129,13 +139,7 @@ def mean_response_time_ms(dialect: str) -> Aggregates:
     """Mean response_time_ms (AI generation time), in milliseconds.
 
     Negative times are ignored and counted."""
-    t = '"response_time_ms"'
-    return Aggregates(
-        {"total": f"SUM(CASE WHEN {t} >= 0 THEN {t} ELSE 0 END)",
-         "timed": f"SUM(CASE WHEN {t} >= 0 THEN 1 ELSE 0 END)",
-         "bad": f"SUM(CASE WHEN {t} < 0 THEN 1 ELSE 0 END)"},
-        lambda r: (None if not r["timed"] else float(r["total"]) / float(r["timed"]),
-                   r["timed"], r["bad"]))
+    return valid_mean('"response_time_ms"', TIMED)
 
 
 @kpi("p95_response_time", "p95 AI response time", "messages", "ms", ["response_time_ms"],
@@ -144,12 +148,10 @@ def p95_response_time_ms(dialect: str) -> Aggregates:
     """95th percentile of response_time_ms, linear interpolation (PostgreSQL percentile_cont).
 
     Negative times are ignored and counted."""
-    t = '"response_time_ms"'
     return Aggregates(
-        {"p95": sql.percentile(f"CASE WHEN {t} >= 0 THEN {t} END", 0.95, dialect),
-         "timed": f"SUM(CASE WHEN {t} >= 0 THEN 1 ELSE 0 END)",
-         "bad": f"SUM(CASE WHEN {t} < 0 THEN 1 ELSE 0 END)"},
-        lambda r: (None if r["p95"] is None else float(r["p95"]), r["timed"], r["bad"]))
+        {"p95": sql.percentile(f'CASE WHEN {TIMED} THEN "response_time_ms" END', 0.95, dialect),
+         **valid_rows(TIMED)},
+        lambda r: (None if r["p95"] is None else float(r["p95"]), r["counted"], r["bad"]))
 
 
 @kpi("intent_accuracy", "Intent accuracy", "messages", "percent", ["expected_intent", "intent"])
@@ -172,22 +174,19 @@ def helpful_share(dialect: str) -> Aggregates:
 @kpi("tokens", "Tokens", "messages", "count", ["tokens_used"], higher_is_better=None)
 def tokens_sum(dialect: str) -> Aggregates:
     """Sum of tokens_used. Negative counts are ignored and counted."""
-    t = '"tokens_used"'
+    valid = '"tokens_used" >= 0'
     return Aggregates(
-        {"total": f"SUM(CASE WHEN {t} >= 0 THEN {t} ELSE 0 END)",
-         "counted": f"COUNT(CASE WHEN {t} >= 0 THEN 1 END)",
-         "bad": f"SUM(CASE WHEN {t} < 0 THEN 1 ELSE 0 END)"},
+        {"total": f'SUM(CASE WHEN {valid} THEN "tokens_used" ELSE 0 END)', **valid_rows(valid)},
         lambda r: (None if not r["counted"] else int(r["total"]), r["counted"], r["bad"]))
 
 
 @kpi("cost", "Cost", "messages", "money", ["cost_usd"], higher_is_better=False)
 def cost_sum_usd(dialect: str) -> Aggregates:
     """Sum of cost_usd, in USD (exact to 1/10,000 USD). Negative costs are ignored and counted."""
-    c = '"cost_usd"'
+    valid = '"cost_usd" >= 0'
     return Aggregates(
-        {"total": sql.money_sum_ten_thousandths(f"CASE WHEN {c} >= 0 THEN {c} ELSE 0 END"),
-         "counted": f"COUNT(CASE WHEN {c} >= 0 THEN 1 END)",
-         "bad": f"SUM(CASE WHEN {c} < 0 THEN 1 ELSE 0 END)"},
+        {"total": sql.money_sum_ten_thousandths(f'CASE WHEN {valid} THEN "cost_usd" ELSE 0 END'),
+         **valid_rows(valid)},
         lambda r: (None if not r["counted"] else Decimal(int(r["total"])) / Decimal(10000),
                    r["counted"], r["bad"]))
 
@@ -243,15 +242,13 @@ def net_promoter_score(dialect: str) -> Aggregates:
     """% of nps_responses with score 9–10 minus % with 0–6 (−100..100).
 
     Scores outside 0..10 are ignored and counted."""
-    s = '"score"'
     return Aggregates(
-        {"promoters": f"SUM(CASE WHEN {s} BETWEEN 9 AND 10 THEN 1 ELSE 0 END)",
-         "detractors": f"SUM(CASE WHEN {s} BETWEEN 0 AND 6 THEN 1 ELSE 0 END)",
-         "n": f"SUM(CASE WHEN {s} BETWEEN 0 AND 10 THEN 1 ELSE 0 END)",
-         "bad": f"SUM(CASE WHEN {s} NOT BETWEEN 0 AND 10 THEN 1 ELSE 0 END)"},
-        lambda r: (None if not r["n"] else
-                   100.0 * (float(r["promoters"]) - float(r["detractors"])) / float(r["n"]),
-                   r["n"], r["bad"]))
+        {"promoters": 'SUM(CASE WHEN "score" BETWEEN 9 AND 10 THEN 1 ELSE 0 END)',
+         "detractors": 'SUM(CASE WHEN "score" BETWEEN 0 AND 6 THEN 1 ELSE 0 END)',
+         **valid_rows('"score" BETWEEN 0 AND 10')},
+        lambda r: (None if not r["counted"] else
+                   100.0 * (float(r["promoters"]) - float(r["detractors"])) / float(r["counted"]),
+                   r["counted"], r["bad"]))
 
 
 # --- system samples: one row per sample timestamp (summed over services) -----------------------
