@@ -19,6 +19,7 @@ from dashboard.sidebar import shared_filters  # noqa: E402
 # (file under pages/, title key, icon). The file name is the URL path (contract).
 PAGES = [
     ("overview.py", "page.overview", ":material/dashboard:"),
+    ("business.py", "page.business", ":material/groups:"),
 ]
 
 st.set_page_config(page_title=t("app.title"), page_icon=":material/monitoring:", layout="wide")

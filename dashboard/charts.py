@@ -51,3 +51,94 @@ def stacked_bars(frame: pd.DataFrame, x: str, y: str, stack: str, x_title: str, 
                     hovertemplate=f"%{{y:{hover_format}}}<extra>%{{fullData.name}}</extra>")
     fig.update_layout(barmode="stack")
     return base_layout(fig, x_title, y_title, legend_title)
+
+
+def lines(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, series: str | None = None,
+          threshold: float | None = None, threshold_label: str | None = None, y_suffix: str = "",
+          hover_format: str = ",.1f", legend_title: str | None = None, text: str | None = None) -> go.Figure:
+    """One line per ``series`` value (or one line), an optional dashed threshold, and an optional
+    ``text`` column shown on hover (a formatted duration, say)."""
+    fig = go.Figure()
+    groups = frame.groupby(series, sort=True) if series else [(y_title, frame)]
+    for i, (name, part) in enumerate(groups):
+        hover = "%{customdata}" if text else f"%{{y:{hover_format}}}{y_suffix}"
+        fig.add_scatter(x=part[x], y=part[y], name=str(name), mode="lines+markers",
+                        marker=dict(size=5), line=dict(width=2, color=color_for(str(name), i)),
+                        customdata=part[text] if text else None,
+                        hovertemplate=f"{hover}<extra>%{{fullData.name}}</extra>")
+    if threshold is not None:
+        fig.add_hline(y=threshold, line_dash="dash", line_color="#C0392B", line_width=1.5,
+                      annotation_text=threshold_label, annotation_position="top left",
+                      annotation_font_color="#C0392B")
+    fig.update_yaxes(ticksuffix=y_suffix)
+    fig.update_layout(showlegend=bool(series))
+    return base_layout(fig, x_title, y_title, legend_title)
+
+
+def bars(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, horizontal: bool = False,
+         color: str | None = None, y_suffix: str = "", hover_format: str = ",d",
+         legend_title: str | None = None) -> go.Figure:
+    """Bars of ``y`` by ``x`` (grouped by ``color`` when given), in the frame's order."""
+    fig = go.Figure()
+    groups = frame.groupby(color, sort=True) if color else [(y_title, frame)]
+    for i, (name, part) in enumerate(groups):
+        xs, ys = (part[y], part[x]) if horizontal else (part[x], part[y])
+        fig.add_bar(x=xs, y=ys, name=str(name), orientation="h" if horizontal else "v",
+                    marker_color=color_for(str(name), i) if color else "#2F6FEB",
+                    hovertemplate=f"%{{{'x' if horizontal else 'y'}:{hover_format}}}{y_suffix}<extra>%{{fullData.name}}</extra>")
+    fig.update_layout(showlegend=bool(color), barmode="group")
+    if horizontal:
+        fig.update_yaxes(autorange="reversed", type="category")
+        fig.update_xaxes(ticksuffix=y_suffix)
+        base_layout(fig, y_title, x_title, legend_title)
+        fig.update_layout(height=max(240, 28 * frame[x].nunique() + 80))
+        return fig
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(ticksuffix=y_suffix)
+    return base_layout(fig, x_title, y_title, legend_title)
+
+
+def csat_panels(frame: pd.DataFrame, x_title: str, csat_title: str, rating_title: str, threshold: float,
+                threshold_label: str, series: str | None = None) -> go.Figure:
+    """CSAT (top-2 %) above and Avg rating below on one time axis, with the rating threshold."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=(csat_title, rating_title))
+    groups = frame.groupby(series, sort=True) if series else [(csat_title, frame)]
+    for i, (name, part) in enumerate(groups):
+        colour = color_for(str(name), i)
+        fig.add_scatter(x=part["bucket"], y=part["csat"], name=str(name), legendgroup=str(name),
+                        mode="lines+markers", marker=dict(size=5), line=dict(color=colour, width=2),
+                        customdata=part["ratings"], showlegend=bool(series),
+                        hovertemplate="%{y:.1f} % (n = %{customdata:,d})<extra>%{fullData.name}</extra>",
+                        row=1, col=1)
+        fig.add_scatter(x=part["bucket"], y=part["avg_rating"], name=str(name), legendgroup=str(name),
+                        mode="lines+markers", marker=dict(size=5), line=dict(color=colour, width=2, dash="dot"),
+                        showlegend=False, hovertemplate="%{y:.2f} / 5<extra>%{fullData.name}</extra>",
+                        row=2, col=1)
+    fig.add_hline(y=threshold, line_dash="dash", line_color="#C0392B", line_width=1.5, row=2, col=1,
+                  annotation_text=threshold_label, annotation_position="bottom left",
+                  annotation_font_color="#C0392B")
+    fig.update_yaxes(ticksuffix=" %", row=1, col=1)
+    fig.update_yaxes(range=[1, 5.1], row=2, col=1)
+    base_layout(fig, "", "")
+    fig.update_xaxes(title_text=x_title, row=2, col=1)
+    fig.update_layout(height=520, hovermode="x unified")
+    return fig
+
+
+def nps_mix(frame: pd.DataFrame, x_title: str, labels: dict[str, str], nps_label: str) -> go.Figure:
+    """Shares of promoters, passives and detractors (stacked to 100 %) with NPS as a line."""
+    fig = go.Figure()
+    colours = {"promoters": "#27AE60", "passives": "#BDC3C7", "detractors": "#E74C3C"}
+    for part in ("detractors", "passives", "promoters"):
+        fig.add_bar(x=frame["bucket"], y=frame[f"{part}_share"], name=labels[part], marker_color=colours[part],
+                    hovertemplate="%{y:.1f} %<extra>%{fullData.name}</extra>")
+    fig.add_scatter(x=frame["bucket"], y=frame["nps"], name=nps_label, yaxis="y2", mode="lines+markers",
+                    line=dict(color="#1F2430", width=2), customdata=frame["responses"],
+                    hovertemplate="%{y:+.0f} (n = %{customdata:,d})<extra>%{fullData.name}</extra>")
+    fig.update_layout(barmode="stack", yaxis=dict(range=[0, 100], ticksuffix=" %"),
+                      yaxis2=dict(overlaying="y", side="right", range=[-100, 100], showgrid=False,
+                                  zeroline=True, title=nps_label))
+    return base_layout(fig, x_title, "")

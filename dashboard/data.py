@@ -18,8 +18,9 @@ import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
 
-from data_access import kpis, series
-from data_access.sql import bucket_for  # noqa: F401  (pages choose the chart bucket through here)
+from data_access import business, kpis, series
+from data_access.business import problem_intents  # noqa: F401  (pages rank through here)
+from data_access.sql import bucket_for, trend_bucket  # noqa: F401  (pages choose buckets through here)
 from data_access.demo import DemoSpec, load
 from data_access.engine import DatabaseConfig, demo_path, make_engine, resolve_config
 from data_access.filters import Filters
@@ -50,9 +51,30 @@ def kpi_values(url: str, filters: Filters, keys: tuple[str, ...]) -> dict[str, k
     return kpis.compute(engine_for(url), schema_for(url), filters, keys)
 
 
-@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=256, show_spinner=False)
+# The data_access functions pages may ask for through ``query``: (engine, schema, filters, *args).
+QUERIES = {
+    "dialogs_by_platform": series.dialogs_by_platform,
+    "intent_breakdown": business.intent_breakdown,
+    "csat_trend": business.csat_trend,
+    "rating_distribution": business.rating_distribution,
+    "nps_trend": business.nps_trend,
+    "nps_comments": business.nps_comments,
+    "dialog_outcomes_trend": business.dialog_outcomes_trend,
+    "conversion_by_platform": business.conversion_by_platform,
+    "resolution_histogram": business.resolution_histogram,
+    "top_repeat_users": business.top_repeat_users,
+}
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=1024, show_spinner=False)
+def query(name: str, url: str, filters: Filters, *args) -> pd.DataFrame:
+    """The small DataFrame of the data_access function ``name`` (see ``QUERIES``), cached by
+    name, database, filters and arguments. Raises ``KeyError`` for a name not in ``QUERIES``."""
+    return QUERIES[name](engine_for(url), schema_for(url), filters, *args)
+
+
 def dialogs_by_platform(url: str, filters: Filters) -> pd.DataFrame:
-    return series.dialogs_by_platform(engine_for(url), schema_for(url), filters)
+    return query("dialogs_by_platform", url, filters)
 
 
 def _utc_today() -> date:
@@ -103,7 +125,7 @@ def ensure_demo_database(config: DatabaseConfig) -> None:
         schema_for.clear()
         options_for.clear()
         kpi_values.clear()
-        dialogs_by_platform.clear()
+        query.clear()
         bar.empty()
         st.toast(t("demo.built", rows=f"{sum(counts.values()):,}", seconds=time.monotonic() - started))
 

@@ -218,9 +218,8 @@ def escalation_rate(dialect: str) -> Aggregates:
      higher_is_better=False)
 def median_resolution_seconds(dialect: str) -> Aggregates:
     """Median over resolved dialogs of (first message with resolved = true) − (dialog start)."""
-    seconds = sql.seconds_between("first_resolved", "started", dialect)
     return Aggregates(
-        {"median": sql.percentile(seconds, 0.5, dialect), "n": "COUNT(first_resolved)"},
+        {"median": sql.percentile(resolution_seconds(dialect), 0.5, dialect), "n": "COUNT(first_resolved)"},
         lambda r: (None if r["median"] is None else float(r["median"]), r["n"], 0))
 
 
@@ -228,11 +227,22 @@ def median_resolution_seconds(dialect: str) -> Aggregates:
      higher_is_better=False)
 def repeat_contact_rate(dialect: str) -> Aggregates:
     """% of dialogs whose user started another dialog in the 7 days before, within the filtered rows."""
+    return Aggregates({"hit": f"SUM({repeat_flag(dialect)})", "n": "COUNT(*)"},
+                      lambda r: (share(r["hit"], r["n"]), r["n"], 0))
+
+
+REPEAT_WINDOW_SECONDS = 7 * 24 * 3600
+
+
+def repeat_flag(dialect: str) -> str:
+    """1 for a dialog (row of ``dialogs_subquery`` with ``previous_started``) that is a repeat contact."""
     gap = sql.seconds_between("started", "previous_started", dialect)
-    return Aggregates(
-        {"hit": f"SUM(CASE WHEN previous_started IS NOT NULL AND {gap} <= 604800 THEN 1 ELSE 0 END)",
-         "n": "COUNT(*)"},
-        lambda r: (share(r["hit"], r["n"]), r["n"], 0))
+    return f"(CASE WHEN previous_started IS NOT NULL AND {gap} <= {REPEAT_WINDOW_SECONDS} THEN 1 ELSE 0 END)"
+
+
+def resolution_seconds(dialect: str) -> str:
+    """Seconds from a dialog's start to its first resolved message (NULL if never resolved)."""
+    return sql.seconds_between("first_resolved", "started", dialect)
 
 
 # --- NPS responses ---------------------------------------------------------------------------

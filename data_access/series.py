@@ -53,10 +53,10 @@ def dialogs_by_platform(engine: sa.Engine, schema: Schema, filters: Filters,
     dialect = engine.dialect.name
     unit = unit or sql.bucket_for(filters)
     subquery, params = dialogs_subquery(filters, schema, dialect, extra=['MIN("platform") AS platform'])
-    local = sql.local_time("started", filters, schema, CM, dialect, params)
+    bucket = sql.local_bucket("started", unit, filters, schema, CM, dialect, params)
     frame = sql.read_frame(
         engine,
-        f"SELECT {sql.bucket(local, unit, dialect)} AS bucket, "
+        f"SELECT {bucket} AS bucket, "
         f"COALESCE(platform, 'unknown') AS platform, COUNT(*) AS dialogs "
         f"FROM ({subquery}) d GROUP BY 1, 2 ORDER BY 1, 2", params)
     frame["bucket"] = pd.to_datetime(frame["bucket"])

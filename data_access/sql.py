@@ -123,6 +123,21 @@ def bucket(expr: str, unit: str, dialect: str) -> str:
     return f"strftime('%Y-%m-%d 00:00:00', {expr}, 'weekday 0', '-6 days')"
 
 
+def local_bucket(expr: str, unit: str, filters: Filters, schema: Schema, table: str, dialect: str,
+                 params: dict) -> str:
+    """The start of the local hour, day or week (in the filters' timezone) of a UTC timestamp."""
+    return bucket(local_time(expr, filters, schema, table, dialect, params), unit, dialect)
+
+
+def trend_bucket(filters: Filters) -> str:
+    """The bucket for a trend of rates (CSAT, conversion): hours for a day or two, days up to
+    four months, weeks beyond; rates over finer buckets are mostly noise."""
+    days = filters.length.total_seconds() / 86400
+    if days <= 2:
+        return "hour"
+    return "day" if days <= 120 else "week"
+
+
 def bucket_for(filters: Filters) -> str:
     """The finest bucket that keeps a series to a few hundred points per line."""
     days = filters.length.total_seconds() / 86400

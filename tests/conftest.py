@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from data_access.engine import make_engine
 from data_access.schema import TABLES, create_all, metadata
+from tests.apptest import TODAY, small_demo
 
 ADMIN_URL = os.environ.get("EASYFLOW_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -87,3 +88,48 @@ def insert(engine: sa.Engine, table: str, rows: list[dict]) -> None:
         rows = [{"id": str(uuid.uuid4()), **row} for row in rows]
     with engine.begin() as conn:
         conn.execute(tbl.insert(), rows)
+
+
+@pytest.fixture(scope="session")
+def sqlite_demo_url(tmp_path_factory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite'}"
+    small_demo(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgresql_demo_url(postgres) -> str:
+    url = postgres.new_database("demo")
+    small_demo(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def demo_url(request) -> str:
+    return request.getfixturevalue(f"{request.param}_demo_url")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_url(request, tmp_path) -> str:
+    """A new database with nothing in it."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'blank.sqlite'}"
+    return request.getfixturevalue("postgres").new_database("blank")
+
+
+@pytest.fixture
+def seed_only_url(blank_url) -> str:
+    """A database with only the seed's conversation_metrics table and one message today."""
+    from datetime import datetime
+
+    from tests.test_queries import SeedBase
+
+    engine = make_engine(blank_url)
+    SeedBase.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(SeedBase.metadata.tables["conversation_metrics"].insert(), [
+            {"id": uuid.uuid4(), "timestamp": datetime.combine(TODAY, datetime.min.time()),
+             "user_id": "u1", "platform": "web", "intent": "refund", "confidence": 0.9, "response_time_ms": 1200,
+             "tokens_used": 100, "cost_usd": 0.0125, "satisfaction_score": 5, "resolved": True}])
+    engine.dispose()
+    return blank_url

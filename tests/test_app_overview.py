@@ -2,83 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from data_access.demo import DemoSpec, load
 from data_access.engine import make_engine
 from data_access.kpis import KPIS
-from data_access.schema import create_all, metadata
+from data_access.schema import create_all
+from tests.apptest import APP, OVERVIEW_TILES, TODAY, assert_clean, page_text, run_app, tiles
 from tests.conftest import ADMIN_URL
 from tests.tcp_proxy import TcpProxy
-from tests.test_queries import SeedBase
-
-APP = "../dashboard/app.py"
-OVERVIEW_TILES = ["Dialogs", "CSAT", "NPS", "Escalation rate", "Avg AI response time", "Cost", "Error rate", "Uptime"]
-TODAY = datetime.now(timezone.utc).date()
-
-
-def run_app(monkeypatch, url: str, query: dict | None = None) -> AppTest:
-    monkeypatch.setenv("DATABASE_URL", url)
-    at = AppTest.from_file(APP, default_timeout=90)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def page_text(at: AppTest) -> str:
-    parts = []
-    for kind in ("markdown", "caption", "warning", "error", "info", "title", "subheader", "header"):
-        parts += [str(e.value) for e in getattr(at, kind)]
-    parts += [f"{m.label} {m.value} {m.delta} {m.proto.help}" for m in at.metric]
-    return "\n".join(parts)
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    text = page_text(at)
-    assert "Traceback" not in text and 'File "' not in text
-
-
-def tiles(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
-def small_demo(url: str) -> None:
-    engine = make_engine(url)
-    load(engine, DemoSpec(days=21, scale=0.03, seed=3, end=TODAY))
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def sqlite_demo_url(tmp_path_factory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite'}"
-    small_demo(url)
-    return url
-
-
-@pytest.fixture(scope="module")
-def postgresql_demo_url(postgres) -> str:
-    url = postgres.new_database("demo")
-    small_demo(url)
-    return url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def demo_url(request) -> str:
-    return request.getfixturevalue(f"{request.param}_demo_url")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def blank_url(request, tmp_path) -> str:
-    """A new database with nothing in it."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'blank.sqlite'}"
-    return request.getfixturevalue("postgres").new_database("blank")
-
 
 def test_overview_on_demo_data(monkeypatch, demo_url):
     at = run_app(monkeypatch, demo_url)
@@ -154,16 +89,8 @@ def test_database_without_tables_says_so(monkeypatch, blank_url):
     assert not at.metric
 
 
-def test_seed_only_table(monkeypatch, blank_url):
-    engine = make_engine(blank_url)
-    SeedBase.metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(SeedBase.metadata.tables["conversation_metrics"].insert(), [
-            {"id": __import__("uuid").uuid4(), "timestamp": datetime.combine(TODAY, datetime.min.time()),
-             "user_id": "u1", "platform": "web", "intent": "refund", "confidence": 0.9, "response_time_ms": 1200,
-             "tokens_used": 100, "cost_usd": 0.0125, "satisfaction_score": 5, "resolved": True}])
-    engine.dispose()
-    at = run_app(monkeypatch, blank_url)
+def test_seed_only_table(monkeypatch, seed_only_url):
+    at = run_app(monkeypatch, seed_only_url)
     assert_clean(at)
     shown = tiles(at)
     assert (shown["Dialogs"], shown["CSAT"], shown["Cost"]) == ("1", "100.0 %", "$0.01")

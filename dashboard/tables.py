@@ -1,0 +1,41 @@
+"""Tables with a CSV download of exactly the rows and columns shown, built only on click."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard.i18n import t
+
+
+def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, key: str,
+          height: int | str = "auto") -> None:
+    """Show ``columns`` of ``frame`` (name → ``st.column_config`` column) and a CSV button.
+
+    Text is shown as plain text (``st.dataframe`` never renders HTML). The CSV has the same
+    rows and columns, headed with the shown labels, and is made when the button is clicked."""
+    shown = frame[list(columns)]
+    st.dataframe(shown, column_config=dict(columns), hide_index=True, width="stretch", height=height)
+    labels = {name: (col or {}).get("label") or name for name, col in columns.items()}
+
+    def csv() -> bytes:
+        return shown.rename(columns=labels).to_csv(index=False).encode("utf-8")
+
+    st.download_button(t("table.download_csv"), data=csv, file_name=f"{file_name}.csv", mime="text/csv",
+                       key=f"csv_{key}", on_click="ignore", icon=":material/download:")
+
+
+def chart(fig: go.Figure | None, empty: bool, key: str) -> None:
+    """A plotly chart, or the "no data in this range" note when ``empty``."""
+    if empty or fig is None:
+        st.info(t("chart.no_data"), icon=":material/bar_chart:")
+        return
+    st.plotly_chart(fig, width="stretch", key=key)
+
+
+def not_tracked(what: str) -> None:
+    """The note for a panel whose table or column this database lacks."""
+    st.info(t("panel.not_tracked", what=what), icon=":material/visibility_off:")

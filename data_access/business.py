@@ -1,0 +1,213 @@
+"""Queries of the Business page: intents, CSAT and NPS trends, dialog outcomes, repeat contacts.
+
+Each function returns a small DataFrame aggregated by the database. Rates are computed from the
+counts in the same row (never averaged across rows), so a chart's series and the tiles agree.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from data_access import sql
+from data_access.filters import Filters
+from data_access.kpis import CM, RATED, dialog_key, dialogs_subquery, repeat_flag, resolution_seconds
+from data_access.schema import Schema
+
+# An intent with fewer ratings (or dialogs) than this is shown but not ranked among the problems:
+# with 10 ratings one unhappy customer moves CSAT by 10 points.
+MIN_SAMPLE = 30
+
+# Resolution-time histogram bins: (upper bound in seconds, label). The last bin is open.
+RESOLUTION_BINS = ((60, "< 1 min"), (120, "1–2 min"), (300, "2–5 min"), (600, "5–10 min"),
+                   (1800, "10–30 min"), (3600, "30–60 min"), (4 * 3600, "1–4 h"), (None, "≥ 4 h"))
+
+TOP2 = 'CASE WHEN "satisfaction_score" IN (4, 5) THEN 1 ELSE 0 END'
+VALID_SCORE = f'CASE WHEN {RATED} THEN "satisfaction_score" END'
+
+
+def _rate(frame: pd.DataFrame, part: str, whole: str) -> pd.Series:
+    """100 × part / whole per row; NaN where whole is 0 or NULL."""
+    whole_values = pd.to_numeric(frame[whole], errors="coerce").astype("float64")
+    return 100.0 * pd.to_numeric(frame[part], errors="coerce").astype("float64") / whole_values.where(whole_values > 0)
+
+
+def _numeric(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    for column in columns:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def intent_breakdown(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """One row per intent: messages, dialogs that contain it, ratings, CSAT, Avg rating and the
+    escalation, resolution and conversion rates of those dialogs (NaN where not tracked).
+
+    ``low_sample`` marks intents with fewer than ``MIN_SAMPLE`` ratings."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, CM, schema, dialect)
+    key = dialog_key(schema, dialect)
+    outcome = {name: (f'COUNT(DISTINCT CASE WHEN "{name}" THEN {key} END)' if schema.has(CM, name) else "NULL")
+               for name in ("escalated", "resolved", "converted")}
+    frame = sql.read_frame(engine, f"""
+        SELECT COALESCE("intent", '(none)') AS intent, COUNT(*) AS messages, COUNT(DISTINCT {key}) AS dialogs,
+               SUM(CASE WHEN {RATED} THEN 1 ELSE 0 END) AS ratings, SUM(CASE WHEN {RATED} THEN {TOP2} ELSE 0 END) AS top2,
+               AVG({VALID_SCORE}) AS avg_rating,
+               {outcome["escalated"]} AS escalated, {outcome["resolved"]} AS resolved,
+               {outcome["converted"]} AS converted
+        FROM conversation_metrics {where} GROUP BY 1 ORDER BY messages DESC, intent""", params)
+    frame = _numeric(frame, ["messages", "dialogs", "ratings", "top2", "avg_rating", "escalated", "resolved", "converted"])
+    frame["csat"] = _rate(frame, "top2", "ratings")
+    frame["escalation_rate"] = _rate(frame, "escalated", "dialogs")
+    frame["resolution_rate"] = _rate(frame, "resolved", "dialogs")
+    frame["conversion_rate"] = _rate(frame, "converted", "dialogs")
+    frame["low_sample"] = frame["ratings"] < MIN_SAMPLE
+    return frame
+
+
+def problem_intents(breakdown: pd.DataFrame, metric: str, worst_first_ascending: bool, limit: int = 5,
+                    sample: str = "dialogs") -> pd.DataFrame:
+    """The ``limit`` worst intents by ``metric`` among those with at least ``MIN_SAMPLE`` in
+    ``sample``; intents with a smaller sample follow, marked, so noise never ranks first."""
+    ranked = breakdown.dropna(subset=[metric]).copy()
+    ranked["low_sample"] = ranked[sample] < MIN_SAMPLE
+    ranked = ranked.sort_values(["low_sample", metric, "intent"], ascending=[True, worst_first_ascending, True])
+    return ranked.head(limit)
+
+
+def csat_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str,
+               by_platform: bool = False) -> pd.DataFrame:
+    """Per local bucket (and platform): ratings, CSAT (top-2 box %) and Avg rating."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, CM, schema, dialect)
+    bucket = sql.local_bucket(sql.TS, unit, filters, schema, CM, dialect, params)
+    split = ", COALESCE(\"platform\", 'unknown') AS platform" if by_platform else ""
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket{split}, SUM(CASE WHEN {RATED} THEN 1 ELSE 0 END) AS ratings,
+               SUM(CASE WHEN {RATED} THEN {TOP2} ELSE 0 END) AS top2, AVG({VALID_SCORE}) AS avg_rating
+        FROM conversation_metrics {where} AND "satisfaction_score" IS NOT NULL
+        GROUP BY {"1, 2" if by_platform else "1"} ORDER BY 1""", params)
+    frame = _numeric(frame, ["ratings", "top2", "avg_rating"])
+    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    frame["csat"] = _rate(frame, "top2", "ratings")
+    return frame[frame["ratings"] > 0].reset_index(drop=True)
+
+
+def rating_distribution(engine: sa.Engine, schema: Schema, filters: Filters,
+                        by_platform: bool = False) -> pd.DataFrame:
+    """Ratings per score 1..5 (and platform); scores outside 1..5 are left out."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, CM, schema, dialect)
+    split = ", COALESCE(\"platform\", 'unknown') AS platform" if by_platform else ""
+    frame = sql.read_frame(engine, f"""
+        SELECT "satisfaction_score" AS score{split}, COUNT(*) AS ratings FROM conversation_metrics
+        {where} AND {RATED} GROUP BY {"1, 2" if by_platform else "1"} ORDER BY 1""", params)
+    return _numeric(frame, ["score", "ratings"])
+
+
+def nps_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket: responses, promoters (9–10), passives (7–8), detractors (0–6), their
+    shares and NPS."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, "nps_responses", schema, dialect)
+    bucket = sql.local_bucket(sql.TS, unit, filters, schema, "nps_responses", dialect, params)
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, COUNT(*) AS responses,
+               SUM(CASE WHEN "score" >= 9 THEN 1 ELSE 0 END) AS promoters,
+               SUM(CASE WHEN "score" BETWEEN 7 AND 8 THEN 1 ELSE 0 END) AS passives,
+               SUM(CASE WHEN "score" <= 6 THEN 1 ELSE 0 END) AS detractors
+        FROM nps_responses {where} AND "score" BETWEEN 0 AND 10 GROUP BY 1 ORDER BY 1""", params)
+    frame = _numeric(frame, ["responses", "promoters", "passives", "detractors"])
+    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    for part in ("promoters", "passives", "detractors"):
+        frame[f"{part}_share"] = _rate(frame, part, "responses")
+    frame["nps"] = frame["promoters_share"] - frame["detractors_share"]
+    return frame
+
+
+def nps_comments(engine: sa.Engine, schema: Schema, filters: Filters, detractors_only: bool = False,
+                 limit: int = 50) -> pd.DataFrame:
+    """The latest survey comments (newest first) with score and platform; time in the filters' zone."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, "nps_responses", schema, dialect)
+    only = ' AND "score" BETWEEN 0 AND 6' if detractors_only else ' AND "score" BETWEEN 0 AND 10'
+    frame = sql.read_frame(engine, f"""
+        SELECT {sql.TS} AS "timestamp", "platform", "score", "comment" FROM nps_responses {where}{only}
+        AND "comment" IS NOT NULL AND "comment" <> '' ORDER BY {sql.TS} DESC LIMIT {int(limit)}""", params)
+    frame["timestamp"] = to_local(frame["timestamp"], filters.tz)
+    return _numeric(frame, ["score"])
+
+
+def to_local(values: pd.Series, tz: str) -> pd.Series:
+    """UTC timestamps (naive or aware) as naive wall-clock times in ``tz`` (for display)."""
+    stamps = pd.to_datetime(values, utc=True)
+    return stamps.dt.tz_convert(tz).dt.tz_localize(None)
+
+
+def dialog_outcomes_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket of dialog start: dialogs, conversion rate, repeat contact rate, resolved
+    dialogs and their median and p90 resolution time (seconds). Columns of untracked outcomes
+    are NaN."""
+    dialect = engine.dialect.name
+    columns = ["previous_started"]
+    if schema.has(CM, "converted"):
+        columns.append("converted_any")
+    if schema.has(CM, "resolved"):
+        columns.append("first_resolved")
+    subquery, params = dialogs_subquery(filters, schema, dialect, columns)
+    bucket = sql.local_bucket("started", unit, filters, schema, CM, dialect, params)
+    seconds = resolution_seconds(dialect)
+    converted = "SUM(converted_any)" if "converted_any" in columns else "NULL"
+    resolved = ("COUNT(first_resolved)", sql.percentile(seconds, 0.5, dialect), sql.percentile(seconds, 0.9, dialect)) \
+        if "first_resolved" in columns else ("NULL", "NULL", "NULL")
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, COUNT(*) AS dialogs, {converted} AS converted,
+               SUM({repeat_flag(dialect)}) AS repeats, {resolved[0]} AS resolved,
+               {resolved[1]} AS median_resolution_s, {resolved[2]} AS p90_resolution_s
+        FROM ({subquery}) d GROUP BY 1 ORDER BY 1""", params)
+    frame = _numeric(frame, ["dialogs", "converted", "repeats", "resolved", "median_resolution_s", "p90_resolution_s"])
+    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    frame["conversion_rate"] = _rate(frame, "converted", "dialogs")
+    frame["repeat_rate"] = _rate(frame, "repeats", "dialogs")
+    return frame
+
+
+def conversion_by_platform(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Per platform (of the dialog's first platform value): dialogs, converted, conversion rate."""
+    dialect = engine.dialect.name
+    subquery, params = dialogs_subquery(filters, schema, dialect, ["converted_any"],
+                                        extra=['MIN("platform") AS platform'])
+    frame = sql.read_frame(engine, f"""
+        SELECT COALESCE(platform, 'unknown') AS platform, COUNT(*) AS dialogs, SUM(converted_any) AS converted
+        FROM ({subquery}) d GROUP BY 1 ORDER BY 1""", params)
+    frame = _numeric(frame, ["dialogs", "converted"])
+    frame["conversion_rate"] = _rate(frame, "converted", "dialogs")
+    return frame
+
+
+def resolution_histogram(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Resolved dialogs per resolution-time bin (``RESOLUTION_BINS``), every bin present."""
+    dialect = engine.dialect.name
+    subquery, params = dialogs_subquery(filters, schema, dialect, ["first_resolved"])
+    seconds = resolution_seconds(dialect)
+    cases = " ".join(f"WHEN {seconds} < {upper} THEN {i}" for i, (upper, _) in enumerate(RESOLUTION_BINS) if upper)
+    frame = sql.read_frame(engine, f"""
+        SELECT CASE {cases} ELSE {len(RESOLUTION_BINS) - 1} END AS bin, COUNT(*) AS dialogs
+        FROM ({subquery}) d WHERE first_resolved IS NOT NULL GROUP BY 1""", params)
+    counts = dict(zip(pd.to_numeric(frame["bin"]).astype(int), pd.to_numeric(frame["dialogs"]).astype(int)))
+    return pd.DataFrame({"bin": [label for _, label in RESOLUTION_BINS],
+                         "dialogs": [counts.get(i, 0) for i in range(len(RESOLUTION_BINS))]})
+
+
+def top_repeat_users(engine: sa.Engine, schema: Schema, filters: Filters, limit: int = 20) -> pd.DataFrame:
+    """The users with the most repeat dialogs: user_id, dialogs, repeat dialogs, last dialog start."""
+    dialect = engine.dialect.name
+    subquery, params = dialogs_subquery(filters, schema, dialect, ["previous_started"])
+    frame = sql.read_frame(engine, f"""
+        SELECT user_id, COUNT(*) AS dialogs, SUM({repeat_flag(dialect)}) AS repeat_dialogs,
+               MAX(started) AS last_dialog
+        FROM ({subquery}) d WHERE user_id IS NOT NULL GROUP BY user_id
+        HAVING SUM({repeat_flag(dialect)}) > 0
+        ORDER BY repeat_dialogs DESC, dialogs DESC, user_id LIMIT {int(limit)}""", params)
+    frame = _numeric(frame, ["dialogs", "repeat_dialogs"])
+    frame["last_dialog"] = to_local(frame["last_dialog"], filters.tz)
+    return frame

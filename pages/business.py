@@ -1,0 +1,187 @@
+"""Business: dialogs, intents and problems, CSAT and NPS trends, conversion, resolution, repeats."""
+
+import streamlit as st
+
+from data_access.business import MIN_SAMPLE
+from dashboard import charts, context, data, format as fmt
+from dashboard.filters import comparison_period
+from dashboard.i18n import t
+from dashboard.tables import chart, not_tracked, table
+from dashboard.tiles import ignored_note, kpi_row, range_summary
+
+KEYS = ("dialogs", "csat", "avg_rating", "nps", "conversion_rate", "median_resolution_time", "repeat_contact_rate")
+RATING_THRESHOLD = 4.0  # the seed's business alert: average satisfaction below 4.0 / 5
+NumberColumn = st.column_config.NumberColumn
+TextColumn = st.column_config.TextColumn
+
+database, filters = context.current()
+schema = database.schema
+url = database.url
+st.title(t("page.business"))
+st.caption(f"{t('page.business.caption')} · {range_summary(filters)}")
+
+with data.database_errors(database.config):
+    compared = comparison_period(filters)
+    current = data.kpi_values(url, filters, KEYS)
+    previous = data.kpi_values(url, compared, KEYS)
+    kpi_row(KEYS[:4], current, previous, compared)
+    kpi_row(KEYS[4:], current, previous, compared)
+    ignored_note(current)
+    unit = data.trend_bucket(filters)
+    time_title = t("chart.time", tz=filters.tz)
+
+    st.header(t("business.dialogs"))
+    volume = data.dialogs_by_platform(url, filters)
+    left, right = st.columns([2, 1])
+    with left:
+        st.subheader(t("overview.dialogs_chart", bucket=t(f"bucket.{data.bucket_for(filters)}")))
+        chart(None if volume.empty else charts.stacked_bars(
+            volume, "bucket", "dialogs", "platform", time_title, t("chart.dialogs"), t("chart.platform")),
+            volume.empty, "dialogs_volume")
+    with right:
+        st.subheader(t("business.platform_split"))
+        split = volume.groupby("platform", as_index=False)["dialogs"].sum().sort_values("dialogs", ascending=False)
+        split["share"] = 100.0 * split["dialogs"] / max(int(split["dialogs"].sum()), 1)
+        chart(None if split.empty else charts.bars(split, "platform", "dialogs", t("chart.platform"),
+                                                   t("chart.dialogs"), horizontal=True),
+              split.empty, "platform_split")
+
+    st.header(t("business.intents"))
+    intents = data.query("intent_breakdown", url, filters)
+    st.caption(t("business.intents_note", n=MIN_SAMPLE))
+    intent_columns = {
+        "intent": TextColumn(t("col.intent")), "messages": NumberColumn(t("col.messages"), format="localized"),
+        "dialogs": NumberColumn(t("col.dialogs"), format="localized"),
+        "ratings": NumberColumn(t("col.ratings"), format="localized"),
+        "csat": NumberColumn(t("kpi.csat.label"), format="%.1f %%"),
+        "avg_rating": NumberColumn(t("kpi.avg_rating.label"), format="%.2f"),
+        "escalation_rate": NumberColumn(t("kpi.escalation_rate.label"), format="%.1f %%"),
+        "resolution_rate": NumberColumn(t("col.resolution_rate"), format="%.1f %%"),
+        "conversion_rate": NumberColumn(t("kpi.conversion_rate.label"), format="%.1f %%"),
+    }
+    if intents.empty:
+        st.info(t("chart.no_data"))
+    else:
+        st.subheader(t("business.top_intents"))
+        table(intents, intent_columns, "intents", "intents")
+        st.subheader(t("business.problem_intents"))
+        problems = [("csat", True, "ratings", "satisfaction_score", "business.worst_csat"),
+                    ("escalation_rate", False, "dialogs", "escalated", "business.most_escalated"),
+                    ("resolution_rate", True, "dialogs", "resolved", "business.least_resolved")]
+        for tab, (metric, ascending, sample, source, title) in zip(st.tabs([t(p[4]) for p in problems]), problems):
+            with tab:
+                ranked = data.problem_intents(intents, metric, ascending, sample=sample)
+                if not schema.has("conversation_metrics", source):
+                    not_tracked(f"conversation_metrics.{source}")
+                    continue
+                if ranked.empty:
+                    st.info(t("chart.no_data"))
+                    continue
+                ranked["sample_note"] = ranked["low_sample"].map({True: t("business.few", n=MIN_SAMPLE), False: ""})
+                table(ranked, {"intent": TextColumn(t("col.intent")),
+                               metric: intent_columns[metric],
+                               sample: intent_columns[sample],
+                               "sample_note": TextColumn(t("col.note"))}, f"problem_{metric}", f"problem_{metric}")
+
+    st.header(t("business.satisfaction"))
+    by_platform = st.toggle(t("business.compare_platforms"), key="business_by_platform")
+    csat = data.query("csat_trend", url, filters, unit, by_platform)
+    left, right = st.columns([2, 1])
+    with left:
+        st.subheader(t("business.csat_trend", bucket=t(f"bucket.{unit}")))
+        chart(None if csat.empty else charts.csat_panels(
+            csat, time_title, t("kpi.csat.label"), t("kpi.avg_rating.label"), RATING_THRESHOLD,
+            t("business.rating_threshold"), "platform" if by_platform else None), csat.empty, "csat_trend")
+    with right:
+        st.subheader(t("business.rating_distribution"))
+        ratings = data.query("rating_distribution", url, filters, by_platform)
+        chart(None if ratings.empty else charts.bars(
+            ratings, "score", "ratings", t("col.score"), t("col.ratings"),
+            color="platform" if by_platform else None, legend_title=t("chart.platform")),
+            ratings.empty, "rating_distribution")
+
+    st.header(t("kpi.nps.label"))
+    if not schema.has_table("nps_responses"):
+        not_tracked("nps_responses")
+    else:
+        nps = data.query("nps_trend", url, filters, unit)
+        st.subheader(t("business.nps_trend", bucket=t(f"bucket.{unit}")))
+        chart(None if nps.empty else charts.nps_mix(
+            nps, time_title, {p: t(f"business.{p}") for p in ("promoters", "passives", "detractors")},
+            t("kpi.nps.label")), nps.empty, "nps_trend")
+        st.subheader(t("business.comments"))
+        detractors = st.toggle(t("business.detractors_only"), key="business_detractors")
+        comments = data.query("nps_comments", url, filters, detractors)
+        if comments.empty:
+            st.info(t("business.no_comments"))
+        else:
+            table(comments, {"timestamp": st.column_config.DatetimeColumn(t("col.time"), format="YYYY-MM-DD HH:mm"),
+                             "platform": TextColumn(t("col.platform")),
+                             "score": NumberColumn(t("col.score")),
+                             "comment": TextColumn(t("col.comment"), width="large")},
+                  "nps_comments", "nps_comments")
+
+    outcomes = data.query("dialog_outcomes_trend", url, filters, unit)
+    st.header(t("kpi.conversion_rate.label"))
+    if not schema.has("conversation_metrics", "converted"):
+        not_tracked("conversation_metrics.converted")
+    else:
+        left, mid, right = st.columns(3)
+        with left:
+            st.subheader(t("business.over_time", bucket=t(f"bucket.{unit}")))
+            chart(None if outcomes.empty else charts.lines(outcomes, "bucket", "conversion_rate", time_title,
+                                                           t("kpi.conversion_rate.label"), y_suffix=" %"),
+                  outcomes.empty, "conversion_trend")
+        with mid:
+            st.subheader(t("business.by_platform"))
+            by_plat = data.query("conversion_by_platform", url, filters)
+            chart(None if by_plat.empty else charts.bars(by_plat, "platform", "conversion_rate", t("chart.platform"),
+                                                         t("kpi.conversion_rate.label"), y_suffix=" %", hover_format=".1f"),
+                  by_plat.empty, "conversion_platform")
+        with right:
+            st.subheader(t("business.by_intent"))
+            by_intent = intents.dropna(subset=["conversion_rate"]).sort_values("conversion_rate", ascending=False)
+            chart(None if by_intent.empty else charts.bars(by_intent, "intent", "conversion_rate", t("col.intent"),
+                                                           t("kpi.conversion_rate.label"), horizontal=True,
+                                                           y_suffix=" %", hover_format=".1f"),
+                  by_intent.empty, "conversion_intent")
+
+    st.header(t("kpi.median_resolution_time.label"))
+    left, right = st.columns(2)
+    with left:
+        st.subheader(t("business.resolution_distribution"))
+        histogram = data.query("resolution_histogram", url, filters)
+        chart(charts.bars(histogram, "bin", "dialogs", t("col.resolution_time"), t("col.resolved_dialogs")),
+              int(histogram["dialogs"].sum()) == 0, "resolution_histogram")
+    with right:
+        st.subheader(t("business.resolution_trend", bucket=t(f"bucket.{unit}")))
+        resolved = outcomes.dropna(subset=["median_resolution_s"]).melt(
+            id_vars=["bucket"], value_vars=["median_resolution_s", "p90_resolution_s"], var_name="series",
+            value_name="seconds")
+        resolved["minutes"] = resolved["seconds"] / 60.0
+        resolved["text"] = resolved["seconds"].map(fmt.duration_s)
+        resolved["series"] = resolved["series"].map({"median_resolution_s": t("business.median"),
+                                                     "p90_resolution_s": t("business.p90")})
+        chart(None if resolved.empty else charts.lines(resolved, "bucket", "minutes", time_title, t("col.minutes"),
+                                                       series="series", text="text"),
+              resolved.empty, "resolution_trend")
+
+    st.header(t("kpi.repeat_contact_rate.label"))
+    st.caption(t("business.repeat_note"))
+    left, right = st.columns(2)
+    with left:
+        st.subheader(t("business.over_time", bucket=t(f"bucket.{unit}")))
+        chart(None if outcomes.empty else charts.lines(outcomes, "bucket", "repeat_rate", time_title,
+                                                       t("kpi.repeat_contact_rate.label"), y_suffix=" %"),
+              outcomes.empty, "repeat_trend")
+    with right:
+        st.subheader(t("business.top_repeat_users"))
+        users = data.query("top_repeat_users", url, filters)
+        if users.empty:
+            st.info(t("business.no_repeats"))
+        else:
+            table(users, {"user_id": TextColumn(t("col.user")),
+                          "dialogs": NumberColumn(t("col.dialogs"), format="localized"),
+                          "repeat_dialogs": NumberColumn(t("col.repeat_dialogs"), format="localized"),
+                          "last_dialog": st.column_config.DatetimeColumn(t("col.last_dialog"), format="YYYY-MM-DD HH:mm")},
+                  "repeat_users", "repeat_users")

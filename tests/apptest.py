@@ -1,0 +1,48 @@
+"""Helpers for AppTest page tests: run the app against a database URL, read what a user sees."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from streamlit.testing.v1 import AppTest
+
+from data_access.demo import DemoSpec, load
+from data_access.engine import make_engine
+
+APP = "../dashboard/app.py"
+OVERVIEW_TILES = ["Dialogs", "CSAT", "NPS", "Escalation rate", "Avg AI response time", "Cost", "Error rate", "Uptime"]
+TODAY = datetime.now(timezone.utc).date()
+
+
+def run_app(monkeypatch, url: str, query: dict | None = None) -> AppTest:
+    monkeypatch.setenv("DATABASE_URL", url)
+    at = AppTest.from_file(APP, default_timeout=90)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def page_text(at: AppTest) -> str:
+    parts = []
+    for kind in ("markdown", "caption", "warning", "error", "info", "title", "subheader", "header"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    parts += [f"{m.label} {m.value} {m.delta} {m.proto.help}" for m in at.metric]
+    return "\n".join(parts)
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    text = page_text(at)
+    assert "Traceback" not in text and 'File "' not in text
+
+
+def tiles(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def small_demo(url: str) -> None:
+    engine = make_engine(url)
+    load(engine, DemoSpec(days=21, scale=0.03, seed=3, end=TODAY))
+    engine.dispose()
+
+

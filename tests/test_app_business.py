@@ -1,0 +1,59 @@
+"""AppTest smoke tests of the Business page: demo data, an empty range, no nps_responses, seed only."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from data_access.engine import make_engine
+from tests.apptest import assert_clean, page_text, run_app, tiles
+
+BUSINESS_TILES = ["Dialogs", "CSAT", "Avg rating", "NPS", "Conversion rate", "Median resolution time",
+                  "Repeat contact rate"]
+
+
+def open_business(at):
+    at.switch_page("../pages/business.py").run()
+    assert_clean(at)
+    return at
+
+
+def test_business_on_demo_data(monkeypatch, demo_url):
+    at = open_business(run_app(monkeypatch, demo_url))
+    shown = tiles(at)
+    assert list(shown) == BUSINESS_TILES and "—" not in shown.values(), shown
+    assert len(at.get("plotly_chart")) >= 10
+    assert len(at.dataframe) >= 5
+    assert not at.warning
+    # Comparing platforms and showing detractors only still render.
+    at.toggle(key="business_by_platform").set_value(True).run()
+    at.toggle(key="business_detractors").set_value(True).run()
+    assert_clean(at)
+
+
+def test_business_on_an_empty_range(monkeypatch, sqlite_demo_url):
+    at = open_business(run_app(monkeypatch, sqlite_demo_url, {"start_date": "2020-01-01", "end_date": "2020-01-31"}))
+    shown = tiles(at)
+    assert shown["Dialogs"] == "0" and shown["CSAT"] == "—" and shown["Median resolution time"] == "—"
+    assert any("No data in this range." in i.value for i in at.info)
+
+
+def test_business_without_nps_table(monkeypatch, tmp_path, sqlite_demo_url):
+    import shutil
+
+    copy = tmp_path / "no_nps.sqlite"
+    shutil.copy(sa.make_url(sqlite_demo_url).database, copy)
+    engine = make_engine(f"sqlite:///{copy}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE nps_responses")
+    engine.dispose()
+    at = open_business(run_app(monkeypatch, f"sqlite:///{copy}"))
+    assert tiles(at)["NPS"] == "—"
+    assert "Not tracked in this database." in next(m for m in at.metric if m.label == "NPS").proto.help
+    assert "nps_responses" in page_text(at)
+
+
+def test_business_on_seed_only_table(monkeypatch, seed_only_url):
+    at = open_business(run_app(monkeypatch, seed_only_url))
+    shown = tiles(at)
+    assert shown["Conversion rate"] == "—" and shown["NPS"] == "—"
+    assert "conversation_metrics.converted" in page_text(at)

@@ -1,0 +1,147 @@
+"""The Business page's queries against values worked out by hand (dataset: tests/test_kpis.py)."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+
+import pandas as pd
+import pytest
+
+from data_access import business, kpis
+from data_access.filters import Filters
+from data_access.schema import discover
+from tests.conftest import insert
+from tests.test_kpis import MESSAGES, NPS, RANGE, message
+
+
+@pytest.fixture
+def business_data(engine):
+    insert(engine, "conversation_metrics", MESSAGES)
+    insert(engine, "nps_responses", NPS)
+    return engine, discover(engine)
+
+
+def records(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
+    def clean(v):
+        if isinstance(v, float) and math.isnan(v):
+            return None
+        return round(v, 6) if isinstance(v, float) else v
+    return [tuple(clean(v) for v in row) for row in frame[columns].itertuples(index=False)]
+
+
+def test_intent_breakdown(business_data):
+    frame = business.intent_breakdown(*business_data, RANGE)
+    assert records(frame, ["intent", "messages", "dialogs", "ratings", "csat", "avg_rating", "escalation_rate",
+                           "resolution_rate", "conversion_rate"]) == [
+        # order_status: A and C; ratings 5 and 4; A resolved and converted
+        ("order_status", 3, 2, 2, 100.0, 4.5, 0.0, 50.0, 50.0),
+        # pricing: D without a session; its only rating is 7, out of range
+        ("pricing", 2, 1, 0, None, None, 0.0, 100.0, 0.0),
+        # refund: B; rating 2; escalated and resolved
+        ("refund", 2, 1, 1, 0.0, 2.0, 100.0, 100.0, 0.0),
+    ]
+    assert frame["low_sample"].all()
+
+
+def test_problem_intents_rank_small_samples_last():
+    breakdown = pd.DataFrame({"intent": ["a", "b", "c"], "dialogs": [100, 5, 40],
+                              "escalation_rate": [10.0, 80.0, 20.0]})
+    ranked = business.problem_intents(breakdown, "escalation_rate", worst_first_ascending=False)
+    assert list(ranked["intent"]) == ["c", "a", "b"]  # b has the highest rate but only 5 dialogs
+    assert list(ranked["low_sample"]) == [False, False, True]
+
+
+def test_csat_trend(business_data):
+    frame = business.csat_trend(*business_data, RANGE, "day")
+    assert records(frame, ["bucket", "ratings", "csat", "avg_rating"]) == [
+        (pd.Timestamp("2026-11-01"), 2, 50.0, 3.5),   # 5 and 2
+        (pd.Timestamp("2026-11-02"), 1, 100.0, 4.0),  # 4; the 7 is left out
+    ]
+
+
+def test_csat_trend_by_platform(business_data):
+    frame = business.csat_trend(*business_data, RANGE, "day", by_platform=True)
+    assert records(frame, ["bucket", "platform", "ratings", "csat", "avg_rating"]) == [
+        (pd.Timestamp("2026-11-01"), "telegram", 1, 100.0, 5.0),
+        (pd.Timestamp("2026-11-01"), "whatsapp", 1, 0.0, 2.0),
+        (pd.Timestamp("2026-11-02"), "telegram", 1, 100.0, 4.0),
+    ]
+
+
+def test_rating_distribution(business_data):
+    frame = business.rating_distribution(*business_data, RANGE)
+    assert records(frame, ["score", "ratings"]) == [(2, 1), (4, 1), (5, 1)]
+
+
+def test_nps_trend(business_data):
+    frame = business.nps_trend(*business_data, RANGE, "day")
+    assert records(frame, ["bucket", "responses", "promoters", "passives", "detractors", "nps"]) == [
+        (pd.Timestamp("2026-11-01"), 2, 2, 0, 0, 100.0),   # 10, 9
+        (pd.Timestamp("2026-11-02"), 3, 1, 1, 1, 0.0),     # 9, 7, 3; the 11 is left out
+    ]
+
+
+def test_nps_comments_newest_first_and_detractors_only(business_data):
+    frame = business.nps_comments(*business_data, RANGE)
+    assert records(frame, ["timestamp", "score", "comment"]) == [
+        (pd.Timestamp("2026-11-02 10:00"), 3, "slow"), (pd.Timestamp("2026-11-01 11:00"), 10, "great")]
+    only = business.nps_comments(*business_data, RANGE, detractors_only=True)
+    assert list(only["comment"]) == ["slow"]
+    moscow = business.nps_comments(*business_data, Filters(RANGE.start, RANGE.end, tz="Europe/Moscow"))
+    assert moscow["timestamp"].iloc[0] == pd.Timestamp("2026-11-02 13:00")
+
+
+def test_dialog_outcomes_trend(business_data):
+    frame = business.dialog_outcomes_trend(*business_data, RANGE, "day")
+    assert records(frame, ["bucket", "dialogs", "conversion_rate", "repeats", "repeat_rate", "resolved",
+                           "median_resolution_s", "p90_resolution_s"]) == [
+        # A (300 s, converted) and B (600 s)
+        (pd.Timestamp("2026-11-01"), 2, 50.0, 0, 0.0, 2, 450.0, 300 + 0.9 * 300),
+        # C (u1 again, 23 h after A: a repeat, never resolved) and D (resolved at once)
+        (pd.Timestamp("2026-11-02"), 2, 0.0, 1, 50.0, 1, 0.0, 0.0),
+    ]
+    assert frame["dialogs"].sum() == kpis.compute_one(*business_data, RANGE, "dialogs").value
+
+
+def test_median_with_ties(engine):
+    # Four dialogs resolved after 60, 60, 60 and 120 s: median 60, p90 at rank 2.7 = 60 + 0.7 × 60.
+    rows = []
+    for i, seconds in enumerate([60, 60, 60, 120]):
+        start = datetime(2026, 11, 1, 10 + i)
+        rows.append(message(start, f"t{i}", f"tie{i}", "web", "refund", "gpt-4o", 100, 1, "0.0001"))
+        rows.append(message(start.replace(second=0) + pd.Timedelta(seconds=seconds).to_pytimedelta(), f"t{i}",
+                            f"tie{i}", "web", "refund", "gpt-4o", 100, 1, "0.0001", resolved=True))
+    insert(engine, "conversation_metrics", rows)
+    schema = discover(engine)
+    assert kpis.compute_one(engine, schema, RANGE, "median_resolution_time").value == pytest.approx(60.0)
+    frame = business.dialog_outcomes_trend(engine, schema, RANGE, "day")
+    assert records(frame, ["median_resolution_s", "p90_resolution_s"]) == [(60.0, 102.0)]
+
+
+def test_conversion_by_platform(business_data):
+    frame = business.conversion_by_platform(*business_data, RANGE)
+    assert records(frame, ["platform", "dialogs", "converted", "conversion_rate"]) == [
+        ("telegram", 2, 1, 50.0), ("web", 1, 0, 0.0), ("whatsapp", 1, 0, 0.0)]
+
+
+def test_resolution_histogram(business_data):
+    frame = business.resolution_histogram(*business_data, RANGE)
+    assert dict(zip(frame["bin"], frame["dialogs"])) == {
+        "< 1 min": 1, "1–2 min": 0, "2–5 min": 0, "5–10 min": 1, "10–30 min": 1, "30–60 min": 0, "1–4 h": 0, "≥ 4 h": 0}
+
+
+def test_top_repeat_users(business_data):
+    frame = business.top_repeat_users(*business_data, RANGE)
+    assert records(frame, ["user_id", "dialogs", "repeat_dialogs", "last_dialog"]) == [
+        ("u1", 2, 1, pd.Timestamp("2026-11-02 09:00"))]
+
+
+def test_empty_range_gives_empty_frames(business_data):
+    empty = Filters.for_dates(date(2025, 1, 1), date(2025, 1, 2))
+    assert business.csat_trend(*business_data, empty, "day").empty
+    assert business.nps_trend(*business_data, empty, "day").empty
+    assert business.dialog_outcomes_trend(*business_data, empty, "day").empty
+    assert business.intent_breakdown(*business_data, empty).empty
+    assert business.resolution_histogram(*business_data, empty)["dialogs"].sum() == 0
+    assert business.top_repeat_users(*business_data, empty).empty
