@@ -19,6 +19,7 @@ from dashboard.sidebar import shared_filters  # noqa: E402
 # (file under pages/, title key, icon). The file name is the URL path (contract).
 PAGES = [
     ("overview.py", "page.overview", ":material/dashboard:"),
+    ("operational.py", "page.operational", ":material/monitor_heart:"),
     ("business.py", "page.business", ":material/groups:"),
 ]
 

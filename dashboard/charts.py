@@ -7,7 +7,9 @@ import plotly.graph_objects as go
 
 # One colour per platform, stable across charts and pages.
 PLATFORM_COLORS = {"telegram": "#2AABEE", "whatsapp": "#25D366", "web": "#6C5CE7"}
-FALLBACK_COLORS = ["#F39C12", "#E74C3C", "#16A085", "#8E44AD", "#7F8C8D"]
+# Plotly's qualitative palette: ten colours told apart easily.
+FALLBACK_COLORS = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880",
+                   "#FF97FF", "#FECB52"]
 
 
 def color_for(name: str, index: int) -> str:
@@ -124,7 +126,7 @@ def csat_panels(frame: pd.DataFrame, x_title: str, csat_title: str, rating_title
     fig.update_yaxes(range=[1, 5.1], row=2, col=1)
     base_layout(fig, "", "")
     fig.update_xaxes(title_text=x_title, row=2, col=1)
-    fig.update_layout(height=520, hovermode="x unified")
+    fig.update_layout(height=540, hovermode="x unified", margin=dict(t=80), legend=dict(y=1.1))
     return fig
 
 
@@ -142,3 +144,46 @@ def nps_mix(frame: pd.DataFrame, x_title: str, labels: dict[str, str], nps_label
                       yaxis2=dict(overlaying="y", side="right", range=[-100, 100], showgrid=False,
                                   zeroline=True, title=nps_label))
     return base_layout(fig, x_title, "")
+
+
+STATUS_COLORS = {"down": "#E74C3C", "degraded": "#F39C12", "up": "#27AE60"}
+
+
+def traffic_panels(frame: pd.DataFrame, x_title: str, rps_title: str, errors_title: str) -> go.Figure:
+    """Requests per second per service above, errors per service below, on one time axis."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.65, 0.35],
+                        subplot_titles=(rps_title, errors_title))
+    for i, (service, part) in enumerate(frame.groupby("service", sort=True)):
+        colour = FALLBACK_COLORS[i % len(FALLBACK_COLORS)]
+        fig.add_scatter(x=part["bucket"], y=part["rps"], name=str(service), legendgroup=str(service),
+                        mode="lines", line=dict(width=1.8, color=colour),
+                        hovertemplate="%{y:,.2f} rps<extra>%{fullData.name}</extra>", row=1, col=1)
+        fig.add_bar(x=part["bucket"], y=part["errors"], name=str(service), legendgroup=str(service),
+                    marker_color=colour, showlegend=False,
+                    hovertemplate="%{y:,d} errors<extra>%{fullData.name}</extra>", row=2, col=1)
+    base_layout(fig, "", "")
+    fig.update_layout(barmode="stack", height=500, margin=dict(t=80), legend=dict(y=1.1))
+    fig.update_xaxes(title_text=x_title, row=2, col=1)
+    return fig
+
+
+def status_timeline(intervals: pd.DataFrame, services: list[str], x_title: str, labels: dict[str, str],
+                    start: pd.Timestamp, end: pd.Timestamp) -> go.Figure:
+    """Down and degraded intervals as bars on a time axis, one row per service (gaps = up)."""
+    fig = go.Figure()
+    for status in ("down", "degraded"):
+        part = intervals[intervals["status"] == status]
+        # A bar needs some width to be seen: at least a thousandth of the range.
+        minimum = (end - start).total_seconds() / 1000
+        width_ms = part["seconds"].clip(lower=minimum) * 1000
+        fig.add_bar(y=part["service"], x=width_ms, base=part["started"], orientation="h", name=labels[status],
+                    marker_color=STATUS_COLORS[status], customdata=part[["ended", "seconds"]],
+                    hovertemplate="%{base|%Y-%m-%d %H:%M} – %{customdata[0]|%H:%M}<extra>%{fullData.name}</extra>")
+    fig.update_xaxes(type="date", range=[start, end])
+    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(services)), type="category")
+    base_layout(fig, x_title, "")
+    fig.update_layout(height=max(200, 34 * len(services) + 110), barmode="overlay", hovermode="closest")
+    fig.update_yaxes(rangemode="normal")
+    return fig

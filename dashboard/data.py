@@ -18,9 +18,9 @@ import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
 
-from data_access import business, kpis, series
+from data_access import business, kpis, operational, series
 from data_access.business import problem_intents  # noqa: F401  (pages rank through here)
-from data_access.sql import bucket_for, trend_bucket  # noqa: F401  (pages choose buckets through here)
+from data_access.sql import bucket_for, ops_bucket, trend_bucket  # noqa: F401  (pages choose buckets through here)
 from data_access.demo import DemoSpec, load
 from data_access.engine import DatabaseConfig, demo_path, make_engine, resolve_config
 from data_access.filters import Filters
@@ -63,6 +63,16 @@ QUERIES = {
     "conversion_by_platform": business.conversion_by_platform,
     "resolution_histogram": business.resolution_histogram,
     "top_repeat_users": business.top_repeat_users,
+    "traffic": operational.traffic,
+    "errors_over_time": operational.errors_over_time,
+    "top_errors": operational.top_errors,
+    "latest_errors": operational.latest_errors,
+    "resources": operational.resources,
+    "resources_now": operational.resources_now,
+    "active_sessions_over_time": operational.active_sessions_over_time,
+    "service_status": operational.service_status,
+    "status_intervals": operational.status_intervals,
+    "integrations": operational.integrations,
 }
 
 
@@ -71,6 +81,22 @@ def query(name: str, url: str, filters: Filters, *args) -> pd.DataFrame:
     """The small DataFrame of the data_access function ``name`` (see ``QUERIES``), cached by
     name, database, filters and arguments. Raises ``KeyError`` for a name not in ``QUERIES``."""
     return QUERIES[name](engine_for(url), schema_for(url), filters, *args)
+
+
+@st.cache_data(ttl=5, max_entries=64, show_spinner=False)
+def fresh(name: str, url: str, filters: Filters, *args) -> pd.DataFrame:
+    """``query`` with a five-second cache, for the "now" panels of live mode."""
+    return QUERIES[name](engine_for(url), schema_for(url), filters, *args)
+
+
+@st.cache_data(ttl=5, max_entries=8, show_spinner=False)
+def database_health(url: str) -> pd.DataFrame:
+    return operational.database_health(engine_for(url), schema_for(url))
+
+
+def ping_ms(url: str) -> float:
+    """The database round trip now (never cached)."""
+    return operational.ping_ms(engine_for(url))
 
 
 def dialogs_by_platform(url: str, filters: Filters) -> pd.DataFrame:
@@ -126,6 +152,7 @@ def ensure_demo_database(config: DatabaseConfig) -> None:
         options_for.clear()
         kpi_values.clear()
         query.clear()
+        fresh.clear()
         bar.empty()
         st.toast(t("demo.built", rows=f"{sum(counts.values()):,}", seconds=time.monotonic() - started))
 

@@ -12,13 +12,21 @@ from dashboard.i18n import t
 
 
 def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, key: str,
-          height: int | str = "auto") -> None:
+          height: int | str = "auto", highlight: pd.Series | None = None,
+          cell_colors: Mapping[str, Mapping[str, str]] | None = None) -> None:
     """Show ``columns`` of ``frame`` (name → ``st.column_config`` column) and a CSV button.
 
-    Text is shown as plain text (``st.dataframe`` never renders HTML). The CSV has the same
-    rows and columns, headed with the shown labels, and is made when the button is clicked."""
+    Text is shown as plain text (``st.dataframe`` never renders HTML). ``highlight`` marks rows
+    (a boolean per row); ``cell_colors`` colours values of a column. The CSV has the same rows
+    and columns, headed with the shown labels, and is made when the button is clicked."""
     shown = frame[list(columns)]
-    st.dataframe(shown, column_config=dict(columns), hide_index=True, width="stretch", height=height)
+    styled = shown.style if highlight is not None or cell_colors else shown
+    if highlight is not None:  # rows that need attention get a light amber background
+        marks = highlight.reindex(shown.index).fillna(False).astype(bool)
+        styled = styled.apply(lambda row: ["background-color: #FFF4D6" if marks[row.name] else ""] * len(row), axis=1)
+    for column, colors in (cell_colors or {}).items():  # e.g. a status column: value → text colour
+        styled = styled.map(lambda v, c=colors: f"color: {c[v]}; font-weight: 600" if v in c else "", subset=[column])
+    st.dataframe(styled, column_config=dict(columns), hide_index=True, width="stretch", height=height)
     labels = {name: (col or {}).get("label") or name for name, col in columns.items()}
 
     def csv() -> bytes:

@@ -18,7 +18,7 @@ N_UNITS = {
     "tokens": "messages", "cost": "messages", "dialogs": "dialogs", "conversion_rate": "dialogs",
     "escalation_rate": "dialogs", "median_resolution_time": "resolved", "repeat_contact_rate": "dialogs",
     "nps": "responses", "avg_rps": "samples", "peak_rps": "samples", "error_rate": "requests",
-    "active_sessions": "samples", "uptime": "checks",
+    "active_sessions": "samples", "uptime": "checks", "cpu": "samples", "memory": "samples", "disk": "samples",
 }
 
 

@@ -8,8 +8,9 @@ and ``COPY`` on PostgreSQL, so millions of rows load in seconds to minutes.
 Planted incidents, relative to the last day D, for the alert, SLA and report pages to find:
 an integration outage (payments-api, D-10 14:00–15:30 UTC), an API outage (api-gateway down,
 D-7 03:12–03:18), an error-rate spike (conversation-service, D-4 09:00–10:30), a CSAT dip
-(D-30 … D-24), an escalation surge for refunds and payments (D-15 … D-13), and the database's
-disk filling up over the last six days.
+(D-30 … D-24), an escalation surge for refunds and payments (D-15 … D-13), an expired CRM
+webhook token (auth failures, D-2 08:00–08:40), and the database's disk filling up over the
+last six days.
 """
 
 from __future__ import annotations
@@ -281,7 +282,7 @@ def _system(rng: np.random.Generator, spec: DemoSpec, lo: np.datetime64, hi: np.
               "disk_percent": disk, "active_sessions": sessions}
 
     # Health checks: services every minute, integrations every five minutes.
-    status = np.where(rng.random(t.size) < 0.003, "degraded", "up").astype(object)
+    status = np.where(rng.random(t.size) < 0.0002, "degraded", "up").astype(object)
     status[gateway_down] = "down"
     status[spike & (rng.random(t.size) < 0.5)] = "degraded"
     latency = np.round(rng.lognormal(np.log(12.0), 0.5, t.size), 1)
@@ -290,7 +291,7 @@ def _system(rng: np.random.Generator, spec: DemoSpec, lo: np.datetime64, hi: np.
     ni = len(INTEGRATIONS)
     ti = np.repeat(five, ni)
     si = np.tile(np.arange(ni), five.size)
-    i_status = np.where(rng.random(ti.size) < 0.004, "degraded", "up").astype(object)
+    i_status = np.where(rng.random(ti.size) < 0.0005, "degraded", "up").astype(object)
     outage = _between(ti, spec, 10, (14, 0), (15, 30)) & (INTEGRATIONS[si] == "payments-api")
     i_status[outage] = "down"
     i_latency = np.round(rng.lognormal(np.log(INTEGRATION_LATENCY_MS[si]), 0.4), 1)
@@ -307,11 +308,22 @@ def _integrations_and_errors(rng: np.random.Generator, spec: DemoSpec, lo: np.da
     hours = np.arange(lo, hi, np.timedelta64(1, "h")).astype("datetime64[us]")
     per_hour = rng.poisson(60.0 * spec.scale * _load_factor(hours, spec))
     t = np.repeat(hours, per_hour) + rng.integers(0, 3_600_000_000, int(per_hour.sum())).astype("timedelta64[us]")
-    t = np.sort(t[t < spec.stop()])
     integ = rng.choice(len(INTEGRATIONS), t.size, p=INTEGRATION_SHARE)
+    # The CRM webhook retries every two minutes while its token is expired (see below).
+    expired_day = np.datetime64(spec.last_day() - timedelta(days=2), "m")
+    retries = np.arange(expired_day + np.timedelta64(480, "m"), expired_day + np.timedelta64(520, "m"),
+                        np.timedelta64(2, "m")).astype("datetime64[us]")
+    retries = retries[(retries >= lo) & (retries < hi)]
+    t = np.concatenate([t, retries])
+    integ = np.concatenate([integ, np.full(retries.size, list(INTEGRATIONS).index("crm-webhook"))])
+    order = np.argsort(t, kind="stable")
+    t, integ = t[order], integ[order]
+    keep = t < spec.stop()
+    t, integ = t[keep], integ[keep]
     status = np.where(rng.random(t.size) < 0.01, 500, 200)
     status = np.where(rng.random(t.size) < 0.01, 429, status)
-    auth_failed = rng.random(t.size) < 0.004
+    # The CRM webhook's token expires on D-2 08:00 and is renewed at 08:40.
+    auth_failed = _between(t.astype("datetime64[m]"), spec, 2, (8, 0), (8, 40)) & (INTEGRATIONS[integ] == "crm-webhook")
     status = np.where(auth_failed, 401, status)
     outage = _between(t.astype("datetime64[m]"), spec, 10, (14, 0), (15, 30)) & (INTEGRATIONS[integ] == "payments-api")
     status[outage] = np.where(rng.random(int(outage.sum())) < 0.5, 503, 504)

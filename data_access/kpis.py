@@ -297,6 +297,33 @@ def active_sessions_latest(dialect: str) -> Aggregates:
         lambda r: (None if r["latest"] is None else int(r["latest"]), r["samples"], 0))
 
 
+RESOURCES = ("cpu", "memory", "disk")
+
+
+def latest_resource(name: str) -> Aggregates:
+    return Aggregates(
+        {"latest": f'MAX(CASE WHEN "timestamp" = latest_sample THEN {name} END)', "samples": "COUNT(*)"},
+        lambda r: (None if r["latest"] is None else float(r["latest"]), r["samples"], 0))
+
+
+@kpi("cpu", "CPU", "system", "percent", ["cpu_percent"], higher_is_better=False)
+def cpu_latest_max(dialect: str) -> Aggregates:
+    """The highest cpu_percent across services at the latest sample timestamp in range."""
+    return latest_resource("cpu")
+
+
+@kpi("memory", "Memory", "system", "percent", ["memory_percent"], higher_is_better=False)
+def memory_latest_max(dialect: str) -> Aggregates:
+    """The highest memory_percent across services at the latest sample timestamp in range."""
+    return latest_resource("memory")
+
+
+@kpi("disk", "Disk", "system", "percent", ["disk_percent"], higher_is_better=False)
+def disk_latest_max(dialect: str) -> Aggregates:
+    """The highest disk_percent across services at the latest sample timestamp in range."""
+    return latest_resource("disk")
+
+
 # --- health checks -----------------------------------------------------------------------------
 
 @kpi("uptime", "Uptime", "health", "percent", ["status"])
@@ -366,8 +393,12 @@ def level_source(level: str, filters: Filters, schema: Schema, dialect: str,
         errors = "SUM(CASE WHEN errors >= 0 THEN errors END)" if schema.has(table, "errors") else "NULL"
         sessions = ("SUM(CASE WHEN active_sessions >= 0 THEN active_sessions END)"
                     if schema.has(table, "active_sessions") else "NULL")
+        resources = "".join(
+            f", MAX(CASE WHEN {name}_percent BETWEEN 0 AND 100 THEN {name}_percent END) AS {name}"
+            if schema.has(table, f"{name}_percent") else f", NULL AS {name}"
+            for name in RESOURCES)
         return (f"(SELECT {sql.TS}, {requests} AS requests, {errors} AS errors, "
-                f"{sessions} AS active_sessions, MAX({sql.TS}) OVER () AS latest_sample "
+                f"{sessions} AS active_sessions{resources}, MAX({sql.TS}) OVER () AS latest_sample "
                 f"FROM system_metrics {where} GROUP BY {sql.TS}) samples"), params
     return f"{table} {where}", params
 

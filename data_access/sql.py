@@ -17,7 +17,8 @@ from data_access.schema import TABLES, Schema
 
 TS = '"timestamp"'
 
-BUCKETS = ("hour", "day", "week")
+BUCKETS = ("minute", "10min", "hour", "day", "week")
+BUCKET_SECONDS = {"minute": 60, "10min": 600, "hour": 3600, "day": 86400, "week": 7 * 86400}
 
 
 def column(table: str, name: str) -> str:
@@ -40,6 +41,16 @@ def percentile(expr: str, fraction: float, dialect: str) -> str:
     if dialect == "postgresql":
         return f"percentile_cont({fraction!r}) WITHIN GROUP (ORDER BY {expr})"
     return f"percentile_cont({expr}, {fraction!r})"
+
+
+def distinct_from(a: str, b: str, dialect: str) -> str:
+    """NULL-safe inequality (``IS DISTINCT FROM``; SQLite spells it ``IS NOT``)."""
+    return f"{a} IS DISTINCT FROM {b}" if dialect == "postgresql" else f"{a} IS NOT {b}"
+
+
+def not_distinct_from(a: str, b: str, dialect: str) -> str:
+    """NULL-safe equality (``IS NOT DISTINCT FROM``; SQLite spells it ``IS``)."""
+    return f"{a} IS NOT DISTINCT FROM {b}" if dialect == "postgresql" else f"{a} IS {b}"
 
 
 def seconds_between(later: str, earlier: str, dialect: str) -> str:
@@ -111,11 +122,20 @@ def local_time(expr: str, filters: Filters, schema: Schema, table: str, dialect:
 
 
 def bucket(expr: str, unit: str, dialect: str) -> str:
-    """The start of the hour, day or ISO week (Monday) that a local timestamp falls in."""
+    """The start of the minute, ten minutes, hour, day or ISO week (Monday) of a local timestamp."""
     if unit not in BUCKETS:
         raise ValueError(f"unknown bucket {unit!r}")
+    if unit == "10min":
+        if dialect == "postgresql":
+            return (f"(date_trunc('hour', {expr}) + "
+                    f"FLOOR(EXTRACT(MINUTE FROM {expr}) / 10) * INTERVAL '10 minutes')")
+        # "%02d:00" keeps the colon after a letter: text() would read "':00'" as a parameter.
+        return (f"(strftime('%Y-%m-%d %H:', {expr}) || "
+                f"printf('%02d:00', (CAST(strftime('%M', {expr}) AS INTEGER) / 10) * 10))")
     if dialect == "postgresql":
         return f"date_trunc('{unit}', {expr})"
+    if unit == "minute":
+        return f"strftime('%Y-%m-%d %H:%M:00', {expr})"
     if unit == "hour":
         return f"strftime('%Y-%m-%d %H:00:00', {expr})"
     if unit == "day":
@@ -136,6 +156,17 @@ def trend_bucket(filters: Filters) -> str:
     if days <= 2:
         return "hour"
     return "day" if days <= 120 else "week"
+
+
+def ops_bucket(filters: Filters) -> str:
+    """The bucket for per-service operational series (five or so lines): minutes for two hours,
+    ten minutes for two days, hours for two weeks, days beyond: at most ~1,500 points a line."""
+    hours = filters.length.total_seconds() / 3600
+    if hours <= 2:
+        return "minute"
+    if hours <= 48:
+        return "10min"
+    return "hour" if hours <= 14 * 24 else "day"
 
 
 def bucket_for(filters: Filters) -> str:

@@ -71,3 +71,11 @@ def test_t_formats_and_fails_on_unknown_keys():
     assert t("kpi.csat.label") == "CSAT"
     with pytest.raises(KeyError):
         t("no.such.key")
+
+
+def test_every_kpi_says_what_its_n_counts():
+    from dashboard.tiles import N_UNITS
+    from data_access.kpis import KPIS
+
+    assert set(N_UNITS) == set(KPIS)
+    assert all(f"kpi.n.{unit}" in EN for unit in N_UNITS.values())

@@ -68,15 +68,18 @@ NPS = [
 ]
 
 
-def sample(minute, service, requests, errors, sessions):
+def sample(minute, service, requests, errors, sessions, cpu=50.0, memory=60.0, disk=70.0):
     return {"timestamp": datetime(2026, 11, 1, 10, minute), "service": service, "requests": requests,
-            "errors": errors, "cpu_percent": 50.0, "memory_percent": 60.0, "disk_percent": 70.0,
+            "errors": errors, "cpu_percent": cpu, "memory_percent": memory, "disk_percent": disk,
             "active_sessions": sessions}
 
 
-SYSTEM = [sample(0, "a", 60, 0, 5), sample(0, "b", 120, 3, None),
-          sample(1, "a", 180, 6, 7), sample(1, "b", 60, 0, None),
-          sample(2, "a", 0, 0, 2), sample(2, "b", 30, 1, 1)]
+# At the latest sample (10:02) service a has CPU 35, memory 91, disk 40 and b has CPU 20,
+# memory 101 (out of range: ignored), disk 86; earlier samples peak higher and do not count.
+SYSTEM = [sample(0, "a", 60, 0, 5, cpu=99.0), sample(0, "b", 120, 3, None),
+          sample(1, "a", 180, 6, 7), sample(1, "b", 60, 0, None, disk=99.0),
+          sample(2, "a", 0, 0, 2, cpu=35.0, memory=91.0, disk=40.0),
+          sample(2, "b", 30, 1, 1, cpu=20.0, memory=101.0, disk=86.0)]
 
 HEALTH = [{"timestamp": datetime(2026, 11, 1, 10, i), "service": "api", "status": s, "latency_ms": 10.0}
           for i, s in enumerate(["up", "up", "degraded", "down", "rebooting"])]
@@ -113,6 +116,9 @@ EXPECTED = {
     "error_rate": (100 * 10 / 450, 450, 0),
     "active_sessions": (3, 3, 0),
     "uptime": (75.0, 4, 1),
+    "cpu": (35.0, 3, 0),
+    "memory": (91.0, 3, 0),
+    "disk": (86.0, 3, 0),
 }
 
 
@@ -173,7 +179,7 @@ def test_empty_range_says_no_data_never_zero(small_dataset):
     for key in ("csat", "avg_rating", "avg_response_time", "p95_response_time", "intent_accuracy",
                 "helpful_answers", "tokens", "cost", "conversion_rate", "escalation_rate",
                 "median_resolution_time", "repeat_contact_rate", "nps", "avg_rps", "peak_rps",
-                "error_rate", "active_sessions", "uptime"):
+                "error_rate", "active_sessions", "uptime", "cpu", "memory", "disk"):
         assert result[key].value is None and result[key].reason == kpis.NO_DATA, key
     assert result["messages"].value == 0 and result["dialogs"].value == 0
 
@@ -184,7 +190,7 @@ def test_previous_period_is_the_same_length_just_before():
 
 
 def test_kpi_definitions_are_the_contracts():
-    # The tile labels of the contract, exactly.
+    # The tile labels of the contract (and the Operational page's CPU, Memory, Disk), exactly.
     labels = {k.key: k.label for k in kpis.KPIS.values()}
     assert labels == {
         "dialogs": "Dialogs", "messages": "Messages", "csat": "CSAT", "avg_rating": "Avg rating",
@@ -193,6 +199,6 @@ def test_kpi_definitions_are_the_contracts():
         "avg_response_time": "Avg AI response time", "p95_response_time": "p95 AI response time",
         "intent_accuracy": "Intent accuracy", "helpful_answers": "Helpful answers", "tokens": "Tokens",
         "cost": "Cost", "avg_rps": "Avg RPS", "peak_rps": "Peak RPS", "error_rate": "Error rate",
-        "uptime": "Uptime", "active_sessions": "Active sessions"}
+        "uptime": "Uptime", "active_sessions": "Active sessions", "cpu": "CPU", "memory": "Memory", "disk": "Disk"}
     for item in kpis.KPIS.values():
         assert len(item.definition) > 20

@@ -1,0 +1,291 @@
+"""Queries of the Operational page: traffic, errors, resources, sessions, service and integration
+health, and the health of the dashboard's own database. Small DataFrames, aggregated in SQL."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import sqlalchemy as sa
+
+from data_access import sql
+from data_access.business import to_local
+from data_access.filters import Filters
+from data_access.schema import TABLES, Schema
+
+SM = "system_metrics"
+SH = "service_health"
+IC = "integration_calls"
+EE = "error_events"
+
+# The seed's thresholds ("Критические алерты").
+ERROR_RATE_THRESHOLD = 5.0
+DISK_THRESHOLD = 85.0
+MEMORY_THRESHOLD = 90.0
+QUOTA_WARNING_SHARE = 80.0
+
+# A call failed when the partner answered 5xx, timed out (408) or gave no status at all.
+FAILED_CALL = '("status_code" IS NULL OR "status_code" >= 500 OR "status_code" = 408)'
+
+
+def _numeric(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    for column in columns:
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def _bucketed(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    return frame
+
+
+def _optional(schema: Schema, table: str, column: str, expr: str) -> str:
+    return expr if schema.has(table, column) else "NULL"
+
+
+def traffic(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket and service: requests, errors, samples, RPS (requests per second of the
+    sampled minutes) and error rate %."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, SM, schema, dialect)
+    bucket = sql.local_bucket(sql.TS, unit, filters, schema, SM, dialect, params)
+    errors = _optional(schema, SM, "errors", 'SUM(CASE WHEN "errors" >= 0 THEN "errors" ELSE 0 END)')
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, "service", SUM(CASE WHEN "requests" >= 0 THEN "requests" ELSE 0 END) AS requests,
+               {errors} AS errors, COUNT(*) AS samples
+        FROM system_metrics {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
+    frame = _bucketed(_numeric(frame, ["requests", "errors", "samples"]))
+    frame["rps"] = frame["requests"] / (frame["samples"] * 60.0)
+    frame["error_rate"] = 100.0 * frame["errors"] / frame["requests"].where(frame["requests"] > 0)
+    return frame
+
+
+def error_rate_over_time(traffic_frame: pd.DataFrame) -> pd.DataFrame:
+    """All services together per bucket: 100 × errors / requests (sums of the per-service rows)."""
+    totals = traffic_frame.groupby("bucket", as_index=False)[["requests", "errors"]].sum()
+    totals["error_rate"] = 100.0 * totals["errors"] / totals["requests"].where(totals["requests"] > 0)
+    return totals
+
+
+def errors_over_time(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """error_events per local bucket and error type."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, EE, schema, dialect)
+    bucket = sql.local_bucket(sql.TS, unit, filters, schema, EE, dialect, params)
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, COALESCE("error_type", 'unknown') AS error_type, COUNT(*) AS events
+        FROM error_events {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
+    return _bucketed(_numeric(frame, ["events"]))
+
+
+def top_errors(engine: sa.Engine, schema: Schema, filters: Filters, limit: int = 15) -> pd.DataFrame:
+    """The most frequent (error type, service) pairs: events, critical events, first and last seen."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, EE, schema, dialect)
+    frame = sql.read_frame(engine, f"""
+        SELECT COALESCE("error_type", 'unknown') AS error_type, COALESCE("service", 'unknown') AS service,
+               COUNT(*) AS events, SUM(CASE WHEN "level" = 'CRITICAL' THEN 1 ELSE 0 END) AS critical,
+               MIN({sql.TS}) AS first_seen, MAX({sql.TS}) AS last_seen
+        FROM error_events {where} GROUP BY 1, 2 ORDER BY events DESC, 1, 2 LIMIT {int(limit)}""", params)
+    frame = _numeric(frame, ["events", "critical"])
+    for column in ("first_seen", "last_seen"):
+        frame[column] = to_local(frame[column], filters.tz)
+    return frame
+
+
+def latest_errors(engine: sa.Engine, schema: Schema, filters: Filters, limit: int = 50) -> pd.DataFrame:
+    """The newest error events: time (local), service, type, level and message (plain text)."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, EE, schema, dialect)
+    frame = sql.read_frame(engine, f"""
+        SELECT {sql.TS} AS "timestamp", "service", "error_type", "level", "message"
+        FROM error_events {where} ORDER BY {sql.TS} DESC LIMIT {int(limit)}""", params)
+    frame["timestamp"] = to_local(frame["timestamp"], filters.tz)
+    return frame
+
+
+def resources(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket and service: mean CPU and memory, highest disk (values outside 0..100 left out)."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, SM, schema, dialect)
+    bucket = sql.local_bucket(sql.TS, unit, filters, schema, SM, dialect, params)
+    valid = lambda c: f'CASE WHEN "{c}" BETWEEN 0 AND 100 THEN "{c}" END'  # noqa: E731
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, "service",
+               {_optional(schema, SM, "cpu_percent", f"AVG({valid('cpu_percent')})")} AS cpu,
+               {_optional(schema, SM, "memory_percent", f"AVG({valid('memory_percent')})")} AS memory,
+               {_optional(schema, SM, "disk_percent", f"MAX({valid('disk_percent')})")} AS disk
+        FROM system_metrics {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
+    return _bucketed(_numeric(frame, ["cpu", "memory", "disk"]))
+
+
+def resources_now(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Each service's latest sample in range: time (local), CPU, memory, disk, active sessions
+    (values out of range shown as missing)."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, SM, schema, dialect)
+    percent = {c: f"CASE WHEN s.{sql.column(SM, c)} BETWEEN 0 AND 100 THEN s.{sql.column(SM, c)} END"
+               for c in ("cpu_percent", "memory_percent", "disk_percent")}
+    percent["active_sessions"] = f"CASE WHEN s.{sql.column(SM, 'active_sessions')} >= 0 THEN s.{sql.column(SM, 'active_sessions')} END"
+    cols = ", ".join(f"{_optional(schema, SM, c, expr)} AS {c}" for c, expr in percent.items())
+    frame = sql.read_frame(engine, f"""
+        SELECT s."service", s."timestamp" AS "timestamp", {cols}
+        FROM system_metrics s JOIN (SELECT "service", MAX({sql.TS}) AS latest FROM system_metrics {where}
+                                    GROUP BY "service") l
+          ON s."service" = l."service" AND s."timestamp" = l.latest
+        ORDER BY s."service\"""", params)
+    frame["timestamp"] = to_local(frame["timestamp"], filters.tz)
+    return _numeric(frame, ["cpu_percent", "memory_percent", "disk_percent", "active_sessions"])
+
+
+def over_threshold(now: pd.DataFrame) -> pd.DataFrame:
+    """The services whose latest disk or memory is above the seed's thresholds."""
+    hot = now[(now["disk_percent"] > DISK_THRESHOLD) | (now["memory_percent"] > MEMORY_THRESHOLD)]
+    return hot.reset_index(drop=True)
+
+
+def active_sessions_over_time(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket: mean and peak of active sessions (summed over services per sample)."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, SM, schema, dialect)
+    bucket = sql.local_bucket(sql.TS, unit, filters, schema, SM, dialect, params)
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, AVG(sessions) AS mean_sessions, MAX(sessions) AS peak_sessions
+        FROM (SELECT {sql.TS}, SUM(CASE WHEN "active_sessions" >= 0 THEN "active_sessions" END) AS sessions
+              FROM system_metrics {where} GROUP BY {sql.TS}) s
+        WHERE sessions IS NOT NULL GROUP BY 1 ORDER BY 1""", params)
+    return _bucketed(_numeric(frame, ["mean_sessions", "peak_sessions"]))
+
+
+def service_status(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """One row per service: its last status in range, since when (the first check of the current
+    run of that status; the range start if the whole range is one run), the last latency, and its
+    uptime % in range (checks up or degraded among known statuses)."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, SH, schema, dialect)
+    latency = _optional(schema, SH, "latency_ms", '"latency_ms"')
+    frame = sql.read_frame(engine, f"""
+        WITH checks AS (SELECT {sql.TS} AS ts, "service", "status", {latency} AS latency_ms
+                        FROM service_health {where}),
+             latest AS (SELECT "service", MAX(ts) AS ts FROM checks GROUP BY "service"),
+             now AS (SELECT c."service", c."status", c.latency_ms, c.ts FROM checks c
+                     JOIN latest l ON c."service" = l."service" AND c.ts = l.ts),
+             changed AS (SELECT c."service", MAX(c.ts) AS ts FROM checks c JOIN now n ON c."service" = n."service"
+                         WHERE {sql.distinct_from('c."status"', 'n."status"', dialect)} GROUP BY c."service"),
+             since AS (SELECT c."service", MIN(c.ts) AS ts FROM checks c LEFT JOIN changed x ON c."service" = x."service"
+                       WHERE x.ts IS NULL OR c.ts > x.ts GROUP BY c."service"),
+             uptime AS (SELECT "service", SUM(CASE WHEN "status" IN ('up', 'degraded') THEN 1 ELSE 0 END) AS ok,
+                               SUM(CASE WHEN "status" IN ('up', 'degraded', 'down') THEN 1 ELSE 0 END) AS known
+                        FROM checks GROUP BY "service")
+        SELECT n."service", n."status", n.ts AS last_check, s.ts AS since, x.ts IS NULL AS whole_range,
+               n.latency_ms, u.ok, u.known
+        FROM now n JOIN since s ON n."service" = s."service" JOIN uptime u ON n."service" = u."service"
+        LEFT JOIN changed x ON n."service" = x."service"
+        ORDER BY CASE n."status" WHEN 'down' THEN 0 WHEN 'degraded' THEN 1 WHEN 'up' THEN 3 ELSE 2 END, n."service\"""",
+        params)
+    frame = _numeric(frame, ["latency_ms", "ok", "known"])
+    frame["uptime"] = 100.0 * frame["ok"] / frame["known"].where(frame["known"] > 0)
+    frame["whole_range"] = frame["whole_range"].astype(bool)
+    for column in ("last_check", "since"):
+        frame[column] = to_local(frame[column], filters.tz)
+    return frame
+
+
+def status_intervals(engine: sa.Engine, schema: Schema, filters: Filters, limit: int = 2000) -> pd.DataFrame:
+    """The down and degraded intervals per service: runs of consecutive checks with that status,
+    from the first check of the run to the next check after it (or the run's last check)."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, SH, schema, dialect)
+    frame = sql.read_frame(engine, f"""
+        WITH ordered AS (
+            SELECT "service", "status", {sql.TS} AS ts,
+                   LEAD({sql.TS}) OVER (PARTITION BY "service" ORDER BY {sql.TS}) AS next_ts,
+                   CASE WHEN {sql.not_distinct_from(f'LAG("status") OVER (PARTITION BY "service" ORDER BY {sql.TS})',
+                                                    '"status"', dialect)}
+                        THEN 0 ELSE 1 END AS starts
+            FROM service_health {where}),
+        runs AS (SELECT "service", "status", ts, next_ts,
+                        SUM(starts) OVER (PARTITION BY "service" ORDER BY ts ROWS UNBOUNDED PRECEDING) AS run
+                 FROM ordered)
+        SELECT "service", "status", MIN(ts) AS started, MAX(COALESCE(next_ts, ts)) AS ended, COUNT(*) AS checks
+        FROM runs WHERE "status" IN ('down', 'degraded') GROUP BY "service", "status", run
+        ORDER BY started LIMIT {int(limit)}""", params)
+    for column in ("started", "ended"):
+        frame[column] = to_local(frame[column], filters.tz)
+    frame["seconds"] = (frame["ended"] - frame["started"]).dt.total_seconds()
+    return _numeric(frame, ["checks"])
+
+
+def integrations(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Per integration: calls, availability % (calls without a 5xx, timeout or missing status),
+    p95 latency, mean webhook response time, auth failures, and the latest quota used / limit
+    with the share left. ``attention`` marks auth failures or a quota above 80 % used."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, IC, schema, dialect)
+    quota = schema.has(IC, "quota_used") and schema.has(IC, "quota_limit")
+    p95 = sql.percentile('CASE WHEN "latency_ms" >= 0 THEN "latency_ms" END', 0.95, dialect) \
+        if schema.has(IC, "latency_ms") else "NULL"
+    webhook = ("AVG(CASE WHEN \"kind\" = 'webhook' AND \"latency_ms\" >= 0 THEN \"latency_ms\" END)"
+               if schema.has(IC, "kind") and schema.has(IC, "latency_ms") else "NULL")
+    auth = _optional(schema, IC, "auth_failed", f"SUM({sql.flag(sql.column(IC, 'auth_failed'))})")
+    quota_join = ""
+    quota_cols = "NULL AS quota_used, NULL AS quota_limit"
+    if quota:
+        quota_join = f"""LEFT JOIN (
+            SELECT q."integration", MAX(q."quota_used") AS quota_used, MAX(q."quota_limit") AS quota_limit
+            FROM integration_calls q JOIN (
+                SELECT "integration", MAX({sql.TS}) AS ts FROM integration_calls {where}
+                AND "quota_used" IS NOT NULL AND "quota_limit" IS NOT NULL GROUP BY "integration") l
+              ON q."integration" = l."integration" AND q."timestamp" = l.ts
+            GROUP BY q."integration") qq ON qq."integration" = c.integration"""
+        quota_cols = "qq.quota_used, qq.quota_limit"
+    frame = sql.read_frame(engine, f"""
+        SELECT c.integration, c.calls, c.failed, c.p95_latency_ms, c.webhook_ms, c.auth_failures, {quota_cols}
+        FROM (SELECT COALESCE("integration", 'unknown') AS integration, COUNT(*) AS calls,
+                     SUM(CASE WHEN {FAILED_CALL} THEN 1 ELSE 0 END) AS failed, {p95} AS p95_latency_ms,
+                     {webhook} AS webhook_ms, {auth} AS auth_failures
+              FROM integration_calls {where} GROUP BY 1) c
+        {quota_join} ORDER BY c.integration""", params)
+    frame = _numeric(frame, ["calls", "failed", "p95_latency_ms", "webhook_ms", "auth_failures", "quota_used",
+                             "quota_limit"])
+    frame["availability"] = 100.0 * (frame["calls"] - frame["failed"]) / frame["calls"].where(frame["calls"] > 0)
+    frame["quota_used_share"] = 100.0 * frame["quota_used"] / frame["quota_limit"].where(frame["quota_limit"] > 0)
+    frame["quota_left_share"] = 100.0 - frame["quota_used_share"]
+    frame["attention"] = (frame["auth_failures"].fillna(0) > 0) | (frame["quota_used_share"].fillna(0) > QUOTA_WARNING_SHARE)
+    return frame
+
+
+def database_health(engine: sa.Engine, schema: Schema) -> pd.DataFrame:
+    """The dashboard's own view of its database: per contract table present, its rows (exact on
+    SQLite; PostgreSQL's planner estimate beyond a million rows, marked) and newest timestamp.
+    The round trip of ``SELECT 1`` is in ``ping_ms``."""
+    rows = []
+    dialect = engine.dialect.name
+    with engine.connect() as conn:
+        estimates = {}
+        if dialect == "postgresql":
+            estimates = dict(conn.exec_driver_sql(
+                "SELECT relname, reltuples::bigint FROM pg_class WHERE relkind IN ('r', 'p') "
+                "AND relnamespace = 'public'::regnamespace").all())
+        for table in TABLES:
+            if not schema.has_table(table):
+                continue
+            estimated = estimates.get(table, -1) or -1
+            if estimated > 1_000_000:
+                count, exact = estimated, False
+            else:
+                count, exact = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar(), True
+            newest = conn.exec_driver_sql(f'SELECT MAX("timestamp") FROM {table}').scalar()
+            rows.append({"table": table, "rows": int(count), "exact": exact, "newest": newest})
+    frame = pd.DataFrame(rows, columns=["table", "rows", "exact", "newest"])
+    frame["newest"] = pd.to_datetime(frame["newest"], utc=True)
+    return frame
+
+
+def ping_ms(engine: sa.Engine) -> float:
+    """Milliseconds for one ``SELECT 1`` round trip on a pooled connection."""
+    with engine.connect() as conn:
+        started = time.perf_counter()
+        conn.exec_driver_sql("SELECT 1").scalar()
+        return (time.perf_counter() - started) * 1000.0
