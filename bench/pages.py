@@ -1,17 +1,18 @@
-"""How fast the Overview renders on a large PostgreSQL table, next to the time of its SQL alone.
+"""How fast each page renders on large PostgreSQL tables, next to the time of its SQL alone.
 
-    python3 bench/overview.py --rows 1000000 [--days 90] [--url postgresql+psycopg2://…/efa_bench]
+    python3 bench/pages.py --rows 1000000 [--days 90] [--pages overview business] [--url …/efa_bench]
 
 Fills the database (dropped and rebuilt unless it already holds the same demo data: --rebuild
 forces it) with about ``--rows`` conversation rows over ``--days`` days using the demo generator
 (COPY), then prints, in one run:
 
-- the floor: one single-pass aggregate over the Overview's range (count, mean, sum), the least
-  any page reading these rows could cost;
-- the cold render: a fresh Python process running the page once with AppTest;
-- the Overview's SQL alone: the time of every statement that cold render ran, and their count;
+- the floor: one single-pass aggregate over the default range (the last 30 days: count, mean,
+  sum of conversation rows), the least any page reading these rows could cost;
+- per page, the cold render: a fresh Python process running the page once with AppTest;
+- its SQL alone: the time of every statement that cold render ran, and their count;
 - the warm render: the same process running it again (cached), and the statements it ran;
-and each as a ratio to the floor. Figures only: nothing here passes or fails.
+- the peak RSS of that process;
+and each time as a ratio to the floor. Figures only: nothing here passes or fails.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ from data_access.engine import make_engine  # noqa: E402
 from data_access.schema import discover, metadata  # noqa: E402
 from dashboard.filters import Selection  # noqa: E402
 
+PAGES = ["overview", "operational", "business"]
 ROWS_PER_DAY_AT_SCALE_1 = 5650  # what the demo generator writes per day at --scale 1
 
 RENDER_SCRIPT = """
-import json, sys, time
+import json, resource, sys, time
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 sql = {"n": 0, "seconds": 0.0}
@@ -50,12 +52,19 @@ def _after(conn, cursor, statement, params, context, many):
     sql["n"] += 1
     sql["seconds"] += time.perf_counter() - conn.info.pop("bench_started")
 at = AppTest.from_file(sys.argv[1], default_timeout=600)
-started = time.perf_counter(); at.run(); cold = time.perf_counter() - started
+if sys.argv[2] != "overview":
+    at.run()  # the entry point first, as a browser would open it; then the page, cold
+    sql.update(n=0, seconds=0.0)
+    started = time.perf_counter(); at.switch_page(f"../pages/{sys.argv[2]}.py").run(); cold = time.perf_counter() - started
+else:
+    started = time.perf_counter(); at.run(); cold = time.perf_counter() - started
 assert not at.exception, [e.value for e in at.exception]
 cold_sql = dict(sql); sql.update(n=0, seconds=0.0)
 tiles = {m.label: m.value for m in at.metric}
 started = time.perf_counter(); at.run(); warm = time.perf_counter() - started
-print(json.dumps({"cold": cold, "warm": warm, "cold_sql": cold_sql, "warm_sql": dict(sql), "tiles": tiles}))
+rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"cold": cold, "warm": warm, "cold_sql": cold_sql, "warm_sql": dict(sql), "tiles": tiles,
+                  "rss_mb": rss_mb}))
 """
 
 
@@ -107,6 +116,7 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/efa_bench")
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--pages", nargs="+", default=PAGES, choices=PAGES)
     args = parser.parse_args()
 
     total = ensure_data(args.url, args.rows, args.days, args.rebuild)
@@ -127,21 +137,26 @@ def main() -> int:
     floor_s = timed(floor)
 
     env = dict(os.environ, DATABASE_URL=args.url, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", RENDER_SCRIPT, str(ROOT / "dashboard" / "app.py")],
-                          capture_output=True, text=True, env=env, cwd=ROOT, check=True)
-    render = json.loads(proc.stdout.strip().splitlines()[-1])
-
-    print(f"conversation rows: {total:,} in all, {in_range:,} in the Overview's range "
-          f"({filters.start_date} – {filters.end_date})")
-    print(f"{'what':38} {'seconds':>9} {'x floor':>8}")
-    cold_sql, warm_sql = render["cold_sql"], render["warm_sql"]
-    for label, value in (("floor (one single-pass scan)", floor_s),
-                         ("Overview cold render (AppTest)", render["cold"]),
-                         (f"  its SQL alone ({cold_sql['n']} statements)", cold_sql["seconds"]),
-                         ("Overview warm render (AppTest)", render["warm"]),
-                         (f"  its SQL alone ({warm_sql['n']} statements)", warm_sql["seconds"])):
-        print(f"{label:38} {value:9.3f} {value / floor_s:8.1f}")
-    print("tiles:", ", ".join(f"{k} {v}" for k, v in render["tiles"].items()))
+    with engine.connect() as conn:
+        system_rows = conn.exec_driver_sql("SELECT COUNT(*) FROM system_metrics").scalar()
+    print(f"conversation rows: {total:,} in all, {in_range:,} in the default range "
+          f"({filters.start_date} – {filters.end_date}); system_metrics rows: {system_rows:,}")
+    print(f"{'page / what':40} {'seconds':>9} {'x floor':>8}")
+    print(f"{'floor (one single-pass scan)':40} {floor_s:9.3f} {1.0:8.1f}")
+    for page in args.pages:
+        proc = subprocess.run([sys.executable, "-c", RENDER_SCRIPT, str(ROOT / "dashboard" / "app.py"), page],
+                              capture_output=True, text=True, env=env, cwd=ROOT)
+        if proc.returncode:
+            print(f"{page}: failed: {proc.stderr.strip().splitlines()[-1:]}")
+            continue
+        render = json.loads(proc.stdout.strip().splitlines()[-1])
+        cold_sql, warm_sql = render["cold_sql"], render["warm_sql"]
+        for label, value in ((f"{page} cold render", render["cold"]),
+                             (f"  its SQL alone ({cold_sql['n']} statements)", cold_sql["seconds"]),
+                             (f"{page} warm render", render["warm"]),
+                             (f"  its SQL alone ({warm_sql['n']} statements)", warm_sql["seconds"])):
+            print(f"{label:40} {value:9.3f} {value / floor_s:8.1f}")
+        print(f"  peak RSS {render['rss_mb']:.0f} MB; tiles: " + ", ".join(f"{k} {v}" for k, v in render["tiles"].items()))
     engine.dispose()
     return 0
 
