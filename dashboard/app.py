@@ -21,6 +21,7 @@ PAGES = [
     ("overview.py", "page.overview", ":material/dashboard:"),
     ("operational.py", "page.operational", ":material/monitor_heart:"),
     ("business.py", "page.business", ":material/groups:"),
+    ("ai_performance.py", "page.ai_performance", ":material/smart_toy:"),
 ]
 
 st.set_page_config(page_title=t("app.title"), page_icon=":material/monitoring:", layout="wide")

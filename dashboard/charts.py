@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -56,10 +58,11 @@ def stacked_bars(frame: pd.DataFrame, x: str, y: str, stack: str, x_title: str, 
 
 
 def lines(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, series: str | None = None,
-          threshold: float | None = None, threshold_label: str | None = None, y_suffix: str = "",
-          hover_format: str = ",.1f", legend_title: str | None = None, text: str | None = None) -> go.Figure:
-    """One line per ``series`` value (or one line), an optional dashed threshold, and an optional
-    ``text`` column shown on hover (a formatted duration, say)."""
+          thresholds: Sequence[tuple[float, str]] = (), y_suffix: str = "",
+          hover_format: str = ",.1f", legend_title: str | None = None, text: str | None = None,
+          log_y: bool = False) -> go.Figure:
+    """One line per ``series`` value (or one line), dashed ``(value, label)`` thresholds, and an
+    optional ``text`` column shown on hover (a formatted duration, say)."""
     fig = go.Figure()
     groups = frame.groupby(series, sort=True) if series else [(y_title, frame)]
     for i, (name, part) in enumerate(groups):
@@ -68,13 +71,24 @@ def lines(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, serie
                         marker=dict(size=5), line=dict(width=2, color=color_for(str(name), i)),
                         customdata=part[text] if text else None,
                         hovertemplate=f"{hover}<extra>%{{fullData.name}}</extra>")
-    if threshold is not None:
-        fig.add_hline(y=threshold, line_dash="dash", line_color="#C0392B", line_width=1.5,
-                      annotation_text=threshold_label, annotation_position="top left",
-                      annotation_font_color="#C0392B")
+    for value, label in thresholds:
+        add_threshold(fig, value, label)
     fig.update_yaxes(ticksuffix=y_suffix)
     fig.update_layout(showlegend=bool(series))
-    return base_layout(fig, x_title, y_title, legend_title)
+    base_layout(fig, x_title, y_title, legend_title)
+    if log_y:
+        fig.update_yaxes(type="log", rangemode="normal")
+    return fig
+
+
+THRESHOLD_COLORS = ("#C0392B", "#8E44AD")
+
+
+def add_threshold(fig: go.Figure, value: float, label: str, **where) -> None:
+    """A dashed horizontal line at ``value`` with its label (a second one in another colour)."""
+    colour = THRESHOLD_COLORS[len(fig.layout.shapes) % len(THRESHOLD_COLORS)]
+    fig.add_hline(y=value, line_dash="dash", line_color=colour, line_width=1.5, annotation_text=label,
+                  annotation_position="top left", annotation_font_color=colour, **where)
 
 
 def bars(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, horizontal: bool = False,
@@ -119,9 +133,7 @@ def csat_panels(frame: pd.DataFrame, x_title: str, csat_title: str, rating_title
                         mode="lines+markers", marker=dict(size=5), line=dict(color=colour, width=2, dash="dot"),
                         showlegend=False, hovertemplate="%{y:.2f} / 5<extra>%{fullData.name}</extra>",
                         row=2, col=1)
-    fig.add_hline(y=threshold, line_dash="dash", line_color="#C0392B", line_width=1.5, row=2, col=1,
-                  annotation_text=threshold_label, annotation_position="bottom left",
-                  annotation_font_color="#C0392B")
+    add_threshold(fig, threshold, threshold_label, row=2, col=1)
     fig.update_yaxes(ticksuffix=" %", row=1, col=1)
     fig.update_yaxes(range=[1, 5.1], row=2, col=1)
     base_layout(fig, "", "")
@@ -187,3 +199,33 @@ def status_timeline(intervals: pd.DataFrame, services: list[str], x_title: str, 
     fig.update_layout(height=max(200, 34 * len(services) + 110), barmode="overlay", hovermode="closest")
     fig.update_yaxes(rangemode="normal")
     return fig
+
+
+def heatmap(matrix: pd.DataFrame, x_title: str, y_title: str, hover: str) -> go.Figure:
+    """A count matrix (rows × columns) as a heatmap with the counts written in the cells."""
+    fig = go.Figure(go.Heatmap(z=matrix.values, x=list(matrix.columns), y=list(matrix.index),
+                               colorscale="Blues", text=matrix.values, texttemplate="%{text:,d}",
+                               hovertemplate=hover + "<extra></extra>", showscale=False))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category", tickangle=-35)
+    base_layout(fig, x_title, y_title)
+    fig.update_layout(height=max(320, 36 * len(matrix.index) + 140), hovermode="closest")
+    fig.update_yaxes(rangemode="normal")
+    return fig
+
+
+def calibration_chart(frame: pd.DataFrame, x_title: str, accuracy_label: str, confidence_label: str,
+                      share_label: str) -> go.Figure:
+    """Accuracy per confidence bucket (bars) against the bucket's mean confidence (the line a
+    calibrated classifier would follow), with each bucket's share of messages on hover."""
+    fig = go.Figure()
+    fig.add_bar(x=frame["bucket"], y=frame["accuracy"], name=accuracy_label, marker_color="#2F6FEB",
+                customdata=frame[["labelled", "share"]],
+                hovertemplate=("%{y:.1f} % (n = %{customdata[0]:,d}; " + share_label +
+                               " %{customdata[1]:.1f} %)<extra></extra>"))
+    fig.add_scatter(x=frame["bucket"], y=100.0 * frame["mean_confidence"], name=confidence_label,
+                    mode="lines+markers", line=dict(color="#C0392B", dash="dash"),
+                    hovertemplate="%{y:.1f} %<extra>%{fullData.name}</extra>")
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(range=[0, 100], ticksuffix=" %")
+    return base_layout(fig, x_title, "")

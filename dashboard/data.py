@@ -18,7 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
 
-from data_access import business, kpis, operational, series
+from data_access import ai, business, kpis, operational, series
 from data_access.business import problem_intents  # noqa: F401  (pages rank through here)
 from data_access.sql import bucket_for, ops_bucket, trend_bucket  # noqa: F401  (pages choose buckets through here)
 from data_access.demo import DemoSpec, load
@@ -55,6 +55,16 @@ def kpi_values(url: str, filters: Filters, keys: tuple[str, ...]) -> dict[str, k
 QUERIES = {
     "dialogs_by_platform": series.dialogs_by_platform,
     "intent_breakdown": business.intent_breakdown,
+    "breakdown": business.breakdown,
+    "latency_percentiles": ai.latency_percentiles,
+    "latency_histogram": ai.latency_histogram,
+    "accuracy_trend": ai.accuracy_trend,
+    "accuracy_by_intent": ai.accuracy_by_intent,
+    "confusion_pairs": ai.confusion_pairs,
+    "calibration": ai.calibration,
+    "helpful_trend": ai.helpful_trend,
+    "usage_by_model": ai.usage_by_model,
+    "cost_outcomes": ai.cost_outcomes,
     "csat_trend": business.csat_trend,
     "rating_distribution": business.rating_distribution,
     "nps_trend": business.nps_trend,

@@ -6,6 +6,8 @@ counts in the same row (never averaged across rows), so a chart's series and the
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pandas as pd
 import sqlalchemy as sa
 
@@ -38,30 +40,67 @@ def _numeric(frame: pd.DataFrame, columns) -> pd.DataFrame:
     return frame
 
 
-def intent_breakdown(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
-    """One row per intent: messages, dialogs that contain it, ratings, CSAT, Avg rating and the
-    escalation, resolution and conversion rates of those dialogs (NaN where not tracked).
+BREAKDOWNS = {"intent": "intent", "ai_model": "ai_model", "platform": "platform"}
 
-    ``low_sample`` marks intents with fewer than ``MIN_SAMPLE`` ratings."""
+
+def breakdown(engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> pd.DataFrame:
+    """One row per value of ``by`` (intent, ai_model or platform), most messages first:
+
+    messages; dialogs that contain such a message; ratings, CSAT and Avg rating; the escalation,
+    resolution and conversion rates of those dialogs; mean and p95 response time; intent
+    accuracy on the labelled rows; helpful share; tokens and exact cost. NaN where the
+    database does not track a column. ``low_sample`` marks fewer than ``MIN_SAMPLE`` ratings.
+    Raises ``KeyError`` for another ``by``."""
+    column = sql.column(CM, BREAKDOWNS[by])
     dialect = engine.dialect.name
     where, params = sql.table_where(filters, CM, schema, dialect)
     key = dialog_key(schema, dialect)
-    outcome = {name: (f'COUNT(DISTINCT CASE WHEN "{name}" THEN {key} END)' if schema.has(CM, name) else "NULL")
+
+    def tracked(name: str, expr: str) -> str:
+        return expr if schema.has(CM, name) else "NULL"
+
+    outcome = {name: tracked(name, f'COUNT(DISTINCT CASE WHEN "{name}" THEN {key} END)')
                for name in ("escalated", "resolved", "converted")}
+    timed = 'CASE WHEN "response_time_ms" >= 0 THEN "response_time_ms" END'
     frame = sql.read_frame(engine, f"""
-        SELECT COALESCE("intent", '(none)') AS intent, COUNT(*) AS messages, COUNT(DISTINCT {key}) AS dialogs,
+        SELECT COALESCE({column}, '(none)') AS {BREAKDOWNS[by]}, COUNT(*) AS messages,
+               COUNT(DISTINCT {key}) AS dialogs,
                SUM(CASE WHEN {RATED} THEN 1 ELSE 0 END) AS ratings, SUM(CASE WHEN {RATED} THEN {TOP2} ELSE 0 END) AS top2,
                AVG({VALID_SCORE}) AS avg_rating,
                {outcome["escalated"]} AS escalated, {outcome["resolved"]} AS resolved,
-               {outcome["converted"]} AS converted
-        FROM conversation_metrics {where} GROUP BY 1 ORDER BY messages DESC, intent""", params)
-    frame = _numeric(frame, ["messages", "dialogs", "ratings", "top2", "avg_rating", "escalated", "resolved", "converted"])
+               {outcome["converted"]} AS converted,
+               AVG({timed}) AS avg_response_ms, {sql.percentile(timed, 0.95, dialect)} AS p95_response_ms,
+               {tracked("expected_intent", 'COUNT("expected_intent")')} AS labelled,
+               {tracked("expected_intent", 'SUM(CASE WHEN "intent" = "expected_intent" THEN 1 ELSE 0 END)')} AS correct,
+               {tracked("helpful", 'COUNT("helpful")')} AS voted,
+               {tracked("helpful", "SUM(" + sql.flag('"helpful"') + ")")} AS helpful_up,
+               SUM(CASE WHEN "tokens_used" >= 0 THEN "tokens_used" ELSE 0 END) AS tokens,
+               {sql.money_sum_ten_thousandths('CASE WHEN "cost_usd" >= 0 THEN "cost_usd" ELSE 0 END')} AS cost_e4
+        FROM conversation_metrics {where} GROUP BY 1 ORDER BY messages DESC, 1""", params)
+    frame = _numeric(frame, ["messages", "dialogs", "ratings", "top2", "avg_rating", "escalated", "resolved",
+                             "converted", "avg_response_ms", "p95_response_ms", "labelled", "correct", "voted",
+                             "helpful_up", "tokens"])
+    frame["cost"] = [money(v) for v in frame["cost_e4"]]
     frame["csat"] = _rate(frame, "top2", "ratings")
     frame["escalation_rate"] = _rate(frame, "escalated", "dialogs")
     frame["resolution_rate"] = _rate(frame, "resolved", "dialogs")
     frame["conversion_rate"] = _rate(frame, "converted", "dialogs")
+    frame["intent_accuracy"] = _rate(frame, "correct", "labelled")
+    frame["helpful_share"] = _rate(frame, "helpful_up", "voted")
     frame["low_sample"] = frame["ratings"] < MIN_SAMPLE
-    return frame
+    return frame.drop(columns=["cost_e4"])
+
+
+def money(ten_thousandths) -> Decimal | None:
+    """An exact USD amount from a sum in 1/10,000 USD (see ``sql.money_sum_ten_thousandths``)."""
+    if ten_thousandths is None or (isinstance(ten_thousandths, float) and ten_thousandths != ten_thousandths):
+        return None
+    return Decimal(int(ten_thousandths)) / Decimal(10000)
+
+
+def intent_breakdown(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """``breakdown`` by intent (the Business page's intents table)."""
+    return breakdown(engine, schema, filters, "intent")
 
 
 def problem_intents(breakdown: pd.DataFrame, metric: str, worst_first_ascending: bool, limit: int = 5,
@@ -144,29 +183,34 @@ def to_local(values: pd.Series, tz: str) -> pd.Series:
 
 
 def dialog_outcomes_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
-    """Per local bucket of dialog start: dialogs, conversion rate, repeat contact rate, resolved
-    dialogs and their median and p90 resolution time (seconds). Columns of untracked outcomes
-    are NaN."""
+    """Per local bucket of dialog start: dialogs, conversion, escalation and repeat contact rates,
+    resolved dialogs and their median and p90 resolution time (seconds). Columns of untracked
+    outcomes are NaN."""
     dialect = engine.dialect.name
     columns = ["previous_started"]
     if schema.has(CM, "converted"):
         columns.append("converted_any")
+    if schema.has(CM, "escalated"):
+        columns.append("escalated_any")
     if schema.has(CM, "resolved"):
         columns.append("first_resolved")
     subquery, params = dialogs_subquery(filters, schema, dialect, columns)
     bucket = sql.local_bucket("started", unit, filters, schema, CM, dialect, params)
     seconds = resolution_seconds(dialect)
     converted = "SUM(converted_any)" if "converted_any" in columns else "NULL"
+    escalated = "SUM(escalated_any)" if "escalated_any" in columns else "NULL"
     resolved = ("COUNT(first_resolved)", sql.percentile(seconds, 0.5, dialect), sql.percentile(seconds, 0.9, dialect)) \
         if "first_resolved" in columns else ("NULL", "NULL", "NULL")
     frame = sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket, COUNT(*) AS dialogs, {converted} AS converted,
+        SELECT {bucket} AS bucket, COUNT(*) AS dialogs, {converted} AS converted, {escalated} AS escalated,
                SUM({repeat_flag(dialect)}) AS repeats, {resolved[0]} AS resolved,
                {resolved[1]} AS median_resolution_s, {resolved[2]} AS p90_resolution_s
         FROM ({subquery}) d GROUP BY 1 ORDER BY 1""", params)
-    frame = _numeric(frame, ["dialogs", "converted", "repeats", "resolved", "median_resolution_s", "p90_resolution_s"])
+    frame = _numeric(frame, ["dialogs", "converted", "escalated", "repeats", "resolved", "median_resolution_s",
+                             "p90_resolution_s"])
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     frame["conversion_rate"] = _rate(frame, "converted", "dialogs")
+    frame["escalation_rate"] = _rate(frame, "escalated", "dialogs")
     frame["repeat_rate"] = _rate(frame, "repeats", "dialogs")
     return frame
 

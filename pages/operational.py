@@ -142,7 +142,7 @@ with data.database_errors(database.config):
         totals = ops.error_rate_over_time(traffic) if not traffic.empty else traffic
         chart(None if totals.empty else charts.lines(
             totals.dropna(subset=["error_rate"]), "bucket", "error_rate", time_title, t("kpi.error_rate.label"),
-            threshold=ops.ERROR_RATE_THRESHOLD, threshold_label=t("ops.error_threshold"), y_suffix=" %",
+            thresholds=[(ops.ERROR_RATE_THRESHOLD, t("ops.error_threshold"))], y_suffix=" %",
             hover_format=".2f"), totals.empty, "error_rate")
 
     st.header(t("ops.errors_by_type"))
@@ -177,7 +177,7 @@ with data.database_errors(database.config):
                 part = usage.dropna(subset=[name])
                 chart(None if part.empty else charts.lines(
                     part, "bucket", name, time_title, t(f"kpi.{name}.label"), series="service", y_suffix=" %",
-                    threshold=threshold, threshold_label=t("ops.threshold", value=threshold) if threshold else None,
+                    thresholds=[(threshold, t("ops.threshold", value=threshold))] if threshold else (),
                     legend_title=t("col.service")), part.empty, f"resource_{name}")
 
         st.header(t("kpi.active_sessions.label"))

@@ -133,3 +133,19 @@ def seed_only_url(blank_url) -> str:
              "tokens_used": 100, "cost_usd": 0.0125, "satisfaction_score": 5, "resolved": True}])
     engine.dispose()
     return blank_url
+
+
+@pytest.fixture
+def seed_only_for_queries(engine):
+    """``engine`` holding only the seed's conversation_metrics table, with the test messages."""
+    from tests.test_kpis import MESSAGES
+    from tests.test_queries import SEED_COLUMNS, SeedBase
+
+    metadata.drop_all(engine)
+    SeedBase.metadata.create_all(engine)
+    rows = [{k: v for k, v in m.items() if k in SEED_COLUMNS} | {"id": uuid.uuid4()} for m in MESSAGES]
+    with engine.begin() as conn:
+        conn.execute(SeedBase.metadata.tables["conversation_metrics"].insert(), rows)
+    from data_access.schema import discover
+
+    return engine, discover(engine)

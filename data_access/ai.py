@@ -1,0 +1,219 @@
+"""Queries of the AI performance page: latency percentiles, intent accuracy with confusion and
+calibration, answer quality, token use and cost tied to dialog outcomes. Small DataFrames."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+import pandas as pd
+import sqlalchemy as sa
+
+from data_access import sql
+from data_access.business import _numeric, _rate, money
+from data_access.filters import Filters
+from data_access.kpis import CM, dialogs_subquery
+from data_access.schema import Schema
+
+TIMED = 'CASE WHEN "response_time_ms" >= 0 THEN "response_time_ms" END'
+# The seed's thresholds: an alert when the 95th percentile passes 10 s; the SLA target is 2 s.
+ALERT_MS = 10_000
+SLA_MS = 2_000
+
+LATENCY_BINS = ((500, "< 0.5 s"), (1000, "0.5–1 s"), (2000, "1–2 s"), (3000, "2–3 s"), (5000, "3–5 s"),
+                (10_000, "5–10 s"), (None, "≥ 10 s"))
+# Confidence buckets for calibration: [lower, upper) except the last, which includes 1.0.
+CONFIDENCE_BUCKETS = ((0.0, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0))
+OTHER = "other"
+
+
+def _model(schema: Schema) -> str:
+    return "COALESCE(\"ai_model\", '(none)')" if schema.has(CM, "ai_model") else "'(all)'"
+
+
+def latency_percentiles(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket and model: messages and the 50th, 95th and 99th percentile of
+    response_time_ms (linear interpolation; negative times left out)."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, CM, schema, dialect)
+    bucket = sql.local_bucket(sql.TS, unit, filters, schema, CM, dialect, params)
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, {_model(schema)} AS model, COUNT({TIMED}) AS messages,
+               {sql.percentile(TIMED, 0.5, dialect)} AS p50, {sql.percentile(TIMED, 0.95, dialect)} AS p95,
+               {sql.percentile(TIMED, 0.99, dialect)} AS p99
+        FROM conversation_metrics {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
+    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    return _numeric(frame, ["messages", "p50", "p95", "p99"]).dropna(subset=["p50"]).reset_index(drop=True)
+
+
+def latency_histogram(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Messages per response-time bin (``LATENCY_BINS``) and model, with each model's share."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, CM, schema, dialect)
+    cases = " ".join(f'WHEN "response_time_ms" < {upper} THEN {i}' for i, (upper, _) in enumerate(LATENCY_BINS) if upper)
+    frame = sql.read_frame(engine, f"""
+        SELECT {_model(schema)} AS model, CASE {cases} ELSE {len(LATENCY_BINS) - 1} END AS bin, COUNT(*) AS messages
+        FROM conversation_metrics {where} AND "response_time_ms" >= 0 GROUP BY 1, 2 ORDER BY 1, 2""", params)
+    frame = _numeric(frame, ["bin", "messages"])
+    frame["bin_label"] = [LATENCY_BINS[int(b)][1] for b in frame["bin"]]
+    totals = frame.groupby("model")["messages"].transform("sum")
+    frame["share"] = 100.0 * frame["messages"] / totals
+    return frame
+
+
+def accuracy_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket: labelled rows, correct ones, and intent accuracy %."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, CM, schema, dialect)
+    bucket = sql.local_bucket(sql.TS, unit, filters, schema, CM, dialect, params)
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, COUNT(*) AS labelled,
+               SUM(CASE WHEN "intent" = "expected_intent" THEN 1 ELSE 0 END) AS correct
+        FROM conversation_metrics {where} AND "expected_intent" IS NOT NULL GROUP BY 1 ORDER BY 1""", params)
+    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    frame = _numeric(frame, ["labelled", "correct"])
+    frame["accuracy"] = _rate(frame, "correct", "labelled")
+    return frame
+
+
+def accuracy_by_intent(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Per expected (human-assigned) intent: labelled rows, correct ones, accuracy %; most labelled first."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, CM, schema, dialect)
+    frame = sql.read_frame(engine, f"""
+        SELECT "expected_intent" AS intent, COUNT(*) AS labelled,
+               SUM(CASE WHEN "intent" = "expected_intent" THEN 1 ELSE 0 END) AS correct
+        FROM conversation_metrics {where} AND "expected_intent" IS NOT NULL
+        GROUP BY 1 ORDER BY labelled DESC, 1""", params)
+    frame = _numeric(frame, ["labelled", "correct"])
+    frame["accuracy"] = _rate(frame, "correct", "labelled")
+    return frame
+
+
+def confusion_pairs(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Labelled rows per (expected intent, recognised intent) pair."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, CM, schema, dialect)
+    frame = sql.read_frame(engine, f"""
+        SELECT "expected_intent" AS expected, COALESCE("intent", '(none)') AS recognised, COUNT(*) AS rows
+        FROM conversation_metrics {where} AND "expected_intent" IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""", params)
+    return _numeric(frame, ["rows"])
+
+
+def confusion_matrix(pairs: pd.DataFrame, top: int = 8) -> pd.DataFrame:
+    """A square matrix (expected × recognised) over the ``top`` most labelled intents, every other
+    intent folded into "other" on both axes. Cells are counts of labelled rows."""
+    volume = pairs.groupby("expected")["rows"].sum().sort_values(ascending=False, kind="stable")
+    keep = list(volume.index[:top])
+    labels = keep + ([OTHER] if len(volume) > top or not set(pairs["recognised"]) <= set(keep) else [])
+    fold = lambda v: v if v in keep else OTHER  # noqa: E731
+    folded = pairs.assign(expected=pairs["expected"].map(fold), recognised=pairs["recognised"].map(fold))
+    matrix = folded.pivot_table(index="expected", columns="recognised", values="rows", aggfunc="sum", fill_value=0)
+    return matrix.reindex(index=labels, columns=labels, fill_value=0).astype(int)
+
+
+def calibration(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Per confidence bucket: messages (all with a confidence), their share %, labelled rows,
+    correct ones, accuracy % and the mean confidence of the labelled rows — does 0.9 mean 90 %?"""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, CM, schema, dialect)
+    cases = " ".join(f'WHEN "confidence" < {upper} THEN {i}' for i, (_, upper) in enumerate(CONFIDENCE_BUCKETS[:-1]))
+    labelled = schema.has(CM, "expected_intent")
+    frame = sql.read_frame(engine, f"""
+        SELECT CASE {cases} ELSE {len(CONFIDENCE_BUCKETS) - 1} END AS bucket, COUNT(*) AS messages,
+               {'COUNT("expected_intent")' if labelled else "NULL"} AS labelled,
+               {'SUM(CASE WHEN "intent" = "expected_intent" THEN 1 ELSE 0 END)' if labelled else "NULL"} AS correct,
+               {'AVG(CASE WHEN "expected_intent" IS NOT NULL THEN "confidence" END)' if labelled else "NULL"} AS mean_confidence
+        FROM conversation_metrics {where} AND "confidence" BETWEEN 0 AND 1 GROUP BY 1 ORDER BY 1""", params)
+    frame = _numeric(frame, ["bucket", "messages", "labelled", "correct", "mean_confidence"])
+    counts = dict(zip(frame["bucket"].astype(int), frame.to_dict("records")))
+    rows = []
+    for i, (lower, upper) in enumerate(CONFIDENCE_BUCKETS):
+        found = counts.get(i, {})
+        rows.append({"bucket": f"{lower:.1f}–{upper:.1f}", "lower": lower, "upper": upper,
+                     "messages": int(found.get("messages", 0) or 0),
+                     "labelled": found.get("labelled", 0 if labelled else None),
+                     "correct": found.get("correct", 0 if labelled else None),
+                     "mean_confidence": found.get("mean_confidence")})
+    out = pd.DataFrame(rows)
+    out = _numeric(out, ["labelled", "correct", "mean_confidence"])
+    total = out["messages"].sum()
+    out["share"] = 100.0 * out["messages"] / total if total else float("nan")
+    out["accuracy"] = _rate(out, "correct", "labelled")
+    return out
+
+
+def helpful_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket and model: votes, thumbs up, helpful share %."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, CM, schema, dialect)
+    bucket = sql.local_bucket(sql.TS, unit, filters, schema, CM, dialect, params)
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, {_model(schema)} AS model, COUNT(*) AS voted,
+               SUM({sql.flag('"helpful"')}) AS helpful_up
+        FROM conversation_metrics {where} AND "helpful" IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""", params)
+    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    frame = _numeric(frame, ["voted", "helpful_up"])
+    frame["helpful_share"] = _rate(frame, "helpful_up", "voted")
+    return frame
+
+
+def usage_by_model(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket and model: messages, tokens, exact cost (Decimal USD) and cost per message."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, CM, schema, dialect)
+    bucket = sql.local_bucket(sql.TS, unit, filters, schema, CM, dialect, params)
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, {_model(schema)} AS model, COUNT(*) AS messages,
+               SUM(CASE WHEN "tokens_used" >= 0 THEN "tokens_used" ELSE 0 END) AS tokens,
+               {sql.money_sum_ten_thousandths('CASE WHEN "cost_usd" >= 0 THEN "cost_usd" ELSE 0 END')} AS cost_e4
+        FROM conversation_metrics {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
+    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    frame = _numeric(frame, ["messages", "tokens"])
+    frame["cost"] = [money(v) for v in frame["cost_e4"]]
+    frame["cost_usd"] = frame["cost"].map(float)  # for charts only; totals use the exact column
+    frame["cost_per_message"] = [per(c, m) for c, m in zip(frame["cost"], frame["messages"])]
+    return frame.drop(columns=["cost_e4"])
+
+
+def per(amount: Decimal | None, count) -> Decimal | None:
+    """``amount / count`` to 1/10,000 USD (half up), or None when there is nothing to divide by."""
+    if amount is None or not count or count != count:
+        return None
+    return (amount / Decimal(int(count))).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+
+
+COST_BY = {"ai_model": 'MIN("ai_model")', "platform": 'MIN("platform")'}
+
+
+def cost_outcomes(engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> pd.DataFrame:
+    """Per model or platform of the dialog (its first value): dialogs and exact cost, and the cost
+    tied to outcomes:
+
+    - cost per dialog = cost / dialogs;
+    - cost per resolved dialog = cost / resolved dialogs (all spend, per resolution);
+    - cost per conversion = cost / converted dialogs;
+    - cost per escalated dialog = cost of the escalated dialogs / escalated dialogs.
+
+    Outcomes the database does not track are None. Raises ``KeyError`` for another ``by``."""
+    dialect = engine.dialect.name
+    columns = [c for c, name in (("first_resolved", "resolved"), ("converted_any", "converted"),
+                                 ("escalated_any", "escalated")) if schema.has(CM, name)]
+    dim = COST_BY[by] if schema.has(CM, by) else "'(all)'"
+    cost = sql.money_sum_ten_thousandths('CASE WHEN "cost_usd" >= 0 THEN "cost_usd" ELSE 0 END')
+    subquery, params = dialogs_subquery(filters, schema, dialect, columns,
+                                        extra=[f"{dim} AS dimension", f"{cost} AS cost_e4"])
+    escalated = "escalated_any" in columns
+    frame = sql.read_frame(engine, f"""
+        SELECT COALESCE(dimension, '(none)') AS {by}, COUNT(*) AS dialogs, SUM(cost_e4) AS cost_e4,
+               {"COUNT(first_resolved)" if "first_resolved" in columns else "NULL"} AS resolved,
+               {"SUM(converted_any)" if "converted_any" in columns else "NULL"} AS converted,
+               {"SUM(escalated_any)" if escalated else "NULL"} AS escalated,
+               {"SUM(CASE WHEN escalated_any = 1 THEN cost_e4 ELSE 0 END)" if escalated else "NULL"} AS escalated_cost_e4
+        FROM ({subquery}) d GROUP BY 1 ORDER BY 1""", params)
+    frame = _numeric(frame, ["dialogs", "resolved", "converted", "escalated"])
+    frame["cost"] = [money(v) for v in frame["cost_e4"]]
+    frame["cost_per_dialog"] = [per(c, n) for c, n in zip(frame["cost"], frame["dialogs"])]
+    frame["cost_per_resolved"] = [per(c, n) for c, n in zip(frame["cost"], frame["resolved"])]
+    frame["cost_per_conversion"] = [per(c, n) for c, n in zip(frame["cost"], frame["converted"])]
+    frame["cost_per_escalated"] = [per(money(c), n) for c, n in zip(frame["escalated_cost_e4"], frame["escalated"])]
+    return frame.drop(columns=["cost_e4", "escalated_cost_e4"])

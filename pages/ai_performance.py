@@ -1,0 +1,222 @@
+"""AI performance: latency per model, intent accuracy with confusion and calibration, answer
+quality, escalations, and tokens and cost tied to outcomes."""
+
+import pandas as pd
+import streamlit as st
+
+from data_access import ai
+from dashboard import charts, context, data
+from dashboard.filters import comparison_period
+from dashboard.i18n import t
+from dashboard.tables import chart, not_tracked, table
+from dashboard.tiles import ignored_note, kpi_row, range_summary
+
+KEYS = ("messages", "avg_response_time", "p95_response_time", "intent_accuracy", "helpful_answers",
+        "escalation_rate", "tokens", "cost")
+NumberColumn = st.column_config.NumberColumn
+TextColumn = st.column_config.TextColumn
+CM = "conversation_metrics"
+
+
+def money_columns(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """Exact Decimal amounts as floats for display (formatting to cents or 1/10,000 USD is exact)."""
+    shown = frame.copy()
+    for column in columns:
+        shown[column] = [None if v is None else float(v) for v in shown[column]]
+    return shown
+
+
+def usd(label_key: str, places: int = 2) -> dict:
+    return NumberColumn(t(label_key), format=f"$%.{places}f")
+
+
+database, filters = context.current()
+schema, url = database.schema, database.url
+unit = data.trend_bucket(filters)
+time_title = t("chart.time", tz=filters.tz)
+has = lambda column: schema.has(CM, column)  # noqa: E731
+
+st.title(t("page.ai_performance"))
+st.caption(f"{t('page.ai_performance.caption')} · {range_summary(filters)}")
+
+with data.database_errors(database.config):
+    compared = comparison_period(filters)
+    current = data.kpi_values(url, filters, KEYS)
+    previous = data.kpi_values(url, compared, KEYS)
+    kpi_row(KEYS[:4], current, previous, compared)
+    kpi_row(KEYS[4:], current, previous, compared)
+    ignored_note(current)
+    models = data.query("breakdown", url, filters, "ai_model") if has("ai_model") else None
+    intents = data.query("breakdown", url, filters, "intent")
+
+    st.header(t("ai.latency"))
+    percentile = st.segmented_control(t("ai.percentile"), ["p50", "p95", "p99"], default="p95",
+                                      key="ai_percentile", required=True) or "p95"
+    latency = data.query("latency_percentiles", url, filters, unit)
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader(t("ai.latency_trend", percentile=percentile, bucket=t(f"bucket.{unit}")))
+        latency["seconds"] = latency[percentile] / 1000.0
+        chart(None if latency.empty else charts.lines(
+            latency, "bucket", "seconds", time_title, t("ai.seconds"), series="model", y_suffix=" s",
+            hover_format=".2f", legend_title=t("col.model"),
+            thresholds=[(ai.ALERT_MS / 1000, t("ai.alert_line")), (ai.SLA_MS / 1000, t("ai.sla_line"))]),
+            latency.empty, "latency_trend")
+    with right:
+        st.subheader(t("ai.latency_distribution"))
+        histogram = data.query("latency_histogram", url, filters)
+        chart(None if histogram.empty else charts.bars(
+            histogram, "bin_label", "share", t("ai.response_time"), t("ai.share_of_messages"),
+            color="model", y_suffix=" %", hover_format=".1f", legend_title=t("col.model")),
+            histogram.empty, "latency_histogram")
+
+    st.header(t("kpi.intent_accuracy.label"))
+    if not has("expected_intent"):
+        not_tracked("conversation_metrics.expected_intent")
+    else:
+        st.caption(t("ai.labelled_note"))
+        left, right = st.columns(2)
+        with left:
+            st.subheader(t("business.over_time", bucket=t(f"bucket.{unit}")))
+            trend = data.query("accuracy_trend", url, filters, unit)
+            chart(None if trend.empty else charts.lines(trend, "bucket", "accuracy", time_title,
+                                                        t("kpi.intent_accuracy.label"), y_suffix=" %"),
+                  trend.empty, "accuracy_trend")
+        with right:
+            st.subheader(t("ai.accuracy_by_intent"))
+            by_intent = data.query("accuracy_by_intent", url, filters)
+            if by_intent.empty:
+                st.info(t("chart.no_data"))
+            else:
+                table(by_intent, {"intent": TextColumn(t("col.expected_intent")),
+                                  "labelled": NumberColumn(t("col.labelled"), format="localized"),
+                                  "correct": NumberColumn(t("col.correct"), format="localized"),
+                                  "accuracy": NumberColumn(t("kpi.intent_accuracy.label"), format="%.1f %%")},
+                      "accuracy_by_intent", "accuracy_by_intent", height=320)
+        left, right = st.columns(2)
+        with left:
+            st.subheader(t("ai.confusion"))
+            pairs = data.query("confusion_pairs", url, filters)
+            matrix = ai.confusion_matrix(pairs) if not pairs.empty else None
+            chart(None if matrix is None else charts.heatmap(
+                matrix, t("ai.recognised"), t("ai.expected"), t("ai.confusion_hover")),
+                matrix is None, "confusion")
+        with right:
+            st.subheader(t("ai.calibration"))
+            calibration = data.query("calibration", url, filters)
+            chart(charts.calibration_chart(calibration, t("ai.confidence"), t("kpi.intent_accuracy.label"),
+                                           t("ai.mean_confidence"), t("ai.share_of_messages")),
+                  calibration["labelled"].fillna(0).sum() == 0, "calibration")
+            st.caption(t("ai.calibration_note"))
+
+    st.header(t("ai.quality"))
+    if not has("helpful"):
+        not_tracked("conversation_metrics.helpful")
+    else:
+        helpful = data.query("helpful_trend", url, filters, unit)
+        left, mid, right = st.columns([2, 1, 1])
+        with left:
+            st.subheader(t("ai.helpful_trend", bucket=t(f"bucket.{unit}")))
+            chart(None if helpful.empty else charts.lines(helpful, "bucket", "helpful_share", time_title,
+                                                          t("kpi.helpful_answers.label"), series="model",
+                                                          y_suffix=" %", legend_title=t("col.model")),
+                  helpful.empty, "helpful_trend")
+        for column, frame, dimension, key in ((mid, models, "ai_model", "helpful_model"),
+                                              (right, intents, "intent", "helpful_intent")):
+            with column:
+                st.subheader(t(f"ai.by_{dimension}"))
+                rated = None if frame is None else frame.dropna(subset=["helpful_share"])
+                chart(None if rated is None or rated.empty else charts.bars(
+                    rated.sort_values("helpful_share", ascending=False), dimension, "helpful_share",
+                    t(f"col.{dimension}"), t("kpi.helpful_answers.label"), horizontal=True, y_suffix=" %",
+                    hover_format=".1f"), rated is None or rated.empty, key)
+
+    st.header(t("ai.escalations"))
+    if not has("escalated"):
+        not_tracked("conversation_metrics.escalated")
+    else:
+        outcomes = data.query("dialog_outcomes_trend", url, filters, unit)
+        left, mid, right = st.columns([2, 1, 1])
+        with left:
+            st.subheader(t("business.over_time", bucket=t(f"bucket.{unit}")))
+            chart(None if outcomes.empty else charts.lines(outcomes, "bucket", "escalation_rate", time_title,
+                                                           t("kpi.escalation_rate.label"), y_suffix=" %"),
+                  outcomes.empty, "escalation_trend")
+        for column, frame, dimension, key in ((mid, models, "ai_model", "escalation_model"),
+                                              (right, intents, "intent", "escalation_intent")):
+            with column:
+                st.subheader(t(f"ai.by_{dimension}"))
+                shown = None if frame is None else frame.dropna(subset=["escalation_rate"])
+                chart(None if shown is None or shown.empty else charts.bars(
+                    shown.sort_values("escalation_rate", ascending=False), dimension, "escalation_rate",
+                    t(f"col.{dimension}"), t("kpi.escalation_rate.label"), horizontal=True, y_suffix=" %",
+                    hover_format=".1f"), shown is None or shown.empty, key)
+        st.subheader(t("ai.handed_over"))
+        handed = intents.dropna(subset=["escalated"]).sort_values(["escalated", "intent"], ascending=[False, True])
+        handed = handed[handed["escalated"] > 0].head(10)
+        if handed.empty:
+            st.info(t("ai.no_escalations"))
+        else:
+            table(handed, {"intent": TextColumn(t("col.intent")),
+                           "escalated": NumberColumn(t("col.escalated_dialogs"), format="localized"),
+                           "dialogs": NumberColumn(t("col.dialogs"), format="localized"),
+                           "escalation_rate": NumberColumn(t("kpi.escalation_rate.label"), format="%.1f %%")},
+                  "handed_over", "handed_over")
+
+    st.header(t("ai.cost"))
+    usage = data.query("usage_by_model", url, filters, unit)
+    left, right = st.columns(2)
+    with left:
+        st.subheader(t("ai.cost_per_bucket", bucket=t(f"bucket.{unit}")))
+        chart(None if usage.empty else charts.stacked_bars(usage, "bucket", "cost_usd", "model", time_title,
+                                                           t("ai.usd"), t("col.model"), hover_format="$,.2f"),
+              usage.empty, "cost_per_day")
+    with right:
+        st.subheader(t("ai.tokens_per_bucket", bucket=t(f"bucket.{unit}")))
+        chart(None if usage.empty else charts.stacked_bars(usage, "bucket", "tokens", "model", time_title,
+                                                           t("kpi.tokens.label"), t("col.model")),
+              usage.empty, "tokens_per_day")
+    st.subheader(t("ai.cost_per_message"))
+    per_message = usage.assign(cost_per_message_usd=[None if v is None else float(v) for v in usage["cost_per_message"]])
+    chart(None if usage.empty else charts.lines(per_message, "bucket", "cost_per_message_usd", time_title, t("ai.usd"),
+                                                series="model", hover_format="$.4f", legend_title=t("col.model")),
+          usage.empty, "cost_per_message")
+
+    st.subheader(t("ai.cost_outcomes"))
+    st.caption(t("ai.cost_outcomes_note"))
+    outcome_columns = {"dialogs": NumberColumn(t("col.dialogs"), format="localized"), "cost": usd("col.cost"),
+                       "cost_per_dialog": usd("col.cost_per_dialog", 4),
+                       "cost_per_resolved": usd("col.cost_per_resolved", 4),
+                       "cost_per_conversion": usd("col.cost_per_conversion", 4),
+                       "cost_per_escalated": usd("col.cost_per_escalated", 4)}
+    money = ["cost", "cost_per_dialog", "cost_per_resolved", "cost_per_conversion", "cost_per_escalated"]
+    by_model_tab, by_platform_tab = st.tabs([t("ai.by_ai_model"), t("ai.by_platform")])
+    for tab, dimension in ((by_model_tab, "ai_model"), (by_platform_tab, "platform")):
+        with tab:
+            outcomes_cost = data.query("cost_outcomes", url, filters, dimension)
+            if outcomes_cost.empty:
+                st.info(t("chart.no_data"))
+            else:
+                table(money_columns(outcomes_cost, money), {dimension: TextColumn(t(f"col.{dimension}")),
+                                                            **outcome_columns},
+                      f"cost_outcomes_{dimension}", f"cost_outcomes_{dimension}")
+
+    st.header(t("ai.model_comparison"))
+    if models is None:
+        not_tracked("conversation_metrics.ai_model")
+    elif models.empty:
+        st.info(t("chart.no_data"))
+    else:
+        per_model = data.query("cost_outcomes", url, filters, "ai_model")[["ai_model", "cost_per_resolved"]]
+        comparison = money_columns(models.merge(per_model, on="ai_model", how="left"), ["cost", "cost_per_resolved"])
+        st.caption(t("ai.comparison_note"))
+        table(comparison, {"ai_model": TextColumn(t("col.ai_model")),
+                           "messages": NumberColumn(t("col.messages"), format="localized"),
+                           "avg_response_ms": NumberColumn(t("col.avg_ms"), format="%.0f"),
+                           "p95_response_ms": NumberColumn(t("col.p95_ms"), format="%.0f"),
+                           "intent_accuracy": NumberColumn(t("kpi.intent_accuracy.label"), format="%.1f %%"),
+                           "helpful_share": NumberColumn(t("kpi.helpful_answers.label"), format="%.1f %%"),
+                           "escalation_rate": NumberColumn(t("kpi.escalation_rate.label"), format="%.1f %%"),
+                           "cost": usd("col.cost"),
+                           "cost_per_resolved": usd("col.cost_per_resolved", 4)},
+              "model_comparison", "model_comparison")
