@@ -41,7 +41,8 @@ def schema_for(url: str) -> Schema:
     return discover(engine_for(url))
 
 
-@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=8, show_spinner=False)
+# Option lists scan the whole table and change rarely: an hour, shared by every session.
+@st.cache_data(ttl=3600, max_entries=8, show_spinner=False)
 def options_for(url: str) -> series.FilterOptions:
     return series.filter_options(engine_for(url), schema_for(url))
 
