@@ -22,6 +22,7 @@ PAGES = [
     ("operational.py", "page.operational", ":material/monitor_heart:"),
     ("business.py", "page.business", ":material/groups:"),
     ("ai_performance.py", "page.ai_performance", ":material/smart_toy:"),
+    ("export.py", "page.export", ":material/download:"),
 ]
 
 st.set_page_config(page_title=t("app.title"), page_icon=":material/monitoring:", layout="wide")

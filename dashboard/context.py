@@ -29,3 +29,11 @@ def register_pages(pages: list) -> None:
 def detail_pages() -> list:
     """The registered pages after the default one (the Overview links to them)."""
     return list(st.session_state.get(_PAGES_KEY, []))[1:]
+
+
+def page(file_name: str):
+    """The registered page served from ``pages/<file_name>``, or None."""
+    for registered in st.session_state.get(_PAGES_KEY, []):
+        if registered.url_path == file_name.removesuffix(".py"):
+            return registered
+    return None

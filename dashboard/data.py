@@ -18,7 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
 
-from data_access import ai, business, kpis, operational, series
+from data_access import ai, business, export, kpis, operational, series
 from data_access.business import problem_intents  # noqa: F401  (pages rank through here)
 from data_access.sql import bucket_for, ops_bucket, trend_bucket  # noqa: F401  (pages choose buckets through here)
 from data_access.demo import DemoSpec, load
@@ -66,6 +66,7 @@ QUERIES = {
     "helpful_trend": ai.helpful_trend,
     "usage_by_model": ai.usage_by_model,
     "cost_outcomes": ai.cost_outcomes,
+    "export_summary": export.page_summary,
     "csat_trend": business.csat_trend,
     "rating_distribution": business.rating_distribution,
     "nps_trend": business.nps_trend,
@@ -108,6 +109,11 @@ def database_health(url: str) -> pd.DataFrame:
 def ping_ms(url: str) -> float:
     """The database round trip now (never cached)."""
     return operational.ping_ms(engine_for(url))
+
+
+def export_file(url: str, request: export.ExportRequest, fmt: str) -> bytes:
+    """The whole export file, made when its download button is clicked (never cached)."""
+    return export.export_bytes(engine_for(url), schema_for(url), request, fmt)
 
 
 def dialogs_by_platform(url: str, filters: Filters) -> pd.DataFrame:

@@ -52,6 +52,16 @@ def duration_s(value: float) -> str:
     return f"{days} d {hours:02d} h"
 
 
+def file_size(size: int) -> str:
+    """``1536`` → ``1.5 KB`` (powers of 1,024)."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} GB"
+
+
 def kpi_value(value, unit: str) -> str:
     """A KPI value in its unit; ``—`` for None (never 0 for "no data")."""
     if value is None:

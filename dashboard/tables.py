@@ -47,3 +47,13 @@ def chart(fig: go.Figure | None, empty: bool, key: str) -> None:
 def not_tracked(what: str) -> None:
     """The note for a panel whose table or column this database lacks."""
     st.info(t("panel.not_tracked", what=what), icon=":material/visibility_off:")
+
+
+def export_link() -> None:
+    """A pointer from a chart page's tables to the full-data export page."""
+    from dashboard import context
+
+    target = context.page("export.py")
+    if target is not None:
+        st.divider()
+        st.page_link(target, label=t("export.link"), icon=":material/download:")

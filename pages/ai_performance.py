@@ -8,7 +8,7 @@ from data_access import ai
 from dashboard import charts, context, data
 from dashboard.filters import comparison_period
 from dashboard.i18n import t
-from dashboard.tables import chart, not_tracked, table
+from dashboard.tables import chart, export_link, not_tracked, table
 from dashboard.tiles import ignored_note, kpi_row, range_summary
 
 KEYS = ("messages", "avg_response_time", "p95_response_time", "intent_accuracy", "helpful_answers",
@@ -220,3 +220,5 @@ with data.database_errors(database.config):
                            "cost": usd("col.cost"),
                            "cost_per_resolved": usd("col.cost_per_resolved", 4)},
               "model_comparison", "model_comparison")
+
+export_link()

@@ -6,7 +6,7 @@ from data_access.business import MIN_SAMPLE
 from dashboard import charts, context, data, format as fmt
 from dashboard.filters import comparison_period
 from dashboard.i18n import t
-from dashboard.tables import chart, not_tracked, table
+from dashboard.tables import chart, export_link, not_tracked, table
 from dashboard.tiles import ignored_note, kpi_row, range_summary
 
 KEYS = ("dialogs", "csat", "avg_rating", "nps", "conversion_rate", "median_resolution_time", "repeat_contact_rate")
@@ -185,3 +185,5 @@ with data.database_errors(database.config):
                           "repeat_dialogs": NumberColumn(t("col.repeat_dialogs"), format="localized"),
                           "last_dialog": st.column_config.DatetimeColumn(t("col.last_dialog"), format="YYYY-MM-DD HH:mm")},
                   "repeat_users", "repeat_users")
+
+export_link()

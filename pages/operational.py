@@ -8,7 +8,7 @@ from data_access import operational as ops
 from dashboard import charts, context, data, format as fmt
 from dashboard.filters import comparison_period
 from dashboard.i18n import t
-from dashboard.tables import chart, not_tracked, table
+from dashboard.tables import chart, export_link, not_tracked, table
 from dashboard.tiles import ignored_note, kpi_row, range_summary
 
 TRAFFIC_KEYS = ("avg_rps", "peak_rps", "error_rate", "uptime", "active_sessions")
@@ -214,3 +214,5 @@ with data.database_errors(database.config):
                                  t("col.quota_left"), format="%.0f %%", min_value=0, max_value=100)},
                   "integrations", "integrations", highlight=partners["attention"])
             st.caption(t("ops.integrations_note"))
+
+export_link()

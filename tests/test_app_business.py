@@ -24,6 +24,7 @@ def test_business_on_demo_data(monkeypatch, demo_url):
     assert len(at.get("plotly_chart")) >= 10
     assert len(at.dataframe) >= 5
     assert not at.warning
+    assert any(link.proto.page.endswith("export") or "Export" in link.proto.label for link in at.get("page_link"))
     # Comparing platforms and showing detractors only still render.
     at.toggle(key="business_by_platform").set_value(True).run()
     at.toggle(key="business_detractors").set_value(True).run()

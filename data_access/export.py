@@ -1,0 +1,513 @@
+"""Export exactly the filtered rows of a contract table as CSV, JSON or XLSX.
+
+Rows are streamed from the database in chunks (a server-side cursor on PostgreSQL), in
+timestamp order, and written as they come: CSV and JSON never hold more than a chunk, XLSX is
+written row by row in openpyxl's write-only mode. Nothing is truncated silently: an XLSX export
+continues on further sheets past Excel's row limit, and text cut at Excel's cell limit is
+marked and counted.
+
+Safety: a text value that a spreadsheet would run as a formula (starting with ``=``, ``+``,
+``-``, ``@``, tab or carriage return; OWASP ASVS 1.2.10, CWE-1236) gets a leading ``'`` in CSV
+and is written as a plain string in XLSX. Numbers stay numbers.
+
+    python -m data_access.export --table conversation_metrics --start-date 2026-10-01 \\
+        --end-date 2026-10-31 [--platform telegram ...] --format csv|json|xlsx --out FILE|-
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import hmac
+import io
+import json
+import os
+import secrets
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import IO
+from zoneinfo import ZoneInfo, available_timezones
+
+import sqlalchemy as sa
+
+from data_access import sql
+from data_access.engine import PROJECT_ROOT, make_engine, resolve_config
+from data_access.filters import Filters
+from data_access.schema import TABLES, Schema, discover
+
+FORMATS = ("csv", "json", "xlsx")
+EXCEL_MAX_ROWS = 1_048_575  # data rows per sheet: Excel's 1,048,576 less the header
+EXCEL_MAX_CELL = 32_767
+TRUNCATION_MARK = "…[cut at 32,767 characters]"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CHUNK_ROWS = 10_000
+MONEY_COLUMNS = {"cost_usd"}
+
+# What each column holds, for the XLSX "About" sheet (docs/contract.md says more).
+COLUMN_NOTES = {
+    "id": "row id (UUID)", "timestamp": "when it happened (in the timezone named in the header)",
+    "user_id": "end customer (a salted hash when masked)", "session_id": "the dialog the message belongs to",
+    "platform": "telegram, whatsapp, web, …", "intent": "intent the AI recognised",
+    "expected_intent": "intent a human reviewer assigned (empty = not reviewed)",
+    "confidence": "classifier confidence 0..1", "response_time_ms": "AI generation time, ms",
+    "tokens_used": "tokens for this answer", "cost_usd": "cost of this answer, USD",
+    "ai_model": "model that answered", "satisfaction_score": "customer's rating 1..5",
+    "helpful": "customer's thumbs up (TRUE) or down (FALSE)", "resolved": "dialog resolved at or before this message",
+    "escalated": "handed to a human operator at this message", "converted": "ended with an order, booking or payment",
+    "score": "NPS score 0..10", "comment": "the customer's comment", "service": "service name",
+    "requests": "requests in the sampling interval", "errors": "failed requests in the interval",
+    "cpu_percent": "CPU %", "memory_percent": "memory %", "disk_percent": "disk %",
+    "active_sessions": "active sessions", "error_type": "error class", "level": "WARNING, ERROR or CRITICAL",
+    "message": "error message", "status": "up, degraded or down", "latency_ms": "latency, ms",
+    "integration": "partner API or webhook", "kind": "api or webhook", "status_code": "HTTP status",
+    "auth_failed": "authentication failed", "quota_used": "quota used", "quota_limit": "quota limit",
+}
+
+
+class ExportError(ValueError):
+    """A request that cannot be exported (unknown table or column, bad format); the message says why."""
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """Which rows and columns of which table, in which format; ``mask_user_ids`` hashes user_id."""
+
+    table: str
+    filters: Filters
+    columns: tuple[str, ...] = ()
+    mask_user_ids: bool = False
+
+    def checked(self, schema: Schema) -> "ExportRequest":
+        """This request with its columns resolved against the database (all present ones when
+        none were named). Raises ``ExportError`` for a table or column it does not have."""
+        if self.table not in TABLES:
+            raise ExportError(f"unknown table {self.table!r}; choose one of {', '.join(TABLES)}")
+        if not schema.has_table(self.table):
+            raise ExportError(f"this database has no {self.table} table")
+        present = [c for c in TABLES[self.table].columns.keys() if schema.has(self.table, c)]
+        columns = self.columns or tuple(present)
+        unknown = [c for c in columns if c not in present]
+        if unknown:
+            raise ExportError(f"unknown column(s) for {self.table}: {', '.join(unknown)}")
+        return ExportRequest(self.table, self.filters, tuple(c for c in present if c in columns), self.mask_user_ids)
+
+
+@dataclass
+class ExportStats:
+    """What an export wrote: rows, sheets (XLSX), cells cut at Excel's limit, formula-like texts."""
+
+    rows: int = 0
+    sheets: int = 0
+    truncated_cells: int = 0
+    neutralised_cells: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _order_and_where(request: ExportRequest, schema: Schema, dialect: str) -> tuple[str, dict]:
+    where, params = sql.table_where(request.filters, request.table, schema, dialect)
+    tiebreak = ', "id"' if schema.has(request.table, "id") else (', "service"' if schema.has(request.table, "service") else "")
+    return f"{where} ORDER BY {sql.TS}{tiebreak}", params
+
+
+def count_rows(engine: sa.Engine, schema: Schema, request: ExportRequest) -> int:
+    """How many rows the export will hold."""
+    request = request.checked(schema)
+    where, params = sql.table_where(request.filters, request.table, schema, engine.dialect.name)
+    return int(sql.read_row(engine, f"SELECT COUNT(*) AS n FROM {request.table} {where}", params)["n"])
+
+
+def iter_rows(engine: sa.Engine, schema: Schema, request: ExportRequest,
+              chunk_rows: int = CHUNK_ROWS) -> Iterator[list[tuple]]:
+    """Yield the export's rows as lists of tuples, ``chunk_rows`` at a time, in timestamp order.
+
+    PostgreSQL streams them through a server-side cursor, so memory stays bounded."""
+    request = request.checked(schema)
+    order, params = _order_and_where(request, schema, engine.dialect.name)
+    cols = ", ".join(sql.column(request.table, c) for c in request.columns)
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
+            sa.text(f"SELECT {cols} FROM {request.table} {order}"), params)
+        for partition in result.partitions(chunk_rows):
+            yield [tuple(row) for row in partition]
+
+
+def preview(engine: sa.Engine, schema: Schema, request: ExportRequest, limit: int = 20) -> list[dict]:
+    """The first ``limit`` rows as the export will write them (masked, local times)."""
+    request = request.checked(schema)
+    convert = RowConverter(request, engine.dialect.name)
+    rows: list[dict] = []
+    for chunk in iter_rows(engine, schema, request, chunk_rows=limit):
+        rows += [dict(zip(request.columns, convert(row))) for row in chunk[: limit - len(rows)]]
+        break
+    return rows
+
+
+def mask_salt() -> bytes:
+    """The salt of user-id masking: ``EASYFLOW_MASK_SALT``, else one made once and kept in
+    ``.easyflow/mask_salt`` so that the same user gets the same hash in every export."""
+    configured = os.environ.get("EASYFLOW_MASK_SALT")
+    if configured:
+        return configured.encode("utf-8")
+    path = Path(os.environ.get("EASYFLOW_MASK_SALT_FILE") or PROJECT_ROOT / ".easyflow" / "mask_salt")
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip().encode("utf-8")
+
+
+def mask(user_id: str | None, salt: bytes) -> str | None:
+    """A stable, salted hash of a user id (``u_`` + 16 hex digits); None stays None."""
+    if user_id is None:
+        return None
+    return "u_" + hmac.new(salt, str(user_id).encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+
+class RowConverter:
+    """Database values → export values: timestamps in the filters' timezone (naive UTC and aware
+    inputs alike), UUIDs as text, booleans as booleans, money as Decimal, user ids masked."""
+
+    def __init__(self, request: ExportRequest, dialect: str) -> None:
+        self.zone = ZoneInfo(request.filters.tz)
+        self.columns = request.columns
+        self.dialect = dialect
+        self.salt = mask_salt() if request.mask_user_ids else None
+        kinds = TABLES[request.table].columns
+        self.converters: list[Callable] = []
+        for name in request.columns:
+            column_type = kinds[name].type
+            if name == "timestamp":
+                self.converters.append(self._timestamp)
+            elif name == "user_id" and self.salt is not None:
+                self.converters.append(lambda v: mask(v, self.salt))
+            elif isinstance(column_type, sa.Boolean):
+                self.converters.append(lambda v: None if v is None else bool(v))
+            elif name in MONEY_COLUMNS:
+                self.converters.append(lambda v: None if v is None else Decimal(str(v)).quantize(Decimal("0.0001")))
+            elif isinstance(column_type, sa.Integer):
+                self.converters.append(lambda v: None if v is None else int(v))
+            elif isinstance(column_type, sa.Float):
+                self.converters.append(lambda v: None if v is None else float(v))
+            else:
+                self.converters.append(lambda v: None if v is None else str(v) if isinstance(v, uuid.UUID) else v)
+
+    def _timestamp(self, value) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(self.zone)
+
+    def __call__(self, row: Sequence) -> list:
+        return [convert(value) for convert, value in zip(self.converters, row)]
+
+
+def neutralise(text: str) -> tuple[str, bool]:
+    """``text`` made safe for a spreadsheet: a leading ``'`` when it would start a formula."""
+    if text.startswith(FORMULA_STARTS):
+        return "'" + text, True
+    return text, False
+
+
+def write_csv(rows: Iterator[list[tuple]], request: ExportRequest, out: IO[str], dialect: str,
+              progress: Callable[[int], None] | None = None) -> ExportStats:
+    """CSV with a header of column names; timestamps ISO 8601 with their UTC offset; booleans
+    true/false; NULL as an empty field; formula-like text prefixed with ``'``."""
+    stats = ExportStats(sheets=0)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(request.columns)
+    convert = RowConverter(request, dialect)
+    for chunk in rows:
+        for row in chunk:
+            values = []
+            for value in convert(row):
+                if value is None:
+                    values.append("")
+                elif isinstance(value, bool):
+                    values.append("true" if value else "false")
+                elif isinstance(value, datetime):
+                    values.append(value.isoformat())
+                elif isinstance(value, str):
+                    text, changed = neutralise(value)
+                    stats.neutralised_cells += changed
+                    values.append(text)
+                else:
+                    values.append(value)
+            writer.writerow(values)
+        stats.rows += len(chunk)
+        if progress:
+            progress(stats.rows)
+    return stats
+
+
+def _json_value(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return str(value)  # a JSON number, exactly the stored digits
+    if isinstance(value, datetime):
+        return json.dumps(value.isoformat())
+    if isinstance(value, float):
+        return json.dumps(value) if value == value and value not in (float("inf"), float("-inf")) else "null"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def write_json(rows: Iterator[list[tuple]], request: ExportRequest, out: IO[str], dialect: str,
+               progress: Callable[[int], None] | None = None) -> ExportStats:
+    """A JSON array of objects keyed by column name, streamed; Decimal money as numbers,
+    timestamps as ISO 8601 strings with their offset, UUIDs as strings."""
+    stats = ExportStats()
+    convert = RowConverter(request, dialect)
+    keys = [json.dumps(c) for c in request.columns]
+    out.write("[")
+    first = True
+    for chunk in rows:
+        for row in chunk:
+            body = ", ".join(f"{k}: {_json_value(v)}" for k, v in zip(keys, convert(row)))
+            out.write(("\n" if first else ",\n") + "{" + body + "}")
+            first = False
+        stats.rows += len(chunk)
+        if progress:
+            progress(stats.rows)
+    out.write("\n]\n" if not first else "]\n")
+    return stats
+
+
+def write_xlsx(rows: Iterator[list[tuple]], request: ExportRequest, out: IO[bytes], dialect: str,
+               progress: Callable[[int], None] | None = None, max_rows_per_sheet: int = EXCEL_MAX_ROWS,
+               exported_at: datetime | None = None) -> ExportStats:
+    """XLSX in write-only mode: sheets "data", "data 2", … of at most ``max_rows_per_sheet`` rows,
+    native dates (the timezone named in the header) and numbers, money to 1/10,000 USD, text as
+    text (never a formula), and an "About" sheet with the filters, time, rows and columns."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    stats = ExportStats()
+    workbook = Workbook(write_only=True)
+    convert = RowConverter(request, dialect)
+    tz = request.filters.tz
+    header = [f"timestamp ({tz})" if c == "timestamp" else c for c in request.columns]
+    sheet = None
+    in_sheet = 0
+
+    def new_sheet():
+        nonlocal sheet, in_sheet
+        stats.sheets += 1
+        sheet = workbook.create_sheet("data" if stats.sheets == 1 else f"data {stats.sheets}")
+        sheet.freeze_panes = "A2"
+        cells = []
+        for name in header:
+            cell = WriteOnlyCell(sheet, value=name)
+            cell.font = Font(bold=True)
+            cells.append(cell)
+        sheet.append(cells)
+        in_sheet = 0
+
+    new_sheet()
+    for chunk in rows:
+        for row in chunk:
+            if in_sheet == max_rows_per_sheet:
+                new_sheet()
+            cells = []
+            for name, value in zip(request.columns, convert(row)):
+                if isinstance(value, datetime):
+                    cell = WriteOnlyCell(sheet, value=value.replace(tzinfo=None))
+                    cell.number_format = "yyyy-mm-dd hh:mm:ss"
+                elif isinstance(value, str):
+                    if len(value) > EXCEL_MAX_CELL:
+                        value = value[: EXCEL_MAX_CELL - len(TRUNCATION_MARK)] + TRUNCATION_MARK
+                        stats.truncated_cells += 1
+                    cell = WriteOnlyCell(sheet, value=value)
+                    cell.data_type = "s"  # text, never a formula
+                    stats.neutralised_cells += value.startswith(FORMULA_STARTS)
+                else:
+                    cell = WriteOnlyCell(sheet, value=value)
+                    if name in MONEY_COLUMNS:
+                        cell.number_format = "0.0000"
+                cells.append(cell)
+            sheet.append(cells)
+            in_sheet += 1
+        stats.rows += len(chunk)
+        if progress:
+            progress(stats.rows)
+    about = workbook.create_sheet("About")
+    f = request.filters
+    exported_at = exported_at or datetime.now(timezone.utc)
+    lines = [("Easy Flow Analytics export", ""), ("table", request.table),
+             ("range", f"{f.start:%Y-%m-%d %H:%M} – {f.end:%Y-%m-%d %H:%M} ({tz}), end excluded"),
+             ("platform", ", ".join(f.platforms) or "all"), ("intent", ", ".join(f.intents) or "all"),
+             ("ai_model", ", ".join(f.models) or "all"),
+             ("user ids", "masked (salted hash)" if request.mask_user_ids else "as stored"),
+             ("exported at (UTC)", exported_at.strftime("%Y-%m-%d %H:%M:%S")), ("rows", stats.rows),
+             ("sheets", stats.sheets), ("cells cut at 32,767 characters", stats.truncated_cells), ("", ""),
+             ("column", "meaning")]
+    lines += [(c, COLUMN_NOTES.get(c, "")) for c in request.columns]
+    for key, value in lines:
+        about.append([key, value])
+    workbook.save(out)
+    if stats.truncated_cells:
+        stats.notes.append(f"{stats.truncated_cells} cell(s) cut at Excel's 32,767 characters")
+    return stats
+
+
+WRITERS = {"csv": write_csv, "json": write_json, "xlsx": write_xlsx}
+MIME = {"csv": "text/csv", "json": "application/json",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def export(engine: sa.Engine, schema: Schema, request: ExportRequest, fmt: str, out: IO,
+           progress: Callable[[int], None] | None = None, **options) -> ExportStats:
+    """Write ``request``'s rows to ``out`` (text for csv/json, binary for xlsx) in ``fmt``.
+
+    Raises ``ExportError`` for an unknown format, table or column."""
+    if fmt not in WRITERS:
+        raise ExportError(f"unknown format {fmt!r}; choose csv, json or xlsx")
+    request = request.checked(schema)
+    return WRITERS[fmt](iter_rows(engine, schema, request), request, out, engine.dialect.name, progress, **options)
+
+
+def export_bytes(engine: sa.Engine, schema: Schema, request: ExportRequest, fmt: str, **options) -> bytes:
+    """The whole export as bytes (for a download button); UTF-8 for csv and json."""
+    if fmt == "xlsx":
+        buffer = io.BytesIO()
+        export(engine, schema, request, fmt, buffer, **options)
+        return buffer.getvalue()
+    text = io.StringIO()
+    export(engine, schema, request, fmt, text, **options)
+    return text.getvalue().encode("utf-8")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line on stderr, exit 2
+        self.exit(2, f"error: {message}\n")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(prog="python -m data_access.export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--table", required=True, choices=list(TABLES))
+    parser.add_argument("--start-date", required=True, type=_date)
+    parser.add_argument("--end-date", required=True, type=_date)
+    parser.add_argument("--platform", action="append", default=[])
+    parser.add_argument("--intent", action="append", default=[])
+    parser.add_argument("--ai-model", action="append", default=[])
+    parser.add_argument("--columns", default="", help="comma-separated (default: all)")
+    parser.add_argument("--tz", default="UTC", help="timezone of the dates and of the exported times")
+    parser.add_argument("--mask-user-ids", action="store_true")
+    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--out", required=True, help="file, or - for stdout (csv and json)")
+    parser.add_argument("--url", default=None, help="database URL (default: as the dashboard resolves it)")
+    args = parser.parse_args(argv)
+    if args.end_date < args.start_date:
+        parser.error("--end-date is before --start-date")
+    if args.tz not in available_timezones():
+        parser.error(f"unknown timezone {args.tz!r}")
+    if args.out == "-" and args.format == "xlsx":
+        parser.error("xlsx cannot go to stdout; give --out FILE")
+    split = lambda values: tuple(v.strip() for item in values for v in item.split(",") if v.strip())  # noqa: E731
+    filters = Filters.for_dates(args.start_date, args.end_date, tz=args.tz, platforms=split(args.platform),
+                                intents=split(args.intent), models=split(args.ai_model))
+    request = ExportRequest(args.table, filters, split([args.columns]), args.mask_user_ids)
+    engine = make_engine(args.url or resolve_config().url)
+    try:
+        schema = discover(engine)
+        total = count_rows(engine, schema, request)
+        show = _progress(total) if args.out != "-" and sys.stderr.isatty() else None
+        if args.out == "-":
+            stats = export(engine, schema, request, args.format, sys.stdout)
+        else:
+            mode = ("wb", {}) if args.format == "xlsx" else ("w", {"encoding": "utf-8", "newline": ""})
+            with open(args.out, mode[0], **mode[1]) as out:
+                stats = export(engine, schema, request, args.format, out, show)
+    except ExportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except sa.exc.SQLAlchemyError as error:
+        print(f"error: the database failed: {type(getattr(error, 'orig', None) or error).__name__}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"error: cannot write {args.out}: {error.strerror}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    if args.out != "-":
+        extra = f", {stats.sheets} sheet(s)" if args.format == "xlsx" else ""
+        print(f"{stats.rows:,} rows written to {args.out}{extra}" + "".join(f"; {n}" for n in stats.notes),
+              file=sys.stderr)
+    return 0
+
+
+def _progress(total: int) -> Callable[[int], None]:
+    def show(done: int) -> None:
+        fraction = done / total if total else 1.0
+        sys.stderr.write(f"\r[{'#' * int(fraction * 30):<30}] {done:,} / {total:,} rows")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return show
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def estimate_sizes(engine: sa.Engine, schema: Schema, request: ExportRequest, total: int,
+                   sample_rows: int = 500) -> dict[str, int]:
+    """Estimated file size in bytes per format: the first ``sample_rows`` rows written in each
+    format, scaled to ``total`` rows (XLSX compresses, so its estimate is the roughest)."""
+    request = request.checked(schema)
+    sample = next(iter_rows(engine, schema, request, chunk_rows=sample_rows), [])[:sample_rows]
+    sizes = {}
+    for fmt, writer in WRITERS.items():
+        buffer = io.BytesIO() if fmt == "xlsx" else io.StringIO()
+        writer(iter([sample]), request, buffer, engine.dialect.name)
+        size = len(buffer.getvalue()) if fmt == "xlsx" else len(buffer.getvalue().encode("utf-8"))
+        empty = io.BytesIO() if fmt == "xlsx" else io.StringIO()
+        writer(iter([]), request, empty, engine.dialect.name)
+        fixed = len(empty.getvalue()) if fmt == "xlsx" else len(empty.getvalue().encode("utf-8"))
+        per_row = (size - fixed) / len(sample) if sample else 0
+        sizes[fmt] = int(fixed + per_row * total)
+    return sizes
+
+
+def page_summary(engine: sa.Engine, schema: Schema, filters: Filters, table: str, columns: tuple[str, ...],
+                 mask_user_ids: bool) -> dict:
+    """What the export page shows before a download: row count, preview rows, size estimates."""
+    request = ExportRequest(table, filters, columns, mask_user_ids).checked(schema)
+    total = count_rows(engine, schema, request)
+    return {"rows": total, "columns": request.columns, "preview": preview(engine, schema, request),
+            "sizes": estimate_sizes(engine, schema, request, total),
+            "sheets": max(1, -(-total // EXCEL_MAX_ROWS))}
+
+
+def command_line(request: ExportRequest, fmt: str) -> str:
+    """The ``python -m data_access.export`` command that writes the same file."""
+    f = request.filters
+    parts = ["python -m data_access.export", f"--table {request.table}",
+             f"--start-date {f.start_date.isoformat()}", f"--end-date {f.end_date.isoformat()}"]
+    parts += [f"--platform {p}" for p in f.platforms] + [f"--intent {i}" for i in f.intents]
+    parts += [f"--ai-model {m}" for m in f.models]
+    if f.tz != "UTC":
+        parts.append(f"--tz {f.tz}")
+    if request.columns:
+        parts.append("--columns " + ",".join(request.columns))
+    if request.mask_user_ids:
+        parts.append("--mask-user-ids")
+    parts += [f"--format {fmt}", f"--out {request.table}.{fmt}"]
+    return " ".join(parts)

@@ -1,0 +1,56 @@
+"""Data export: exactly the filtered rows of a table as CSV, JSON or XLSX, made on click."""
+
+import pandas as pd
+import streamlit as st
+
+from data_access import export as ex
+from data_access.schema import TABLES
+from dashboard import context, data, format as fmt
+from dashboard.i18n import t
+from dashboard.tiles import range_summary
+
+PREVIEW_ROWS = 20
+
+database, filters = context.current()
+schema, url = database.schema, database.url
+st.title(t("page.export"))
+st.caption(f"{t('page.export.caption')} · {range_summary(filters)}")
+
+tables = [name for name in TABLES if schema.has_table(name)]
+left, right = st.columns([1, 2])
+table = left.selectbox(t("export.table"), tables, key="export_table", format_func=lambda n: t(f"table.{n}"))
+present = [c for c in TABLES[table].columns.keys() if schema.has(table, c)]
+columns = right.multiselect(t("export.columns"), present, default=present, key=f"export_columns_{table}")
+mask = schema.has(table, "user_id") and st.toggle(t("export.mask"), key="export_mask", help=t("export.mask.help"))
+applies = {"conversation_metrics": "export.filters_all", "nps_responses": "export.filters_platform"}
+st.caption(t(applies.get(table, "export.filters_dates")))
+
+if not columns:
+    st.warning(t("export.no_columns"))
+    st.stop()
+
+with data.database_errors(database.config):
+    summary = data.query("export_summary", url, filters, table, tuple(columns), bool(mask))
+    rows = summary["rows"]
+    sizes = summary["sizes"]
+    st.metric(t("export.rows"), fmt.number(rows), border=True, width=240, help=t("export.rows.help"))
+    if rows == 0:
+        st.info(t("export.empty"))
+    else:
+        st.subheader(t("export.preview", n=min(PREVIEW_ROWS, rows)))
+        st.dataframe(pd.DataFrame(summary["preview"], columns=list(summary["columns"])), hide_index=True,
+                     width="stretch")
+        if summary["sheets"] > 1:
+            st.warning(t("export.sheets", sheets=summary["sheets"], limit=fmt.number(ex.EXCEL_MAX_ROWS)))
+    request = ex.ExportRequest(table, filters, tuple(summary["columns"]), bool(mask))
+    st.subheader(t("export.download"))
+    for column, kind in zip(st.columns(3), ex.FORMATS):
+        with column:
+            st.download_button(t(f"export.as_{kind}", size=fmt.file_size(sizes[kind])),
+                               data=lambda kind=kind: data.export_file(url, request, kind),
+                               file_name=f"{table}_{filters.start_date}_{filters.end_date}.{kind}",
+                               mime=ex.MIME[kind], key=f"export_{kind}", on_click="ignore",
+                               icon=":material/download:", width="stretch")
+    st.caption(t("export.notes"))
+    with st.expander(t("export.cli")):
+        st.code(ex.command_line(request, "csv"), language="bash")
