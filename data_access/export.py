@@ -2,7 +2,7 @@
 
 Rows are streamed from the database in chunks (a server-side cursor on PostgreSQL), in
 timestamp order, and written as they come: CSV and JSON never hold more than a chunk, XLSX is
-written row by row in openpyxl's write-only mode. Nothing is truncated silently: an XLSX export
+written row by row into the zipped sheet XML (``data_access.xlsx``). Nothing is truncated silently: an XLSX export
 continues on further sheets past Excel's row limit, and text cut at Excel's cell limit is
 marked and counted.
 
@@ -285,32 +285,24 @@ def write_json(rows: Iterator[list[tuple]], request: ExportRequest, out: IO[str]
 def write_xlsx(rows: Iterator[list[tuple]], request: ExportRequest, out: IO[bytes], dialect: str,
                progress: Callable[[int], None] | None = None, max_rows_per_sheet: int = EXCEL_MAX_ROWS,
                exported_at: datetime | None = None) -> ExportStats:
-    """XLSX in write-only mode: sheets "data", "data 2", … of at most ``max_rows_per_sheet`` rows,
-    native dates (the timezone named in the header) and numbers, money to 1/10,000 USD, text as
-    text (never a formula), and an "About" sheet with the filters, time, rows and columns."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
+    """XLSX, streamed (``data_access.xlsx``): sheets "data", "data 2", … of at most
+    ``max_rows_per_sheet`` rows, native dates (the timezone named in the header) and numbers,
+    money to 1/10,000 USD, text as text (never a formula), and an "About" sheet with the
+    filters, time, rows and columns."""
+    from data_access.xlsx import StreamingXlsx
 
     stats = ExportStats()
-    workbook = Workbook(write_only=True)
+    book = StreamingXlsx(out)
     convert = RowConverter(request, dialect)
     tz = request.filters.tz
     header = [f"timestamp ({tz})" if c == "timestamp" else c for c in request.columns]
-    sheet = None
+    money = [i for i, c in enumerate(request.columns) if c in MONEY_COLUMNS]
     in_sheet = 0
 
-    def new_sheet():
-        nonlocal sheet, in_sheet
+    def new_sheet() -> None:
+        nonlocal in_sheet
         stats.sheets += 1
-        sheet = workbook.create_sheet("data" if stats.sheets == 1 else f"data {stats.sheets}")
-        sheet.freeze_panes = "A2"
-        cells = []
-        for name in header:
-            cell = WriteOnlyCell(sheet, value=name)
-            cell.font = Font(bold=True)
-            cells.append(cell)
-        sheet.append(cells)
+        book.start_sheet("data" if stats.sheets == 1 else f"data {stats.sheets}", header, money)
         in_sheet = 0
 
     new_sheet()
@@ -318,43 +310,35 @@ def write_xlsx(rows: Iterator[list[tuple]], request: ExportRequest, out: IO[byte
         for row in chunk:
             if in_sheet == max_rows_per_sheet:
                 new_sheet()
-            cells = []
-            for name, value in zip(request.columns, convert(row)):
+            values = convert(row)
+            for i, value in enumerate(values):
                 if isinstance(value, datetime):
-                    cell = WriteOnlyCell(sheet, value=value.replace(tzinfo=None))
-                    cell.number_format = "yyyy-mm-dd hh:mm:ss"
+                    values[i] = value.replace(tzinfo=None)
                 elif isinstance(value, str):
                     if len(value) > EXCEL_MAX_CELL:
-                        value = value[: EXCEL_MAX_CELL - len(TRUNCATION_MARK)] + TRUNCATION_MARK
+                        values[i] = value[: EXCEL_MAX_CELL - len(TRUNCATION_MARK)] + TRUNCATION_MARK
                         stats.truncated_cells += 1
-                    cell = WriteOnlyCell(sheet, value=value)
-                    cell.data_type = "s"  # text, never a formula
                     stats.neutralised_cells += value.startswith(FORMULA_STARTS)
-                else:
-                    cell = WriteOnlyCell(sheet, value=value)
-                    if name in MONEY_COLUMNS:
-                        cell.number_format = "0.0000"
-                cells.append(cell)
-            sheet.append(cells)
+            book.write_row(values)
             in_sheet += 1
         stats.rows += len(chunk)
         if progress:
             progress(stats.rows)
-    about = workbook.create_sheet("About")
     f = request.filters
     exported_at = exported_at or datetime.now(timezone.utc)
-    lines = [("Easy Flow Analytics export", ""), ("table", request.table),
+    lines = [("Easy Flow Analytics export", None), ("table", request.table),
              ("range", f"{f.start:%Y-%m-%d %H:%M} – {f.end:%Y-%m-%d %H:%M} ({tz}), end excluded"),
              ("platform", ", ".join(f.platforms) or "all"), ("intent", ", ".join(f.intents) or "all"),
              ("ai_model", ", ".join(f.models) or "all"),
              ("user ids", "masked (salted hash)" if request.mask_user_ids else "as stored"),
              ("exported at (UTC)", exported_at.strftime("%Y-%m-%d %H:%M:%S")), ("rows", stats.rows),
-             ("sheets", stats.sheets), ("cells cut at 32,767 characters", stats.truncated_cells), ("", ""),
-             ("column", "meaning")]
-    lines += [(c, COLUMN_NOTES.get(c, "")) for c in request.columns]
+             ("sheets", stats.sheets), ("cells cut at 32,767 characters", stats.truncated_cells), (None, None)]
+    book.start_sheet("About", ["column", "meaning"], freeze_header=False)
     for key, value in lines:
-        about.append([key, value])
-    workbook.save(out)
+        book.write_row([key, value])
+    for column in request.columns:
+        book.write_row([column, COLUMN_NOTES.get(column, "")])
+    book.close()
     if stats.truncated_cells:
         stats.notes.append(f"{stats.truncated_cells} cell(s) cut at Excel's 32,767 characters")
     return stats

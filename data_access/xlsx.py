@@ -1,0 +1,162 @@
+"""A streaming XLSX writer: rows go straight into the zipped sheet XML, in constant memory.
+
+Why our own: the export must be several times faster than pandas ``to_excel``; openpyxl's
+write-only mode (1.2x) and XlsxWriter's constant-memory mode (3.8x) spend their time building a
+cell object per value. XLSX is a zip of a few XML files; a sheet is rows of cells, so writing
+that XML directly is short, and openpyxl (in the tests) and Excel read it.
+
+Cells: text as inline strings (never formulas), numbers, booleans, datetimes (naive, as Excel
+serial numbers with a date format), ``Decimal`` money with four decimals; None leaves the cell out.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import IO
+from xml.sax.saxutils import escape
+
+EXCEL_EPOCH = datetime(1899, 12, 30)
+# Characters XML 1.0 cannot hold (control characters other than tab, newline, carriage return).
+ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+STYLE_HEADER, STYLE_DATETIME, STYLE_MONEY, STYLE_DATE = 1, 2, 3, 4
+
+STYLES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
+<numFmts count="3"><numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm:ss"/><numFmt numFmtId="165" formatCode="0.0000"/><numFmt numFmtId="166" formatCode="yyyy-mm-dd"/></numFmts>
+<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font><font><b/><sz val="11"/><name val="Calibri"/></font></fonts>
+<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>
+<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>
+<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
+<cellXfs count="5"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/><xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/><xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>
+<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>
+</styleSheet>"""
+
+
+def column_letter(index: int) -> str:
+    """0 → A, 25 → Z, 26 → AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def excel_serial(value: datetime | date) -> float:
+    """Days since Excel's epoch (1899-12-30), the fraction being the time of day."""
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    delta = value - EXCEL_EPOCH
+    return delta.days + (delta.seconds + delta.microseconds / 1e6) / 86400.0
+
+
+class StreamingXlsx:
+    """Write sheets one after another: ``start_sheet(name, header)``, ``write_row(values)`` …,
+    then ``close()``. ``money`` names column positions written with four decimals."""
+
+    def __init__(self, out: IO[bytes], compresslevel: int = 1) -> None:
+        self.zip = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel)
+        self.sheets: list[str] = []
+        self._stream = None
+        self._row = 0
+        self._letters: list[str] = []
+        self._money: set[int] = set()
+
+    def start_sheet(self, name: str, header: Sequence[str] | None = None, money: Sequence[int] = (),
+                    freeze_header: bool = True) -> None:
+        self._end_sheet()
+        self.sheets.append(name)
+        self._stream = self.zip.open(f"xl/worksheets/sheet{len(self.sheets)}.xml", "w", force_zip64=True)
+        pane = ('<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" '
+                'state="frozen"/></sheetView></sheetViews>') if header and freeze_header else ""
+        self._write('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet '
+                    'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                    f"{pane}<sheetData>")
+        self._row = 0
+        self._letters = []
+        self._money = set(money)
+        if header:
+            self.write_row(header, style=STYLE_HEADER)
+
+    def write_row(self, values: Sequence, style: int = 0) -> None:
+        self._row += 1
+        row = self._row
+        if len(self._letters) < len(values):
+            self._letters = [column_letter(i) for i in range(len(values))]
+        cells = []
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            ref = f"{self._letters[i]}{row}"
+            s = f' s="{style}"' if style else ""
+            if isinstance(value, str):
+                text = escape(ILLEGAL_XML.sub("", value))
+                space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
+                cells.append(f'<c r="{ref}"{s} t="inlineStr"><is><t{space}>{text}</t></is></c>')
+            elif isinstance(value, bool):
+                cells.append(f'<c r="{ref}"{s} t="b"><v>{int(value)}</v></c>')
+            elif isinstance(value, datetime):
+                cells.append(f'<c r="{ref}" s="{STYLE_DATETIME}"><v>{excel_serial(value)!r}</v></c>')
+            elif isinstance(value, date):
+                cells.append(f'<c r="{ref}" s="{STYLE_DATE}"><v>{excel_serial(value)!r}</v></c>')
+            elif isinstance(value, Decimal):
+                cells.append(f'<c r="{ref}" s="{STYLE_MONEY if i in self._money else style}"><v>{value}</v></c>')
+            elif isinstance(value, float):
+                if value != value or value in (float("inf"), float("-inf")):
+                    continue  # Excel has no NaN or infinity: the cell stays empty
+                cells.append(f'<c r="{ref}"{s}><v>{value!r}</v></c>')
+            else:
+                cells.append(f'<c r="{ref}"{s}><v>{value}</v></c>')
+        self._write(f'<row r="{row}">{"".join(cells)}</row>')
+
+    def _write(self, text: str) -> None:
+        self._stream.write(text.encode("utf-8"))
+
+    def _end_sheet(self) -> None:
+        if self._stream is not None:
+            self._write("</sheetData></worksheet>")
+            self._stream.close()
+            self._stream = None
+
+    def close(self) -> None:
+        """Finish the last sheet and write the workbook's parts."""
+        self._end_sheet()
+        n = len(self.sheets)
+        self.zip.writestr("[Content_Types].xml", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Types '
+            'xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/styles.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+            + "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" '
+                      'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+                      for i in range(1, n + 1)) + "</Types>"))
+        self.zip.writestr("_rels/.rels", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships '
+            'xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" '
+            'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+            'Target="xl/workbook.xml"/></Relationships>'))
+        self.zip.writestr("xl/workbook.xml", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<workbook '
+            'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+            + "".join(f'<sheet name="{escape(name)}" sheetId="{i}" r:id="rId{i}"/>'
+                      for i, name in enumerate(self.sheets, start=1)) + "</sheets></workbook>"))
+        self.zip.writestr("xl/_rels/workbook.xml.rels", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships '
+            'xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            + "".join(f'<Relationship Id="rId{i}" '
+                      'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+                      f'Target="worksheets/sheet{i}.xml"/>' for i in range(1, n + 1))
+            + f'<Relationship Id="rId{n + 1}" '
+            'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" '
+            'Target="styles.xml"/></Relationships>'))
+        self.zip.writestr("xl/styles.xml", STYLES)
+        self.zip.close()
