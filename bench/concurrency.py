@@ -1,0 +1,141 @@
+"""Twenty people at once: browser sessions opening the Overview and the Business page repeatedly.
+
+    python3 bench/concurrency.py [--sessions 20] [--seconds 60] [--url postgresql+psycopg2://…/efa_concurrency]
+
+Starts ``streamlit run dashboard/app.py`` on a free loopback port against a PostgreSQL database
+of demo data (filled on first use: 21 days at scale 0.3), then runs ``--sessions`` headless
+Chromium contexts (Debian's /usr/bin/chromium through Playwright) in parallel. Each opens the
+Overview, then the Business page, again and again until ``--seconds`` have passed, and times
+each visit to a fully rendered page (script finished, tiles and charts drawn). Prints the
+visits, the errors (an exception box, a "Traceback", a timeout), p50 / p95 / max time to a
+rendered page, and the server's peak RSS. Traffic goes to 127.0.0.1 only and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+from data_access.demo import DemoSpec, load  # noqa: E402
+from data_access.engine import make_engine  # noqa: E402
+from data_access.schema import discover  # noqa: E402
+
+RENDERED = ("() => { const app = document.querySelector('[data-testid=stApp]');"
+            " return app && app.dataset.testScriptState === 'notRunning'"
+            " && document.querySelectorAll('[data-testid=stMetricValue]').length > 0"
+            " && document.querySelectorAll('[data-testid=stPlotlyChart] .js-plotly-plot').length > 0; }")
+PAGES = ("", "business")
+
+
+def ensure_database(url: str) -> None:
+    target = sa.make_url(url)
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)).scalar():
+            conn.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
+    admin.dispose()
+    engine = make_engine(url)
+    if not discover(engine).has_table("conversation_metrics"):
+        print("filling the database with demo data …", file=sys.stderr)
+        load(engine, DemoSpec(days=21, scale=0.3))
+    engine.dispose()
+
+
+def start_server(url: str) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=ROOT, env=dict(os.environ, DATABASE_URL=url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
+                return process, base
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise SystemExit("streamlit did not start")
+
+
+async def visitor(browser, base: str, deadline: float, times: list[float], errors: list[str]) -> None:
+    context = await browser.new_context(viewport={"width": 1440, "height": 900})
+    page = await context.new_page()
+    try:
+        while time.monotonic() < deadline:
+            for path in PAGES:
+                started = time.monotonic()
+                try:
+                    await page.goto(f"{base}/{path}")
+                    await page.wait_for_function(RENDERED, timeout=120_000)
+                    body = await page.inner_text("body")
+                    if await page.locator("[data-testid=stException]").count() or "Traceback" in body:
+                        errors.append(f"/{path}: error on the page")
+                    else:
+                        times.append(time.monotonic() - started)
+                except Exception as error:  # a timeout or a dropped connection counts as an error
+                    errors.append(f"/{path}: {type(error).__name__}")
+    finally:
+        await context.close()
+
+
+async def run(sessions: int, seconds: float, base: str) -> tuple[list[float], list[str]]:
+    from playwright.async_api import async_playwright
+
+    times: list[float] = []
+    errors: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=os.environ.get("EASYFLOW_CHROMIUM", "/usr/bin/chromium"),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        deadline = time.monotonic() + seconds
+        await asyncio.gather(*(visitor(browser, base, deadline, times, errors) for _ in range(sessions)))
+        await browser.close()
+    return times, errors
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/efa_concurrency")
+    args = parser.parse_args()
+    ensure_database(args.url)
+    process, base = start_server(args.url)
+    try:
+        times, errors = asyncio.run(run(args.sessions, args.seconds, base))
+        peak = next(int(line.split()[1]) for line in open(f"/proc/{process.pid}/status")
+                    if line.startswith("VmHWM")) / 1024
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    ordered = sorted(times)
+    quantile = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")  # noqa: E731
+    print(f"sessions: {args.sessions}, for {args.seconds:.0f} s against {base}")
+    print(f"rendered visits: {len(times)}, errors: {len(errors)}")
+    print(f"time to a rendered page: p50 {statistics.median(ordered) if ordered else float('nan'):.2f} s, "
+          f"p95 {quantile(0.95):.2f} s, max {max(ordered, default=float('nan')):.2f} s")
+    print(f"server peak RSS: {peak:.0f} MB")
+    for error in sorted(set(errors))[:10]:
+        print(f"  error: {error} (×{errors.count(error)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

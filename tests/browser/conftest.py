@@ -1,0 +1,117 @@
+"""Fixtures for the browser tests: Debian's Chromium driven by Playwright, and the dashboard served
+by ``streamlit run`` on a free port against a fresh PostgreSQL database of small demo data, through
+a TCP proxy that a test can cut to take the database away.
+
+Marked ``browser``: skipped locally when Chromium or Playwright is missing (``pytest -m "not browser"``
+leaves them out on purpose); required, and failing, under ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import IN_CI
+from tests.tcp_proxy import TcpProxy
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("EASYFLOW_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(os.environ.get("EASYFLOW_SCREENSHOTS", ROOT / "screenshots"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+
+
+def _missing(message: str):
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed (pip install -r requirements-dev.txt)")
+    if not Path(CHROMIUM).is_file():
+        _missing(f"Chromium is not at {CHROMIUM} (apt-get install -y chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Dashboard:
+    """A running ``streamlit run dashboard/app.py`` and the proxy in front of its database."""
+
+    def __init__(self, url: str, proxy: TcpProxy, process: subprocess.Popen) -> None:
+        self.url = url
+        self.proxy = proxy
+        self.process = process
+
+
+@pytest.fixture(scope="session")
+def dashboard(postgres, tmp_path_factory) -> Iterator[Dashboard]:
+    from tests.apptest import small_demo
+
+    database_url = postgres.new_database("browser")
+    small_demo(database_url)
+    target = sa.make_url(database_url)
+    proxy = TcpProxy((target.host or "127.0.0.1", target.port or 5432))
+    proxy.start()
+    port = _free_port()
+    env = dict(os.environ, DATABASE_URL=target.set(port=proxy.port).render_as_string(hide_password=False),
+               EASYFLOW_MASK_SALT="browser-tests")
+    log = (tmp_path_factory.mktemp("streamlit") / "streamlit.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"streamlit did not start; see {log.name}")
+        time.sleep(0.3)
+    yield Dashboard(base, proxy, process)
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    proxy.stop()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
