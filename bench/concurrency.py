@@ -1,14 +1,19 @@
-"""Twenty people at once: browser sessions opening the Overview and the Business page repeatedly.
+"""Twenty people at once: sessions opening the Overview and the Business page repeatedly.
 
-    python3 bench/concurrency.py [--sessions 20] [--seconds 60] [--url postgresql+psycopg2://…/efa_concurrency]
+    python3 bench/concurrency.py [--sessions 20] [--seconds 60] [--clients websocket|browser]
 
 Starts ``streamlit run dashboard/app.py`` on a free loopback port against a PostgreSQL database
-of demo data (filled on first use: 21 days at scale 0.3), then runs ``--sessions`` headless
-Chromium contexts (Debian's /usr/bin/chromium through Playwright) in parallel. Each opens the
-Overview, then the Business page, again and again until ``--seconds`` have passed, and times
-each visit to a fully rendered page (script finished, tiles and charts drawn). Prints the
-visits, the errors (an exception box, a "Traceback", a timeout), p50 / p95 / max time to a
-rendered page, and the server's peak RSS. Traffic goes to 127.0.0.1 only and stops by itself.
+of demo data (filled on first use: 21 days at scale 0.3), then runs ``--sessions`` clients in
+parallel. Each opens the Overview, then the Business page, again and again until ``--seconds``
+have passed, and times each visit. Prints the visits, the errors (an exception on the page, a
+timeout, a dropped connection), p50 / p95 / max time per visit, and the server's peak RSS.
+Traffic goes to 127.0.0.1 only and stops by itself.
+
+- ``websocket`` (default): Streamlit's own protocol (a new session per visit, the page's script
+  run to its end), so the figures are the server's: on a 2-core machine, twenty Chromiums would
+  measure mostly themselves.
+- ``browser``: headless Chromium contexts (Debian's /usr/bin/chromium through Playwright), timed
+  to a fully rendered page (script finished, tiles and charts drawn).
 """
 
 from __future__ import annotations
@@ -94,6 +99,47 @@ async def visitor(browser, base: str, deadline: float, times: list[float], error
         await context.close()
 
 
+async def socket_visitor(base: str, deadline: float, times: list[float], errors: list[str]) -> None:
+    """Visits through Streamlit's websocket: a new session each, timed to ``script_finished``."""
+    import websockets
+    from streamlit.proto import BackMsg_pb2, ForwardMsg_pb2
+
+    stream = base.replace("http://", "ws://") + "/_stcore/stream"
+    while time.monotonic() < deadline:
+        for path in PAGES:
+            started = time.monotonic()
+            try:
+                async with websockets.connect(stream, subprotocols=["streamlit"], max_size=None) as socket_:
+                    message = BackMsg_pb2.BackMsg()
+                    message.rerun_script.query_string = ""
+                    message.rerun_script.page_name = path
+                    await socket_.send(message.SerializeToString())
+                    failed = False
+                    while True:
+                        reply = ForwardMsg_pb2.ForwardMsg()
+                        reply.ParseFromString(await asyncio.wait_for(socket_.recv(), 120))
+                        kind = reply.WhichOneof("type")
+                        if (kind == "delta" and reply.delta.WhichOneof("type") == "new_element"
+                                and reply.delta.new_element.WhichOneof("type") == "exception"):
+                            failed = True
+                        if kind == "script_finished":
+                            break
+                if failed:
+                    errors.append(f"/{path}: exception on the page")
+                else:
+                    times.append(time.monotonic() - started)
+            except Exception as error:
+                errors.append(f"/{path}: {type(error).__name__}")
+
+
+async def run_sockets(sessions: int, seconds: float, base: str) -> tuple[list[float], list[str]]:
+    times: list[float] = []
+    errors: list[str] = []
+    deadline = time.monotonic() + seconds
+    await asyncio.gather(*(socket_visitor(base, deadline, times, errors) for _ in range(sessions)))
+    return times, errors
+
+
 async def run(sessions: int, seconds: float, base: str) -> tuple[list[float], list[str]]:
     from playwright.async_api import async_playwright
 
@@ -115,11 +161,13 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/efa_concurrency")
+    parser.add_argument("--clients", choices=["websocket", "browser"], default="websocket")
     args = parser.parse_args()
     ensure_database(args.url)
     process, base = start_server(args.url)
     try:
-        times, errors = asyncio.run(run(args.sessions, args.seconds, base))
+        runner = run_sockets if args.clients == "websocket" else run
+        times, errors = asyncio.run(runner(args.sessions, args.seconds, base))
         peak = next(int(line.split()[1]) for line in open(f"/proc/{process.pid}/status")
                     if line.startswith("VmHWM")) / 1024
     finally:
@@ -127,9 +175,9 @@ def main() -> int:
         process.wait(timeout=20)
     ordered = sorted(times)
     quantile = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")  # noqa: E731
-    print(f"sessions: {args.sessions}, for {args.seconds:.0f} s against {base}")
+    print(f"{args.clients} sessions: {args.sessions}, for {args.seconds:.0f} s against {base}")
     print(f"rendered visits: {len(times)}, errors: {len(errors)}")
-    print(f"time to a rendered page: p50 {statistics.median(ordered) if ordered else float('nan'):.2f} s, "
+    print(f"time per visit: p50 {statistics.median(ordered) if ordered else float('nan'):.2f} s, "
           f"p95 {quantile(0.95):.2f} s, max {max(ordered, default=float('nan')):.2f} s")
     print(f"server peak RSS: {peak:.0f} MB")
     for error in sorted(set(errors))[:10]:
