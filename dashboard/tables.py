@@ -44,6 +44,27 @@ def chart(fig: go.Figure | None, empty: bool, key: str) -> None:
     st.plotly_chart(fig, width="stretch", key=key)
 
 
+def rate_over_time(frame: pd.DataFrame, rate: str, label: str, time_title: str, key: str,
+                   series: str | None = None, legend_title: str | None = None) -> None:
+    """A percentage per time bucket (one line per ``series`` value), or the empty note."""
+    from dashboard import charts
+
+    chart(None if frame.empty else charts.lines(frame, "bucket", rate, time_title, label, series=series,
+                                                y_suffix=" %", legend_title=legend_title),
+          frame.empty, key)
+
+
+def rate_by(frame: pd.DataFrame | None, dimension: str, rate: str, label: str, key: str) -> None:
+    """A percentage per value of ``dimension`` (intent, model, …) as bars, highest first."""
+    from dashboard import charts
+
+    shown = None if frame is None else frame.dropna(subset=[rate])
+    empty = shown is None or shown.empty
+    chart(None if empty else charts.bars(shown.sort_values(rate, ascending=False), dimension, rate,
+                                         t(f"col.{dimension}"), label, horizontal=True, y_suffix=" %",
+                                         hover_format=".1f"), empty, key)
+
+
 def not_tracked(what: str) -> None:
     """The note for a panel whose table or column this database lacks."""
     st.info(t("panel.not_tracked", what=what), icon=":material/visibility_off:")

@@ -70,3 +70,25 @@ def ignored_note(values: dict[str, KpiValue]) -> None:
     items = [f"{t(f'kpi.{k}.label')}: {fmt.number(v.ignored)}" for k, v in values.items() if v.ignored]
     if items:
         st.caption(t("kpi.ignored", items="; ".join(items)))
+
+
+def page_title(page_key: str, filters: Filters) -> None:
+    """The page's title, and its caption followed by the range on screen."""
+    st.title(t(page_key))
+    st.caption(f"{t(page_key + '.caption')} · {range_summary(filters)}")
+
+
+def kpi_section(url: str, filters: Filters, rows: Sequence[Sequence[str]]) -> dict[str, KpiValue]:
+    """Tiles for the KPI keys of ``rows`` (a wrapping row each), with deltas against the
+    comparison period and the ignored-rows note; returns the current values."""
+    from dashboard import data
+    from dashboard.filters import comparison_period
+
+    keys = tuple(key for row in rows for key in row)
+    compared = comparison_period(filters)
+    current = data.kpi_values(url, filters, keys)
+    previous = data.kpi_values(url, compared, keys)
+    for row in rows:
+        kpi_row(row, current, previous, compared)
+    ignored_note(current)
+    return current

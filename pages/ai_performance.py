@@ -6,10 +6,9 @@ import streamlit as st
 
 from data_access import ai
 from dashboard import charts, context, data
-from dashboard.filters import comparison_period
 from dashboard.i18n import t
-from dashboard.tables import chart, export_link, not_tracked, table
-from dashboard.tiles import ignored_note, kpi_row, range_summary
+from dashboard.tables import chart, export_link, not_tracked, rate_by, rate_over_time, table
+from dashboard.tiles import kpi_section, page_title
 
 KEYS = ("messages", "avg_response_time", "p95_response_time", "intent_accuracy", "helpful_answers",
         "escalation_rate", "tokens", "cost")
@@ -36,16 +35,10 @@ unit = data.trend_bucket(filters)
 time_title = t("chart.time", tz=filters.tz)
 has = lambda column: schema.has(CM, column)  # noqa: E731
 
-st.title(t("page.ai_performance"))
-st.caption(f"{t('page.ai_performance.caption')} · {range_summary(filters)}")
+page_title("page.ai_performance", filters)
 
 with data.database_errors(database.config):
-    compared = comparison_period(filters)
-    current = data.kpi_values(url, filters, KEYS)
-    previous = data.kpi_values(url, compared, KEYS)
-    kpi_row(KEYS[:4], current, previous, compared)
-    kpi_row(KEYS[4:], current, previous, compared)
-    ignored_note(current)
+    kpi_section(url, filters, (KEYS[:4], KEYS[4:]))
     models = data.query("breakdown", url, filters, "ai_model") if has("ai_model") else None
     intents = data.query("breakdown", url, filters, "intent")
 
@@ -79,9 +72,7 @@ with data.database_errors(database.config):
         with left:
             st.subheader(t("business.over_time", bucket=t(f"bucket.{unit}")))
             trend = data.query("accuracy_trend", url, filters, unit)
-            chart(None if trend.empty else charts.lines(trend, "bucket", "accuracy", time_title,
-                                                        t("kpi.intent_accuracy.label"), y_suffix=" %"),
-                  trend.empty, "accuracy_trend")
+            rate_over_time(trend, "accuracy", t("kpi.intent_accuracy.label"), time_title, "accuracy_trend")
         with right:
             st.subheader(t("ai.accuracy_by_intent"))
             by_intent = data.query("accuracy_by_intent", url, filters)
@@ -117,19 +108,12 @@ with data.database_errors(database.config):
         left, mid, right = st.columns([2, 1, 1])
         with left:
             st.subheader(t("ai.helpful_trend", bucket=t(f"bucket.{unit}")))
-            chart(None if helpful.empty else charts.lines(helpful, "bucket", "helpful_share", time_title,
-                                                          t("kpi.helpful_answers.label"), series="model",
-                                                          y_suffix=" %", legend_title=t("col.model")),
-                  helpful.empty, "helpful_trend")
-        for column, frame, dimension, key in ((mid, models, "ai_model", "helpful_model"),
-                                              (right, intents, "intent", "helpful_intent")):
+            rate_over_time(helpful, "helpful_share", t("kpi.helpful_answers.label"), time_title, "helpful_trend",
+                           series="model", legend_title=t("col.model"))
+        for column, frame, dimension in ((mid, models, "ai_model"), (right, intents, "intent")):
             with column:
                 st.subheader(t(f"ai.by_{dimension}"))
-                rated = None if frame is None else frame.dropna(subset=["helpful_share"])
-                chart(None if rated is None or rated.empty else charts.bars(
-                    rated.sort_values("helpful_share", ascending=False), dimension, "helpful_share",
-                    t(f"col.{dimension}"), t("kpi.helpful_answers.label"), horizontal=True, y_suffix=" %",
-                    hover_format=".1f"), rated is None or rated.empty, key)
+                rate_by(frame, dimension, "helpful_share", t("kpi.helpful_answers.label"), f"helpful_{dimension}")
 
     st.header(t("ai.escalations"))
     if not has("escalated"):
@@ -139,18 +123,12 @@ with data.database_errors(database.config):
         left, mid, right = st.columns([2, 1, 1])
         with left:
             st.subheader(t("business.over_time", bucket=t(f"bucket.{unit}")))
-            chart(None if outcomes.empty else charts.lines(outcomes, "bucket", "escalation_rate", time_title,
-                                                           t("kpi.escalation_rate.label"), y_suffix=" %"),
-                  outcomes.empty, "escalation_trend")
-        for column, frame, dimension, key in ((mid, models, "ai_model", "escalation_model"),
-                                              (right, intents, "intent", "escalation_intent")):
+            rate_over_time(outcomes, "escalation_rate", t("kpi.escalation_rate.label"), time_title,
+                           "escalation_trend")
+        for column, frame, dimension in ((mid, models, "ai_model"), (right, intents, "intent")):
             with column:
                 st.subheader(t(f"ai.by_{dimension}"))
-                shown = None if frame is None else frame.dropna(subset=["escalation_rate"])
-                chart(None if shown is None or shown.empty else charts.bars(
-                    shown.sort_values("escalation_rate", ascending=False), dimension, "escalation_rate",
-                    t(f"col.{dimension}"), t("kpi.escalation_rate.label"), horizontal=True, y_suffix=" %",
-                    hover_format=".1f"), shown is None or shown.empty, key)
+                rate_by(frame, dimension, "escalation_rate", t("kpi.escalation_rate.label"), f"escalation_{dimension}")
         st.subheader(t("ai.handed_over"))
         handed = intents.dropna(subset=["escalated"]).sort_values(["escalated", "intent"], ascending=[False, True])
         handed = handed[handed["escalated"] > 0].head(10)

@@ -4,10 +4,9 @@ import streamlit as st
 
 from data_access.business import MIN_SAMPLE
 from dashboard import charts, context, data, format as fmt
-from dashboard.filters import comparison_period
 from dashboard.i18n import t
-from dashboard.tables import chart, export_link, not_tracked, table
-from dashboard.tiles import ignored_note, kpi_row, range_summary
+from dashboard.tables import chart, export_link, not_tracked, rate_by, rate_over_time, table
+from dashboard.tiles import kpi_section, page_title
 
 KEYS = ("dialogs", "csat", "avg_rating", "nps", "conversion_rate", "median_resolution_time", "repeat_contact_rate")
 RATING_THRESHOLD = 4.0  # the seed's business alert: average satisfaction below 4.0 / 5
@@ -17,16 +16,10 @@ TextColumn = st.column_config.TextColumn
 database, filters = context.current()
 schema = database.schema
 url = database.url
-st.title(t("page.business"))
-st.caption(f"{t('page.business.caption')} · {range_summary(filters)}")
+page_title("page.business", filters)
 
 with data.database_errors(database.config):
-    compared = comparison_period(filters)
-    current = data.kpi_values(url, filters, KEYS)
-    previous = data.kpi_values(url, compared, KEYS)
-    kpi_row(KEYS[:4], current, previous, compared)
-    kpi_row(KEYS[4:], current, previous, compared)
-    ignored_note(current)
+    kpi_section(url, filters, (KEYS[:4], KEYS[4:]))
     unit = data.trend_bucket(filters)
     time_title = t("chart.time", tz=filters.tz)
 
@@ -129,9 +122,8 @@ with data.database_errors(database.config):
         left, mid, right = st.columns(3)
         with left:
             st.subheader(t("business.over_time", bucket=t(f"bucket.{unit}")))
-            chart(None if outcomes.empty else charts.lines(outcomes, "bucket", "conversion_rate", time_title,
-                                                           t("kpi.conversion_rate.label"), y_suffix=" %"),
-                  outcomes.empty, "conversion_trend")
+            rate_over_time(outcomes, "conversion_rate", t("kpi.conversion_rate.label"), time_title,
+                           "conversion_trend")
         with mid:
             st.subheader(t("business.by_platform"))
             by_plat = data.query("conversion_by_platform", url, filters)
@@ -140,11 +132,7 @@ with data.database_errors(database.config):
                   by_plat.empty, "conversion_platform")
         with right:
             st.subheader(t("business.by_intent"))
-            by_intent = intents.dropna(subset=["conversion_rate"]).sort_values("conversion_rate", ascending=False)
-            chart(None if by_intent.empty else charts.bars(by_intent, "intent", "conversion_rate", t("col.intent"),
-                                                           t("kpi.conversion_rate.label"), horizontal=True,
-                                                           y_suffix=" %", hover_format=".1f"),
-                  by_intent.empty, "conversion_intent")
+            rate_by(intents, "intent", "conversion_rate", t("kpi.conversion_rate.label"), "conversion_intent")
 
     st.header(t("kpi.median_resolution_time.label"))
     left, right = st.columns(2)
@@ -171,9 +159,7 @@ with data.database_errors(database.config):
     left, right = st.columns(2)
     with left:
         st.subheader(t("business.over_time", bucket=t(f"bucket.{unit}")))
-        chart(None if outcomes.empty else charts.lines(outcomes, "bucket", "repeat_rate", time_title,
-                                                       t("kpi.repeat_contact_rate.label"), y_suffix=" %"),
-              outcomes.empty, "repeat_trend")
+        rate_over_time(outcomes, "repeat_rate", t("kpi.repeat_contact_rate.label"), time_title, "repeat_trend")
     with right:
         st.subheader(t("business.top_repeat_users"))
         users = data.query("top_repeat_users", url, filters)

@@ -7,14 +7,13 @@ from data_access import export as ex
 from data_access.schema import TABLES
 from dashboard import context, data, format as fmt
 from dashboard.i18n import t
-from dashboard.tiles import range_summary
+from dashboard.tiles import page_title
 
 PREVIEW_ROWS = 20
 
 database, filters = context.current()
 schema, url = database.schema, database.url
-st.title(t("page.export"))
-st.caption(f"{t('page.export.caption')} · {range_summary(filters)}")
+page_title("page.export", filters)
 
 tables = [name for name in TABLES if schema.has_table(name)]
 left, right = st.columns([1, 2])

@@ -6,10 +6,9 @@ import streamlit as st
 
 from data_access import operational as ops
 from dashboard import charts, context, data, format as fmt
-from dashboard.filters import comparison_period
 from dashboard.i18n import t
 from dashboard.tables import chart, export_link, not_tracked, table
-from dashboard.tiles import ignored_note, kpi_row, range_summary
+from dashboard.tiles import kpi_section, page_title
 
 TRAFFIC_KEYS = ("avg_rps", "peak_rps", "error_rate", "uptime", "active_sessions")
 RESOURCE_KEYS = ("cpu", "memory", "disk")
@@ -23,8 +22,7 @@ schema, url = database.schema, database.url
 unit = data.ops_bucket(filters)
 time_title = t("chart.time", tz=filters.tz)
 
-st.title(t("page.operational"))
-st.caption(f"{t('page.operational.caption')} · {range_summary(filters)}")
+page_title("page.operational", filters)
 live_left, live_right = st.columns([1, 3])
 live = live_left.toggle(t("ops.live"), key="ops_live", help=t("ops.live.help"))
 interval = live_right.segmented_control(t("ops.live_every"), LIVE_INTERVALS, default=30, key="ops_live_every",
@@ -119,13 +117,7 @@ def now_panels() -> None:
 
 
 with data.database_errors(database.config):
-    compared = comparison_period(filters)
-    keys = TRAFFIC_KEYS + RESOURCE_KEYS
-    current = data.kpi_values(url, filters, keys)
-    previous = data.kpi_values(url, compared, keys)
-    kpi_row(TRAFFIC_KEYS, current, previous, compared)
-    kpi_row(RESOURCE_KEYS, current, previous, compared)
-    ignored_note(current)
+    kpi_section(url, filters, (TRAFFIC_KEYS, RESOURCE_KEYS))
 
 now_panels()
 

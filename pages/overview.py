@@ -5,7 +5,7 @@ import streamlit as st
 from dashboard import charts, context, data
 from dashboard.filters import comparison_period, local_now
 from dashboard.i18n import t
-from dashboard.tiles import ignored_note, kpi_row, range_summary
+from dashboard.tiles import ignored_note, kpi_row, page_title
 
 CUSTOMERS = ["dialogs", "csat", "nps", "escalation_rate"]
 AI = ["avg_response_time", "cost"]
@@ -13,8 +13,7 @@ SERVICE = ["error_rate", "uptime"]
 KEYS = tuple(CUSTOMERS + AI + SERVICE)
 
 database, filters = context.current()
-st.title(t("page.overview"))
-st.caption(f"{t('page.overview.caption')} · {range_summary(filters)}")
+page_title("page.overview", filters)
 
 with data.database_errors(database.config):
     current = data.kpi_values(database.url, filters, KEYS)

@@ -137,7 +137,9 @@ def seed_only_url(blank_url) -> str:
 
 @pytest.fixture
 def seed_only_for_queries(engine):
-    """``engine`` holding only the seed's conversation_metrics table, with the test messages."""
+    """``(engine, schema)`` of a database holding only the seed's conversation_metrics table,
+    filled with the test messages (tests/test_kpis.py) less the columns the seed lacks."""
+    from data_access.schema import discover
     from tests.test_kpis import MESSAGES
     from tests.test_queries import SEED_COLUMNS, SeedBase
 
@@ -146,6 +148,4 @@ def seed_only_for_queries(engine):
     rows = [{k: v for k, v in m.items() if k in SEED_COLUMNS} | {"id": uuid.uuid4()} for m in MESSAGES]
     with engine.begin() as conn:
         conn.execute(SeedBase.metadata.tables["conversation_metrics"].insert(), rows)
-    from data_access.schema import discover
-
     return engine, discover(engine)

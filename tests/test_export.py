@@ -9,7 +9,6 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from data_access import export as ex

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -40,17 +39,6 @@ class ConversationMetrics(SeedBase):
 
 
 SEED_COLUMNS = {c.name for c in ConversationMetrics.__table__.columns}
-
-
-@pytest.fixture
-def seed_only(engine):
-    """A database holding only the seed's conversation_metrics table, with the test messages."""
-    metadata.drop_all(engine)
-    SeedBase.metadata.create_all(engine)
-    rows = [{k: v for k, v in m.items() if k in SEED_COLUMNS} | {"id": uuid.uuid4()} for m in MESSAGES]
-    with engine.begin() as conn:
-        conn.execute(ConversationMetrics.__table__.insert(), rows)
-    return engine
 
 
 def test_dialogs_by_day_sum_to_the_dialogs_kpi(engine):
@@ -118,14 +106,14 @@ def test_sqlite_percentile_aggregate_ignores_nulls_and_is_null_when_empty():
     assert agg.finalize() == 3.0
 
 
-def test_seed_only_table_is_discovered(seed_only):
-    schema = discover(seed_only)
+def test_seed_only_table_is_discovered(seed_only_for_queries):
+    _, schema = seed_only_for_queries
     assert schema.columns == {"conversation_metrics": frozenset(SEED_COLUMNS)}
     assert schema.missing_required() == []
 
 
-def test_seed_only_table_computes_what_it_can_and_says_what_it_cannot(seed_only):
-    result = kpis.compute(seed_only, discover(seed_only), RANGE, list(kpis.KPIS))
+def test_seed_only_table_computes_what_it_can_and_says_what_it_cannot(seed_only_for_queries):
+    result = kpis.compute(*seed_only_for_queries, RANGE, list(kpis.KPIS))
     not_tracked = {k for k, v in result.items() if v.reason == kpis.NOT_TRACKED}
     assert not_tracked == {"intent_accuracy", "helpful_answers", "conversion_rate", "escalation_rate",
                            "nps", "avg_rps", "peak_rps", "error_rate", "active_sessions", "uptime",
@@ -137,8 +125,8 @@ def test_seed_only_table_computes_what_it_can_and_says_what_it_cannot(seed_only)
     assert result["median_resolution_time"].value == pytest.approx(300.0)
 
 
-def test_seed_only_series_and_options(seed_only):
-    schema = discover(seed_only)
+def test_seed_only_series_and_options(seed_only_for_queries):
+    seed_only, schema = seed_only_for_queries
     assert series.filter_options(seed_only, schema) == series.FilterOptions(
         platforms=("telegram", "web", "whatsapp"), intents=("order_status", "pricing", "refund"), models=())
     assert series.dialogs_by_platform(seed_only, schema, RANGE)["dialogs"].sum() == 4
