@@ -14,7 +14,7 @@ import streamlit as st  # noqa: E402
 from dashboard import context  # noqa: E402
 from dashboard.data import open_database  # noqa: E402
 from dashboard.i18n import t  # noqa: E402
-from dashboard.sidebar import shared_filters  # noqa: E402
+from dashboard.sidebar import language_picker, resolve_language, shared_filters  # noqa: E402
 
 # (file under pages/, title key, icon). The file name is the URL path (contract).
 PAGES = [
@@ -25,12 +25,14 @@ PAGES = [
     ("export.py", "page.export", ":material/download:"),
 ]
 
+resolve_language()
 st.set_page_config(page_title=t("app.title"), page_icon=":material/monitoring:", layout="wide")
 
 pages = [st.Page(ROOT / "pages" / name, title=t(title), icon=icon, default=(i == 0))
          for i, (name, title, icon) in enumerate(PAGES)]
 navigation = st.navigation(pages)
 context.register_pages(pages)
+language_picker()
 
 database = open_database()
 if database is None:

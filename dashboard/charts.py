@@ -161,7 +161,8 @@ def nps_mix(frame: pd.DataFrame, x_title: str, labels: dict[str, str], nps_label
 STATUS_COLORS = {"down": "#E74C3C", "degraded": "#F39C12", "up": "#27AE60"}
 
 
-def traffic_panels(frame: pd.DataFrame, x_title: str, rps_title: str, errors_title: str) -> go.Figure:
+def traffic_panels(frame: pd.DataFrame, x_title: str, rps_title: str, errors_title: str,
+                   rps_unit: str = "rps", errors_unit: str = "errors") -> go.Figure:
     """Requests per second per service above, errors per service below, on one time axis."""
     from plotly.subplots import make_subplots
 
@@ -171,10 +172,10 @@ def traffic_panels(frame: pd.DataFrame, x_title: str, rps_title: str, errors_tit
         colour = FALLBACK_COLORS[i % len(FALLBACK_COLORS)]
         fig.add_scatter(x=part["bucket"], y=part["rps"], name=str(service), legendgroup=str(service),
                         mode="lines", line=dict(width=1.8, color=colour),
-                        hovertemplate="%{y:,.2f} rps<extra>%{fullData.name}</extra>", row=1, col=1)
+                        hovertemplate=f"%{{y:,.2f}} {rps_unit}<extra>%{{fullData.name}}</extra>", row=1, col=1)
         fig.add_bar(x=part["bucket"], y=part["errors"], name=str(service), legendgroup=str(service),
                     marker_color=colour, showlegend=False,
-                    hovertemplate="%{y:,d} errors<extra>%{fullData.name}</extra>", row=2, col=1)
+                    hovertemplate=f"%{{y:,d}} {errors_unit}<extra>%{{fullData.name}}</extra>", row=2, col=1)
     base_layout(fig, "", "")
     fig.update_layout(barmode="stack", height=500, margin=dict(t=80), legend=dict(y=1.1))
     fig.update_xaxes(title_text=x_title, row=2, col=1)

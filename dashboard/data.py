@@ -25,6 +25,7 @@ from data_access.demo import DemoSpec, load
 from data_access.engine import DatabaseConfig, demo_path, make_engine, resolve_config
 from data_access.filters import Filters
 from data_access.schema import Schema, discover
+from dashboard import format as fmt
 from dashboard.i18n import t
 
 CACHE_TTL_SECONDS = 300
@@ -111,9 +112,14 @@ def ping_ms(url: str) -> float:
     return operational.ping_ms(engine_for(url))
 
 
-def export_file(url: str, request: export.ExportRequest, fmt: str) -> bytes:
-    """The whole export file, made when its download button is clicked (never cached)."""
-    return export.export_bytes(engine_for(url), schema_for(url), request, fmt)
+def export_file(url: str, request: export.ExportRequest, fmt: str, lang: str = "en") -> bytes:
+    """The whole export file, made when its download button is clicked (never cached); the
+    XLSX "About" sheet in ``lang`` (column names stay the database's)."""
+    options = {}
+    if fmt == "xlsx":
+        options = {"about": {k: t(f"export.about.{k}", lang) for k in export.ABOUT_LABELS},
+                   "column_notes": {c: t(f"colnote.{c}", lang) for c in export.COLUMN_NOTES}}
+    return export.export_bytes(engine_for(url), schema_for(url), request, fmt, **options)
 
 
 def dialogs_by_platform(url: str, filters: Filters) -> pd.DataFrame:
@@ -171,7 +177,7 @@ def ensure_demo_database(config: DatabaseConfig) -> None:
         query.clear()
         fresh.clear()
         bar.empty()
-        st.toast(t("demo.built", rows=f"{sum(counts.values()):,}", seconds=time.monotonic() - started))
+        st.toast(t("demo.built", rows=fmt.number(sum(counts.values())), seconds=fmt.number(time.monotonic() - started, 1)))
 
 
 def demo_spec() -> DemoSpec:

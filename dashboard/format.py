@@ -1,91 +1,125 @@
-"""Numbers, money, durations and deltas as text. Pure functions, no Streamlit."""
+"""Numbers, money, dates, durations and deltas as text, in English or Russian. No Streamlit:
+``lang`` defaults to the session's language (English outside a session)."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from dashboard.i18n import t
+from dashboard.i18n import current_language, t
 
 DASH = "—"
+NBSP = "\u00a0"  # Russian groups thousands with a (non-breaking) space
+UNITS = {
+    "en": {"ms": "ms", "s": "s", "min": "min", "h": "h", "d": "d", "sizes": ("B", "KB", "MB", "GB")},
+    "ru": {"ms": "мс", "s": "с", "min": "мин", "h": "ч", "d": "д", "sizes": ("Б", "КБ", "МБ", "ГБ")},
+}
 
 
-def number(value: float | int, decimals: int = 0) -> str:
-    """``1234.5`` → ``1,234.5`` (with ``decimals`` places)."""
-    return f"{value:,.{decimals}f}"
+def _lang(lang: str | None) -> str:
+    lang = lang or current_language()
+    return lang if lang in UNITS else "en"
 
 
-def percent(value: float, decimals: int | None = None) -> str:
-    """``81.234`` → ``81.2 %``; near 100 (uptime, SLA) two places, so 99.95 is not 100.0."""
+def localized(text: str, lang: str | None = None) -> str:
+    """A number formatted the English way (``1,234.5``) in the language's own way (``1 234,5``)."""
+    if _lang(lang) == "ru":
+        return text.replace(",", NBSP).replace(".", ",")
+    return text
+
+
+def number(value: float | int, decimals: int = 0, lang: str | None = None) -> str:
+    """``1234.5`` → ``1,234.5`` (English) or ``1 234,5`` (Russian), with ``decimals`` places."""
+    return localized(f"{value:,.{decimals}f}", lang)
+
+
+def percent(value: float, decimals: int | None = None, lang: str | None = None) -> str:
+    """``81.234`` → ``81.2 %`` / ``81,2 %``; near 100 (uptime, SLA) two places, so 99.95 is not 100.0."""
     if decimals is None:
         decimals = 2 if 99.0 <= value < 100.0 else 1
-    return f"{value:.{decimals}f} %"
+    return localized(f"{value:.{decimals}f}", lang) + " %"
 
 
-def money(value: Decimal | float) -> str:
-    """USD with cents, rounded half up: ``Decimal('1234.5678')`` → ``$1,234.57``."""
+def money(value: Decimal | float, lang: str | None = None) -> str:
+    """USD with cents, rounded half up: ``$1,234.57`` (English) or ``1 234,57 $`` (Russian)."""
     cents = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     sign = "-" if cents < 0 else ""
+    if _lang(lang) == "ru":
+        return f"{sign}{localized(f'{abs(cents):,.2f}', 'ru')} $"
     return f"{sign}${abs(cents):,.2f}"
 
 
-def duration_ms(value: float) -> str:
+def duration_ms(value: float, lang: str | None = None) -> str:
     """Milliseconds below ten seconds as ``845 ms`` / ``1.84 s``, longer as a duration."""
+    units = UNITS[_lang(lang)]
     if value < 1000:
-        return f"{value:,.0f} ms"
+        return f"{number(value, 0, lang)} {units['ms']}"
     if value < 10_000:
-        return f"{value / 1000:.2f} s"
-    return duration_s(value / 1000)
+        return f"{localized(f'{value / 1000:.2f}', lang)} {units['s']}"
+    return duration_s(value / 1000, lang)
 
 
-def duration_s(value: float) -> str:
-    """Seconds as ``45 s``, ``4 min 12 s``, ``3 h 05 min`` or ``2 d 04 h``."""
+def duration_s(value: float, lang: str | None = None) -> str:
+    """Seconds as ``45 s``, ``4 min 12 s``, ``3 h 05 min`` or ``2 d 04 h`` (``4 мин 12 с`` …)."""
+    units = UNITS[_lang(lang)]
     seconds = int(round(value))
     if seconds < 60:
-        return f"{seconds} s"
+        return f"{seconds} {units['s']}"
     minutes, seconds = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
+        return f"{minutes} {units['min']} {seconds:02d} {units['s']}"
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
-        return f"{hours} h {minutes:02d} min"
+        return f"{hours} {units['h']} {minutes:02d} {units['min']}"
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours:02d} h"
+    return f"{days} {units['d']} {hours:02d} {units['h']}"
 
 
-def file_size(size: int) -> str:
-    """``1536`` → ``1.5 KB`` (powers of 1,024)."""
+def day(value: date, lang: str | None = None) -> str:
+    """``2026-11-27`` (English, ISO) or ``27.11.2026`` (Russian)."""
+    return value.strftime("%d.%m.%Y") if _lang(lang) == "ru" else value.isoformat()
+
+
+def moment(value: datetime, lang: str | None = None) -> str:
+    """A date and time to the minute, in the language's date order."""
+    return f"{day(value.date(), lang)} {value:%H:%M}"
+
+
+def file_size(size: int, lang: str | None = None) -> str:
+    """``1536`` → ``1.5 KB`` / ``1,5 КБ`` (powers of 1,024)."""
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+    names = UNITS[_lang(lang)]["sizes"]
+    for i, unit in enumerate(names):
+        if value < 1024 or i == len(names) - 1:
+            return f"{number(value, 0 if i == 0 else 1, lang)} {unit}"
         value /= 1024
-    return f"{value:,.1f} GB"
+    return ""
 
 
-def kpi_value(value, unit: str) -> str:
+def kpi_value(value, unit: str, lang: str | None = None) -> str:
     """A KPI value in its unit; ``—`` for None (never 0 for "no data")."""
     if value is None:
         return DASH
     if unit == "count":
-        return number(value)
+        return number(value, 0, lang)
     if unit == "percent":
-        return percent(float(value))
+        return percent(float(value), lang=lang)
     if unit == "rating":
-        return f"{float(value):.2f} / 5"
+        return f"{localized(f'{float(value):.2f}', lang)} / 5"
     if unit == "ms":
-        return duration_ms(float(value))
+        return duration_ms(float(value), lang)
     if unit == "seconds":
-        return duration_s(float(value))
+        return duration_s(float(value), lang)
     if unit == "money":
-        return money(value)
+        return money(value, lang)
     if unit == "rps":
-        return number(float(value), 1 if value < 100 else 0)
+        return number(float(value), 1 if value < 100 else 0, lang)
     if unit == "nps":
         return f"{float(value):+.0f}" if round(float(value)) != 0 else "0"
     raise ValueError(f"unknown unit {unit!r}")
 
 
-def kpi_delta(current, previous, unit: str) -> str | None:
+def kpi_delta(current, previous, unit: str, lang: str | None = None) -> str | None:
     """The change against the previous period, or None when either side has no value.
 
     Shares (percent, NPS) change in points; everything else in % of the previous value.
@@ -95,22 +129,22 @@ def kpi_delta(current, previous, unit: str) -> str | None:
     current, previous = float(current), float(previous)
     if unit == "percent":
         places = 2 if min(current, previous) >= 99.0 else 1
-        return _signed(current - previous, places, t("unit.pp"))
+        return _signed(current - previous, places, t("unit.pp", lang), lang)
     if unit == "nps":
-        return _signed(current - previous, 0, t("unit.points"))
+        return _signed(current - previous, 0, t("unit.points", lang), lang)
     if unit == "rating":
-        return _signed(current - previous, 2)
+        return _signed(current - previous, 2, "", lang)
     if previous == 0:
         return None
-    return _signed(100.0 * (current - previous) / abs(previous), 1, "%")
+    return _signed(100.0 * (current - previous) / abs(previous), 1, "%", lang)
 
 
-def _signed(change: float, places: int, suffix: str = "") -> str:
+def _signed(change: float, places: int, suffix: str = "", lang: str | None = None) -> str:
     """``+1.2 pp``; a change that rounds to zero is ``0.0`` with no sign (no arrow up or down)."""
     text = f"{change:+.{places}f}"
     if float(text) == 0:
         text = f"{0:.{places}f}"
-    return f"{text} {suffix}".rstrip()
+    return f"{localized(text, lang)} {suffix}".rstrip()
 
 
 def is_unchanged(delta: str | None) -> bool:

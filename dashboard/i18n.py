@@ -7,10 +7,14 @@ so the English catalogue takes them from there instead of restating them.
 
 from __future__ import annotations
 
+from data_access.business import RESOLUTION_BINS
+from data_access.export import COLUMN_NOTES
 from data_access.kpis import KPIS
+from data_access.ai import LATENCY_BINS
+from dashboard.i18n_ru import RU
 
 DEFAULT_LANGUAGE = "en"
-LANGUAGES = {"en": "English"}
+LANGUAGES = {"en": "English", "ru": "Русский"}
 
 EN: dict[str, str] = {
     "app.title": "Easy Flow Analytics",
@@ -31,6 +35,7 @@ EN: dict[str, str] = {
     "filters.all": "All",
     "filters.timezone": "Display timezone",
     "filters.timezone.help": "Dates in the filters and times on the charts use this timezone.",
+    "filters.language": "Language",
     "filters.summary": "{start} – {end} ({tz})",
     "filters.summary_24h": "{start} – {end} ({tz})",
     "filters.share": "The address bar holds these filters: copy it to share this view.",
@@ -40,10 +45,11 @@ EN: dict[str, str] = {
     "warn.unknown_value": "Ignored {count} unknown value(s) of `{name}`: {values}.",
     "warn.unknown_timezone": "Ignored `tz`: `{value}` is not a known timezone; using {default}.",
     "warn.unknown_period": "Ignored `range`: `{value}` is not a known period.",
+    "warn.unknown_language": "Ignored `lang`: `{value}` is not a known language.",
     "demo.banner": ("**Demo data**, generated for illustration. To see your platform's numbers, set "
                     "`DATABASE_URL` or `[connections.metrics] url` in `.streamlit/secrets.toml` and restart."),
     "demo.building": "Building the demo database (first start only)…",
-    "demo.built": "Demo database ready: {rows} rows in {seconds:.1f} s.",
+    "demo.built": "Demo database ready: {rows} rows in {seconds} s.",
     "db.unreachable": ("Cannot reach the metrics database at `{where}`. Check that it is running and "
                        "that the address is right; the page recovers by itself when it is back."),
     "db.login_refused": ("The metrics database at `{where}` refused the login. Check the user name "
@@ -134,11 +140,12 @@ EN: dict[str, str] = {
     "col.repeat_dialogs": "Repeat dialogs",
     "col.last_dialog": "Last dialog",
     "col.resolution_rate": "Resolution rate",
-    "col.escalation_rate": "Escalation rate",
     "col.resolution_time": "Resolution time",
     "col.resolved_dialogs": "Resolved dialogs",
     "col.minutes": "Minutes",
     "chart.no_data": "No data in this range.",
+    "chart.rps": "rps",
+    "chart.errors": "errors",
     "panel.not_tracked": "Not tracked in this database (no `{what}`).",
     "table.download_csv": "Download CSV",
     "page.operational": "Operational",
@@ -284,21 +291,51 @@ EN: dict[str, str] = {
                      "when you click."),
     "export.link": "Export the rows behind these numbers (CSV, JSON, XLSX)",
     "export.cli": "The same export from the command line",
+    "export.about.title": "Easy Flow Analytics export",
+    "export.about.table": "table",
+    "export.about.range": "range",
+    "export.about.range_value": "{start} – {end} ({tz}), end excluded",
+    "export.about.platform": "platform",
+    "export.about.intent": "intent",
+    "export.about.ai_model": "ai_model",
+    "export.about.all": "all",
+    "export.about.user_ids": "user ids",
+    "export.about.masked": "masked (salted hash)",
+    "export.about.as_stored": "as stored",
+    "export.about.exported_at": "exported at (UTC)",
+    "export.about.rows": "rows",
+    "export.about.sheets": "sheets",
+    "export.about.truncated": "cells cut at 32,767 characters",
+    "export.about.column": "column",
+    "export.about.meaning": "meaning",
+    "value.none": "(none)",
+    "value.all": "(all)",
+    "value.unknown": "unknown",
+    "value.other": "other",
     "table.conversation_metrics": "Conversation metrics",
     "table.nps_responses": "NPS responses",
     "table.system_metrics": "System metrics",
     "table.error_events": "Error events",
     "table.service_health": "Service health",
     "table.integration_calls": "Integration calls",
+    "unit.s": "s",
     "unit.pp": "pp",
     "unit.points": "pts",
 }
 
+# Texts whose one English source lives in data_access: KPI labels and definitions (the KPI
+# functions' docstrings), histogram bins, and the export's column notes.
 for _key, _kpi in KPIS.items():
     EN[f"kpi.{_key}.label"] = _kpi.label
     EN[f"kpi.{_key}.definition"] = _kpi.definition
+for _i, (_, _label) in enumerate(RESOLUTION_BINS):
+    EN[f"bin.resolution.{_i}"] = _label
+for _i, (_, _label) in enumerate(LATENCY_BINS):
+    EN[f"bin.latency.{_i}"] = _label
+for _column, _note in COLUMN_NOTES.items():
+    EN[f"colnote.{_column}"] = _note
 
-CATALOGUES: dict[str, dict[str, str]] = {"en": EN}
+CATALOGUES: dict[str, dict[str, str]] = {"en": EN, "ru": RU}
 
 
 def current_language() -> str:

@@ -15,11 +15,36 @@ from data_access.filters import Filters
 from dashboard.data import Database
 from dashboard.filters import (COMMON_TIMEZONES, DIMENSION_PARAMS, PERIODS, Selection, default_timezone,
                                matching_period, parse_query, utc_now)
-from dashboard.i18n import t
+from dashboard.filters import Warning_, quote
+from dashboard.i18n import LANGUAGES, t
 
 KEYS = {"period": "f_period", "dates": "f_dates", "platforms": "f_platform", "intents": "f_intent",
         "models": "f_ai_model", "tz": "f_tz"}
 WARNINGS_KEY = "f_warnings"
+LANG_KEY = "lang"  # the session's language: read by dashboard.i18n.current_language
+
+
+def resolve_language() -> None:
+    """On a session's first run: the language from ``lang`` in the URL, else the browser's
+    preferred language (Russian for ``ru-*``), else English. Call before any text is drawn."""
+    if LANG_KEY in st.session_state:
+        return
+    raw = st.query_params.get_all("lang")
+    if raw and raw[-1] in LANGUAGES:
+        st.session_state[LANG_KEY] = raw[-1]
+        return
+    locale = str(getattr(st.context, "locale", "") or "").lower()
+    st.session_state[LANG_KEY] = "ru" if locale.startswith("ru") else "en"
+    if raw:
+        st.session_state["lang_warning"] = Warning_("warn.unknown_language", {"value": quote(raw[-1])})
+
+
+def language_picker() -> None:
+    """The language switch, first in the sidebar; the URL keeps the choice (``lang=``)."""
+    st.sidebar.selectbox(t("filters.language"), list(LANGUAGES), key=LANG_KEY, format_func=LANGUAGES.get)
+    warning = st.session_state.pop("lang_warning", None)
+    if warning:
+        st.warning(t(warning.key, **warning.values), icon=":material/link_off:")
 
 
 def _from_url(db: Database, now) -> None:
@@ -98,5 +123,5 @@ def shared_filters(db: Database) -> Filters:
         st.caption(t("filters.share"))
 
     selection = _selection(now)
-    st.query_params.from_dict(selection.to_query())
+    st.query_params.from_dict({**selection.to_query(), "lang": st.session_state.get(LANG_KEY, "en")})
     return selection.filters(now)

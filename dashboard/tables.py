@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date, datetime
+
+import numpy as np
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.i18n import t
+from dashboard.i18n import current_language, t
 
 
 def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, key: str,
@@ -20,7 +23,10 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
     (a boolean per row); ``cell_colors`` colours values of a column. The CSV has the same rows
     and columns, headed with the shown labels, and is made when the button is clicked."""
     shown = frame[list(columns)]
-    styled = shown.style if highlight is not None or cell_colors else shown
+    columns, formatters = _language_formats(columns)
+    styled = shown.style if highlight is not None or cell_colors or formatters else shown
+    if formatters:
+        styled = styled.format(formatters, na_rep="")
     if highlight is not None:  # rows that need attention get a light amber background
         marks = highlight.reindex(shown.index).fillna(False).astype(bool)
         styled = styled.apply(lambda row: ["background-color: #FFF4D6" if marks[row.name] else ""] * len(row), axis=1)
@@ -36,12 +42,62 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
                        key=f"csv_{key}", on_click="ignore", icon=":material/download:")
 
 
+def _language_formats(columns: Mapping[str, object]) -> tuple[dict, dict]:
+    """For Russian, number columns are formatted here (``81,2 %``, ``1 234``) instead of by
+    ``st.dataframe``, whose printf formats know only the decimal point. Returns the column
+    configs without those formats and the Styler formatters that replace them."""
+    if current_language() == "en":
+        return dict(columns), {}
+    from dashboard import format as fmt
+
+    configs, formatters = {}, {}
+    for name, config in columns.items():
+        number_format = (config or {}).get("type_config", {}).get("format") if isinstance(config, dict) else None
+        if config and config.get("type_config", {}).get("type") == "number" and number_format:
+            if number_format == "localized":
+                formatters[name] = lambda v: fmt.number(v)
+            else:
+                formatters[name] = lambda v, f=number_format: fmt.localized(f % v)
+            config = {**config, "type_config": {**config["type_config"], "format": None}}
+        configs[name] = config
+    return configs, formatters
+
+
 def chart(fig: go.Figure | None, empty: bool, key: str) -> None:
-    """A plotly chart, or the "no data in this range" note when ``empty``."""
+    """A plotly chart in the session's language, or the "no data in this range" note."""
     if empty or fig is None:
         st.info(t("chart.no_data"), icon=":material/bar_chart:")
         return
-    st.plotly_chart(fig, width="stretch", key=key)
+    st.plotly_chart(localize(fig), width="stretch", key=key)
+
+
+def localize(fig: go.Figure) -> go.Figure:
+    """Number separators and date order of the session's language (Russian: ``1 234,5`` and
+    ``27.11``; dates as numbers, so no month names are left in English)."""
+    if current_language() == "ru":
+        fig.update_layout(separators=", ")
+        if any(_on_a_time_axis(trace) for trace in fig.data):
+            fig.update_xaxes(tickformat="%d.%m\n%Y", hoverformat="%d.%m.%Y %H:%M")
+    return fig
+
+
+def _on_a_time_axis(trace) -> bool:
+    x = getattr(trace, "x", None)
+    if getattr(trace, "base", None) is not None:  # the status timeline's bars start at times
+        return True
+    return x is not None and len(x) > 0 and isinstance(x[0], (datetime, date, np.datetime64, pd.Timestamp))
+
+
+def when(label: str, seconds: bool = False) -> dict:
+    """A date-time column in the language's date order."""
+    order = "DD.MM.YYYY" if current_language() == "ru" else "YYYY-MM-DD"
+    return st.column_config.DatetimeColumn(label, format=f"{order} HH:mm{':ss' if seconds else ''}")
+
+
+def shown_value(value) -> str:
+    """The placeholders the queries use for missing groups, in the session's language."""
+    placeholders = {"(none)": "value.none", "(all)": "value.all", "unknown": "value.unknown", "other": "value.other"}
+    return t(placeholders[value]) if value in placeholders else value
 
 
 def rate_over_time(frame: pd.DataFrame, rate: str, label: str, time_title: str, key: str,

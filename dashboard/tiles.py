@@ -25,10 +25,8 @@ N_UNITS = {
 def range_summary(filters: Filters) -> str:
     """The range on screen in words: ``2026-10-29 – 2026-11-27 (UTC)``."""
     if filters.length.total_seconds() % 86400:
-        return t("filters.summary_24h", start=filters.start.strftime("%Y-%m-%d %H:%M"),
-                 end=filters.end.strftime("%Y-%m-%d %H:%M"), tz=filters.tz)
-    return t("filters.summary", start=filters.start_date.isoformat(), end=filters.end_date.isoformat(),
-             tz=filters.tz)
+        return t("filters.summary_24h", start=fmt.moment(filters.start), end=fmt.moment(filters.end), tz=filters.tz)
+    return t("filters.summary", start=fmt.day(filters.start_date), end=fmt.day(filters.end_date), tz=filters.tz)
 
 
 def help_text(key: str, current: KpiValue, compared: Filters) -> str:

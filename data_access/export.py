@@ -282,15 +282,27 @@ def write_json(rows: Iterator[list[tuple]], request: ExportRequest, out: IO[str]
     return stats
 
 
+ABOUT_LABELS = {"title": "Easy Flow Analytics export", "table": "table", "range": "range",
+                "range_value": "{start} – {end} ({tz}), end excluded", "platform": "platform",
+                "intent": "intent", "ai_model": "ai_model", "all": "all", "user_ids": "user ids",
+                "masked": "masked (salted hash)", "as_stored": "as stored", "exported_at": "exported at (UTC)",
+                "rows": "rows", "sheets": "sheets", "truncated": "cells cut at 32,767 characters",
+                "column": "column", "meaning": "meaning"}
+
+
 def write_xlsx(rows: Iterator[list[tuple]], request: ExportRequest, out: IO[bytes], dialect: str,
                progress: Callable[[int], None] | None = None, max_rows_per_sheet: int = EXCEL_MAX_ROWS,
-               exported_at: datetime | None = None) -> ExportStats:
+               exported_at: datetime | None = None, about: dict[str, str] | None = None,
+               column_notes: dict[str, str] | None = None) -> ExportStats:
     """XLSX, streamed (``data_access.xlsx``): sheets "data", "data 2", … of at most
     ``max_rows_per_sheet`` rows, native dates (the timezone named in the header) and numbers,
     money to 1/10,000 USD, text as text (never a formula), and an "About" sheet with the
-    filters, time, rows and columns."""
+    filters, time, rows and columns, in the words of ``about`` and ``column_notes`` (English
+    by default: ``ABOUT_LABELS``, ``COLUMN_NOTES``)."""
     from data_access.xlsx import StreamingXlsx
 
+    about = {**ABOUT_LABELS, **(about or {})}
+    notes = {**COLUMN_NOTES, **(column_notes or {})}
     stats = ExportStats()
     book = StreamingXlsx(out)
     convert = RowConverter(request, dialect)
@@ -326,18 +338,20 @@ def write_xlsx(rows: Iterator[list[tuple]], request: ExportRequest, out: IO[byte
             progress(stats.rows)
     f = request.filters
     exported_at = exported_at or datetime.now(timezone.utc)
-    lines = [("Easy Flow Analytics export", None), ("table", request.table),
-             ("range", f"{f.start:%Y-%m-%d %H:%M} – {f.end:%Y-%m-%d %H:%M} ({tz}), end excluded"),
-             ("platform", ", ".join(f.platforms) or "all"), ("intent", ", ".join(f.intents) or "all"),
-             ("ai_model", ", ".join(f.models) or "all"),
-             ("user ids", "masked (salted hash)" if request.mask_user_ids else "as stored"),
-             ("exported at (UTC)", exported_at.strftime("%Y-%m-%d %H:%M:%S")), ("rows", stats.rows),
-             ("sheets", stats.sheets), ("cells cut at 32,767 characters", stats.truncated_cells), (None, None)]
-    book.start_sheet("About", ["column", "meaning"], freeze_header=False)
+    lines = [(about["title"], None), (about["table"], request.table),
+             (about["range"], about["range_value"].format(start=f"{f.start:%Y-%m-%d %H:%M}",
+                                                          end=f"{f.end:%Y-%m-%d %H:%M}", tz=tz)),
+             (about["platform"], ", ".join(f.platforms) or about["all"]),
+             (about["intent"], ", ".join(f.intents) or about["all"]),
+             (about["ai_model"], ", ".join(f.models) or about["all"]),
+             (about["user_ids"], about["masked"] if request.mask_user_ids else about["as_stored"]),
+             (about["exported_at"], exported_at.strftime("%Y-%m-%d %H:%M:%S")), (about["rows"], stats.rows),
+             (about["sheets"], stats.sheets), (about["truncated"], stats.truncated_cells), (None, None)]
+    book.start_sheet("About", [about["column"], about["meaning"]], freeze_header=False)
     for key, value in lines:
         book.write_row([key, value])
     for column in request.columns:
-        book.write_row([column, COLUMN_NOTES.get(column, "")])
+        book.write_row([column, notes.get(column, "")])
     book.close()
     if stats.truncated_cells:
         stats.notes.append(f"{stats.truncated_cells} cell(s) cut at Excel's 32,767 characters")

@@ -5,9 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from data_access import ai
-from dashboard import charts, context, data
+from dashboard import charts, context, data, format as fmt
 from dashboard.i18n import t
-from dashboard.tables import chart, export_link, not_tracked, rate_by, rate_over_time, table
+from dashboard.tables import chart, export_link, not_tracked, rate_by, rate_over_time, shown_value, table
 from dashboard.tiles import kpi_section, page_title
 
 KEYS = ("messages", "avg_response_time", "p95_response_time", "intent_accuracy", "helpful_answers",
@@ -45,19 +45,22 @@ with data.database_errors(database.config):
     st.header(t("ai.latency"))
     percentile = st.segmented_control(t("ai.percentile"), ["p50", "p95", "p99"], default="p95",
                                       key="ai_percentile", required=True) or "p95"
-    latency = data.query("latency_percentiles", url, filters, unit)
+    latency = data.query("latency_percentiles", url, filters, unit).copy()
+    latency["model"] = latency["model"].map(shown_value)
     left, right = st.columns([3, 2])
     with left:
         st.subheader(t("ai.latency_trend", percentile=percentile, bucket=t(f"bucket.{unit}")))
         latency["seconds"] = latency[percentile] / 1000.0
         chart(None if latency.empty else charts.lines(
-            latency, "bucket", "seconds", time_title, t("ai.seconds"), series="model", y_suffix=" s",
+            latency, "bucket", "seconds", time_title, t("ai.seconds"), series="model", y_suffix=" " + t("unit.s"),
             hover_format=".2f", legend_title=t("col.model"),
             thresholds=[(ai.ALERT_MS / 1000, t("ai.alert_line")), (ai.SLA_MS / 1000, t("ai.sla_line"))]),
             latency.empty, "latency_trend")
     with right:
         st.subheader(t("ai.latency_distribution"))
-        histogram = data.query("latency_histogram", url, filters)
+        histogram = data.query("latency_histogram", url, filters).copy()
+        histogram["bin_label"] = [t(f"bin.latency.{int(i)}") for i in histogram["bin"]]
+        histogram["model"] = histogram["model"].map(shown_value)
         chart(None if histogram.empty else charts.bars(
             histogram, "bin_label", "share", t("ai.response_time"), t("ai.share_of_messages"),
             color="model", y_suffix=" %", hover_format=".1f", legend_title=t("col.model")),
@@ -89,12 +92,16 @@ with data.database_errors(database.config):
             st.subheader(t("ai.confusion"))
             pairs = data.query("confusion_pairs", url, filters)
             matrix = ai.confusion_matrix(pairs) if not pairs.empty else None
+            if matrix is not None:
+                matrix = matrix.rename(index=shown_value, columns=shown_value)
             chart(None if matrix is None else charts.heatmap(
                 matrix, t("ai.recognised"), t("ai.expected"), t("ai.confusion_hover")),
                 matrix is None, "confusion")
         with right:
             st.subheader(t("ai.calibration"))
-            calibration = data.query("calibration", url, filters)
+            calibration = data.query("calibration", url, filters).copy()
+            calibration["bucket"] = [f"{fmt.localized(f'{lo:.1f}')}–{fmt.localized(f'{hi:.1f}')}"
+                                     for lo, hi in zip(calibration["lower"], calibration["upper"])]
             chart(charts.calibration_chart(calibration, t("ai.confidence"), t("kpi.intent_accuracy.label"),
                                            t("ai.mean_confidence"), t("ai.share_of_messages")),
                   calibration["labelled"].fillna(0).sum() == 0, "calibration")

@@ -5,7 +5,7 @@ import streamlit as st
 from data_access.business import MIN_SAMPLE
 from dashboard import charts, context, data, format as fmt
 from dashboard.i18n import t
-from dashboard.tables import chart, export_link, not_tracked, rate_by, rate_over_time, table
+from dashboard.tables import chart, export_link, not_tracked, rate_by, rate_over_time, table, when
 from dashboard.tiles import kpi_section, page_title
 
 KEYS = ("dialogs", "csat", "avg_rating", "nps", "conversion_rate", "median_resolution_time", "repeat_contact_rate")
@@ -108,7 +108,7 @@ with data.database_errors(database.config):
         if comments.empty:
             st.info(t("business.no_comments"))
         else:
-            table(comments, {"timestamp": st.column_config.DatetimeColumn(t("col.time"), format="YYYY-MM-DD HH:mm"),
+            table(comments, {"timestamp": when(t("col.time")),
                              "platform": TextColumn(t("col.platform")),
                              "score": NumberColumn(t("col.score")),
                              "comment": TextColumn(t("col.comment"), width="large")},
@@ -138,7 +138,8 @@ with data.database_errors(database.config):
     left, right = st.columns(2)
     with left:
         st.subheader(t("business.resolution_distribution"))
-        histogram = data.query("resolution_histogram", url, filters)
+        histogram = data.query("resolution_histogram", url, filters).copy()
+        histogram["bin"] = [t(f"bin.resolution.{i}") for i in range(len(histogram))]
         chart(charts.bars(histogram, "bin", "dialogs", t("col.resolution_time"), t("col.resolved_dialogs")),
               int(histogram["dialogs"].sum()) == 0, "resolution_histogram")
     with right:
@@ -169,7 +170,7 @@ with data.database_errors(database.config):
             table(users, {"user_id": TextColumn(t("col.user")),
                           "dialogs": NumberColumn(t("col.dialogs"), format="localized"),
                           "repeat_dialogs": NumberColumn(t("col.repeat_dialogs"), format="localized"),
-                          "last_dialog": st.column_config.DatetimeColumn(t("col.last_dialog"), format="YYYY-MM-DD HH:mm")},
+                          "last_dialog": when(t("col.last_dialog"))},
                   "repeat_users", "repeat_users")
 
 export_link()

@@ -6,7 +6,7 @@ import streamlit as st
 from data_access import export as ex
 from data_access.schema import TABLES
 from dashboard import context, data, format as fmt
-from dashboard.i18n import t
+from dashboard.i18n import current_language, t
 from dashboard.tiles import page_title
 
 PREVIEW_ROWS = 20
@@ -46,7 +46,7 @@ with data.database_errors(database.config):
     for column, kind in zip(st.columns(3), ex.FORMATS):
         with column:
             st.download_button(t(f"export.as_{kind}", size=fmt.file_size(sizes[kind])),
-                               data=lambda kind=kind: data.export_file(url, request, kind),
+                               data=lambda kind=kind, lang=current_language(): data.export_file(url, request, kind, lang),
                                file_name=f"{table}_{filters.start_date}_{filters.end_date}.{kind}",
                                mime=ex.MIME[kind], key=f"export_{kind}", on_click="ignore",
                                icon=":material/download:", width="stretch")

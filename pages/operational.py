@@ -7,7 +7,7 @@ import streamlit as st
 from data_access import operational as ops
 from dashboard import charts, context, data, format as fmt
 from dashboard.i18n import t
-from dashboard.tables import chart, export_link, not_tracked, table
+from dashboard.tables import chart, export_link, not_tracked, table, when
 from dashboard.tiles import kpi_section, page_title
 
 TRAFFIC_KEYS = ("avg_rps", "peak_rps", "error_rate", "uptime", "active_sessions")
@@ -15,7 +15,6 @@ RESOURCE_KEYS = ("cpu", "memory", "disk")
 LIVE_INTERVALS = (10, 30, 60)
 NumberColumn = st.column_config.NumberColumn
 TextColumn = st.column_config.TextColumn
-TimeColumn = st.column_config.DatetimeColumn
 
 database, filters = context.current()
 schema, url = database.schema, database.url
@@ -30,7 +29,7 @@ interval = live_right.segmented_control(t("ops.live_every"), LIVE_INTERVALS, def
 
 
 def time_column(label_key: str) -> dict:
-    return TimeColumn(t(label_key), format="YYYY-MM-DD HH:mm:ss")
+    return when(t(label_key), seconds=True)
 
 
 @st.fragment(run_every=interval if live else None)
@@ -128,7 +127,8 @@ with data.database_errors(database.config):
     else:
         traffic = data.query("traffic", url, filters, unit)
         st.subheader(t("ops.rps_and_errors", bucket=t(f"bucket.{unit}")))
-        chart(None if traffic.empty else charts.traffic_panels(traffic, time_title, t("ops.rps"), t("ops.errors")),
+        chart(None if traffic.empty else charts.traffic_panels(traffic, time_title, t("ops.rps"), t("ops.errors"),
+                                                               t("chart.rps"), t("chart.errors")),
               traffic.empty, "traffic")
         st.subheader(t("ops.error_rate_trend"))
         totals = ops.error_rate_over_time(traffic) if not traffic.empty else traffic

@@ -5,6 +5,7 @@ import streamlit as st
 from dashboard import charts, context, data
 from dashboard.filters import comparison_period, local_now
 from dashboard.i18n import t
+from dashboard.tables import chart
 from dashboard.tiles import ignored_note, kpi_row, page_title
 
 CUSTOMERS = ["dialogs", "csat", "nps", "escalation_rate"]
@@ -37,9 +38,9 @@ with data.database_errors(database.config):
         st.info(t("chart.empty"))
     else:
         partial_from = charts.partial_bucket_start(local_now(filters.tz), unit)
-        st.plotly_chart(charts.stacked_bars(frame, "bucket", "dialogs", "platform",
-                                            t("chart.time", tz=filters.tz), t("chart.dialogs"),
-                                            t("chart.platform"), partial_from=partial_from), width="stretch")
+        chart(charts.stacked_bars(frame, "bucket", "dialogs", "platform", t("chart.time", tz=filters.tz),
+                                  t("chart.dialogs"), t("chart.platform"), partial_from=partial_from),
+              False, "dialogs_by_platform")
         if frame["bucket"].max() >= partial_from:
             st.caption(t("chart.partial", bucket=t(f"bucket.{unit}")))
 

@@ -1,0 +1,87 @@
+"""The translation layer: both catalogues complete and used, Russian formats from a table of cases."""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from dashboard import format as fmt
+from dashboard.i18n import EN, RU, t
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def placeholders(text: str) -> list[str]:
+    return sorted(name for _, name, _, _ in string.Formatter().parse(text) if name)
+
+
+def test_both_catalogues_have_the_same_keys_and_placeholders():
+    assert set(EN) == set(RU), sorted(set(EN) ^ set(RU))
+    assert [k for k in EN if placeholders(EN[k]) != placeholders(RU[k])] == []
+
+
+def dynamic_keys() -> set[str]:
+    """Keys the code builds from a variable (t(f"kpi.{key}.label") …), from the same sources."""
+    from data_access.ai import LATENCY_BINS
+    from data_access.business import RESOLUTION_BINS
+    from data_access.export import ABOUT_LABELS, COLUMN_NOTES, FORMATS
+    from data_access.kpis import KPIS
+    from data_access.schema import TABLES
+    from data_access.sql import BUCKETS
+    from dashboard.charts import STATUS_COLORS
+    from dashboard.filters import PERIODS
+    from dashboard.tiles import N_UNITS
+
+    keys = {f"kpi.{k}.{part}" for k in KPIS for part in ("label", "definition")}
+    keys |= {f"kpi.n.{unit}" for unit in N_UNITS.values()} | {f"bucket.{b}" for b in BUCKETS}
+    keys |= {f"filters.period.{p}" for p in PERIODS} | {f"status.{s}" for s in STATUS_COLORS}
+    keys |= {f"table.{name}" for name in TABLES} | {f"export.as_{kind}" for kind in FORMATS}
+    keys |= {f"business.{p}" for p in ("promoters", "passives", "detractors")}
+    keys |= {f"ai.by_{d}" for d in ("ai_model", "intent", "platform")} | {f"col.{d}" for d in ("ai_model", "intent", "platform")}
+    keys |= {f"bin.resolution.{i}" for i in range(len(RESOLUTION_BINS))} | {f"bin.latency.{i}" for i in range(len(LATENCY_BINS))}
+    keys |= {f"colnote.{c}" for c in COLUMN_NOTES} | {f"export.about.{k}" for k in ABOUT_LABELS}
+    keys |= {f"{page}.caption" for page in EN if page.startswith("page.")}
+    return keys
+
+
+def test_every_key_is_used_somewhere():
+    literals = set()
+    for path in list((ROOT / "dashboard").glob("*.py")) + list((ROOT / "pages").glob("*.py")):
+        if path.name.startswith("i18n"):
+            continue
+        literals |= set(re.findall(r'"([a-z0-9_]+(?:\.[a-z0-9_]+)+)"', path.read_text()))
+    unused = set(EN) - literals - dynamic_keys()
+    assert not unused, sorted(unused)
+
+
+@pytest.mark.parametrize("call, english, russian", [
+    (lambda lang: fmt.number(1234.5, 1, lang), "1,234.5", "1\u00a0234,5"),
+    (lambda lang: fmt.number(1234567, 0, lang), "1,234,567", "1\u00a0234\u00a0567"),
+    (lambda lang: fmt.percent(81.234, lang=lang), "81.2 %", "81,2 %"),
+    (lambda lang: fmt.percent(99.954, lang=lang), "99.95 %", "99,95 %"),
+    (lambda lang: fmt.money(Decimal("1234.565"), lang), "$1,234.57", "1\u00a0234,57 $"),
+    (lambda lang: fmt.duration_s(252, lang), "4 min 12 s", "4 мин 12 с"),
+    (lambda lang: fmt.duration_s(3 * 3600 + 300, lang), "3 h 05 min", "3 ч 05 мин"),
+    (lambda lang: fmt.duration_s(50 * 3600, lang), "2 d 02 h", "2 д 02 ч"),
+    (lambda lang: fmt.duration_ms(845, lang), "845 ms", "845 мс"),
+    (lambda lang: fmt.duration_ms(1840, lang), "1.84 s", "1,84 с"),
+    (lambda lang: fmt.day(date(2026, 11, 27), lang), "2026-11-27", "27.11.2026"),
+    (lambda lang: fmt.moment(datetime(2026, 11, 27, 9, 5), lang), "2026-11-27 09:05", "27.11.2026 09:05"),
+    (lambda lang: fmt.kpi_value(4.016, "rating", lang), "4.02 / 5", "4,02 / 5"),
+    (lambda lang: fmt.kpi_delta(72.5, 70.0, "percent", lang), "+2.5 pp", "+2,5 п.п."),
+    (lambda lang: fmt.kpi_delta(20, 34, "nps", lang), "-14 pts", "-14 п."),
+    (lambda lang: fmt.kpi_delta(110, 100, "count", lang), "+10.0 %", "+10,0 %"),
+    (lambda lang: fmt.file_size(1536, lang), "1.5 KB", "1,5 КБ"),
+])
+def test_formats_in_both_languages(call, english, russian):
+    assert (call("en"), call("ru")) == (english, russian)
+
+
+def test_t_takes_the_language():
+    assert (t("kpi.dialogs.label", "en"), t("kpi.dialogs.label", "ru")) == ("Dialogs", "Диалоги")
+    assert t("demo.built", "ru", rows="1 000", seconds="2,5") == "Демо-база готова: 1 000 строк за 2,5 с."
