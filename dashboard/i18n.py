@@ -282,6 +282,7 @@ EN: dict[str, str] = {
     "export.preview": "Preview: the first {n} rows",
     "export.sheets": ("XLSX holds {limit} rows per sheet: this export continues on {sheets} sheets "
                       "(data, data 2, …)."),
+    "export.long_cells": "{n} text cell(s) are longer than Excel's 32,767 characters: the XLSX file cuts them with a marker (CSV and JSON keep them whole).",
     "export.download": "Download",
     "export.as_csv": "CSV (≈ {size})",
     "export.as_json": "JSON (≈ {size})",

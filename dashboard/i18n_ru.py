@@ -263,6 +263,7 @@ RU: dict[str, str] = {
     "export.empty": "Ни одна строка не прошла фильтры: в файлах будет только заголовок.",
     "export.preview": "Просмотр: первые {n} строк",
     "export.sheets": "В листе XLSX помещается {limit} строк: выгрузка продолжится на {sheets} листах (data, data 2, …).",
+    "export.long_cells": "Ячеек длиннее 32 767 символов (предел Excel): {n}. В XLSX они обрезаны с пометкой, в CSV и JSON — целиком.",
     "export.download": "Скачать",
     "export.as_csv": "CSV (≈ {size})",
     "export.as_json": "JSON (≈ {size})",

@@ -491,7 +491,21 @@ def page_summary(engine: sa.Engine, schema: Schema, filters: Filters, table: str
     total = count_rows(engine, schema, request)
     return {"rows": total, "columns": request.columns, "preview": preview(engine, schema, request),
             "sizes": estimate_sizes(engine, schema, request, total),
-            "sheets": max(1, -(-total // EXCEL_MAX_ROWS))}
+            "sheets": max(1, -(-total // EXCEL_MAX_ROWS)), "long_cells": count_long_cells(engine, schema, request)}
+
+
+def count_long_cells(engine: sa.Engine, schema: Schema, request: ExportRequest) -> int:
+    """How many text cells of the export are longer than Excel's 32,767 characters (XLSX cuts them)."""
+    request = request.checked(schema)
+    texts = [c for c in request.columns
+             if isinstance(TABLES[request.table].columns[c].type, (sa.String, sa.Text)) and c != "id"]
+    if not texts:
+        return 0
+    where, params = sql.table_where(request.filters, request.table, schema, engine.dialect.name)
+    long_cells = " + ".join(f"SUM(CASE WHEN LENGTH({sql.column(request.table, c)}) > {EXCEL_MAX_CELL} THEN 1 ELSE 0 END)"
+                            for c in texts)
+    value = sql.read_row(engine, f"SELECT {long_cells} AS n FROM {request.table} {where}", params)["n"]
+    return int(value or 0)
 
 
 def command_line(request: ExportRequest, fmt: str) -> str:

@@ -39,6 +39,8 @@ with data.database_errors(database.config):
         st.subheader(t("export.preview", n=min(PREVIEW_ROWS, rows)))
         st.dataframe(pd.DataFrame(summary["preview"], columns=list(summary["columns"])), hide_index=True,
                      width="stretch")
+        if summary["long_cells"]:
+            st.warning(t("export.long_cells", n=fmt.number(summary["long_cells"])))
         if summary["sheets"] > 1:
             st.warning(t("export.sheets", sheets=summary["sheets"], limit=fmt.number(ex.EXCEL_MAX_ROWS)))
     request = ex.ExportRequest(table, filters, tuple(summary["columns"]), bool(mask))

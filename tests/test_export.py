@@ -159,6 +159,7 @@ def test_long_text_is_cut_with_a_marker_and_counted(engine):
     assert len(cell) == ex.EXCEL_MAX_CELL and cell.endswith(ex.TRUNCATION_MARK)
     assert len(json.loads(ex.export_bytes(engine, schema, ex.ExportRequest("error_events", RANGE), "json"))[0]
                ["message"]) == 40_000  # CSV and JSON keep the whole text
+    assert ex.count_long_cells(engine, schema, ex.ExportRequest("error_events", RANGE)) == 1  # the page says so
 
 
 def test_bad_requests_say_why(export_data):
