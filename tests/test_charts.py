@@ -1,0 +1,50 @@
+"""Every chart builder on a tiny frame: plotly checks each property it is given, so a misspelt
+one fails here, and the traces are the ones the page expects."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dashboard import charts
+
+DAYS = pd.date_range("2026-11-01", periods=3)
+
+
+def by_platform():
+    return pd.DataFrame({"bucket": DAYS.repeat(2), "platform": ["telegram", "web"] * 3, "dialogs": [1, 2, 3, 4, 5, 6]})
+
+
+def test_stacked_bars_and_lines():
+    fig = charts.stacked_bars(by_platform(), "bucket", "dialogs", "platform", "t", "y", "p",
+                              partial_from=DAYS[-1])
+    assert [trace.name for trace in fig.data] == ["telegram", "web"]
+    assert list(fig.data[0].marker.opacity) == [1.0, 1.0, 0.4]
+    fig = charts.lines(by_platform(), "bucket", "dialogs", "t", "y", series="platform",
+                       thresholds=[(3, "limit"), (5, "target")], y_suffix=" %", log_y=True)
+    assert len(fig.layout.shapes) == 2 and fig.layout.yaxis.type == "log"
+
+
+def test_bars_both_ways():
+    frame = pd.DataFrame({"intent": ["a", "b"], "rate": [10.0, 20.0]})
+    assert charts.bars(frame, "intent", "rate", "x", "y").data[0].orientation == "v"
+    assert charts.bars(frame, "intent", "rate", "x", "y", horizontal=True).data[0].orientation == "h"
+
+
+def test_panels_and_special_charts():
+    csat = pd.DataFrame({"bucket": DAYS, "csat": [80.0, 70.0, 75.0], "avg_rating": [4.1, 3.9, 4.0],
+                         "ratings": [10, 12, 9]})
+    assert len(charts.csat_panels(csat, "t", "CSAT", "Avg", 4.0, "alert").data) == 2
+    nps = pd.DataFrame({"bucket": DAYS, "promoters_share": [50.0] * 3, "passives_share": [30.0] * 3,
+                        "detractors_share": [20.0] * 3, "nps": [30.0] * 3, "responses": [10] * 3})
+    assert len(charts.nps_mix(nps, "t", {"promoters": "P", "passives": "N", "detractors": "D"}, "NPS").data) == 4
+    traffic = pd.DataFrame({"bucket": DAYS.repeat(2), "service": ["a", "b"] * 3, "rps": [1.0] * 6, "errors": [0] * 6})
+    assert len(charts.traffic_panels(traffic, "t", "rps", "errors").data) == 4
+    intervals = pd.DataFrame({"service": ["api"], "status": ["down"], "started": [DAYS[0]], "ended": [DAYS[1]],
+                              "seconds": [86400.0]})
+    assert len(charts.status_timeline(intervals, ["api"], "t", {"down": "down", "degraded": "degraded"},
+                                      DAYS[0], DAYS[-1]).data) == 2
+    matrix = pd.DataFrame([[2, 1], [0, 3]], index=["a", "b"], columns=["a", "b"])
+    assert charts.heatmap(matrix, "x", "y", "%{z}").data[0].type == "heatmap"
+    calibration = pd.DataFrame({"bucket": ["0.8–0.9"], "accuracy": [80.0], "mean_confidence": [0.85],
+                                "labelled": [10], "share": [100.0]})
+    assert len(charts.calibration_chart(calibration, "x", "acc", "conf", "share").data) == 2
