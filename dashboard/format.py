@@ -49,11 +49,16 @@ def money(value: Decimal | float, lang: str | None = None) -> str:
     return f"{sign}${abs(cents):,.2f}"
 
 
+def milliseconds(value: float, decimals: int = 0, lang: str | None = None) -> str:
+    """``0.24`` → ``0.2 ms`` / ``0,2 мс``."""
+    return f"{number(value, decimals, lang)} {UNITS[_lang(lang)]['ms']}"
+
+
 def duration_ms(value: float, lang: str | None = None) -> str:
     """Milliseconds below ten seconds as ``845 ms`` / ``1.84 s``, longer as a duration."""
     units = UNITS[_lang(lang)]
     if value < 1000:
-        return f"{number(value, 0, lang)} {units['ms']}"
+        return milliseconds(value, 0, lang)
     if value < 10_000:
         return f"{localized(f'{value / 1000:.2f}', lang)} {units['s']}"
     return duration_s(value / 1000, lang)
@@ -149,3 +154,43 @@ def _signed(change: float, places: int, suffix: str = "", lang: str | None = Non
 
 def is_unchanged(delta: str | None) -> bool:
     return delta is not None and not delta.startswith(("+", "-"))
+
+
+RU_MONTHS = ("янв.", "февр.", "марта", "апр.", "мая", "июня", "июля", "авг.", "сент.", "окт.", "нояб.", "дек.")
+
+
+def time_ticks(first: datetime, last: datetime, lang: str | None = None, most: int = 10) -> tuple[list, list[str]]:
+    """Tick positions between ``first`` and ``last`` (at most about ``most``) and their labels in
+    the language: ``3 нояб.``, ``09:00`` (with the day under the first tick of each day)."""
+    import pandas as pd
+
+    span = (last - first).total_seconds()
+    steps = [("h", 1), ("h", 2), ("h", 3), ("h", 6), ("h", 12), ("D", 1), ("D", 2), ("D", 7), ("D", 14),
+             ("MS", 1), ("MS", 3), ("MS", 6), ("YS", 1)]
+    seconds = {"h": 3600, "D": 86400, "MS": 30 * 86400, "YS": 365 * 86400}
+    unit, count = next(((u, c) for u, c in steps if span / (seconds[u] * c) <= most), ("YS", 1))
+    start = pd.Timestamp(first).floor("D") if unit != "h" else pd.Timestamp(first).floor("h")
+    if unit == "h":  # hours on multiples of the step: 00:00, 03:00, 06:00 …
+        start -= pd.Timedelta(hours=start.hour % count)
+    if unit == "MS":
+        start = start.replace(day=1)
+    if unit == "YS":
+        start = start.replace(month=1, day=1)
+    ticks = [tick for tick in pd.date_range(start, pd.Timestamp(last), freq=f"{count}{unit}") if tick >= first]
+    if unit == "D" and count == 7:  # weeks start on Monday, as the weekly buckets do
+        ticks = [tick for tick in pd.date_range(start - pd.Timedelta(days=start.weekday()), last, freq="7D")
+                 if tick >= first]
+    ru = _lang(lang) == "ru"
+    labels, seen_days = [], set()
+    for tick in ticks:
+        month = RU_MONTHS[tick.month - 1] if ru else tick.strftime("%b")
+        day_label = f"{tick.day} {month}"
+        if unit == "h":
+            label = f"{tick:%H:%M}" + ("" if tick.date() in seen_days else f"<br>{day_label}")
+            seen_days.add(tick.date())
+        elif unit in ("MS", "YS"):
+            label = f"{month} {tick.year}" if ru else tick.strftime("%b %Y")
+        else:
+            label = day_label
+        labels.append(label)
+    return [tick.to_pydatetime() for tick in ticks], labels

@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard import format as fmt
 from dashboard.i18n import current_language, t
 
 
@@ -72,12 +73,16 @@ def chart(fig: go.Figure | None, empty: bool, key: str) -> None:
 
 
 def localize(fig: go.Figure) -> go.Figure:
-    """Number separators and date order of the session's language (Russian: ``1 234,5`` and
-    ``27.11``; dates as numbers, so no month names are left in English)."""
+    """Number separators, dates and month names of the session's language (Russian: ``1 234,5``,
+    ticks ``3 нояб.``, hover ``27.11.2026 09:00``); plotly.js itself knows only English names."""
     if current_language() == "ru":
         fig.update_layout(separators=", ")
-        if any(_on_a_time_axis(trace) for trace in fig.data):
-            fig.update_xaxes(tickformat="%d.%m\n%Y", hoverformat="%d.%m.%Y %H:%M")
+        times = [value for trace in fig.data if _on_a_time_axis(trace)
+                 for value in (trace.base if getattr(trace, "base", None) is not None else trace.x)]
+        if times:
+            values, labels = fmt.time_ticks(pd.to_datetime(pd.Series(times)).min(),
+                                            pd.to_datetime(pd.Series(times)).max())
+            fig.update_xaxes(tickmode="array", tickvals=values, ticktext=labels, hoverformat="%d.%m.%Y %H:%M")
     return fig
 
 

@@ -109,7 +109,7 @@ def now_panels() -> None:
         health["rows_text"] = [("≈ " if not exact else "") + fmt.number(rows)
                                for rows, exact in zip(health["rows"], health["exact"])]
         health["newest"] = health["newest"].dt.tz_convert(filters.tz).dt.tz_localize(None)
-        st.metric(t("ops.ping"), f"{ping:.1f} ms", help=t("ops.ping.help"), border=True, width=220)
+        st.metric(t("ops.ping"), fmt.milliseconds(ping, 1), help=t("ops.ping.help"), border=True, width=220)
         table(health, {"table": TextColumn(t("col.table")), "rows_text": TextColumn(t("col.rows")),
                        "newest": time_column("col.newest"), "age": TextColumn(t("col.age"))},
               "database_health", "database_health")

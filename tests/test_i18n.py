@@ -69,6 +69,7 @@ def test_every_key_is_used_somewhere():
     (lambda lang: fmt.duration_s(3 * 3600 + 300, lang), "3 h 05 min", "3 ч 05 мин"),
     (lambda lang: fmt.duration_s(50 * 3600, lang), "2 d 02 h", "2 д 02 ч"),
     (lambda lang: fmt.duration_ms(845, lang), "845 ms", "845 мс"),
+    (lambda lang: fmt.milliseconds(0.24, 1, lang), "0.2 ms", "0,2 мс"),
     (lambda lang: fmt.duration_ms(1840, lang), "1.84 s", "1,84 с"),
     (lambda lang: fmt.day(date(2026, 11, 27), lang), "2026-11-27", "27.11.2026"),
     (lambda lang: fmt.moment(datetime(2026, 11, 27, 9, 5), lang), "2026-11-27 09:05", "27.11.2026 09:05"),
@@ -85,3 +86,17 @@ def test_formats_in_both_languages(call, english, russian):
 def test_t_takes_the_language():
     assert (t("kpi.dialogs.label", "en"), t("kpi.dialogs.label", "ru")) == ("Dialogs", "Диалоги")
     assert t("demo.built", "ru", rows="1 000", seconds="2,5") == "Демо-база готова: 1 000 строк за 2,5 с."
+
+
+@pytest.mark.parametrize("first, last, labels", [
+    (datetime(2026, 10, 29), datetime(2026, 11, 27), ["2 нояб.", "9 нояб.", "16 нояб.", "23 нояб."]),
+    (datetime(2026, 11, 20), datetime(2026, 11, 27), ["20 нояб.", "21 нояб.", "22 нояб.", "23 нояб.", "24 нояб.",
+                                                      "25 нояб.", "26 нояб.", "27 нояб."]),
+    (datetime(2026, 11, 26, 7), datetime(2026, 11, 27, 7), ["09:00<br>26 нояб.", "12:00", "15:00", "18:00", "21:00",
+                                                            "00:00<br>27 нояб.", "03:00", "06:00"]),
+    (datetime(2025, 1, 1), datetime(2026, 11, 27), ["янв. 2025", "апр. 2025", "июля 2025", "окт. 2025",
+                                                    "янв. 2026", "апр. 2026", "июля 2026", "окт. 2026"]),
+])
+def test_russian_month_names_on_time_axes(first, last, labels):
+    ticks, shown = fmt.time_ticks(first, last, "ru")
+    assert shown == labels and all(first <= tick <= last for tick in ticks)
