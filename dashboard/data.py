@@ -56,7 +56,6 @@ def kpi_values(url: str, filters: Filters, keys: tuple[str, ...]) -> dict[str, k
 # The data_access functions pages may ask for through ``query``: (engine, schema, filters, *args).
 QUERIES = {
     "dialogs_by_platform": series.dialogs_by_platform,
-    "intent_breakdown": business.intent_breakdown,
     "breakdown": business.breakdown,
     "latency_percentiles": ai.latency_percentiles,
     "latency_histogram": ai.latency_histogram,

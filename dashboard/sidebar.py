@@ -13,9 +13,8 @@ import streamlit as st
 
 from data_access.filters import Filters
 from dashboard.data import Database
-from dashboard.filters import (COMMON_TIMEZONES, DIMENSION_PARAMS, PERIODS, Selection, default_timezone,
-                               matching_period, parse_query, utc_now)
-from dashboard.filters import Warning_, quote
+from dashboard.filters import (COMMON_TIMEZONES, DIMENSION_PARAMS, PERIODS, Selection, Warning_, default_timezone,
+                               matching_period, parse_query, quote, utc_now)
 from dashboard.i18n import LANGUAGES, t
 
 KEYS = {"period": "f_period", "dates": "f_dates", "platforms": "f_platform", "intents": "f_intent",

@@ -9,7 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from data_access import sql
-from data_access.business import _numeric, _rate, money
+from data_access.business import money
 from data_access.filters import Filters
 from data_access.kpis import CM, dialogs_subquery
 from data_access.schema import Schema
@@ -42,7 +42,7 @@ def latency_percentiles(engine: sa.Engine, schema: Schema, filters: Filters, uni
                {sql.percentile(TIMED, 0.99, dialect)} AS p99
         FROM conversation_metrics {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
     frame["bucket"] = pd.to_datetime(frame["bucket"])
-    return _numeric(frame, ["messages", "p50", "p95", "p99"]).dropna(subset=["p50"]).reset_index(drop=True)
+    return sql.numeric(frame, ["messages", "p50", "p95", "p99"]).dropna(subset=["p50"]).reset_index(drop=True)
 
 
 def latency_histogram(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
@@ -53,7 +53,7 @@ def latency_histogram(engine: sa.Engine, schema: Schema, filters: Filters) -> pd
     frame = sql.read_frame(engine, f"""
         SELECT {_model(schema)} AS model, CASE {cases} ELSE {len(LATENCY_BINS) - 1} END AS bin, COUNT(*) AS messages
         FROM conversation_metrics {where} AND "response_time_ms" >= 0 GROUP BY 1, 2 ORDER BY 1, 2""", params)
-    frame = _numeric(frame, ["bin", "messages"])
+    frame = sql.numeric(frame, ["bin", "messages"])
     frame["bin_label"] = [LATENCY_BINS[int(b)][1] for b in frame["bin"]]
     totals = frame.groupby("model")["messages"].transform("sum")
     frame["share"] = 100.0 * frame["messages"] / totals
@@ -70,8 +70,8 @@ def accuracy_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: st
                SUM(CASE WHEN "intent" = "expected_intent" THEN 1 ELSE 0 END) AS correct
         FROM conversation_metrics {where} AND "expected_intent" IS NOT NULL GROUP BY 1 ORDER BY 1""", params)
     frame["bucket"] = pd.to_datetime(frame["bucket"])
-    frame = _numeric(frame, ["labelled", "correct"])
-    frame["accuracy"] = _rate(frame, "correct", "labelled")
+    frame = sql.numeric(frame, ["labelled", "correct"])
+    frame["accuracy"] = sql.rate(frame, "correct", "labelled")
     return frame
 
 
@@ -84,8 +84,8 @@ def accuracy_by_intent(engine: sa.Engine, schema: Schema, filters: Filters) -> p
                SUM(CASE WHEN "intent" = "expected_intent" THEN 1 ELSE 0 END) AS correct
         FROM conversation_metrics {where} AND "expected_intent" IS NOT NULL
         GROUP BY 1 ORDER BY labelled DESC, 1""", params)
-    frame = _numeric(frame, ["labelled", "correct"])
-    frame["accuracy"] = _rate(frame, "correct", "labelled")
+    frame = sql.numeric(frame, ["labelled", "correct"])
+    frame["accuracy"] = sql.rate(frame, "correct", "labelled")
     return frame
 
 
@@ -96,7 +96,7 @@ def confusion_pairs(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.D
     frame = sql.read_frame(engine, f"""
         SELECT "expected_intent" AS expected, COALESCE("intent", '(none)') AS recognised, COUNT(*) AS rows
         FROM conversation_metrics {where} AND "expected_intent" IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""", params)
-    return _numeric(frame, ["rows"])
+    return sql.numeric(frame, ["rows"])
 
 
 def confusion_matrix(pairs: pd.DataFrame, top: int = 8) -> pd.DataFrame:
@@ -124,7 +124,7 @@ def calibration(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataF
                {'SUM(CASE WHEN "intent" = "expected_intent" THEN 1 ELSE 0 END)' if labelled else "NULL"} AS correct,
                {'AVG(CASE WHEN "expected_intent" IS NOT NULL THEN "confidence" END)' if labelled else "NULL"} AS mean_confidence
         FROM conversation_metrics {where} AND "confidence" BETWEEN 0 AND 1 GROUP BY 1 ORDER BY 1""", params)
-    frame = _numeric(frame, ["bucket", "messages", "labelled", "correct", "mean_confidence"])
+    frame = sql.numeric(frame, ["bucket", "messages", "labelled", "correct", "mean_confidence"])
     counts = dict(zip(frame["bucket"].astype(int), frame.to_dict("records")))
     rows = []
     for i, (lower, upper) in enumerate(CONFIDENCE_BUCKETS):
@@ -135,10 +135,10 @@ def calibration(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataF
                      "correct": found.get("correct", 0 if labelled else None),
                      "mean_confidence": found.get("mean_confidence")})
     out = pd.DataFrame(rows)
-    out = _numeric(out, ["labelled", "correct", "mean_confidence"])
+    out = sql.numeric(out, ["labelled", "correct", "mean_confidence"])
     total = out["messages"].sum()
     out["share"] = 100.0 * out["messages"] / total if total else float("nan")
-    out["accuracy"] = _rate(out, "correct", "labelled")
+    out["accuracy"] = sql.rate(out, "correct", "labelled")
     return out
 
 
@@ -152,8 +152,8 @@ def helpful_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str
                SUM({sql.flag('"helpful"')}) AS helpful_up
         FROM conversation_metrics {where} AND "helpful" IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""", params)
     frame["bucket"] = pd.to_datetime(frame["bucket"])
-    frame = _numeric(frame, ["voted", "helpful_up"])
-    frame["helpful_share"] = _rate(frame, "helpful_up", "voted")
+    frame = sql.numeric(frame, ["voted", "helpful_up"])
+    frame["helpful_share"] = sql.rate(frame, "helpful_up", "voted")
     return frame
 
 
@@ -168,7 +168,7 @@ def usage_by_model(engine: sa.Engine, schema: Schema, filters: Filters, unit: st
                {sql.money_sum_ten_thousandths('CASE WHEN "cost_usd" >= 0 THEN "cost_usd" ELSE 0 END')} AS cost_e4
         FROM conversation_metrics {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
     frame["bucket"] = pd.to_datetime(frame["bucket"])
-    frame = _numeric(frame, ["messages", "tokens"])
+    frame = sql.numeric(frame, ["messages", "tokens"])
     frame["cost"] = [money(v) for v in frame["cost_e4"]]
     frame["cost_usd"] = frame["cost"].map(float)  # for charts only; totals use the exact column
     frame["cost_per_message"] = [per(c, m) for c, m in zip(frame["cost"], frame["messages"])]
@@ -210,7 +210,7 @@ def cost_outcomes(engine: sa.Engine, schema: Schema, filters: Filters, by: str) 
                {"SUM(escalated_any)" if escalated else "NULL"} AS escalated,
                {"SUM(CASE WHEN escalated_any = 1 THEN cost_e4 ELSE 0 END)" if escalated else "NULL"} AS escalated_cost_e4
         FROM ({subquery}) d GROUP BY 1 ORDER BY 1""", params)
-    frame = _numeric(frame, ["dialogs", "resolved", "converted", "escalated"])
+    frame = sql.numeric(frame, ["dialogs", "resolved", "converted", "escalated"])
     frame["cost"] = [money(v) for v in frame["cost_e4"]]
     frame["cost_per_dialog"] = [per(c, n) for c, n in zip(frame["cost"], frame["dialogs"])]
     frame["cost_per_resolved"] = [per(c, n) for c, n in zip(frame["cost"], frame["resolved"])]

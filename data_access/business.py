@@ -28,18 +28,6 @@ TOP2 = 'CASE WHEN "satisfaction_score" IN (4, 5) THEN 1 ELSE 0 END'
 VALID_SCORE = f'CASE WHEN {RATED} THEN "satisfaction_score" END'
 
 
-def _rate(frame: pd.DataFrame, part: str, whole: str) -> pd.Series:
-    """100 × part / whole per row; NaN where whole is 0 or NULL."""
-    whole_values = pd.to_numeric(frame[whole], errors="coerce").astype("float64")
-    return 100.0 * pd.to_numeric(frame[part], errors="coerce").astype("float64") / whole_values.where(whole_values > 0)
-
-
-def _numeric(frame: pd.DataFrame, columns) -> pd.DataFrame:
-    for column in columns:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    return frame
-
-
 BREAKDOWNS = {"intent": "intent", "ai_model": "ai_model", "platform": "platform"}
 
 
@@ -77,16 +65,16 @@ def breakdown(engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> p
                SUM(CASE WHEN "tokens_used" >= 0 THEN "tokens_used" ELSE 0 END) AS tokens,
                {sql.money_sum_ten_thousandths('CASE WHEN "cost_usd" >= 0 THEN "cost_usd" ELSE 0 END')} AS cost_e4
         FROM conversation_metrics {where} GROUP BY 1 ORDER BY messages DESC, 1""", params)
-    frame = _numeric(frame, ["messages", "dialogs", "ratings", "top2", "avg_rating", "escalated", "resolved",
+    frame = sql.numeric(frame, ["messages", "dialogs", "ratings", "top2", "avg_rating", "escalated", "resolved",
                              "converted", "avg_response_ms", "p95_response_ms", "labelled", "correct", "voted",
                              "helpful_up", "tokens"])
     frame["cost"] = [money(v) for v in frame["cost_e4"]]
-    frame["csat"] = _rate(frame, "top2", "ratings")
-    frame["escalation_rate"] = _rate(frame, "escalated", "dialogs")
-    frame["resolution_rate"] = _rate(frame, "resolved", "dialogs")
-    frame["conversion_rate"] = _rate(frame, "converted", "dialogs")
-    frame["intent_accuracy"] = _rate(frame, "correct", "labelled")
-    frame["helpful_share"] = _rate(frame, "helpful_up", "voted")
+    frame["csat"] = sql.rate(frame, "top2", "ratings")
+    frame["escalation_rate"] = sql.rate(frame, "escalated", "dialogs")
+    frame["resolution_rate"] = sql.rate(frame, "resolved", "dialogs")
+    frame["conversion_rate"] = sql.rate(frame, "converted", "dialogs")
+    frame["intent_accuracy"] = sql.rate(frame, "correct", "labelled")
+    frame["helpful_share"] = sql.rate(frame, "helpful_up", "voted")
     frame["low_sample"] = frame["ratings"] < MIN_SAMPLE
     return frame.drop(columns=["cost_e4"])
 
@@ -96,11 +84,6 @@ def money(ten_thousandths) -> Decimal | None:
     if ten_thousandths is None or (isinstance(ten_thousandths, float) and ten_thousandths != ten_thousandths):
         return None
     return Decimal(int(ten_thousandths)) / Decimal(10000)
-
-
-def intent_breakdown(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
-    """``breakdown`` by intent (the Business page's intents table)."""
-    return breakdown(engine, schema, filters, "intent")
 
 
 def problem_intents(breakdown: pd.DataFrame, metric: str, worst_first_ascending: bool, limit: int = 5,
@@ -125,9 +108,9 @@ def csat_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str,
                SUM(CASE WHEN {RATED} THEN {TOP2} ELSE 0 END) AS top2, AVG({VALID_SCORE}) AS avg_rating
         FROM conversation_metrics {where} AND "satisfaction_score" IS NOT NULL
         GROUP BY {"1, 2" if by_platform else "1"} ORDER BY 1""", params)
-    frame = _numeric(frame, ["ratings", "top2", "avg_rating"])
+    frame = sql.numeric(frame, ["ratings", "top2", "avg_rating"])
     frame["bucket"] = pd.to_datetime(frame["bucket"])
-    frame["csat"] = _rate(frame, "top2", "ratings")
+    frame["csat"] = sql.rate(frame, "top2", "ratings")
     return frame[frame["ratings"] > 0].reset_index(drop=True)
 
 
@@ -140,7 +123,7 @@ def rating_distribution(engine: sa.Engine, schema: Schema, filters: Filters,
     frame = sql.read_frame(engine, f"""
         SELECT "satisfaction_score" AS score{split}, COUNT(*) AS ratings FROM conversation_metrics
         {where} AND {RATED} GROUP BY {"1, 2" if by_platform else "1"} ORDER BY 1""", params)
-    return _numeric(frame, ["score", "ratings"])
+    return sql.numeric(frame, ["score", "ratings"])
 
 
 def nps_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
@@ -155,10 +138,10 @@ def nps_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) ->
                SUM(CASE WHEN "score" BETWEEN 7 AND 8 THEN 1 ELSE 0 END) AS passives,
                SUM(CASE WHEN "score" <= 6 THEN 1 ELSE 0 END) AS detractors
         FROM nps_responses {where} AND "score" BETWEEN 0 AND 10 GROUP BY 1 ORDER BY 1""", params)
-    frame = _numeric(frame, ["responses", "promoters", "passives", "detractors"])
+    frame = sql.numeric(frame, ["responses", "promoters", "passives", "detractors"])
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     for part in ("promoters", "passives", "detractors"):
-        frame[f"{part}_share"] = _rate(frame, part, "responses")
+        frame[f"{part}_share"] = sql.rate(frame, part, "responses")
     frame["nps"] = frame["promoters_share"] - frame["detractors_share"]
     return frame
 
@@ -173,7 +156,7 @@ def nps_comments(engine: sa.Engine, schema: Schema, filters: Filters, detractors
         SELECT {sql.TS} AS "timestamp", "platform", "score", "comment" FROM nps_responses {where}{only}
         AND "comment" IS NOT NULL AND "comment" <> '' ORDER BY {sql.TS} DESC LIMIT {int(limit)}""", params)
     frame["timestamp"] = to_local(frame["timestamp"], filters.tz)
-    return _numeric(frame, ["score"])
+    return sql.numeric(frame, ["score"])
 
 
 def to_local(values: pd.Series, tz: str) -> pd.Series:
@@ -206,12 +189,12 @@ def dialog_outcomes_trend(engine: sa.Engine, schema: Schema, filters: Filters, u
                SUM({repeat_flag(dialect)}) AS repeats, {resolved[0]} AS resolved,
                {resolved[1]} AS median_resolution_s, {resolved[2]} AS p90_resolution_s
         FROM ({subquery}) d GROUP BY 1 ORDER BY 1""", params)
-    frame = _numeric(frame, ["dialogs", "converted", "escalated", "repeats", "resolved", "median_resolution_s",
+    frame = sql.numeric(frame, ["dialogs", "converted", "escalated", "repeats", "resolved", "median_resolution_s",
                              "p90_resolution_s"])
     frame["bucket"] = pd.to_datetime(frame["bucket"])
-    frame["conversion_rate"] = _rate(frame, "converted", "dialogs")
-    frame["escalation_rate"] = _rate(frame, "escalated", "dialogs")
-    frame["repeat_rate"] = _rate(frame, "repeats", "dialogs")
+    frame["conversion_rate"] = sql.rate(frame, "converted", "dialogs")
+    frame["escalation_rate"] = sql.rate(frame, "escalated", "dialogs")
+    frame["repeat_rate"] = sql.rate(frame, "repeats", "dialogs")
     return frame
 
 
@@ -223,8 +206,8 @@ def conversion_by_platform(engine: sa.Engine, schema: Schema, filters: Filters) 
     frame = sql.read_frame(engine, f"""
         SELECT COALESCE(platform, 'unknown') AS platform, COUNT(*) AS dialogs, SUM(converted_any) AS converted
         FROM ({subquery}) d GROUP BY 1 ORDER BY 1""", params)
-    frame = _numeric(frame, ["dialogs", "converted"])
-    frame["conversion_rate"] = _rate(frame, "converted", "dialogs")
+    frame = sql.numeric(frame, ["dialogs", "converted"])
+    frame["conversion_rate"] = sql.rate(frame, "converted", "dialogs")
     return frame
 
 
@@ -252,6 +235,6 @@ def top_repeat_users(engine: sa.Engine, schema: Schema, filters: Filters, limit:
         FROM ({subquery}) d WHERE user_id IS NOT NULL GROUP BY user_id
         HAVING SUM({repeat_flag(dialect)}) > 0
         ORDER BY repeat_dialogs DESC, dialogs DESC, user_id LIMIT {int(limit)}""", params)
-    frame = _numeric(frame, ["dialogs", "repeat_dialogs"])
+    frame = sql.numeric(frame, ["dialogs", "repeat_dialogs"])
     frame["last_dialog"] = to_local(frame["last_dialog"], filters.tz)
     return frame

@@ -210,7 +210,7 @@ def _conversations(rng: np.random.Generator, spec: DemoSpec, lo: np.datetime64, 
     conv = {
         "id": np.array(_ids(rng, d.size), dtype=object),
         "timestamp": ts,
-        "user_id": np.array([f"u{u:06d}" for u in user.tolist()], dtype=object)[d],
+        "user_id": user_ids(user)[d],
         "session_id": np.array([f"s{dialog_offset + i:09d}" for i in range(n_dialogs)], dtype=object)[d],
         "platform": PLATFORMS[platform][d],
         "intent": INTENTS[shown_intent],
@@ -241,7 +241,7 @@ def _conversations(rng: np.random.Generator, spec: DemoSpec, lo: np.datetime64, 
     nps = {
         "id": _ids(rng, idx.size),
         "timestamp": start[idx] + np.timedelta64(1, "h"),
-        "user_id": conv_user(user[idx]),
+        "user_id": user_ids(user[idx]),
         "platform": PLATFORMS[platform[idx]],
         "score": nps_score,
         "comment": comments,
@@ -249,7 +249,8 @@ def _conversations(rng: np.random.Generator, spec: DemoSpec, lo: np.datetime64, 
     return conv, nps, n_dialogs
 
 
-def conv_user(users: np.ndarray) -> np.ndarray:
+def user_ids(users: np.ndarray) -> np.ndarray:
+    """Customer numbers as the platform's user ids (``u000042``)."""
     return np.array([f"u{u:06d}" for u in users.tolist()], dtype=object)
 
 

@@ -28,13 +28,6 @@ QUOTA_WARNING_SHARE = 80.0
 FAILED_CALL = '("status_code" IS NULL OR "status_code" >= 500 OR "status_code" = 408)'
 
 
-def _numeric(frame: pd.DataFrame, columns) -> pd.DataFrame:
-    for column in columns:
-        if column in frame:
-            frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    return frame
-
-
 def _bucketed(frame: pd.DataFrame) -> pd.DataFrame:
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     return frame
@@ -55,16 +48,16 @@ def traffic(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> p
         SELECT {bucket} AS bucket, "service", SUM(CASE WHEN "requests" >= 0 THEN "requests" ELSE 0 END) AS requests,
                {errors} AS errors, COUNT(*) AS samples
         FROM system_metrics {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
-    frame = _bucketed(_numeric(frame, ["requests", "errors", "samples"]))
+    frame = _bucketed(sql.numeric(frame, ["requests", "errors", "samples"]))
     frame["rps"] = frame["requests"] / (frame["samples"] * 60.0)
-    frame["error_rate"] = 100.0 * frame["errors"] / frame["requests"].where(frame["requests"] > 0)
+    frame["error_rate"] = sql.rate(frame, "errors", "requests")
     return frame
 
 
 def error_rate_over_time(traffic_frame: pd.DataFrame) -> pd.DataFrame:
     """All services together per bucket: 100 × errors / requests (sums of the per-service rows)."""
     totals = traffic_frame.groupby("bucket", as_index=False)[["requests", "errors"]].sum()
-    totals["error_rate"] = 100.0 * totals["errors"] / totals["requests"].where(totals["requests"] > 0)
+    totals["error_rate"] = sql.rate(totals, "errors", "requests")
     return totals
 
 
@@ -76,7 +69,7 @@ def errors_over_time(engine: sa.Engine, schema: Schema, filters: Filters, unit: 
     frame = sql.read_frame(engine, f"""
         SELECT {bucket} AS bucket, COALESCE("error_type", 'unknown') AS error_type, COUNT(*) AS events
         FROM error_events {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
-    return _bucketed(_numeric(frame, ["events"]))
+    return _bucketed(sql.numeric(frame, ["events"]))
 
 
 def top_errors(engine: sa.Engine, schema: Schema, filters: Filters, limit: int = 15) -> pd.DataFrame:
@@ -88,7 +81,7 @@ def top_errors(engine: sa.Engine, schema: Schema, filters: Filters, limit: int =
                COUNT(*) AS events, SUM(CASE WHEN "level" = 'CRITICAL' THEN 1 ELSE 0 END) AS critical,
                MIN({sql.TS}) AS first_seen, MAX({sql.TS}) AS last_seen
         FROM error_events {where} GROUP BY 1, 2 ORDER BY events DESC, 1, 2 LIMIT {int(limit)}""", params)
-    frame = _numeric(frame, ["events", "critical"])
+    frame = sql.numeric(frame, ["events", "critical"])
     for column in ("first_seen", "last_seen"):
         frame[column] = to_local(frame[column], filters.tz)
     return frame
@@ -117,7 +110,7 @@ def resources(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) ->
                {_optional(schema, SM, "memory_percent", f"AVG({valid('memory_percent')})")} AS memory,
                {_optional(schema, SM, "disk_percent", f"MAX({valid('disk_percent')})")} AS disk
         FROM system_metrics {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
-    return _bucketed(_numeric(frame, ["cpu", "memory", "disk"]))
+    return _bucketed(sql.numeric(frame, ["cpu", "memory", "disk"]))
 
 
 def resources_now(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
@@ -136,7 +129,7 @@ def resources_now(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.Dat
           ON s."service" = l."service" AND s."timestamp" = l.latest
         ORDER BY s."service\"""", params)
     frame["timestamp"] = to_local(frame["timestamp"], filters.tz)
-    return _numeric(frame, ["cpu_percent", "memory_percent", "disk_percent", "active_sessions"])
+    return sql.numeric(frame, ["cpu_percent", "memory_percent", "disk_percent", "active_sessions"])
 
 
 def over_threshold(now: pd.DataFrame) -> pd.DataFrame:
@@ -155,7 +148,7 @@ def active_sessions_over_time(engine: sa.Engine, schema: Schema, filters: Filter
         FROM (SELECT {sql.TS}, SUM(CASE WHEN "active_sessions" >= 0 THEN "active_sessions" END) AS sessions
               FROM system_metrics {where} GROUP BY {sql.TS}) s
         WHERE sessions IS NOT NULL GROUP BY 1 ORDER BY 1""", params)
-    return _bucketed(_numeric(frame, ["mean_sessions", "peak_sessions"]))
+    return _bucketed(sql.numeric(frame, ["mean_sessions", "peak_sessions"]))
 
 
 def service_status(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
@@ -184,8 +177,8 @@ def service_status(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.Da
         LEFT JOIN changed x ON n."service" = x."service"
         ORDER BY CASE n."status" WHEN 'down' THEN 0 WHEN 'degraded' THEN 1 WHEN 'up' THEN 3 ELSE 2 END, n."service\"""",
         params)
-    frame = _numeric(frame, ["latency_ms", "ok", "known"])
-    frame["uptime"] = 100.0 * frame["ok"] / frame["known"].where(frame["known"] > 0)
+    frame = sql.numeric(frame, ["latency_ms", "ok", "known"])
+    frame["uptime"] = sql.rate(frame, "ok", "known")
     frame["whole_range"] = frame["whole_range"].astype(bool)
     for column in ("last_check", "since"):
         frame[column] = to_local(frame[column], filters.tz)
@@ -214,7 +207,7 @@ def status_intervals(engine: sa.Engine, schema: Schema, filters: Filters, limit:
     for column in ("started", "ended"):
         frame[column] = to_local(frame[column], filters.tz)
     frame["seconds"] = (frame["ended"] - frame["started"]).dt.total_seconds()
-    return _numeric(frame, ["checks"])
+    return sql.numeric(frame, ["checks"])
 
 
 def integrations(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
@@ -247,10 +240,10 @@ def integrations(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.Data
                      {webhook} AS webhook_ms, {auth} AS auth_failures
               FROM integration_calls {where} GROUP BY 1) c
         {quota_join} ORDER BY c.integration""", params)
-    frame = _numeric(frame, ["calls", "failed", "p95_latency_ms", "webhook_ms", "auth_failures", "quota_used",
+    frame = sql.numeric(frame, ["calls", "failed", "p95_latency_ms", "webhook_ms", "auth_failures", "quota_used",
                              "quota_limit"])
     frame["availability"] = 100.0 * (frame["calls"] - frame["failed"]) / frame["calls"].where(frame["calls"] > 0)
-    frame["quota_used_share"] = 100.0 * frame["quota_used"] / frame["quota_limit"].where(frame["quota_limit"] > 0)
+    frame["quota_used_share"] = sql.rate(frame, "quota_used", "quota_limit")
     frame["quota_left_share"] = 100.0 - frame["quota_used_share"]
     frame["attention"] = (frame["auth_failures"].fillna(0) > 0) | (frame["quota_used_share"].fillna(0) > QUOTA_WARNING_SHARE)
     return frame

@@ -193,6 +193,20 @@ def read_frame(engine: sa.Engine, sql: str, params: dict) -> pd.DataFrame:
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
+def numeric(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """``columns`` of a query result as numbers (drivers hand back Decimal, int or None)."""
+    for column in columns:
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def rate(frame: pd.DataFrame, part: str, whole: str) -> pd.Series:
+    """100 × part / whole per row; NaN where whole is 0 or NULL."""
+    whole_values = pd.to_numeric(frame[whole], errors="coerce").astype("float64")
+    return 100.0 * pd.to_numeric(frame[part], errors="coerce").astype("float64") / whole_values.where(whole_values > 0)
+
+
 def read_row(engine: sa.Engine, sql: str, params: dict) -> dict:
     """Run a query that returns one row and return it as a dict."""
     with engine.connect() as conn:

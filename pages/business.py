@@ -40,7 +40,7 @@ with data.database_errors(database.config):
               split.empty, "platform_split")
 
     st.header(t("business.intents"))
-    intents = data.query("intent_breakdown", url, filters)
+    intents = data.query("breakdown", url, filters, "intent")
     st.caption(t("business.intents_note", n=MIN_SAMPLE))
     intent_columns = {
         "intent": TextColumn(t("col.intent")), "messages": NumberColumn(t("col.messages"), format="localized"),

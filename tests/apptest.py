@@ -46,3 +46,10 @@ def small_demo(url: str) -> None:
     engine.dispose()
 
 
+
+
+def open_page(at: AppTest, name: str) -> AppTest:
+    """Switch a running app to ``pages/<name>.py``, run it, and check it ran clean."""
+    at.switch_page(f"../pages/{name}.py").run()
+    assert_clean(at)
+    return at

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from tests.apptest import assert_clean, page_text, run_app, tiles
+from tests.apptest import assert_clean, open_page, page_text, run_app, tiles
 
 AI_TILES = ["Messages", "Avg AI response time", "p95 AI response time", "Intent accuracy", "Helpful answers",
             "Escalation rate", "Tokens", "Cost"]
 
 
-def open_ai(at):
-    at.switch_page("../pages/ai_performance.py").run()
-    assert_clean(at)
-    return at
-
-
 def test_ai_on_demo_data(monkeypatch, demo_url):
-    at = open_ai(run_app(monkeypatch, demo_url))
+    at = open_page(run_app(monkeypatch, demo_url), "ai_performance")
     shown = tiles(at)
     assert list(shown) == AI_TILES and "—" not in shown.values(), shown
     assert len(at.get("plotly_chart")) >= 12
@@ -26,13 +20,13 @@ def test_ai_on_demo_data(monkeypatch, demo_url):
 
 
 def test_ai_on_an_empty_range(monkeypatch, sqlite_demo_url):
-    at = open_ai(run_app(monkeypatch, sqlite_demo_url, {"start_date": "2020-01-01", "end_date": "2020-01-31"}))
+    at = open_page(run_app(monkeypatch, sqlite_demo_url, {"start_date": "2020-01-01", "end_date": "2020-01-31"}), "ai_performance")
     shown = tiles(at)
     assert shown["Messages"] == "0" and shown["Cost"] == "—" and shown["Intent accuracy"] == "—"
 
 
 def test_ai_on_seed_only_table(monkeypatch, seed_only_url):
-    at = open_ai(run_app(monkeypatch, seed_only_url))
+    at = open_page(run_app(monkeypatch, seed_only_url), "ai_performance")
     text = page_text(at)
     for column in ("expected_intent", "helpful", "escalated", "ai_model"):
         assert f"Not tracked in this database (no `conversation_metrics.{column}`)" in text, column

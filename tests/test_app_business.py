@@ -5,20 +5,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from data_access.engine import make_engine
-from tests.apptest import assert_clean, page_text, run_app, tiles
+from tests.apptest import assert_clean, open_page, page_text, run_app, tiles
 
 BUSINESS_TILES = ["Dialogs", "CSAT", "Avg rating", "NPS", "Conversion rate", "Median resolution time",
                   "Repeat contact rate"]
 
 
-def open_business(at):
-    at.switch_page("../pages/business.py").run()
-    assert_clean(at)
-    return at
-
-
 def test_business_on_demo_data(monkeypatch, demo_url):
-    at = open_business(run_app(monkeypatch, demo_url))
+    at = open_page(run_app(monkeypatch, demo_url), "business")
     shown = tiles(at)
     assert list(shown) == BUSINESS_TILES and "—" not in shown.values(), shown
     assert len(at.get("plotly_chart")) >= 10
@@ -32,7 +26,7 @@ def test_business_on_demo_data(monkeypatch, demo_url):
 
 
 def test_business_on_an_empty_range(monkeypatch, sqlite_demo_url):
-    at = open_business(run_app(monkeypatch, sqlite_demo_url, {"start_date": "2020-01-01", "end_date": "2020-01-31"}))
+    at = open_page(run_app(monkeypatch, sqlite_demo_url, {"start_date": "2020-01-01", "end_date": "2020-01-31"}), "business")
     shown = tiles(at)
     assert shown["Dialogs"] == "0" and shown["CSAT"] == "—" and shown["Median resolution time"] == "—"
     assert any("No data in this range." in i.value for i in at.info)
@@ -47,14 +41,14 @@ def test_business_without_nps_table(monkeypatch, tmp_path, sqlite_demo_url):
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE nps_responses")
     engine.dispose()
-    at = open_business(run_app(monkeypatch, f"sqlite:///{copy}"))
+    at = open_page(run_app(monkeypatch, f"sqlite:///{copy}"), "business")
     assert tiles(at)["NPS"] == "—"
     assert "Not tracked in this database." in next(m for m in at.metric if m.label == "NPS").proto.help
     assert "nps_responses" in page_text(at)
 
 
 def test_business_on_seed_only_table(monkeypatch, seed_only_url):
-    at = open_business(run_app(monkeypatch, seed_only_url))
+    at = open_page(run_app(monkeypatch, seed_only_url), "business")
     shown = tiles(at)
     assert shown["Conversion rate"] == "—" and shown["NPS"] == "—"
     assert "conversation_metrics.converted" in page_text(at)

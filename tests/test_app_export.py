@@ -10,7 +10,7 @@ import pytest
 from openpyxl import load_workbook
 from streamlit.runtime.media_file_manager import MediaFileManager
 
-from tests.apptest import assert_clean, page_text, run_app
+from tests.apptest import assert_clean, open_page, page_text, run_app
 
 DEFERRED: dict[str, tuple] = {}
 
@@ -28,12 +28,6 @@ def record_deferred_downloads(monkeypatch):
     monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
 
 
-def open_export(at):
-    at.switch_page("../pages/export.py").run()
-    assert_clean(at)
-    return at
-
-
 def clicked(at, kind: str) -> bytes:
     """The bytes the page's download button for ``kind`` produces when clicked: the callable the
     page registered with Streamlit for deferred generation, run as a click would run it."""
@@ -47,7 +41,7 @@ def clicked(at, kind: str) -> bytes:
 
 
 def test_export_page_counts_previews_and_downloads(monkeypatch, demo_url):
-    at = open_export(run_app(monkeypatch, demo_url, {"platform": "web"}))
+    at = open_page(run_app(monkeypatch, demo_url, {"platform": "web"}), "export")
     count = int(at.metric[0].value.replace(",", ""))
     assert count > 0
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == min(count, 20)
@@ -61,7 +55,7 @@ def test_export_page_counts_previews_and_downloads(monkeypatch, demo_url):
 
 
 def test_export_other_tables_and_masking(monkeypatch, sqlite_demo_url):
-    at = open_export(run_app(monkeypatch, sqlite_demo_url))
+    at = open_page(run_app(monkeypatch, sqlite_demo_url), "export")
     at.selectbox(key="export_table").set_value("nps_responses").run()
     at.toggle(key="export_mask").set_value(True).run()
     assert_clean(at)
@@ -71,7 +65,7 @@ def test_export_other_tables_and_masking(monkeypatch, sqlite_demo_url):
 
 
 def test_export_page_on_an_empty_range(monkeypatch, sqlite_demo_url):
-    at = open_export(run_app(monkeypatch, sqlite_demo_url, {"start_date": "2020-01-01", "end_date": "2020-01-02"}))
+    at = open_page(run_app(monkeypatch, sqlite_demo_url, {"start_date": "2020-01-01", "end_date": "2020-01-02"}), "export")
     assert at.metric[0].value == "0"
     assert "header only" in page_text(at)
     assert clicked(at, "csv").decode().count("\n") == 1

@@ -31,7 +31,7 @@ def records(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
 
 
 def test_intent_breakdown(business_data):
-    frame = business.intent_breakdown(*business_data, RANGE)
+    frame = business.breakdown(*business_data, RANGE, "intent")
     assert records(frame, ["intent", "messages", "dialogs", "ratings", "csat", "avg_rating", "escalation_rate",
                            "resolution_rate", "conversion_rate"]) == [
         # order_status: A and C; ratings 5 and 4; A resolved and converted
@@ -142,6 +142,6 @@ def test_empty_range_gives_empty_frames(business_data):
     assert business.csat_trend(*business_data, empty, "day").empty
     assert business.nps_trend(*business_data, empty, "day").empty
     assert business.dialog_outcomes_trend(*business_data, empty, "day").empty
-    assert business.intent_breakdown(*business_data, empty).empty
+    assert business.breakdown(*business_data, empty, "intent").empty
     assert business.resolution_histogram(*business_data, empty)["dialogs"].sum() == 0
     assert business.top_repeat_users(*business_data, empty).empty
