@@ -22,6 +22,8 @@ PAGES = [
     ("operational.py", "page.operational", ":material/monitor_heart:"),
     ("business.py", "page.business", ":material/groups:"),
     ("ai_performance.py", "page.ai_performance", ":material/smart_toy:"),
+    ("alerts.py", "page.alerts", ":material/notifications_active:"),
+    ("sla.py", "page.sla", ":material/verified:"),
     ("export.py", "page.export", ":material/download:"),
 ]
 

@@ -60,14 +60,15 @@ def stacked_bars(frame: pd.DataFrame, x: str, y: str, stack: str, x_title: str, 
 def lines(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, series: str | None = None,
           thresholds: Sequence[tuple[float, str]] = (), y_suffix: str = "",
           hover_format: str = ",.1f", legend_title: str | None = None, text: str | None = None,
-          log_y: bool = False) -> go.Figure:
+          log_y: bool = False, markers: bool = True) -> go.Figure:
     """One line per ``series`` value (or one line), dashed ``(value, label)`` thresholds, and an
-    optional ``text`` column shown on hover (a formatted duration, say)."""
+    optional ``text`` column shown on hover (a formatted duration, say). ``markers=False`` for
+    long series, where dots would hide the line."""
     fig = go.Figure()
     groups = frame.groupby(series, sort=True) if series else [(y_title, frame)]
     for i, (name, part) in enumerate(groups):
         hover = "%{customdata}" if text else f"%{{y:{hover_format}}}{y_suffix}"
-        fig.add_scatter(x=part[x], y=part[y], name=str(name), mode="lines+markers",
+        fig.add_scatter(x=part[x], y=part[y], name=str(name), mode="lines+markers" if markers else "lines",
                         marker=dict(size=5), line=dict(width=2, color=color_for(str(name), i)),
                         customdata=part[text] if text else None,
                         hovertemplate=f"{hover}<extra>%{{fullData.name}}</extra>")
@@ -230,3 +231,74 @@ def calibration_chart(frame: pd.DataFrame, x_title: str, accuracy_label: str, co
     fig.update_xaxes(type="category")
     fig.update_yaxes(range=[0, 100], ticksuffix=" %")
     return base_layout(fig, x_title, "")
+
+
+SEVERITY_COLORS = {"critical": "#E74C3C", "warning": "#F39C12", "info": "#3498DB"}
+
+
+def alert_timeline(alerts: pd.DataFrame, x_title: str, labels: dict[str, str], start: pd.Timestamp,
+                   end: pd.Timestamp) -> go.Figure:
+    """Each alert as a bar from when it fired to when it resolved (or ``end`` while firing), one
+    row per ``row`` value (rule, and label value), coloured by severity. ``alerts`` has row,
+    severity, fired_at, until, resolved_text."""
+    fig = go.Figure()
+    rows = list(dict.fromkeys(alerts.sort_values("fired_at")["row"]))
+    minimum = (end - start).total_seconds() / 500  # a bar needs some width to be seen
+    for severity, colour in SEVERITY_COLORS.items():
+        part = alerts[alerts["severity"] == severity]
+        if part.empty:
+            continue
+        seconds = (part["until"] - part["fired_at"]).dt.total_seconds()
+        fig.add_bar(y=part["row"], x=seconds.clip(lower=minimum) * 1000, base=part["fired_at"], orientation="h",
+                    name=labels[severity], marker_color=colour, customdata=part[["resolved_text"]],
+                    hovertemplate="%{base|%Y-%m-%d %H:%M} – %{customdata[0]}<extra>%{y}</extra>")
+    fig.update_xaxes(type="date", range=[start, end])
+    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(rows)), type="category")
+    base_layout(fig, x_title, "")
+    fig.update_layout(height=max(200, 30 * len(rows) + 120), barmode="overlay", hovermode="closest")
+    fig.update_yaxes(rangemode="normal")
+    return fig
+
+
+def rule_chart(values: pd.DataFrame, intervals: pd.DataFrame, x_title: str, y_title: str,
+               thresholds: Sequence[tuple[float, str]], firing_label: str, y_suffix: str = "",
+               baseline_label: str | None = None, legend_title: str | None = None,
+               max_shaded: int = 200) -> go.Figure:
+    """A rule's metric (one line per ``key``; the ``baseline`` line when given) with its
+    thresholds, and the intervals it was firing shaded (``intervals``: start, end)."""
+    series = "key" if values["key"].nunique() > 1 else None
+    fig = lines(values, "bucket", "value", x_title, y_title, series=series, thresholds=thresholds,
+                y_suffix=y_suffix, hover_format=",.2f", legend_title=legend_title, markers=len(values) < 200)
+    if baseline_label and "baseline" in values and values["baseline"].notna().any():
+        for name, part in (values.groupby("key", sort=True) if series else [("", values)]):
+            fig.add_scatter(x=part["bucket"], y=part["baseline"], mode="lines", name=f"{baseline_label} {name}".strip(),
+                            line=dict(color="#7F8C8D", dash="dot", width=1.5),
+                            hovertemplate=f"%{{y:,.2f}}{y_suffix}<extra>%{{fullData.name}}</extra>")
+        fig.update_layout(showlegend=True)
+    if values.empty:
+        return fig
+    # A band needs some width to be seen: at least 1/300 of the time axis.
+    minimum = (values["bucket"].max() - values["bucket"].min()) / 300
+    for i, (start, end) in enumerate(zip(intervals["start"], intervals["end"])):
+        if i >= max_shaded:
+            break
+        label = dict(annotation_text=firing_label, annotation_position="top left") if i == 0 else {}
+        fig.add_vrect(x0=start, x1=max(end, start + minimum), fillcolor="#E74C3C", opacity=0.18, line_width=0,
+                      layer="below", **label)
+    return fig
+
+
+def budget_bars(frame: pd.DataFrame, x_title: str, labels: dict[str, str]) -> go.Figure:
+    """Per name, the error budget as a horizontal bar: minutes used, left, and spent beyond it."""
+    fig = go.Figure()
+    used = frame[["downtime_minutes", "budget_minutes"]].min(axis=1)
+    parts = {"used": (used, "#E67E22"), "left": (frame["budget_left_minutes"].clip(lower=0), "#27AE60"),
+             "over": ((-frame["budget_left_minutes"]).clip(lower=0), "#C0392B")}
+    for part, (values, colour) in parts.items():
+        fig.add_bar(y=frame["name"], x=values, orientation="h", name=labels[part], marker_color=colour,
+                    hovertemplate="%{x:,.1f} min<extra>%{fullData.name}</extra>")
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(autorange="reversed", type="category")
+    base_layout(fig, x_title, "")
+    fig.update_layout(height=max(220, 30 * len(frame) + 110), hovermode="closest")
+    return fig

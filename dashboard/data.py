@@ -7,6 +7,7 @@ errors are not cached, so a database that comes back is used again on the next r
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,8 @@ import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
 
-from data_access import ai, business, export, kpis, operational, series
+from data_access import ai, alerts, business, export, kpis, operational, series, sla
+from data_access.alert_rules import RuleSet, SlaTargets, load_rules, rules_path
 from data_access.business import problem_intents  # noqa: F401  (pages rank through here)
 from data_access.sql import bucket_for, ops_bucket, trend_bucket  # noqa: F401  (pages choose buckets through here)
 from data_access.demo import DemoSpec, load
@@ -85,6 +87,7 @@ QUERIES = {
     "service_status": operational.service_status,
     "status_intervals": operational.status_intervals,
     "integrations": operational.integrations,
+    "review_candidates": alerts.review_candidates,
 }
 
 
@@ -119,6 +122,33 @@ def export_file(url: str, request: export.ExportRequest, fmt: str, lang: str = "
         options = {"about": {k: t(f"export.about.{k}", lang) for k in export.ABOUT_LABELS},
                    "column_notes": {c: t(f"colnote.{c}", lang) for c in export.COLUMN_NOTES}}
     return export.export_bytes(engine_for(url), schema_for(url), request, fmt, **options)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=8, show_spinner=False)
+def _rules_at(path: str, modified: float) -> RuleSet:
+    return load_rules(Path(path))
+
+
+def rule_set() -> RuleSet:
+    """The alert rules and SLA targets (``alerts.yml`` or ``EASYFLOW_ALERTS_FILE``), read again
+    when the file changes."""
+    path = rules_path()
+    try:
+        modified = path.stat().st_mtime
+    except OSError:
+        modified = -1.0
+    return _rules_at(str(path), modified)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=64, show_spinner=False)
+def alert_histories(url: str, filters: Filters, rules: RuleSet) -> list[alerts.RuleHistory]:
+    """Every valid rule of ``rules`` evaluated over the filters' range (see data_access.alerts)."""
+    return alerts.histories(engine_for(url), schema_for(url), filters, rules.rules, rules.negative_keywords)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=128, show_spinner=False)
+def sla_compliance(url: str, filters: Filters, source: str, targets: SlaTargets, by_month: bool) -> pd.DataFrame:
+    return sla.compliance(engine_for(url), schema_for(url), filters, source, targets, by_month)
 
 
 def dialogs_by_platform(url: str, filters: Filters) -> pd.DataFrame:
@@ -175,6 +205,8 @@ def ensure_demo_database(config: DatabaseConfig) -> None:
         kpi_values.clear()
         query.clear()
         fresh.clear()
+        alert_histories.clear()
+        sla_compliance.clear()
         bar.empty()
         st.toast(t("demo.built", rows=fmt.number(sum(counts.values())), seconds=fmt.number(time.monotonic() - started, 1)))
 

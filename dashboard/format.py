@@ -80,6 +80,15 @@ def duration_s(value: float, lang: str | None = None) -> str:
     return f"{days} {units['d']} {hours:02d} {units['h']}"
 
 
+def span(seconds: int, lang: str | None = None) -> str:
+    """A configured duration in its largest whole unit: ``90 s``, ``5 min``, ``24 h``, ``2 d``."""
+    units = UNITS[_lang(lang)]
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size} {units[unit]}"
+    return f"{int(seconds)} {units['s']}"
+
+
 def day(value: date, lang: str | None = None) -> str:
     """``2026-11-27`` (English, ISO) or ``27.11.2026`` (Russian)."""
     return value.strftime("%d.%m.%Y") if _lang(lang) == "ru" else value.isoformat()

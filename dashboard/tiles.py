@@ -90,3 +90,22 @@ def kpi_section(url: str, filters: Filters, rows: Sequence[Sequence[str]]) -> di
         kpi_row(row, current, previous, compared)
     ignored_note(current)
     return current
+
+
+def firing_alerts_tile(url: str, filters: Filters) -> None:
+    """The number of alerts firing at the end of the range, linking to the Alerts page."""
+    from data_access.alerts import history_frame
+    from dashboard import context, data
+
+    rules = data.rule_set()
+    if not rules.rules:
+        return
+    history = history_frame(data.alert_histories(url, filters, rules))
+    firing = history[history["firing"]]
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        st.metric(t("overview.alerts_firing"), fmt.number(len(firing)), border=True, width=220,
+                  help=t("overview.alerts_firing.help", names=", ".join(sorted(set(firing["rule"]))) or "—",
+                         total=fmt.number(len(history))))
+        target = context.page("alerts.py")
+        if target is not None:
+            st.page_link(target, label=t("overview.alerts_link"), icon=":material/notifications_active:")

@@ -321,7 +321,7 @@ def _integrations_and_errors(rng: np.random.Generator, spec: DemoSpec, lo: np.da
     t, integ = t[order], integ[order]
     keep = t < spec.stop()
     t, integ = t[keep], integ[keep]
-    status = np.where(rng.random(t.size) < 0.01, 500, 200)
+    status = np.where(rng.random(t.size) < 0.0005, 500, 200)
     status = np.where(rng.random(t.size) < 0.01, 429, status)
     # The CRM webhook's token expires on D-2 08:00 and is renewed at 08:40.
     auth_failed = _between(t.astype("datetime64[m]"), spec, 2, (8, 0), (8, 40)) & (INTEGRATIONS[integ] == "crm-webhook")

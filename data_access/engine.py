@@ -94,6 +94,9 @@ def percentile_cont(values: list[float], fraction: float) -> float:
 
 def _prepare_sqlite(dbapi_connection, _record) -> None:
     dbapi_connection.create_aggregate("percentile_cont", 2, PercentileCont)
+    # SQLite's lower() folds ASCII only; keyword search needs Cyrillic too.
+    dbapi_connection.create_function("unicode_lower", 1, lambda s: s.lower() if isinstance(s, str) else s,
+                                     deterministic=True)
     dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
 

@@ -6,7 +6,7 @@ from dashboard import charts, context, data
 from dashboard.filters import comparison_period, local_now
 from dashboard.i18n import t
 from dashboard.tables import chart
-from dashboard.tiles import ignored_note, kpi_row, page_title
+from dashboard.tiles import firing_alerts_tile, ignored_note, kpi_row, page_title
 
 CUSTOMERS = ["dialogs", "csat", "nps", "escalation_rate"]
 AI = ["avg_response_time", "cost"]
@@ -30,6 +30,7 @@ with data.database_errors(database.config):
         st.subheader(t("overview.service"))
         kpi_row(SERVICE, current, previous, compared)
     ignored_note(current)
+    firing_alerts_tile(database.url, filters)
 
     frame = data.dialogs_by_platform(database.url, filters)
     unit = data.bucket_for(filters)

@@ -1,0 +1,432 @@
+"""Alert evaluation over history: the metric per step from SQL, then a pure evaluator.
+
+``metric_buckets`` aggregates a rule's metric per ``step`` (and per ``by`` label) in SQL.
+``metric_values`` rolls the buckets up into the rule's window and adds the baseline;
+``evaluate`` walks the values in time order through pending → firing → resolved and returns
+the alerts. Only observed buckets move the state: a bucket with no data changes nothing.
+
+Times: a bucket is known by its start ``t`` and covers ``[t, t + step)``. An alert's ``since``
+is the start of the first bucket of the run that breached; it fires at the end of the bucket at
+which the breach has lasted ``for`` (``since + for`` at the earliest); it resolves at the start of
+the first bucket that no longer holds it.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from data_access import sql
+from data_access.alert_rules import METRICS, Rule
+from data_access.filters import Filters
+from data_access.kpis import RATED, TIMED, dialogs_subquery
+from data_access.schema import Schema
+
+CM = "conversation_metrics"
+WEEK = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One firing of a rule for one label value (``key``; "" when the rule has no ``by``)."""
+
+    rule: str
+    key: str
+    since: datetime
+    fired_at: datetime
+    resolved_at: datetime | None
+    peak: float  # the worst compared value: the metric, or its % deviation from a baseline
+    last: float  # the compared value of the alert's last bucket (the current one while firing)
+
+    @property
+    def firing(self) -> bool:
+        return self.resolved_at is None
+
+
+# --- the pure part -----------------------------------------------------------------------------
+
+def metric_values(rule: Rule, buckets: pd.DataFrame) -> pd.DataFrame:
+    """Per ``key`` and bucket: ``value`` over the rule's window, ``n`` (observations in it),
+    ``baseline`` (mean of the same bucket 1…``baseline_weeks`` weeks before, where any) and
+    ``compared`` (what the threshold applies to: the value, or its % deviation from the baseline).
+
+    ``buckets`` has columns bucket (naive UTC datetime), key, num, den, n (see ``metric_buckets``).
+    Windows with fewer than ``min_count`` observations get no value."""
+    combine = METRICS[rule.metric].combine
+    out = []
+    for key, part in buckets.sort_values("bucket").groupby("key", sort=True):
+        part = part.set_index("bucket")[["num", "den", "n"]].astype("float64")
+        if rule.window > rule.step:
+            window = f"{rule.window}s"
+            rolled = part.rolling(window, closed="right")
+            part = pd.DataFrame({"num": rolled["num"].max() if combine == "max" else rolled["num"].sum(),
+                                 "den": rolled["den"].sum(), "n": rolled["n"].sum()})
+        if combine == "ratio":
+            value = part["num"] / part["den"].where(part["den"] > 0)
+        else:
+            value = part["num"].copy()
+        value[part["n"] < max(rule.min_count, 1)] = np.nan
+        frame = pd.DataFrame({"bucket": part.index, "key": key, "value": value.to_numpy(), "n": part["n"].to_numpy()})
+        frame["baseline"] = _baseline(value, rule.baseline_weeks) if rule.baseline_weeks else np.nan
+        out.append(frame)
+    if not out:
+        return pd.DataFrame({"bucket": pd.Series(dtype="datetime64[us]"), "key": pd.Series(dtype=object),
+                             **{c: pd.Series(dtype="float64") for c in ("value", "n", "baseline", "compared")}})
+    frame = pd.concat(out, ignore_index=True)
+    if rule.baseline_weeks:
+        base = frame["baseline"].where(frame["baseline"] > 0)
+        frame["compared"] = 100.0 * (frame["value"] / base - 1.0)
+    else:
+        frame["compared"] = frame["value"]
+    return frame
+
+
+def _baseline(value: pd.Series, weeks: int) -> np.ndarray:
+    """Mean of ``value`` at the same time 1…``weeks`` weeks earlier; NaN unless all are known
+    (a "normal" made of one odd week would alert on noise)."""
+    lagged = [value.reindex(value.index - k * WEEK).to_numpy() for k in range(1, weeks + 1)]
+    stacked = np.vstack(lagged)
+    known = ~np.isnan(stacked)
+    counts = known.sum(axis=0)
+    sums = np.where(known, stacked, 0.0).sum(axis=0)
+    return np.where(counts == weeks, sums / weeks, np.nan)
+
+
+_OPS = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
+
+
+def evaluate(rule: Rule, values: pd.DataFrame) -> tuple[list[Alert], dict[str, datetime]]:
+    """The alerts of ``rule`` over ``values`` (from ``metric_values``), in time order, and the
+    keys pending at the end (key → since). An alert still firing at the end has no resolved_at."""
+    alerts: list[Alert] = []
+    pending: dict[str, datetime] = {}
+    step = timedelta(seconds=rule.step)
+    for key, part in values.dropna(subset=["compared"]).sort_values("bucket").groupby("key", sort=True):
+        times = part["bucket"].to_list()
+        compared = part["compared"].to_numpy()
+        breach = _OPS[rule.operator](compared, rule.threshold)
+        hold = breach if rule.clear is None else _OPS[">" if rule.above else "<"](compared, rule.clear)
+        i, size = 0, len(times)
+        while i < size:
+            if not breach[i]:
+                i += 1
+                continue
+            since, j = times[i], i
+            # Pending while the observed buckets keep breaching (a bucket with no data is skipped).
+            while j < size and breach[j] and times[j] + step - since < timedelta(seconds=rule.for_):
+                j += 1
+            if j == size or not breach[j]:
+                if j == size:
+                    pending[key] = since
+                i = max(j, i + 1)
+                continue
+            fired_at = times[j] + step
+            k = j
+            while k < size and hold[k]:
+                k += 1
+            resolved = times[k] if k < size else None
+            run = compared[i:k]
+            peak = float(np.nanmax(run) if rule.above else np.nanmin(run)) if np.isfinite(run).any() else float("nan")
+            alerts.append(Alert(rule.name, str(key), since, fired_at, resolved, peak, float(compared[k - 1])))
+            i = k
+    alerts.sort(key=lambda a: (a.since, a.key))
+    return alerts, pending
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def negative_words(text: str | None, keywords) -> list[str]:
+    """The ``keywords`` (casefolded words or phrases) that occur in ``text`` as whole words,
+    ignoring case, in the order of ``keywords``."""
+    if not text:
+        return []
+    words = _WORD.findall(text.casefold())
+    joined = " " + " ".join(words) + " "
+    found = []
+    for keyword in keywords:
+        phrase = " ".join(_WORD.findall(keyword.casefold()))
+        if phrase and f" {phrase} " in joined:
+            found.append(keyword)
+    return found
+
+
+# --- SQL -----------------------------------------------------------------------------------------
+
+def lookback(rule: Rule) -> timedelta:
+    """How far before the range the metric must be read for the range's first buckets to be
+    right: the window, the pending period, and the baseline's weeks."""
+    return timedelta(seconds=rule.window + rule.for_ + rule.step) + rule.baseline_weeks * WEEK
+
+
+def _epoch(expr: str, dialect: str) -> str:
+    if dialect == "postgresql":
+        return f"EXTRACT(EPOCH FROM {expr})"
+    if sqlite3.sqlite_version_info >= (3, 38):
+        return f"unixepoch({expr})"
+    return f"CAST(strftime('%s', {expr}) AS INTEGER)"
+
+
+def _epoch_bucket(expr: str, step: int, dialect: str) -> str:
+    """The start of the ``step``-second bucket of a UTC timestamp, as integer epoch seconds."""
+    step = int(step)
+    if dialect == "postgresql":
+        return f"(CAST(FLOOR({_epoch(expr, dialect)} / {step}) AS BIGINT) * {step})"
+    return f"(({_epoch(expr, dialect)} / {step}) * {step})"
+
+
+def _wide(filters: Filters, rule: Rule) -> Filters:
+    return replace(filters, start=filters.start - lookback(rule))
+
+
+def complete_windows_from(filters: Filters, rule: Rule) -> datetime:
+    """The first bucket (naive UTC) whose window lies wholly inside what ``metric_buckets``
+    reads: earlier buckets would see a window cut short by the read's start."""
+    return _wide(filters, rule).utc_bounds()[0] + timedelta(seconds=rule.window - rule.step)
+
+
+def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str) -> tuple[str, dict] | None:
+    """``SELECT bucket, key, num, den, n`` for the rule's metric per step over ``filters``, or
+    None when the database lacks the table or a column the metric needs."""
+    metric = METRICS[rule.metric]
+    table = metric.table
+    if not schema.has_table(table):
+        return None
+    by = rule.by if rule.by and schema.has(table, rule.by) else None
+    key = f'"{by}"' if by else "''"
+    if metric.key == "escalation_rate":
+        if not schema.has(CM, "escalated"):
+            return None
+        extra = [f'MIN("{by}") AS label'] if by else []
+        dialogs, params = dialogs_subquery(filters, schema, dialect, ["escalated_any"], extra)
+        return (f"""SELECT {_epoch_bucket("started", rule.step, dialect)} AS bucket, {'label' if by else "''"} AS key,
+                           100 * SUM(escalated_any) AS num, COUNT(*) AS den, COUNT(*) AS n
+                    FROM ({dialogs}) d GROUP BY 1, 2""", params)
+    if metric.key in ("disk_percent", "memory_percent", "cpu_percent"):
+        if not schema.has(table, metric.key):
+            return None
+        valid = f'CASE WHEN "{metric.key}" BETWEEN 0 AND 100 THEN "{metric.key}" END'
+        parts = f"MAX({valid}) AS num, 1 AS den, COUNT({valid}) AS n"
+    elif metric.key == "error_rate":
+        if not (schema.has(table, "errors") and schema.has(table, "requests")):
+            return None
+        requests = 'SUM(CASE WHEN "errors" >= 0 AND "requests" >= "errors" THEN "requests" END)'
+        parts = (f'100 * SUM(CASE WHEN "errors" >= 0 AND "requests" >= "errors" THEN "errors" END) AS num, '
+                 f"{requests} AS den, {requests} AS n")
+    elif metric.key == "uptime":
+        known = "SUM(CASE WHEN \"status\" IN ('up', 'degraded', 'down') THEN 1 ELSE 0 END)"
+        parts = (f"100 * SUM(CASE WHEN \"status\" IN ('up', 'degraded') THEN 1 ELSE 0 END) AS num, "
+                 f"{known} AS den, {known} AS n")
+    elif metric.key == "p95_response_time":
+        p95 = sql.percentile(f'CASE WHEN {TIMED} THEN "response_time_ms" END', 0.95, dialect)
+        parts = f"{p95} AS num, 1 AS den, COUNT(CASE WHEN {TIMED} THEN 1 END) AS n"
+    elif metric.key == "avg_response_time":
+        timed = f"COUNT(CASE WHEN {TIMED} THEN 1 END)"
+        parts = f'SUM(CASE WHEN {TIMED} THEN "response_time_ms" END) AS num, {timed} AS den, {timed} AS n'
+    elif metric.key in ("avg_rating", "csat"):
+        rated = f"COUNT(CASE WHEN {RATED} THEN 1 END)"
+        num = (f'SUM(CASE WHEN {RATED} THEN "satisfaction_score" END)' if metric.key == "avg_rating"
+               else f'100 * SUM(CASE WHEN {RATED} AND "satisfaction_score" >= 4 THEN 1 ELSE 0 END)')
+        parts = f"{num} AS num, {rated} AS den, {rated} AS n"
+    else:  # negative_reviews: matched in Python (whole words), see review_candidates
+        return None
+    where, params = sql.table_where(filters, table, schema, dialect)
+    return (f"SELECT {_epoch_bucket(sql.TS, rule.step, dialect)} AS bucket, {key} AS key, {parts} "
+            f"FROM {table} {where} GROUP BY 1, 2", params)
+
+
+def metric_buckets(engine: sa.Engine, schema: Schema, filters: Filters, rule: Rule,
+                   keywords=()) -> pd.DataFrame:
+    """The rule's metric per step over the filters' range widened by ``lookback``: columns
+    bucket (naive UTC start), key, num, den, n. Empty when the table or column is missing."""
+    wide = _wide(filters, rule)
+    if rule.metric == "negative_reviews":
+        return _negative_review_buckets(engine, schema, wide, rule, keywords)
+    statement = _bucket_sql(schema, wide, rule, engine.dialect.name)
+    if statement is None:
+        return _empty_buckets()
+    return _buckets(engine, statement[0] + " ORDER BY 1", statement[1])
+
+
+def _empty_buckets() -> pd.DataFrame:
+    return pd.DataFrame({"bucket": pd.Series(dtype="datetime64[us]"), "key": pd.Series(dtype=object),
+                         "num": pd.Series(dtype="float64"), "den": pd.Series(dtype="float64"),
+                         "n": pd.Series(dtype="float64")})
+
+
+def _epoch_times(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(pd.to_numeric(values).astype("int64"), unit="s").astype("datetime64[us]")
+
+
+def _buckets(engine: sa.Engine, text: str, params: dict) -> pd.DataFrame:
+    frame = sql.numeric(sql.read_frame(engine, text, params), ["bucket", "num", "den", "n"])
+    if frame.empty:
+        return _empty_buckets()
+    frame["bucket"] = _epoch_times(frame["bucket"])
+    frame["key"] = frame["key"].fillna("").astype(str)
+    return frame
+
+
+# Chart buckets for a rule's metric: the finest that keeps a line to ~1,500 points.
+CHART_STEPS = (60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
+CHART_POINTS = 1500
+
+
+def chart_step(rule: Rule, filters: Filters) -> int:
+    seconds = filters.length.total_seconds()
+    return next((s for s in CHART_STEPS if s >= rule.step and seconds / s <= CHART_POINTS), CHART_STEPS[-1])
+
+
+def _reduced_in_sql(engine: sa.Engine, schema: Schema, filters: Filters, rule: Rule) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rule's windowed values computed in the database, returning only what the evaluator
+    needs (buckets that hold the alert, and the first observed bucket after each) and the chart
+    line (the worst value per chart bucket). For rules without a baseline: minute steps over
+    months stay a few thousand rows."""
+    dialect = engine.dialect.name
+    statement = _bucket_sql(schema, _wide(filters, rule), rule, dialect)
+    if statement is None:
+        return _empty_values(), _empty_values()
+    inner, params = statement
+    combine = METRICS[rule.metric].combine
+    over = f"PARTITION BY key ORDER BY bucket RANGE BETWEEN {int(rule.window - rule.step)} PRECEDING AND CURRENT ROW"
+    rolled_num = "MAX(num)" if combine == "max" else "SUM(num)"
+    rolled = (f"SELECT bucket, key, {rolled_num} OVER win AS num, SUM(den) OVER win AS den, SUM(n) OVER win AS n "
+              f"FROM b WINDOW win AS ({over})") if rule.window > rule.step else "SELECT * FROM b"
+    value = "num / NULLIF(den, 0)" if combine == "ratio" else "num"
+    params.update(threshold=rule.threshold, clear=rule.threshold if rule.clear is None else rule.clear,
+                  min_count=max(rule.min_count, 1))
+    hold_op = rule.operator if rule.clear is None else (">" if rule.above else "<")
+    worst = "MAX" if rule.above else "MIN"
+    step = chart_step(rule, filters)
+    params["chart_start"] = int((filters.utc_bounds()[0] - datetime(1970, 1, 1)).total_seconds())
+    text = f"""
+        WITH b AS ({inner}),
+        w AS ({rolled}),
+        v AS (SELECT bucket, key, n, CASE WHEN n >= :min_count THEN 1.0 * {value} END AS value FROM w),
+        f AS (SELECT bucket, key, n, value, LAG(value) OVER (PARTITION BY key ORDER BY bucket) AS prev
+              FROM v WHERE value IS NOT NULL)
+        SELECT 'eval' AS part, bucket, key, value, n FROM f
+        WHERE value {hold_op} :clear OR prev {hold_op} :clear OR value {rule.operator} :threshold
+        UNION ALL
+        SELECT 'chart', (bucket / {step}) * {step}, key, {worst}(value), SUM(n) FROM v
+        WHERE value IS NOT NULL AND bucket >= :chart_start GROUP BY 2, 3"""
+    frame = sql.numeric(sql.read_frame(engine, text, params), ["bucket", "value", "n"])
+    frame["bucket"] = _epoch_times(frame["bucket"]) if not frame.empty else frame["bucket"]
+    frame["key"] = frame["key"].fillna("").astype(str)
+    evaluated = frame[frame["part"] == "eval"].drop(columns="part").sort_values(["key", "bucket"], ignore_index=True)
+    chart = frame[frame["part"] == "chart"].drop(columns="part").sort_values(["key", "bucket"], ignore_index=True)
+    evaluated["baseline"] = np.nan
+    evaluated["compared"] = evaluated["value"]
+    return evaluated, chart
+
+
+def _empty_values() -> pd.DataFrame:
+    return pd.DataFrame({"bucket": pd.Series(dtype="datetime64[us]"), "key": pd.Series(dtype=object),
+                         **{c: pd.Series(dtype="float64") for c in ("value", "n", "baseline", "compared")}})
+
+
+def review_candidates(engine: sa.Engine, schema: Schema, filters: Filters, keywords) -> pd.DataFrame:
+    """NPS responses in range whose comment holds a keyword as a whole word, ignoring case
+    (SQL narrows with LIKE on the lower-cased text, Python checks word boundaries): timestamp
+    (naive UTC), platform, score, comment, words."""
+    columns = ["timestamp", "platform", "score", "comment", "words"]
+    if not keywords or not schema.has("nps_responses", "comment"):
+        return pd.DataFrame(columns=columns)
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, "nps_responses", schema, dialect)
+    likes = []
+    for i, word in enumerate(keywords):
+        params[f"kw_{i}"] = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        likes.append(f"{sql.lower_text('comment', dialect)} LIKE :kw_{i} ESCAPE '\\'")
+    platform = '"platform"' if schema.has("nps_responses", "platform") else "NULL"
+    score = '"score"' if schema.has("nps_responses", "score") else "NULL"
+    frame = sql.read_frame(engine, f"""SELECT {sql.TS} AS "timestamp", {platform} AS platform, {score} AS score,
+                                              "comment" FROM nps_responses {where} AND ({' OR '.join(likes)})
+                                       ORDER BY {sql.TS}""", params)
+    frame["words"] = [", ".join(negative_words(c, keywords)) for c in frame["comment"]]
+    frame = frame[frame["words"] != ""].reset_index(drop=True)
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601").dt.tz_localize(None)
+    return sql.numeric(frame, ["score"])[columns]
+
+
+def _negative_review_buckets(engine, schema, filters, rule, keywords) -> pd.DataFrame:
+    found = review_candidates(engine, schema, filters, keywords)
+    if found.empty:
+        return _empty_buckets()
+    found["bucket"] = found["timestamp"].dt.floor(pd.Timedelta(seconds=rule.step))
+    found["key"] = found["platform"].fillna("").astype(str) if rule.by == "platform" else ""
+    frame = found.groupby(["bucket", "key"], as_index=False).size().rename(columns={"size": "num"})
+    frame["den"] = 1.0
+    frame["n"] = frame["num"]
+    frame["bucket"] = frame["bucket"].astype("datetime64[us]")
+    return frame.astype({"num": "float64", "n": "float64"})
+
+
+@dataclass(frozen=True)
+class RuleHistory:
+    """A rule's evaluation over a range: its alerts active in the range, the keys pending at the
+    end, and the chart line of its metric in the range (bucket, key, value: the worst per bucket)."""
+
+    rule: Rule
+    alerts: tuple[Alert, ...]
+    pending: dict
+    chart: pd.DataFrame
+
+
+def rule_history(engine: sa.Engine, schema: Schema, filters: Filters, rule: Rule, keywords=()) -> RuleHistory:
+    """Evaluate ``rule`` over the filters' range (reading ``lookback`` before it so the first
+    buckets are right). Rules with a baseline or on reviews are evaluated in pandas over their
+    buckets; the others in SQL, which returns only the buckets that matter. Times naive UTC."""
+    start, end = filters.utc_bounds()
+    complete_from = complete_windows_from(filters, rule)
+    if rule.baseline_weeks or rule.metric == "negative_reviews":
+        values = metric_values(rule, metric_buckets(engine, schema, filters, rule, keywords))
+        values = values[values["bucket"] >= complete_from]
+        chart = values[(values["bucket"] >= start) & (values["bucket"] < end)]
+        chart = chart.dropna(subset=["value"])[["bucket", "key", "value", "n", "baseline"]].reset_index(drop=True)
+    else:
+        values, chart = _reduced_in_sql(engine, schema, filters, rule)
+        values = values[values["bucket"] >= complete_from]
+    alerts, pending = evaluate(rule, values)
+    alerts = tuple(a for a in alerts if a.fired_at < end and (a.resolved_at is None or a.resolved_at > start))
+    return RuleHistory(rule, alerts, pending, chart)
+
+
+HISTORY_COLUMNS = ["rule", "key", "severity", "since", "fired_at", "resolved_at", "peak", "last", "threshold",
+                   "firing"]
+
+
+def history_frame(histories) -> pd.DataFrame:
+    """Every alert of ``histories`` (``RuleHistory`` values), one row each: rule, key, severity,
+    since, fired_at, resolved_at (NaT while firing), peak, last, threshold, firing; times naive UTC."""
+    rows = [{"rule": h.rule.name, "key": a.key, "severity": h.rule.severity, "since": a.since, "fired_at": a.fired_at,
+             "resolved_at": a.resolved_at, "peak": a.peak, "last": a.last, "threshold": h.rule.threshold,
+             "firing": a.firing}
+            for h in histories for a in h.alerts]
+    frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    for column in ("since", "fired_at", "resolved_at"):
+        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
+    return frame.sort_values(["fired_at", "rule", "key"], ignore_index=True)
+
+
+def histories(engine: sa.Engine, schema: Schema, filters: Filters, rules, keywords=(),
+              workers: int = 4) -> list[RuleHistory]:
+    """``rule_history`` of each rule, in the rules' order, run on up to ``workers`` connections
+    at once (each rule is one statement; the database does the work in parallel)."""
+    rules = list(rules)
+    if len(rules) <= 1 or workers <= 1:
+        return [rule_history(engine, schema, filters, r, keywords) for r in rules]
+    with ThreadPoolExecutor(max_workers=min(workers, len(rules))) as pool:
+        return list(pool.map(lambda r: rule_history(engine, schema, filters, r, keywords), rules))
+
+
+def history(engine: sa.Engine, schema: Schema, filters: Filters, rules, keywords=()) -> pd.DataFrame:
+    """``history_frame`` of every rule in ``rules`` over the filters' range."""
+    return history_frame(histories(engine, schema, filters, rules, keywords))

@@ -1,0 +1,176 @@
+"""SLA compliance: uptime against a target with its error budget, and response time against a
+target, per service, per integration and for the AI's answers; for the range and per month.
+
+Definitions (also shown on the SLA page):
+
+- uptime % — service_health checks with status 'up' or 'degraded' among checks with a known
+  status (the Uptime KPI); for an integration, calls that did not fail (no 5xx, timeout or
+  missing status) among all calls.
+- covered time — from the first check (or call) in the range to the range's end, or to now when
+  the range reaches into the future.
+- downtime (min) — (100 − uptime) % × covered time.
+- error budget (min) — (100 − target) % × the range's length (99.9 % of 30 days = 43.2 min);
+  budget left = budget − downtime.
+- burn rate — (100 − uptime) / (100 − target): 1 spends the budget exactly over the period.
+  The current burn rate is the same over the last hour of the covered time; at that rate the
+  budget runs out after budget left / ((100 − target) % × current burn rate) minutes.
+- response time — p95 (linear interpolation) and the share of values under the target; the
+  response-time SLA is met when the p95 is at or under the target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from data_access import sql
+from data_access.alert_rules import SlaTargets
+from data_access.filters import Filters, bind_timestamp
+from data_access.kpis import TIMED
+from data_access.operational import FAILED_CALL
+from data_access.schema import Schema
+
+RECENT = timedelta(hours=1)
+KNOWN_STATUS = "\"status\" IN ('up', 'degraded', 'down')"
+OK_STATUS = "\"status\" IN ('up', 'degraded')"
+
+# source → (table, name column, ok expression, known expression, latency column, valid latency)
+SOURCES = {
+    "services": ("service_health", "service", OK_STATUS, KNOWN_STATUS, "latency_ms", '"latency_ms" >= 0'),
+    "integrations": ("integration_calls", "integration", f"NOT {FAILED_CALL}", "1 = 1", "latency_ms",
+                     '"latency_ms" >= 0'),
+    "answers": ("conversation_metrics", "platform", None, None, "response_time_ms", TIMED),
+}
+
+
+def cover_end(filters: Filters, now: datetime | None = None) -> datetime:
+    """The end of the covered time (naive UTC): the range's end, or now if that is earlier."""
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    return min(filters.utc_bounds()[1], now)
+
+
+def _columns(source: str, schema: Schema, dialect: str, targets: SlaTargets, params: dict) -> str | None:
+    table, name, ok, known, latency, valid = SOURCES[source]
+    if not schema.has_table(table):
+        return None
+    has_latency = schema.has(table, latency)
+    timed = f'CASE WHEN {valid} THEN "{latency}" END' if has_latency else "NULL"
+    params["target_ms"] = targets.response_time_ms
+    parts = [f"MIN({sql.TS}) AS first_seen", f"MAX({sql.TS}) AS last_seen",
+             f"{sql.percentile(timed, 0.95, dialect) if has_latency else 'NULL'} AS p95_ms",
+             f"SUM(CASE WHEN {timed} < :target_ms THEN 1 ELSE 0 END) AS under_target",
+             f"COUNT({timed}) AS timed"]
+    if ok is None:
+        parts += ["NULL AS known", "NULL AS ok", "NULL AS recent_known", "NULL AS recent_ok"]
+    else:
+        parts += [f"SUM(CASE WHEN {known} THEN 1 ELSE 0 END) AS known",
+                  f"SUM(CASE WHEN {known} AND {ok} THEN 1 ELSE 0 END) AS ok",
+                  f"SUM(CASE WHEN {known} AND {sql.TS} >= :recent THEN 1 ELSE 0 END) AS recent_known",
+                  f"SUM(CASE WHEN {known} AND {ok} AND {sql.TS} >= :recent THEN 1 ELSE 0 END) AS recent_ok"]
+    return ", ".join(parts)
+
+
+def compliance(engine: sa.Engine, schema: Schema, filters: Filters, source: str, targets: SlaTargets,
+               by_month: bool = False, now: datetime | None = None) -> pd.DataFrame:
+    """One row per name of ``source`` ("services", "integrations" or "answers" — by platform,
+    plus an "all" row with name ``None``), or per (month, name) with ``by_month``: uptime, error
+    budget, burn rates and response time against ``targets`` (see the module docstring).
+
+    Raises ``KeyError`` for an unknown source. Empty when the table is missing."""
+    dialect = engine.dialect.name
+    table, name = SOURCES[source][0], SOURCES[source][1]
+    end = cover_end(filters, now)
+    start = filters.utc_bounds()[0]
+    params: dict = {"recent": bind_timestamp(end - RECENT, dialect)}
+    columns = _columns(source, schema, dialect, targets, params)
+    if columns is None or end <= start:
+        return pd.DataFrame()
+    covered = replace(filters, end=min(filters.end, _to_local(filters, end))) if end < filters.utc_bounds()[1] else filters
+    where, where_params = sql.table_where(covered, table, schema, dialect)
+    params.update(where_params)
+    name_expr = f'COALESCE(CAST("{name}" AS TEXT), \'unknown\')' if schema.has(table, name) else "'unknown'"
+    month = sql.local_bucket(sql.TS, "month", filters, schema, table, dialect, params) if by_month else None
+    keys = ([f"{month} AS month"] if by_month else [])
+    group = "GROUP BY " + ", ".join(str(i + 1) for i in range(len(keys) + 1))
+    text = f"SELECT {', '.join(keys + [f'{name_expr} AS name'])}, {columns} FROM {table} {where} {group}"
+    if source == "answers":
+        total_keys = keys + ["NULL AS name"]
+        total_group = "GROUP BY 1" if by_month else ""
+        text += f" UNION ALL SELECT {', '.join(total_keys)}, {columns} FROM {table} {where} {total_group}"
+    frame = sql.read_frame(engine, text, params)
+    frame = sql.numeric(frame, ["p95_ms", "under_target", "timed", "known", "ok", "recent_known", "recent_ok"])
+    for column in ("first_seen", "last_seen") + (("month",) if by_month else ()):
+        frame[column] = pd.to_datetime(frame[column], format="ISO8601")
+        if getattr(frame[column].dt, "tz", None) is not None:
+            frame[column] = frame[column].dt.tz_convert("UTC").dt.tz_localize(None)
+    return _derive(frame, filters, targets, end, by_month).sort_values(
+        (["month"] if by_month else []) + ["name"], na_position="last", ignore_index=True)
+
+
+def _to_local(filters: Filters, utc: datetime) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    return utc.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(filters.tz)).replace(tzinfo=None)
+
+
+def _derive(frame: pd.DataFrame, filters: Filters, targets: SlaTargets, end: datetime, by_month: bool) -> pd.DataFrame:
+    allowed = (100.0 - targets.uptime_percent) / 100.0
+    frame["uptime"] = sql.rate(frame, "ok", "known")
+    frame["under_target_share"] = sql.rate(frame, "under_target", "timed")
+    frame["response_ok"] = _within(frame["p95_ms"], lambda p: p <= targets.response_time_ms)
+    start_utc, end_utc = filters.utc_bounds()
+    if by_month:
+        # The part of each (local) month inside the range, in UTC.
+        month_start = [max(filters.to_utc(m.to_pydatetime()), start_utc) for m in frame["month"]]
+        month_end = [min(filters.to_utc(_next_month(m.to_pydatetime())), end_utc) for m in frame["month"]]
+    else:
+        month_start = [start_utc] * len(frame)
+        month_end = [end_utc] * len(frame)
+    period = np.array([(b - a).total_seconds() / 60 for a, b in zip(month_start, month_end)], dtype="float64")
+    covered = np.array([max((min(b, end) - max(a, first.to_pydatetime() if pd.notna(first) else b)).total_seconds() / 60, 0)
+                        for a, b, first in zip(month_start, month_end, frame["first_seen"])], dtype="float64")
+    down_share = (100.0 - frame["uptime"]) / 100.0
+    frame["period_minutes"] = period
+    frame["covered_minutes"] = covered
+    frame["downtime_minutes"] = down_share * covered
+    frame["budget_minutes"] = allowed * period
+    frame["budget_left_minutes"] = frame["budget_minutes"] - frame["downtime_minutes"]
+    frame["burn_rate"] = down_share / allowed
+    recent_uptime = sql.rate(frame, "recent_ok", "recent_known")
+    frame["current_burn_rate"] = (100.0 - recent_uptime) / 100.0 / allowed
+    frame["uptime_ok"] = _within(frame["uptime"], lambda u: u >= targets.uptime_percent)
+    frame["exhausted_at"] = [_exhausted_at(left, burn, allowed, end, pd.notna(u))
+                             for left, burn, u in zip(frame["budget_left_minutes"], frame["current_burn_rate"],
+                                                      frame["uptime"])]
+    frame["compliant"] = [_all_known(u, r) for u, r in zip(frame["uptime_ok"], frame["response_ok"])]
+    return frame
+
+
+def _exhausted_at(left: float, burn: float, allowed: float, end: datetime, known: bool):
+    """When the budget runs out at the current burn rate: ``end`` when already spent, NaT when
+    it does not burn now or there is no uptime."""
+    if not known or pd.isna(left):
+        return pd.NaT
+    if left <= 0:
+        return pd.Timestamp(end)
+    if pd.isna(burn) or burn <= 0:
+        return pd.NaT
+    return pd.Timestamp(end) + pd.Timedelta(minutes=left / (allowed * burn))
+
+
+def _within(values: pd.Series, test) -> pd.Series:
+    """``test`` of each value as True/False, None where the value is unknown."""
+    return pd.Series([None if pd.isna(v) else bool(test(v)) for v in values], index=values.index, dtype=object)
+
+
+def _all_known(*flags) -> bool | None:
+    known = [f for f in flags if f is not None]
+    return all(known) if known else None
+
+
+def _next_month(month: datetime) -> datetime:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)

@@ -1,0 +1,171 @@
+"""Alerts: the rules of alerts.yml evaluated over the range — what is firing, what fired when,
+and each rule's metric against its threshold."""
+
+import pandas as pd
+import streamlit as st
+
+from data_access import alerts
+from data_access.alert_rules import METRICS
+from data_access.business import to_local
+from dashboard import charts, context, data, format as fmt
+from dashboard.i18n import t
+from dashboard.tables import chart, table, when
+from dashboard.tiles import page_title
+
+TextColumn = st.column_config.TextColumn
+
+database, filters = context.current()
+url = database.url
+rules = data.rule_set()
+time_title = t("chart.time", tz=filters.tz)
+now_utc = pd.Timestamp.now(tz="UTC").tz_localize(None)
+range_end_utc = pd.Timestamp(filters.utc_bounds()[1])
+live = range_end_utc >= now_utc
+
+page_title("page.alerts", filters)
+
+
+def shown(value: float, rule) -> str:
+    """A metric value with its unit; for a baseline rule, the deviation from normal."""
+    if pd.isna(value):
+        return "—"
+    if rule.baseline_weeks:
+        return t("alerts.vs_normal", change=fmt.localized(f"{value:+.0f}"))
+    unit = METRICS[rule.metric].unit
+    decimals = 0 if unit in ("ms", "reviews") else 2
+    return f"{fmt.number(value, decimals)} {t(f'alerts.unit.{rule.metric}')}".strip()
+
+
+def condition(rule) -> str:
+    text = f"{rule.operator} {shown(rule.threshold, rule)}"
+    if rule.for_:
+        text = t("alerts.condition", condition=text, duration=fmt.span(rule.for_))
+    if rule.clear is not None:
+        text += " · " + t("alerts.clears", value=shown(rule.clear, rule))
+    return text
+
+
+if rules.problems:
+    listed = "\n".join(f"- {p}" for p in rules.problems)
+    st.warning(t("alerts.problems", file=rules.path.rsplit("/", 1)[-1] or "alerts.yml", count=len(rules.rules))
+               + "\n\n" + listed, icon=":material/rule:")
+
+if not rules.rules:
+    st.info(t("alerts.no_rules"), icon=":material/notifications_off:")
+else:
+    by_name = {rule.name: rule for rule in rules.rules}
+    with data.database_errors(database.config):
+        histories = data.alert_histories(url, filters, rules)
+        history = alerts.history_frame(histories)
+        firing = history[history["firing"]]
+        pending = [(h.rule, key, since) for h in histories for key, since in h.pending.items()]
+        end_local = min(pd.Timestamp(filters.end), to_local(pd.Series([now_utc]), filters.tz).iloc[0])
+
+        st.subheader(t("alerts.firing_now") if live else t("alerts.firing_at_end"))
+        with st.container(horizontal=True, gap="small"):
+            st.metric(t("alerts.tile.firing"), fmt.number(len(firing)), border=True, width=200,
+                      help=t("alerts.tile.firing.help"))
+            st.metric(t("alerts.tile.pending"), fmt.number(len(pending)), border=True, width=200,
+                      help=t("alerts.tile.pending.help"))
+            st.metric(t("alerts.tile.in_range"), fmt.number(len(history)), border=True, width=200,
+                      help=t("alerts.tile.in_range.help"))
+            st.metric(t("alerts.tile.critical"), fmt.number(int((history["severity"] == "critical").sum())),
+                      border=True, width=200, help=t("alerts.tile.critical.help"))
+        if firing.empty:
+            st.success(t("alerts.none_firing"), icon=":material/check_circle:")
+        for row in firing.itertuples():
+            rule = by_name[row.rule]
+            since = to_local(pd.Series([row.since]), filters.tz).iloc[0]
+            icon = ":material/error:" if rule.severity == "critical" else ":material/warning:"
+            message = t("alerts.firing_line", severity=t(f"alerts.severity.{rule.severity}"), rule=rule.name,
+                        where=f" · {row.key}" if row.key else "", since=fmt.moment(since),
+                        duration=fmt.duration_s(max((end_local - since).total_seconds(), 0)),
+                        value=shown(row.last, rule), threshold=condition(rule))
+            (st.error if rule.severity == "critical" else st.warning)(message + (f"\n\n{rule.summary}" if rule.summary else ""),
+                                                                      icon=icon)
+        for rule, key, since in pending:
+            since_local = to_local(pd.Series([since]), filters.tz).iloc[0]
+            st.info(t("alerts.pending_line", rule=rule.name, where=f" · {key}" if key else "",
+                      since=fmt.moment(since_local), duration=fmt.span(rule.for_)),
+                    icon=":material/hourglass_top:")
+
+        st.header(t("alerts.timeline"))
+        if history.empty:
+            st.info(t("alerts.none_in_range"), icon=":material/check_circle:")
+        else:
+            shown_history = history.copy()
+            for column in ("since", "fired_at", "resolved_at"):
+                shown_history[column] = to_local(shown_history[column], filters.tz)
+            shown_history["until"] = shown_history["resolved_at"].fillna(end_local)
+            shown_history["row"] = [f"{r} · {k}" if k else r for r, k in zip(shown_history["rule"], shown_history["key"])]
+            shown_history["resolved_text"] = [t("alerts.still_firing") if pd.isna(r) else fmt.moment(r)
+                                              for r in shown_history["resolved_at"]]
+            chart(charts.alert_timeline(shown_history, time_title,
+                                        {s: t(f"alerts.severity.{s}") for s in charts.SEVERITY_COLORS},
+                                        pd.Timestamp(filters.start), pd.Timestamp(filters.end)),
+                  False, "alert_timeline")
+
+            st.subheader(t("alerts.history"))
+            shown_history["severity_text"] = [t(f"alerts.severity.{s}") for s in shown_history["severity"]]
+            shown_history["duration"] = [fmt.duration_s((u - s).total_seconds())
+                                         for s, u in zip(shown_history["since"], shown_history["until"])]
+            shown_history["peak_text"] = [shown(v, by_name[r]) for v, r in zip(shown_history["peak"], shown_history["rule"])]
+            shown_history["threshold_text"] = [condition(by_name[r]) for r in shown_history["rule"]]
+            shown_history = shown_history.sort_values("fired_at", ascending=False)
+            table(shown_history, {"severity_text": TextColumn(t("col.severity")), "rule": TextColumn(t("col.rule")),
+                                  "key": TextColumn(t("col.label")), "since": when(t("col.active_since")),
+                                  "fired_at": when(t("col.fired_at")), "resolved_text": TextColumn(t("col.resolved_at")),
+                                  "duration": TextColumn(t("col.duration")), "peak_text": TextColumn(t("col.peak")),
+                                  "threshold_text": TextColumn(t("col.condition"))},
+                  "alert_history", "alert_history", highlight=shown_history["firing"],
+                  cell_colors={"severity_text": {t(f"alerts.severity.{s}"): c for s, c in charts.SEVERITY_COLORS.items()}})
+
+        st.header(t("alerts.rules"))
+        st.caption(t("alerts.rules_note", file=rules.path.rsplit("/", 1)[-1] or "alerts.yml"))
+        for item in histories:
+            rule = item.rule
+            metric = METRICS[rule.metric]
+            st.subheader(f"{rule.name} · {t(f'alerts.severity.{rule.severity}')}")
+            st.caption(" · ".join(part for part in (
+                rule.summary, t(f"alerts.metric.{rule.metric}") + (f" ({t('alerts.by', label=t(f'col.{rule.by}'))})" if rule.by else ""),
+                condition(rule), t("alerts.step", step=fmt.span(rule.step), window=fmt.span(rule.window)))
+                if part))
+            if not database.schema.has_table(metric.table):
+                st.info(t("panel.not_tracked", what=metric.table), icon=":material/visibility_off:")
+                continue
+            values = item.chart.copy()
+            if values.empty:
+                st.info(t("chart.no_data"), icon=":material/bar_chart:")
+                continue
+            values["bucket"] = to_local(values["bucket"], filters.tz)
+            own = [a for a in item.alerts]
+            intervals = pd.DataFrame({"start": to_local(pd.Series([a.since for a in own], dtype="datetime64[us]"), filters.tz),
+                                      "end": to_local(pd.Series([a.resolved_at or range_end_utc for a in own],
+                                                                dtype="datetime64[us]"), filters.tz)})
+            suffix = {"%": " %", "ms": " ms"}.get(metric.unit, "")
+            if rule.baseline_weeks:
+                values["baseline"] = values["baseline"] * (1 + rule.threshold / 100.0)
+                thresholds = []
+            else:
+                thresholds = [(rule.threshold, t("alerts.threshold_line"))]
+                if rule.clear is not None:
+                    thresholds.append((rule.clear, t("alerts.clear_line")))
+            chart(charts.rule_chart(values, intervals, time_title, t(f"alerts.metric.{rule.metric}"), thresholds,
+                                    t("alerts.firing_band"), y_suffix=suffix,
+                                    baseline_label=t("alerts.alert_level") if rule.baseline_weeks else None,
+                                    legend_title=t(f"col.{rule.by}") if rule.by else None),
+                  False, f"rule_{rule.name}")
+            if rule.metric == "negative_reviews" and own:
+                found = data.query("review_candidates", url, filters, rules.negative_keywords)
+                inside = pd.Series(False, index=found.index)
+                for alert in own:  # the reviews of the hours the alert was active
+                    until = pd.Timestamp(alert.resolved_at or range_end_utc)
+                    inside |= (found["timestamp"] >= alert.since) & (found["timestamp"] < until)
+                found = found[inside].copy()
+                found["timestamp"] = to_local(found["timestamp"], filters.tz)
+                st.markdown(t("alerts.reviews", count=fmt.number(len(found))))
+                table(found.sort_values("timestamp", ascending=False),
+                      {"timestamp": when(t("col.time")), "platform": TextColumn(t("col.platform")),
+                       "score": st.column_config.NumberColumn(t("col.score"), format="%d"),
+                       "words": TextColumn(t("col.words")), "comment": TextColumn(t("col.comment"), width="large")},
+                      "negative_reviews", "negative_reviews", height=300)
