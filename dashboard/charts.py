@@ -300,5 +300,5 @@ def budget_bars(frame: pd.DataFrame, x_title: str, labels: dict[str, str]) -> go
     fig.update_layout(barmode="stack")
     fig.update_yaxes(autorange="reversed", type="category")
     base_layout(fig, x_title, "")
-    fig.update_layout(height=max(220, 30 * len(frame) + 110), hovermode="closest")
+    fig.update_layout(height=max(220, 30 * len(frame) + 110), hovermode="closest", legend_traceorder="normal")
     return fig

@@ -355,6 +355,7 @@ EN: dict[str, str] = {
     "alerts.step": "evaluated every {step} over {window}",
     "alerts.by": "per {label}",
     "alerts.vs_normal": "{change} % vs normal",
+    "alerts.too_few": "No data in this range with at least {n} observations per window, the fewest this rule evaluates.",
     "alerts.threshold_line": "fires",
     "alerts.clear_line": "clears",
     "alerts.firing_band": "firing",

@@ -388,6 +388,7 @@ RU: dict[str, str] = {
     "alerts.step": "проверка каждые {step} за {window}",
     "alerts.by": "по {label}",
     "alerts.vs_normal": "{change} % к норме",
+    "alerts.too_few": "В этом периоде нет окон хотя бы с {n} наблюдениями — меньше правило не оценивает.",
     "alerts.threshold_line": "срабатывание",
     "alerts.clear_line": "снятие",
     "alerts.firing_band": "активен",

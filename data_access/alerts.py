@@ -413,6 +413,7 @@ def history_frame(histories) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
     for column in ("since", "fired_at", "resolved_at"):
         frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
+    frame = frame.astype({"firing": bool, "peak": "float64", "last": "float64", "threshold": "float64"})
     return frame.sort_values(["fired_at", "rule", "key"], ignore_index=True)
 
 

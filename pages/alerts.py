@@ -126,8 +126,9 @@ else:
             rule = item.rule
             metric = METRICS[rule.metric]
             st.subheader(f"{rule.name} · {t(f'alerts.severity.{rule.severity}')}")
+            split = " (" + t("alerts.by", label=t(f"col.{rule.by}")) + ")" if rule.by else ""
             st.caption(" · ".join(part for part in (
-                rule.summary, t(f"alerts.metric.{rule.metric}") + (f" ({t('alerts.by', label=t(f'col.{rule.by}'))})" if rule.by else ""),
+                rule.summary, t(f"alerts.metric.{rule.metric}") + split,
                 condition(rule), t("alerts.step", step=fmt.span(rule.step), window=fmt.span(rule.window)))
                 if part))
             if not database.schema.has_table(metric.table):
@@ -135,7 +136,8 @@ else:
                 continue
             values = item.chart.copy()
             if values.empty:
-                st.info(t("chart.no_data"), icon=":material/bar_chart:")
+                st.info(t("alerts.too_few", n=fmt.number(rule.min_count)) if rule.min_count else t("chart.no_data"),
+                        icon=":material/bar_chart:")
                 continue
             values["bucket"] = to_local(values["bucket"], filters.tz)
             own = [a for a in item.alerts]

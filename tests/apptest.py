@@ -10,7 +10,8 @@ from data_access.demo import DemoSpec, load
 from data_access.engine import make_engine
 
 APP = "../dashboard/app.py"
-OVERVIEW_TILES = ["Dialogs", "CSAT", "NPS", "Escalation rate", "Avg AI response time", "Cost", "Error rate", "Uptime"]
+OVERVIEW_TILES = ["Dialogs", "CSAT", "NPS", "Escalation rate", "Avg AI response time", "Cost", "Error rate", "Uptime",
+                  "Alerts firing"]
 TODAY = datetime.now(timezone.utc).date()
 
 

@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 PAGES = {"overview": "", "operational": "operational", "business": "business",
-         "ai_performance": "ai_performance", "export": "export"}
+         "ai_performance": "ai_performance", "alerts": "alerts", "sla": "sla", "export": "export"}
 VIEWPORTS = {"desktop": (1440, 900), "phone": (390, 844)}
 
 

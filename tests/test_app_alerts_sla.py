@@ -1,0 +1,112 @@
+"""AppTest smoke tests of the Alerts and SLA pages, and the Overview's firing-alerts tile."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.apptest import open_page, page_text, run_app, tiles
+
+
+def test_alerts_on_demo_data(monkeypatch, demo_url):
+    at = open_page(run_app(monkeypatch, demo_url, {"range": "30d"}), "alerts")
+    text = page_text(at)
+    shown = tiles(at)
+    assert set(shown) == {"Firing", "Pending", "Alerts in range", "Critical"}
+    assert int(shown["Alerts in range"]) >= 2          # the demo's outages at least
+    assert "ServiceDown · Critical" in text and "NegativeReviews · Warning" in text
+    assert "DiskAlmostFull" in text                    # the demo's disk fills up on the last days
+    # The timeline and a chart per rule; the small demo's traffic is below some rules' min_count.
+    assert len(at.get("plotly_chart")) >= 5
+    assert text.count("observations per window") + len(at.get("plotly_chart")) >= 9
+    assert "can't be used" not in text and "cannot be used" not in text
+
+
+def test_sla_on_demo_data(monkeypatch, demo_url):
+    at = open_page(run_app(monkeypatch, demo_url, {"range": "30d"}), "sla")
+    shown = tiles(at)
+    assert {"Services meeting SLA", "Lowest uptime", "Least budget left", "p95 AI response time",
+            "Answers under target"} <= set(shown)
+    assert shown["Lowest uptime"].endswith("%")
+    text = page_text(at)
+    for header in ("Services", "Partner integrations", "AI answers", "Per month"):
+        assert header in text
+    # A stricter target on the page recomputes against it.
+    at.number_input(key="sla_uptime_target").set_value(99.999).run()
+    assert not at.exception
+    assert "99.999 %" in page_text(at)
+
+
+def test_overview_counts_firing_alerts_and_links_to_them(monkeypatch, sqlite_demo_url):
+    at = run_app(monkeypatch, sqlite_demo_url, {"range": "30d"})
+    assert "Alerts firing" in tiles(at)
+    assert any(link.label == "Open alerts" for link in at.get("page_link"))
+
+
+@pytest.mark.parametrize("page", ["alerts", "sla"])
+def test_on_an_empty_database(monkeypatch, blank_url, page):
+    from data_access.engine import make_engine
+    from data_access.schema import create_all
+
+    engine = make_engine(blank_url)
+    create_all(engine)
+    engine.dispose()
+    at = open_page(run_app(monkeypatch, blank_url), page)
+    text = page_text(at)
+    if page == "alerts":
+        assert tiles(at)["Alerts in range"] == "0" and "No alert fired in this range." in text
+    else:
+        assert "No data in this range" in text
+
+
+@pytest.mark.parametrize("page", ["alerts", "sla"])
+def test_on_the_seed_only_table(monkeypatch, seed_only_url, page):
+    at = open_page(run_app(monkeypatch, seed_only_url), page)
+    text = page_text(at)
+    assert "Not tracked in this database (no `service_health`)" in text
+
+
+BROKEN = """\
+groups:
+  - name: mine
+    rules:
+      - alert: Works
+        metric: uptime
+        by: service
+        condition: "< 50"
+      - alert: Typo
+        metric: uptim
+        condition: "< 50"
+      - alert: NoCondition
+        metric: error_rate
+"""
+
+
+@pytest.mark.parametrize("page", ["alerts", "sla"])
+def test_a_broken_alerts_file_names_the_line_and_keeps_the_valid_rules(monkeypatch, tmp_path, sqlite_demo_url, page):
+    rules = tmp_path / "alerts.yml"
+    rules.write_text(BROKEN, encoding="utf-8")
+    monkeypatch.setenv("EASYFLOW_ALERTS_FILE", str(rules))
+    at = open_page(run_app(monkeypatch, sqlite_demo_url, {"range": "30d"}), page)
+    text = page_text(at)
+    if page == "alerts":
+        assert "line 8, rule Typo: unknown metric 'uptim'" in text
+        assert "line 11, rule NoCondition: 'condition' is required" in text
+        assert "the 1 valid rule(s) are evaluated" in text and "Works · Warning" in text
+    else:
+        assert "Services meeting SLA" in tiles(at)  # the default targets stand in
+
+
+def test_a_file_that_is_not_yaml(monkeypatch, tmp_path, sqlite_demo_url):
+    rules = tmp_path / "alerts.yml"
+    rules.write_text("groups: [\n  - {alert: x", encoding="utf-8")
+    monkeypatch.setenv("EASYFLOW_ALERTS_FILE", str(rules))
+    at = open_page(run_app(monkeypatch, sqlite_demo_url), "alerts")
+    text = page_text(at)
+    assert "line 2: expected the node content" in text and "No valid alert rules" in text
+
+
+def test_alerts_in_russian(monkeypatch, sqlite_demo_url):
+    at = open_page(run_app(monkeypatch, sqlite_demo_url, {"range": "30d", "lang": "ru"}), "alerts")
+    assert {"Активны", "Ожидают", "Алертов за период", "Критические"} == set(tiles(at))
+    at = open_page(at, "sla")
+    assert "Сервисы в рамках SLA" in tiles(at)
