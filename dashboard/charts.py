@@ -195,10 +195,16 @@ def status_timeline(intervals: pd.DataFrame, services: list[str], x_title: str, 
         fig.add_bar(y=part["service"], x=width_ms, base=part["started"], orientation="h", name=labels[status],
                     marker_color=STATUS_COLORS[status], customdata=part[["ended", "seconds"]],
                     hovertemplate="%{base|%Y-%m-%d %H:%M} – %{customdata[0]|%H:%M}<extra>%{fullData.name}</extra>")
+    return timeline_layout(fig, services, x_title, start, end)
+
+
+def timeline_layout(fig: go.Figure, rows: list[str], x_title: str, start: pd.Timestamp,
+                    end: pd.Timestamp) -> go.Figure:
+    """Horizontal interval bars on a date axis over [start, end), ``rows`` top to bottom."""
     fig.update_xaxes(type="date", range=[start, end])
-    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(services)), type="category")
+    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(rows)), type="category")
     base_layout(fig, x_title, "")
-    fig.update_layout(height=max(200, 34 * len(services) + 110), barmode="overlay", hovermode="closest")
+    fig.update_layout(height=max(200, 32 * len(rows) + 115), barmode="overlay", hovermode="closest")
     fig.update_yaxes(rangemode="normal")
     return fig
 
@@ -252,12 +258,7 @@ def alert_timeline(alerts: pd.DataFrame, x_title: str, labels: dict[str, str], s
         fig.add_bar(y=part["row"], x=seconds.clip(lower=minimum) * 1000, base=part["fired_at"], orientation="h",
                     name=labels[severity], marker_color=colour, customdata=part[["resolved_text"]],
                     hovertemplate="%{base|%Y-%m-%d %H:%M} – %{customdata[0]}<extra>%{y}</extra>")
-    fig.update_xaxes(type="date", range=[start, end])
-    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(rows)), type="category")
-    base_layout(fig, x_title, "")
-    fig.update_layout(height=max(200, 30 * len(rows) + 120), barmode="overlay", hovermode="closest")
-    fig.update_yaxes(rangemode="normal")
-    return fig
+    return timeline_layout(fig, rows, x_title, start, end)
 
 
 def rule_chart(values: pd.DataFrame, intervals: pd.DataFrame, x_title: str, y_title: str,

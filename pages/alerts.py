@@ -63,14 +63,14 @@ else:
 
         st.subheader(t("alerts.firing_now") if live else t("alerts.firing_at_end"))
         with st.container(horizontal=True, gap="small"):
-            st.metric(t("alerts.tile.firing"), fmt.number(len(firing)), border=True, width=200,
+            st.metric(t("alerts.tile.firing"), fmt.number(len(firing)), border=True, width=170,
                       help=t("alerts.tile.firing.help"))
-            st.metric(t("alerts.tile.pending"), fmt.number(len(pending)), border=True, width=200,
+            st.metric(t("alerts.tile.pending"), fmt.number(len(pending)), border=True, width=170,
                       help=t("alerts.tile.pending.help"))
-            st.metric(t("alerts.tile.in_range"), fmt.number(len(history)), border=True, width=200,
+            st.metric(t("alerts.tile.in_range"), fmt.number(len(history)), border=True, width=170,
                       help=t("alerts.tile.in_range.help"))
             st.metric(t("alerts.tile.critical"), fmt.number(int((history["severity"] == "critical").sum())),
-                      border=True, width=200, help=t("alerts.tile.critical.help"))
+                      border=True, width=170, help=t("alerts.tile.critical.help"))
         if firing.empty:
             st.success(t("alerts.none_firing"), icon=":material/check_circle:")
         for row in firing.itertuples():

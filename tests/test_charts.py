@@ -48,3 +48,23 @@ def test_panels_and_special_charts():
     calibration = pd.DataFrame({"bucket": ["0.8–0.9"], "accuracy": [80.0], "mean_confidence": [0.85],
                                 "labelled": [10], "share": [100.0]})
     assert len(charts.calibration_chart(calibration, "x", "acc", "conf", "share").data) == 2
+
+
+def test_alert_and_sla_charts():
+    history = pd.DataFrame({"row": ["Disk · db", "Down · api"], "severity": ["critical", "warning"],
+                            "fired_at": [DAYS[0], DAYS[1]], "until": [DAYS[1], DAYS[2]],
+                            "resolved_text": ["2026-11-02", "still firing"]})
+    fig = charts.alert_timeline(history, "t", {"critical": "C", "warning": "W", "info": "I"}, DAYS[0], DAYS[-1])
+    assert [trace.name for trace in fig.data] == ["C", "W"]
+    assert list(fig.layout.yaxis.categoryarray) == ["Down · api", "Disk · db"]
+    values = pd.DataFrame({"bucket": DAYS, "key": "", "value": [1.0, 9.0, 2.0], "baseline": [2.0, 2.0, 2.0]})
+    intervals = pd.DataFrame({"start": [DAYS[1]], "end": [DAYS[1]]})  # zero width: widened to be seen
+    fig = charts.rule_chart(values, intervals, "t", "y", [(5.0, "fires"), (4.0, "clears")], "firing",
+                            y_suffix=" %", baseline_label="normal")
+    assert [trace.name for trace in fig.data] == ["y", "normal"]
+    shapes = fig.layout.shapes
+    assert len(shapes) == 3 and pd.Timestamp(shapes[2].x1) > pd.Timestamp(shapes[2].x0)
+    budget = pd.DataFrame({"name": ["api", "db"], "downtime_minutes": [2.0, 0.0], "budget_minutes": [1.44, 1.44],
+                           "budget_left_minutes": [-0.56, 1.44]})
+    fig = charts.budget_bars(budget, "min", {"used": "U", "left": "L", "over": "O"})
+    assert [list(trace.x) for trace in fig.data] == [[1.44, 0.0], [0.0, 1.44], [0.56, 0.0]]
