@@ -396,6 +396,7 @@ EN: dict[str, str] = {
     "col.peak": "Worst value",
     "col.condition": "Condition",
     "col.words": "Keywords",
+    "overview.alerts": "Alerts",
     "overview.alerts_firing": "Alerts firing",
     "overview.alerts_firing.help": "Alerts firing at the end of the range: {names}. {total} alert(s) in the range.",
     "overview.alerts_link": "Open alerts",

@@ -429,6 +429,7 @@ RU: dict[str, str] = {
     "col.peak": "Худшее значение",
     "col.condition": "Условие",
     "col.words": "Слова",
+    "overview.alerts": "Алерты",
     "overview.alerts_firing": "Активные алерты",
     "overview.alerts_firing.help": "Алерты, активные на конец периода: {names}. Всего за период: {total}.",
     "overview.alerts_link": "Открыть алерты",

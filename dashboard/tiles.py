@@ -100,6 +100,7 @@ def firing_alerts_tile(url: str, filters: Filters) -> None:
     rules = data.rule_set()
     if not rules.rules:
         return
+    st.subheader(t("overview.alerts"))
     history = history_frame(data.alert_histories(url, filters, rules))
     firing = history[history["firing"]]
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):

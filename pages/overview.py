@@ -30,7 +30,6 @@ with data.database_errors(database.config):
         st.subheader(t("overview.service"))
         kpi_row(SERVICE, current, previous, compared)
     ignored_note(current)
-    firing_alerts_tile(database.url, filters)
 
     frame = data.dialogs_by_platform(database.url, filters)
     unit = data.bucket_for(filters)
@@ -44,6 +43,10 @@ with data.database_errors(database.config):
               False, "dialogs_by_platform")
         if frame["bucket"].max() >= partial_from:
             st.caption(t("chart.partial", bucket=t(f"bucket.{unit}")))
+
+    # Last: evaluating every alert rule over the range is the slowest part of this page, and
+    # Streamlit shows what is above while it runs.
+    firing_alerts_tile(database.url, filters)
 
 links = context.detail_pages()
 if links:
