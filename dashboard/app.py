@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -11,6 +12,7 @@ if str(ROOT) not in sys.path:  # Streamlit puts only dashboard/ on the path
 
 import streamlit as st  # noqa: E402
 
+from data_access import logs  # noqa: E402
 from dashboard import context  # noqa: E402
 from dashboard.data import open_database  # noqa: E402
 from dashboard.i18n import t  # noqa: E402
@@ -27,6 +29,7 @@ PAGES = [
     ("export.py", "page.export", ":material/download:"),
 ]
 
+logs.configure()
 resolve_language()
 st.set_page_config(page_title=t("app.title"), page_icon=":material/monitoring:", layout="wide")
 
@@ -42,4 +45,7 @@ if database is None:
 if database.config.is_demo:
     st.info(t("demo.banner"), icon=":material/science:")
 context.set_current(database, shared_filters(database))
+started = time.perf_counter()
 navigation.run()
+logs.get("easyflow.page").debug("page_rendered", page=navigation.url_path or "overview",
+                                duration_ms=round((time.perf_counter() - started) * 1000, 1))

@@ -6,6 +6,7 @@ errors are not cached, so a database that comes back is used again on the next r
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 import threading
@@ -19,7 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
 
-from data_access import ai, alerts, business, export, kpis, operational, series, sla
+from data_access import ai, alerts, business, export, kpis, logs, operational, series, sla
 from data_access.alert_rules import RuleSet, SlaTargets, load_rules, rules_path
 from data_access.business import problem_intents  # noqa: F401  (pages rank through here)
 from data_access.sql import bucket_for, ops_bucket, trend_bucket  # noqa: F401  (pages choose buckets through here)
@@ -200,15 +201,47 @@ def ensure_demo_database(config: DatabaseConfig) -> None:
             path.with_name(path.name + suffix).unlink(missing_ok=True)
         building.replace(path)
         engine_for.clear()
-        schema_for.clear()
-        options_for.clear()
-        kpi_values.clear()
-        query.clear()
-        fresh.clear()
-        alert_histories.clear()
-        sla_compliance.clear()
+        clear_results()
         bar.empty()
         st.toast(t("demo.built", rows=fmt.number(sum(counts.values())), seconds=fmt.number(time.monotonic() - started, 1)))
+
+
+def clear_results() -> None:
+    """Forget every cached result (after the data changed under them)."""
+    for cached in (schema_for, options_for, kpi_values, query, fresh, alert_histories, sla_compliance):
+        cached.clear()
+
+
+def import_allowed(config: DatabaseConfig) -> bool:
+    """Uploading logs writes to the database: allowed on the demo database, and elsewhere only
+    where the operator says so with ``EASYFLOW_IMPORT=on``."""
+    return config.is_demo or os.environ.get("EASYFLOW_IMPORT", "").strip().lower() in ("1", "on", "true", "yes")
+
+
+def import_max_mb() -> int:
+    """The upload size limit in MB (``EASYFLOW_IMPORT_MAX_MB``, default 100)."""
+    try:
+        return max(1, int(os.environ.get("EASYFLOW_IMPORT_MAX_MB", "100")))
+    except ValueError:
+        return 100
+
+
+def import_log(url: str, upload, progress) -> tuple:
+    """Import an uploaded log file; returns (Summary, rejects as a DataFrame, file name).
+    Cached results are dropped afterwards, so every page shows the new rows."""
+    from data_access import ingest
+
+    size = max(getattr(upload, "size", 0), 1)
+    head = upload.read(2)
+    upload.seek(0)
+    stream = gzip.GzipFile(fileobj=upload) if head == b"\x1f\x8b" else upload
+    rejects: list = []
+    summary = ingest.ingest_lines(engine_for(url), stream, upload.name, rejects.append,
+                                  lambda _: progress(min(upload.tell() / size, 1.0)))
+    clear_results()
+    frame = pd.DataFrame([{"line": r.line, "reason": r.reason, "text": r.text} for r in rejects],
+                         columns=["line", "reason", "text"])
+    return summary, frame, upload.name
 
 
 def demo_spec() -> DemoSpec:
@@ -252,7 +285,17 @@ def describe_error(error: BaseException, config: DatabaseConfig) -> str:
 
 
 def show_database_error(error: BaseException, config: DatabaseConfig) -> None:
+    # The class only: driver messages can echo connection details.
+    logs.get("easyflow.db").error("database_error", error_class=type(getattr(error, "orig", None) or error).__name__,
+                                  dialect=_dialect(config.url))
     st.error(describe_error(error, config), icon=":material/database:")
+
+
+def _dialect(url: str) -> str:
+    try:
+        return sa.make_url(url).get_backend_name()
+    except Exception:
+        return "unknown"
     st.button(t("db.retry"), key=f"retry_{id(error)}", icon=":material/refresh:")
 
 

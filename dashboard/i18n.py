@@ -322,6 +322,28 @@ EN: dict[str, str] = {
     "unit.s": "s",
     "unit.pp": "pp",
     "unit.points": "pts",
+    "import.header": "Import logs",
+    "import.caption": ("A log file of the platform — JSON lines in its log format, gzip allowed — into the metrics "
+                       "tables: message_processed lines become messages, ERROR and CRITICAL lines error events. "
+                       "Importing the same file again adds nothing. The same from the command line: "
+                       "`python -m data_access.ingest FILE`."),
+    "import.disabled": ("Importing writes to the metrics database, so it is off here. The operator turns it on "
+                        "with `EASYFLOW_IMPORT=on`, or imports with `python -m data_access.ingest FILE`."),
+    "import.file": "Log file",
+    "import.file.help": "JSON lines (.jsonl, .log, .json, .txt) or the same gzipped (.gz), up to {mb} MB.",
+    "import.run": "Import",
+    "import.running": "Importing…",
+    "import.result": "Imported {file}",
+    "import.read": "Lines read",
+    "import.imported": "Rows added",
+    "import.duplicates": "Already present",
+    "import.rejected": "Rejected",
+    "import.other": "Other events",
+    "import.no_rejects": "Every line could be read.",
+    "import.rejects": "{n} line(s) were not imported; the rows around them were:",
+    "col.line": "Line",
+    "col.reason": "Reason",
+    "col.line_text": "Text",
     "bucket.month": "month",
     "page.alerts": "Alerts",
     "page.alerts.caption": "The rules of alerts.yml over the range: what is firing, what fired when, and why.",

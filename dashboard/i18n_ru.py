@@ -355,6 +355,28 @@ RU: dict[str, str] = {
     "unit.s": "с",
     "unit.pp": "п.п.",
     "unit.points": "п.",
+    "import.header": "Импорт логов",
+    "import.caption": ("Файл логов платформы — JSON-строки в её формате, можно gzip — в таблицы метрик: строки "
+                       "message_processed становятся сообщениями, строки ERROR и CRITICAL — событиями ошибок. "
+                       "Повторный импорт того же файла ничего не добавляет. То же из командной строки: "
+                       "`python -m data_access.ingest FILE`."),
+    "import.disabled": ("Импорт записывает данные в базу метрик, поэтому здесь он выключен. Администратор "
+                        "включает его через `EASYFLOW_IMPORT=on` или импортирует командой `python -m data_access.ingest FILE`."),
+    "import.file": "Файл логов",
+    "import.file.help": "JSON-строки (.jsonl, .log, .json, .txt) или они же в gzip (.gz), до {mb} МБ.",
+    "import.run": "Импортировать",
+    "import.running": "Импорт…",
+    "import.result": "Импортирован {file}",
+    "import.read": "Прочитано строк",
+    "import.imported": "Добавлено строк",
+    "import.duplicates": "Уже были",
+    "import.rejected": "Отклонено",
+    "import.other": "Другие события",
+    "import.no_rejects": "Все строки прочитаны.",
+    "import.rejects": "Не импортировано строк: {n}; строки вокруг них импортированы:",
+    "col.line": "Строка",
+    "col.reason": "Причина",
+    "col.line_text": "Текст",
     "bucket.month": "месяц",
     "page.alerts": "Алерты",
     "page.alerts.caption": "Правила из alerts.yml за период: что сработало сейчас, что срабатывало и когда, и почему.",

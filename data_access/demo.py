@@ -16,8 +16,6 @@ last six days.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +26,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from data_access.engine import make_engine, resolve_config
+from data_access.bulk import copy_postgresql, insert_sqlite
 from data_access.schema import TABLES, create_all
 
 PLATFORMS = np.array(["telegram", "whatsapp", "web"])
@@ -415,24 +414,6 @@ def _column_values(table: str, name: str, values, dialect: str) -> list:
     return values.tolist()
 
 
-def _write_sqlite(raw, table: str, columns: dict[str, list]) -> None:
-    names = ", ".join(f'"{n}"' for n in columns)
-    marks = ", ".join("?" for _ in columns)
-    sql_text = f"INSERT INTO {table} ({names}) VALUES ({marks})"
-    raw.executemany(sql_text, zip(*columns.values()))
-
-
-def _write_postgresql(raw, table: str, columns: dict[str, list]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in zip(*columns.values()):
-        writer.writerow(["" if v is None else ("t" if v is True else "f" if v is False else v) for v in row])
-    buffer.seek(0)
-    names = ", ".join(f'"{n}"' for n in columns)
-    with raw.cursor() as cursor:
-        cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
-
-
 def load(engine: sa.Engine, spec: DemoSpec,
          progress: Callable[[float, str], None] | None = None) -> dict[str, int]:
     """Create the contract's tables and fill them with ``spec``'s demo data.
@@ -449,7 +430,7 @@ def load(engine: sa.Engine, spec: DemoSpec,
                 columns = {name: _column_values(table, name, values, dialect) for name, values in data.items()}
                 rows = len(next(iter(columns.values())))
                 if rows:
-                    (_write_sqlite if dialect == "sqlite" else _write_postgresql)(raw, table, columns)
+                    (insert_sqlite if dialect == "sqlite" else copy_postgresql)(raw, table, columns)
                 counts[table] += rows
             raw.commit()
             if progress:

@@ -33,6 +33,7 @@ from typing import IO
 
 import sqlalchemy as sa
 
+from data_access import bulk
 from data_access.schema import TABLES, discover
 
 # Ids are uuid5(namespace, line): the same line always gets the same id, in any file.
@@ -207,25 +208,34 @@ class Writer:
             return
         dialect = self.engine.dialect.name
         with self.engine.begin() as conn:
+            raw = conn.connection.driver_connection
             for table, rows in self.pending.items():
                 if not rows:
                     continue
-                insert = _insert(dialect)(TABLES[table]).on_conflict_do_nothing(index_elements=["id"])
-                added = len(conn.execute(insert.returning(TABLES[table].c.id), rows).all())
+                columns = {c: [_driver_value(r[c], dialect) for r in rows] for c in self.columns[table]}
+                if dialect == "postgresql":
+                    added = bulk.insert_new_postgresql(raw, table, columns)
+                elif dialect == "sqlite":
+                    added = bulk.insert_sqlite(raw, table, columns, or_ignore=True)
+                else:
+                    raise ValueError(f"importing into {dialect} is not supported (PostgreSQL and SQLite are)")
                 summary.imported += added
                 summary.duplicates += len(rows) - added
                 summary.by_table[table] = summary.by_table.get(table, 0) + added
         self.pending = {name: [] for name in self.columns}
 
 
-def _insert(dialect: str):
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        raise ValueError(f"importing into {dialect} is not supported (PostgreSQL and SQLite are)")
-    return insert
+def _driver_value(value, dialect: str):
+    """A row value as the bulk writers take it: SQLite keeps timestamps as the ISO text SQLAlchemy
+    writes, booleans as 0/1 and money as a number; PostgreSQL's COPY reads text."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if dialect == "sqlite":
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, Decimal):
+            return float(value)
+    return value
 
 
 def ingest_lines(engine: sa.Engine, lines: Iterable[bytes | str], source: str = "-",

@@ -6,12 +6,14 @@ chose; values from users travel as bound parameters (see ``filters.where``).
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
 
+from data_access import logs
 from data_access.filters import Filters, bind_timestamp, where
 from data_access.schema import TABLES, Schema
 
@@ -193,12 +195,22 @@ def table_where(filters: Filters, table: str, schema: Schema, dialect: str,
     return "WHERE " + " AND ".join(clauses), params
 
 
+def _caller() -> str:
+    """The data_access function that ran the query (the name in the dashboard's query log)."""
+    frame = sys._getframe(2)
+    while frame is not None and (frame.f_code.co_filename == __file__ or frame.f_code.co_name.startswith("_")):
+        frame = frame.f_back
+    return frame.f_code.co_name if frame is not None else "?"
+
+
 def read_frame(engine: sa.Engine, sql: str, params: dict) -> pd.DataFrame:
     """Run an aggregating query and return its (small) result as a DataFrame."""
-    with engine.connect() as conn:
+    with logs.timed_query(_caller(), engine.dialect.name) as info, engine.connect() as conn:
         result = conn.execute(sa.text(sql), params)
         # Plain tuples: pandas probes each Row for ``_fields``, which costs ~15 µs a row.
-        return pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
+        frame = pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
+        info["rows"] = len(frame)
+        return frame
 
 
 def numeric(frame: pd.DataFrame, columns) -> pd.DataFrame:
@@ -217,5 +229,7 @@ def rate(frame: pd.DataFrame, part: str, whole: str) -> pd.Series:
 
 def read_row(engine: sa.Engine, sql: str, params: dict) -> dict:
     """Run a query that returns one row and return it as a dict."""
-    with engine.connect() as conn:
-        return dict(conn.execute(sa.text(sql), params).mappings().one())
+    with logs.timed_query(_caller(), engine.dialect.name) as info, engine.connect() as conn:
+        row = dict(conn.execute(sa.text(sql), params).mappings().one())
+        info["rows"] = 1
+        return row

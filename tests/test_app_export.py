@@ -69,3 +69,44 @@ def test_export_page_on_an_empty_range(monkeypatch, sqlite_demo_url):
     assert at.metric[0].value == "0"
     assert "header only" in page_text(at)
     assert clicked(at, "csv").decode().count("\n") == 1
+
+
+def test_a_log_file_uploaded_on_the_export_page_is_imported_with_its_rejects(monkeypatch, tmp_path):
+    import gzip
+    import shutil
+
+    import sqlalchemy as sa
+
+    from data_access.engine import make_engine
+    from tests.test_ingest import BAD, EVENTS, hundred_lines_five_bad, structlog_lines
+
+    monkeypatch.setenv("EASYFLOW_IMPORT", "on")
+    url = f"sqlite:///{tmp_path / 'upload.sqlite'}"
+    from tests.apptest import small_demo
+
+    small_demo(url)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        before = conn.execute(sa.text("SELECT COUNT(*) FROM conversation_metrics")).scalar()
+    content = gzip.compress(("\n".join(hundred_lines_five_bad() + structlog_lines(EVENTS)) + "\n").encode())
+    at = open_page(run_app(monkeypatch, url), "export")
+    at.file_uploader(key="import_file").set_value(("app.log.gz", content, "application/gzip")).run()
+    at.button(key="import_run").click().run()
+    assert_clean(at)
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Lines read"], shown["Rows added"], shown["Rejected"], shown["Other events"]) == ("107", "100", "5", "2")
+    rejects = at.dataframe[-1].value
+    assert rejects["line"].tolist() == list(BAD)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM conversation_metrics")).scalar() == before + 98
+    at.button(key="import_run").click().run()  # again: nothing new
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Rows added"], shown["Already present"]) == ("0", "100")
+    engine.dispose()
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_import_is_off_unless_the_operator_allows_it(monkeypatch, postgresql_demo_url):
+    monkeypatch.delenv("EASYFLOW_IMPORT", raising=False)
+    at = open_page(run_app(monkeypatch, postgresql_demo_url), "export")
+    assert "EASYFLOW_IMPORT=on" in page_text(at) and not at.get("file_uploader")

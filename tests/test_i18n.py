@@ -52,6 +52,7 @@ def dynamic_keys() -> set[str]:
     keys |= {f"alerts.severity.{s}" for s in SEVERITIES} | {f"sla.budget.{p}" for p in ("used", "left", "over")}
     keys |= {f"sla.{part}.{source}" for source in ("services", "integrations", "answers") for part in ("name", "section")}
     keys |= {f"sla.section.{source}.note" for source in ("services", "integrations", "answers")}
+    keys |= {f"import.{k}" for k in ("read", "imported", "duplicates", "rejected", "other")}
     return keys
 
 

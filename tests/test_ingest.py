@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -26,7 +27,9 @@ def structlog_lines(events: list[tuple[str, str, dict]], exception: bool = False
     processors = [structlog.processors.add_log_level,
                   lambda _, __, event: {**event, "level": event["level"].upper()},
                   structlog.processors.format_exc_info, structlog.processors.JSONRenderer(ensure_ascii=False)]
-    log = structlog.wrap_logger(structlog.PrintLogger(file=out), processors=processors)
+    # Its own level filter: the dashboard's global structlog configuration must not drop DEBUG here.
+    log = structlog.wrap_logger(structlog.PrintLogger(file=out), processors=processors,
+                                wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
     for level, event, fields in events:
         if exception and level == "error":
             try:
@@ -100,7 +103,7 @@ def test_the_timestamper_format_parses():
     out = io.StringIO()
     log = structlog.wrap_logger(structlog.PrintLogger(file=out), processors=[
         structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.JSONRenderer()])
+        structlog.processors.JSONRenderer()], wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
     log.info("message_processed", **{k: v for k, v in message(0).items() if k != "timestamp"})
     [(table, row)] = parse_line(out.getvalue())
     assert table == "conversation_metrics" and abs(row["timestamp"] - datetime.utcnow()) < timedelta(minutes=1)

@@ -1,0 +1,88 @@
+"""The dashboard's own logs: structlog, configured once, JSON lines to stderr (readable colours
+in a terminal). Level from ``EASYFLOW_LOG_LEVEL`` (DEBUG, INFO, WARNING, ERROR, CRITICAL; default
+INFO); a query slower than ``EASYFLOW_SLOW_QUERY_MS`` (default 1000) is logged at WARNING.
+
+Never logged: a database URL, a password, bound parameter values.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import structlog
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SERVICE = "easyflow-dashboard"
+_lock = threading.Lock()
+_configured = False
+
+
+def level_from_env() -> int:
+    name = os.environ.get("EASYFLOW_LOG_LEVEL", "INFO").strip().upper()
+    return getattr(logging, name) if name in LEVELS else logging.INFO
+
+
+def slow_query_ms() -> float:
+    try:
+        return float(os.environ.get("EASYFLOW_SLOW_QUERY_MS", "1000"))
+    except ValueError:
+        return 1000.0
+
+
+def _add_service(_, __, event: dict) -> dict:
+    event.setdefault("service", SERVICE)
+    return event
+
+
+def _upper_level(_, __, event: dict) -> dict:
+    event["level"] = event["level"].upper()  # the seed's format: "INFO", "ERROR", …
+    return event
+
+
+def configure(stream=None, level: int | None = None, force: bool = False) -> None:
+    """Set structlog up once per process (again with ``force``): JSON lines to ``stream`` (default
+    stderr), a console format when it is a terminal."""
+    global _configured
+    with _lock:
+        if _configured and not force:
+            return
+        stream = stream or sys.stderr
+        renderer = (structlog.dev.ConsoleRenderer() if getattr(stream, "isatty", lambda: False)()
+                    else structlog.processors.JSONRenderer(ensure_ascii=False))
+        structlog.configure(
+            processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level, _upper_level,
+                        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"), _add_service,
+                        structlog.processors.format_exc_info, renderer],
+            wrapper_class=structlog.make_filtering_bound_logger(level if level is not None else level_from_env()),
+            logger_factory=structlog.PrintLoggerFactory(file=stream),
+            cache_logger_on_first_use=False)
+        _configured = True
+
+
+def get(name: str = "easyflow"):
+    configure()
+    return structlog.get_logger(name)
+
+
+@contextmanager
+def timed_query(name: str, dialect: str) -> Iterator[dict]:
+    """Log one query: its name, duration and row count (set ``info["rows"]`` inside) at DEBUG,
+    at WARNING when slower than ``EASYFLOW_SLOW_QUERY_MS``."""
+    info: dict = {"rows": None}
+    started = time.perf_counter()
+    try:
+        yield info
+    finally:
+        ms = round((time.perf_counter() - started) * 1000, 1)
+        log = get("easyflow.sql")
+        fields = {"query": name, "dialect": dialect, "duration_ms": ms, "rows": info["rows"]}
+        if ms > slow_query_ms():
+            log.warning("slow_query", threshold_ms=slow_query_ms(), **fields)
+        else:
+            log.debug("query", **fields)
