@@ -26,6 +26,7 @@ PAGES = [
     ("ai_performance.py", "page.ai_performance", ":material/smart_toy:"),
     ("alerts.py", "page.alerts", ":material/notifications_active:"),
     ("sla.py", "page.sla", ":material/verified:"),
+    ("reports.py", "page.reports", ":material/summarize:"),
     ("export.py", "page.export", ":material/download:"),
 ]
 

@@ -152,6 +152,17 @@ def sla_compliance(url: str, filters: Filters, source: str, targets: SlaTargets,
     return sla.compliance(engine_for(url), schema_for(url), filters, source, targets, by_month)
 
 
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=32, show_spinner=False)
+def report(url: str, kind: str, day: date, filters: Filters):
+    """The report of ``kind`` for the period containing ``day`` under the filters' dimensions
+    and timezone (see data_access.reports)."""
+    from data_access import reports
+    from dashboard.filters import local_now
+
+    return reports.build(engine_for(url), schema_for(url), kind, day, filters, rule_set(),
+                         now=local_now(filters.tz))
+
+
 def dialogs_by_platform(url: str, filters: Filters) -> pd.DataFrame:
     return query("dialogs_by_platform", url, filters)
 
@@ -208,7 +219,7 @@ def ensure_demo_database(config: DatabaseConfig) -> None:
 
 def clear_results() -> None:
     """Forget every cached result (after the data changed under them)."""
-    for cached in (schema_for, options_for, kpi_values, query, fresh, alert_histories, sla_compliance):
+    for cached in (schema_for, options_for, kpi_values, query, fresh, alert_histories, sla_compliance, report):
         cached.clear()
 
 

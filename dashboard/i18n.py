@@ -322,6 +322,59 @@ EN: dict[str, str] = {
     "unit.s": "s",
     "unit.pp": "pp",
     "unit.points": "pts",
+    "page.reports": "Reports",
+    "page.reports.caption": "Daily, weekly and monthly summaries with trends, anomalies and recommendations.",
+    "reports.kind": "Report",
+    "reports.kind.daily": "Daily",
+    "reports.kind.weekly": "Weekly",
+    "reports.kind.monthly": "Monthly",
+    "reports.date": "Period containing",
+    "reports.date.help": "Any day of the period; the default is the last complete one.",
+    "reports.download": "Download",
+    "reports.as_html": "HTML (opens offline)",
+    "reports.as_xlsx": "XLSX (a sheet per section)",
+    "reports.as_md": "Markdown",
+    "reports.cli": "The same from the command line (cron, e-mail)",
+    "reports.filters_note": "The sidebar's platform, intent and model filters and timezone apply; its dates do not.",
+    "reports.title.daily": "Daily report · {span}",
+    "reports.title.weekly": "Weekly report · {span}",
+    "reports.title.monthly": "Monthly report · {span}",
+    "reports.compared": "Compared with {previous}.",
+    "reports.scope": "Timezone {tz}; {filters}.",
+    "reports.all_data": "all platforms, intents and models",
+    "reports.targets": "Targets: uptime {uptime}, response time {response}.",
+    "reports.partial": "Partial: this period is not over yet, so counts and sums are not final.",
+    "reports.no_data": "No data in this period.",
+    "reports.recommendations": "Recommendations",
+    "reports.kpis": "KPIs",
+    "reports.by_platform": "By platform",
+    "reports.by_intent": "By intent",
+    "reports.anomalies": "Anomalies ({n})",
+    "reports.alerts": "Alerts ({count} fired, {critical} critical)",
+    "reports.models": "Models and cost",
+    "reports.sla": "SLA compliance (uptime target {target})",
+    "reports.trends": "Trends",
+    "reports.none": "None.",
+    "reports.sheet.summary": "Summary",
+    "reports.col.kpi": "KPI",
+    "reports.col.current": "This period",
+    "reports.col.previous": "Previous period",
+    "reports.col.change": "Change",
+    "reports.col.n": "Based on",
+    "reports.col.escalation_before": "Escalation rate before",
+    "reports.col.when": "When",
+    "reports.col.value": "Value",
+    "reports.col.normal": "Normal (median)",
+    "reports.col.deviation": "Deviation",
+    "reports.col.z": "Robust z",
+    "rec.csat_fell": "CSAT fell from {previous} to {current} (n = {n} ratings); read the detractors' comments on the Business page.",
+    "rec.escalations_rose": "The escalation rate rose from {previous} to {current} (n = {n} dialogs); see which intents drive it below.",
+    "rec.intent_escalations": "Escalations for intent {intent} rose from {previous} to {current} (n = {n} dialogs); review the {intent} flow.",
+    "rec.slow_answers": "The p95 AI response time is {current}, above the {target} target; compare models on the AI performance page.",
+    "rec.critical_alerts": "{count} critical alert(s) fired ({rules}); check that each has a post-mortem.",
+    "rec.anomaly": "{kpi} at {when} was {value} against a normal {normal}; look into what changed then.",
+    "rec.cost_rose": "Cost rose from {previous} to {current}; check the model mix and tokens per answer.",
+    "rec.all_normal": "Nothing needs action: the KPIs stayed within their normal bands.",
     "import.header": "Import logs",
     "import.caption": ("A log file of the platform — JSON lines in its log format, gzip allowed — into the metrics "
                        "tables: message_processed lines become messages, ERROR and CRITICAL lines error events. "
@@ -467,8 +520,8 @@ EN: dict[str, str] = {
         "- **Uptime** — health checks with status up or degraded among checks with a known status; for a partner "
         "integration, calls without a 5xx, a timeout or a missing status.\n"
         "- **Error budget** — (100 % − target) of the range's length: at {target}, 30 days allow {budget} of "
-        "downtime. **Downtime** = (100 % − uptime) × the covered time (from the first check in the range to its "
-        "end, or to now). **Left** = budget − downtime.\n"
+        "downtime. **Downtime** = (100 % − uptime) × the covered time (from the first check in the range to the "
+        "last plus one check interval, at most to the range's end or now). **Left** = budget − downtime.\n"
         "- **Burn rate** — (100 − uptime) / (100 − target). At 1 the budget lasts exactly the period; the "
         "**current** burn rate is over the last hour, and at that rate the budget runs out after left / "
         "((100 % − target) × burn rate).\n"

@@ -6,8 +6,9 @@ Definitions (also shown on the SLA page):
 - uptime % — service_health checks with status 'up' or 'degraded' among checks with a known
   status (the Uptime KPI); for an integration, calls that did not fail (no 5xx, timeout or
   missing status) among all calls.
-- covered time — from the first check (or call) in the range to the range's end, or to now when
-  the range reaches into the future.
+- covered time — from the first check (or call) in the range to the last, plus one check
+  interval (the mean gap between checks): the time the checks speak for, at most to the range's
+  end or to now.
 - downtime (min) — (100 − uptime) % × covered time.
 - error budget (min) — (100 − target) % × the range's length (99.9 % of 30 days = 43.2 min);
   budget left = budget − downtime.
@@ -131,8 +132,9 @@ def _derive(frame: pd.DataFrame, filters: Filters, targets: SlaTargets, end: dat
         month_start = [start_utc] * len(frame)
         month_end = [end_utc] * len(frame)
     period = np.array([(b - a).total_seconds() / 60 for a, b in zip(month_start, month_end)], dtype="float64")
-    covered = np.array([max((min(b, end) - max(a, first.to_pydatetime() if pd.notna(first) else b)).total_seconds() / 60, 0)
-                        for a, b, first in zip(month_start, month_end, frame["first_seen"])], dtype="float64")
+    covered = np.array([_covered_minutes(a, b, end, first, last, n) for a, b, first, last, n in
+                        zip(month_start, month_end, frame["first_seen"], frame["last_seen"], frame["known"])],
+                       dtype="float64")
     down_share = (100.0 - frame["uptime"]) / 100.0
     frame["period_minutes"] = period
     frame["covered_minutes"] = covered
@@ -148,6 +150,17 @@ def _derive(frame: pd.DataFrame, filters: Filters, targets: SlaTargets, end: dat
                                                       frame["uptime"])]
     frame["compliant"] = [_all_known(u, r) for u, r in zip(frame["uptime_ok"], frame["response_ok"])]
     return frame
+
+
+def _covered_minutes(start: datetime, end: datetime, now: datetime, first, last, checks) -> float:
+    """Minutes from the first check to the last plus one check interval (the time the checks
+    speak for), within [start, min(end, now))."""
+    if pd.isna(first) or pd.isna(last):
+        return 0.0
+    first, last = pd.Timestamp(first).to_pydatetime(), pd.Timestamp(last).to_pydatetime()
+    interval = (last - first) / (checks - 1) if pd.notna(checks) and checks > 1 else timedelta(0)
+    until = min(end, now, last + interval)
+    return max((until - max(start, first)).total_seconds() / 60, 0.0)
 
 
 def _exhausted_at(left: float, burn: float, allowed: float, end: datetime, known: bool):

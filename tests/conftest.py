@@ -16,6 +16,9 @@ import sqlalchemy as sa
 
 from data_access.engine import make_engine
 from data_access.schema import TABLES, create_all, metadata
+from datetime import date
+
+from data_access.demo import DemoSpec, load
 from tests.apptest import TODAY, small_demo
 
 ADMIN_URL = os.environ.get("EASYFLOW_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -149,3 +152,27 @@ def seed_only_for_queries(engine):
     with engine.begin() as conn:
         conn.execute(SeedBase.metadata.tables["conversation_metrics"].insert(), rows)
     return engine, discover(engine)
+
+
+# A 46-day demo at full scale ending on INCIDENT_DAY: every planted incident, with four weeks of
+# history before the escalation surge (alert baselines and report anomalies need them).
+INCIDENT_DAY = date(2026, 11, 20)
+
+
+def _incident_demo(url: str) -> str:
+    engine = make_engine(url)
+    load(engine, DemoSpec(days=46, scale=1.0, seed=11, end=INCIDENT_DAY))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_incident_url(tmp_path_factory) -> str:
+    return _incident_demo(f"sqlite:///{tmp_path_factory.mktemp('incidents') / 'demo.sqlite'}")
+
+
+@pytest.fixture(scope="session")
+def postgresql_incident_url(postgres) -> str:
+    return _incident_demo(postgres.new_database("incidents"))
+
+

@@ -9,36 +9,17 @@ import pytest
 
 from data_access import alerts
 from data_access.alert_rules import DEFAULT_PATH, Rule, load_rules
-from data_access.demo import DemoSpec, load
 from data_access.engine import make_engine
 from data_access.filters import Filters
 from data_access.schema import discover
-from tests.conftest import insert
+from tests.conftest import INCIDENT_DAY as D, insert
 
-D = date(2026, 11, 20)  # the incident demo's last day
 RULES = {r.name: r for r in load_rules(DEFAULT_PATH).rules}
 KEYWORDS = load_rules(DEFAULT_PATH).negative_keywords
 
 
 def moment(days_before: int, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(D - timedelta(days=days_before), datetime.min.time()) + timedelta(hours=hour, minutes=minute)
-
-
-def _incident_demo(url: str) -> str:
-    engine = make_engine(url)
-    load(engine, DemoSpec(days=46, scale=1.0, seed=11, end=D))
-    engine.dispose()
-    return url
-
-
-@pytest.fixture(scope="session")
-def sqlite_incident_url(tmp_path_factory) -> str:
-    return _incident_demo(f"sqlite:///{tmp_path_factory.mktemp('incidents') / 'demo.sqlite'}")
-
-
-@pytest.fixture(scope="session")
-def postgresql_incident_url(postgres) -> str:
-    return _incident_demo(postgres.new_database("incidents"))
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -110,3 +110,33 @@ def test_alerts_in_russian(monkeypatch, sqlite_demo_url):
     assert {"Активны", "Ожидают", "Алертов за период", "Критические"} == set(tiles(at))
     at = open_page(at, "sla")
     assert "Сервисы в рамках SLA" in tiles(at)
+
+
+@pytest.mark.parametrize("kind", ["daily", "weekly", "monthly"])
+def test_reports_on_demo_data(monkeypatch, sqlite_demo_url, kind):
+    at = open_page(run_app(monkeypatch, sqlite_demo_url), "reports")
+    at.segmented_control(key="report_kind").set_value(kind).run()
+    if kind == "monthly":  # the small demo is 21 days long: this month, still running
+        from tests.apptest import TODAY
+
+        at.date_input(key="report_date_monthly").set_value(TODAY).run()
+    assert not at.exception
+    text = page_text(at)
+    if kind == "monthly":
+        assert "Partial: this period is not over yet" in text
+    title = {"daily": "Daily report", "weekly": "Weekly report", "monthly": "Monthly report"}[kind]
+    assert title in text and "Recommendations" in text and "KPIs" in text
+    assert len(at.get("download_button")) >= 3
+    if kind != "daily":
+        assert len(at.get("plotly_chart")) >= 2
+
+
+def test_reports_on_an_empty_database(monkeypatch, blank_url):
+    from data_access.engine import make_engine
+    from data_access.schema import create_all
+
+    engine = make_engine(blank_url)
+    create_all(engine)
+    engine.dispose()
+    at = open_page(run_app(monkeypatch, blank_url), "reports")
+    assert "No data in this period." in page_text(at) and "Recommendations" not in page_text(at)

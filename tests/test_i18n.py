@@ -53,6 +53,10 @@ def dynamic_keys() -> set[str]:
     keys |= {f"sla.{part}.{source}" for source in ("services", "integrations", "answers") for part in ("name", "section")}
     keys |= {f"sla.section.{source}.note" for source in ("services", "integrations", "answers")}
     keys |= {f"import.{k}" for k in ("read", "imported", "duplicates", "rejected", "other")}
+    from data_access.reports import KINDS
+
+    keys |= {f"reports.{part}.{kind}" for kind in KINDS for part in ("kind", "title")}
+    keys |= {f"reports.as_{kind}" for kind in ("html", "xlsx", "md")} | {k for k in EN if k.startswith("rec.")}
     return keys
 
 

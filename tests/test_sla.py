@@ -7,7 +7,8 @@ service_health
   api  a check every minute 10:00–11:59 (120): down at 10:30 and 10:31, degraded at 11:00, the rest
        up, latency 10 ms except 3,000 ms at 10:10 and 10:20; plus one check with status 'unknown'
        (ignored) and no latency.
-       uptime 118/120 = 98.333 %; covered 10:00–12:00 = 120 min; downtime 1.6667 % × 120 = 2 min;
+       uptime 118/120 = 98.333 %; covered 10:00 to the last check + one interval (11:59 + 1 min)
+       = 120 min; downtime 1.6667 % × 120 = 2 min;
        left 1.44 − 2 = −0.56 min; burn rate 1.6667 % / 0.1 % = 16.667; last hour (11:00–12:00): no
        down check → current burn 0; budget spent → runs out "now" (12:00).
        latency p95 of 120 values (118 × 10, 2 × 3,000): position 0.95 × 119 = 113.05 → 10 ms;
@@ -15,8 +16,9 @@ service_health
   db   a check every minute 11:00–11:59 (60), all up, latency 5 ms: uptime 100 %, covered 60 min,
        downtime 0, left 1.44, burn 0, never runs out; p95 5 ms; compliant.
 integration_calls (crm): 10 calls at 11:00…11:09: status 200 ×8, 503 at 11:03, NULL at 11:07;
-       latency 100, 200, …, 1,000 ms. Availability 8/10 = 80 %; covered 11:00–12:00 = 60 min;
-       downtime 20 % × 60 = 12 min; burn 200; p95 of 100…1,000: position 8.55 → 955 ms; all under.
+       latency 100, 200, …, 1,000 ms. Availability 8/10 = 80 %; covered 11:00–11:10 (a call a
+       minute) = 10 min; downtime 20 % × 10 = 2 min; burn 200; p95 of 100…1,000: position 8.55 →
+       955 ms; all under.
 conversation_metrics: telegram 1,000 and 3,000 ms, web 500 ms, one row with −5 ms (ignored).
        telegram p95 = 1,000 + 0.95 × 2,000 = 2,900 (missed), under 2 s 50 %; web 500 (met), 100 %;
        all: 500, 1,000, 3,000 → position 1.9 → 2,800 (missed), under 2 s 66.667 %.
@@ -93,8 +95,8 @@ def test_services(sla_db):
 def test_integrations(sla_db):
     engine, schema = sla_db
     crm = by_name(sla.compliance(engine, schema, DAY, "integrations", TARGETS, now=NOW))["crm"]
-    assert crm["uptime"] == pytest.approx(80.0) and crm["covered_minutes"] == 60
-    assert crm["downtime_minutes"] == pytest.approx(12.0) and crm["burn_rate"] == pytest.approx(200.0)
+    assert crm["uptime"] == pytest.approx(80.0) and crm["covered_minutes"] == pytest.approx(10.0)
+    assert crm["downtime_minutes"] == pytest.approx(2.0) and crm["burn_rate"] == pytest.approx(200.0)
     assert crm["p95_ms"] == pytest.approx(955.0) and crm["under_target_share"] == 100
     assert crm["compliant"] is False
 

@@ -11,7 +11,8 @@ import pytest
 from openpyxl import load_workbook
 
 PAGES = {"overview": "", "operational": "operational", "business": "business",
-         "ai_performance": "ai_performance", "alerts": "alerts", "sla": "sla", "export": "export"}
+         "ai_performance": "ai_performance", "alerts": "alerts", "sla": "sla", "reports": "reports",
+         "export": "export"}
 VIEWPORTS = {"desktop": (1440, 900), "phone": (390, 844)}
 
 
@@ -62,7 +63,11 @@ def test_every_page_renders_at_desktop_and_phone_width(browser, dashboard, scree
         page.goto(f"{dashboard.url}/{PAGES[name]}")
         settle(page)
         assert_no_error(page)
-        if name != "export":
+        if name == "reports":  # tables and trend charts, no tiles
+            page.wait_for_selector("[data-testid=stPlotlyChart] .js-plotly-plot", timeout=30_000)
+            assert page.locator("[data-testid=stDataFrame]").count() >= 4
+            assert page.locator("[data-testid=stDownloadButton]").count() == 3
+        elif name != "export":
             page.wait_for_selector("[data-testid=stPlotlyChart] .js-plotly-plot", timeout=30_000)
             assert page.locator("[data-testid=stPlotlyChart]").count() >= 1
             assert tiles(page) and "—" not in list(tiles(page).values())[0]

@@ -1,0 +1,301 @@
+"""Reports as text: Markdown, self-contained HTML (charts inline, opens offline) and XLSX (a sheet
+per section), in the dashboard's languages; and the command line for cron and e-mail:
+
+    python -m dashboard.reports --period weekly --date 2026-11-23 --format html --out weekly.html
+
+Without ``--date``, the last complete period. The numbers come from data_access.reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import pandas as pd  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
+
+from data_access import reports as rp  # noqa: E402
+from data_access.filters import Filters  # noqa: E402
+from dashboard import charts, format as fmt  # noqa: E402
+from dashboard.i18n import t  # noqa: E402
+
+FORMATS = ("md", "html", "xlsx")
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def value_text(value, unit: str, lang: str) -> str:
+    """One cited value as the report shows it (tables and recommendations alike)."""
+    if unit == "text":
+        return str(value)
+    if unit == "kpi":
+        return t(f"kpi.{value}.label", lang)
+    if unit == "bucket":
+        stamp = pd.Timestamp(value)
+        return fmt.moment(stamp.to_pydatetime(), lang) if (stamp.hour or stamp.minute) else fmt.day(stamp.date(), lang)
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "—"
+    return fmt.kpi_value(value, unit, lang)
+
+
+def title(report: rp.Report, lang: str) -> str:
+    end = report.period.end - timedelta(days=1)
+    span = fmt.day(report.period.start, lang) if report.kind == "daily" else \
+        f"{fmt.day(report.period.start, lang)} – {fmt.day(end, lang)}"
+    return t(f"reports.title.{report.kind}", lang, span=span)
+
+
+def sentences(report: rp.Report, lang: str) -> list[str]:
+    return [t(r.key, lang, **{k: value_text(v, u, lang) for k, (v, u) in r.values.items()})
+            for r in report.recommendations]
+
+
+def sections(report: rp.Report, lang: str) -> list[tuple[str, pd.DataFrame]]:
+    """The report's sections as (heading, table of display texts)."""
+    out = []
+    kpi_rows = [{t("reports.col.kpi", lang): t(f"kpi.{r['key']}.label", lang),
+                 t("reports.col.current", lang): value_text(r["current"], r["unit"], lang),
+                 t("reports.col.previous", lang): value_text(r["previous"], r["unit"], lang),
+                 t("reports.col.change", lang): fmt.kpi_delta(r["current"], r["previous"], r["unit"], lang) or "—",
+                 t("reports.col.n", lang): value_text(r["n"], "count", lang)}
+                for r in report.kpis.to_dict("records")]
+    out.append((t("reports.kpis", lang), pd.DataFrame(kpi_rows)))
+    if not report.has_data:
+        return out
+
+    def breakdown(frame: pd.DataFrame, by: str, with_previous: bool = False) -> pd.DataFrame:
+        rows = []
+        for r in frame.to_dict("records"):
+            row = {t(f"col.{by}", lang): str(r[by]),
+                   t("kpi.dialogs.label", lang): value_text(r["dialogs"], "count", lang),
+                   t("kpi.messages.label", lang): value_text(r["messages"], "count", lang),
+                   t("kpi.csat.label", lang): value_text(r["csat"], "percent", lang),
+                   t("kpi.escalation_rate.label", lang): value_text(r["escalation_rate"], "percent", lang)}
+            if with_previous:
+                row[t("reports.col.escalation_before", lang)] = value_text(r.get("previous_escalation_rate"), "percent", lang)
+            row |= {t("kpi.conversion_rate.label", lang): value_text(r["conversion_rate"], "percent", lang),
+                    t("kpi.avg_response_time.label", lang): value_text(r["avg_response_ms"], "ms", lang),
+                    t("kpi.p95_response_time.label", lang): value_text(r["p95_response_ms"], "ms", lang),
+                    t("kpi.cost.label", lang): value_text(r["cost"], "money", lang)}
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    out.append((t("reports.by_platform", lang), breakdown(report.platforms, "platform")))
+    out.append((t("reports.by_intent", lang), breakdown(report.intents, "intent", with_previous=True)))
+    anomalies = [{t("reports.col.when", lang): value_text(r["bucket"], "bucket", lang),
+                  t("reports.col.kpi", lang): t(f"kpi.{r['kpi']}.label", lang),
+                  t("reports.col.value", lang): value_text(r["value"], r["unit"], lang),
+                  t("reports.col.normal", lang): value_text(r["normal"], r["unit"], lang),
+                  t("reports.col.deviation", lang): fmt.localized(f"{r['change']:+.0f} %", lang),
+                  t("reports.col.z", lang): fmt.localized(f"{r['z']:+.1f}", lang) if abs(r["z"]) < 1e6 else "∞"}
+                 for r in report.anomalies.to_dict("records")]
+    out.append((t("reports.anomalies", lang, n=len(anomalies)), pd.DataFrame(anomalies)))
+    critical = int((report.alerts["severity"] == "critical").sum()) if not report.alerts.empty else 0
+    fired = [{t("col.rule", lang): r["rule"], t("col.label", lang): r["key"],
+              t("col.severity", lang): t(f"alerts.severity.{r['severity']}", lang),
+              t("col.fired_at", lang): value_text(r["fired_at"], "bucket", lang),
+              t("col.resolved_at", lang): (t("alerts.still_firing", lang) if pd.isna(r["resolved_at"])
+                                           else value_text(r["resolved_at"], "bucket", lang))}
+             for r in report.alerts.to_dict("records")]
+    out.append((t("reports.alerts", lang, count=value_text(len(fired), "count", lang),
+                  critical=value_text(critical, "count", lang)), pd.DataFrame(fired)))
+    if report.kind == "monthly":
+        out.append((t("reports.models", lang), breakdown(report.models, "ai_model")))
+        services = [{t("sla.name.services", lang): r["name"], t("col.uptime", lang): value_text(r["uptime"], "percent", lang),
+                     t("col.downtime", lang): value_text(r["downtime_minutes"] * 60, "seconds", lang),
+                     t("col.budget", lang): value_text(r["budget_minutes"] * 60, "seconds", lang),
+                     t("col.compliant", lang): t("sla.met" if r["compliant"] else "sla.missed", lang)}
+                    for r in report.sla_services.to_dict("records")]
+        out.append((t("reports.sla", lang, target=value_text(report.targets.uptime_percent, "percent", lang)),
+                    pd.DataFrame(services)))
+    return out
+
+
+def trend_figures(report: rp.Report, lang: str) -> list[tuple[str, go.Figure]]:
+    """Weekly and monthly reports: the daily values of the headline KPIs."""
+    if report.kind == "daily" or report.trend.empty:
+        return []
+    x_title = t("chart.time", lang, tz=report.filters.tz if report.filters else "UTC")
+    out = []
+    for keys, suffix in ((("messages", "dialogs"), ""), (("csat", "escalation_rate", "conversion_rate"), " %"),
+                         (("avg_response_time",), " ms"), (("error_rate",), " %")):
+        present = [k for k in keys if k in report.trend and report.trend[k].notna().any()]
+        if not present:
+            continue
+        long = report.trend.melt(id_vars=["bucket"], value_vars=present, var_name="kpi", value_name="value")
+        long["kpi"] = long["kpi"].map(lambda k: t(f"kpi.{k}.label", lang))
+        name = " · ".join(t(f"kpi.{k}.label", lang) for k in present)
+        fig = charts.lines(long.dropna(), "bucket", "value", x_title, "", series="kpi", y_suffix=suffix,
+                           legend_title="")
+        # Outside Streamlit nothing adds room for the tick labels: give the axes their own margins.
+        fig.update_layout(margin=dict(l=72, r=24, t=48, b=56), height=320)
+        fig.update_xaxes(automargin=True, tickformat="%d.%m" if lang == "ru" else "%b %d",
+                         dtick=86400000 if report.kind == "weekly" else None)
+        fig.update_yaxes(automargin=True)
+        out.append((name, fig))
+    return out
+
+
+def header_lines(report: rp.Report, lang: str) -> list[str]:
+    lines = [t("reports.compared", lang, previous=f"{fmt.day(report.previous.start, lang)} – "
+                                               f"{fmt.day(report.previous.end - timedelta(days=1), lang)}")]
+    if report.filters is not None:
+        dims = [f"{t(f'col.{name}', lang)}: {', '.join(values)}" for name, values in
+                (("platform", report.filters.platforms), ("intent", report.filters.intents),
+                 ("ai_model", report.filters.models)) if values]
+        lines.append(t("reports.scope", lang, tz=report.filters.tz,
+                       filters="; ".join(dims) if dims else t("reports.all_data", lang)))
+    lines.append(t("reports.targets", lang, uptime=value_text(report.targets.uptime_percent, "percent", lang),
+                   response=value_text(report.targets.response_time_ms, "ms", lang)))
+    if report.partial:
+        lines.append(t("reports.partial", lang))
+    if not report.has_data:
+        lines.append(t("reports.no_data", lang))
+    return lines
+
+
+def to_markdown(report: rp.Report, lang: str = "en") -> str:
+    parts = [f"# {title(report, lang)}", ""] + [f"{line}  " for line in header_lines(report, lang)] + [""]
+    if report.has_data:
+        parts += [f"## {t('reports.recommendations', lang)}", ""] + [f"- {s}" for s in sentences(report, lang)] + [""]
+    for heading, frame in sections(report, lang):
+        parts += [f"## {heading}", "", _markdown_table(frame) if not frame.empty else t("reports.none", lang), ""]
+    return "\n".join(parts)
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    def cell(v) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    head = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+STYLE = """body{font-family:-apple-system,Segoe UI,Roboto,sans-serif;color:#1F2430;max-width:1100px;margin:24px auto;
+padding:0 16px}table{border-collapse:collapse;margin:8px 0 20px;font-size:14px}th,td{border:1px solid #DDE2EA;
+padding:4px 8px;text-align:left}th{background:#F4F6FA}.note{color:#5A6272}.partial{color:#B9770E;font-weight:600}"""
+
+
+def to_html(report: rp.Report, lang: str = "en") -> str:
+    """One self-contained page: the tables, and plotly.js inlined once for the charts."""
+    import html as h
+
+    parts = [f"<!doctype html><html lang='{lang}'><head><meta charset='utf-8'><title>{h.escape(title(report, lang))}"
+             f"</title><style>{STYLE}</style></head><body><h1>{h.escape(title(report, lang))}</h1>"]
+    parts += [f"<p class='note'>{h.escape(line)}</p>" for line in header_lines(report, lang)]
+    if report.has_data:
+        parts.append(f"<h2>{h.escape(t('reports.recommendations', lang))}</h2><ul>"
+                     + "".join(f"<li>{h.escape(s)}</li>" for s in sentences(report, lang)) + "</ul>")
+    for heading, frame in sections(report, lang):
+        parts.append(f"<h2>{h.escape(heading)}</h2>")
+        parts.append(frame.to_html(index=False, escape=True, border=0) if not frame.empty
+                     else f"<p>{h.escape(t('reports.none', lang))}</p>")
+    figures = trend_figures(report, lang)
+    if figures:
+        parts.append(f"<h2>{h.escape(t('reports.trends', lang))}</h2>")
+        for i, (name, fig) in enumerate(figures):
+            parts.append(f"<h3>{h.escape(name)}</h3>")
+            parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False}))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def to_xlsx(report: rp.Report, lang: str = "en") -> bytes:
+    """A workbook: "Summary" (title, notes, recommendations) and one sheet per section."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    summary = book.active
+    summary.title = t("reports.sheet.summary", lang)[:31]
+    summary.append([title(report, lang)])
+    for line in header_lines(report, lang):
+        summary.append([line])
+    summary.append([])
+    if report.has_data:
+        summary.append([t("reports.recommendations", lang)])
+        for sentence in sentences(report, lang):
+            summary.append([sentence])
+    summary.column_dimensions["A"].width = 120
+    used = {summary.title}
+    for heading, frame in sections(report, lang):
+        name = heading.split(" (")[0][:31]
+        while name in used:
+            name = name[:29] + "_2"
+        used.add(name)
+        sheet = book.create_sheet(name)
+        sheet.append(list(frame.columns) or [t("reports.none", lang)])
+        for row in frame.itertuples(index=False):
+            sheet.append(list(row))
+        for i, column in enumerate(frame.columns, start=1):
+            sheet.column_dimensions[sheet.cell(1, i).column_letter].width = max(12, min(40, len(str(column)) + 4))
+    if not report.trend.empty:
+        sheet = book.create_sheet(t("reports.trends", lang)[:31])
+        columns = ["bucket"] + [k for k in rp.ANOMALY_KPIS if k in report.trend]
+        sheet.append([t("reports.col.when", lang)] + [t(f"kpi.{k}.label", lang) for k in columns[1:]])
+        for row in report.trend[columns].itertuples(index=False):
+            sheet.append([pd.Timestamp(row[0]).to_pydatetime()] + [None if pd.isna(v) else float(v) for v in row[1:]])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def render(report: rp.Report, kind: str, lang: str = "en") -> bytes:
+    """The report as a file's bytes in ``kind`` (md, html or xlsx). Raises ``ValueError`` otherwise."""
+    if kind == "md":
+        return to_markdown(report, lang).encode("utf-8")
+    if kind == "html":
+        return to_html(report, lang).encode("utf-8")
+    if kind == "xlsx":
+        return to_xlsx(report, lang)
+    raise ValueError(f"unknown format {kind!r}; one of {', '.join(FORMATS)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dashboard.reports",
+                                     description="Write a daily, weekly or monthly report to a file.")
+    parser.add_argument("--period", choices=rp.KINDS, default="weekly")
+    parser.add_argument("--date", type=date.fromisoformat, default=None,
+                        help="a day inside the period, YYYY-MM-DD (default: the last complete period)")
+    parser.add_argument("--format", choices=FORMATS, default="html")
+    parser.add_argument("--out", required=True, help="the file to write")
+    parser.add_argument("--url", default=None, help="database URL (default: as the dashboard resolves it)")
+    parser.add_argument("--lang", choices=("en", "ru"), default="en")
+    parser.add_argument("--tz", default="UTC", help="timezone of the periods (default UTC)")
+    args = parser.parse_args(argv)
+    import sqlalchemy as sa
+
+    from data_access.alert_rules import load_rules
+    from data_access.engine import make_engine, resolve_config
+    from data_access.schema import discover
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        now = datetime.now(ZoneInfo(args.tz)).replace(tzinfo=None)
+    except (ZoneInfoNotFoundError, ValueError):
+        print(f"error: unknown timezone {args.tz!r}", file=sys.stderr)
+        return 2
+    day = args.date or rp.last_complete(args.period, now.date()).start
+    try:
+        engine = make_engine(args.url or resolve_config().url)
+        report = rp.build(engine, discover(engine), args.period, day, Filters(now, now, tz=args.tz), load_rules(),
+                          now=now)
+        data = render(report, args.format, args.lang)
+    except (sa.exc.SQLAlchemyError, OSError) as error:
+        print(f"error: cannot read the database ({type(error).__name__})", file=sys.stderr)
+        return 2
+    Path(args.out).write_bytes(data)
+    flag = " (partial)" if report.partial else "" if report.has_data else " (no data)"
+    print(f"{args.out}: {title(report, args.lang)}{flag}, {len(data):,} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
