@@ -300,6 +300,7 @@ def show_database_error(error: BaseException, config: DatabaseConfig) -> None:
     logs.get("easyflow.db").error("database_error", error_class=type(getattr(error, "orig", None) or error).__name__,
                                   dialect=_dialect(config.url))
     st.error(describe_error(error, config), icon=":material/database:")
+    st.button(t("db.retry"), key=f"retry_{id(error)}", icon=":material/refresh:")
 
 
 def _dialect(url: str) -> str:
@@ -307,7 +308,6 @@ def _dialect(url: str) -> str:
         return sa.make_url(url).get_backend_name()
     except Exception:
         return "unknown"
-    st.button(t("db.retry"), key=f"retry_{id(error)}", icon=":material/refresh:")
 
 
 @contextmanager

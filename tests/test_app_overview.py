@@ -110,6 +110,7 @@ def test_unreachable_database_gives_a_clear_message_without_the_password(monkeyp
     assert_clean(at)
     assert at.error and "s3cret-pa55" not in page_text(at)
     assert not at.metric
+    assert [b.label for b in at.button] == ["Retry now"]
 
 
 def test_refused_login_is_named(monkeypatch, postgres):
