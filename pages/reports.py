@@ -40,7 +40,8 @@ with data.database_errors(database.config):
         if frame.empty:
             st.caption(t("reports.none"))
         else:
-            st.dataframe(frame, hide_index=True, width="stretch")
+            # Every row on screen (a report is read top to bottom), long tables scroll past ~20.
+            st.dataframe(frame, hide_index=True, width="stretch", height=min(35 * (len(frame) + 1) + 3, 743))
     figures = rendering.trend_figures(report, lang)
     if figures:
         st.subheader(t("reports.trends"))
