@@ -36,7 +36,7 @@ from data_access.engine import make_engine  # noqa: E402
 from data_access.schema import discover, metadata  # noqa: E402
 from dashboard.filters import Selection  # noqa: E402
 
-PAGES = ["overview", "operational", "business", "ai_performance"]
+PAGES = ["overview", "operational", "business", "ai_performance", "alerts", "sla", "reports"]
 ROWS_PER_DAY_AT_SCALE_1 = 5650  # what the demo generator writes per day at --scale 1
 
 RENDER_SCRIPT = """

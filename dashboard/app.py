@@ -15,6 +15,7 @@ import streamlit as st  # noqa: E402
 from data_access import logs  # noqa: E402
 from dashboard import context  # noqa: E402
 from dashboard.data import open_database  # noqa: E402
+from dashboard.tables import query_panel  # noqa: E402
 from dashboard.i18n import t  # noqa: E402
 from dashboard.sidebar import language_picker, resolve_language, shared_filters  # noqa: E402
 
@@ -31,6 +32,8 @@ PAGES = [
 ]
 
 logs.configure()
+queries = logs.start_recording()  # every statement of this run, for the debug=1 panel
+started = time.perf_counter()
 resolve_language()
 st.set_page_config(page_title=t("app.title"), page_icon=":material/monitoring:", layout="wide")
 
@@ -46,7 +49,9 @@ if database is None:
 if database.config.is_demo:
     st.info(t("demo.banner"), icon=":material/science:")
 context.set_current(database, shared_filters(database))
-started = time.perf_counter()
 navigation.run()
-logs.get("easyflow.page").debug("page_rendered", page=navigation.url_path or "overview",
-                                duration_ms=round((time.perf_counter() - started) * 1000, 1))
+elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+logs.get("easyflow.page").debug("page_rendered", page=navigation.url_path or "overview", duration_ms=elapsed_ms,
+                                queries=len(queries))
+if st.query_params.get("debug") == "1":
+    query_panel(queries, elapsed_ms)

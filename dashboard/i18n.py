@@ -322,6 +322,11 @@ EN: dict[str, str] = {
     "unit.s": "s",
     "unit.pp": "pp",
     "unit.points": "pts",
+    "debug.title": "Queries this run: {count}, {sql} in SQL, page {page}",
+    "debug.note": ("Every SQL statement this page ran, slowest first (worker threads included, so SQL time can "
+                   "exceed the page's). Results served from the cache ran earlier and are not listed."),
+    "debug.query": "Query (data_access function)",
+    "debug.ms": "Time, ms",
     "page.reports": "Reports",
     "page.reports.caption": "Daily, weekly and monthly summaries with trends, anomalies and recommendations.",
     "reports.kind": "Report",

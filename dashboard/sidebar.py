@@ -122,5 +122,6 @@ def shared_filters(db: Database) -> Filters:
         st.caption(t("filters.share"))
 
     selection = _selection(now)
-    st.query_params.from_dict({**selection.to_query(), "lang": st.session_state.get(LANG_KEY, "en")})
+    extra = {"debug": "1"} if st.query_params.get("debug") == "1" else {}  # the query panel stays on
+    st.query_params.from_dict({**selection.to_query(), "lang": st.session_state.get(LANG_KEY, "en"), **extra})
     return selection.filters(now)

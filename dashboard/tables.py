@@ -139,3 +139,18 @@ def export_link() -> None:
     if target is not None:
         st.divider()
         st.page_link(target, label=t("export.link"), icon=":material/download:")
+
+
+def query_panel(queries: list[dict], page_ms: float) -> None:
+    """The ``debug=1`` panel: every SQL statement this run executed, slowest first, with its
+    time and rows; results served from the cache ran earlier and are not listed."""
+    frame = pd.DataFrame(queries, columns=["query", "dialect", "duration_ms", "rows"])
+    with st.expander(t("debug.title", count=len(frame), sql=fmt.milliseconds(frame["duration_ms"].sum()),
+                       page=fmt.milliseconds(page_ms)), expanded=True, icon=":material/bug_report:"):
+        st.caption(t("debug.note"))
+        if not frame.empty:
+            table(frame.sort_values("duration_ms", ascending=False),
+                  {"query": st.column_config.TextColumn(t("debug.query")),
+                   "duration_ms": st.column_config.NumberColumn(t("debug.ms"), format="%.1f"),
+                   "rows": st.column_config.NumberColumn(t("col.rows"), format="localized")},
+                  "queries", "debug_queries")

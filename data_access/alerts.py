@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import sql
+from data_access import logs, sql
 from data_access.alert_rules import METRICS, Rule
 from data_access.filters import Filters
 from data_access.kpis import RATED, TIMED, dialogs_subquery
@@ -424,8 +424,9 @@ def histories(engine: sa.Engine, schema: Schema, filters: Filters, rules, keywor
     rules = list(rules)
     if len(rules) <= 1 or workers <= 1:
         return [rule_history(engine, schema, filters, r, keywords) for r in rules]
+    run = logs.in_this_context(lambda r: rule_history(engine, schema, filters, r, keywords))
     with ThreadPoolExecutor(max_workers=min(workers, len(rules))) as pool:
-        return list(pool.map(lambda r: rule_history(engine, schema, filters, r, keywords), rules))
+        return list(pool.map(run, rules))
 
 
 def history(engine: sa.Engine, schema: Schema, filters: Filters, rules, keywords=()) -> pd.DataFrame:

@@ -7,6 +7,7 @@ Never logged: a database URL, a password, bound parameter values.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import sys
@@ -21,6 +22,8 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SERVICE = "easyflow-dashboard"
 _lock = threading.Lock()
 _configured = False
+# The queries of the current page run, when something records them (the debug=1 panel).
+_recorded: contextvars.ContextVar[list | None] = contextvars.ContextVar("recorded_queries", default=None)
 
 
 def level_from_env() -> int:
@@ -82,7 +85,36 @@ def timed_query(name: str, dialect: str) -> Iterator[dict]:
         ms = round((time.perf_counter() - started) * 1000, 1)
         log = get("easyflow.sql")
         fields = {"query": name, "dialect": dialect, "duration_ms": ms, "rows": info["rows"]}
+        records = _recorded.get()
+        if records is not None:
+            records.append(fields)
         if ms > slow_query_ms():
             log.warning("slow_query", threshold_ms=slow_query_ms(), **fields)
         else:
             log.debug("query", **fields)
+
+
+@contextmanager
+def recording() -> Iterator[list[dict]]:
+    """Collect the queries run inside the block (also on worker threads started with
+    ``in_this_context``): one dict each with query, dialect, duration_ms, rows."""
+    records: list[dict] = []
+    token = _recorded.set(records)
+    try:
+        yield records
+    finally:
+        _recorded.reset(token)
+
+
+def start_recording() -> list[dict]:
+    """Like ``recording``, from here to the end of this thread's (or script run's) context."""
+    records: list[dict] = []
+    _recorded.set(records)
+    return records
+
+
+def in_this_context(function):
+    """``function`` to run on another thread with this thread's context (so that its queries
+    are recorded with the page's)."""
+    context = contextvars.copy_context()
+    return lambda *args, **kwargs: context.copy().run(function, *args, **kwargs)

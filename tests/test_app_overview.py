@@ -155,3 +155,23 @@ def test_demo_database_is_built_on_first_start(monkeypatch, tmp_path):
     assert (tmp_path / "demo" / "demo.sqlite").is_file()
     assert any("Demo data" in i.value for i in at.info)
     assert list(tiles(at)) == OVERVIEW_TILES and tiles(at)["Dialogs"] != "0"
+
+
+def test_debug_panel_lists_the_queries_of_the_run(monkeypatch, sqlite_demo_url):
+    import streamlit as st
+
+    st.cache_data.clear()  # a cold run: every query executes
+    at = run_app(monkeypatch, sqlite_demo_url, {"debug": "1"})
+    assert_clean(at)
+    [expander] = [e for e in at.expander if e.label.startswith("Queries this run")]
+    frame = at.dataframe[-1].value
+    assert {"compute", "dialogs_by_platform", "filter_options"} <= set(frame["query"])
+    assert (frame["duration_ms"] >= 0).all() and frame["duration_ms"].is_monotonic_decreasing
+    assert "1" in at.query_params["debug"]  # kept in the URL as the filters change
+    at.run()  # warm: served from the cache, nothing to list
+    assert any(e.label.startswith("Queries this run: 0") for e in at.expander)
+
+
+def test_no_debug_panel_without_the_parameter(monkeypatch, sqlite_demo_url):
+    at = run_app(monkeypatch, sqlite_demo_url)
+    assert not [e for e in at.expander if e.label.startswith("Queries this run")]
