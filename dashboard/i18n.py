@@ -478,7 +478,7 @@ EN: dict[str, str] = {
     "col.words": "Keywords",
     "overview.alerts": "Alerts",
     "overview.alerts_firing": "Alerts firing",
-    "overview.alerts_firing.help": "Alerts firing at the end of the range: {names}. {total} alert(s) in the range.",
+    "overview.alerts_firing.help": "Alerts firing at the end of the range: {names}. {total} alert(s) active in its last 24 hours; the Alerts page covers the whole range.",
     "overview.alerts_link": "Open alerts",
     "page.sla": "SLA",
     "page.sla.caption": "Uptime and response time against their targets, with the error budget left.",

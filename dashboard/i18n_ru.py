@@ -511,7 +511,7 @@ RU: dict[str, str] = {
     "col.words": "Слова",
     "overview.alerts": "Алерты",
     "overview.alerts_firing": "Активные алерты",
-    "overview.alerts_firing.help": "Алерты, активные на конец периода: {names}. Всего за период: {total}.",
+    "overview.alerts_firing.help": "Алерты, активные на конец периода: {names}. За его последние 24 часа активных алертов: {total}; вся история — на странице «Алерты».",
     "overview.alerts_link": "Открыть алерты",
     "page.sla": "SLA",
     "page.sla.caption": "Доступность и время ответа против целевых значений и остаток бюджета ошибок.",

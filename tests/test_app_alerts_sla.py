@@ -40,6 +40,9 @@ def test_overview_counts_firing_alerts_and_links_to_them(monkeypatch, sqlite_dem
     at = run_app(monkeypatch, sqlite_demo_url, {"range": "30d"})
     assert "Alerts firing" in tiles(at)
     assert any(link.label == "Open alerts" for link in at.get("page_link"))
+    # Evaluated over the last day only, it agrees with the whole-range evaluation of the Alerts page.
+    overview = tiles(at)["Alerts firing"]
+    assert tiles(open_page(at, "alerts"))["Firing"] == overview
 
 
 @pytest.mark.parametrize("page", ["alerts", "sla"])
