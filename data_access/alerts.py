@@ -276,7 +276,7 @@ def _buckets(engine: sa.Engine, text: str, params: dict) -> pd.DataFrame:
 
 # Chart buckets for a rule's metric: the finest that keeps a line to ~1,500 points.
 CHART_STEPS = (60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
-CHART_POINTS = 1500
+CHART_POINTS = 750
 
 
 def chart_step(rule: Rule, filters: Filters) -> int:
@@ -384,6 +384,11 @@ def rule_history(engine: sa.Engine, schema: Schema, filters: Filters, rule: Rule
     """Evaluate ``rule`` over the filters' range (reading ``lookback`` before it so the first
     buckets are right). Rules with a baseline or on reviews are evaluated in pandas over their
     buckets; the others in SQL, which returns only the buckets that matter. Times naive UTC."""
+    with logs.about(rule.name):
+        return _rule_history(engine, schema, filters, rule, keywords)
+
+
+def _rule_history(engine, schema, filters, rule, keywords) -> RuleHistory:
     start, end = filters.utc_bounds()
     complete_from = complete_windows_from(filters, rule)
     if rule.baseline_weeks or rule.metric == "negative_reviews":

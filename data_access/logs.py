@@ -24,6 +24,8 @@ _lock = threading.Lock()
 _configured = False
 # The queries of the current page run, when something records them (the debug=1 panel).
 _recorded: contextvars.ContextVar[list | None] = contextvars.ContextVar("recorded_queries", default=None)
+# What the queries are for, beyond the function that runs them (an alert rule's name, say).
+_subject: contextvars.ContextVar[str | None] = contextvars.ContextVar("query_subject", default=None)
 
 
 def level_from_env() -> int:
@@ -84,7 +86,9 @@ def timed_query(name: str, dialect: str) -> Iterator[dict]:
     finally:
         ms = round((time.perf_counter() - started) * 1000, 1)
         log = get("easyflow.sql")
-        fields = {"query": name, "dialect": dialect, "duration_ms": ms, "rows": info["rows"]}
+        subject = _subject.get()
+        fields = {"query": f"{name} · {subject}" if subject else name, "dialect": dialect, "duration_ms": ms,
+                  "rows": info["rows"]}
         records = _recorded.get()
         if records is not None:
             records.append(fields)
@@ -118,3 +122,13 @@ def in_this_context(function):
     are recorded with the page's)."""
     context = contextvars.copy_context()
     return lambda *args, **kwargs: context.copy().run(function, *args, **kwargs)
+
+
+@contextmanager
+def about(subject: str) -> Iterator[None]:
+    """Name what the queries inside the block are for (shown after the function's name)."""
+    token = _subject.set(subject)
+    try:
+        yield
+    finally:
+        _subject.reset(token)
