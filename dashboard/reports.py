@@ -57,8 +57,11 @@ def sentences(report: rp.Report, lang: str) -> list[str]:
 
 
 def sections(report: rp.Report, lang: str) -> list[tuple[str, pd.DataFrame]]:
-    """The report's sections as (heading, table of display texts)."""
+    """The report's sections as (heading, table of display texts); none for a period without
+    data (the header says so: a table of zeros would read as measured zeros)."""
     out = []
+    if not report.has_data:
+        return out
     kpi_rows = [{t("reports.col.kpi", lang): t(f"kpi.{r['key']}.label", lang),
                  t("reports.col.current", lang): value_text(r["current"], r["unit"], lang),
                  t("reports.col.previous", lang): value_text(r["previous"], r["unit"], lang),
@@ -66,8 +69,6 @@ def sections(report: rp.Report, lang: str) -> list[tuple[str, pd.DataFrame]]:
                  t("reports.col.n", lang): value_text(r["n"], "count", lang)}
                 for r in report.kpis.to_dict("records")]
     out.append((t("reports.kpis", lang), pd.DataFrame(kpi_rows)))
-    if not report.has_data:
-        return out
 
     def breakdown(frame: pd.DataFrame, by: str, with_previous: bool = False) -> pd.DataFrame:
         rows = []
