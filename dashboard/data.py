@@ -10,6 +10,7 @@ import gzip
 import os
 from pathlib import Path
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from contextlib import contextmanager
 import time
@@ -161,6 +162,45 @@ def report(url: str, kind: str, day: date, filters: Filters):
 
     return reports.build(engine_for(url), schema_for(url), kind, day, filters, rule_set(),
                          now=local_now(filters.tz))
+
+
+PREFETCH_WORKERS = 2
+_prefetched: dict[tuple, float] = {}  # (url, filters, queries, kpi keys) → when prefetched
+
+
+def prefetch(url: str, filters: Filters, queries=(), kpi_keys: tuple[str, ...] = ()) -> None:
+    """Run a page's independent queries at once, each on its own connection, so that the page's
+    own calls below find them cached: ``queries`` are ``(name, *args)`` as given to ``query``,
+    ``kpi_keys`` the tiles' keys (this period and the comparison period). Failures are left for
+    those calls to report, in the page, with the usual message."""
+    from dashboard.filters import comparison_period
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+    queries = tuple(tuple(q) for q in queries)
+    key = (url, filters, queries, tuple(kpi_keys))
+    now = time.monotonic()
+    if now - _prefetched.get(key, -1e9) < CACHE_TTL_SECONDS - 5:
+        return  # done within the cache's ttl: the results are cached (warm runs skip the threads)
+    _prefetched[key] = now
+    if len(_prefetched) > 2048:
+        _prefetched.clear()
+    calls = [lambda q=q: query(q[0], url, filters, *q[1:]) for q in queries]
+    if kpi_keys:
+        calls += [lambda: kpi_values(url, filters, kpi_keys),
+                  lambda: kpi_values(url, comparison_period(filters), kpi_keys)]
+    if len(calls) < 2:
+        return
+    script = get_script_run_ctx()
+
+    def run(call) -> None:
+        add_script_run_ctx(threading.current_thread(), script)  # st.cache_data works as in the page
+        try:
+            call()
+        except Exception:  # noqa: BLE001 - reported by the page's own call
+            pass
+
+    with ThreadPoolExecutor(max_workers=PREFETCH_WORKERS) as pool:
+        list(pool.map(logs.in_this_context(run), calls))
 
 
 def dialogs_by_platform(url: str, filters: Filters) -> pd.DataFrame:

@@ -38,6 +38,14 @@ has = lambda column: schema.has(CM, column)  # noqa: E731
 page_title("page.ai_performance", filters)
 
 with data.database_errors(database.config):
+    data.prefetch(url, filters, [q for q, needed in (
+        (("breakdown", "ai_model"), has("ai_model")), (("breakdown", "intent"), True),
+        (("latency_percentiles", unit), True), (("latency_histogram",), True),
+        (("accuracy_trend", unit), has("expected_intent")), (("accuracy_by_intent",), has("expected_intent")),
+        (("confusion_pairs",), has("expected_intent")), (("calibration",), has("expected_intent")),
+        (("helpful_trend", unit), has("helpful")), (("dialog_outcomes_trend", unit), has("escalated")),
+        (("usage_by_model", unit), True), (("cost_outcomes", "ai_model"), True), (("cost_outcomes", "platform"), True))
+        if needed], kpi_keys=tuple(KEYS))
     kpi_section(url, filters, (KEYS[:4], KEYS[4:]))
     models = data.query("breakdown", url, filters, "ai_model") if has("ai_model") else None
     intents = data.query("breakdown", url, filters, "intent")

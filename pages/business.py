@@ -19,8 +19,18 @@ url = database.url
 page_title("page.business", filters)
 
 with data.database_errors(database.config):
-    kpi_section(url, filters, (KEYS[:4], KEYS[4:]))
     unit = data.trend_bucket(filters)
+    by_platform_now = bool(st.session_state.get("business_by_platform", False))
+    nps_tracked = schema.has_table("nps_responses")
+    data.prefetch(url, filters, [q for q, needed in (
+        (("dialogs_by_platform",), True), (("breakdown", "intent"), True),
+        (("csat_trend", unit, by_platform_now), True), (("rating_distribution", by_platform_now), True),
+        (("nps_trend", unit), nps_tracked),
+        (("nps_comments", bool(st.session_state.get("business_detractors", False))), nps_tracked),
+        (("dialog_outcomes_trend", unit), True),
+        (("conversion_by_platform",), schema.has("conversation_metrics", "converted")),
+        (("resolution_histogram",), True), (("top_repeat_users",), True)) if needed], kpi_keys=KEYS)
+    kpi_section(url, filters, (KEYS[:4], KEYS[4:]))
     time_title = t("chart.time", tz=filters.tz)
 
     st.header(t("business.dialogs"))

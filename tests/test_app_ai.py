@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.apptest import assert_clean, open_page, page_text, run_app, tiles
 
 AI_TILES = ["Messages", "Avg AI response time", "p95 AI response time", "Intent accuracy", "Helpful answers",
@@ -31,3 +33,20 @@ def test_ai_on_seed_only_table(monkeypatch, seed_only_url):
     for column in ("expected_intent", "helpful", "escalated", "ai_model"):
         assert f"Not tracked in this database (no `conversation_metrics.{column}`)" in text, column
     assert tiles(at)["Cost"] == "$0.01"
+
+
+@pytest.mark.parametrize("page", ["ai_performance", "business"])
+def test_prefetched_queries_are_the_ones_the_page_reads(monkeypatch, sqlite_demo_url, page):
+    """The page's queries run at once on worker threads first; the page then finds every one in
+    the cache, so none runs twice (the debug panel lists each statement of the run)."""
+    import streamlit as st
+
+
+    st.cache_data.clear()
+    at = run_app(monkeypatch, sqlite_demo_url, {"debug": "1"})
+    st.cache_data.clear()
+    at = open_page(at, page)
+    counts = at.dataframe[-1].value["query"].value_counts().to_dict()
+    counts.pop("compute", None)  # the tiles: one statement per KPI level and period
+    called_twice = {"ai_performance": {"breakdown": 2, "cost_outcomes": 2}, "business": {}}[page]  # by model / intent …
+    assert len(counts) >= 8 and {q: n for q, n in counts.items() if n != called_twice.get(q, 1)} == {}, counts
