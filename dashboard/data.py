@@ -168,16 +168,17 @@ PREFETCH_WORKERS = 2
 _prefetched: dict[tuple, float] = {}  # (url, filters, queries, kpi keys) → when prefetched
 
 
-def prefetch(url: str, filters: Filters, queries=(), kpi_keys: tuple[str, ...] = ()) -> None:
+def prefetch(url: str, filters: Filters, queries=(), kpi_keys: tuple[str, ...] = (), also=()) -> None:
     """Run a page's independent queries at once, each on its own connection, so that the page's
     own calls below find them cached: ``queries`` are ``(name, *args)`` as given to ``query``,
-    ``kpi_keys`` the tiles' keys (this period and the comparison period). Failures are left for
-    those calls to report, in the page, with the usual message."""
+    ``kpi_keys`` the tiles' keys (this period and the comparison period), ``also`` other cached
+    calls as ``(label, function)``. Failures are left for those calls to report, in the page,
+    with the usual message."""
     from dashboard.filters import comparison_period
     from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
     queries = tuple(tuple(q) for q in queries)
-    key = (url, filters, queries, tuple(kpi_keys))
+    key = (url, filters, queries, tuple(kpi_keys), tuple(label for label, _ in also))
     now = time.monotonic()
     if now - _prefetched.get(key, -1e9) < CACHE_TTL_SECONDS - 5:
         return  # done within the cache's ttl: the results are cached (warm runs skip the threads)
@@ -188,6 +189,7 @@ def prefetch(url: str, filters: Filters, queries=(), kpi_keys: tuple[str, ...] =
     if kpi_keys:
         calls += [lambda: kpi_values(url, filters, kpi_keys),
                   lambda: kpi_values(url, comparison_period(filters), kpi_keys)]
+    calls += [function for _, function in also]
     if len(calls) < 2:
         return
     script = get_script_run_ctx()

@@ -96,6 +96,13 @@ def kpi_section(url: str, filters: Filters, rows: Sequence[Sequence[str]]) -> di
 RECENT_ALERT_WINDOW = timedelta(days=1)
 
 
+def recent_alert_range(filters: Filters) -> Filters:
+    """The range's last day: what the Overview's firing-alerts tile evaluates."""
+    from dataclasses import replace
+
+    return replace(filters, start=max(filters.start, filters.end - RECENT_ALERT_WINDOW))
+
+
 def firing_alerts_tile(url: str, filters: Filters) -> None:
     """The number of alerts firing at the end of the range, linking to the Alerts page.
 
@@ -103,8 +110,6 @@ def firing_alerts_tile(url: str, filters: Filters) -> None:
     it): the whole range costs a scan of every minute of it, which the Alerts page pays. Only an
     alert that began before that day and has since stayed between its clear and fire
     thresholds could be missed here."""
-    from dataclasses import replace
-
     from data_access.alerts import history_frame
     from dashboard import context, data
 
@@ -112,7 +117,7 @@ def firing_alerts_tile(url: str, filters: Filters) -> None:
     if not rules.rules:
         return
     st.subheader(t("overview.alerts"))
-    recent = replace(filters, start=max(filters.start, filters.end - RECENT_ALERT_WINDOW))
+    recent = recent_alert_range(filters)
     history = history_frame(data.alert_histories(url, recent, rules))
     firing = history[history["firing"]]
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):

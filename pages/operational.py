@@ -116,6 +116,15 @@ def now_panels() -> None:
 
 
 with data.database_errors(database.config):
+    system, health = schema.has_table("system_metrics"), schema.has_table("service_health")
+    errors = schema.has_table("error_events")
+    now_queries = [] if live else [(("service_status",), health), (("status_intervals",), health),
+                                   (("resources_now",), system), (("latest_errors",), errors)]
+    data.prefetch(url, filters, [q for q, needed in now_queries + [
+        (("traffic", unit), system), (("errors_over_time", unit), errors), (("top_errors",), errors),
+        (("resources", unit), system), (("active_sessions_over_time", unit), system),
+        (("integrations",), schema.has("integration_calls", "status_code"))] if needed],
+        kpi_keys=TRAFFIC_KEYS + RESOURCE_KEYS)
     kpi_section(url, filters, (TRAFFIC_KEYS, RESOURCE_KEYS))
 
 now_panels()

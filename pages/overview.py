@@ -6,7 +6,7 @@ from dashboard import charts, context, data
 from dashboard.filters import comparison_period, local_now
 from dashboard.i18n import t
 from dashboard.tables import chart
-from dashboard.tiles import firing_alerts_tile, ignored_note, kpi_row, page_title
+from dashboard.tiles import firing_alerts_tile, ignored_note, kpi_row, page_title, recent_alert_range
 
 CUSTOMERS = ["dialogs", "csat", "nps", "escalation_rate"]
 AI = ["avg_response_time", "cost"]
@@ -17,6 +17,9 @@ database, filters = context.current()
 page_title("page.overview", filters)
 
 with data.database_errors(database.config):
+    rules = data.rule_set()
+    data.prefetch(database.url, filters, [("dialogs_by_platform",)], kpi_keys=KEYS, also=[
+        ("alerts", lambda: data.alert_histories(database.url, recent_alert_range(filters), rules))])
     current = data.kpi_values(database.url, filters, KEYS)
     compared = comparison_period(filters)
     previous = data.kpi_values(database.url, compared, KEYS)
