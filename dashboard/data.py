@@ -6,7 +6,6 @@ errors are not cached, so a database that comes back is used again on the next r
 
 from __future__ import annotations
 
-import gzip
 import os
 from pathlib import Path
 import threading
@@ -285,11 +284,8 @@ def import_log(url: str, upload, progress) -> tuple:
     from data_access import ingest
 
     size = max(getattr(upload, "size", 0), 1)
-    head = upload.read(2)
-    upload.seek(0)
-    stream = gzip.GzipFile(fileobj=upload) if head == b"\x1f\x8b" else upload
     rejects: list = []
-    summary = ingest.ingest_lines(engine_for(url), stream, upload.name, rejects.append,
+    summary = ingest.ingest_lines(engine_for(url), ingest.decompressed(upload), upload.name, rejects.append,
                                   lambda _: progress(min(upload.tell() / size, 1.0)))
     clear_results()
     frame = pd.DataFrame([{"line": r.line, "reason": r.reason, "text": r.text} for r in rejects],

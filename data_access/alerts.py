@@ -77,8 +77,7 @@ def metric_values(rule: Rule, buckets: pd.DataFrame) -> pd.DataFrame:
         frame["baseline"] = _baseline(value, rule.baseline_weeks) if rule.baseline_weeks else np.nan
         out.append(frame)
     if not out:
-        return pd.DataFrame({"bucket": pd.Series(dtype="datetime64[us]"), "key": pd.Series(dtype=object),
-                             **{c: pd.Series(dtype="float64") for c in ("value", "n", "baseline", "compared")}})
+        return _empty_values()
     frame = pd.concat(out, ignore_index=True)
     if rule.baseline_weeks:
         base = frame["baseline"].where(frame["baseline"] > 0)

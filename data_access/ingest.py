@@ -284,10 +284,14 @@ def open_lines(path: str) -> tuple[Iterator[bytes], Callable[[], float | None]]:
         return iter(sys.stdin.buffer), lambda: None
     raw = open(path, "rb")
     size = os.path.getsize(path)
+    return iter(decompressed(raw)), lambda: raw.tell() / size if size else None
+
+
+def decompressed(raw: IO[bytes]) -> IO[bytes]:
+    """``raw`` (a seekable binary file) itself, or its decompressed content when it is gzip."""
     magic = raw.read(2)
     raw.seek(0)
-    stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw
-    return iter(stream), lambda: raw.tell() / size if size else None
+    return gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw
 
 
 def terminal_progress(path: str, fraction: Callable[[], float | None], stream=sys.stderr):

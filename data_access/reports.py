@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import ai, alerts, business, kpis, sla, sql
+from data_access import alerts, business, kpis, sla, sql
 from data_access.alert_rules import RuleSet, SlaTargets
 from data_access.filters import Filters
 from data_access.kpis import RATED, TIMED

@@ -140,7 +140,7 @@ else:
                         icon=":material/bar_chart:")
                 continue
             values["bucket"] = to_local(values["bucket"], filters.tz)
-            own = [a for a in item.alerts]
+            own = item.alerts
             intervals = pd.DataFrame({"start": to_local(pd.Series([a.since for a in own], dtype="datetime64[us]"), filters.tz),
                                       "end": to_local(pd.Series([a.resolved_at or range_end_utc for a in own],
                                                                 dtype="datetime64[us]"), filters.tz)})

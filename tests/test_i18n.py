@@ -47,7 +47,6 @@ def dynamic_keys() -> set[str]:
     keys |= {f"colnote.{c}" for c in COLUMN_NOTES} | {f"export.about.{k}" for k in ABOUT_LABELS}
     keys |= {f"{page}.caption" for page in EN if page.startswith("page.")}
     from data_access.alert_rules import METRICS, SEVERITIES
-    from dashboard.charts import SEVERITY_COLORS  # noqa: F401  (severity keys come from the rules)
     keys |= {f"alerts.{part}.{m}" for m in METRICS for part in ("metric", "unit")}
     keys |= {f"alerts.severity.{s}" for s in SEVERITIES} | {f"sla.budget.{p}" for p in ("used", "left", "over")}
     keys |= {f"sla.{part}.{source}" for source in ("services", "integrations", "answers") for part in ("name", "section")}
