@@ -143,3 +143,14 @@ def test_reports_on_an_empty_database(monkeypatch, blank_url):
     engine.dispose()
     at = open_page(run_app(monkeypatch, blank_url), "reports")
     assert "No data in this period." in page_text(at) and "Recommendations" not in page_text(at)
+
+
+def test_reports_on_the_seed_only_table(monkeypatch, seed_only_url):
+    at = open_page(run_app(monkeypatch, seed_only_url), "reports")
+    at.segmented_control(key="report_kind").set_value("daily").run()
+    from tests.apptest import TODAY
+
+    at.date_input(key="report_date_daily").set_value(TODAY).run()
+    assert not at.exception
+    text = page_text(at)
+    assert "Daily report" in text and "Partial: this period is not over yet" in text and "KPIs" in text

@@ -110,3 +110,11 @@ def test_import_is_off_unless_the_operator_allows_it(monkeypatch, postgresql_dem
     monkeypatch.delenv("EASYFLOW_IMPORT", raising=False)
     at = open_page(run_app(monkeypatch, postgresql_demo_url), "export")
     assert "EASYFLOW_IMPORT=on" in page_text(at) and not at.get("file_uploader")
+
+
+def test_export_and_import_on_the_seed_only_table(monkeypatch, seed_only_url):
+    monkeypatch.setenv("EASYFLOW_IMPORT", "on")
+    at = open_page(run_app(monkeypatch, seed_only_url), "export")
+    assert "Import logs" in page_text(at) and at.get("file_uploader")
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Rows to export"] == "1"
