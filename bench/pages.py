@@ -1,13 +1,15 @@
-"""How fast each page renders on large PostgreSQL tables, next to the time of its SQL alone.
+"""How fast each page renders on large tables, next to the time of its SQL alone and of one scan.
 
-    python3 bench/pages.py --rows 1000000 [--days 90] [--pages overview business] [--url …/efa_bench]
+    python3 bench/pages.py --rows 10000000 [--days 90] [--pages overview business] [--url …/efa_bench10m]
+    python3 bench/pages.py --rows 1000000 --url sqlite:////tmp/efa_bench.db
 
-Fills the database (dropped and rebuilt unless it already holds the same demo data: --rebuild
-forces it) with about ``--rows`` conversation rows over ``--days`` days using the demo generator
-(COPY), then prints, in one run:
+Fills the database (PostgreSQL: created if missing) with about ``--rows`` conversation rows over
+``--days`` days in set-based SQL (``bench/fill.py``) unless it already holds about that many
+(``--rebuild`` forces it), then prints, in one run:
 
-- the floor: one single-pass aggregate over the default range (the last 30 days: count, mean,
-  sum of conversation rows), the least any page reading these rows could cost;
+- the floor: one single-pass aggregate over the default range (the last 30 days) with the pages'
+  own WHERE: count, distinct sessions, mean, p95 and sums of conversation rows, the least a page
+  reading these rows could cost (best of three, warm in the server's cache);
 - per page, the cold render: a fresh Python process running the page once with AppTest;
 - its SQL alone: the time of every statement that cold render ran, and their count;
 - the warm render: the same process running it again (cached), and the statements it ran;
@@ -31,13 +33,14 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from data_access.demo import DemoSpec, load, terminal_progress  # noqa: E402
+from bench.fill import fill  # noqa: E402
+from data_access import sql  # noqa: E402
+from data_access.demo import terminal_progress  # noqa: E402
 from data_access.engine import make_engine  # noqa: E402
-from data_access.schema import discover, metadata  # noqa: E402
+from data_access.schema import discover  # noqa: E402
 from dashboard.filters import Selection  # noqa: E402
 
 PAGES = ["overview", "operational", "business", "ai_performance", "alerts", "sla", "reports"]
-ROWS_PER_DAY_AT_SCALE_1 = 5650  # what the demo generator writes per day at --scale 1
 
 RENDER_SCRIPT = """
 import json, sys, time
@@ -70,31 +73,25 @@ print(json.dumps({"cold": cold, "warm": warm, "cold_sql": cold_sql, "warm_sql": 
 
 
 def ensure_data(url: str, rows: int, days: int, rebuild: bool) -> int:
-    """Fill the database unless it already has about ``rows`` rows; return the row count."""
-    admin_url = sa.make_url(url).set(database="postgres")
-    name = sa.make_url(url).database
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).scalar()
-        if exists and rebuild:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-            exists = False
-        if not exists:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
+    """Fill the database (set-based SQL, ``bench/fill.py``) unless it already has about ``rows``
+    conversation rows; return the row count. A PostgreSQL database that does not exist is created."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            if not conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,)).scalar():
+                conn.exec_driver_sql(f'CREATE DATABASE "{parsed.database}"')
+        admin.dispose()
     engine = make_engine(url)
-    schema = discover(engine)
     have = 0
-    if schema.has_table("conversation_metrics"):
+    if discover(engine).has_table("conversation_metrics"):
         with engine.connect() as conn:
             have = conn.exec_driver_sql("SELECT COUNT(*) FROM conversation_metrics").scalar()
-    if abs(have - rows) > 0.1 * rows:
-        metadata.drop_all(engine)
-        scale = rows / (days * ROWS_PER_DAY_AT_SCALE_1)
-        print(f"filling {sa.make_url(url).render_as_string()} with ~{rows:,} conversation rows "
-              f"({days} days, scale {scale:.2f})", file=sys.stderr)
+    if rebuild or abs(have - rows) > 0.1 * rows:
+        print(f"filling {parsed.render_as_string()} with ~{rows:,} conversation rows over {days} days",
+              file=sys.stderr)
         started = time.perf_counter()
-        counts = load(engine, DemoSpec(days=days, scale=scale, seed=7), terminal_progress())
+        counts = fill(engine, rows, days, terminal_progress())
         have = counts["conversation_metrics"]
         print(f"loaded {sum(counts.values()):,} rows in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     engine.dispose()
@@ -124,17 +121,19 @@ def main() -> int:
     engine = make_engine(args.url)
     now = datetime.now(timezone.utc)
     filters = Selection().filters(now)  # the Overview's default: the last 30 days
-    start, end = filters.utc_bounds()
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, "conversation_metrics", discover(engine), dialect)
 
     def floor():
+        """The issue's single scan: count, distinct sessions, mean, p95 and sums, in one pass."""
         with engine.connect() as conn:
-            conn.execute(sa.text('SELECT COUNT(*), AVG(response_time_ms), SUM(tokens_used) '
-                                 'FROM conversation_metrics WHERE "timestamp" >= :s AND "timestamp" < :e'),
-                         {"s": start, "e": end}).one()
+            conn.execute(sa.text(
+                f"SELECT COUNT(*), COUNT(DISTINCT session_id), AVG(response_time_ms), "
+                f"{sql.percentile('response_time_ms', 0.95, dialect)}, SUM(tokens_used), SUM(cost_usd) "
+                f"FROM conversation_metrics {where}"), params).one()
 
     with engine.connect() as conn:
-        in_range = conn.execute(sa.text('SELECT COUNT(*) FROM conversation_metrics '
-                                        'WHERE "timestamp" >= :s AND "timestamp" < :e'), {"s": start, "e": end}).scalar()
+        in_range = conn.execute(sa.text(f"SELECT COUNT(*) FROM conversation_metrics {where}"), params).scalar()
     floor_s = timed(floor)
 
     env = dict(os.environ, DATABASE_URL=args.url, PYTHONPATH=str(ROOT))

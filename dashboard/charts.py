@@ -1,8 +1,17 @@
-"""DataFrame → plotly Figure. Pure: no Streamlit, no database; titles come in translated."""
+"""DataFrame → plotly Figure. Pure: no Streamlit, no database; titles come in translated.
+
+Building a figure costs 5–20 ms of plotly's validation, and a page draws up to fifteen on every
+rerun: each builder is ``reused``, so a rerun with the same data gets the figure it built before.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import hashlib
+import pickle
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -12,6 +21,37 @@ PLATFORM_COLORS = {"telegram": "#2AABEE", "whatsapp": "#25D366", "web": "#6C5CE7
 # Plotly's qualitative palette: ten colours told apart easily.
 FALLBACK_COLORS = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880",
                    "#FF97FF", "#FECB52"]
+
+
+FIGURES_KEPT = 256
+_figures: OrderedDict[tuple, go.Figure] = OrderedDict()
+_figures_lock = threading.Lock()
+
+
+def reused(builder: Callable[..., go.Figure]) -> Callable[..., go.Figure]:
+    """``builder``, returning the figure it built before for equal arguments (the last
+    ``FIGURES_KEPT`` figures of every builder are kept). The figure is shared: copy it
+    (``go.Figure(fig)``) before changing it."""
+
+    @functools.wraps(builder)
+    def build(*args, **kwargs) -> go.Figure:
+        try:
+            # Equal pickles mean equal inputs (frames included); unequal ones only cost a rebuild.
+            key = (builder.__name__, hashlib.blake2b(pickle.dumps((args, kwargs), protocol=5)).digest())
+        except (pickle.PicklingError, TypeError, AttributeError):
+            return builder(*args, **kwargs)
+        with _figures_lock:
+            if key in _figures:
+                _figures.move_to_end(key)
+                return _figures[key]
+        figure = builder(*args, **kwargs)
+        with _figures_lock:
+            _figures[key] = figure
+            while len(_figures) > FIGURES_KEPT:
+                _figures.popitem(last=False)
+        return figure
+
+    return build
 
 
 def color_for(name: str, index: int) -> str:
@@ -41,6 +81,7 @@ def partial_bucket_start(now_local: pd.Timestamp, unit: str) -> pd.Timestamp:
     return day if unit == "day" else day - pd.Timedelta(days=day.weekday())
 
 
+@reused
 def stacked_bars(frame: pd.DataFrame, x: str, y: str, stack: str, x_title: str, y_title: str,
                  legend_title: str, hover_format: str = ",d",
                  partial_from: pd.Timestamp | None = None) -> go.Figure:
@@ -57,6 +98,7 @@ def stacked_bars(frame: pd.DataFrame, x: str, y: str, stack: str, x_title: str, 
     return base_layout(fig, x_title, y_title, legend_title)
 
 
+@reused
 def lines(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, series: str | None = None,
           thresholds: Sequence[tuple[float, str]] = (), y_suffix: str = "",
           hover_format: str = ",.1f", legend_title: str | None = None, text: str | None = None,
@@ -92,6 +134,7 @@ def add_threshold(fig: go.Figure, value: float, label: str, **where) -> None:
                   annotation_position="top left", annotation_font_color=colour, **where)
 
 
+@reused
 def bars(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, horizontal: bool = False,
          color: str | None = None, y_suffix: str = "", hover_format: str = ",d",
          legend_title: str | None = None) -> go.Figure:
@@ -115,6 +158,7 @@ def bars(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, horizo
     return base_layout(fig, x_title, y_title, legend_title)
 
 
+@reused
 def csat_panels(frame: pd.DataFrame, x_title: str, csat_title: str, rating_title: str, threshold: float,
                 threshold_label: str, series: str | None = None) -> go.Figure:
     """CSAT (top-2 %) above and Avg rating below on one time axis, with the rating threshold."""
@@ -143,6 +187,7 @@ def csat_panels(frame: pd.DataFrame, x_title: str, csat_title: str, rating_title
     return fig
 
 
+@reused
 def nps_mix(frame: pd.DataFrame, x_title: str, labels: dict[str, str], nps_label: str) -> go.Figure:
     """Shares of promoters, passives and detractors (stacked to 100 %) with NPS as a line."""
     fig = go.Figure()
@@ -162,6 +207,7 @@ def nps_mix(frame: pd.DataFrame, x_title: str, labels: dict[str, str], nps_label
 STATUS_COLORS = {"down": "#E74C3C", "degraded": "#F39C12", "up": "#27AE60"}
 
 
+@reused
 def traffic_panels(frame: pd.DataFrame, x_title: str, rps_title: str, errors_title: str,
                    rps_unit: str = "rps", errors_unit: str = "errors") -> go.Figure:
     """Requests per second per service above, errors per service below, on one time axis."""
@@ -183,6 +229,7 @@ def traffic_panels(frame: pd.DataFrame, x_title: str, rps_title: str, errors_tit
     return fig
 
 
+@reused
 def status_timeline(intervals: pd.DataFrame, services: list[str], x_title: str, labels: dict[str, str],
                     start: pd.Timestamp, end: pd.Timestamp) -> go.Figure:
     """Down and degraded intervals as bars on a time axis, one row per service (gaps = up)."""
@@ -209,6 +256,7 @@ def timeline_layout(fig: go.Figure, rows: list[str], x_title: str, start: pd.Tim
     return fig
 
 
+@reused
 def heatmap(matrix: pd.DataFrame, x_title: str, y_title: str, hover: str) -> go.Figure:
     """A count matrix (rows × columns) as a heatmap with the counts written in the cells."""
     fig = go.Figure(go.Heatmap(z=matrix.values, x=list(matrix.columns), y=list(matrix.index),
@@ -222,6 +270,7 @@ def heatmap(matrix: pd.DataFrame, x_title: str, y_title: str, hover: str) -> go.
     return fig
 
 
+@reused
 def calibration_chart(frame: pd.DataFrame, x_title: str, accuracy_label: str, confidence_label: str,
                       share_label: str) -> go.Figure:
     """Accuracy per confidence bucket (bars) against the bucket's mean confidence (the line a
@@ -242,6 +291,7 @@ def calibration_chart(frame: pd.DataFrame, x_title: str, accuracy_label: str, co
 SEVERITY_COLORS = {"critical": "#E74C3C", "warning": "#F39C12", "info": "#3498DB"}
 
 
+@reused
 def alert_timeline(alerts: pd.DataFrame, x_title: str, labels: dict[str, str], start: pd.Timestamp,
                    end: pd.Timestamp) -> go.Figure:
     """Each alert as a bar from when it fired to when it resolved (or ``end`` while firing), one
@@ -261,6 +311,7 @@ def alert_timeline(alerts: pd.DataFrame, x_title: str, labels: dict[str, str], s
     return timeline_layout(fig, rows, x_title, start, end)
 
 
+@reused
 def rule_chart(values: pd.DataFrame, intervals: pd.DataFrame, x_title: str, y_title: str,
                thresholds: Sequence[tuple[float, str]], firing_label: str, y_suffix: str = "",
                baseline_label: str | None = None, legend_title: str | None = None,
@@ -268,7 +319,7 @@ def rule_chart(values: pd.DataFrame, intervals: pd.DataFrame, x_title: str, y_ti
     """A rule's metric (one line per ``key``; the ``baseline`` line when given) with its
     thresholds, and the intervals it was firing shaded (``intervals``: start, end)."""
     series = "key" if values["key"].nunique() > 1 else None
-    fig = lines(values, "bucket", "value", x_title, y_title, series=series, thresholds=thresholds,
+    fig = lines.__wrapped__(values, "bucket", "value", x_title, y_title, series=series, thresholds=thresholds,
                 y_suffix=y_suffix, hover_format=",.2f", legend_title=legend_title, markers=len(values) < 200)
     if baseline_label and "baseline" in values and values["baseline"].notna().any():
         for name, part in (values.groupby("key", sort=True) if series else [("", values)]):
@@ -291,6 +342,7 @@ def rule_chart(values: pd.DataFrame, intervals: pd.DataFrame, x_title: str, y_ti
     return fig
 
 
+@reused
 def budget_bars(frame: pd.DataFrame, x_title: str, labels: dict[str, str]) -> go.Figure:
     """Per name, the error budget as a horizontal bar: minutes used, left, and spent beyond it."""
     fig = go.Figure()

@@ -132,8 +132,8 @@ def trend_figures(report: rp.Report, lang: str) -> list[tuple[str, go.Figure]]:
         long = report.trend.melt(id_vars=["bucket"], value_vars=present, var_name="kpi", value_name="value")
         long["kpi"] = long["kpi"].map(lambda k: t(f"kpi.{k}.label", lang))
         name = " · ".join(t(f"kpi.{k}.label", lang) for k in present)
-        fig = charts.lines(long.dropna(), "bucket", "value", x_title, "", series="kpi", y_suffix=suffix,
-                           legend_title="")
+        fig = go.Figure(charts.lines(long.dropna(), "bucket", "value", x_title, "", series="kpi",
+                                     y_suffix=suffix, legend_title=""))  # a copy: the built one is shared
         # Outside Streamlit nothing adds room for the tick labels: give the axes their own margins.
         fig.update_layout(margin=dict(l=72, r=24, t=48, b=56), height=320)
         fig.update_xaxes(automargin=True, tickformat="%d.%m" if lang == "ru" else "%b %d",

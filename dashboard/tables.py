@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import date, datetime
 
@@ -74,15 +75,37 @@ def chart(fig: go.Figure | None, empty: bool, key: str) -> None:
 
 def localize(fig: go.Figure) -> go.Figure:
     """Number separators, dates and month names of the session's language (Russian: ``1 234,5``,
-    ticks ``3 нояб.``, hover ``27.11.2026 09:00``); plotly.js itself knows only English names."""
-    if current_language() == "ru":
-        fig.update_layout(separators=", ")
-        times = [value for trace in fig.data if _on_a_time_axis(trace)
-                 for value in (trace.base if getattr(trace, "base", None) is not None else trace.x)]
-        if times:
-            values, labels = fmt.time_ticks(pd.to_datetime(pd.Series(times)).min(),
-                                            pd.to_datetime(pd.Series(times)).max())
-            fig.update_xaxes(tickmode="array", tickvals=values, ticktext=labels, hoverformat="%d.%m.%Y %H:%M")
+    ticks ``3 нояб.``, hover ``27.11.2026 09:00``); plotly.js itself knows only English names.
+    Russian gets a copy (``fig`` may be shared, see ``charts.reused``), made once per figure."""
+    if current_language() != "ru":
+        return fig
+    return _russian(fig)
+
+
+_RUSSIAN_KEPT = 128
+_russian_copies: dict[int, tuple[go.Figure, go.Figure]] = {}  # id(shared figure) -> (it, its copy)
+
+
+_russian_lock = threading.Lock()
+
+
+def _russian(shared: go.Figure) -> go.Figure:
+    with _russian_lock:
+        kept = _russian_copies.get(id(shared))
+    if kept is not None and kept[0] is shared:
+        return kept[1]
+    fig = go.Figure(shared)
+    fig.update_layout(separators=", ")
+    times = [value for trace in fig.data if _on_a_time_axis(trace)
+             for value in (trace.base if getattr(trace, "base", None) is not None else trace.x)]
+    if times:
+        values, labels = fmt.time_ticks(pd.to_datetime(pd.Series(times)).min(),
+                                        pd.to_datetime(pd.Series(times)).max())
+        fig.update_xaxes(tickmode="array", tickvals=values, ticktext=labels, hoverformat="%d.%m.%Y %H:%M")
+    with _russian_lock:
+        if len(_russian_copies) >= _RUSSIAN_KEPT:
+            _russian_copies.pop(next(iter(_russian_copies)))
+        _russian_copies[id(shared)] = (shared, fig)  # holding ``shared`` keeps its id from being reused
     return fig
 
 

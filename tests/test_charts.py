@@ -68,3 +68,36 @@ def test_alert_and_sla_charts():
                            "budget_left_minutes": [-0.56, 1.44]})
     fig = charts.budget_bars(budget, "min", {"used": "U", "left": "L", "over": "O"})
     assert [list(trace.x) for trace in fig.data] == [[1.44, 0.0], [0.0, 1.44], [0.56, 0.0]]
+
+
+def test_a_rerun_with_equal_data_gets_the_figure_built_before():
+    first = charts.lines(by_platform(), "bucket", "dialogs", "t", "y", series="platform")
+    assert charts.lines(by_platform(), "bucket", "dialogs", "t", "y", series="platform") is first
+    changed = by_platform().assign(dialogs=[1, 2, 3, 4, 5, 7])
+    other = charts.lines(changed, "bucket", "dialogs", "t", "y", series="platform")
+    assert other is not first and list(other.data[1].y) == [2, 4, 7]
+    assert charts.lines(by_platform(), "bucket", "dialogs", "t", "other title", series="platform") is not first
+
+
+def test_a_builder_that_extends_a_figure_leaves_the_shared_one_alone():
+    values = pd.DataFrame({"bucket": DAYS, "key": ["all"] * 3, "value": [1.0, 5.0, 2.0]})
+    # The very call rule_chart makes inside.
+    shared = charts.lines(values, "bucket", "value", "t", "y", series=None, thresholds=[(4.0, "fire")],
+                          y_suffix="", hover_format=",.2f", legend_title=None, markers=True)
+    shapes = len(shared.layout.shapes)
+    intervals = pd.DataFrame({"start": [DAYS[1]], "end": [DAYS[2]]})
+    charts.rule_chart(values, intervals, "t", "y", [(4.0, "fire")], "firing")
+    assert len(shared.layout.shapes) == shapes and not shared.layout.annotations[1:]
+
+
+def test_russian_gets_its_own_copy(monkeypatch):
+    from dashboard import tables
+
+    fig = charts.lines(by_platform(), "bucket", "dialogs", "t", "russian test", series="platform")
+    monkeypatch.setattr(tables, "current_language", lambda: "ru")
+    russian = tables.localize(fig)
+    assert russian is not fig and russian.layout.separators == ", " and fig.layout.separators is None
+    assert list(russian.layout.xaxis.ticktext) and fig.layout.xaxis.ticktext is None
+    assert tables.localize(fig) is russian
+    monkeypatch.setattr(tables, "current_language", lambda: "en")
+    assert tables.localize(fig) is fig
