@@ -113,7 +113,8 @@ def hours_table(days: int, rows: int, first: datetime, stop: datetime) -> list[t
 
 
 def statements(d: Dialect, rows: int, days: int, scale: float) -> list[tuple[str, str]]:
-    """(what, SQL) in the order to run them; binds :first and :stop_s."""
+    """(what, SQL) in the order to run them; binds :first and :stop_s, and the dialogs
+    ``:first_d`` … ``:end_d`` (the conversation rows go in a day of dialogs at a time)."""
     u = d.uniform()
     intent_ix = by_index("intent_ix", demo.INTENTS)
     pool = max(int(rows / MESSAGES_PER_DIALOG / 2.5), 50)
@@ -144,7 +145,7 @@ def statements(d: Dialect, rows: int, days: int, scale: float) -> list[tuple[str
                                  {pick("u_intent", list(range(len(demo.INTENTS))), demo.INTENT_WEIGHTS)} AS intent_ix,
                                  {pick("u_model", list(range(len(demo.MODELS))), demo.MODEL_WEIGHTS)} AS model_ix,
                                  {pick("u_platform", list(demo.PLATFORMS), demo.PLATFORM_WEIGHTS)} AS platform
-                          FROM bench_dialogs b) c) e) f"""
+                          FROM bench_dialogs b WHERE d >= :first_d AND d < :end_d) c) e) f"""
     score = d.clamp(f"CAST(round(3.9 + 0.7 * resolved - 1.1 * escalated + 0.9 * {normal('n1', 'n2')}) AS INTEGER)",
                     1, 5)
     shown_intent = by_index(f"(CASE WHEN (d * 7 + m.i * 13) % 10 = 0 THEN (intent_ix + 1 + m.i) % 12 "
@@ -167,8 +168,8 @@ def statements(d: Dialect, rows: int, days: int, scale: float) -> list[tuple[str
                {d.boolean("m.i >= resolve_at")},
                {d.boolean("escalated = 1 AND m.i = CASE WHEN n_msgs > 2 THEN n_msgs - 2 ELSE 0 END")},
                {d.boolean("converted = 1 AND m.i = n_msgs - 1")}
-        FROM ({shaped}) s JOIN bench_numbers m ON m.i < s.n_msgs
-        WHERE start_s + m.i * 105 < :stop_s
+        FROM ({shaped}) s JOIN bench_positions m ON m.i < s.n_msgs
+        WHERE start_s + m.i * 105 < :stop_s AND d >= :first_d AND d < :end_d
         ORDER BY d, m.i"""
     nps = f"""
         INSERT INTO nps_responses (id, "timestamp", user_id, platform, score, comment)
@@ -229,7 +230,7 @@ def fill(engine: sa.Engine, rows: int, days: int,
     stop_s = (stop.replace(tzinfo=None) - first).total_seconds()
     scale = rows / (days * ROWS_PER_DAY_AT_SCALE_1)
     hours = hours_table(days, rows, first, stop)
-    helpers = ["bench_hours", "bench_numbers", "bench_minutes", "bench_calls", "bench_dialogs"]
+    helpers = ["bench_hours", "bench_numbers", "bench_positions", "bench_minutes", "bench_calls", "bench_dialogs"]
     indexes = [index for table in metadata.sorted_tables for index in table.indexes]
     metadata.drop_all(engine)
     metadata.create_all(engine)
@@ -243,18 +244,29 @@ def fill(engine: sa.Engine, rows: int, days: int,
         conn.exec_driver_sql("CREATE TABLE bench_hours (offset_s BIGINT, dialogs BIGINT, before_n BIGINT)")
         conn.execute(sa.text("INSERT INTO bench_hours VALUES (:o, :n, :b)"),
                      [{"o": o, "n": n, "b": b} for o, n, b in hours])
-        conn.exec_driver_sql(d.numbers("bench_numbers", max(max(n for _, n, _ in hours), 12) + 1))
+        conn.exec_driver_sql(d.numbers("bench_numbers", max(n for _, n, _ in hours) + 1))
+        conn.exec_driver_sql(d.numbers("bench_positions", 12))  # a message's place in its dialog
         conn.exec_driver_sql(d.numbers("bench_minutes", days * 1440))
         conn.exec_driver_sql(d.numbers("bench_calls", rows // 6))
-        for i, (what, statement) in enumerate(steps):
-            if progress:
-                progress(i / (len(steps) + 1), f"building {what}")
-            result = conn.execute(sa.text(statement), {"first": first.strftime("%Y-%m-%d %H:%M:%S"),
-                                                       "stop_s": stop_s})
-            if what in {t.name for t in metadata.sorted_tables}:
-                done[what] = result.rowcount
+        # Dialogs are numbered in time order: one day of them per statement keeps each sort in memory.
+        day_starts = [before for offset, _, before in hours if offset % 86400 == 0] + [sum(n for _, n, _ in hours)]
+        chunks = list(zip(day_starts, day_starts[1:]))
+        bounds = {"first": first.strftime("%Y-%m-%d %H:%M:%S"), "stop_s": stop_s}
+        units = len(steps) - 1 + len(chunks) + 1
+        finished = 0
+        for what, statement in steps:
+            ranges = chunks if what == "conversation_metrics" else [(0, chunks[-1][1])]
+            for first_d, end_d in ranges:
+                if progress:
+                    progress(finished / units, f"building {what}, {sum(done.values()):,} rows")
+                result = conn.execute(sa.text(statement), {**bounds, "first_d": first_d, "end_d": end_d})
+                if what in {t.name for t in metadata.sorted_tables}:
+                    done[what] = done.get(what, 0) + result.rowcount
+                finished += 1
+            if what == "dialogs":
+                conn.exec_driver_sql("CREATE INDEX bench_dialogs_d ON bench_dialogs (d)")
         if progress:
-            progress(len(steps) / (len(steps) + 1), "indexing")
+            progress(finished / units, "indexing")
         for index in indexes:
             index.create(conn)
         for table in helpers:
