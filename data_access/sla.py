@@ -98,7 +98,13 @@ def compliance(engine: sa.Engine, schema: Schema, filters: Filters, source: str,
     keys = ([f"{month} AS month"] if by_month else [])
     group = "GROUP BY " + ", ".join(str(i + 1) for i in range(len(keys) + 1))
     text = f"SELECT {', '.join(keys + [f'{name_expr} AS name'])}, {columns} FROM {table} {where} {group}"
-    if source == "answers":
+    if source == "answers" and dialect == "postgresql":
+        # The per-platform rows and the total in one pass (a percentile cannot be added up).
+        by = [month] if by_month else []
+        sets = f"({', '.join(by + [name_expr])}), ({', '.join(by)})"
+        text = f"SELECT {', '.join(keys + [f'{name_expr} AS name'])}, {columns} FROM {table} {where} " \
+               f"GROUP BY GROUPING SETS ({sets})"
+    elif source == "answers":
         total_keys = keys + ["NULL AS name"]
         total_group = "GROUP BY 1" if by_month else ""
         text += f" UNION ALL SELECT {', '.join(total_keys)}, {columns} FROM {table} {where} {total_group}"

@@ -89,6 +89,11 @@ def columns(source: str, by_month: bool = False) -> dict:
 
 verdict_colors = {t("sla.met"): "#1E8449", t("sla.missed"): "#C0392B"}
 with data.database_errors(database.config):
+    # Both reads of the answers (the conversation rows: the heavy ones) first, one per connection.
+    data.prefetch(url, filters, also=[
+        (f"sla {source} {by_month}", lambda s=source, m=by_month: data.sla_compliance(url, filters, s, targets, m))
+        for source in ("answers", "services", "integrations") for by_month in (False, True)
+        if schema.has_table(SOURCE_TABLES[source])])
     frames = {source: data.sla_compliance(url, filters, source, targets, False) for source in SOURCE_TABLES}
     services, answers = frames["services"], frames["answers"]
     with st.container(horizontal=True, gap="small"):

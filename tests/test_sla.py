@@ -143,3 +143,23 @@ def test_an_empty_range_or_missing_table_is_empty(engine):
 
     metadata.tables["integration_calls"].drop(engine)
     assert sla.compliance(engine, discover(engine), DAY, "integrations", TARGETS, now=NOW).empty
+
+
+def test_answers_per_month_per_platform_and_overall(engine):
+    """October 31: telegram 1000 and 3000 ms, web 500 ms; November 1: web 2500 ms.
+    p95 (linear): October telegram 2900, web 500, all 2800; November web and all 2500."""
+    oct31, nov1 = datetime(2026, 10, 31, 9), datetime(2026, 11, 1, 9)
+    insert(engine, "conversation_metrics", [
+        message(oct31, "u1", "s1", "telegram", "refund", "gpt-4o", 1000, 10, "0.001"),
+        message(oct31 + timedelta(minutes=1), "u1", "s1", "telegram", "refund", "gpt-4o", 3000, 10, "0.001"),
+        message(oct31 + timedelta(minutes=2), "u2", "s2", "web", "refund", "gpt-4o", 500, 10, "0.001"),
+        message(nov1, "u3", "s3", "web", "refund", "gpt-4o", 2500, 10, "0.001")])
+    filters = Filters.for_dates(date(2026, 10, 31), date(2026, 11, 1))
+    frame = sla.compliance(engine, discover(engine), filters, "answers", TARGETS, by_month=True,
+                           now=datetime(2026, 12, 1))
+    rows = [(m.strftime("%Y-%m"), None if pd.isna(n) else n, p) for m, n, p in
+            zip(frame["month"], frame["name"], frame["p95_ms"])]
+    assert rows == [("2026-10", "telegram", pytest.approx(2900.0)), ("2026-10", "web", pytest.approx(500.0)),
+                    ("2026-10", None, pytest.approx(2800.0)), ("2026-11", "web", pytest.approx(2500.0)),
+                    ("2026-11", None, pytest.approx(2500.0))]
+    assert frame["under_target_share"].tolist() == pytest.approx([50.0, 100.0, 100 * 2 / 3, 0.0, 0.0])
