@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -425,12 +424,7 @@ def histories(engine: sa.Engine, schema: Schema, filters: Filters, rules, keywor
               workers: int = 4) -> list[RuleHistory]:
     """``rule_history`` of each rule, in the rules' order, run on up to ``workers`` connections
     at once (each rule is one statement; the database does the work in parallel)."""
-    rules = list(rules)
-    if len(rules) <= 1 or workers <= 1:
-        return [rule_history(engine, schema, filters, r, keywords) for r in rules]
-    run = logs.in_this_context(lambda r: rule_history(engine, schema, filters, r, keywords))
-    with ThreadPoolExecutor(max_workers=min(workers, len(rules))) as pool:
-        return list(pool.map(run, rules))
+    return sql.concurrently([lambda r=r: rule_history(engine, schema, filters, r, keywords) for r in rules], workers)
 
 
 def history(engine: sa.Engine, schema: Schema, filters: Filters, rules, keywords=()) -> pd.DataFrame:

@@ -209,34 +209,47 @@ def build(engine: sa.Engine, schema: Schema, kind: str, day: date, base: Filters
     current_f, previous_f = period.filters(base), before.filters(base)
     now = now or datetime.now()
     partial = now < datetime.combine(period.end, time())
-    current = kpis.compute(engine, schema, current_f, REPORT_KPIS)
-    previous = kpis.compute(engine, schema, previous_f, REPORT_KPIS)
+    unit = "hour" if kind == "daily" else "day"
+    wide = replace(current_f, start=current_f.start - timedelta(weeks=BASELINE_WEEKS))
+    monthly = kind == "monthly"
+    now_utc = current_f.to_utc(now)
+    # Independent reads, the slowest first, on two connections at once; an empty period costs
+    # little, so the whole set is asked for before knowing whether the period has data.
+    calls = {
+        "values": lambda: series(engine, schema, wide, unit),
+        "history": lambda: (alerts.history(engine, schema, current_f, rules.rules, rules.negative_keywords)
+                            if rules and rules.rules else alerts.history_frame([])),
+        "current": lambda: kpis.compute(engine, schema, current_f, REPORT_KPIS),
+        "previous": lambda: kpis.compute(engine, schema, previous_f, REPORT_KPIS),
+        "intents": lambda: business.breakdown(engine, schema, current_f, "intent"),
+        "earlier": lambda: business.breakdown(engine, schema, previous_f, "intent"),
+        "platforms": lambda: business.breakdown(engine, schema, current_f, "platform"),
+    }
+    targets = rules.sla if rules else SlaTargets()
+    if monthly:
+        calls["models"] = lambda: business.breakdown(engine, schema, current_f, "ai_model")
+        calls["sla_answers"] = lambda: sla.compliance(engine, schema, current_f, "answers", targets, now=now_utc)
+        calls["sla_services"] = lambda: sla.compliance(engine, schema, current_f, "services", targets, now=now_utc)
+    got = dict(zip(calls, sql.concurrently(list(calls.values()))))
+    current, previous = got["current"], got["previous"]
     table = _kpi_table(current, previous)
     has_data = bool(current["messages"].value)
-    targets = rules.sla if rules else SlaTargets()
-    unit = "hour" if kind == "daily" else "day"
     empty = pd.DataFrame()
     if not has_data:
         return Report(kind, period, before, partial, False, table, empty, empty, empty, empty, empty,
                       targets=targets, filters=current_f)
-    platforms = business.breakdown(engine, schema, current_f, "platform")
-    intents = business.breakdown(engine, schema, current_f, "intent")
-    earlier = business.breakdown(engine, schema, previous_f, "intent")[["intent", "escalation_rate", "dialogs"]]
-    intents = intents.merge(earlier.rename(columns={"escalation_rate": "previous_escalation_rate",
-                                                    "dialogs": "previous_dialogs"}), on="intent", how="left")
-    wide = replace(current_f, start=current_f.start - timedelta(weeks=BASELINE_WEEKS))
-    values = series(engine, schema, wide, unit)
+    platforms = got["platforms"]
+    earlier = got["earlier"][["intent", "escalation_rate", "dialogs"]]
+    intents = got["intents"].merge(earlier.rename(columns={"escalation_rate": "previous_escalation_rate",
+                                                           "dialogs": "previous_dialogs"}), on="intent", how="left")
+    values = got["values"]
     anomalies = find_anomalies(values, current_f.start, current_f.end, unit)
     trend = values[(values["bucket"] >= current_f.start) & (values["bucket"] < current_f.end)].reset_index(drop=True)
-    history = (alerts.history(engine, schema, current_f, rules.rules, rules.negative_keywords)
-               if rules and rules.rules else alerts.history_frame([]))
+    history = got["history"]
     report = Report(kind, period, before, partial, True, table, platforms, intents, anomalies, history, trend,
                     targets=targets, filters=current_f)
-    if kind == "monthly":
-        report.models = business.breakdown(engine, schema, current_f, "ai_model")
-        now_utc = current_f.to_utc(now)
-        report.sla_services = sla.compliance(engine, schema, current_f, "services", targets, now=now_utc)
-        report.sla_answers = sla.compliance(engine, schema, current_f, "answers", targets, now=now_utc)
+    if monthly:
+        report.models, report.sla_services, report.sla_answers = got["models"], got["sla_services"], got["sla_answers"]
     report.recommendations = recommend(report)
     return report
 

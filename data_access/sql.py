@@ -7,7 +7,10 @@ chose; values from users travel as bound parameters (see ``filters.where``).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -18,6 +21,7 @@ from data_access.filters import Filters, bind_timestamp, where
 from data_access.schema import TABLES, Schema
 
 TS = '"timestamp"'
+T = TypeVar("T")
 
 BUCKETS = ("minute", "10min", "hour", "day", "week", "month")
 BUCKET_SECONDS = {"minute": 60, "10min": 600, "hour": 3600, "day": 86400, "week": 7 * 86400}
@@ -233,3 +237,16 @@ def read_row(engine: sa.Engine, sql: str, params: dict) -> dict:
         row = dict(conn.execute(sa.text(sql), params).mappings().one())
         info["rows"] = 1
         return row
+
+
+def concurrently(calls: Sequence[Callable[[], T]], workers: int = 2) -> list[T]:
+    """The results of ``calls`` (functions of no arguments that query), in order, run on up to
+    ``workers`` threads at once: each query takes its own pooled connection, so the database works
+    on them in parallel. Put the slowest first. Queries keep the caller's log context; the first
+    exception is raised."""
+    calls = list(calls)
+    if len(calls) <= 1 or workers <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(max_workers=min(workers, len(calls))) as pool:
+        return list(pool.map(lambda call: call(), [logs.in_this_context(call) for call in calls]))
+
