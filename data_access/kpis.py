@@ -345,8 +345,8 @@ def dialog_key(schema: Schema, dialect: str) -> str:
     """The contract's dialog key: session_id, else user_id + the row's UTC date."""
     fallback = f"COALESCE(\"user_id\", '') || ':' || {sql.utc_date_text(sql.TS, dialect)}"
     if schema.has(CM, "session_id"):
-        return f'COALESCE("session_id", {fallback})'
-    return fallback
+        return sql.bytewise(f'COALESCE("session_id", {fallback})', dialect)
+    return sql.bytewise(fallback, dialect)
 
 
 # The per-dialog columns each dialog-level KPI reads (a KPI not listed needs only start and user).
@@ -375,7 +375,7 @@ def dialogs_subquery(filters: Filters, schema: Schema, dialect: str, columns: It
                f'MIN("user_id") AS user_id{more} FROM conversation_metrics {where} GROUP BY 1')
     if "previous_started" not in columns:
         return grouped, params
-    return (f"SELECT d.*, LAG(started) OVER (PARTITION BY user_id ORDER BY started) "
+    return (f"SELECT d.*, LAG(started) OVER (PARTITION BY {sql.bytewise('user_id', dialect)} ORDER BY started) "
             f"AS previous_started FROM ({grouped}) d"), params
 
 
