@@ -164,6 +164,9 @@ def report(url: str, kind: str, day: date, filters: Filters):
 
 
 PREFETCH_WORKERS = 2
+# The queries that group the range's rows into dialogs (prefetch groups them once for all).
+DIALOG_QUERIES = frozenset({"dialogs_by_platform", "dialog_outcomes_trend", "conversion_by_platform",
+                            "resolution_histogram", "top_repeat_users", "cost_outcomes"})
 _prefetched: dict[tuple, float] = {}  # (url, filters, queries, kpi keys) → when prefetched
 
 
@@ -171,7 +174,9 @@ def prefetch(url: str, filters: Filters, queries=(), kpi_keys: tuple[str, ...] =
     """Run a page's independent queries at once, each on its own connection, so that the page's
     own calls below find them cached: ``queries`` are ``(name, *args)`` as given to ``query``,
     ``kpi_keys`` the tiles' keys (this period and the comparison period), ``also`` other cached
-    calls as ``(label, function)``. Failures are left for those calls to report, in the page,
+    calls as ``(label, function)``. The ``DIALOG_QUERIES`` among ``queries`` and this period's
+    KPIs run one after another on one connection over the dialogs grouped once
+    (``kpis.shared_dialogs``). Failures are left for those calls to report, in the page,
     with the usual message."""
     from dashboard.filters import comparison_period
     from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
@@ -184,10 +189,21 @@ def prefetch(url: str, filters: Filters, queries=(), kpi_keys: tuple[str, ...] =
     _prefetched[key] = now
     if len(_prefetched) > 2048:
         _prefetched.clear()
-    calls = [lambda q=q: query(q[0], url, filters, *q[1:]) for q in queries]
+    over_dialogs = [q for q in queries if q[0] in DIALOG_QUERIES]
+    calls = []
+    if over_dialogs:
+        def grouped_once() -> None:
+            # One worker: the dialogs of this range grouped once, then each query reads them.
+            with kpis.shared_dialogs(engine_for(url), schema_for(url), filters):
+                if kpi_keys:
+                    kpi_values(url, filters, kpi_keys)
+                for q in over_dialogs:
+                    query(q[0], url, filters, *q[1:])
+        calls.append(grouped_once)
+    calls += [lambda q=q: query(q[0], url, filters, *q[1:]) for q in queries if q not in over_dialogs]
     if kpi_keys:
-        calls += [lambda: kpi_values(url, filters, kpi_keys),
-                  lambda: kpi_values(url, comparison_period(filters), kpi_keys)]
+        calls += ([] if over_dialogs else [lambda: kpi_values(url, filters, kpi_keys)])
+        calls += [lambda: kpi_values(url, comparison_period(filters), kpi_keys)]
     calls += [function for _, function in also]
     if len(calls) < 2:
         return

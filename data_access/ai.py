@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from data_access import sql
 from data_access.business import money
 from data_access.filters import Filters
-from data_access.kpis import CM, dialogs_subquery
+from data_access.kpis import CM, dialog_cost_e4, dialogs_subquery
 from data_access.schema import Schema
 
 TIMED = 'CASE WHEN "response_time_ms" >= 0 THEN "response_time_ms" END'
@@ -199,9 +199,8 @@ def cost_outcomes(engine: sa.Engine, schema: Schema, filters: Filters, by: str) 
     columns = [c for c, name in (("first_resolved", "resolved"), ("converted_any", "converted"),
                                  ("escalated_any", "escalated")) if schema.has(CM, name)]
     dim = COST_BY[by] if schema.has(CM, by) else "'(all)'"
-    cost = sql.money_sum_ten_thousandths('CASE WHEN "cost_usd" >= 0 THEN "cost_usd" ELSE 0 END')
     subquery, params = dialogs_subquery(filters, schema, dialect, columns,
-                                        extra=[f"{dim} AS dimension", f"{cost} AS cost_e4"])
+                                        extra=[f"{dim} AS dimension", f"{dialog_cost_e4(dialect)} AS cost_e4"])
     escalated = "escalated_any" in columns
     frame = sql.read_frame(engine, f"""
         SELECT COALESCE(dimension, '(none)') AS {by}, COUNT(*) AS dialogs, SUM(cost_e4) AS cost_e4,

@@ -8,14 +8,17 @@ tiles scans each table once per period.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import sqlalchemy as sa
 
-from data_access import sql
+from data_access import logs, sql
 from data_access.filters import Filters
 from data_access.schema import Schema
 
@@ -354,6 +357,11 @@ DIALOG_COLUMNS = {"conversion_rate": "converted_any", "escalation_rate": "escala
                   "median_resolution_time": "first_resolved", "repeat_contact_rate": "previous_started"}
 
 
+def dialog_cost_e4(dialect: str) -> str:
+    """A dialog's exact cost in 1/10,000 USD (negative costs count 0), as a per-dialog aggregate."""
+    return sql.money_sum_ten_thousandths('CASE WHEN "cost_usd" >= 0 THEN "cost_usd" ELSE 0 END')
+
+
 def dialogs_subquery(filters: Filters, schema: Schema, dialect: str, columns: Iterable[str] = (),
                      extra: Iterable[str] = ()) -> tuple[str, dict]:
     """One row per dialog among the filtered rows: ``dialog``, ``started``, ``user_id``, and of
@@ -361,7 +369,18 @@ def dialogs_subquery(filters: Filters, schema: Schema, dialect: str, columns: It
     ``columns`` (each costs work, so only what is asked for is computed).
 
     ``extra`` adds aggregate columns (``MIN("platform") AS platform``) to the per-dialog row.
+    Inside ``shared_dialogs`` for the same filters, the rows come from its table instead.
     """
+    state = _shared.get()
+    if state is not None and (state.filters, state.schema, state.dialect) == (filters, schema, dialect):
+        shared = state.source(columns, extra)
+        if shared is not None:
+            return shared, {}
+    return _grouped_dialogs(filters, schema, dialect, columns, extra)
+
+
+def _grouped_dialogs(filters: Filters, schema: Schema, dialect: str, columns: Iterable[str],
+                     extra: Iterable[str]) -> tuple[str, dict]:
     columns = set(columns)
     where, params = sql.table_where(filters, CM, schema, dialect)
     optional = list(extra)
@@ -377,6 +396,80 @@ def dialogs_subquery(filters: Filters, schema: Schema, dialect: str, columns: It
         return grouped, params
     return (f"SELECT d.*, LAG(started) OVER (PARTITION BY {sql.bytewise('user_id', dialect)} ORDER BY started) "
             f"AS previous_started FROM ({grouped}) d"), params
+
+
+# The column each per-dialog column needs in conversation_metrics.
+DIALOG_COLUMN_NEEDS = {"converted_any": "converted", "escalated_any": "escalated", "first_resolved": "resolved",
+                       "previous_started": "user_id"}
+
+
+@dataclass
+class _SharedDialogs:
+    """The dialogs of ``filters`` in a temporary table on ``conn`` (made on first use)."""
+
+    conn: sa.Connection
+    filters: Filters
+    schema: Schema
+    dialect: str
+    table: str | None = None
+    refused: bool = False
+
+    def extras(self) -> dict[str, str]:
+        """The ``extra`` columns the table answers: as callers write them → over the table."""
+        answers = {'MIN("platform") AS platform': "platform", 'MIN("platform") AS dimension': "platform AS dimension",
+                   "'(all)' AS dimension": "'(all)' AS dimension", f"{dialog_cost_e4(self.dialect)} AS cost_e4": "cost_e4"}
+        if self.schema.has(CM, "ai_model"):
+            answers['MIN("ai_model") AS dimension'] = "ai_model AS dimension"
+        return answers
+
+    def source(self, columns: Iterable[str], extra: Iterable[str]) -> str | None:
+        """``SELECT`` of the asked columns from the table, or None when it cannot answer them."""
+        answers = self.extras()
+        extra = list(extra)
+        if any(e not in answers for e in extra) or not self._made():
+            return None
+        present = [c for c in DIALOG_COLUMN_NEEDS if c in set(columns) and self.schema.has(CM, DIALOG_COLUMN_NEEDS[c])]
+        listed = "".join(f", {c}" for c in present + [answers[e] for e in extra])
+        return f"SELECT dialog, started, user_id{listed} FROM {self.table}"
+
+    def _made(self) -> bool:
+        if self.table is None and not self.refused:
+            name = f"efa_dialogs_{uuid.uuid4().hex[:16]}"
+            wanted = ['MIN("platform") AS platform', f"{dialog_cost_e4(self.dialect)} AS cost_e4"]
+            if self.schema.has(CM, "ai_model"):
+                wanted.append('MIN("ai_model") AS ai_model')
+            grouped, params = _grouped_dialogs(self.filters, self.schema, self.dialect, DIALOG_COLUMN_NEEDS, wanted)
+            try:
+                with logs.timed_query("shared_dialogs", self.dialect) as info:
+                    info["rows"] = self.conn.execute(sa.text(f"CREATE TEMP TABLE {name} AS {grouped}"), params).rowcount
+                self.table = name
+            except sa.exc.SQLAlchemyError:  # a read-only standby, say: group per query as usual
+                self.conn.rollback()
+                self.refused = True
+        return self.table is not None
+
+
+_shared: contextvars.ContextVar[_SharedDialogs | None] = contextvars.ContextVar("shared_dialogs", default=None)
+
+
+@contextmanager
+def shared_dialogs(engine: sa.Engine, schema: Schema, filters: Filters) -> Iterator[None]:
+    """Within the block, this context's queries over the dialogs of ``filters`` read one temporary
+    table of them, grouped once on first use, instead of grouping the rows again each (at 10M rows
+    the grouping is most of a dialog query). The results are the same: the table holds what
+    ``dialogs_subquery`` computes. The queries run one after another, on one connection."""
+    with sql.one_connection(engine) as conn:
+        state = _SharedDialogs(conn, filters, schema, engine.dialect.name)
+        token = _shared.set(state)
+        try:
+            yield
+        finally:
+            _shared.reset(token)
+            if state.table:
+                try:
+                    conn.exec_driver_sql(f"DROP TABLE {state.table}")
+                except sa.exc.SQLAlchemyError:
+                    pass  # the connection is rolled back and returned either way
 
 
 def level_source(level: str, filters: Filters, schema: Schema, dialect: str,
