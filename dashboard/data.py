@@ -167,6 +167,9 @@ PREFETCH_WORKERS = 2
 # The queries that group the range's rows into dialogs (prefetch groups them once for all).
 DIALOG_QUERIES = frozenset({"dialogs_by_platform", "dialog_outcomes_trend", "conversion_by_platform",
                             "resolution_histogram", "top_repeat_users", "cost_outcomes"})
+# Filling the dialogs' table costs about two dialog queries (measured at 10M rows): worth it from
+# two of them plus the tiles' dialog KPIs (Business, AI performance; not the Overview's one chart).
+SHARED_DIALOGS_FROM = 2
 _prefetched: dict[tuple, float] = {}  # (url, filters, queries, kpi keys) → when prefetched
 
 
@@ -174,9 +177,9 @@ def prefetch(url: str, filters: Filters, queries=(), kpi_keys: tuple[str, ...] =
     """Run a page's independent queries at once, each on its own connection, so that the page's
     own calls below find them cached: ``queries`` are ``(name, *args)`` as given to ``query``,
     ``kpi_keys`` the tiles' keys (this period and the comparison period), ``also`` other cached
-    calls as ``(label, function)``. The ``DIALOG_QUERIES`` among ``queries`` and this period's
-    KPIs run one after another on one connection over the dialogs grouped once
-    (``kpis.shared_dialogs``). Failures are left for those calls to report, in the page,
+    calls as ``(label, function)``. Where ``queries`` hold ``SHARED_DIALOGS_FROM`` or more
+    ``DIALOG_QUERIES``, those and this period's KPIs run one after another on one connection over
+    the dialogs grouped once (``kpis.shared_dialogs``). Failures are left for those calls to report, in the page,
     with the usual message."""
     from dashboard.filters import comparison_period
     from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
@@ -190,6 +193,8 @@ def prefetch(url: str, filters: Filters, queries=(), kpi_keys: tuple[str, ...] =
     if len(_prefetched) > 2048:
         _prefetched.clear()
     over_dialogs = [q for q in queries if q[0] in DIALOG_QUERIES]
+    if len(over_dialogs) < SHARED_DIALOGS_FROM:
+        over_dialogs = []
     calls = []
     if over_dialogs:
         def grouped_once() -> None:
