@@ -30,8 +30,11 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
     if formatters:
         styled = styled.format(formatters, na_rep="")
     if highlight is not None:  # rows that need attention get a light amber background
-        marks = highlight.reindex(shown.index).fillna(False).astype(bool)
-        styled = styled.apply(lambda row: ["background-color: #FFF4D6" if marks[row.name] else ""] * len(row), axis=1)
+        marks = highlight.reindex(shown.index).fillna(False).astype(bool).to_numpy()
+        # One frame of styles at once: a function per row costs a Series per row on every rerun.
+        row_style = np.where(marks, "background-color: #FFF4D6", "")[:, None]
+        styled = styled.apply(lambda part: pd.DataFrame(np.repeat(row_style, part.shape[1], axis=1),
+                                                        index=part.index, columns=part.columns), axis=None)
     for column, colors in (cell_colors or {}).items():  # e.g. a status column: value → text colour
         styled = styled.map(lambda v, c=colors: f"color: {c[v]}; font-weight: 600" if v in c else "", subset=[column])
     st.dataframe(styled, column_config=dict(columns), hide_index=True, width="stretch", height=height)

@@ -101,3 +101,20 @@ def test_russian_gets_its_own_copy(monkeypatch):
     assert tables.localize(fig) is russian
     monkeypatch.setattr(tables, "current_language", lambda: "en")
     assert tables.localize(fig) is fig
+
+
+def test_highlighted_rows_get_the_amber_background(monkeypatch):
+    from dashboard import tables
+
+    shown = {}
+    monkeypatch.setattr(tables.st, "dataframe", lambda styled, **_: shown.setdefault("styled", styled))
+    monkeypatch.setattr(tables.st, "download_button", lambda *a, **k: None)
+    monkeypatch.setattr(tables, "current_language", lambda: "en")
+    frame = pd.DataFrame({"name": ["a", "b", "c"], "value": [1, 2, 3]})
+    tables.table(frame, {"name": None, "value": None}, "f", "k", highlight=pd.Series([False, True, False]),
+                 cell_colors={"name": {"c": "#C0392B"}})
+    styler = shown["styled"]
+    styler._compute()
+    amber = ("background-color", "#FFF4D6")
+    assert {cell for cell, styles in styler.ctx.items() if amber in styles} == {(1, 0), (1, 1)}
+    assert ("color", "#C0392B") in styler.ctx[(2, 0)]
