@@ -87,8 +87,6 @@ def localize(fig: go.Figure) -> go.Figure:
 
 _RUSSIAN_KEPT = 128
 _russian_copies: dict[int, tuple[go.Figure, go.Figure]] = {}  # id(shared figure) -> (it, its copy)
-
-
 _russian_lock = threading.Lock()
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from data_access import sql
 from data_access.business import money
 from data_access.filters import Filters
-from data_access.kpis import CM, dialog_cost_e4, dialogs_subquery
+from data_access.kpis import CM, DIALOG_COST_E4, dialogs_subquery
 from data_access.schema import Schema
 
 TIMED = 'CASE WHEN "response_time_ms" >= 0 THEN "response_time_ms" END'
@@ -200,7 +200,7 @@ def cost_outcomes(engine: sa.Engine, schema: Schema, filters: Filters, by: str) 
                                  ("escalated_any", "escalated")) if schema.has(CM, name)]
     dim = COST_BY[by] if schema.has(CM, by) else "'(all)'"
     subquery, params = dialogs_subquery(filters, schema, dialect, columns,
-                                        extra=[f"{dim} AS dimension", f"{dialog_cost_e4(dialect)} AS cost_e4"])
+                                        extra=[f"{dim} AS dimension", f"{DIALOG_COST_E4} AS cost_e4"])
     escalated = "escalated_any" in columns
     frame = sql.read_frame(engine, f"""
         SELECT COALESCE(dimension, '(none)') AS {by}, COUNT(*) AS dialogs, SUM(cost_e4) AS cost_e4,

@@ -357,9 +357,8 @@ DIALOG_COLUMNS = {"conversion_rate": "converted_any", "escalation_rate": "escala
                   "median_resolution_time": "first_resolved", "repeat_contact_rate": "previous_started"}
 
 
-def dialog_cost_e4(dialect: str) -> str:
-    """A dialog's exact cost in 1/10,000 USD (negative costs count 0), as a per-dialog aggregate."""
-    return sql.money_sum_ten_thousandths('CASE WHEN "cost_usd" >= 0 THEN "cost_usd" ELSE 0 END')
+# A dialog's exact cost in 1/10,000 USD (negative costs count 0), as a per-dialog aggregate.
+DIALOG_COST_E4 = sql.money_sum_ten_thousandths('CASE WHEN "cost_usd" >= 0 THEN "cost_usd" ELSE 0 END')
 
 
 def dialogs_subquery(filters: Filters, schema: Schema, dialect: str, columns: Iterable[str] = (),
@@ -414,17 +413,20 @@ class _SharedDialogs:
     table: str | None = None
     refused: bool = False
 
-    def extras(self) -> dict[str, str]:
-        """The ``extra`` columns the table answers: as callers write them → over the table."""
-        answers = {'MIN("platform") AS platform': "platform", 'MIN("platform") AS dimension': "platform AS dimension",
-                   "'(all)' AS dimension": "'(all)' AS dimension", f"{dialog_cost_e4(self.dialect)} AS cost_e4": "cost_e4"}
+    def aggregates(self) -> dict[str, str]:
+        """The table's per-dialog columns beyond ``dialogs_subquery``'s own: name → aggregate."""
+        columns = {"platform": 'MIN("platform")', "cost_e4": DIALOG_COST_E4}
         if self.schema.has(CM, "ai_model"):
-            answers['MIN("ai_model") AS dimension'] = "ai_model AS dimension"
-        return answers
+            columns["ai_model"] = 'MIN("ai_model")'
+        return columns
 
     def source(self, columns: Iterable[str], extra: Iterable[str]) -> str | None:
         """``SELECT`` of the asked columns from the table, or None when it cannot answer them."""
-        answers = self.extras()
+        # Each ``extra`` as callers write it → the same column read from the table.
+        answers = {"'(all)' AS dimension": "'(all)' AS dimension"}
+        for name, aggregate in self.aggregates().items():
+            answers[f"{aggregate} AS {name}"] = name
+            answers[f"{aggregate} AS dimension"] = f"{name} AS dimension"
         extra = list(extra)
         if any(e not in answers for e in extra) or not self._made():
             return None
@@ -435,9 +437,7 @@ class _SharedDialogs:
     def _made(self) -> bool:
         if self.table is None and not self.refused:
             name = f"efa_dialogs_{uuid.uuid4().hex[:16]}"
-            wanted = ['MIN("platform") AS platform', f"{dialog_cost_e4(self.dialect)} AS cost_e4"]
-            if self.schema.has(CM, "ai_model"):
-                wanted.append('MIN("ai_model") AS ai_model')
+            wanted = [f"{aggregate} AS {column}" for column, aggregate in self.aggregates().items()]
             grouped, params = _grouped_dialogs(self.filters, self.schema, self.dialect, DIALOG_COLUMN_NEEDS, wanted)
             try:
                 with logs.timed_query("shared_dialogs", self.dialect) as info:
