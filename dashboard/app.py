@@ -13,7 +13,7 @@ if str(ROOT) not in sys.path:  # Streamlit puts only dashboard/ on the path
 import streamlit as st  # noqa: E402
 
 from data_access import logs  # noqa: E402
-from dashboard import context  # noqa: E402
+from dashboard import context, upload  # noqa: E402
 from dashboard.data import open_database  # noqa: E402
 from dashboard.tables import query_panel  # noqa: E402
 from dashboard.i18n import t  # noqa: E402
@@ -32,6 +32,7 @@ PAGES = [
 ]
 
 logs.configure()
+upload.apply_server_limit()
 queries = logs.start_recording()  # every statement of this run, for the debug=1 panel
 started = time.perf_counter()
 resolve_language()

@@ -13,8 +13,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+
+from dashboard.format import chart_text
 
 # One colour per platform, stable across charts and pages.
 PLATFORM_COLORS = {"telegram": "#2AABEE", "whatsapp": "#25D366", "web": "#6C5CE7"}
@@ -35,16 +38,17 @@ def reused(builder: Callable[..., go.Figure]) -> Callable[..., go.Figure]:
 
     @functools.wraps(builder)
     def build(*args, **kwargs) -> go.Figure:
+        """The figure, its labels from the data shown as text (``plain_labels``)."""
         try:
             # Equal pickles mean equal inputs (frames included); unequal ones only cost a rebuild.
             key = (builder.__name__, hashlib.blake2b(pickle.dumps((args, kwargs), protocol=5)).digest())
         except (pickle.PicklingError, TypeError, AttributeError):
-            return builder(*args, **kwargs)
+            return plain_labels(builder(*args, **kwargs))
         with _figures_lock:
             if key in _figures:
                 _figures.move_to_end(key)
                 return _figures[key]
-        figure = builder(*args, **kwargs)
+        figure = plain_labels(builder(*args, **kwargs))
         with _figures_lock:
             _figures[key] = figure
             while len(_figures) > FIGURES_KEPT:
@@ -52,6 +56,36 @@ def reused(builder: Callable[..., go.Figure]) -> Callable[..., go.Figure]:
         return figure
 
     return build
+
+
+# Trace attributes that plotly draws as (pseudo-HTML) text: legend entries, category ticks, hovers.
+_TEXT_ATTRIBUTES = ("x", "y", "text", "hovertext", "customdata", "labels")
+
+
+def plain_labels(fig: go.Figure) -> go.Figure:
+    """``fig`` with every text that came from the data escaped (``format.chart_text``): plotly
+    reads ``<a href>``, ``<b>`` and friends in trace names, category values and hover texts, so
+    a platform named ``<a href=…>`` would otherwise become a link in the legend. Changes ``fig``."""
+    for trace in fig.data:
+        if isinstance(trace.name, str):
+            trace.name = chart_text(trace.name)
+        for attribute in _TEXT_ATTRIBUTES:
+            if attribute not in trace:
+                continue
+            values = trace[attribute]
+            if values is not None and not isinstance(values, str) and _holds_text(values):
+                trace[attribute] = _escaped(values)
+    return fig
+
+
+def _holds_text(values) -> bool:
+    array = np.asarray(values, dtype=object)
+    return any(isinstance(v, str) for v in array.ravel()[:10_000])
+
+
+def _escaped(values):
+    array = np.asarray(values, dtype=object)
+    return np.vectorize(lambda v: chart_text(v) if isinstance(v, str) else v, otypes=[object])(array)
 
 
 def color_for(name: str, index: int) -> str:

@@ -20,7 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
 
-from data_access import ai, alerts, business, export, kpis, logs, operational, series, sla
+from data_access import ai, alerts, business, errors, export, kpis, logs, operational, series, sla
 from data_access.alert_rules import RuleSet, SlaTargets, load_rules, rules_path
 from data_access.business import problem_intents  # noqa: F401  (pages rank through here)
 from data_access.sql import bucket_for, ops_bucket, trend_bucket  # noqa: F401  (pages choose buckets through here)
@@ -40,19 +40,55 @@ def engine_for(url: str) -> sa.Engine:
     return make_engine(url)
 
 
-@st.cache_data(ttl=60, max_entries=8, show_spinner=False)
+# --- what imports changed -------------------------------------------------------------------------
+# Cached results carry a version: the number of imports (in this process) that wrote rows inside
+# the range they read. An import that writes nothing changes no version; one that writes rows of
+# last week leaves this week's results cached.
+_imports: list[tuple[str, datetime, datetime]] = []  # (url, first, last timestamp written, UTC)
+_imports_lock = threading.Lock()
+
+
+def note_import(url: str, first: datetime | None, last: datetime | None) -> None:
+    """Record that an import wrote rows with timestamps from ``first`` to ``last`` (UTC) into ``url``."""
+    if first is None or last is None:
+        return
+    with _imports_lock:
+        _imports.append((url, first, last))
+
+
+def data_version(url: str, filters: Filters | None = None) -> int:
+    """How many imports wrote rows into ``url`` within the filters' range (any range: None)."""
+    bounds = filters.utc_bounds() if filters is not None else None
+    with _imports_lock:
+        return sum(1 for where, first, last in _imports
+                   if where == url and (bounds is None or (first < bounds[1] and last >= bounds[0])))
+
+
 def schema_for(url: str) -> Schema:
+    return _schema_for(url, data_version(url))
+
+
+@st.cache_data(ttl=60, max_entries=8, show_spinner=False)
+def _schema_for(url: str, version: int) -> Schema:
     return discover(engine_for(url))
+
+
+def options_for(url: str) -> series.FilterOptions:
+    return _options_for(url, data_version(url))
 
 
 # Option lists scan the whole table and change rarely: an hour, shared by every session.
 @st.cache_data(ttl=3600, max_entries=8, show_spinner=False)
-def options_for(url: str) -> series.FilterOptions:
+def _options_for(url: str, version: int) -> series.FilterOptions:
     return series.filter_options(engine_for(url), schema_for(url))
 
 
-@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=512, show_spinner=False)
 def kpi_values(url: str, filters: Filters, keys: tuple[str, ...]) -> dict[str, kpis.KpiValue]:
+    return _kpi_values(url, filters, keys, data_version(url, filters))
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=512, show_spinner=False)
+def _kpi_values(url: str, filters: Filters, keys: tuple[str, ...], version: int) -> dict[str, kpis.KpiValue]:
     return kpis.compute(engine_for(url), schema_for(url), filters, keys)
 
 
@@ -92,16 +128,25 @@ QUERIES = {
 }
 
 
-@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=1024, show_spinner=False)
 def query(name: str, url: str, filters: Filters, *args) -> pd.DataFrame:
     """The small DataFrame of the data_access function ``name`` (see ``QUERIES``), cached by
-    name, database, filters and arguments. Raises ``KeyError`` for a name not in ``QUERIES``."""
+    name, database, filters, arguments and ``data_version``. Raises ``KeyError`` for a name not
+    in ``QUERIES``."""
+    return _query(name, url, filters, data_version(url, filters), *args)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=1024, show_spinner=False)
+def _query(name: str, url: str, filters: Filters, version: int, *args) -> pd.DataFrame:
     return QUERIES[name](engine_for(url), schema_for(url), filters, *args)
 
 
-@st.cache_data(ttl=5, max_entries=64, show_spinner=False)
 def fresh(name: str, url: str, filters: Filters, *args) -> pd.DataFrame:
     """``query`` with a five-second cache, for the "now" panels of live mode."""
+    return _fresh(name, url, filters, data_version(url, filters), *args)
+
+
+@st.cache_data(ttl=5, max_entries=64, show_spinner=False)
+def _fresh(name: str, url: str, filters: Filters, version: int, *args) -> pd.DataFrame:
     return QUERIES[name](engine_for(url), schema_for(url), filters, *args)
 
 
@@ -116,8 +161,9 @@ def ping_ms(url: str) -> float:
 
 
 def export_file(url: str, request: export.ExportRequest, fmt: str, lang: str = "en") -> bytes:
-    """The whole export file, made when its download button is clicked (never cached); the
-    XLSX "About" sheet in ``lang`` (column names stay the database's)."""
+    """The whole export file, made when its download button is clicked (never cached): written
+    to a temporary file, then read once (``export.export_bytes``), so memory holds the file's
+    bytes once; the XLSX "About" sheet in ``lang`` (column names stay the database's)."""
     options = {}
     if fmt == "xlsx":
         options = {"about": {k: t(f"export.about.{k}", lang) for k in export.ABOUT_LABELS},
@@ -141,21 +187,36 @@ def rule_set() -> RuleSet:
     return _rules_at(str(path), modified)
 
 
-@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=64, show_spinner=False)
 def alert_histories(url: str, filters: Filters, rules: RuleSet) -> list[alerts.RuleHistory]:
     """Every valid rule of ``rules`` evaluated over the filters' range (see data_access.alerts)."""
+    # Baselines read weeks before the range: any import into this database counts.
+    return _alert_histories(url, filters, rules, data_version(url))
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=64, show_spinner=False)
+def _alert_histories(url: str, filters: Filters, rules: RuleSet, version: int) -> list[alerts.RuleHistory]:
     return alerts.histories(engine_for(url), schema_for(url), filters, rules.rules, rules.negative_keywords)
 
 
-@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=128, show_spinner=False)
 def sla_compliance(url: str, filters: Filters, source: str, targets: SlaTargets, by_month: bool) -> pd.DataFrame:
+    return _sla_compliance(url, filters, source, targets, by_month, data_version(url, filters))
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=128, show_spinner=False)
+def _sla_compliance(url: str, filters: Filters, source: str, targets: SlaTargets, by_month: bool,
+                    version: int) -> pd.DataFrame:
     return sla.compliance(engine_for(url), schema_for(url), filters, source, targets, by_month)
 
 
-@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=32, show_spinner=False)
 def report(url: str, kind: str, day: date, filters: Filters):
     """The report of ``kind`` for the period containing ``day`` under the filters' dimensions
     and timezone (see data_access.reports)."""
+    # A report compares with earlier periods and weeks: any import into this database counts.
+    return _report(url, kind, day, filters, data_version(url))
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=32, show_spinner=False)
+def _report(url: str, kind: str, day: date, filters: Filters, version: int):
     from data_access import reports
     from dashboard.filters import local_now
 
@@ -185,7 +246,7 @@ def prefetch(url: str, filters: Filters, queries=(), kpi_keys: tuple[str, ...] =
     from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
     queries = tuple(tuple(q) for q in queries)
-    key = (url, filters, queries, tuple(kpi_keys), tuple(label for label, _ in also))
+    key = (url, filters, queries, tuple(kpi_keys), tuple(label for label, _ in also), data_version(url))
     now = time.monotonic()
     if now - _prefetched.get(key, -1e9) < CACHE_TTL_SECONDS - 5:
         return  # done within the cache's ttl: the results are cached (warm runs skip the threads)
@@ -281,37 +342,9 @@ def ensure_demo_database(config: DatabaseConfig) -> None:
 
 def clear_results() -> None:
     """Forget every cached result (after the data changed under them)."""
-    for cached in (schema_for, options_for, kpi_values, query, fresh, alert_histories, sla_compliance, report):
+    for cached in (_schema_for, _options_for, _kpi_values, _query, _fresh, _alert_histories, _sla_compliance,
+                   _report):
         cached.clear()
-
-
-def import_allowed(config: DatabaseConfig) -> bool:
-    """Uploading logs writes to the database: allowed on the demo database, and elsewhere only
-    where the operator says so with ``EASYFLOW_IMPORT=on``."""
-    return config.is_demo or os.environ.get("EASYFLOW_IMPORT", "").strip().lower() in ("1", "on", "true", "yes")
-
-
-def import_max_mb() -> int:
-    """The upload size limit in MB (``EASYFLOW_IMPORT_MAX_MB``, default 100)."""
-    try:
-        return max(1, int(os.environ.get("EASYFLOW_IMPORT_MAX_MB", "100")))
-    except ValueError:
-        return 100
-
-
-def import_log(url: str, upload, progress) -> tuple:
-    """Import an uploaded log file; returns (Summary, rejects as a DataFrame, file name).
-    Cached results are dropped afterwards, so every page shows the new rows."""
-    from data_access import ingest
-
-    size = max(getattr(upload, "size", 0), 1)
-    rejects: list = []
-    summary = ingest.ingest_lines(engine_for(url), ingest.decompressed(upload), upload.name, rejects.append,
-                                  lambda _: progress(min(upload.tell() / size, 1.0)))
-    clear_results()
-    frame = pd.DataFrame([{"line": r.line, "reason": r.reason, "text": r.text} for r in rejects],
-                         columns=["line", "reason", "text"])
-    return summary, frame, upload.name
 
 
 def demo_spec() -> DemoSpec:
@@ -337,28 +370,27 @@ class Database:
         return self.config.url
 
 
-def describe_error(error: BaseException, config: DatabaseConfig) -> str:
-    """A message for the page: what went wrong and what to do, never a password or a trace."""
-    try:
-        url = sa.make_url(config.url)
-        where = f"{url.host or 'localhost'}:{url.port or ''}/{url.database or ''}" if url.host else str(url.database)
-    except Exception:
-        return t("db.bad_url", kind=type(error).__name__)
-    text = str(getattr(error, "orig", None) or error).lower()
-    if isinstance(error, (sa.exc.ArgumentError, ModuleNotFoundError)):
-        return t("db.bad_url", kind=type(error).__name__)
-    if "password" in text or "authentication" in text or "role" in text and "does not exist" in text:
-        return t("db.login_refused", where=where)
-    if isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError, OSError)):
-        return t("db.unreachable", where=where)
-    return t("db.error", where=where, kind=type(getattr(error, "orig", None) or error).__name__)
+# The message for each kind of database problem (data_access.errors names them by type).
+_PROBLEM_MESSAGES = {errors.BadDatabaseUrl: "db.bad_url", errors.LoginRefused: "db.login_refused",
+                     errors.DatabaseUnavailable: "db.unreachable", errors.AccessDenied: "db.access_denied",
+                     errors.QueryTooComplex: "db.too_complex", errors.BadValue: "db.bad_value",
+                     errors.QueryTimeout: "db.timeout"}
+
+
+def describe_error(error: BaseException, config: DatabaseConfig | None = None) -> str:
+    """A message for the page: what went wrong and what to do; never a host, port, path,
+    password or trace (the driver's exception class at most)."""
+    problem = errors.classify(error)
+    key = next((k for kind, k in _PROBLEM_MESSAGES.items() if isinstance(problem, kind)), "db.error")
+    return t(key, kind=problem.detail or type(problem).__name__)
 
 
 def show_database_error(error: BaseException, config: DatabaseConfig) -> None:
     # The class only: driver messages can echo connection details.
-    logs.get("easyflow.db").error("database_error", error_class=type(getattr(error, "orig", None) or error).__name__,
-                                  dialect=_dialect(config.url))
-    st.error(describe_error(error, config), icon=":material/database:")
+    problem = errors.classify(error)
+    logs.get("easyflow.db").error("database_error", problem=type(problem).__name__,
+                                  error_class=type(errors.driver_error(error)).__name__, dialect=_dialect(config.url))
+    st.error(describe_error(problem), icon=":material/database:")
     st.button(t("db.retry"), key=f"retry_{id(error)}", icon=":material/refresh:")
 
 
@@ -374,7 +406,7 @@ def database_errors(config: DatabaseConfig) -> Iterator[None]:
     """Show a database failure inside a block as a message, not a trace; the page goes on."""
     try:
         yield
-    except (sa.exc.SQLAlchemyError, OSError) as error:
+    except errors.DATABASE_ERRORS as error:
         show_database_error(error, config)
 
 
@@ -398,7 +430,7 @@ def open_database() -> Database | None:
         if missing:  # the KPIs that need these columns say "not tracked"; the rest works
             st.info(t("db.missing_columns", columns=", ".join(f"`{m}`" for m in missing)))
         options = options_for(config.url)
-    except (sa.exc.SQLAlchemyError, OSError, ModuleNotFoundError) as error:
+    except errors.DATABASE_ERRORS as error:
         show_database_error(error, config)
         return None
     return Database(config, schema, options)

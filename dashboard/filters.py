@@ -83,8 +83,11 @@ class Warning_:
 
 
 def quote(value: str) -> str:
-    """A hostile value made safe to show inside a Markdown code span: short, no backticks."""
-    value = value.replace("`", "'").replace("\n", " ")
+    """A hostile value made safe to show inside a Markdown code span: one short line (no control
+    character: a carriage return would end the span as a line feed does), no backticks."""
+    from dashboard.format import plain_text
+
+    value = plain_text(value).replace("`", "'")
     return value if len(value) <= 40 else value[:37] + "…"
 
 

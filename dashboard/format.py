@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+import string
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -14,6 +16,30 @@ UNITS = {
     "en": {"ms": "ms", "s": "s", "min": "min", "h": "h", "d": "d", "sizes": ("B", "KB", "MB", "GB")},
     "ru": {"ms": "мс", "s": "с", "min": "мин", "h": "ч", "d": "д", "sizes": ("Б", "КБ", "МБ", "ГБ")},
 }
+
+
+# Characters that break a line or reorder text on screen: C0 and C1 controls (\r included), DEL,
+# the Unicode line and paragraph separators, and the bidirectional overrides and isolates.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_MARKDOWN_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
+
+
+def plain_text(value) -> str:
+    """A value from data or the URL as one line of text: every control character a space."""
+    return _CONTROLS.sub(" ", str(value))
+
+
+def md_text(value) -> str:
+    """A value from data or the URL for a Markdown context (``st.markdown``, ``st.info``, a
+    caption, a report's Markdown file): one line, every ASCII punctuation character
+    backslash-escaped, so no link, image, emphasis, HTML, directive or formula can start in it."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", plain_text(value))
+
+
+def chart_text(value) -> str:
+    """A value from data for a plotly label (legend, axis, hover): plotly reads a few HTML tags
+    (``<a href>``, ``<b>``, …) in them, so ``&``, ``<`` and ``>`` become entities."""
+    return plain_text(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _lang(lang: str | None) -> str:

@@ -50,12 +50,18 @@ EN: dict[str, str] = {
                     "`DATABASE_URL` or `[connections.metrics] url` in `.streamlit/secrets.toml` and restart."),
     "demo.building": "Building the demo database (first start only)…",
     "demo.built": "Demo database ready: {rows} rows in {seconds} s.",
-    "db.unreachable": ("Cannot reach the metrics database at `{where}`. Check that it is running and "
-                       "that the address is right; the page recovers by itself when it is back."),
-    "db.login_refused": ("The metrics database at `{where}` refused the login. Check the user name "
-                         "and password in the configuration."),
-    "db.error": ("The metrics database at `{where}` returned an error ({kind}). The rest of the page "
-                 "may be incomplete; try again, and if it persists check the server's log."),
+    "db.unreachable": ("Cannot reach the metrics database. Check that it is running and that the configured "
+                       "address is right; the page recovers by itself when it is back."),
+    "db.login_refused": ("The metrics database refused the login. Check the user name and password in the "
+                         "configuration."),
+    "db.access_denied": ("The metrics database refused this operation to the configured user ({kind}). Grant "
+                         "the user the rights it needs, or use another user."),
+    "db.too_complex": ("This query is too complex for the database (a very long range in a timezone with daylight "
+                       "saving, say). Choose a shorter range or UTC."),
+    "db.bad_value": "The metrics database refused a value ({kind}). Nothing was changed.",
+    "db.timeout": "The query took too long and was cancelled. Choose a shorter range or fewer filters.",
+    "db.error": ("The metrics database returned an error ({kind}). The rest of the page may be incomplete; try "
+                 "again, and if it persists check the server's log."),
     "db.bad_url": "The configured database URL cannot be used ({kind}). Check `DATABASE_URL` or `.streamlit/secrets.toml`.",
     "db.retry": "Retry now",
     "db.no_table": ("This database has no `conversation_metrics` table, so there is nothing to show. "
@@ -385,8 +391,9 @@ EN: dict[str, str] = {
                        "tables: message_processed lines become messages, ERROR and CRITICAL lines error events. "
                        "Importing the same file again adds nothing. The same from the command line: "
                        "`python -m data_access.ingest FILE`."),
-    "import.disabled": ("Importing writes to the metrics database, so it is off here. The operator turns it on "
-                        "with `EASYFLOW_IMPORT=on`, or imports with `python -m data_access.ingest FILE`."),
+    "import.disabled": ("Importing writes to the metrics database, so it is off unless the operator turns it on: "
+                        "start the dashboard with `EASYFLOW_IMPORT=on` (the demo database too), or import with "
+                        "`python -m data_access.ingest FILE`."),
     "import.file": "Log file",
     "import.file.help": "JSON lines (.jsonl, .log, .json, .txt) or the same gzipped (.gz), up to {mb} MB.",
     "import.run": "Import",
@@ -399,6 +406,8 @@ EN: dict[str, str] = {
     "import.other": "Other events",
     "import.no_rejects": "Every line could be read.",
     "import.rejects": "{n} line(s) were not imported; the rows around them were:",
+    "import.rejects_first": "{n} line(s) were not imported (the first {shown} are below); the rows around them were:",
+    "import.stopped": "The import stopped early: {reason}.",
     "col.line": "Line",
     "col.reason": "Reason",
     "col.line_text": "Text",

@@ -30,10 +30,11 @@ FORMATS = ("md", "html", "xlsx")
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def value_text(value, unit: str, lang: str) -> str:
-    """One cited value as the report shows it (tables and recommendations alike)."""
+def value_text(value, unit: str, lang: str, text=fmt.plain_text) -> str:
+    """One cited value as the report shows it (tables and recommendations alike); a value from
+    the data (``unit == "text"``) passes through ``text`` (``fmt.md_text`` for Markdown)."""
     if unit == "text":
-        return str(value)
+        return text(value)
     if unit == "kpi":
         return t(f"kpi.{value}.label", lang)
     if unit == "bucket":
@@ -51,14 +52,16 @@ def title(report: rp.Report, lang: str) -> str:
     return t(f"reports.title.{report.kind}", lang, span=span)
 
 
-def sentences(report: rp.Report, lang: str) -> list[str]:
-    return [t(r.key, lang, **{k: value_text(v, u, lang) for k, (v, u) in r.values.items()})
+def sentences(report: rp.Report, lang: str, text=fmt.plain_text) -> list[str]:
+    """The recommendations, values from the data passed through ``text`` (see ``value_text``)."""
+    return [t(r.key, lang, **{k: value_text(v, u, lang, text) for k, (v, u) in r.values.items()})
             for r in report.recommendations]
 
 
-def sections(report: rp.Report, lang: str) -> list[tuple[str, pd.DataFrame]]:
+def sections(report: rp.Report, lang: str, text=fmt.plain_text) -> list[tuple[str, pd.DataFrame]]:
     """The report's sections as (heading, table of display texts); none for a period without
-    data (the header says so: a table of zeros would read as measured zeros)."""
+    data (the header says so: a table of zeros would read as measured zeros). Names from the
+    data (platforms, intents, models, rules, services) pass through ``text``."""
     out = []
     if not report.has_data:
         return out
@@ -73,7 +76,7 @@ def sections(report: rp.Report, lang: str) -> list[tuple[str, pd.DataFrame]]:
     def breakdown(frame: pd.DataFrame, by: str, with_previous: bool = False) -> pd.DataFrame:
         rows = []
         for r in frame.to_dict("records"):
-            row = {t(f"col.{by}", lang): str(r[by]),
+            row = {t(f"col.{by}", lang): text(r[by]),
                    t("kpi.dialogs.label", lang): value_text(r["dialogs"], "count", lang),
                    t("kpi.messages.label", lang): value_text(r["messages"], "count", lang),
                    t("kpi.csat.label", lang): value_text(r["csat"], "percent", lang),
@@ -98,7 +101,7 @@ def sections(report: rp.Report, lang: str) -> list[tuple[str, pd.DataFrame]]:
                  for r in report.anomalies.to_dict("records")]
     out.append((t("reports.anomalies", lang, n=len(anomalies)), pd.DataFrame(anomalies)))
     critical = int((report.alerts["severity"] == "critical").sum()) if not report.alerts.empty else 0
-    fired = [{t("col.rule", lang): r["rule"], t("col.label", lang): r["key"],
+    fired = [{t("col.rule", lang): text(r["rule"]), t("col.label", lang): text(r["key"]) if r["key"] else "",
               t("col.severity", lang): t(f"alerts.severity.{r['severity']}", lang),
               t("col.fired_at", lang): value_text(r["fired_at"], "bucket", lang),
               t("col.resolved_at", lang): (t("alerts.still_firing", lang) if pd.isna(r["resolved_at"])
@@ -108,7 +111,7 @@ def sections(report: rp.Report, lang: str) -> list[tuple[str, pd.DataFrame]]:
                   critical=value_text(critical, "count", lang)), pd.DataFrame(fired)))
     if report.kind == "monthly":
         out.append((t("reports.models", lang), breakdown(report.models, "ai_model")))
-        services = [{t("sla.name.services", lang): r["name"], t("col.uptime", lang): value_text(r["uptime"], "percent", lang),
+        services = [{t("sla.name.services", lang): text(r["name"]), t("col.uptime", lang): value_text(r["uptime"], "percent", lang),
                      t("col.downtime", lang): value_text(r["downtime_minutes"] * 60, "seconds", lang),
                      t("col.budget", lang): value_text(r["budget_minutes"] * 60, "seconds", lang),
                      t("col.compliant", lang): t("sla.met" if r["compliant"] else "sla.missed", lang)}
@@ -143,11 +146,11 @@ def trend_figures(report: rp.Report, lang: str) -> list[tuple[str, go.Figure]]:
     return out
 
 
-def header_lines(report: rp.Report, lang: str) -> list[str]:
+def header_lines(report: rp.Report, lang: str, text=fmt.plain_text) -> list[str]:
     lines = [t("reports.compared", lang, previous=f"{fmt.day(report.previous.start, lang)} – "
                                                f"{fmt.day(report.previous.end - timedelta(days=1), lang)}")]
     if report.filters is not None:
-        dims = [f"{t(f'col.{name}', lang)}: {', '.join(values)}" for name, values in
+        dims = [f"{t(f'col.{name}', lang)}: {', '.join(text(v) for v in values)}" for name, values in
                 (("platform", report.filters.platforms), ("intent", report.filters.intents),
                  ("ai_model", report.filters.models)) if values]
         lines.append(t("reports.scope", lang, tz=report.filters.tz,
@@ -162,17 +165,21 @@ def header_lines(report: rp.Report, lang: str) -> list[str]:
 
 
 def to_markdown(report: rp.Report, lang: str = "en") -> str:
-    parts = [f"# {title(report, lang)}", ""] + [f"{line}  " for line in header_lines(report, lang)] + [""]
+    """The report as Markdown; every value from the data escaped (``fmt.md_text``), so the file
+    carries no link, image or HTML that came from the data."""
+    md = fmt.md_text
+    parts = [f"# {title(report, lang)}", ""] + [f"{line}  " for line in header_lines(report, lang, md)] + [""]
     if report.has_data:
-        parts += [f"## {t('reports.recommendations', lang)}", ""] + [f"- {s}" for s in sentences(report, lang)] + [""]
-    for heading, frame in sections(report, lang):
+        parts += [f"## {t('reports.recommendations', lang)}", ""] + [f"- {s}" for s in sentences(report, lang, md)]
+        parts += [""]
+    for heading, frame in sections(report, lang, md):
         parts += [f"## {heading}", "", _markdown_table(frame) if not frame.empty else t("reports.none", lang), ""]
     return "\n".join(parts)
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
-    def cell(v) -> str:
-        return str(v).replace("|", "\\|").replace("\n", " ")
+    def cell(v) -> str:  # values from the data come escaped (md_text); the project's own texts hold no "|"
+        return fmt.plain_text(v)
 
     head = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
@@ -210,41 +217,37 @@ def to_html(report: rp.Report, lang: str = "en") -> str:
 
 
 def to_xlsx(report: rp.Report, lang: str = "en") -> bytes:
-    """A workbook: "Summary" (title, notes, recommendations) and one sheet per section."""
-    from openpyxl import Workbook
+    """A workbook: "Summary" (title, notes, recommendations) and one sheet per section, written by
+    the project's one XLSX writer (``data_access.xlsx``: every text an inline string, never a
+    formula; characters XML cannot hold dropped)."""
+    from data_access.xlsx import StreamingXlsx
 
-    book = Workbook()
-    summary = book.active
-    summary.title = t("reports.sheet.summary", lang)[:31]
-    summary.append([title(report, lang)])
-    for line in header_lines(report, lang):
-        summary.append([line])
-    summary.append([])
+    out = io.BytesIO()
+    book = StreamingXlsx(out)
+    used = {t("reports.sheet.summary", lang)[:31]}
+    book.start_sheet(next(iter(used)), freeze_header=False, widths=[120])
+    for line in [title(report, lang), *header_lines(report, lang), None]:
+        book.write_row([line])
     if report.has_data:
-        summary.append([t("reports.recommendations", lang)])
+        book.write_row([t("reports.recommendations", lang)])
         for sentence in sentences(report, lang):
-            summary.append([sentence])
-    summary.column_dimensions["A"].width = 120
-    used = {summary.title}
+            book.write_row([sentence])
     for heading, frame in sections(report, lang):
         name = heading.split(" (")[0][:31]
         while name in used:
             name = name[:29] + "_2"
         used.add(name)
-        sheet = book.create_sheet(name)
-        sheet.append(list(frame.columns) or [t("reports.none", lang)])
+        book.start_sheet(name, [str(c) for c in frame.columns] or [t("reports.none", lang)],
+                         widths=[max(12, min(40, len(str(c)) + 4)) for c in frame.columns])
         for row in frame.itertuples(index=False):
-            sheet.append(list(row))
-        for i, column in enumerate(frame.columns, start=1):
-            sheet.column_dimensions[sheet.cell(1, i).column_letter].width = max(12, min(40, len(str(column)) + 4))
+            book.write_row(list(row))
     if not report.trend.empty:
-        sheet = book.create_sheet(t("reports.trends", lang)[:31])
         columns = ["bucket"] + [k for k in rp.ANOMALY_KPIS if k in report.trend]
-        sheet.append([t("reports.col.when", lang)] + [t(f"kpi.{k}.label", lang) for k in columns[1:]])
+        book.start_sheet(t("reports.trends", lang)[:31],
+                         [t("reports.col.when", lang)] + [t(f"kpi.{k}.label", lang) for k in columns[1:]])
         for row in report.trend[columns].itertuples(index=False):
-            sheet.append([pd.Timestamp(row[0]).to_pydatetime()] + [None if pd.isna(v) else float(v) for v in row[1:]])
-    out = io.BytesIO()
-    book.save(out)
+            book.write_row([pd.Timestamp(row[0]).to_pydatetime()] + [None if pd.isna(v) else float(v) for v in row[1:]])
+    book.close()
     return out.getvalue()
 
 
@@ -259,11 +262,26 @@ def render(report: rp.Report, kind: str, lang: str = "en") -> bytes:
     raise ValueError(f"unknown format {kind!r}; one of {', '.join(FORMATS)}")
 
 
+def _day(text: str) -> date:
+    """A report's day from the command line: ISO, and far enough from year 1 and 9999 that the
+    period, its comparison and its weekday baselines stay valid dates."""
+    try:
+        value = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+    if not date(1900, 1, 1) <= value <= date(9998, 12, 31):
+        raise argparse.ArgumentTypeError(f"{text} is outside 1900-01-01 … 9998-12-31")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dashboard.reports",
-                                     description="Write a daily, weekly or monthly report to a file.")
+    """The command line; every failure is one line on standard error and a non-zero exit."""
+    from data_access.export import OneLineParser
+
+    parser = OneLineParser(prog="python -m dashboard.reports",
+                           description="Write a daily, weekly or monthly report to a file.")
     parser.add_argument("--period", choices=rp.KINDS, default="weekly")
-    parser.add_argument("--date", type=date.fromisoformat, default=None,
+    parser.add_argument("--date", type=_day, default=None,
                         help="a day inside the period, YYYY-MM-DD (default: the last complete period)")
     parser.add_argument("--format", choices=FORMATS, default="html")
     parser.add_argument("--out", required=True, help="the file to write")
@@ -271,8 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lang", choices=("en", "ru"), default="en")
     parser.add_argument("--tz", default="UTC", help="timezone of the periods (default UTC)")
     args = parser.parse_args(argv)
-    import sqlalchemy as sa
-
+    from data_access import errors
     from data_access.alert_rules import load_rules
     from data_access.engine import make_engine, resolve_config
     from data_access.schema import discover
@@ -284,15 +301,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown timezone {args.tz!r}", file=sys.stderr)
         return 2
     day = args.date or rp.last_complete(args.period, now.date()).start
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        print(f"error: cannot write {args.out}: its folder does not exist", file=sys.stderr)
+        return 2
     try:
         engine = make_engine(args.url or resolve_config().url)
         report = rp.build(engine, discover(engine), args.period, day, Filters(now, now, tz=args.tz), load_rules(),
                           now=now)
         data = render(report, args.format, args.lang)
-    except (sa.exc.SQLAlchemyError, OSError) as error:
-        print(f"error: cannot read the database ({type(error).__name__})", file=sys.stderr)
+    except errors.DATABASE_ERRORS + (ValueError,) as error:
+        print(f"error: cannot read the database: {errors.classify(error)}", file=sys.stderr)
         return 2
-    Path(args.out).write_bytes(data)
+    try:
+        out.write_bytes(data)
+    except OSError as error:
+        print(f"error: cannot write {args.out}: {error.strerror or type(error).__name__}", file=sys.stderr)
+        return 2
     flag = " (partial)" if report.partial else "" if report.has_data else " (no data)"
     print(f"{args.out}: {title(report, args.lang)}{flag}, {len(data):,} bytes")
     return 0

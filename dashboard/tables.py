@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from data_access.spreadsheet import frame_to_csv
 from dashboard import format as fmt
 from dashboard.i18n import current_language, t
 
@@ -41,7 +42,7 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
     labels = {name: (col or {}).get("label") or name for name, col in columns.items()}
 
     def csv() -> bytes:
-        return shown.rename(columns=labels).to_csv(index=False).encode("utf-8")
+        return frame_to_csv(shown.rename(columns=labels))
 
     st.download_button(t("table.download_csv"), data=csv, file_name=f"{file_name}.csv", mime="text/csv",
                        key=f"csv_{key}", on_click="ignore", icon=":material/download:")

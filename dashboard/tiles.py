@@ -122,7 +122,8 @@ def firing_alerts_tile(url: str, filters: Filters) -> None:
     firing = history[history["firing"]]
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         st.metric(t("overview.alerts_firing"), fmt.number(len(firing)), border=True, width=220,
-                  help=t("overview.alerts_firing.help", names=", ".join(sorted(set(firing["rule"]))) or "—",
+                  help=t("overview.alerts_firing.help", names=", ".join(fmt.md_text(r) for r in sorted(set(firing["rule"])))
+                         or "—",
                          total=fmt.number(len(history))))
         target = context.page("alerts.py")
         if target is not None:

@@ -165,7 +165,7 @@ def usage_by_model(engine: sa.Engine, schema: Schema, filters: Filters, unit: st
     frame = sql.read_frame(engine, f"""
         SELECT {bucket} AS bucket, {_model(schema)} AS model, COUNT(*) AS messages,
                SUM(CASE WHEN "tokens_used" >= 0 THEN "tokens_used" ELSE 0 END) AS tokens,
-               {sql.money_sum_ten_thousandths('CASE WHEN "cost_usd" >= 0 THEN "cost_usd" ELSE 0 END')} AS cost_e4
+               {sql.money_sum_ten_thousandths(sql.COST_OR_ZERO)} AS cost_e4
         FROM conversation_metrics {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     frame = sql.numeric(frame, ["messages", "tokens"])

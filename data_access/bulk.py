@@ -11,11 +11,13 @@ import io
 
 
 def insert_sqlite(raw, table: str, columns: dict[str, list], or_ignore: bool = False) -> int:
-    """Insert the rows (skipping those whose key exists, with ``or_ignore``); returns rows added."""
+    """Insert the rows (skipping those whose key exists, with ``or_ignore``); returns rows added.
+    Only a duplicate key is skipped: a row that breaks another rule (CHECK, NOT NULL) raises, as on
+    PostgreSQL (SQLite's ``INSERT OR IGNORE`` would drop it silently)."""
     names = ", ".join(f'"{n}"' for n in columns)
     marks = ", ".join("?" for _ in columns)
     before = raw.total_changes
-    raw.executemany(f"INSERT {'OR IGNORE ' if or_ignore else ''}INTO {table} ({names}) VALUES ({marks})",
+    raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){' ON CONFLICT DO NOTHING' if or_ignore else ''}",
                     zip(*columns.values()))
     return raw.total_changes - before
 

@@ -63,7 +63,7 @@ def breakdown(engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> p
                {tracked("helpful", 'COUNT("helpful")')} AS voted,
                {tracked("helpful", "SUM(" + sql.flag('"helpful"') + ")")} AS helpful_up,
                SUM(CASE WHEN "tokens_used" >= 0 THEN "tokens_used" ELSE 0 END) AS tokens,
-               {sql.money_sum_ten_thousandths('CASE WHEN "cost_usd" >= 0 THEN "cost_usd" ELSE 0 END')} AS cost_e4
+               {sql.money_sum_ten_thousandths(sql.COST_OR_ZERO)} AS cost_e4
         FROM conversation_metrics {where} GROUP BY 1 ORDER BY messages DESC, 1""", params)
     frame = sql.numeric(frame, ["messages", "dialogs", "ratings", "top2", "avg_rating", "escalated", "resolved",
                              "converted", "avg_response_ms", "p95_response_ms", "labelled", "correct", "voted",

@@ -1,7 +1,8 @@
 """Deterministic, realistic demo data for every contract table, and a fast bulk loader.
 
-``python -m data_access.demo [--days 90] [--scale 1.0] [--seed 7] [--url URL]`` fills a database
-(the embedded SQLite file by default). The same seed, scale and end date always give the same
+``python -m data_access.demo [--days 90] [--scale 1.0] [--seed 7] (--url URL | --embedded)`` fills an
+empty database: the one named, or the embedded SQLite file (never the one ``DATABASE_URL`` names, so
+the demo cannot land in production by accident; ``--append`` adds to a database holding rows). The same seed, scale and end date always give the same
 rows. Data is generated a week at a time with numpy and written with ``executemany`` on SQLite
 and ``COPY`` on PostgreSQL, so millions of rows load in seconds to minutes.
 
@@ -25,7 +26,7 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import sqlalchemy as sa
 
-from data_access.engine import make_engine, resolve_config
+from data_access.engine import demo_path, make_engine
 from data_access.bulk import copy_postgresql, insert_sqlite
 from data_access.schema import TABLES, create_all
 
@@ -460,23 +461,49 @@ def terminal_progress(stream=sys.stderr) -> Callable[[float, str], None]:
     return show
 
 
+def tables_with_rows(engine: sa.Engine) -> list[str]:
+    """The contract's tables in ``engine`` that hold at least one row."""
+    present = set(sa.inspect(engine).get_table_names())
+    with engine.connect() as conn:  # table names come from the contract's allow-list
+        return [table for table in TABLES
+                if table in present and conn.exec_driver_sql(f"SELECT 1 FROM {table} LIMIT 1").first() is not None]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m data_access.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=90, help="days of data, ending today (default 90)")
     parser.add_argument("--scale", type=float, default=1.0, help="traffic multiplier (default 1.0)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--end", type=date.fromisoformat, default=None, help="last day, YYYY-MM-DD (default today)")
-    parser.add_argument("--url", default=None, help="database URL (default: as the dashboard resolves it)")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url", default=None, help="database URL to fill (never taken from DATABASE_URL)")
+    target.add_argument("--embedded", action="store_true",
+                        help="fill the embedded demo file (EASYFLOW_DEMO_DB, default .easyflow/demo.sqlite)")
+    parser.add_argument("--append", action="store_true",
+                        help="add to a database that already holds rows (refused otherwise)")
     args = parser.parse_args(argv)
     if args.days < 1 or args.scale <= 0:
         parser.error("--days must be at least 1 and --scale above 0")
-    url = args.url or resolve_config().url
-    engine = make_engine(url)
+    from data_access import errors
+
+    url = args.url or f"sqlite:///{demo_path()}"
+    try:
+        engine = make_engine(url)
+        held = [] if args.append else tables_with_rows(engine)
+    except errors.DATABASE_ERRORS as error:
+        print(f"error: cannot use the database: {errors.classify(error)}", file=sys.stderr)
+        return 2
+    if held:
+        print(f"error: refusing to write demo data into a database that holds rows ({', '.join(held)}); "
+              "demo data goes into an empty database (--append adds to it anyway)", file=sys.stderr)
+        return 2
     try:
         counts = load(engine, DemoSpec(args.days, args.scale, args.seed, args.end), terminal_progress())
-    except sa.exc.SQLAlchemyError as error:
-        print(f"error: could not write demo data: {type(error.orig or error).__name__}", file=sys.stderr)
+    except errors.DATABASE_ERRORS as error:
+        print(f"error: could not write demo data: {errors.classify(error)}", file=sys.stderr)
         return 1
+    finally:
+        engine.dispose()
     for table, rows in counts.items():
         print(f"{table:22} {rows:>12,}")
     return 0

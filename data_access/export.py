@@ -6,9 +6,10 @@ written row by row into the zipped sheet XML (``data_access.xlsx``). Nothing is 
 continues on further sheets past Excel's row limit, and text cut at Excel's cell limit is
 marked and counted.
 
-Safety: a text value that a spreadsheet would run as a formula (starting with ``=``, ``+``,
-``-``, ``@``, tab or carriage return; OWASP ASVS 1.2.10, CWE-1236) gets a leading ``'`` in CSV
-and is written as a plain string in XLSX. Numbers stay numbers.
+Safety (``data_access.spreadsheet``): a text value that a spreadsheet would run as a formula
+(starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return; OWASP ASVS 1.2.10, CWE-1236)
+gets a leading ``'`` in CSV and is written as a plain string in XLSX; CSV cells holding a line
+break are quoted. Numbers stay numbers.
 
     python -m data_access.export --table conversation_metrics --start-date 2026-10-01 \\
         --end-date 2026-10-31 [--platform telegram ...] --format csv|json|xlsx --out FILE|-
@@ -37,6 +38,7 @@ from zoneinfo import ZoneInfo, available_timezones
 import sqlalchemy as sa
 
 from data_access import sql
+from data_access.spreadsheet import FORMULA_STARTS, CsvWriter, is_formula_like, neutralise  # noqa: F401
 from data_access.engine import PROJECT_ROOT, make_engine, resolve_config
 from data_access.filters import Filters
 from data_access.schema import TABLES, Schema, discover
@@ -45,7 +47,6 @@ FORMATS = ("csv", "json", "xlsx")
 EXCEL_MAX_ROWS = 1_048_575  # data rows per sheet: Excel's 1,048,576 less the header
 EXCEL_MAX_CELL = 32_767
 TRUNCATION_MARK = "…[cut at 32,767 characters]"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_ROWS = 10_000
 MONEY_COLUMNS = {"cost_usd"}
 
@@ -155,10 +156,23 @@ def mask_salt() -> bytes:
     if configured:
         return configured.encode("utf-8")
     path = Path(os.environ.get("EASYFLOW_MASK_SALT_FILE") or PROJECT_ROOT / ".easyflow" / "mask_salt")
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-    return path.read_text().strip().encode("utf-8")
+    try:
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:  # readable by its owner only (0600), and never over a file made meanwhile
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(descriptor, "w") as file:
+                    file.write(secrets.token_hex(32))
+        salt = path.read_text().strip()
+    except OSError as error:
+        raise ExportError("user ids cannot be masked: the masking salt cannot be kept "
+                          f"({type(error).__name__}); set EASYFLOW_MASK_SALT") from None
+    if not salt:
+        raise ExportError("user ids cannot be masked: the masking salt file is empty; set EASYFLOW_MASK_SALT")
+    return salt.encode("utf-8")
 
 
 def mask(user_id: str | None, salt: bytes) -> str | None:
@@ -209,41 +223,24 @@ class RowConverter:
         return [convert(value) for convert, value in zip(self.converters, row)]
 
 
-def neutralise(text: str) -> tuple[str, bool]:
-    """``text`` made safe for a spreadsheet: a leading ``'`` when it would start a formula."""
-    if text.startswith(FORMULA_STARTS):
-        return "'" + text, True
-    return text, False
-
-
 def write_csv(rows: Iterator[list[tuple]], request: ExportRequest, out: IO[str], dialect: str,
               progress: Callable[[int], None] | None = None) -> ExportStats:
-    """CSV with a header of column names; timestamps ISO 8601 with their UTC offset; booleans
-    true/false; NULL as an empty field; formula-like text prefixed with ``'``."""
+    """CSV (RFC 4180, ``data_access.spreadsheet``) with a header of column names; timestamps ISO
+    8601 with their UTC offset; booleans true/false; NULL as an empty field; formula-like text
+    prefixed with ``'``."""
     stats = ExportStats(sheets=0)
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(request.columns)
+    writer = CsvWriter(out)
+    writer.header(request.columns)
     convert = RowConverter(request, dialect)
     for chunk in rows:
         for row in chunk:
-            values = []
-            for value in convert(row):
-                if value is None:
-                    values.append("")
-                elif isinstance(value, bool):
-                    values.append("true" if value else "false")
-                elif isinstance(value, datetime):
-                    values.append(value.isoformat())
-                elif isinstance(value, str):
-                    text, changed = neutralise(value)
-                    stats.neutralised_cells += changed
-                    values.append(text)
-                else:
-                    values.append(value)
-            writer.writerow(values)
+            writer.row(("true" if value else "false") if isinstance(value, bool)
+                       else value.isoformat() if isinstance(value, datetime) else value
+                       for value in convert(row))
         stats.rows += len(chunk)
         if progress:
             progress(stats.rows)
+    stats.neutralised_cells = writer.neutralised
     return stats
 
 
@@ -330,7 +327,7 @@ def write_xlsx(rows: Iterator[list[tuple]], request: ExportRequest, out: IO[byte
                     if len(value) > EXCEL_MAX_CELL:
                         values[i] = value[: EXCEL_MAX_CELL - len(TRUNCATION_MARK)] + TRUNCATION_MARK
                         stats.truncated_cells += 1
-                    stats.neutralised_cells += value.startswith(FORMULA_STARTS)
+                    stats.neutralised_cells += is_formula_like(value)
             book.write_row(values)
             in_sheet += 1
         stats.rows += len(chunk)
@@ -375,14 +372,31 @@ def export(engine: sa.Engine, schema: Schema, request: ExportRequest, fmt: str, 
 
 
 def export_bytes(engine: sa.Engine, schema: Schema, request: ExportRequest, fmt: str, **options) -> bytes:
-    """The whole export as bytes (for a download button); UTF-8 for csv and json."""
-    if fmt == "xlsx":
-        buffer = io.BytesIO()
-        export(engine, schema, request, fmt, buffer, **options)
-        return buffer.getvalue()
-    text = io.StringIO()
-    export(engine, schema, request, fmt, text, **options)
-    return text.getvalue().encode("utf-8")
+    """The whole export as bytes (for a download button); UTF-8 for csv and json. Written to a
+    temporary file first, so the bytes are held once, not as text and then as bytes."""
+    with export_file(engine, schema, request, fmt, **options) as file:
+        return file.read()
+
+
+def export_file(engine: sa.Engine, schema: Schema, request: ExportRequest, fmt: str, **options) -> IO[bytes]:
+    """The whole export written to a temporary file (deleted when closed), positioned at its
+    start: the export never holds more than a chunk of rows in memory, whatever its size."""
+    import tempfile
+
+    file = tempfile.TemporaryFile()
+    try:
+        if fmt == "xlsx":
+            export(engine, schema, request, fmt, file, **options)
+        else:
+            text = io.TextIOWrapper(file, encoding="utf-8", newline="", write_through=True)
+            export(engine, schema, request, fmt, text, **options)
+            text.flush()
+            text.detach()
+        file.seek(0)
+    except BaseException:
+        file.close()
+        raise
+    return file
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -390,11 +404,18 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}\n")
 
 
+# Dates the command line takes: any day whose range, shifted by any timezone, is a valid datetime.
+CLI_DATES = (date(1900, 1, 1), date(9998, 12, 31))
+
+
 def _date(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        value = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+    if not CLI_DATES[0] <= value <= CLI_DATES[1]:
+        raise argparse.ArgumentTypeError(f"{text} is outside {CLI_DATES[0]} … {CLI_DATES[1]}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -422,7 +443,13 @@ def main(argv: list[str] | None = None) -> int:
     filters = Filters.for_dates(args.start_date, args.end_date, tz=args.tz, platforms=split(args.platform),
                                 intents=split(args.intent), models=split(args.ai_model))
     request = ExportRequest(args.table, filters, split([args.columns]), args.mask_user_ids)
-    engine = make_engine(args.url or resolve_config().url)
+    from data_access import errors
+
+    try:
+        engine = make_engine(args.url or resolve_config().url)
+    except errors.DATABASE_ERRORS + (ValueError,) as error:
+        print(f"error: cannot use the database: {errors.classify(error)}", file=sys.stderr)
+        return 2
     try:
         schema = discover(engine)
         total = count_rows(engine, schema, request)
@@ -436,11 +463,14 @@ def main(argv: list[str] | None = None) -> int:
     except ExportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except sa.exc.SQLAlchemyError as error:
-        print(f"error: the database failed: {type(getattr(error, 'orig', None) or error).__name__}", file=sys.stderr)
-        return 1
     except OSError as error:
-        print(f"error: cannot write {args.out}: {error.strerror}", file=sys.stderr)
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            print(f"error: {errors.classify(error)}", file=sys.stderr)
+        else:
+            print(f"error: cannot write {args.out}: {error.strerror or type(error).__name__}", file=sys.stderr)
+        return 1
+    except errors.DATABASE_ERRORS as error:
+        print(f"error: {errors.classify(error)}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
@@ -509,17 +539,21 @@ def count_long_cells(engine: sa.Engine, schema: Schema, request: ExportRequest) 
 
 
 def command_line(request: ExportRequest, fmt: str) -> str:
-    """The ``python -m data_access.export`` command that writes the same file."""
+    """The ``python -m data_access.export`` command that writes the same file; every value is
+    quoted for a POSIX shell (``shlex.quote``), so a value from the data stays one word."""
+    import shlex
+
     f = request.filters
-    parts = ["python -m data_access.export", f"--table {request.table}",
-             f"--start-date {f.start_date.isoformat()}", f"--end-date {f.end_date.isoformat()}"]
-    parts += [f"--platform {p}" for p in f.platforms] + [f"--intent {i}" for i in f.intents]
-    parts += [f"--ai-model {m}" for m in f.models]
+    words = ["python", "-m", "data_access.export", "--table", request.table,
+             "--start-date", f.start_date.isoformat(), "--end-date", f.end_date.isoformat()]
+    for option, values in (("--platform", f.platforms), ("--intent", f.intents), ("--ai-model", f.models)):
+        for value in values:
+            words += [option, value]
     if f.tz != "UTC":
-        parts.append(f"--tz {f.tz}")
+        words += ["--tz", f.tz]
     if request.columns:
-        parts.append("--columns " + ",".join(request.columns))
+        words += ["--columns", ",".join(request.columns)]
     if request.mask_user_ids:
-        parts.append("--mask-user-ids")
-    parts += [f"--format {fmt}", f"--out {request.table}.{fmt}"]
-    return " ".join(parts)
+        words.append("--mask-user-ids")
+    words += ["--format", fmt, "--out", f"{request.table}.{fmt}"]
+    return " ".join(shlex.quote(word) for word in words)

@@ -185,10 +185,11 @@ def tokens_sum(dialect: str) -> Aggregates:
 
 @kpi("cost", "Cost", "messages", "money", ["cost_usd"], higher_is_better=False)
 def cost_sum_usd(dialect: str) -> Aggregates:
-    """Sum of cost_usd, in USD (exact to 1/10,000 USD). Negative costs are ignored and counted."""
-    valid = '"cost_usd" >= 0'
+    """Sum of cost_usd, in USD (exact to 1/10,000 USD). Negative, NaN and infinite costs are
+    ignored and counted."""
+    valid = sql.VALID_COST
     return Aggregates(
-        {"total": sql.money_sum_ten_thousandths(f'CASE WHEN {valid} THEN "cost_usd" ELSE 0 END'),
+        {"total": sql.money_sum_ten_thousandths(sql.COST_OR_ZERO),
          **valid_rows(valid)},
         lambda r: (None if not r["counted"] else Decimal(int(r["total"])) / Decimal(10000),
                    r["counted"], r["bad"]))
@@ -358,7 +359,7 @@ DIALOG_COLUMNS = {"conversion_rate": "converted_any", "escalation_rate": "escala
 
 
 # A dialog's exact cost in 1/10,000 USD (negative costs count 0), as a per-dialog aggregate.
-DIALOG_COST_E4 = sql.money_sum_ten_thousandths('CASE WHEN "cost_usd" >= 0 THEN "cost_usd" ELSE 0 END')
+DIALOG_COST_E4 = sql.money_sum_ten_thousandths(sql.COST_OR_ZERO)
 
 
 def dialogs_subquery(filters: Filters, schema: Schema, dialect: str, columns: Iterable[str] = (),

@@ -90,6 +90,13 @@ def utc_date_text(expr: str, dialect: str) -> str:
     return f"date({expr})"
 
 
+# A cost the contract allows: numeric(10,4) from 0 up. BETWEEN, not ">= 0": PostgreSQL's numeric
+# and float hold NaN and Infinity, which compare greater than every number.
+VALID_COST = '"cost_usd" BETWEEN 0 AND 999999.9999'
+# A row's cost in exact units, or 0 where it is outside the contract (negative, NaN, infinite).
+COST_OR_ZERO = f'CASE WHEN {VALID_COST} THEN "cost_usd" ELSE 0 END'
+
+
 def money_sum_ten_thousandths(expr: str) -> str:
     """Exact sum of a money column in 1/10,000 USD as an integer (no float drift on SQLite)."""
     return f"SUM(CAST(ROUND({expr} * 10000) AS BIGINT))"
@@ -131,14 +138,13 @@ def local_time(expr: str, filters: Filters, schema: Schema, table: str, dialect:
     segments = _utc_offsets(filters)
     if len(segments) == 1:
         return f"datetime({expr}, '{segments[0][1]:+d} minutes')"
-    cases = []
-    for i, (instant, minutes) in enumerate(segments[1:], start=1):
+    # One flat CASE, latest segment first: nested CASEs overflow SQLite's parser stack once a range
+    # spans a decade of daylight-saving changes.
+    whens = []
+    for i, (instant, minutes) in reversed(list(enumerate(segments[1:], start=1))):
         params[f"{prefix}_{i}"] = bind_timestamp(instant, dialect)
-        cases.append((f":{prefix}_{i}", minutes))
-    sql = f"'{segments[0][1]:+d} minutes'"
-    for name, minutes in cases:
-        sql = f"CASE WHEN {expr} >= {name} THEN '{minutes:+d} minutes' ELSE {sql} END"
-    return f"datetime({expr}, {sql})"
+        whens.append(f"WHEN {expr} >= :{prefix}_{i} THEN '{minutes:+d} minutes'")
+    return f"datetime({expr}, CASE {' '.join(whens)} ELSE '{segments[0][1]:+d} minutes' END)"
 
 
 def bucket(expr: str, unit: str, dialect: str) -> str:

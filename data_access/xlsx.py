@@ -54,6 +54,13 @@ def excel_serial(value: datetime | date) -> float:
     return delta.days + (delta.seconds + delta.microseconds / 1e6) / 86400.0
 
 
+def _columns(widths: Sequence[float]) -> str:
+    if not widths:
+        return ""
+    return "<cols>" + "".join(f'<col min="{i}" max="{i}" width="{float(w)!r}" customWidth="1"/>'
+                              for i, w in enumerate(widths, start=1)) + "</cols>"
+
+
 class StreamingXlsx:
     """Write sheets one after another: ``start_sheet(name, header)``, ``write_row(values)`` …,
     then ``close()``. ``money`` names column positions written with four decimals."""
@@ -67,15 +74,16 @@ class StreamingXlsx:
         self._money: set[int] = set()
 
     def start_sheet(self, name: str, header: Sequence[str] | None = None, money: Sequence[int] = (),
-                    freeze_header: bool = True) -> None:
+                    freeze_header: bool = True, widths: Sequence[float] = ()) -> None:
+        """Begin a sheet (``widths``: column widths in characters, from the first column)."""
         self._end_sheet()
-        self.sheets.append(name)
+        self.sheets.append(ILLEGAL_XML.sub("", name))
         self._stream = self.zip.open(f"xl/worksheets/sheet{len(self.sheets)}.xml", "w", force_zip64=True)
         pane = ('<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" '
                 'state="frozen"/></sheetView></sheetViews>') if header and freeze_header else ""
         self._write('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet '
                     'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-                    f"{pane}<sheetData>")
+                    f"{pane}{_columns(widths)}<sheetData>")
         self._row = 0
         self._letters = []
         self._money = set(money)
@@ -94,7 +102,8 @@ class StreamingXlsx:
             ref = f"{self._letters[i]}{row}"
             s = f' s="{style}"' if style else ""
             if isinstance(value, str):
-                text = escape(ILLEGAL_XML.sub("", value))
+                # A carriage return as a character reference: XML readers turn a literal one into "\n".
+                text = escape(ILLEGAL_XML.sub("", value)).replace("\r", "&#13;")
                 space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
                 cells.append(f'<c r="{ref}"{s} t="inlineStr"><is><t{space}>{text}</t></is></c>')
             elif isinstance(value, bool):

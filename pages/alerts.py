@@ -77,15 +77,15 @@ else:
             rule = by_name[row.rule]
             since = to_local(pd.Series([row.since]), filters.tz).iloc[0]
             icon = ":material/error:" if rule.severity == "critical" else ":material/warning:"
-            message = t("alerts.firing_line", severity=t(f"alerts.severity.{rule.severity}"), rule=rule.name,
-                        where=f" · {row.key}" if row.key else "", since=fmt.moment(since),
+            message = t("alerts.firing_line", severity=t(f"alerts.severity.{rule.severity}"), rule=fmt.md_text(rule.name),
+                        where=f" · {fmt.md_text(row.key)}" if row.key else "", since=fmt.moment(since),
                         duration=fmt.duration_s(max((end_local - since).total_seconds(), 0)),
                         value=shown(row.last, rule), threshold=condition(rule))
             (st.error if rule.severity == "critical" else st.warning)(message + (f"\n\n{rule.summary}" if rule.summary else ""),
                                                                       icon=icon)
         for rule, key, since in pending:
             since_local = to_local(pd.Series([since]), filters.tz).iloc[0]
-            st.info(t("alerts.pending_line", rule=rule.name, where=f" · {key}" if key else "",
+            st.info(t("alerts.pending_line", rule=fmt.md_text(rule.name), where=f" · {fmt.md_text(key)}" if key else "",
                       since=fmt.moment(since_local), duration=fmt.span(rule.for_)),
                     icon=":material/hourglass_top:")
 
@@ -125,7 +125,7 @@ else:
         for item in histories:
             rule = item.rule
             metric = METRICS[rule.metric]
-            st.subheader(f"{rule.name} · {t(f'alerts.severity.{rule.severity}')}")
+            st.subheader(f"{fmt.md_text(rule.name)} · {t(f'alerts.severity.{rule.severity}')}")
             split = " (" + t("alerts.by", label=t(f"col.{rule.by}")) + ")" if rule.by else ""
             st.caption(" · ".join(part for part in (
                 rule.summary, t(f"alerts.metric.{rule.metric}") + split,

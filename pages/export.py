@@ -5,7 +5,7 @@ import streamlit as st
 
 from data_access import export as ex
 from data_access.schema import TABLES
-from dashboard import context, data, format as fmt
+from dashboard import context, data, format as fmt, upload
 from dashboard.i18n import current_language, t
 from dashboard.tables import table as show_table
 from dashboard.tiles import page_title
@@ -27,33 +27,40 @@ st.caption(t(applies.get(table, "export.filters_dates")))
 
 
 def export_section() -> None:
-    with data.database_errors(database.config):
-        summary = data.query("export_summary", url, filters, table, tuple(columns), bool(mask))
-        rows = summary["rows"]
-        sizes = summary["sizes"]
-        st.metric(t("export.rows"), fmt.number(rows), border=True, width=240, help=t("export.rows.help"))
-        if rows == 0:
-            st.info(t("export.empty"))
-        else:
-            st.subheader(t("export.preview", n=min(PREVIEW_ROWS, rows)))
-            st.dataframe(pd.DataFrame(summary["preview"], columns=list(summary["columns"])), hide_index=True,
-                         width="stretch")
-            if summary["long_cells"]:
-                st.warning(t("export.long_cells", n=fmt.number(summary["long_cells"])))
-            if summary["sheets"] > 1:
-                st.warning(t("export.sheets", sheets=summary["sheets"], limit=fmt.number(ex.EXCEL_MAX_ROWS)))
-        request = ex.ExportRequest(table, filters, tuple(summary["columns"]), bool(mask))
-        st.subheader(t("export.download"))
-        for column, kind in zip(st.columns(3), ex.FORMATS):
-            with column:
-                st.download_button(t(f"export.as_{kind}", size=fmt.file_size(sizes[kind])),
-                                   data=lambda kind=kind, lang=current_language(): data.export_file(url, request, kind, lang),
-                                   file_name=f"{table}_{filters.start_date}_{filters.end_date}.{kind}",
-                                   mime=ex.MIME[kind], key=f"export_{kind}", on_click="ignore",
-                                   icon=":material/download:", width="stretch")
-        st.caption(t("export.notes"))
-        with st.expander(t("export.cli")):
-            st.code(ex.command_line(request, "csv"), language="bash")
+    try:
+        with data.database_errors(database.config):
+            export_panels()
+    except ex.ExportError as error:  # one line that says what to do (no path, no trace)
+        st.error(fmt.md_text(str(error)), icon=":material/block:")
+
+
+def export_panels() -> None:
+    summary = data.query("export_summary", url, filters, table, tuple(columns), bool(mask))
+    rows = summary["rows"]
+    sizes = summary["sizes"]
+    st.metric(t("export.rows"), fmt.number(rows), border=True, width=240, help=t("export.rows.help"))
+    if rows == 0:
+        st.info(t("export.empty"))
+    else:
+        st.subheader(t("export.preview", n=min(PREVIEW_ROWS, rows)))
+        st.dataframe(pd.DataFrame(summary["preview"], columns=list(summary["columns"])), hide_index=True,
+                     width="stretch")
+        if summary["long_cells"]:
+            st.warning(t("export.long_cells", n=fmt.number(summary["long_cells"])))
+        if summary["sheets"] > 1:
+            st.warning(t("export.sheets", sheets=summary["sheets"], limit=fmt.number(ex.EXCEL_MAX_ROWS)))
+    request = ex.ExportRequest(table, filters, tuple(summary["columns"]), bool(mask))
+    st.subheader(t("export.download"))
+    for column, kind in zip(st.columns(3), ex.FORMATS):
+        with column:
+            st.download_button(t(f"export.as_{kind}", size=fmt.file_size(sizes[kind])),
+                               data=lambda kind=kind, lang=current_language(): data.export_file(url, request, kind, lang),
+                               file_name=f"{table}_{filters.start_date}_{filters.end_date}.{kind}",
+                               mime=ex.MIME[kind], key=f"export_{kind}", on_click="ignore",
+                               icon=":material/download:", width="stretch")
+    st.caption(t("export.notes"))
+    with st.expander(t("export.cli")):
+        st.code(ex.command_line(request, "csv"), language="bash")
 
 
 def import_section() -> None:
@@ -61,31 +68,39 @@ def import_section() -> None:
     st.divider()
     st.header(t("import.header"))
     st.caption(t("import.caption"))
-    if not data.import_allowed(database.config):
+    if not upload.import_allowed(database.config):
         st.info(t("import.disabled"), icon=":material/lock:")
         return
-    upload = st.file_uploader(t("import.file"), type=["jsonl", "log", "json", "txt", "gz"], key="import_file",
-                              max_upload_size=data.import_max_mb(), help=t("import.file.help", mb=data.import_max_mb()))
-    if upload is not None and st.button(t("import.run"), key="import_run", icon=":material/upload:", type="primary"):
+    max_mb = upload.import_max_mb()
+    file = st.file_uploader(t("import.file"), type=["jsonl", "log", "json", "txt", "gz"], key="import_file",
+                            max_upload_size=max_mb, help=t("import.file.help", mb=max_mb))
+    if file is not None and st.button(t("import.run"), key="import_run", icon=":material/upload:", type="primary"):
         bar = st.progress(0.0, text=t("import.running"))
         with data.database_errors(database.config):
-            st.session_state["import_result"] = data.import_log(url, upload, lambda f: bar.progress(f, text=t("import.running")))
+            st.session_state["import_result"] = upload.import_log(
+                url, file, lambda f: bar.progress(f, text=t("import.running")))
         bar.empty()
     result = st.session_state.get("import_result")
     if result:
-        summary, rejects, name = result
-        st.subheader(t("import.result", file=name))
+        summary = result.summary
+        st.subheader(t("import.result", file=fmt.md_text(result.file_name)))
+        if result.stopped:
+            st.error(t("import.stopped", reason=fmt.md_text(result.stopped)), icon=":material/block:")
         with st.container(horizontal=True, gap="small"):
             for key in ("read", "imported", "duplicates", "rejected", "other"):
                 st.metric(t(f"import.{key}"), fmt.number(getattr(summary, key)), border=True, width=170)
-        if rejects.empty:
-            st.success(t("import.no_rejects"), icon=":material/check_circle:")
+        if not summary.rejected:
+            if not result.stopped:
+                st.success(t("import.no_rejects"), icon=":material/check_circle:")
         else:
-            st.warning(t("import.rejects", n=fmt.number(len(rejects))), icon=":material/rule:")
-            show_table(rejects, {"line": st.column_config.NumberColumn(t("col.line"), format="%d"),
-                            "reason": st.column_config.TextColumn(t("col.reason")),
-                            "text": st.column_config.TextColumn(t("col.line_text"), width="large")},
-                  "import_rejects", "import_rejects", height=300)
+            shown = len(result.rejects)
+            st.warning(t("import.rejects", n=fmt.number(summary.rejected)) if shown == summary.rejected
+                       else t("import.rejects_first", n=fmt.number(summary.rejected), shown=fmt.number(shown)),
+                       icon=":material/rule:")
+            show_table(result.rejects, {"line": st.column_config.NumberColumn(t("col.line"), format="%d"),
+                                        "reason": st.column_config.TextColumn(t("col.reason")),
+                                        "text": st.column_config.TextColumn(t("col.line_text"), width="large")},
+                       "import_rejects", "import_rejects", height=300)
 
 
 if not columns:

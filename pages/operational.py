@@ -79,7 +79,7 @@ def now_panels() -> None:
                 st.success(t("ops.none_over", disk=ops.DISK_THRESHOLD, memory=ops.MEMORY_THRESHOLD),
                            icon=":material/check_circle:")
             else:
-                st.warning(t("ops.over", services=", ".join(hot["service"]), disk=ops.DISK_THRESHOLD,
+                st.warning(t("ops.over", services=", ".join(fmt.md_text(v) for v in hot["service"]), disk=ops.DISK_THRESHOLD,
                              memory=ops.MEMORY_THRESHOLD), icon=":material/warning:")
             if not now.empty:
                 table(now, {"service": TextColumn(t("col.service")), "timestamp": time_column("col.time"),
@@ -201,7 +201,7 @@ with data.database_errors(database.config):
         else:
             attention = partners[partners["attention"]]
             if not attention.empty:
-                st.warning(t("ops.integrations_attention", names=", ".join(attention["integration"])),
+                st.warning(t("ops.integrations_attention", names=", ".join(fmt.md_text(v) for v in attention["integration"])),
                            icon=":material/warning:")
             table(partners, {"integration": TextColumn(t("col.integration")),
                              "calls": NumberColumn(t("col.calls"), format="localized"),

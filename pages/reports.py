@@ -1,9 +1,11 @@
 """Reports: a daily, weekly or monthly summary on the page, and as HTML, XLSX or Markdown files."""
 
+import shlex
+
 import streamlit as st
 
 from data_access import reports as rp
-from dashboard import context, data, reports as rendering
+from dashboard import context, data, format as fmt, reports as rendering
 from dashboard.filters import local_now
 from dashboard.i18n import current_language, t
 from dashboard.tables import chart
@@ -24,7 +26,7 @@ st.caption(t("reports.filters_note"))
 with data.database_errors(database.config):
     report = data.report(database.url, kind, day, filters)
     st.header(rendering.title(report, lang))
-    for line in rendering.header_lines(report, lang):
+    for line in rendering.header_lines(report, lang, fmt.md_text):
         if line == t("reports.partial", lang):
             st.warning(line, icon=":material/hourglass_top:")
         elif line == t("reports.no_data", lang):
@@ -33,7 +35,7 @@ with data.database_errors(database.config):
             st.caption(line)
     if report.has_data:
         st.subheader(t("reports.recommendations"))
-        st.markdown("\n".join(f"- {s}" for s in rendering.sentences(report, lang)))
+        st.markdown("\n".join(f"- {s}" for s in rendering.sentences(report, lang, fmt.md_text)))
     sections = rendering.sections(report, lang)
     for heading, frame in sections:
         st.subheader(heading)
@@ -59,5 +61,6 @@ with data.database_errors(database.config):
                                icon=":material/download:", width="stretch",
                                mime={"html": "text/html", "xlsx": rendering.XLSX_MIME, "md": "text/markdown"}[kind_of_file])
     with st.expander(t("reports.cli")):
-        st.code(f"python -m dashboard.reports --period {kind} --date {report.period.start} --format html "
-                f"--out {stem}.html --tz {filters.tz}", language="bash")
+        st.code(" ".join(shlex.quote(word) for word in (
+            "python", "-m", "dashboard.reports", "--period", kind, "--date", str(report.period.start), "--format", "html",
+            "--out", f"{stem}.html", "--tz", filters.tz)), language="bash")

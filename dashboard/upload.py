@@ -1,0 +1,81 @@
+"""The log upload of the Data export page: whether it is on, its limits, and the import itself.
+
+Every bound holds on the server whatever the browser sends: the upload's size (Streamlit's
+``server.maxUploadSize`` is set from ``EASYFLOW_IMPORT_MAX_MB``, and the size is checked again
+here), the decompressed content, one line's length, and the rejects kept to show.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pandas as pd
+
+from data_access import ingest
+from data_access.engine import DatabaseConfig
+from dashboard import data
+
+DEFAULT_MAX_MB = 100
+# A gzip file may expand this many times before the import stops (logs compress about 10:1).
+EXPANSION_LIMIT = 20
+SHOWN_REJECTS = 1_000
+
+
+def import_allowed(config: DatabaseConfig) -> bool:
+    """Uploading logs writes to the database: only where the operator says so with
+    ``EASYFLOW_IMPORT=on`` (the demo database included)."""
+    return os.environ.get("EASYFLOW_IMPORT", "").strip().lower() in ("1", "on", "true", "yes")
+
+
+def import_max_mb() -> int:
+    """The upload size limit in MB (``EASYFLOW_IMPORT_MAX_MB``, default 100)."""
+    try:
+        return max(1, int(os.environ.get("EASYFLOW_IMPORT_MAX_MB", str(DEFAULT_MAX_MB))))
+    except ValueError:
+        return DEFAULT_MAX_MB
+
+
+def apply_server_limit() -> None:
+    """Make Streamlit's server refuse uploads over ``import_max_mb`` (the widget's own limit is
+    checked only in the browser)."""
+    from streamlit import config
+
+    if config.get_option("server.maxUploadSize") != import_max_mb():
+        config.set_option("server.maxUploadSize", import_max_mb(), "EASYFLOW_IMPORT_MAX_MB")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an upload did: the summary, the first rejects (``SHOWN_REJECTS``), and the reason it
+    stopped early (None when it read the whole file)."""
+
+    file_name: str
+    summary: ingest.Summary
+    rejects: pd.DataFrame
+    stopped: str | None = None
+
+
+def import_log(url: str, upload, progress) -> ImportResult:
+    """Import an uploaded log file (``upload``: a file-like object with ``name`` and ``size``).
+    Cached results over the ranges it wrote rows into are read again (``data.note_import``);
+    nothing is dropped when it wrote nothing. Raises what the database raises before the import
+    starts (``data.database_errors`` shows it)."""
+    limit = import_max_mb() * 1024 * 1024
+    size = max(getattr(upload, "size", 0), 1)
+    kept = ingest.KeptRejects(SHOWN_REJECTS)
+    summary, stopped = ingest.Summary(), None
+    if size > limit:
+        stopped = f"the file is larger than {import_max_mb():,} MB"
+    else:
+        lines = ingest.bounded_lines(ingest.decompressed(upload), max_bytes=limit * EXPANSION_LIMIT)
+        try:
+            summary = ingest.ingest_lines(data.engine_for(url), lines, upload.name, kept,
+                                          lambda s: progress(min(upload.tell() / size, 1.0)))
+        except ingest.ImportStopped as error:
+            stopped = str(error)
+            summary = error.summary or summary
+    data.note_import(url, summary.first, summary.last)
+    frame = pd.DataFrame([{"line": r.line, "reason": r.reason, "text": r.text} for r in kept.items],
+                         columns=["line", "reason", "text"])
+    return ImportResult(upload.name, summary, frame, stopped)
