@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import pandas as pd
 
 from data_access import ingest
-from data_access.engine import DatabaseConfig
 from dashboard import data
 
 DEFAULT_MAX_MB = 100
@@ -22,7 +21,7 @@ EXPANSION_LIMIT = 20
 SHOWN_REJECTS = 1_000
 
 
-def import_allowed(config: DatabaseConfig) -> bool:
+def import_allowed() -> bool:
     """Uploading logs writes to the database: only where the operator says so with
     ``EASYFLOW_IMPORT=on`` (the demo database included)."""
     return os.environ.get("EASYFLOW_IMPORT", "").strip().lower() in ("1", "on", "true", "yes")

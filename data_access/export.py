@@ -18,7 +18,6 @@ break are quoted. Numbers stay numbers.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import hmac
 import io
@@ -38,7 +37,7 @@ from zoneinfo import ZoneInfo, available_timezones
 import sqlalchemy as sa
 
 from data_access import sql
-from data_access.spreadsheet import FORMULA_STARTS, CsvWriter, is_formula_like, neutralise  # noqa: F401
+from data_access.spreadsheet import CsvWriter, is_formula_like
 from data_access.engine import PROJECT_ROOT, make_engine, resolve_config
 from data_access.filters import Filters
 from data_access.schema import TABLES, Schema, discover

@@ -68,7 +68,7 @@ def import_section() -> None:
     st.divider()
     st.header(t("import.header"))
     st.caption(t("import.caption"))
-    if not upload.import_allowed(database.config):
+    if not upload.import_allowed():
         st.info(t("import.disabled"), icon=":material/lock:")
         return
     max_mb = upload.import_max_mb()

@@ -364,8 +364,9 @@ def test_the_reports_page_shows_hostile_names_as_text(hostile_report_url, monkey
     from tests.apptest import open_page, run_app
 
     url, _ = hostile_report_url
-    at = open_page(run_app(monkeypatch, url), "reports")
+    at = open_page(run_app(monkeypatch, url, {"intent": "[Re-login](https://evil.example)"}), "reports")
     shown = [e.value for kind in ("markdown", "caption", "warning", "info", "error") for e in getattr(at, kind)]
+    assert any("\\[Re\\-login\\]\\(https\\:" in str(text) for text in shown)  # the filter's value, escaped
     for text in shown:
         assert not LIVE.search(str(text)), text
 
@@ -503,15 +504,16 @@ def test_the_server_refuses_uploads_over_the_configured_size(monkeypatch):
         config.set_option("server.maxUploadSize", before)
 
 
-def test_the_upload_is_off_unless_the_operator_turns_it_on(monkeypatch):
-    from data_access.engine import DatabaseConfig
+def test_the_upload_is_off_unless_the_operator_turns_it_on(sqlite_demo_url, monkeypatch):
     from dashboard import upload
+    from tests.apptest import open_page, run_app
 
-    demo = DatabaseConfig("sqlite:///x", "demo")
     monkeypatch.delenv("EASYFLOW_IMPORT", raising=False)
-    assert not upload.import_allowed(demo)
+    assert not upload.import_allowed()
+    at = open_page(run_app(monkeypatch, sqlite_demo_url), "export")
+    assert any("EASYFLOW_IMPORT=on" in i.value for i in at.info) and not at.get("file_uploader")
     monkeypatch.setenv("EASYFLOW_IMPORT", "on")
-    assert upload.import_allowed(demo)
+    assert upload.import_allowed()
 
 
 class Upload(io.BytesIO):

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,27 +64,20 @@ def _free_port() -> int:
 
 
 class Dashboard:
-    """A running ``streamlit run dashboard/app.py`` and the proxy in front of its database."""
+    """A running ``streamlit run dashboard/app.py`` (at ``url``) and the proxy in front of its database."""
 
-    def __init__(self, url: str, proxy: TcpProxy, process: subprocess.Popen) -> None:
+    def __init__(self, url: str, proxy: TcpProxy) -> None:
         self.url = url
         self.proxy = proxy
-        self.process = process
 
 
-@pytest.fixture(scope="session")
-def dashboard(postgres, tmp_path_factory) -> Iterator[Dashboard]:
-    from tests.apptest import small_demo
-
-    database_url = postgres.new_database("browser")
-    small_demo(database_url)
-    target = sa.make_url(database_url)
-    proxy = TcpProxy((target.host or "127.0.0.1", target.port or 5432))
-    proxy.start()
+@contextmanager
+def serve(database_url: str, log_path: Path, **env) -> Iterator[str]:
+    """``streamlit run dashboard/app.py`` on a free loopback port against ``database_url``; yields
+    its base URL once it answers its health check, and stops it afterwards."""
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=target.set(port=proxy.port).render_as_string(hide_password=False),
-               EASYFLOW_MASK_SALT="browser-tests")
-    log = (tmp_path_factory.mktemp("streamlit") / "streamlit.log").open("w")
+    env = dict(os.environ, DATABASE_URL=database_url, EASYFLOW_MASK_SALT="browser-tests", **env)
+    log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
@@ -101,14 +95,30 @@ def dashboard(postgres, tmp_path_factory) -> Iterator[Dashboard]:
             process.kill()
             pytest.fail(f"streamlit did not start; see {log.name}")
         time.sleep(0.3)
-    yield Dashboard(base, proxy, process)
-    process.terminate()
     try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def dashboard(postgres, tmp_path_factory) -> Iterator[Dashboard]:
+    from tests.apptest import small_demo
+
+    database_url = postgres.new_database("browser")
+    small_demo(database_url)
+    target = sa.make_url(database_url)
+    proxy = TcpProxy((target.host or "127.0.0.1", target.port or 5432))
+    proxy.start()
+    proxied = target.set(port=proxy.port).render_as_string(hide_password=False)
+    with serve(proxied, tmp_path_factory.mktemp("streamlit") / "streamlit.log") as base:
+        yield Dashboard(base, proxy)
     proxy.stop()
-    log.close()
 
 
 @pytest.fixture(scope="session")
