@@ -377,12 +377,11 @@ _PROBLEM_MESSAGES = {errors.BadDatabaseUrl: "db.bad_url", errors.LoginRefused: "
                      errors.QueryTimeout: "db.timeout"}
 
 
-def describe_error(error: BaseException, config: DatabaseConfig | None = None) -> str:
+def describe_error(error: BaseException) -> str:
     """A message for the page: what went wrong and what to do; never a host, port, path,
     password or trace (the driver's exception class at most)."""
     problem = errors.classify(error)
-    key = next((k for kind, k in _PROBLEM_MESSAGES.items() if isinstance(problem, kind)), "db.error")
-    return t(key, kind=problem.detail or type(problem).__name__)
+    return t(_PROBLEM_MESSAGES.get(type(problem), "db.error"), kind=problem.detail or type(problem).__name__)
 
 
 def show_database_error(error: BaseException, config: DatabaseConfig) -> None:

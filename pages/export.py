@@ -89,10 +89,9 @@ def import_section() -> None:
         with st.container(horizontal=True, gap="small"):
             for key in ("read", "imported", "duplicates", "rejected", "other"):
                 st.metric(t(f"import.{key}"), fmt.number(getattr(summary, key)), border=True, width=170)
-        if not summary.rejected:
-            if not result.stopped:
-                st.success(t("import.no_rejects"), icon=":material/check_circle:")
-        else:
+        if not summary.rejected and not result.stopped:
+            st.success(t("import.no_rejects"), icon=":material/check_circle:")
+        elif summary.rejected:
             shown = len(result.rejects)
             st.warning(t("import.rejects", n=fmt.number(summary.rejected)) if shown == summary.rejected
                        else t("import.rejects_first", n=fmt.number(summary.rejected), shown=fmt.number(shown)),

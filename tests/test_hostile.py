@@ -53,6 +53,12 @@ def line_with(i: int, raw_field: str) -> str:
 
 # --- the import's bounds ---------------------------------------------------------------------------
 
+@pytest.fixture
+def rejects() -> list:
+    """Where a test's import puts its rejects."""
+    return []
+
+
 def peak_bytes(work) -> tuple[object, int]:
     tracemalloc.start()
     try:
@@ -84,7 +90,7 @@ def test_the_decompressed_size_is_bounded_and_what_came_before_stays(engine):
     assert "larger than" in str(stopped.value)
 
 
-def test_a_very_long_line_is_one_reject_read_in_bounded_memory(engine):
+def test_a_very_long_line_is_one_reject_read_in_bounded_memory(engine, rejects):
     huge = b'{"level": "INFO", "event": "' + b"A" * 40_000_000 + b'"}\n'
     content = huge + (good(1) + "\n").encode()
     summary, peak = peak_bytes(lambda: ingest.ingest_lines(engine, ingest.bounded_lines(io.BytesIO(content)),
@@ -92,14 +98,6 @@ def test_a_very_long_line_is_one_reject_read_in_bounded_memory(engine):
     assert (summary.read, summary.rejected, summary.imported) == (2, 1, 1)
     assert rejects[0].line == 1 and "longer than" in rejects[0].reason and len(rejects[0].text) <= 1000
     assert peak < 8 * 2**20, f"peak {peak / 2**20:.1f} MiB"
-
-
-rejects: list = []
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rejects():
-    rejects.clear()
 
 
 ODD_LINES = {
@@ -114,7 +112,7 @@ ODD_LINES = {
 }
 
 
-def test_odd_lines_are_rejects_with_their_reasons_and_the_rest_goes_in(engine):
+def test_odd_lines_are_rejects_with_their_reasons_and_the_rest_goes_in(engine, rejects):
     lines = [good(i) for i in range(40)] + list(ODD_LINES) + [good(i) for i in range(40, 80)]
     summary = ingest.ingest_lines(engine, [line.encode() for line in lines], on_reject=rejects.append)
     assert (summary.imported, summary.rejected) == (80, len(ODD_LINES))
@@ -126,7 +124,7 @@ def test_odd_lines_are_rejects_with_their_reasons_and_the_rest_goes_in(engine):
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM conversation_metrics").scalar() == 80
 
 
-def test_rows_the_database_refuses_become_rejects_and_the_batch_goes_in(engine, monkeypatch):
+def test_rows_the_database_refuses_become_rejects_and_the_batch_goes_in(engine, monkeypatch, rejects):
     monkeypatch.setattr(ingest, "BATCH_ROWS", 10)
     with engine.begin() as conn:  # a rule the database enforces that the importer does not know
         if engine.dialect.name == "postgresql":
