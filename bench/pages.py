@@ -7,10 +7,13 @@ Fills the database (PostgreSQL: created if missing) with about ``--rows`` conver
 ``--days`` days in set-based SQL (``bench/fill.py``) unless it already holds about that many
 (``--rebuild`` forces it), then prints, in one run:
 
+- what keeping the rollups costs (data_access.rollups): the first full build (``--full-build``,
+  or when the database has none), one new hour of traffic, one late row in a closed hour;
 - the floor: one single-pass aggregate over the default range (the last 30 days) with the pages'
   own WHERE: count, distinct sessions, mean, p95 and sums of conversation rows, the least a page
   reading these rows could cost (best of three, warm in the server's cache);
-- per page, the cold render: a fresh Python process running the page once with AppTest;
+- per page, read from the raw rows (``EASYFLOW_ROLLUPS=off``: the baseline) and from the rollups,
+  the cold render: a fresh Python process running the page once with AppTest;
 - its SQL alone: the time of every statement that cold render ran, and their count;
 - the warm render: the same process running it again (cached; the median of three reruns), and
   the statements it ran (all three);
@@ -26,7 +29,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from bench.fill import fill  # noqa: E402
-from data_access import sql  # noqa: E402
+from data_access import rollups, sql  # noqa: E402
 from data_access.demo import terminal_progress  # noqa: E402
 from data_access.engine import make_engine  # noqa: E402
 from data_access.schema import discover  # noqa: E402
@@ -107,6 +110,34 @@ def ensure_data(url: str, rows: int, days: int, rebuild: bool) -> int:
     return have
 
 
+def refresh_figures(engine: sa.Engine, full_build: bool) -> None:
+    """Print what keeping the rollups costs: a first full build (with ``--full-build``, or when
+    there are none), one new hour of traffic, and a late row landing in a closed hour."""
+    state = rollups.read_state(engine) if discover(engine).has_table(rollups.STATE) else None
+    if full_build or state is None or not state.usable(discover(engine)):
+        report = rollups.refresh(engine, full=True)
+        print(f"rollups: first full build {report.seconds:.1f} s ({report.new_hours:,} hours)")
+    report = rollups.refresh(engine)  # up to date first
+    state = rollups.read_state(engine)
+    hour = state.watermark - rollups.HOUR
+    with engine.begin() as conn:  # the last hour again, as if it had just closed
+        conn.execute(sa.text(f"UPDATE {rollups.STATE} SET watermark = :hour"),
+                     {"hour": hour.strftime("%Y-%m-%d %H:%M:%S") if engine.dialect.name == "sqlite" else hour})
+        hour_rows = conn.execute(sa.text('SELECT COUNT(*) FROM conversation_metrics WHERE "timestamp" >= :lo '
+                                         'AND "timestamp" < :hi'), {"lo": str(hour), "hi": str(state.watermark)}).scalar()
+    report = rollups.refresh(engine)
+    print(f"rollups: one new hour ({hour_rows:,} rows) refreshed in {report.seconds:.3f} s")
+    late = state.watermark - 30 * rollups.HOUR
+    with engine.begin() as conn:
+        conn.execute(sa.text('INSERT INTO conversation_metrics (id, "timestamp", user_id, session_id, platform, intent, '
+                             'response_time_ms, tokens_used, cost_usd) VALUES (:id, :ts, \'bench\', \'bench-late\', '
+                             '\'web\', \'refund\', 900, 10, 0.001)'),
+                     {"id": str(__import__("uuid").uuid4()), "ts": str(late + timedelta(minutes=17))})
+    report = rollups.refresh(engine)
+    print(f"rollups: one late row in a closed hour refreshed in {report.seconds:.3f} s "
+          f"({report.late_hours} late hour, {report.new_hours} new)")
+
+
 def timed(fn, repeat: int = 3) -> float:
     """The best of ``repeat`` runs, in seconds (the floor and SQL runs are warm in the server cache)."""
     best = float("inf")
@@ -124,6 +155,7 @@ def main() -> int:
     parser.add_argument("--url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/efa_bench")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--pages", nargs="+", default=PAGES, choices=PAGES)
+    parser.add_argument("--full-build", action="store_true", help="time a first full build of the rollups too")
     args = parser.parse_args()
 
     total = ensure_data(args.url, args.rows, args.days, args.rebuild)
@@ -150,22 +182,25 @@ def main() -> int:
         system_rows = conn.exec_driver_sql("SELECT COUNT(*) FROM system_metrics").scalar()
     print(f"conversation rows: {total:,} in all, {in_range:,} in the default range "
           f"({filters.start_date} – {filters.end_date}); system_metrics rows: {system_rows:,}")
+    refresh_figures(engine, args.full_build)
     print(f"{'page / what':40} {'seconds':>9} {'x floor':>8}")
     print(f"{'floor (one single-pass scan)':40} {floor_s:9.3f} {1.0:8.1f}")
     for page in args.pages:
-        proc = subprocess.run([sys.executable, "-c", RENDER_SCRIPT, str(ROOT / "dashboard" / "app.py"), page],
-                              capture_output=True, text=True, env=env, cwd=ROOT)
-        if proc.returncode:
-            print(f"{page}: failed: {proc.stderr.strip().splitlines()[-1:]}")
-            continue
-        render = json.loads(proc.stdout.strip().splitlines()[-1])
-        cold_sql, warm_sql = render["cold_sql"], render["warm_sql"]
-        for label, value in ((f"{page} cold render", render["cold"]),
-                             (f"  its SQL alone ({cold_sql['n']} statements)", cold_sql["seconds"]),
-                             (f"{page} warm render", render["warm"]),
-                             (f"  its SQL alone ({warm_sql['n']} statements)", warm_sql["seconds"])):
-            print(f"{label:40} {value:9.3f} {value / floor_s:8.1f}")
-        print(f"  peak RSS {render['rss_mb']:.0f} MB; tiles: " + ", ".join(f"{k} {v}" for k, v in render["tiles"].items()))
+        # The same page read from the raw rows (the baseline) and from the rollups, in one run.
+        for path, switch in (("raw", "off"), ("rollups", "on")):
+            proc = subprocess.run([sys.executable, "-c", RENDER_SCRIPT, str(ROOT / "dashboard" / "app.py"), page],
+                                  capture_output=True, text=True, env=dict(env, EASYFLOW_ROLLUPS=switch), cwd=ROOT)
+            if proc.returncode:
+                print(f"{page} ({path}): failed: {proc.stderr.strip().splitlines()[-1:]}")
+                continue
+            render = json.loads(proc.stdout.strip().splitlines()[-1])
+            cold_sql, warm_sql = render["cold_sql"], render["warm_sql"]
+            for label, value in ((f"{page} cold render, {path}", render["cold"]),
+                                 (f"  its SQL alone ({cold_sql['n']} statements)", cold_sql["seconds"]),
+                                 (f"{page} warm render, {path}", render["warm"]),
+                                 (f"  its SQL alone ({warm_sql['n']} statements)", warm_sql["seconds"])):
+                print(f"{label:40} {value:9.3f} {value / floor_s:8.1f}")
+            print(f"  peak RSS {render['rss_mb']:.0f} MB; tiles: " + ", ".join(f"{k} {v}" for k, v in render["tiles"].items()))
     engine.dispose()
     return 0
 

@@ -29,6 +29,7 @@ from data_access.engine import DatabaseConfig, demo_path, make_engine, resolve_c
 from data_access.filters import Filters
 from data_access.schema import Schema, discover
 from dashboard import format as fmt
+from dashboard import rollup_upkeep
 from dashboard.i18n import t
 
 CACHE_TTL_SECONDS = 300
@@ -432,4 +433,6 @@ def open_database() -> Database | None:
     except errors.DATABASE_ERRORS as error:
         show_database_error(error, config)
         return None
+    if rollup_upkeep.keep_fresh(config.url, engine_for(config.url), on_done=_schema_for.clear):
+        st.info(t("rollups.building"), icon=":material/hourglass_top:")
     return Database(config, schema, options)

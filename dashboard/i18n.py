@@ -332,6 +332,11 @@ EN: dict[str, str] = {
     "debug.note": ("Every SQL statement this page ran, slowest first (worker threads included, so SQL time can "
                    "exceed the page's). Results served from the cache ran earlier and are not listed."),
     "debug.query": "Query (data_access function)",
+    "debug.path": "Read from",
+    "debug.path_help": ("Rollups + raw: whole hours from the rollups, the rest of the range (its edges, the hour "
+                        "now open, late rows not yet rolled up) from the raw rows. Raw (why): every row read."),
+    "rollups.building": ("Building the rollups for this database in the background: until they are ready pages "
+                         "read the raw rows (the same numbers, more slowly)."),
     "debug.ms": "Time, ms",
     "page.reports": "Reports",
     "page.reports.caption": "Daily, weekly and monthly summaries with trends, anomalies and recommendations.",

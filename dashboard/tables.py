@@ -169,13 +169,14 @@ def export_link() -> None:
 def query_panel(queries: list[dict], page_ms: float) -> None:
     """The ``debug=1`` panel: every SQL statement this run executed, slowest first, with its
     time and rows; results served from the cache ran earlier and are not listed."""
-    frame = pd.DataFrame(queries, columns=["query", "dialect", "duration_ms", "rows"])
+    frame = pd.DataFrame(queries, columns=["query", "path", "dialect", "duration_ms", "rows"])
     with st.expander(t("debug.title", count=len(frame), sql=fmt.milliseconds(frame["duration_ms"].sum()),
                        page=fmt.milliseconds(page_ms)), expanded=True, icon=":material/bug_report:"):
         st.caption(t("debug.note"))
         if not frame.empty:
             table(frame.sort_values("duration_ms", ascending=False),
                   {"query": st.column_config.TextColumn(t("debug.query")),
+                   "path": st.column_config.TextColumn(t("debug.path"), help=t("debug.path_help")),
                    "duration_ms": st.column_config.NumberColumn(t("debug.ms"), format="%.1f"),
                    "rows": st.column_config.NumberColumn(t("col.rows"), format="localized")},
                   "queries", "debug_queries")

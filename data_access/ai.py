@@ -8,8 +8,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import sql
-from data_access.business import money
+from data_access import rollups, sql
+from data_access.business import CORRECT_SUM, LABELLED_SUM, mean_of, money
 from data_access.filters import Filters
 from data_access.kpis import CM, DIALOG_COST_E4, dialogs_subquery
 from data_access.schema import Schema
@@ -30,6 +30,18 @@ def _model(schema: Schema) -> str:
     return "COALESCE(\"ai_model\", '(none)')" if schema.has(CM, "ai_model") else "'(all)'"
 
 
+def _latency_percentiles_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
+    params: dict = {}
+    bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
+    frame = rollups.percentiles(engine, chosen, schema, {"bucket": bucket, "model": _model(schema)},
+                                {"p50": 0.5, "p95": 0.95, "p99": 0.99}, params=params, per="ai_model")
+    frame = frame.rename(columns={"timed": "messages"})
+    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    return sql.numeric(frame, ["messages", "p50", "p95", "p99"]).dropna(subset=["p50"]).sort_values(
+        ["bucket", "model"], ignore_index=True)
+
+
+@rollups.served(_latency_percentiles_rolled, local_buckets=True)
 def latency_percentiles(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket and model: messages and the 50th, 95th and 99th percentile of
     response_time_ms (linear interpolation; negative times left out)."""
@@ -45,6 +57,19 @@ def latency_percentiles(engine: sa.Engine, schema: Schema, filters: Filters, uni
     return sql.numeric(frame, ["messages", "p50", "p95", "p99"]).dropna(subset=["p50"]).reset_index(drop=True)
 
 
+def _latency_histogram_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
+    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    bins = " UNION ALL ".join(f"SELECT model, {i} AS bin, latency_bin_{i} AS messages FROM s"
+                              for i in range(len(LATENCY_BINS)))
+    frame = sql.read_frame(engine, f"""
+        WITH s AS (SELECT {_model(schema)} AS model, {", ".join(f"SUM(latency_bin_{i}) AS latency_bin_{i}"
+                                                                 for i in range(len(LATENCY_BINS)))}
+                   FROM ({source.text}) m GROUP BY 1)
+        SELECT * FROM ({bins}) b WHERE messages > 0 ORDER BY 1, 2""", source.params)
+    return _latency_shares(frame)
+
+
+@rollups.served(_latency_histogram_rolled)
 def latency_histogram(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Messages per response-time bin (``LATENCY_BINS``) and model, with each model's share."""
     dialect = engine.dialect.name
@@ -53,6 +78,10 @@ def latency_histogram(engine: sa.Engine, schema: Schema, filters: Filters) -> pd
     frame = sql.read_frame(engine, f"""
         SELECT {_model(schema)} AS model, CASE {cases} ELSE {len(LATENCY_BINS) - 1} END AS bin, COUNT(*) AS messages
         FROM conversation_metrics {where} AND "response_time_ms" >= 0 GROUP BY 1, 2 ORDER BY 1, 2""", params)
+    return _latency_shares(frame)
+
+
+def _latency_shares(frame: pd.DataFrame) -> pd.DataFrame:
     frame = sql.numeric(frame, ["bin", "messages"])
     frame["bin_label"] = [LATENCY_BINS[int(b)][1] for b in frame["bin"]]
     totals = frame.groupby("model")["messages"].transform("sum")
@@ -60,6 +89,17 @@ def latency_histogram(engine: sa.Engine, schema: Schema, filters: Filters) -> pd
     return frame
 
 
+def _accuracy_trend_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
+    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    params = dict(source.params)
+    bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, SUM(messages) AS labelled, {CORRECT_SUM} AS correct
+        FROM ({source.text}) m WHERE "expected_intent" IS NOT NULL GROUP BY 1 ORDER BY 1""", params)
+    return _accuracy(frame, "bucket")
+
+
+@rollups.served(_accuracy_trend_rolled, local_buckets=True)
 def accuracy_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket: labelled rows, correct ones, and intent accuracy %."""
     dialect = engine.dialect.name
@@ -69,12 +109,27 @@ def accuracy_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: st
         SELECT {bucket} AS bucket, COUNT(*) AS labelled,
                SUM(CASE WHEN "intent" = "expected_intent" THEN 1 ELSE 0 END) AS correct
         FROM conversation_metrics {where} AND "expected_intent" IS NOT NULL GROUP BY 1 ORDER BY 1""", params)
-    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    return _accuracy(frame, "bucket")
+
+
+def _accuracy(frame: pd.DataFrame, bucket: str | None = None) -> pd.DataFrame:
+    if bucket:
+        frame[bucket] = pd.to_datetime(frame[bucket])
     frame = sql.numeric(frame, ["labelled", "correct"])
     frame["accuracy"] = sql.rate(frame, "correct", "labelled")
     return frame
 
 
+def _accuracy_by_intent_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
+    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    frame = sql.read_frame(engine, f"""
+        SELECT "expected_intent" AS intent, SUM(messages) AS labelled, {CORRECT_SUM} AS correct
+        FROM ({source.text}) m WHERE "expected_intent" IS NOT NULL GROUP BY 1 ORDER BY labelled DESC, 1""",
+                           source.params)
+    return _accuracy(frame)
+
+
+@rollups.served(_accuracy_by_intent_rolled)
 def accuracy_by_intent(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Per expected (human-assigned) intent: labelled rows, correct ones, accuracy %; most labelled first."""
     dialect = engine.dialect.name
@@ -84,11 +139,18 @@ def accuracy_by_intent(engine: sa.Engine, schema: Schema, filters: Filters) -> p
                SUM(CASE WHEN "intent" = "expected_intent" THEN 1 ELSE 0 END) AS correct
         FROM conversation_metrics {where} AND "expected_intent" IS NOT NULL
         GROUP BY 1 ORDER BY labelled DESC, 1""", params)
-    frame = sql.numeric(frame, ["labelled", "correct"])
-    frame["accuracy"] = sql.rate(frame, "correct", "labelled")
-    return frame
+    return _accuracy(frame)
 
 
+def _confusion_pairs_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
+    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    frame = sql.read_frame(engine, f"""
+        SELECT "expected_intent" AS expected, COALESCE("intent", '(none)') AS recognised, SUM(messages) AS rows
+        FROM ({source.text}) m WHERE "expected_intent" IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""", source.params)
+    return sql.numeric(frame, ["rows"])
+
+
+@rollups.served(_confusion_pairs_rolled)
 def confusion_pairs(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Labelled rows per (expected intent, recognised intent) pair."""
     dialect = engine.dialect.name
@@ -111,6 +173,30 @@ def confusion_matrix(pairs: pd.DataFrame, top: int = 8) -> pd.DataFrame:
     return matrix.reindex(index=labels, columns=labels, fill_value=0).astype(int)
 
 
+def _calibration_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
+    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    labelled = schema.has(CM, "expected_intent")
+    sums = []
+    for i in range(len(CONFIDENCE_BUCKETS)):
+        known = f'CASE WHEN "expected_intent" IS NOT NULL THEN confidence_{i} ELSE 0 END'
+        hits = f'CASE WHEN "intent" = "expected_intent" THEN confidence_{i} ELSE 0 END'
+        total = f'CASE WHEN "expected_intent" IS NOT NULL THEN confidence_sum_{i} ELSE 0 END'
+        sums += [f"SUM(confidence_{i}) AS messages_{i}", f"SUM({known}) AS labelled_{i}", f"SUM({hits}) AS correct_{i}",
+                 f"SUM({total}) AS total_{i}"]
+    row = sql.read_row(engine, f"SELECT {', '.join(sums)} FROM ({source.text}) m", source.params)
+    rows = []
+    for i in range(len(CONFIDENCE_BUCKETS)):
+        messages, known = int(row[f"messages_{i}"] or 0), int(row[f"labelled_{i}"] or 0)
+        if messages:
+            rows.append({"bucket": i, "messages": messages, "labelled": known if labelled else None,
+                         "correct": int(row[f"correct_{i}"] or 0) if labelled else None,
+                         "mean_confidence": float(row[f"total_{i}"]) / known if labelled and known else None})
+    frame = pd.DataFrame(rows, columns=["bucket", "messages", "labelled", "correct", "mean_confidence"])
+    return _calibration_rows(sql.numeric(frame, ["bucket", "messages", "labelled", "correct", "mean_confidence"]),
+                             labelled)
+
+
+@rollups.served(_calibration_rolled)
 def calibration(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Per confidence bucket: messages (all with a confidence), their share %, labelled rows,
     correct ones, accuracy % and the mean confidence of the labelled rows — does 0.9 mean 90 %?"""
@@ -125,6 +211,10 @@ def calibration(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataF
                {'AVG(CASE WHEN "expected_intent" IS NOT NULL THEN "confidence" END)' if labelled else "NULL"} AS mean_confidence
         FROM conversation_metrics {where} AND "confidence" BETWEEN 0 AND 1 GROUP BY 1 ORDER BY 1""", params)
     frame = sql.numeric(frame, ["bucket", "messages", "labelled", "correct", "mean_confidence"])
+    return _calibration_rows(frame, labelled)
+
+
+def _calibration_rows(frame: pd.DataFrame, labelled: bool) -> pd.DataFrame:
     counts = dict(zip(frame["bucket"].astype(int), frame.to_dict("records")))
     rows = []
     for i, (lower, upper) in enumerate(CONFIDENCE_BUCKETS):
@@ -142,6 +232,17 @@ def calibration(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataF
     return out
 
 
+def _helpful_trend_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
+    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    params = dict(source.params)
+    bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, {_model(schema)} AS model, SUM(voted) AS voted, SUM(helpful_up) AS helpful_up
+        FROM ({source.text}) m GROUP BY 1, 2 HAVING SUM(voted) > 0 ORDER BY 1, 2""", params)
+    return _helpful(frame)
+
+
+@rollups.served(_helpful_trend_rolled, local_buckets=True)
 def helpful_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket and model: votes, thumbs up, helpful share %."""
     dialect = engine.dialect.name
@@ -151,12 +252,28 @@ def helpful_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str
         SELECT {bucket} AS bucket, {_model(schema)} AS model, COUNT(*) AS voted,
                SUM({sql.flag('"helpful"')}) AS helpful_up
         FROM conversation_metrics {where} AND "helpful" IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""", params)
+    return _helpful(frame)
+
+
+def _helpful(frame: pd.DataFrame) -> pd.DataFrame:
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     frame = sql.numeric(frame, ["voted", "helpful_up"])
     frame["helpful_share"] = sql.rate(frame, "helpful_up", "voted")
     return frame
 
 
+def _usage_by_model_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
+    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    params = dict(source.params)
+    bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, {_model(schema)} AS model, SUM(messages) AS messages, CAST(SUM(tokens_sum) AS BIGINT) AS tokens,
+               SUM(cost_e4) AS cost_e4
+        FROM ({source.text}) m GROUP BY 1, 2 ORDER BY 1, 2""", params)
+    return _usage(frame)
+
+
+@rollups.served(_usage_by_model_rolled, local_buckets=True)
 def usage_by_model(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket and model: messages, tokens, exact cost (Decimal USD) and cost per message."""
     dialect = engine.dialect.name
@@ -167,6 +284,10 @@ def usage_by_model(engine: sa.Engine, schema: Schema, filters: Filters, unit: st
                SUM(CASE WHEN "tokens_used" >= 0 THEN "tokens_used" ELSE 0 END) AS tokens,
                {sql.money_sum_ten_thousandths(sql.COST_OR_ZERO)} AS cost_e4
         FROM conversation_metrics {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
+    return _usage(frame)
+
+
+def _usage(frame: pd.DataFrame) -> pd.DataFrame:
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     frame = sql.numeric(frame, ["messages", "tokens"])
     frame["cost"] = [money(v) for v in frame["cost_e4"]]
@@ -185,6 +306,7 @@ def per(amount: Decimal | None, count) -> Decimal | None:
 COST_BY = {"ai_model": 'MIN("ai_model")', "platform": 'MIN("platform")'}
 
 
+@rollups.served()
 def cost_outcomes(engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> pd.DataFrame:
     """Per model or platform of the dialog (its first value): dialogs and exact cost, and the cost
     tied to outcomes:

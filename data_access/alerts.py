@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import logs, sql
+from data_access import logs, rollups, sql
 from data_access.alert_rules import METRICS, Rule
 from data_access.filters import Filters
+from data_access.business import RATINGS_SUM, SCORE_SUM, TOP2_SUM
 from data_access.kpis import RATED, TIMED, dialogs_subquery
 from data_access.schema import Schema
 
@@ -190,9 +191,26 @@ def complete_windows_from(filters: Filters, rule: Rule) -> datetime:
     return _wide(filters, rule).utc_bounds()[0] + timedelta(seconds=rule.window - rule.step)
 
 
-def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str) -> tuple[str, dict] | None:
+# The message metrics the rollups answer by their sums: metric → (num, den) over rolled measures.
+# A mean's numerator is NULL without values, as the raw SUM of nothing is.
+ROLLED_SUMS = {"avg_response_time": ("CASE WHEN SUM(timed) > 0 THEN SUM(time_sum) END", "SUM(timed)"),
+               "avg_rating": (f"CASE WHEN {RATINGS_SUM} > 0 THEN {SCORE_SUM} END", RATINGS_SUM),
+               "csat": (f"100 * {TOP2_SUM}", RATINGS_SUM)}
+
+
+def _plan(engine: sa.Engine, schema: Schema, wide: Filters, rule: Rule) -> rollups.Plan:
+    """Where the rule's metric reads: the rollups for the escalation rate (dialogs keep their
+    exact start) and, stepping by whole hours, the metrics of ``ROLLED_SUMS``; else raw."""
+    if rule.metric != "escalation_rate" and (rule.metric not in ROLLED_SUMS or rule.step % 3600):
+        return rollups.Plan(wide, reason="alert step finer than an hour or a percentile")
+    return rollups.plan(engine, schema, wide)
+
+
+def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
+                chosen: rollups.Plan | None = None) -> tuple[str, dict] | None:
     """``SELECT bucket, key, num, den, n`` for the rule's metric per step over ``filters``, or
-    None when the database lacks the table or a column the metric needs."""
+    None when the database lacks the table or a column the metric needs. With ``chosen``
+    rolled up, the metrics of ``ROLLED_SUMS`` read the rollups."""
     metric = METRICS[rule.metric]
     table = metric.table
     if not schema.has_table(table):
@@ -235,6 +253,11 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str) -> t
         parts = f"{num} AS num, {rated} AS den, {rated} AS n"
     else:  # negative_reviews: matched in Python (whole words), see review_candidates
         return None
+    if chosen is not None and chosen.rolled and metric.key in ROLLED_SUMS:
+        source = rollups.message_source(chosen, schema, dialect)
+        num, den = ROLLED_SUMS[metric.key]
+        return (f"SELECT {_epoch_bucket('t', rule.step, dialect)} AS bucket, {key} AS key, {num} AS num, "
+                f"{den} AS den, {den} AS n FROM ({source.text}) m GROUP BY 1, 2", source.params)
     where, params = sql.table_where(filters, table, schema, dialect)
     return (f"SELECT {_epoch_bucket(sql.TS, rule.step, dialect)} AS bucket, {key} AS key, {parts} "
             f"FROM {table} {where} GROUP BY 1, 2", params)
@@ -247,10 +270,12 @@ def metric_buckets(engine: sa.Engine, schema: Schema, filters: Filters, rule: Ru
     wide = _wide(filters, rule)
     if rule.metric == "negative_reviews":
         return _negative_review_buckets(engine, schema, wide, rule, keywords)
-    statement = _bucket_sql(schema, wide, rule, engine.dialect.name)
-    if statement is None:
-        return _empty_buckets()
-    return _buckets(engine, statement[0] + " ORDER BY 1", statement[1])
+    chosen = _plan(engine, schema, wide, rule)
+    with rollups.planned(chosen, "metric_buckets"):
+        statement = _bucket_sql(schema, wide, rule, engine.dialect.name, chosen)
+        if statement is None:
+            return _empty_buckets()
+        return _buckets(engine, statement[0] + " ORDER BY 1", statement[1])
 
 
 def _empty_buckets() -> pd.DataFrame:
@@ -288,7 +313,13 @@ def _reduced_in_sql(engine: sa.Engine, schema: Schema, filters: Filters, rule: R
     line (the worst value per chart bucket). For rules without a baseline: minute steps over
     months stay a few thousand rows."""
     dialect = engine.dialect.name
-    statement = _bucket_sql(schema, _wide(filters, rule), rule, dialect)
+    chosen = _plan(engine, schema, _wide(filters, rule), rule)
+    with rollups.planned(chosen, "rule_history"):
+        return _reduce(engine, schema, filters, rule, _bucket_sql(schema, _wide(filters, rule), rule, dialect, chosen))
+
+
+def _reduce(engine: sa.Engine, schema: Schema, filters: Filters, rule: Rule,
+            statement: tuple[str, dict] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     if statement is None:
         return _empty_values(), _empty_values()
     inner, params = statement

@@ -16,10 +16,10 @@ def insert_sqlite(raw, table: str, columns: dict[str, list], or_ignore: bool = F
     PostgreSQL (SQLite's ``INSERT OR IGNORE`` would drop it silently)."""
     names = ", ".join(f'"{n}"' for n in columns)
     marks = ", ".join("?" for _ in columns)
-    before = raw.total_changes
-    raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){' ON CONFLICT DO NOTHING' if or_ignore else ''}",
-                    zip(*columns.values()))
-    return raw.total_changes - before
+    # rowcount counts this table's rows only (total_changes would add the rollups' trigger notes).
+    cursor = raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){' ON CONFLICT DO NOTHING' if or_ignore else ''}",
+                             zip(*columns.values()))
+    return cursor.rowcount
 
 
 def copy_postgresql(raw, table: str, columns: dict[str, list]) -> None:

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import sql
+from data_access import rollups, sql
 from data_access.filters import Filters
 from data_access.kpis import CM, RATED, dialog_key, dialogs_subquery, repeat_flag, resolution_seconds
 from data_access.schema import Schema
@@ -30,7 +30,61 @@ VALID_SCORE = f'CASE WHEN {RATED} THEN "satisfaction_score" END'
 
 BREAKDOWNS = {"intent": "intent", "ai_model": "ai_model", "platform": "platform"}
 
+# Sums over the rolled-up measures (data_access.rollups.MEASURES), shared by the rolled queries.
+RATINGS_SUM = "SUM(rated_1 + rated_2 + rated_3 + rated_4 + rated_5)"
+TOP2_SUM = "SUM(rated_4 + rated_5)"
+SCORE_SUM = "SUM(rated_1 + 2 * rated_2 + 3 * rated_3 + 4 * rated_4 + 5 * rated_5)"
+LABELLED_SUM = 'SUM(CASE WHEN "expected_intent" IS NOT NULL THEN messages ELSE 0 END)'
+CORRECT_SUM = 'SUM(CASE WHEN "intent" = "expected_intent" THEN messages ELSE 0 END)'
 
+
+def mean_of(total: str, count: str) -> str:
+    """``total / count`` as a float, NULL where count is 0 (AVG of what the rollups summed)."""
+    return f"(1.0 * {total}) / NULLIF({count}, 0)"
+
+
+def _breakdown_rolled(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+                      by: str) -> pd.DataFrame:
+    column = sql.column(CM, BREAKDOWNS[by])
+    dialect = engine.dialect.name
+    messages = rollups.message_source(chosen, schema, dialect)
+    parts = rollups.dialog_part_source(chosen, schema, dialect)
+
+    def tracked(name: str, expr: str) -> str:
+        return expr if schema.has(CM, name) else "NULL"
+
+    flags = {"escalated": "escalated_any = 1", "resolved": "first_resolved IS NOT NULL",
+             "converted": "converted_any = 1"}
+    outcome = {name: tracked(name, f"COUNT(DISTINCT CASE WHEN {flags[name]} THEN {sql.bytewise('dialog', dialect)} END)")
+               for name in flags}
+    frame = sql.read_frame(engine, f"""
+        WITH m AS (
+            SELECT COALESCE({column}, '(none)') AS value, SUM(messages) AS messages, {RATINGS_SUM} AS ratings,
+                   {TOP2_SUM} AS top2, {SCORE_SUM} AS score_sum, SUM(time_sum) AS time_sum, SUM(timed) AS timed,
+                   {tracked("expected_intent", LABELLED_SUM)} AS labelled,
+                   {tracked("expected_intent", CORRECT_SUM)} AS correct,
+                   {tracked("helpful", "SUM(voted)")} AS voted, {tracked("helpful", "SUM(helpful_up)")} AS helpful_up,
+                   CAST(SUM(tokens_sum) AS BIGINT) AS tokens, SUM(cost_e4) AS cost_e4
+            FROM ({messages.text}) s GROUP BY 1),
+        d AS (
+            SELECT COALESCE({column}, '(none)') AS value, COUNT(DISTINCT {sql.bytewise('dialog', dialect)}) AS dialogs,
+                   {outcome["escalated"]} AS escalated, {outcome["resolved"]} AS resolved,
+                   {outcome["converted"]} AS converted
+            FROM ({parts.text}) p GROUP BY 1)
+        SELECT m.value AS {BREAKDOWNS[by]}, messages, dialogs, ratings, top2,
+               {mean_of("score_sum", "ratings")} AS avg_rating, escalated, resolved, converted,
+               {mean_of("time_sum", "timed")} AS avg_response_ms, labelled, correct, voted, helpful_up, tokens, cost_e4
+        FROM m LEFT JOIN d ON d.value = m.value ORDER BY messages DESC, 1""", {**messages.params, **parts.params})
+    p95 = rollups.percentiles(engine, chosen, schema, {"value": f"COALESCE({column}, '(none)')"}, {"p95": 0.95},
+                               per=BREAKDOWNS[by])
+    frame = frame.merge(p95[["value", "p95"]].rename(columns={"value": BREAKDOWNS[by], "p95": "p95_response_ms"}),
+                        on=BREAKDOWNS[by], how="left")
+    order = list(frame.columns)
+    order.insert(order.index("avg_response_ms") + 1, order.pop(order.index("p95_response_ms")))
+    return _breakdown_rates(frame[order])
+
+
+@rollups.served(_breakdown_rolled)
 def breakdown(engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> pd.DataFrame:
     """One row per value of ``by`` (intent, ai_model or platform), most messages first:
 
@@ -65,6 +119,10 @@ def breakdown(engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> p
                SUM(CASE WHEN "tokens_used" >= 0 THEN "tokens_used" ELSE 0 END) AS tokens,
                {sql.money_sum_ten_thousandths(sql.COST_OR_ZERO)} AS cost_e4
         FROM conversation_metrics {where} GROUP BY 1 ORDER BY messages DESC, 1""", params)
+    return _breakdown_rates(frame)
+
+
+def _breakdown_rates(frame: pd.DataFrame) -> pd.DataFrame:
     frame = sql.numeric(frame, ["messages", "dialogs", "ratings", "top2", "avg_rating", "escalated", "resolved",
                              "converted", "avg_response_ms", "p95_response_ms", "labelled", "correct", "voted",
                              "helpful_up", "tokens"])
@@ -96,6 +154,20 @@ def problem_intents(breakdown: pd.DataFrame, metric: str, worst_first_ascending:
     return ranked.head(limit)
 
 
+def _csat_trend_rolled(chosen, engine, schema, filters, unit, by_platform=False) -> pd.DataFrame:
+    dialect = engine.dialect.name
+    source = rollups.message_source(chosen, schema, dialect)
+    params = dict(source.params)
+    bucket = sql.local_bucket("t", unit, filters, schema, CM, dialect, params)
+    split = ", COALESCE(\"platform\", 'unknown') AS platform" if by_platform else ""
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket{split}, {RATINGS_SUM} AS ratings, {TOP2_SUM} AS top2,
+               {mean_of(SCORE_SUM, RATINGS_SUM)} AS avg_rating
+        FROM ({source.text}) s GROUP BY {"1, 2" if by_platform else "1"} ORDER BY 1""", params)
+    return _csat_rates(frame)
+
+
+@rollups.served(_csat_trend_rolled, local_buckets=True)
 def csat_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str,
                by_platform: bool = False) -> pd.DataFrame:
     """Per local bucket (and platform): ratings, CSAT (top-2 box %) and Avg rating."""
@@ -108,12 +180,30 @@ def csat_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str,
                SUM(CASE WHEN {RATED} THEN {TOP2} ELSE 0 END) AS top2, AVG({VALID_SCORE}) AS avg_rating
         FROM conversation_metrics {where} AND "satisfaction_score" IS NOT NULL
         GROUP BY {"1, 2" if by_platform else "1"} ORDER BY 1""", params)
+    return _csat_rates(frame)
+
+
+def _csat_rates(frame: pd.DataFrame) -> pd.DataFrame:
     frame = sql.numeric(frame, ["ratings", "top2", "avg_rating"])
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     frame["csat"] = sql.rate(frame, "top2", "ratings")
     return frame[frame["ratings"] > 0].reset_index(drop=True)
 
 
+def _rating_distribution_rolled(chosen, engine, schema, filters, by_platform=False) -> pd.DataFrame:
+    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    split = ", COALESCE(\"platform\", 'unknown') AS platform" if by_platform else ""
+    scores = " UNION ALL ".join(
+        f"SELECT {score} AS score{', platform' if by_platform else ''}, rated_{score} AS ratings FROM s"
+        for score in range(1, 6))
+    frame = sql.read_frame(engine, f"""
+        WITH s AS (SELECT 1 AS one{split}, {", ".join(f"SUM(rated_{i}) AS rated_{i}" for i in range(1, 6))}
+                   FROM ({source.text}) m {"GROUP BY 2" if by_platform else ""})
+        SELECT * FROM ({scores}) r WHERE ratings > 0 ORDER BY 1{", 2" if by_platform else ""}""", source.params)
+    return sql.numeric(frame, ["score", "ratings"])
+
+
+@rollups.served(_rating_distribution_rolled)
 def rating_distribution(engine: sa.Engine, schema: Schema, filters: Filters,
                         by_platform: bool = False) -> pd.DataFrame:
     """Ratings per score 1..5 (and platform); scores outside 1..5 are left out."""
@@ -165,6 +255,7 @@ def to_local(values: pd.Series, tz: str) -> pd.Series:
     return stamps.dt.tz_convert(tz).dt.tz_localize(None)
 
 
+@rollups.served()
 def dialog_outcomes_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket of dialog start: dialogs, conversion, escalation and repeat contact rates,
     resolved dialogs and their median and p90 resolution time (seconds). Columns of untracked
@@ -198,6 +289,7 @@ def dialog_outcomes_trend(engine: sa.Engine, schema: Schema, filters: Filters, u
     return frame
 
 
+@rollups.served()
 def conversion_by_platform(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Per platform (of the dialog's first platform value): dialogs, converted, conversion rate."""
     dialect = engine.dialect.name
@@ -211,6 +303,7 @@ def conversion_by_platform(engine: sa.Engine, schema: Schema, filters: Filters) 
     return frame
 
 
+@rollups.served()
 def resolution_histogram(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Resolved dialogs per resolution-time bin (``RESOLUTION_BINS``), every bin present."""
     dialect = engine.dialect.name
@@ -225,6 +318,7 @@ def resolution_histogram(engine: sa.Engine, schema: Schema, filters: Filters) ->
                          "dialogs": [counts.get(i, 0) for i in range(len(RESOLUTION_BINS))]})
 
 
+@rollups.served()
 def top_repeat_users(engine: sa.Engine, schema: Schema, filters: Filters, limit: int = 20) -> pd.DataFrame:
     """The users with the most repeat dialogs: user_id, dialogs, repeat dialogs, last dialog start."""
     dialect = engine.dialect.name

@@ -96,12 +96,20 @@ def where(filters: Filters, table: str, schema: Schema, dialect: str,
     several compiled filters can share one statement. A dimension the table does not have is
     not applied. Raises ``KeyError`` for a table outside the contract.
     """
-    dimensions = DIMENSIONS[table]
     start, end = filters.utc_bounds()
     clauses = [f'"timestamp" >= :{prefix}start', f'"timestamp" < :{prefix}end']
     params: dict = {f"{prefix}start": bind_timestamp(start, dialect),
                     f"{prefix}end": bind_timestamp(end, dialect)}
-    for field_name, column in dimensions.items():
+    dimensions, dimension_params = dimension_where(filters, table, schema, prefix)
+    return clauses + dimensions, {**params, **dimension_params}
+
+
+def dimension_where(filters: Filters, table: str, schema: Schema, prefix: str = "") -> tuple[list[str], dict]:
+    """The dimension part of ``where`` alone: ``(clauses, params)`` for the platform, intent and
+    model values of ``filters`` that ``table`` has (no time range)."""
+    clauses: list[str] = []
+    params: dict = {}
+    for field_name, column in DIMENSIONS[table].items():
         values = getattr(filters, field_name)
         if not values or not schema.has(table, column):
             continue

@@ -8,6 +8,7 @@ tiles scans each table once per period.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import inspect
 import uuid
@@ -381,7 +382,12 @@ def dialogs_subquery(filters: Filters, schema: Schema, dialect: str, columns: It
 
 def _grouped_dialogs(filters: Filters, schema: Schema, dialect: str, columns: Iterable[str],
                      extra: Iterable[str]) -> tuple[str, dict]:
+    from data_access import rollups
+
     columns = set(columns)
+    chosen = rollups.active_plan(filters)
+    if chosen is not None and chosen.rolled:
+        return _dialogs_from_parts(chosen, schema, dialect, columns, extra)
     where, params = sql.table_where(filters, CM, schema, dialect)
     optional = list(extra)
     for name in ("converted", "escalated"):
@@ -392,6 +398,69 @@ def _grouped_dialogs(filters: Filters, schema: Schema, dialect: str, columns: It
     more = "".join(f", {o}" for o in optional)
     grouped = (f"SELECT {dialog_key(schema, dialect)} AS dialog, MIN({sql.TS}) AS started, "
                f'MIN("user_id") AS user_id{more} FROM conversation_metrics {where} GROUP BY 1')
+    return _with_previous(grouped, params, columns, dialect)
+
+
+def _dialogs_from_parts(chosen, schema: Schema, dialect: str, columns: set[str],
+                        extra: Iterable[str]) -> tuple[str, dict]:
+    """The rows of ``_grouped_dialogs`` from the rolled-up dialog parts (and the raw rows of the
+    hours the rollups do not hold): each part holds a dialog's rows of one hour and combination
+    of platform, intent and model, so grouping the filtered parts by dialog gives the same
+    first time, user, flags and cost as grouping the filtered rows."""
+    from data_access import rollups
+
+    facts = _dialogs_from_facts(chosen, schema, dialect, columns, extra)
+    if facts is not None:
+        return facts
+    source = rollups.dialog_part_source(chosen, schema, dialect)
+    optional = [e.replace(DIALOG_COST_E4, "SUM(cost_e4)") for e in extra]
+    for name in ("converted", "escalated"):
+        if f"{name}_any" in columns and schema.has(CM, name):
+            optional.append(f"MAX({name}_any) AS {name}_any")
+    if "first_resolved" in columns and schema.has(CM, "resolved"):
+        optional.append("MIN(first_resolved) AS first_resolved")
+    more = "".join(f", {o}" for o in optional)
+    grouped = (f"SELECT {sql.bytewise('dialog', dialect)} AS dialog, MIN(started) AS started, "
+               f"MIN(user_id) AS user_id{more} FROM ({source.text}) parts GROUP BY 1")
+    return _with_previous(grouped, dict(source.params), columns, dialect)
+
+
+def _dialogs_from_facts(chosen, schema: Schema, dialect: str, columns: set[str],
+                        extra: Iterable[str]) -> tuple[str, dict] | None:
+    """The rows of ``_grouped_dialogs`` read from the rollups' one row per dialog where it can
+    answer (see ``rollups.dialog_fact_source``), else None."""
+    import re
+
+    from data_access import rollups
+
+    wanted = {"dialog": ("dialog", "dialog"), "started": ("started", "MIN(started)"),
+              "user_id": ("user_id", "MIN(user_id)")}
+    for name in ("converted", "escalated"):
+        if f"{name}_any" in columns and schema.has(CM, name):
+            wanted[f"{name}_any"] = (f"{name}_any", f"MAX({name}_any)")
+    if "first_resolved" in columns and schema.has(CM, "resolved"):
+        wanted["first_resolved"] = ("first_resolved", "MIN(first_resolved)")
+    for item in extra:
+        found = re.fullmatch(r"(.+) AS (\w+)", item)
+        if found is None:
+            return None
+        expr, name = found.groups()
+        first = re.fullmatch(r'MIN\("(platform|intent|ai_model)"\)', expr)
+        if expr == DIALOG_COST_E4:
+            wanted[name] = ("cost_e4", "SUM(cost_e4)")
+        elif first is not None:
+            wanted[name] = (f'"{first.group(1)}"', expr)
+        elif re.fullmatch(r"'[^']*'", expr):
+            wanted[name] = (expr, expr)
+        else:
+            return None
+    source = rollups.dialog_fact_source(chosen, schema, dialect, wanted)
+    if source is None:
+        return None
+    return _with_previous(source.text, dict(source.params), columns, dialect)
+
+
+def _with_previous(grouped: str, params: dict, columns: set[str], dialect: str) -> tuple[str, dict]:
     if "previous_started" not in columns:
         return grouped, params
     return (f"SELECT d.*, LAG(started) OVER (PARTITION BY {sql.bytewise('user_id', dialect)} ORDER BY started) "
@@ -514,18 +583,60 @@ def compute(engine: sa.Engine, schema: Schema, filters: Filters,
             results[key] = KpiValue(key, None, reason=NOT_TRACKED)
         else:
             by_level.setdefault(item.level, []).append(item)
+    from data_access import rollups
+
+    chosen = None
+    if "messages" in by_level or "dialogs" in by_level:
+        chosen = rollups.active_plan(filters) or rollups.plan(engine, schema, filters)
     for level, items in by_level.items():
         built = {item.key: item.build(dialect) for item in items}
-        select = ", ".join(f"{expr} AS {key}__{name}"
-                           for key, agg in built.items() for name, expr in agg.columns.items())
-        source, params = level_source(level, filters, schema, dialect, built)
-        row = sql.read_row(engine, f"SELECT {select} FROM {source}", params)
+        if level == "messages" and chosen.rolled:
+            with rollups.planned(chosen, "compute"):
+                row = _rolled_message_row(engine, chosen, schema, built)
+        else:
+            select = ", ".join(f"{expr} AS {key}__{name}"
+                               for key, agg in built.items() for name, expr in agg.columns.items())
+            with (rollups.planned(chosen, "compute") if chosen else contextlib.nullcontext()):
+                source, params = level_source(level, filters, schema, dialect, built)
+                row = sql.read_row(engine, f"SELECT {select} FROM {source}", params)
         for key, agg in built.items():
             values = {name: row[f"{key}__{name}"] for name in agg.columns}
             value, n, ignored = agg.finish(values)
             results[key] = KpiValue(key, value, int(n or 0), int(ignored or 0),
                                     None if value is not None else NO_DATA)
     return results
+
+
+RATINGS = "rated_1 + rated_2 + rated_3 + rated_4 + rated_5"
+# Each message-level KPI's aggregates over the rolled-up measures (data_access.rollups.MEASURES):
+# the same names as its raw aggregates, so that its own ``finish`` turns them into the value.
+ROLLED_MESSAGE_AGGREGATES = {
+    "messages": {"n": "SUM(messages)"},
+    "csat": {"top2": "SUM(rated_4 + rated_5)", "counted": f"SUM({RATINGS})", "bad": "SUM(rated_bad)"},
+    "avg_rating": {"total": "SUM(rated_1 + 2 * rated_2 + 3 * rated_3 + 4 * rated_4 + 5 * rated_5)",
+                   "counted": f"SUM({RATINGS})", "bad": "SUM(rated_bad)"},
+    "avg_response_time": {"total": "SUM(time_sum)", "counted": "SUM(timed)", "bad": "SUM(timed_bad)"},
+    "p95_response_time": {"counted": "SUM(timed)", "bad": "SUM(timed_bad)"},  # p95: the histogram
+    "intent_accuracy": {"hits": 'SUM(CASE WHEN "intent" = "expected_intent" THEN messages ELSE 0 END)',
+                        "labelled": 'SUM(CASE WHEN "expected_intent" IS NOT NULL THEN messages ELSE 0 END)'},
+    "helpful_answers": {"up": "SUM(helpful_up)", "voted": "SUM(voted)"},
+    "tokens": {"total": "SUM(tokens_sum)", "counted": "SUM(tokens_counted)", "bad": "SUM(tokens_bad)"},
+    "cost": {"total": "SUM(cost_e4)", "counted": "SUM(cost_counted)", "bad": "SUM(cost_bad)"},
+}
+
+
+def _rolled_message_row(engine: sa.Engine, chosen, schema: Schema, built: dict[str, Aggregates]) -> dict:
+    """The message-level aggregates of ``built`` from the rollups (see ``ROLLED_MESSAGE_AGGREGATES``)."""
+    from data_access import rollups
+
+    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    select = ", ".join(f"COALESCE({expr}, 0) AS {key}__{name}"
+                       for key in built for name, expr in ROLLED_MESSAGE_AGGREGATES[key].items())
+    row = sql.read_row(engine, f"SELECT {select} FROM ({source.text}) m", source.params)
+    if "p95_response_time" in built:
+        p95 = rollups.percentiles(engine, chosen, schema, {}, {"p95": 0.95})
+        row["p95_response_time__p95"] = None if p95.empty else p95["p95"].iloc[0]
+    return row
 
 
 def compute_one(engine: sa.Engine, schema: Schema, filters: Filters, key: str) -> KpiValue:

@@ -88,7 +88,7 @@ def timed_query(name: str, dialect: str) -> Iterator[dict]:
         log = get("easyflow.sql")
         subject = _subject.get()
         fields = {"query": f"{name} · {subject}" if subject else name, "dialect": dialect, "duration_ms": ms,
-                  "rows": info["rows"]}
+                  "rows": info["rows"], "path": _path.get()}
         records = _recorded.get()
         if records is not None:
             records.append(fields)
@@ -122,6 +122,19 @@ def in_this_context(function):
     are recorded with the page's)."""
     context = contextvars.copy_context()
     return lambda *args, **kwargs: context.copy().run(function, *args, **kwargs)
+
+
+_path: contextvars.ContextVar[str | None] = contextvars.ContextVar("query_path", default=None)
+
+
+@contextmanager
+def read_path(path: str) -> Iterator[None]:
+    """Name where the queries inside the block read (rollups or raw rows, see data_access.rollups)."""
+    token = _path.set(path)
+    try:
+        yield
+    finally:
+        _path.reset(token)
 
 
 @contextmanager

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import alerts, business, kpis, sla, sql
+from data_access import alerts, business, kpis, rollups, sla, sql
 from data_access.alert_rules import RuleSet, SlaTargets
 from data_access.filters import Filters
 from data_access.kpis import RATED, TIMED
@@ -110,14 +110,27 @@ class Report:
     filters: Filters | None = None
 
 
-def series(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
-    """Per local bucket (``unit``): the values of ``ANOMALY_KPIS`` and their sample sizes
-    (messages, ratings, dialogs, requests), from three grouped statements."""
+def _message_series_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    params = dict(source.params)
+    bucket = sql.local_bucket("t", unit, filters, schema, "conversation_metrics", engine.dialect.name, params)
+    return sql.numeric(sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, SUM(messages) AS messages, {business.RATINGS_SUM} AS ratings,
+               {business.TOP2_SUM} AS top2,
+               CASE WHEN {business.RATINGS_SUM} > 0 THEN {business.SCORE_SUM} END AS score_sum,
+               {business.mean_of("SUM(time_sum)", "SUM(timed)")} AS avg_response_time
+        FROM ({source.text}) m GROUP BY 1""", params), ["messages", "ratings", "top2", "score_sum", "avg_response_time"])
+
+
+@rollups.served(_message_series_rolled, local_buckets=True)
+def message_series(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket: messages, ratings, top-2 ratings, the sum of valid scores and the mean
+    response time (the message part of ``series``)."""
     cm = "conversation_metrics"
     dialect = engine.dialect.name
     where, params = sql.table_where(filters, cm, schema, dialect)
     bucket = sql.local_bucket(sql.TS, unit, filters, schema, cm, dialect, params)
-    messages = sql.numeric(sql.read_frame(engine, f"""
+    return sql.numeric(sql.read_frame(engine, f"""
         SELECT {bucket} AS bucket, COUNT(*) AS messages,
                SUM(CASE WHEN {RATED} THEN 1 ELSE 0 END) AS ratings,
                SUM(CASE WHEN {RATED} AND "satisfaction_score" >= 4 THEN 1 ELSE 0 END) AS top2,
@@ -125,6 +138,13 @@ def series(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd
                AVG(CASE WHEN {TIMED} THEN "response_time_ms" END) AS avg_response_time
         FROM conversation_metrics {where} GROUP BY 1""", params),
         ["messages", "ratings", "top2", "score_sum", "avg_response_time"])
+
+
+def series(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket (``unit``): the values of ``ANOMALY_KPIS`` and their sample sizes
+    (messages, ratings, dialogs, requests), from three grouped statements."""
+    dialect = engine.dialect.name
+    messages = message_series(engine, schema, filters, unit)
     messages["bucket"] = pd.to_datetime(messages["bucket"])
     messages["csat"] = sql.rate(messages, "top2", "ratings")
     messages["avg_rating"] = messages["score_sum"] / messages["ratings"].where(messages["ratings"] > 0)

@@ -1,7 +1,7 @@
 """The contract's six tables as SQLAlchemy Core objects, and discovery of what a database has.
 
-The platform writes these tables; the dashboard only reads them (the demo generator and the
-tests create them). ``discover`` tells which optional tables and columns a live database has,
+The platform writes these tables; the dashboard reads them (the demo generator and the tests
+create them) and keeps its hourly rollups beside them (data_access.rollups). ``discover`` tells which optional tables and columns a live database has,
 so that queries can adapt and panels can say "not tracked in this database".
 """
 
@@ -107,6 +107,9 @@ TABLES: dict[str, sa.Table] = {t.name: t for t in metadata.sorted_tables}
 
 REQUIRED_TABLE = "conversation_metrics"
 
+# What data_access.rollups keeps in the same database (known here so that discover reports it).
+DERIVED_TABLES = ("rollup_messages", "rollup_latency", "rollup_dialogs", "rollup_state", "rollup_dirty_hours")
+
 # Columns of conversation_metrics that the seed's ConversationMetrics model lacks.
 OPTIONAL_CONVERSATION_COLUMNS = (
     "session_id",
@@ -124,9 +127,11 @@ class Schema:
 
     columns: dict[str, frozenset[str]] = field(default_factory=dict)
     aware_timestamps: frozenset[str] = frozenset()
+    # Tables the dashboard itself keeps (data_access.rollups), by name.
+    derived_tables: frozenset[str] = frozenset()
 
     def has_table(self, table: str) -> bool:
-        return table in self.columns
+        return table in self.columns or table in self.derived_tables
 
     def has(self, table: str, column: str) -> bool:
         return column in self.columns.get(table, frozenset())
@@ -141,7 +146,7 @@ class Schema:
 
     def __hash__(self) -> int:  # frozen dataclass with dict field: hash by content
         return hash((tuple(sorted((k, tuple(sorted(v))) for k, v in self.columns.items())),
-                     self.aware_timestamps))
+                     self.aware_timestamps, self.derived_tables))
 
 
 def discover(engine: sa.Engine) -> Schema:
@@ -162,7 +167,8 @@ def discover(engine: sa.Engine) -> Schema:
         ts_type = found.get("timestamp", {}).get("type")
         if getattr(ts_type, "timezone", False):
             aware.add(name)
-    return Schema(columns=columns, aware_timestamps=frozenset(aware))
+    return Schema(columns=columns, aware_timestamps=frozenset(aware),
+                  derived_tables=frozenset(t for t in DERIVED_TABLES if t in present))
 
 
 def create_all(engine: sa.Engine) -> None:

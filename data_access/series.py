@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import sql
+from data_access import rollups, sql
 from data_access.filters import Filters
 from data_access.kpis import CM, dialogs_subquery
 from data_access.schema import Schema
@@ -27,6 +28,20 @@ class FilterOptions:
     models: tuple[str, ...] = ()
 
 
+def _option_rows(engine: sa.Engine, schema: Schema, cols: str) -> pd.DataFrame:
+    """The distinct combinations of ``cols``: from the rollups and the raw rows they do not hold
+    when they are there (a few thousand rows instead of the whole table), else the raw rows."""
+    everything = Filters(datetime(1970, 1, 1), datetime(2200, 1, 1))
+    chosen = rollups.plan(engine, schema, everything)
+    if not chosen.rolled:
+        return sql.read_frame(engine, f"SELECT {cols} FROM conversation_metrics GROUP BY {cols} "
+                                      f"LIMIT {MAX_COMBINATIONS}", {})
+    with rollups.planned(chosen, "filter_options"):
+        source = rollups.message_source(chosen, schema, engine.dialect.name, names=("messages",))
+        return sql.read_frame(engine, f"SELECT {cols} FROM ({source.text}) m GROUP BY {cols} "
+                                      f"LIMIT {MAX_COMBINATIONS}", source.params)
+
+
 def filter_options(engine: sa.Engine, schema: Schema) -> FilterOptions:
     """Distinct platforms, intents and AI models in conversation_metrics (sorted, NULLs left out).
 
@@ -37,12 +52,12 @@ def filter_options(engine: sa.Engine, schema: Schema) -> FilterOptions:
     if not present:
         return FilterOptions()
     cols = ", ".join(sql.column(CM, c) for c in present.values())
-    frame = sql.read_frame(engine, f"SELECT {cols} FROM conversation_metrics GROUP BY {cols} "
-                                   f"LIMIT {MAX_COMBINATIONS}", {})
+    frame = _option_rows(engine, schema, cols)
     return FilterOptions(**{f: tuple(sorted({str(v) for v in frame[c].dropna()}))[:MAX_OPTIONS]
                             for f, c in present.items()})
 
 
+@rollups.served()
 def dialogs_by_platform(engine: sa.Engine, schema: Schema, filters: Filters,
                         unit: str | None = None) -> pd.DataFrame:
     """Dialogs per time bucket (by dialog start, in the filters' timezone) and platform.

@@ -18,6 +18,7 @@ from data_access.engine import make_engine
 from data_access.schema import TABLES, create_all, metadata
 from datetime import date
 
+from data_access import rollups
 from data_access.demo import DemoSpec, load
 from tests.apptest import TODAY, small_demo
 
@@ -78,6 +79,7 @@ def engine(request, tmp_path) -> Iterator[sa.Engine]:
         eng = make_engine(f"sqlite:///{tmp_path / 'metrics.sqlite'}")
     else:
         eng = make_engine(request.getfixturevalue("pg_database_url"))
+        rollups.drop(eng)  # a test before may have rolled this database up
         metadata.drop_all(eng)
     create_all(eng)
     yield eng

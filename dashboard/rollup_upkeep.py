@@ -1,0 +1,95 @@
+"""Keeping the rollups fresh from the dashboard itself (data_access.rollups does the work).
+
+Every page run asks ``keep_fresh``; at most once a minute per database and process it reads the
+rollups' state and, when an hour has closed since the last refresh (or late rows wait, or there
+are none yet), starts one refresh on a background thread. The refresh lock (a PostgreSQL
+advisory lock, a file lock beside a SQLite file) keeps two processes from refreshing at once;
+cron running ``python -m data_access.rollups refresh`` works beside it. Pages never wait for it:
+they read the raw rows for what the rollups do not hold yet, with the same numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+
+from data_access import errors, logs, rollups
+
+CHECK_EVERY_SECONDS = 60
+# After a refusal (a read-only role, say) the dashboard reads raw rows and asks again this much later.
+BACK_OFF_SECONDS = 600
+
+
+@dataclass
+class _Upkeep:
+    checked: float = -1e9
+    thread: threading.Thread | None = None
+    first_build: bool = False
+    refused_until: float = 0.0
+
+
+_upkeep: dict[str, _Upkeep] = {}
+_lock = threading.Lock()
+
+
+def enabled() -> bool:
+    """Off with ``EASYFLOW_ROLLUPS=off`` (the dashboard then reads only raw rows)."""
+    return os.environ.get("EASYFLOW_ROLLUPS", "on").lower() != "off"
+
+
+def _stale(engine: sa.Engine) -> tuple[bool, bool]:
+    """(whether a refresh has work, whether the rollups are missing or still in a first build)."""
+    if rollups.STATE not in sa.inspect(engine).get_table_names():
+        return True, True
+    state = rollups.read_state(engine)
+    if state is None or state.watermark is None:
+        return True, True
+    target = rollups.floor_hour(datetime.now(timezone.utc).replace(tzinfo=None) - rollups.GRACE)
+    return state.watermark < target or bool(state.dirty_hours) or state.status != "ready", state.status == "building"
+
+
+def keep_fresh(url: str, engine: sa.Engine, on_done=None) -> bool:
+    """Start a background refresh of ``engine``'s rollups when they are stale; returns whether a
+    first build is under way (pages then say so). ``on_done`` runs after a refresh that did work."""
+    if not enabled():
+        return False
+    now = time.monotonic()
+    with _lock:
+        upkeep = _upkeep.setdefault(url, _Upkeep())
+        running = upkeep.thread is not None and upkeep.thread.is_alive()
+        if running or now - upkeep.checked < CHECK_EVERY_SECONDS or now < upkeep.refused_until:
+            return running and upkeep.first_build
+        upkeep.checked = now
+    try:
+        stale, first_build = _stale(engine)
+    except sa.exc.SQLAlchemyError:
+        return False
+    if not stale:
+        return False
+
+    def run() -> None:
+        log = logs.get("easyflow.rollups")
+        try:
+            report = rollups.refresh(engine)
+        except (rollups.RollupError, *errors.DATABASE_ERRORS) as error:
+            upkeep.refused_until = time.monotonic() + BACK_OFF_SECONDS
+            log.warning("rollup_refresh_failed", problem=type(errors.classify(error)).__name__
+                        if not isinstance(error, rollups.RollupError) else "RollupError")
+            return
+        log.info("rollups_refreshed", status=report.status, new_hours=report.new_hours,
+                 late_hours=report.late_hours, seconds=round(report.seconds, 2))
+        if on_done is not None and report.status == "done":
+            on_done()
+
+    with _lock:
+        if upkeep.thread is not None and upkeep.thread.is_alive():
+            return upkeep.first_build
+        upkeep.first_build = first_build
+        upkeep.thread = threading.Thread(target=run, name="rollup-refresh", daemon=True)
+        upkeep.thread.start()
+    return first_build

@@ -1,0 +1,955 @@
+"""Rollups: conversation_metrics aggregated once per UTC hour, kept fresh incrementally.
+
+    python -m data_access.rollups refresh --url URL [--full]
+    python -m data_access.rollups status --url URL
+
+Three tables in the metrics database, made and kept by this module:
+
+- ``rollup_messages``: per hour × platform × intent × ai_model × expected_intent, exact counts and
+  sums of every message-level measure (``MEASURES``): ratings per score, response-time sums and
+  the latency chart's bins, helpful votes, tokens, cost in 1/10,000 USD, confidence buckets;
+- ``rollup_latency``: per hour × platform × intent × ai_model, a histogram of response_time_ms
+  with log-spaced buckets (``latency_bucket``), from which percentiles are read within
+  ``LATENCY_RELATIVE_ERROR``;
+- ``rollup_dialogs``: per hour × dialog × platform × intent × ai_model, the dialog's part in that
+  hour and combination (first time, user, first resolved time, converted / escalated, cost), so
+  that the dialogs of any filter set are the parts grouped by dialog, never the messages.
+
+``rollup_state`` holds the watermark: every hour before it is aggregated. Rows that arrive late
+into an aggregated hour (an import, a platform writing in batches), or change or go, are noted by
+triggers in ``rollup_dirty_hours``; readers take those hours from the raw rows until the next
+refresh re-aggregates them, so an answer is exact before and after. ``plan`` tells a query which
+hours to read from the rollups and which from the raw rows (see ``docs/architecture.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import functools
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+
+from data_access import logs, sql
+from data_access.filters import Filters, bind_timestamp, dimension_where
+from data_access.schema import Schema, discover
+
+CM = "conversation_metrics"
+MESSAGES = "rollup_messages"
+LATENCY = "rollup_latency"
+DIALOGS = "rollup_dialogs"
+FACTS = "rollup_dialog_facts"
+STATE = "rollup_state"
+DIRTY = "rollup_dirty_hours"
+TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, STATE, DIRTY)
+
+# Bumped whenever what the tables hold changes: a database with another version is rebuilt.
+VERSION = 5
+HOUR = timedelta(hours=1)
+# Hours closed less than this long ago are left to the raw rows: a transaction still open when
+# its hour closed commits within it (longer ones are the trigger's blind spot, see the docs).
+GRACE = timedelta(minutes=5)
+# A first build commits a day at a time, so an interrupted one resumes where it stopped.
+BUILD_CHUNK = timedelta(days=1)
+# More late hours than this pending and a query reads the raw rows instead of a long list of gaps.
+MAX_DIRTY_HOURS = 500
+
+DIMENSIONS = ("platform", "intent", "ai_model", "expected_intent")
+DIALOG_DIMENSIONS = ("platform", "intent", "ai_model")
+# The latency histogram is kept per one dimension at a time: per all three at once it would hold
+# about as many rows as the raw table (10M rows a quarter).
+HISTOGRAM_DIMENSIONS = ("ai_model", "platform", "intent")
+
+# The latency histogram: exact below EXACT_BELOW_MS; above, bucket k holds [lo·RATIO^k, lo·RATIO^(k+1))
+# and reads as the middle of that interval, so a value read back is within 1 % of a value in it
+# (half the width over the lower edge: (RATIO − 1) / 2). A percentile interpolates between two
+# order statistics, each within 1 %, so it is too.
+EXACT_BELOW_MS = 100
+LATENCY_RATIO = 1.02
+LATENCY_RELATIVE_ERROR = (LATENCY_RATIO - 1) / 2
+
+RATED = '"satisfaction_score" BETWEEN 1 AND 5'
+TIMED = '"response_time_ms" >= 0'
+TOKENS_VALID = '"tokens_used" >= 0'
+CONFIDENCE_VALID = '"confidence" BETWEEN 0 AND 1'
+
+# Matches data_access.ai (kept there for the raw path; the agreement tests hold them together).
+LATENCY_EDGES = (500, 1000, 2000, 3000, 5000, 10_000)
+CONFIDENCE_EDGES = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+class RollupError(Exception):
+    """A refresh that cannot run: no conversation_metrics table, or the database refused it."""
+
+
+def _count(condition: str) -> str:
+    return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
+
+
+def measures(schema: Schema) -> dict[str, str]:
+    """Each rollup_messages measure → its value for one raw row (the rollup holds their sums)."""
+    has = lambda column: schema.has(CM, column)  # noqa: E731
+    columns = {"messages": "1"}
+    for score in range(1, 6):
+        columns[f"rated_{score}"] = _count(f'"satisfaction_score" = {score}')
+    columns["rated_bad"] = _count(f"NOT ({RATED})")
+    columns["timed"] = _count(TIMED)
+    columns["timed_bad"] = _count(f"NOT ({TIMED})")
+    columns["time_sum"] = f'CASE WHEN {TIMED} THEN "response_time_ms" ELSE 0 END'
+    lower = 0
+    for i, upper in enumerate(LATENCY_EDGES + (None,)):
+        top = f' AND "response_time_ms" < {upper}' if upper else ""
+        columns[f"latency_bin_{i}"] = _count(f'"response_time_ms" >= {lower}{top}')
+        lower = upper
+    columns["voted"] = _count('"helpful" IS NOT NULL') if has("helpful") else "0"
+    columns["helpful_up"] = sql.flag('"helpful"') if has("helpful") else "0"
+    columns["tokens_counted"] = _count(TOKENS_VALID)
+    columns["tokens_bad"] = _count(f"NOT ({TOKENS_VALID})")
+    columns["tokens_sum"] = f'CASE WHEN {TOKENS_VALID} THEN "tokens_used" ELSE 0 END'
+    columns["cost_counted"] = _count(sql.VALID_COST)
+    columns["cost_bad"] = _count(f"NOT ({sql.VALID_COST})")
+    columns["cost_e4"] = f"CAST(ROUND({sql.COST_OR_ZERO} * 10000) AS BIGINT)"
+    lower = 0.0
+    for i, upper in enumerate(CONFIDENCE_EDGES + (None,)):
+        top = f' AND "confidence" < {upper}' if upper else ""
+        inside = f'{CONFIDENCE_VALID} AND "confidence" >= {lower}{top}'
+        columns[f"confidence_{i}"] = _count(inside)
+        columns[f"confidence_sum_{i}"] = f'CASE WHEN {inside} THEN "confidence" ELSE 0 END'
+        lower = upper
+    return columns
+
+
+MEASURE_NAMES = tuple(measures(Schema(columns={CM: frozenset()})))
+WIDE_SUMS = ("time_sum", "tokens_sum", "cost_e4")
+
+
+def latency_bucket(dialect: str) -> str:
+    """The histogram bucket of a non-negative response_time_ms (see ``EXACT_BELOW_MS``)."""
+    rt = '"response_time_ms"'
+    log_bucket = f"{EXACT_BELOW_MS} + CAST(FLOOR(LN({rt} / {float(EXACT_BELOW_MS)}) / LN({LATENCY_RATIO})) AS INTEGER)"
+    return f"CASE WHEN {rt} < {EXACT_BELOW_MS} THEN {rt} ELSE {log_bucket} END"
+
+
+def bucket_value(bucket: int) -> float:
+    """The value a histogram bucket reads as (the exact value below ``EXACT_BELOW_MS``)."""
+    if bucket < EXACT_BELOW_MS:
+        return float(bucket)
+    lower = EXACT_BELOW_MS * LATENCY_RATIO ** (bucket - EXACT_BELOW_MS)
+    return lower * (1 + LATENCY_RATIO) / 2
+
+
+def histogram_percentile(buckets, counts, fraction: float) -> float | None:
+    """``percentile_cont(fraction)`` read from a histogram (``buckets`` ascending with their
+    ``counts``): linear interpolation between the two order statistics around the position,
+    each read as its bucket's value. None when the histogram is empty."""
+    total = int(sum(counts))
+    if total == 0:
+        return None
+    position = fraction * (total - 1)
+    lower_rank = math.floor(position)
+    ranks = (lower_rank, min(lower_rank + 1, total - 1))
+    values, seen, i = [], 0, 0
+    for bucket, count in zip(buckets, counts):
+        seen += int(count)
+        while i < 2 and ranks[i] < seen:
+            values.append(bucket_value(int(bucket)))
+            i += 1
+        if i == 2:
+            break
+    return values[0] + (position - lower_rank) * (values[1] - values[0])
+
+
+def _columns_present(schema: Schema) -> dict[str, str]:
+    """A raw dimension column → its SQL (NULL where the database lacks the column)."""
+    return {c: (sql.column(CM, c) if schema.has(CM, c) else "NULL") for c in DIMENSIONS}
+
+
+def dialog_part_columns(schema: Schema, dialect: str) -> dict[str, str]:
+    """Each rollup_dialogs column (beyond hour and dimensions) → its value for one raw row."""
+    from data_access.kpis import dialog_key
+
+    has = lambda column: schema.has(CM, column)  # noqa: E731
+    return {
+        "dialog": dialog_key(schema, dialect),
+        "started": sql.TS,
+        "last_seen": sql.TS,
+        "user_id": '"user_id"' if has("user_id") else "NULL",
+        # Typed NULLs where the database lacks the column (PostgreSQL types a bare NULL as text).
+        "first_resolved": f'CASE WHEN "resolved" THEN {sql.TS} END' if has("resolved") else f"CASE WHEN 1 = 0 THEN {sql.TS} END",
+        "converted_any": sql.flag('"converted"') if has("converted") else "CAST(NULL AS SMALLINT)",
+        "escalated_any": sql.flag('"escalated"') if has("escalated") else "CAST(NULL AS SMALLINT)",
+        "cost_e4": f"CAST(ROUND({sql.COST_OR_ZERO} * 10000) AS BIGINT)",
+    }
+
+
+# How a dialog part combines with others of the same dialog.
+DIALOG_PART_COMBINE = {"started": "MIN", "last_seen": "MAX", "user_id": "MIN", "first_resolved": "MIN",
+                       "converted_any": "MAX", "escalated_any": "MAX", "cost_e4": "SUM"}
+
+
+def hour_of(expr: str, dialect: str) -> str:
+    """The start of the UTC hour of a timestamp (sessions run in UTC on PostgreSQL)."""
+    return f"date_trunc('hour', {expr})" if dialect == "postgresql" else f"strftime('%Y-%m-%d %H:00:00', {expr})"
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+def _ddl(schema: Schema, dialect: str) -> list[str]:
+    pg = dialect == "postgresql"
+    ts = ("TIMESTAMPTZ" if CM in schema.aware_timestamps else "TIMESTAMP") if pg else "TEXT"
+    big = "BIGINT" if pg else "INTEGER"
+    real = "DOUBLE PRECISION" if pg else "REAL"
+    dims = ", ".join(f"{c} TEXT" for c in DIMENSIONS)
+    # Counts as INTEGER (an hour's combination holds far fewer than 2^31 rows), so that their SUM
+    # is a BIGINT as the raw COUNT is; sums of values as BIGINT; confidence as a float.
+    kind = lambda m: real if m.startswith("confidence_sum") else big if m in WIDE_SUMS else "INTEGER"  # noqa: E731
+    numbers = ", ".join(f"{m} {kind(m)} NOT NULL" for m in MEASURE_NAMES)
+    dialog_dims = ", ".join(f"{c} TEXT" for c in DIALOG_DIMENSIONS)
+    serial = "BIGSERIAL PRIMARY KEY" if pg else "INTEGER PRIMARY KEY AUTOINCREMENT"
+    key = 'TEXT COLLATE "C"' if pg else "TEXT"  # dialog keys compare byte-wise (as kpis.dialog_key)
+    return [
+        f"CREATE TABLE IF NOT EXISTS {MESSAGES} (hour {ts} NOT NULL, {dims}, {numbers})",
+        f"CREATE INDEX IF NOT EXISTS ix_{MESSAGES}_hour ON {MESSAGES} (hour)",
+        f"CREATE TABLE IF NOT EXISTS {LATENCY} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
+        f"bucket INTEGER NOT NULL, n {big} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS ix_{LATENCY}_hour ON {LATENCY} (dimension, hour)",
+        f"CREATE TABLE IF NOT EXISTS {DIALOGS} (hour {ts} NOT NULL, dialog {key} NOT NULL, {dialog_dims}, "
+        f"started {ts} NOT NULL, last_seen {ts} NOT NULL, user_id TEXT, first_resolved {ts}, converted_any SMALLINT, "
+        f"escalated_any SMALLINT, cost_e4 {big} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS ix_{DIALOGS}_hour ON {DIALOGS} (hour)",
+        f"CREATE INDEX IF NOT EXISTS ix_{DIALOGS}_dialog ON {DIALOGS} (dialog)",
+        f"CREATE TABLE IF NOT EXISTS {FACTS} (dialog {key} NOT NULL PRIMARY KEY, started {ts} NOT NULL, "
+        f"last_seen {ts} NOT NULL, user_id TEXT, {dialog_dims}, first_resolved {ts}, converted_any SMALLINT, "
+        f"escalated_any SMALLINT, cost_e4 {big} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_started ON {FACTS} (started)",
+        f"CREATE TABLE IF NOT EXISTS {STATE} (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, "
+        f"fingerprint TEXT NOT NULL, watermark {ts}, status TEXT NOT NULL, refreshed_at {ts}, "
+        f"longest_dialog_s {real} NOT NULL DEFAULT 0)",
+        f"CREATE TABLE IF NOT EXISTS {DIRTY} (id {serial}, hour {ts})",
+        f"CREATE INDEX IF NOT EXISTS ix_{DIRTY}_hour ON {DIRTY} (hour)",
+    ]
+
+
+def _triggers(dialect: str) -> list[str]:
+    """Triggers that note the closed hours a write touched (late rows; changed or deleted rows)."""
+    if dialect == "postgresql":
+        closed = "date_trunc('hour', clock_timestamp() AT TIME ZONE 'UTC')"
+        function = f"""
+        CREATE OR REPLACE FUNCTION easyflow_rollup_note() RETURNS trigger LANGUAGE plpgsql AS $body$
+        BEGIN
+          IF TG_OP = 'TRUNCATE' THEN
+            INSERT INTO {DIRTY} (hour) VALUES (NULL);
+            RETURN NULL;
+          END IF;
+          IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            INSERT INTO {DIRTY} (hour) SELECT DISTINCT date_trunc('hour', "timestamp") FROM new_rows
+            WHERE "timestamp" < {closed}::timestamp;
+          END IF;
+          IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            INSERT INTO {DIRTY} (hour) SELECT DISTINCT date_trunc('hour', "timestamp") FROM old_rows
+            WHERE "timestamp" < {closed}::timestamp;
+          END IF;
+          RETURN NULL;
+        END $body$"""
+        statements = [function]
+        for name, event, referencing in (
+                ("insert", "INSERT", "REFERENCING NEW TABLE AS new_rows"),
+                ("update", "UPDATE", "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+                ("delete", "DELETE", "REFERENCING OLD TABLE AS old_rows")):
+            statements.append(f"DROP TRIGGER IF EXISTS easyflow_rollup_{name} ON {CM}")
+            statements.append(f"CREATE TRIGGER easyflow_rollup_{name} AFTER {event} ON {CM} {referencing} "
+                              f"FOR EACH STATEMENT EXECUTE FUNCTION easyflow_rollup_note()")
+        statements.append(f"DROP TRIGGER IF EXISTS easyflow_rollup_truncate ON {CM}")
+        statements.append(f"CREATE TRIGGER easyflow_rollup_truncate AFTER TRUNCATE ON {CM} "
+                          f"FOR EACH STATEMENT EXECUTE FUNCTION easyflow_rollup_note()")
+        return statements
+    closed = "strftime('%Y-%m-%d %H:00:00', 'now')"
+
+    def note(row: str) -> str:
+        hour = f"strftime('%Y-%m-%d %H:00:00', {row}.\"timestamp\")"
+        return (f"INSERT INTO {DIRTY} (hour) SELECT {hour} WHERE {row}.\"timestamp\" < {closed} "
+                f"AND NOT EXISTS (SELECT 1 FROM {DIRTY} WHERE hour = {hour});")
+
+    return [f"CREATE TRIGGER IF NOT EXISTS easyflow_rollup_insert AFTER INSERT ON {CM} BEGIN {note('NEW')} END",
+            f"CREATE TRIGGER IF NOT EXISTS easyflow_rollup_update AFTER UPDATE ON {CM} BEGIN {note('OLD')} "
+            f"{note('NEW')} END",
+            f"CREATE TRIGGER IF NOT EXISTS easyflow_rollup_delete AFTER DELETE ON {CM} BEGIN {note('OLD')} END"]
+
+
+def fingerprint(schema: Schema) -> str:
+    """What the rollups were built from: conversation_metrics' columns and timestamp kind."""
+    columns = ",".join(sorted(schema.columns.get(CM, ())))
+    return f"{columns};aware={CM in schema.aware_timestamps}"
+
+
+def drop(engine: sa.Engine) -> None:
+    """Remove the rollup tables and triggers (the dashboard goes back to the raw rows)."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            for name in ("insert", "update", "delete", "truncate"):
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS easyflow_rollup_{name} ON {CM}")
+            conn.exec_driver_sql("DROP FUNCTION IF EXISTS easyflow_rollup_note()")
+        else:
+            for name in ("insert", "update", "delete"):
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS easyflow_rollup_{name}")
+        for table in TABLES:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+
+
+# --- state -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class State:
+    """What the rollups hold: every hour before ``watermark`` (naive UTC), built from a database
+    whose columns gave ``fingerprint``; ``status`` is "building" during a first build."""
+
+    version: int
+    fingerprint: str
+    watermark: datetime | None
+    status: str
+    refreshed_at: datetime | None
+    dirty_hours: tuple[datetime | None, ...] = ()
+    longest_dialog_s: float = 0.0
+
+    def usable(self, schema: Schema) -> bool:
+        return self.version == VERSION and self.fingerprint == fingerprint(schema) and self.watermark is not None
+
+
+def _naive_utc(value) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def read_state(engine: sa.Engine) -> State | None:
+    """The rollups' state, or None when there are none. Raises SQLAlchemy errors."""
+    with sql.connected(engine) as conn:
+        row = conn.execute(sa.text(f"SELECT version, fingerprint, watermark, status, refreshed_at, longest_dialog_s "
+                                   f"FROM {STATE} WHERE id = 1")).first()
+        if row is None:
+            return None
+        dirty = conn.execute(sa.text(f"SELECT DISTINCT hour FROM {DIRTY} LIMIT {MAX_DIRTY_HOURS + 1}")).scalars().all()
+    return State(int(row[0]), row[1], _naive_utc(row[2]), row[3], _naive_utc(row[4]),
+                 tuple(sorted((_naive_utc(h) for h in dirty), key=lambda h: (h is not None, h))), float(row[5] or 0))
+
+
+def _write_state(conn: sa.Connection, schema: Schema, watermark: datetime | None, status: str) -> None:
+    dialect = conn.dialect.name
+    params = {"version": VERSION, "fingerprint": fingerprint(schema), "status": status,
+              "watermark": None if watermark is None else bind_timestamp(watermark, dialect),
+              "now": bind_timestamp(datetime.now(timezone.utc).replace(tzinfo=None), dialect)}
+    updated = conn.execute(sa.text(f"UPDATE {STATE} SET version = :version, fingerprint = :fingerprint, "
+                                   f"watermark = :watermark, status = :status, refreshed_at = :now WHERE id = 1"), params)
+    if not updated.rowcount:
+        conn.execute(sa.text(f"INSERT INTO {STATE} (id, version, fingerprint, watermark, status, refreshed_at) "
+                             f"VALUES (1, :version, :fingerprint, :watermark, :status, :now)"), params)
+
+
+# --- refresh -------------------------------------------------------------------------------------
+
+def floor_hour(value: datetime) -> datetime:
+    return value.replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(value: datetime) -> datetime:
+    floor = floor_hour(value)
+    return floor if floor == value else floor + HOUR
+
+
+def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: datetime) -> int:
+    """Replace the rollups of the hours in [start, end) with the raw rows' aggregates; returns
+    the raw rows read."""
+    dialect = conn.dialect.name
+    params = {"lo": bind_timestamp(start, dialect), "hi": bind_timestamp(end, dialect)}
+    hour = hour_of(sql.TS, dialect)
+    dims = _columns_present(schema)
+    in_range = f'WHERE {sql.TS} >= :lo AND {sql.TS} < :hi'
+    # The dialogs with parts in these hours before and after: their facts are made again below.
+    key = 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched (dialog {key})")
+    conn.exec_driver_sql("DELETE FROM rollup_touched")
+    conn.execute(sa.text(f"INSERT INTO rollup_touched SELECT DISTINCT dialog FROM {DIALOGS} "
+                         f"WHERE hour >= :lo AND hour < :hi"), params)
+    for table in (MESSAGES, LATENCY, DIALOGS):
+        conn.execute(sa.text(f"DELETE FROM {table} WHERE hour >= :lo AND hour < :hi"), params)
+    values = measures(schema)
+    dim_sql = ", ".join(f"{dims[c]} AS {c}" for c in DIMENSIONS)
+    sums = ", ".join(f"SUM({expr})" for expr in values.values())
+    inserted = conn.execute(sa.text(
+        f"INSERT INTO {MESSAGES} (hour, {', '.join(DIMENSIONS)}, {', '.join(values)}) "
+        f"SELECT {hour}, {dim_sql}, {sums} FROM {CM} {in_range} GROUP BY 1, 2, 3, 4, 5"), params)
+    part_dims = ", ".join(f"{dims[c]} AS {c}" for c in DIALOG_DIMENSIONS)
+    for dimension in HISTOGRAM_DIMENSIONS:
+        conn.execute(sa.text(
+            f"INSERT INTO {LATENCY} (hour, dimension, value, bucket, n) "
+            f"SELECT {hour}, '{dimension}', {dims[dimension]}, {latency_bucket(dialect)}, COUNT(*) FROM {CM} "
+            f"{in_range} AND {TIMED} GROUP BY 1, 2, 3, 4"), params)
+    parts = dialog_part_columns(schema, dialect)
+    combined = ", ".join(f"{DIALOG_PART_COMBINE[c]}({parts[c]})" for c in DIALOG_PART_COMBINE)
+    conn.execute(sa.text(
+        f"INSERT INTO {DIALOGS} (hour, dialog, {', '.join(DIALOG_DIMENSIONS)}, {', '.join(DIALOG_PART_COMBINE)}) "
+        f"SELECT {hour}, {parts['dialog']}, {part_dims}, {combined} FROM {CM} {in_range} GROUP BY 1, 2, 3, 4, 5"),
+        params)
+    conn.execute(sa.text(f"INSERT INTO rollup_touched SELECT DISTINCT dialog FROM {DIALOGS} "
+                         f"WHERE hour >= :lo AND hour < :hi"), params)
+    touched = f"(SELECT dialog FROM rollup_touched)"
+    conn.exec_driver_sql(f"DELETE FROM {FACTS} WHERE dialog IN {touched}")
+    facts = ", ".join(["dialog", *DIALOG_PART_COMBINE, *DIALOG_DIMENSIONS])
+    combine = ", ".join([*(f"{how}({c})" for c, how in DIALOG_PART_COMBINE.items()),
+                         *(f"MIN({c})" for c in DIALOG_DIMENSIONS)])
+    conn.exec_driver_sql(f"INSERT INTO {FACTS} ({facts}) SELECT dialog, {combine} FROM {DIALOGS} "
+                         f"WHERE dialog IN {touched} GROUP BY dialog")
+    longest = conn.exec_driver_sql(
+        f"SELECT MAX({sql.seconds_between('last_seen', 'started', dialect)}) FROM {FACTS} WHERE dialog IN {touched}").scalar()
+    conn.execute(sa.text(f"UPDATE {STATE} SET longest_dialog_s = :s WHERE longest_dialog_s < :s"),
+                 {"s": float(longest or 0)})
+    return max(inserted.rowcount or 0, 0)
+
+
+@dataclass
+class Refreshed:
+    """What a refresh did: ``status`` is "done", "busy" (another process is refreshing) or
+    "nothing" (no conversation rows yet); the hours aggregated and the seconds it took."""
+
+    status: str
+    late_hours: int = 0
+    new_hours: int = 0
+    seconds: float = 0.0
+    watermark: datetime | None = None
+    full: bool = False
+
+
+def _transaction(engine: sa.Engine):
+    """A connection for one refresh step: REPEATABLE READ on PostgreSQL (the step sees one
+    snapshot, so a late row it did not see keeps its note); BEGIN IMMEDIATE on SQLite."""
+    if engine.dialect.name == "postgresql":
+        return engine.connect().execution_options(isolation_level="REPEATABLE READ")
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
+@contextmanager
+def _step(engine: sa.Engine) -> Iterator[sa.Connection]:
+    with _transaction(engine) as conn:
+        if engine.dialect.name == "postgresql":
+            with conn.begin():
+                yield conn
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
+
+
+_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+LOCK_KEY = 0x45464152  # "EFAR": the advisory lock every refresher takes on PostgreSQL
+
+
+@contextmanager
+def exclusive(engine: sa.Engine) -> Iterator[bool]:
+    """Whether this process may refresh now (True) or another is at it (False): a PostgreSQL
+    advisory lock, or a file lock beside the SQLite file; never waits."""
+    url = engine.url.render_as_string(hide_password=False)
+    with _thread_locks_guard:
+        local = _thread_locks.setdefault(url, threading.Lock())
+    if not local.acquire(blocking=False):
+        yield False
+        return
+    try:
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar()
+                conn.commit()
+                try:
+                    yield bool(got)
+                finally:
+                    if got:
+                        conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+                        conn.commit()
+            return
+        database = engine.url.database
+        if not database or database == ":memory:":
+            yield True
+            return
+        import fcntl
+
+        with open(f"{database}.rollup-lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        local.release()
+
+
+def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Sorted hours as [start, end) runs of consecutive hours."""
+    runs: list[tuple[datetime, datetime]] = []
+    for hour in sorted(set(hours)):
+        if runs and runs[-1][1] == hour:
+            runs[-1] = (runs[-1][0], hour + HOUR)
+        else:
+            runs.append((hour, hour + HOUR))
+    return runs
+
+
+def _ensure_tables(engine: sa.Engine, schema: Schema) -> None:
+    with engine.begin() as conn:
+        for statement in _ddl(schema, engine.dialect.name) + _triggers(engine.dialect.name):
+            conn.exec_driver_sql(statement)
+
+
+def _recreate(engine: sa.Engine, schema: Schema) -> None:
+    with engine.begin() as conn:
+        for table in (MESSAGES, LATENCY, DIALOGS, FACTS, STATE, DIRTY):
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    _ensure_tables(engine, schema)
+
+
+def _analyze(engine: sa.Engine) -> None:
+    """Fresh planner statistics for the rollup tables (a first build fills them at once)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in (MESSAGES, LATENCY, DIALOGS, FACTS):
+            conn.exec_driver_sql(f"ANALYZE {table}")
+
+
+def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = None,
+            progress: Callable[[float, str], None] | None = None) -> Refreshed:
+    """Bring the rollups up to the last closed hour (``now`` − ``GRACE``, naive UTC): first the
+    late hours the triggers noted, then the new hours, a day per transaction on a first build.
+
+    ``full`` rebuilds everything. Creates the tables and triggers on first use. Returns what it
+    did; "busy" at once when another process holds the refresh lock. Raises ``RollupError`` when
+    conversation_metrics is missing and SQLAlchemy errors when the database refuses (a read-only
+    role, say)."""
+    started = time.monotonic()
+    with exclusive(engine) as mine:
+        if not mine:
+            return Refreshed("busy")
+        schema = discover(engine)
+        if not schema.has(CM, "timestamp"):
+            raise RollupError("conversation_metrics (with its timestamp column) is missing")
+        try:
+            state = read_state(engine) if schema.has_table(STATE) else None
+        except sa.exc.SQLAlchemyError:  # tables of an older version of this module: made again
+            state = None
+        if full or state is None or not state.usable(schema):
+            _recreate(engine, schema)  # the tables' shape follows this code's version
+            state = None
+        else:
+            _ensure_tables(engine, schema)  # the triggers, should someone have dropped them
+        target = floor_hour((now or datetime.now(timezone.utc).replace(tzinfo=None)) - GRACE)
+        rebuild = full or state is None or not state.usable(schema) or None in state.dirty_hours
+        report = Refreshed("done", full=rebuild)
+        with logs.timed_query("rollups_refresh", engine.dialect.name) as info:
+            if rebuild:
+                with _step(engine) as conn:
+                    first = conn.execute(sa.text(f"SELECT MIN({sql.TS}) FROM {CM}")).scalar()
+                    for table in (MESSAGES, LATENCY, DIALOGS, FACTS, DIRTY):
+                        conn.exec_driver_sql(f"DELETE FROM {table}")
+                    watermark = target if first is None else min(floor_hour(_naive_utc(first)), target)
+                    _write_state(conn, schema, watermark, "building")
+            else:
+                with _step(engine) as conn:
+                    watermark = state.watermark
+                    rows = conn.execute(sa.text(f"SELECT id, hour FROM {DIRTY}")).all()
+                    late = [_naive_utc(h) for _, h in rows if h is not None and _naive_utc(h) < watermark]
+                    for lo, hi in _runs(late):
+                        _aggregate(conn, schema, lo, hi)
+                    if rows:
+                        conn.execute(sa.text(f"DELETE FROM {DIRTY} WHERE id <= :last"),
+                                     {"last": max(i for i, _ in rows)})
+                    report.late_hours = len(set(late))
+            total = max((target - watermark) / HOUR, 1)
+            while watermark < target:
+                upper = min(watermark + (BUILD_CHUNK if rebuild else target - watermark), target)
+                with _step(engine) as conn:
+                    _aggregate(conn, schema, watermark, upper)
+                    _write_state(conn, schema, upper, "building" if upper < target else "ready")
+                report.new_hours += int((upper - watermark) / HOUR)
+                watermark = upper
+                if progress:
+                    progress(min(report.new_hours / total, 1.0), f"{report.new_hours:,} hours, up to {watermark:%Y-%m-%d %H:00} UTC")
+            if state is not None and not rebuild and report.new_hours == 0:
+                with _step(engine) as conn:
+                    _write_state(conn, schema, watermark, "ready")
+            elif rebuild and report.new_hours == 0:
+                with _step(engine) as conn:
+                    _write_state(conn, schema, watermark, "ready")
+            info["rows"] = report.new_hours + report.late_hours
+        if report.new_hours > 24:
+            _analyze(engine)
+        report.watermark = watermark
+        report.seconds = time.monotonic() - started
+        return report
+
+
+# --- reading: which hours come from where -------------------------------------------------------
+
+_reference: contextvars.ContextVar[bool] = contextvars.ContextVar("rollups_reference", default=False)
+
+
+@contextmanager
+def raw_reference() -> Iterator[None]:
+    """Within the block, every query reads the raw rows (the reference the rollups must equal)."""
+    token = _reference.set(True)
+    try:
+        yield
+    finally:
+        _reference.reset(token)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where a query over ``filters`` reads: the whole hours of ``rolled`` (naive UTC, [lo, hi))
+    from the rollups except ``late`` ones, everything else of the range from the raw rows
+    (``raw_ranges``). ``rolled`` is None for the raw path, with the ``reason``."""
+
+    filters: Filters
+    rolled: tuple[datetime, datetime] | None = None
+    late: tuple[datetime, ...] = ()
+    reason: str = ""
+    building: bool = False
+    longest_dialog_s: float = 0.0
+
+    @property
+    def path(self) -> str:
+        """What ``?debug=1`` shows: "rollups + raw" or "raw (why)"."""
+        return "rollups + raw" if self.rolled else f"raw ({self.reason})"
+
+    def raw_ranges(self) -> list[tuple[datetime, datetime]]:
+        """The [start, end) UTC ranges read from the raw rows, in order."""
+        start, end = self.filters.utc_bounds()
+        if not self.rolled:
+            return [(start, end)] if start < end else []
+        lo, hi = self.rolled
+        ranges = [(start, lo)] if start < lo else []
+        ranges += _runs(list(self.late))
+        if hi < end:
+            ranges.append((hi, end))
+        return ranges
+
+    def whole_hour_offsets(self) -> bool:
+        """Whether every UTC offset of the filters' timezone in the range is whole hours, so
+        that a rolled-up hour falls in one local hour, day, week or month."""
+        if self.filters.tz == "UTC":
+            return True
+        return all(minutes % 60 == 0 for _, minutes in sql._utc_offsets(self.filters))
+
+
+def plan(engine: sa.Engine, schema: Schema, filters: Filters) -> Plan:
+    """Where a query over ``filters`` should read (see ``Plan``). The raw path when the rollups
+    are absent, out of date for this schema, hold none of the range's whole hours, or when
+    ``raw_reference`` is on; never raises."""
+    if _reference.get():
+        return Plan(filters, reason="reference")
+    if os.environ.get("EASYFLOW_ROLLUPS", "on").lower() == "off":
+        return Plan(filters, reason="rollups switched off")
+    if not schema.has_table(STATE):
+        return Plan(filters, reason="no rollups")
+    try:
+        state = read_state(engine)
+    except sa.exc.SQLAlchemyError:
+        return Plan(filters, reason="rollups unreadable")
+    if state is None or not state.usable(schema):
+        return Plan(filters, reason="rollups not built for this schema")
+    if None in state.dirty_hours or len(state.dirty_hours) > MAX_DIRTY_HOURS:
+        return Plan(filters, reason="many late rows pending", building=state.status == "building")
+    start, end = filters.utc_bounds()
+    lo, hi = ceil_hour(start), min(floor_hour(end), state.watermark)
+    building = state.status == "building"
+    if hi <= lo:
+        return Plan(filters, reason="no whole hour rolled up", building=building)
+    late = tuple(h for h in state.dirty_hours if lo <= h < hi)
+    return Plan(filters, (lo, hi), late, building=building, longest_dialog_s=state.longest_dialog_s)
+
+
+_current: contextvars.ContextVar[Plan | None] = contextvars.ContextVar("rollup_plan", default=None)
+
+
+def active_plan(filters: Filters) -> Plan | None:
+    """The plan of the query being served for ``filters`` (see ``served``), else None (raw)."""
+    chosen = _current.get()
+    return chosen if chosen is not None and chosen.filters == filters else None
+
+
+@contextmanager
+def planned(chosen: Plan, name: str) -> Iterator[Plan]:
+    """Within the block, queries over ``chosen.filters`` read as ``chosen`` says, and are logged
+    under ``name`` with the path."""
+    token = _current.set(chosen)
+    try:
+        with sql.named(name), logs.read_path(chosen.path):
+            yield chosen
+    finally:
+        _current.reset(token)
+
+
+def served(rolled: Callable | None = None, *, local_buckets: bool = False):
+    """Decorate a raw query ``f(engine, schema, filters, *args)`` so that it reads the rollups
+    when ``plan`` allows: ``rolled(plan, engine, schema, filters, *args)`` answers then (None: the
+    query itself reads them through ``kpis.dialogs_subquery``). ``local_buckets``: the query
+    groups by local hours or longer, given as its first extra argument, so a timezone whose
+    offset is not whole hours, or minute buckets, read the raw rows. ``f.raw`` is the raw query."""
+
+    def wrap(raw: Callable):
+        @functools.wraps(raw)
+        def _serve(engine: sa.Engine, schema: Schema, filters: Filters, *args, **kwargs):
+            chosen = plan(engine, schema, filters)
+            if chosen.rolled and local_buckets:
+                unit = args[0] if args else kwargs.get("unit")
+                if unit in ("minute", "10min") or not chosen.whole_hour_offsets():
+                    chosen = Plan(filters, reason="buckets finer than the rolled-up hours", building=chosen.building)
+            with planned(chosen, raw.__name__):
+                if chosen.rolled and rolled is not None:
+                    return rolled(chosen, engine, schema, filters, *args, **kwargs)
+                return raw(engine, schema, filters, *args, **kwargs)
+
+        _serve.raw = raw
+        return _serve
+
+    return wrap
+
+
+@dataclass
+class Source:
+    """A FROM-able ``UNION ALL`` of the rolled-up hours and the raw ranges of a plan, with the
+    same columns from both; ``params`` holds the bound values."""
+
+    text: str
+    params: dict = field(default_factory=dict)
+
+
+def _union(plan: Plan, schema: Schema, dialect: str, rolled_select: str, rolled_table: str, raw_select: str,
+           raw_extra: str = "", rolled_extra: str = "", ranges: list[tuple[datetime, datetime]] | None = None,
+           rolled_dimensions: bool = True) -> Source:
+    params: dict = {}
+    parts = []
+    if plan.rolled:
+        lo, hi = plan.rolled
+        params.update(ru_lo=bind_timestamp(lo, dialect), ru_hi=bind_timestamp(hi, dialect))
+        dims, dim_params = dimension_where(plan.filters, CM, schema, prefix="ru_") if rolled_dimensions else ([], {})
+        params.update(dim_params)
+        late = ""
+        if plan.late:
+            names = [f"ru_late_{i}" for i in range(len(plan.late))]
+            params.update({n: bind_timestamp(h, dialect) for n, h in zip(names, plan.late)})
+            late = f" AND hour NOT IN ({', '.join(':' + n for n in names)})"
+        conditions = "".join(f" AND {c}" for c in dims) + rolled_extra
+        parts.append(f"SELECT {rolled_select} FROM {rolled_table} WHERE hour >= :ru_lo AND hour < :ru_hi{late}{conditions}")
+    dims, dim_params = dimension_where(plan.filters, CM, schema, prefix="rr_")
+    params.update(dim_params)
+    conditions = "".join(f" AND {c}" for c in dims) + raw_extra
+    for i, (lo, hi) in enumerate(plan.raw_ranges() if ranges is None else ranges):
+        params[f"rr_lo_{i}"], params[f"rr_hi_{i}"] = bind_timestamp(lo, dialect), bind_timestamp(hi, dialect)
+        parts.append(f"SELECT {raw_select} FROM {CM} WHERE {sql.TS} >= :rr_lo_{i} AND {sql.TS} < :rr_hi_{i}{conditions}")
+    if not parts:  # an empty range: a source with no rows and the right columns
+        parts.append(f"SELECT {raw_select} FROM {CM} WHERE 1 = 0")
+    return Source(" UNION ALL ".join(parts), params)
+
+
+def message_source(plan: Plan, schema: Schema, dialect: str, names: list[str] | tuple[str, ...] = MEASURE_NAMES,
+                   raw_extra: str = "", rolled_extra: str = "") -> Source:
+    """Rows with ``t`` (the hour, or the raw row's timestamp), the four dimensions and the
+    measures ``names``: summed, they give the range's totals whichever rows they came from."""
+    values = measures(schema)
+    dims = _columns_present(schema)
+    rolled = ", ".join(["hour AS t", *DIMENSIONS, *names])
+    raw = ", ".join([f"{sql.TS} AS t", *(f"{dims[c]} AS {c}" for c in DIMENSIONS),
+                     *(f"{values[n]} AS {n}" for n in names)])
+    return _union(plan, schema, dialect, rolled, MESSAGES, raw, raw_extra, rolled_extra)
+
+
+def latency_source(plan: Plan, schema: Schema, dialect: str, dimension: str = "ai_model") -> Source:
+    """Rows with ``t``, ``dimension`` (ai_model, platform or intent), ``bucket`` and ``n``: the
+    latency histogram split by that one dimension (see ``histogram_dimension``)."""
+    dims = _columns_present(schema)
+    column = DIMENSIONS_BY_FILTER[dimension]
+    values = getattr(plan.filters, column)
+    names = [f"rl_value_{i}" for i in range(len(values))]
+    params = {"rl_dimension": dimension, **dict(zip(names, values))}
+    chosen = f" AND value IN ({', '.join(':' + n for n in names)})" if values else ""
+    rolled = f"hour AS t, value AS {dimension}, bucket, n"
+    raw = f"{sql.TS} AS t, {dims[dimension]} AS {dimension}, {latency_bucket(dialect)} AS bucket, 1 AS n"
+    source = _union(plan, schema, dialect, rolled, LATENCY, raw, raw_extra=f" AND {TIMED}",
+                    rolled_extra=f" AND dimension = :rl_dimension{chosen}", rolled_dimensions=False)
+    return Source(source.text, {**source.params, **params})
+
+
+DIMENSIONS_BY_FILTER = {"ai_model": "models", "platform": "platforms", "intent": "intents"}
+
+
+def histogram_dimension(filters: Filters, per: str | None) -> str | None:
+    """The one dimension whose histogram answers percentiles split by ``per`` under ``filters``
+    (ai_model when nothing is split or filtered), or None when two dimensions are involved."""
+    involved = {d for d, f in DIMENSIONS_BY_FILTER.items() if getattr(filters, f)} | ({per} if per else set())
+    if len(involved) > 1:
+        return None
+    return involved.pop() if involved else "ai_model"
+
+
+def raw_timed_source(filters: Filters, schema: Schema, dialect: str) -> Source:
+    """The filtered raw rows with a valid response time: t, the dimensions and response_time_ms."""
+    where, params = sql.table_where(filters, CM, schema, dialect, prefix="rt_")
+    dims = _columns_present(schema)
+    columns = ", ".join([f"{sql.TS} AS t", *(f"{dims[c]} AS {c}" for c in DIMENSIONS), '"response_time_ms"'])
+    return Source(f"SELECT {columns} FROM {CM} {where} AND {TIMED}", params)
+
+
+def dialog_fact_source(plan: Plan, schema: Schema, dialect: str, wanted: dict[str, tuple[str, str]]) -> Source | None:
+    """One row per dialog of the filtered rows, mostly read as they are from rollup_dialog_facts:
+    a dialog whose rows all lie in the rolled-up hours of the range is its facts row; the few
+    that cross the rolled-up hours' edges (found by start within the longest dialog's duration)
+    or have rows in the raw ranges are grouped from their parts and raw rows. ``wanted``: output
+    column → (its expression on a facts row, its aggregate over parts). None where the facts
+    cannot answer: a dimension filter, or late rows inside the range."""
+    if not plan.rolled or plan.late or plan.filters.platforms or plan.filters.intents or plan.filters.models:
+        return None
+    lo, hi = plan.rolled
+    span = timedelta(seconds=math.ceil(plan.longest_dialog_s) + 1)
+    raw = dialog_part_source(Plan(plan.filters, None, reason="edges"), schema, dialect, ranges=plan.raw_ranges())
+    params = {**raw.params, "fa_lo": bind_timestamp(lo, dialect), "fa_hi": bind_timestamp(hi, dialect),
+              "fa_lo_span": bind_timestamp(lo - span, dialect), "fa_hi_span": bind_timestamp(hi - span, dialect)}
+    as_is = ", ".join(f"{fact} AS {name}" for name, (fact, _) in wanted.items())
+    grouped = ", ".join(f"{part} AS {name}" for name, (_, part) in wanted.items())
+    text = (f"WITH edge_rows AS ({raw.text}), "
+            f"edges AS (SELECT dialog FROM {FACTS} WHERE started >= :fa_lo_span AND started < :fa_lo "
+            f"AND last_seen >= :fa_lo UNION SELECT dialog FROM {FACTS} WHERE started >= :fa_hi_span "
+            f"AND started < :fa_hi AND last_seen >= :fa_hi UNION SELECT dialog FROM edge_rows) "
+            f"SELECT {as_is} FROM {FACTS} WHERE started >= :fa_lo AND started < :fa_hi AND last_seen < :fa_hi "
+            f"AND dialog NOT IN (SELECT dialog FROM edges) "
+            f"UNION ALL SELECT {grouped} FROM (SELECT {', '.join(['dialog', *DIALOG_DIMENSIONS, *DIALOG_PART_COMBINE])} "
+            f"FROM {DIALOGS} WHERE hour >= :fa_lo AND hour < :fa_hi AND dialog IN (SELECT dialog FROM edges) "
+            f"UNION ALL SELECT * FROM edge_rows) parts GROUP BY dialog")
+    return Source(text, params)
+
+
+def dialog_part_source(plan: Plan, schema: Schema, dialect: str,
+                       ranges: list[tuple[datetime, datetime]] | None = None) -> Source:
+    """Rows with dialog, the three dimensions and the per-part columns: grouped by dialog, the
+    dialogs of the filtered rows (see ``kpis.dialogs_subquery``)."""
+    dims = _columns_present(schema)
+    parts = dialog_part_columns(schema, dialect)
+    rolled = ", ".join(["dialog", *DIALOG_DIMENSIONS, *DIALOG_PART_COMBINE])
+    raw = ", ".join([f"{parts['dialog']} AS dialog", *(f"{dims[c]} AS {c}" for c in DIALOG_DIMENSIONS),
+                     *(f"{parts[c]} AS {c}" for c in DIALOG_PART_COMBINE)])
+    return _union(plan, schema, dialect, rolled, DIALOGS, raw, ranges=ranges)
+
+
+def percentiles(engine: sa.Engine, chosen: Plan, schema: Schema, groups: dict[str, str],
+                fractions: dict[str, float], where: str = "", params: dict | None = None,
+                per: str | None = None) -> "pd.DataFrame":
+    """Response-time percentiles per group, read from the latency histogram of ``chosen``:
+    one row per group (``groups``: name → SQL over the histogram's columns t, platform, intent,
+    ai_model), with ``timed`` (the values counted) and each of ``fractions`` (name → fraction),
+    within ``LATENCY_RELATIVE_ERROR`` of ``percentile_cont``. ``where`` filters the histogram rows;
+    ``per`` names the dimension the groups split by. Exact, from the raw rows, where the
+    histogram cannot answer (two dimensions split or filtered at once)."""
+    import numpy as np
+    import pandas as pd
+
+    dialect = engine.dialect.name
+    keys = [f"{expr} AS {name}" for name, expr in groups.items()]
+    dimension = histogram_dimension(chosen.filters, per)
+    if dimension is None:
+        # Exact, from the raw rows (the histogram holds no platform or intent).
+        source = raw_timed_source(chosen.filters, schema, dialect)
+        exact = ", ".join(f"{sql.percentile('response_time_ms', f, dialect)} AS {label}" for label, f in fractions.items())
+        group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
+        frame = sql.read_frame(engine, f"SELECT {', '.join(keys + ['COUNT(*) AS timed', exact])} FROM ({source.text}) h "
+                                       f"{'WHERE ' + where if where else ''}{group}", {**source.params, **(params or {})})
+        frame = sql.numeric(frame, ["timed", *fractions])
+        return frame[frame["timed"] > 0].reset_index(drop=True) if keys else frame[frame["timed"] > 0]
+    source = latency_source(chosen, schema, dialect, dimension)
+    bound = {**source.params, **(params or {})}
+    positions = ", ".join(str(i + 1) for i in range(len(keys) + 1))
+    frame = sql.read_frame(engine, f"SELECT {', '.join(keys + ['bucket AS latency_bucket'])}, SUM(n) AS n FROM ({source.text}) h "
+                                   f"{'WHERE ' + where if where else ''} GROUP BY {positions} ORDER BY {positions}",
+                           bound)
+    names = list(groups)
+    rows = []
+    if not frame.empty:
+        frame["latency_bucket"] = pd.to_numeric(frame["latency_bucket"]).astype("int64")
+        frame["n"] = pd.to_numeric(frame["n"]).astype("int64")
+        grouped = frame.groupby(names, sort=False, dropna=False) if names else [((), frame)]
+        for key, part in grouped:
+            key = key if isinstance(key, tuple) else (key,)
+            buckets, counts = part["latency_bucket"].to_numpy(), part["n"].to_numpy()
+            row = dict(zip(names, key))
+            row["timed"] = int(np.sum(counts))
+            for label, fraction in fractions.items():
+                row[label] = histogram_percentile(buckets, counts, fraction)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=names + ["timed"] + list(fractions))
+
+
+# --- command line ------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    from data_access import errors
+    from data_access.demo import terminal_progress
+    from data_access.engine import make_engine
+
+    parser = argparse.ArgumentParser(prog="python -m data_access.rollups", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["refresh", "status", "drop"])
+    parser.add_argument("--url", default=os.environ.get("DATABASE_URL"), help="database URL (default DATABASE_URL)")
+    parser.add_argument("--full", action="store_true", help="rebuild every hour, not only what changed")
+    args = parser.parse_args(argv)
+    if not args.url:
+        parser.error("--url is required (or set DATABASE_URL)")
+    logs.configure()
+    try:
+        engine = make_engine(args.url)
+        if args.command == "drop":
+            drop(engine)
+            print("rollups dropped")
+            return 0
+        if args.command == "status":
+            state = read_state(engine) if STATE in sa.inspect(engine).get_table_names() else None
+            if state is None:
+                print("no rollups")
+            else:
+                print(f"{state.status}: hours before {state.watermark:%Y-%m-%d %H:00} UTC rolled up, "
+                      f"{len(state.dirty_hours)} late hour(s) pending")
+            return 0
+        progress = terminal_progress() if sys.stderr.isatty() else None
+        report = refresh(engine, full=args.full, progress=progress)
+    except RollupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except errors.DATABASE_ERRORS as error:
+        problem = errors.classify(error)
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    if report.status == "busy":
+        print("another process is refreshing the rollups; nothing done")
+        return 0
+    print(f"rollups {'built' if report.full else 'refreshed'}: {report.new_hours:,} new hour(s), "
+          f"{report.late_hours:,} late hour(s) in {report.seconds:.1f} s; hours before "
+          f"{report.watermark:%Y-%m-%d %H:00} UTC rolled up")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,340 @@
+"""The rollups agree with the raw rows: every KPI, series, breakdown and report table read through
+data_access.rollups equals the raw path on SQLite and PostgreSQL — exactly for counts, sums,
+rates and money, within ``LATENCY_RELATIVE_ERROR`` for response-time percentiles — over
+randomised filter sets, late rows, rows arriving during a refresh and a refresh interrupted
+halfway."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from data_access import ai, alerts, business, kpis, reports, rollups, series
+from data_access.alert_rules import load_rules
+from data_access.demo import DemoSpec, load
+from data_access.engine import make_engine
+from data_access.filters import Filters
+from data_access.schema import discover
+from tests.conftest import insert
+
+END = date(2026, 3, 31)  # the data: 30 days over both daylight-saving changes (US 8 March, EU 29 March)
+NOW = datetime(2026, 3, 31, 15, 20)  # the refresh's clock: hours before 15:00 are rolled up, the rest is the tail
+ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu")
+PERCENTILE_COLUMNS = {"p50", "p95", "p99", "p95_response_ms"}
+MESSAGE_KPIS = [k for k, v in kpis.KPIS.items() if v.level in ("messages", "dialogs")]
+
+
+def _odd_rows() -> list[dict]:
+    """Rows the demo does not make: NULL dimensions, values outside the contract, a session over
+    three hours, rows without a session (the user + date key), a labelled miss."""
+    rows = []
+    for i, (minute, platform, intent, model) in enumerate(
+            [(5, None, "refund", "gpt-4o"), (65, "web", None, None), (130, "telegram", "refund", None),
+             (185, "web", "order_status", "gpt-4o")]):
+        rows.append({"id": str(uuid.uuid4()), "timestamp": datetime(2026, 3, 20, 22) + timedelta(minutes=minute),
+                     "user_id": "odd-user", "session_id": "odd-session" if i < 3 else None, "platform": platform,
+                     "intent": intent, "expected_intent": "refund" if i % 2 else None, "confidence": [0.3, 1.0, -1, None][i],
+                     "response_time_ms": [-5, 0, 99, 250_000][i], "tokens_used": [-3, 10, None, 7][i],
+                     "cost_usd": [Decimal("-0.5"), Decimal("0.0001"), None, Decimal("1.2345")][i], "ai_model": model,
+                     "satisfaction_score": [0, 7, 5, None][i], "helpful": [True, None, False, True][i],
+                     "resolved": i == 2, "escalated": i == 1, "converted": None})
+    return rows
+
+
+@pytest.fixture
+def rolled_engine(engine):
+    """``engine`` with the demo's 30 days (and odd rows), rolled up to ``NOW``."""
+    load(engine, DemoSpec(days=30, scale=0.12, seed=11, end=END), roll_up=False)
+    insert(engine, "conversation_metrics", _odd_rows())
+    report = rollups.refresh(engine, now=NOW)
+    assert report.status == "done" and report.watermark == datetime(2026, 3, 31, 15)
+    return engine
+
+
+def _filter_sets(engine, count: int, seed: int) -> list[Filters]:
+    options = series.filter_options(engine, discover(engine))
+    rng = random.Random(seed)
+    sets = [Filters.for_dates(date(2026, 3, 25), END, tz="Europe/Berlin"),  # a week to date, the tail included
+            Filters.for_dates(date(2026, 3, 8), date(2026, 3, 8), tz="America/New_York"),  # a 23-hour day
+            Filters.for_dates(date(2026, 4, 5), date(2026, 4, 6)),  # empty: after the data
+            Filters(datetime(2026, 3, 10, 10, 17), datetime(2026, 3, 10, 10, 43), tz="Asia/Kolkata")]  # within an hour
+    for _ in range(count):
+        start = datetime(2026, 3, 2) + timedelta(minutes=rng.randrange(0, 28 * 24 * 60))
+        if rng.random() < 0.4:
+            start = start.replace(hour=0, minute=0)
+        length = timedelta(minutes=rng.choice([90, 600, 2000, 6 * 1440, 12 * 1440, 20 * 1440]) + rng.randrange(0, 120))
+        pick = lambda values: tuple(sorted(rng.sample(values, k=rng.choice([0, 0, 1, 2])))) if values else ()  # noqa: E731
+        sets.append(Filters(start, start + length, platforms=pick(list(options.platforms)),
+                            intents=pick(list(options.intents)), models=pick(list(options.models)),
+                            tz=rng.choice(ZONES)))
+    return sets
+
+
+def _queries():
+    rules = [r for r in load_rules().rules if r.metric in ("avg_response_time", "avg_rating", "csat", "escalation_rate")]
+    calls = {
+        "kpis": lambda e, s, f: kpis.compute(e, s, f, MESSAGE_KPIS),
+        "breakdown_intent": lambda e, s, f: business.breakdown(e, s, f, "intent"),
+        "breakdown_model": lambda e, s, f: business.breakdown(e, s, f, "ai_model"),
+        "breakdown_platform": lambda e, s, f: business.breakdown(e, s, f, "platform"),
+        "csat_trend": lambda e, s, f: business.csat_trend(e, s, f, sql_unit(f)),
+        "csat_trend_platform": lambda e, s, f: business.csat_trend(e, s, f, "day", by_platform=True),
+        "rating_distribution": lambda e, s, f: business.rating_distribution(e, s, f),
+        "rating_distribution_platform": lambda e, s, f: business.rating_distribution(e, s, f, by_platform=True),
+        "dialog_outcomes_trend": lambda e, s, f: business.dialog_outcomes_trend(e, s, f, sql_unit(f)),
+        "conversion_by_platform": lambda e, s, f: business.conversion_by_platform(e, s, f),
+        "resolution_histogram": lambda e, s, f: business.resolution_histogram(e, s, f),
+        "top_repeat_users": lambda e, s, f: business.top_repeat_users(e, s, f),
+        "latency_percentiles": lambda e, s, f: ai.latency_percentiles(e, s, f, sql_unit(f)),
+        "latency_histogram": lambda e, s, f: ai.latency_histogram(e, s, f),
+        "accuracy_trend": lambda e, s, f: ai.accuracy_trend(e, s, f, "day"),
+        "accuracy_by_intent": lambda e, s, f: ai.accuracy_by_intent(e, s, f),
+        "confusion_pairs": lambda e, s, f: ai.confusion_pairs(e, s, f),
+        "calibration": lambda e, s, f: ai.calibration(e, s, f),
+        "helpful_trend": lambda e, s, f: ai.helpful_trend(e, s, f, "week"),
+        "usage_by_model": lambda e, s, f: ai.usage_by_model(e, s, f, "month"),
+        "cost_outcomes_model": lambda e, s, f: ai.cost_outcomes(e, s, f, "ai_model"),
+        "cost_outcomes_platform": lambda e, s, f: ai.cost_outcomes(e, s, f, "platform"),
+        "dialogs_by_platform": lambda e, s, f: series.dialogs_by_platform(e, s, f),
+        "report_series": lambda e, s, f: reports.message_series(e, s, f, "day"),
+    }
+    for rule in rules:
+        calls[f"alert_{rule.name}"] = lambda e, s, f, rule=rule: alerts.metric_buckets(e, s, f, rule)
+        calls[f"alert_history_{rule.name}"] = lambda e, s, f, rule=rule: alerts.rule_history(e, s, f, rule).chart
+    return calls
+
+
+def sql_unit(filters: Filters) -> str:
+    from data_access.sql import bucket_for
+
+    return bucket_for(filters)
+
+
+def _same_value(a, b, column: str, where: str) -> None:
+    if a is None or b is None or (isinstance(a, float) and math.isnan(a)) or (isinstance(b, float) and math.isnan(b)):
+        missing = lambda v: v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT  # noqa: E731
+        assert missing(a) and missing(b), f"{where} {column}: {a!r} (rollups) != {b!r} (raw)"
+        return
+    if column in PERCENTILE_COLUMNS:
+        assert abs(float(a) - float(b)) <= rollups.LATENCY_RELATIVE_ERROR * abs(float(b)) + 1e-9, \
+            f"{where} {column}: {a} (rollups) vs {b} (raw), beyond {rollups.LATENCY_RELATIVE_ERROR:.0%}"
+    elif isinstance(a, (Decimal, int, np.integer)) and isinstance(b, (Decimal, int, np.integer)):
+        assert a == b, f"{where} {column}: {a!r} (rollups) != {b!r} (raw)"
+    elif isinstance(a, (float, Decimal, int, np.number)):
+        assert math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9), f"{where} {column}: {a} != {b}"
+    else:
+        assert a == b, f"{where} {column}: {a!r} (rollups) != {b!r} (raw)"
+
+
+def assert_agree(rolled, raw, where: str) -> None:
+    """Equal results: KPI dicts value by value, frames row by row (in a stable order)."""
+    if isinstance(raw, dict):
+        assert rolled.keys() == raw.keys()
+        for key in raw:
+            for part in ("value", "n", "ignored", "reason"):
+                _same_value(getattr(rolled[key], part), getattr(raw[key], part),
+                            "p95" if key == "p95_response_time" and part == "value" else f"{key}.{part}", where)
+        return
+    assert list(rolled.columns) == list(raw.columns), f"{where}: columns {list(rolled.columns)} != {list(raw.columns)}"
+    assert len(rolled) == len(raw), f"{where}: {len(rolled)} rows (rollups) != {len(raw)} (raw)"
+    keys = [c for c in raw.columns if not pd.api.types.is_numeric_dtype(raw[c]) or c in ("bucket", "bin", "score")]
+    order = lambda frame: frame.astype({k: str for k in keys}).sort_values(keys, kind="stable").index  # noqa: E731
+    rolled, raw = rolled.loc[order(rolled)], raw.loc[order(raw)]
+    for (_, a), (_, b) in zip(rolled.iterrows(), raw.iterrows()):
+        for column in raw.columns:
+            _same_value(a[column], b[column], column, where)
+
+
+# What a page asks of a database with only the seed's table (the rest needs columns it lacks).
+SEED_QUERIES = ("kpis", "breakdown_intent", "breakdown_platform", "csat_trend", "rating_distribution",
+                "latency_percentiles", "latency_histogram", "usage_by_model", "dialogs_by_platform",
+                "resolution_histogram", "report_series", "calibration")
+
+
+def _check_all(engine, filter_sets, expect_rolled: bool = True, only=None) -> int:
+    schema = discover(engine)
+    rolled_count = 0
+    for i, filters in enumerate(filter_sets):
+        chosen = rollups.plan(engine, schema, filters)
+        rolled_count += chosen.rolled is not None
+        for name, call in _queries().items():
+            if only is not None and name not in only:
+                continue
+            rolled = call(engine, schema, filters)
+            with rollups.raw_reference():
+                raw = call(engine, schema, filters)
+            assert_agree(rolled, raw, f"[{engine.dialect.name} set {i} {filters} {chosen.path}] {name}")
+    if expect_rolled:
+        assert rolled_count >= len(filter_sets) // 2, "most filter sets should read the rollups"
+    return rolled_count
+
+
+def test_rollups_equal_the_raw_rows_over_random_filters(rolled_engine):
+    _check_all(rolled_engine, _filter_sets(rolled_engine, 14, seed=2026))
+
+
+def test_filter_options_from_the_rollups_are_the_tables(rolled_engine):
+    schema = discover(rolled_engine)
+    rolled = series.filter_options(rolled_engine, schema)
+    with rollups.raw_reference():
+        assert rolled == series.filter_options(rolled_engine, schema)
+
+
+def test_late_rows_are_exact_before_and_after_the_refresh(rolled_engine):
+    engine = rolled_engine
+    late = [{"id": str(uuid.uuid4()), "timestamp": datetime(2026, 3, 27, 9, 30 + i), "user_id": f"late-{i}",
+             "session_id": f"late-{i}", "platform": "web", "intent": "refund", "response_time_ms": 123_456,
+             "tokens_used": 99, "cost_usd": Decimal("9.9999"), "ai_model": "gpt-4o", "satisfaction_score": 1,
+             "escalated": True, "resolved": False} for i in range(3)]
+    insert(engine, "conversation_metrics", late)
+    state = rollups.read_state(engine)
+    assert datetime(2026, 3, 27, 9) in state.dirty_hours
+    sets = [Filters.for_dates(date(2026, 3, 26), date(2026, 3, 28), tz="Europe/Berlin"),
+            Filters.for_dates(date(2026, 3, 20), date(2026, 3, 31), platforms=("web",))]
+    assert datetime(2026, 3, 27, 9) in rollups.plan(engine, discover(engine), sets[0]).late
+    _check_all(engine, sets)  # the late hour read from the raw rows
+    report = rollups.refresh(engine, now=NOW)
+    assert report.late_hours == 1 and rollups.read_state(engine).dirty_hours == ()
+    _check_all(engine, sets)  # and now from the rollups again
+    with engine.begin() as conn:  # a deleted row's hour is noted too
+        conn.execute(sa.text("DELETE FROM conversation_metrics WHERE user_id = 'late-0'"))
+    assert datetime(2026, 3, 27, 9) in rollups.read_state(engine).dirty_hours
+    _check_all(engine, sets)
+
+
+def test_rows_arriving_during_a_refresh_are_not_lost(postgres, monkeypatch):
+    # PostgreSQL only: SQLite has one writer, and a refresh (BEGIN IMMEDIATE) holds off every
+    # insert until it commits.
+    engine = make_engine(postgres.new_database("during"))
+    load(engine, DemoSpec(days=30, scale=0.05, seed=11, end=END), roll_up=False)
+    rollups.refresh(engine, now=NOW)
+    other = make_engine(engine.url.render_as_string(hide_password=False))
+    original = rollups._aggregate
+    arrived = []
+
+    def aggregate_while_rows_arrive(conn, schema, start, end):
+        read = original(conn, schema, start, end)  # this step's snapshot is taken
+        if not arrived:
+            row = {"id": str(uuid.uuid4()), "timestamp": start + timedelta(minutes=7), "user_id": "during",
+                   "session_id": "during", "platform": "web", "intent": "refund", "response_time_ms": 777,
+                   "tokens_used": 1, "cost_usd": Decimal("0.5"), "ai_model": "gpt-4o", "satisfaction_score": 2}
+            insert(other, "conversation_metrics", [row])  # commits after the snapshot
+            arrived.append(row)
+        return read
+
+    monkeypatch.setattr(rollups, "_aggregate", aggregate_while_rows_arrive)
+    rollups.refresh(engine, now=NOW + timedelta(hours=3))  # three new hours
+    monkeypatch.setattr(rollups, "_aggregate", original)
+    hour = rollups.floor_hour(arrived[0]["timestamp"])
+    assert hour in rollups.read_state(engine).dirty_hours  # the refresh did not see it; its note stays
+    sets = [Filters(hour - timedelta(hours=5), hour + timedelta(hours=2))]
+    _check_all(engine, sets)
+    rollups.refresh(engine, now=NOW + timedelta(hours=3))
+    assert rollups.read_state(engine).dirty_hours == ()
+    _check_all(engine, sets)
+    other.dispose()
+    engine.dispose()
+
+
+def test_an_interrupted_first_build_answers_exactly_and_resumes(engine, monkeypatch):
+    load(engine, DemoSpec(days=6, scale=0.1, seed=5, end=END), roll_up=False)
+    original, steps = rollups._aggregate, []
+
+    def fail_on_the_third_day(conn, schema, start, end):
+        steps.append(start)
+        if len(steps) == 3:
+            raise KeyboardInterrupt
+        return original(conn, schema, start, end)
+
+    monkeypatch.setattr(rollups, "_aggregate", fail_on_the_third_day)
+    with pytest.raises(KeyboardInterrupt):
+        rollups.refresh(engine, now=NOW)
+    monkeypatch.setattr(rollups, "_aggregate", original)
+    state = rollups.read_state(engine)
+    assert state.status == "building" and state.watermark == steps[2]  # two days kept, the third rolled back
+    sets = [Filters.for_dates(date(2026, 3, 26), END), Filters.for_dates(date(2026, 3, 27), date(2026, 3, 28))]
+    assert rollups.plan(engine, discover(engine), sets[0]).building
+    _check_all(engine, sets)
+    report = rollups.refresh(engine, now=NOW)
+    assert not report.full and rollups.read_state(engine).status == "ready"
+    _check_all(engine, sets)
+
+
+def test_a_database_with_only_the_seeds_table(seed_only_url):
+    engine = make_engine(seed_only_url)
+    rollups.refresh(engine)
+    schema = discover(engine)
+    from tests.apptest import TODAY
+
+    sets = [Filters.for_dates(TODAY - timedelta(days=1), TODAY)]
+    # The one row is today; with the watermark before it everything reads raw, so roll today up too.
+    rollups.refresh(engine, now=datetime.combine(TODAY, datetime.min.time()) + timedelta(hours=2), full=True)
+    assert rollups.plan(engine, schema, sets[0]).rolled is not None
+    _check_all(engine, sets, only=SEED_QUERIES)
+    engine.dispose()
+
+
+def test_two_refreshes_never_run_at_once(rolled_engine):
+    results = []
+    with rollups.exclusive(rolled_engine) as mine:
+        assert mine
+        thread = threading.Thread(target=lambda: results.append(rollups.refresh(rolled_engine, now=NOW)))
+        thread.start()
+        thread.join()
+    assert results[0].status == "busy"
+
+
+def test_the_histogram_reads_within_its_bound():
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.integers(0, 100, 50), np.round(rng.lognormal(7, 1.2, 5000)).astype(int)])
+    buckets = {}
+    for v in values:
+        b = int(v) if v < rollups.EXACT_BELOW_MS else rollups.EXACT_BELOW_MS + int(
+            math.floor(math.log(v / rollups.EXACT_BELOW_MS) / math.log(rollups.LATENCY_RATIO)))
+        buckets[b] = buckets.get(b, 0) + 1
+    keys = sorted(buckets)
+    for fraction in (0.0, 0.01, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0):
+        exact = float(np.percentile(values, fraction * 100))
+        read = rollups.histogram_percentile(keys, [buckets[k] for k in keys], fraction)
+        assert abs(read - exact) <= rollups.LATENCY_RELATIVE_ERROR * exact + 1e-9
+    assert rollups.histogram_percentile([], [], 0.5) is None
+
+
+def test_raw_path_where_rollups_cannot_answer(rolled_engine):
+    schema = discover(rolled_engine)
+    assert rollups.plan(rolled_engine, schema, Filters(datetime(2026, 3, 10, 10, 5), datetime(2026, 3, 10, 10, 50))).path \
+        == "raw (no whole hour rolled up)"
+    kolkata = Filters.for_dates(date(2026, 3, 10), date(2026, 3, 12), tz="Asia/Kolkata")
+    with rollups.planned(rollups.plan(rolled_engine, schema, kolkata), "t"):
+        pass
+    from data_access import logs
+
+    with logs.recording() as records:
+        business.csat_trend(rolled_engine, schema, kolkata, "day")
+        kpis.compute(rolled_engine, schema, kolkata, ["csat"])
+    assert records[0]["path"] == "raw (buckets finer than the rolled-up hours)"
+    assert records[1]["path"] == "rollups + raw"  # a total needs no local buckets
+    with rollups.raw_reference():
+        assert rollups.plan(rolled_engine, schema, kolkata).path == "raw (reference)"
+
+
+def test_refresh_command_line(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    load(make_engine(url), DemoSpec(days=2, scale=0.05, seed=1), roll_up=False)
+    assert rollups.main(["refresh", "--url", url]) == 0
+    assert "rollups built" in capsys.readouterr().out
+    assert rollups.main(["refresh", "--url", url]) == 0
+    assert "rollups refreshed" in capsys.readouterr().out
+    assert rollups.main(["status", "--url", url]) == 0
+    assert "ready" in capsys.readouterr().out
+    assert rollups.main(["refresh", "--url", f"sqlite:///{tmp_path / 'missing' / 'x.sqlite'}"]) != 0
+    assert "Traceback" not in capsys.readouterr().err
