@@ -255,7 +255,7 @@ def prefetch(url: str, filters: Filters, queries=(), kpi_keys: tuple[str, ...] =
     if len(_prefetched) > 2048:
         _prefetched.clear()
     over_dialogs = [q for q in queries if q[0] in DIALOG_QUERIES]
-    if len(over_dialogs) < SHARED_DIALOGS_FROM:
+    if len(over_dialogs) < SHARED_DIALOGS_FROM or not _grouping_once_pays(url, filters):
         over_dialogs = []
     calls = []
     if over_dialogs:
@@ -285,6 +285,13 @@ def prefetch(url: str, filters: Filters, queries=(), kpi_keys: tuple[str, ...] =
 
     with ThreadPoolExecutor(max_workers=PREFETCH_WORKERS) as pool:
         list(pool.map(logs.in_this_context(run), calls))
+
+
+def _grouping_once_pays(url: str, filters: Filters) -> bool:
+    try:
+        return kpis.grouping_once_pays(engine_for(url), schema_for(url), filters)
+    except errors.DATABASE_ERRORS:
+        return False  # the page's own calls report it
 
 
 def dialogs_by_platform(url: str, filters: Filters) -> pd.DataFrame:

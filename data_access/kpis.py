@@ -542,6 +542,16 @@ def shared_dialogs(engine: sa.Engine, schema: Schema, filters: Filters) -> Itera
                     pass  # the connection is rolled back and returned either way
 
 
+def grouping_once_pays(engine: sa.Engine, schema: Schema, filters: Filters) -> bool:
+    """Whether ``shared_dialogs`` pays for ``filters``: not where the rollups hold one row per
+    dialog for them (each query reads those directly, in parallel, faster than a temporary
+    table is written)."""
+    from data_access import rollups
+
+    chosen = rollups.plan(engine, schema, filters)
+    return not rollups.facts_answer(chosen)
+
+
 def level_source(level: str, filters: Filters, schema: Schema, dialect: str,
                  keys: Iterable[str] = ()) -> tuple[str, dict]:
     """The FROM clause (table or subquery) that the aggregates of ``keys`` at ``level`` read."""

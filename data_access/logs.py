@@ -125,23 +125,35 @@ def in_this_context(function):
 
 
 _path: contextvars.ContextVar[str | None] = contextvars.ContextVar("query_path", default=None)
+_name: contextvars.ContextVar[str | None] = contextvars.ContextVar("query_name", default=None)
 
 
 @contextmanager
-def read_path(path: str) -> Iterator[None]:
+def holding(variable: contextvars.ContextVar, value) -> Iterator[None]:
+    """Within the block, ``variable`` holds ``value`` (in this context and the threads it starts
+    with ``in_this_context``)."""
+    token = variable.set(value)
+    try:
+        yield
+    finally:
+        variable.reset(token)
+
+
+def read_path(path: str):
     """Name where the queries inside the block read (rollups or raw rows, see data_access.rollups)."""
-    token = _path.set(path)
-    try:
-        yield
-    finally:
-        _path.reset(token)
+    return holding(_path, path)
 
 
-@contextmanager
-def about(subject: str) -> Iterator[None]:
+def about(subject: str):
     """Name what the queries inside the block are for (shown after the function's name)."""
-    token = _subject.set(subject)
-    try:
-        yield
-    finally:
-        _subject.reset(token)
+    return holding(_subject, subject)
+
+
+def named(name: str):
+    """Log the queries inside the block under ``name`` (a query served by a variant of it)."""
+    return holding(_name, name)
+
+
+def query_name() -> str | None:
+    """The name set by ``named`` around this query, if any."""
+    return _name.get()

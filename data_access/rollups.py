@@ -700,7 +700,7 @@ def planned(chosen: Plan, name: str) -> Iterator[Plan]:
     under ``name`` with the path."""
     token = _current.set(chosen)
     try:
-        with sql.named(name), logs.read_path(chosen.path):
+        with logs.named(name), logs.read_path(chosen.path):
             yield chosen
     finally:
         _current.reset(token)
@@ -817,6 +817,13 @@ def raw_timed_source(filters: Filters, schema: Schema, dialect: str) -> Source:
     return Source(f"SELECT {columns} FROM {CM} {where} AND {TIMED}", params)
 
 
+def facts_answer(plan: Plan) -> bool:
+    """Whether rollup_dialog_facts can give the dialogs of ``plan``: rolled-up hours in the range,
+    no late rows among them, no dimension filter (a dialog's rows can differ in those)."""
+    return bool(plan.rolled) and not plan.late and not (
+        plan.filters.platforms or plan.filters.intents or plan.filters.models)
+
+
 def dialog_fact_source(plan: Plan, schema: Schema, dialect: str, wanted: dict[str, tuple[str, str]]) -> Source | None:
     """One row per dialog of the filtered rows, mostly read as they are from rollup_dialog_facts:
     a dialog whose rows all lie in the rolled-up hours of the range is its facts row; the few
@@ -824,7 +831,7 @@ def dialog_fact_source(plan: Plan, schema: Schema, dialect: str, wanted: dict[st
     or have rows in the raw ranges are grouped from their parts and raw rows. ``wanted``: output
     column → (its expression on a facts row, its aggregate over parts). None where the facts
     cannot answer: a dimension filter, or late rows inside the range."""
-    if not plan.rolled or plan.late or plan.filters.platforms or plan.filters.intents or plan.filters.models:
+    if not facts_answer(plan):
         return None
     lo, hi = plan.rolled
     span = timedelta(seconds=math.ceil(plan.longest_dialog_s) + 1)

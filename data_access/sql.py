@@ -214,23 +214,10 @@ def table_where(filters: Filters, table: str, schema: Schema, dialect: str,
     return "WHERE " + " AND ".join(clauses), params
 
 
-_named: contextvars.ContextVar[str | None] = contextvars.ContextVar("query_name", default=None)
-
-
-@contextmanager
-def named(name: str) -> Iterator[None]:
-    """Within the block, queries are logged under ``name`` (a query served by a variant of it)."""
-    token = _named.set(name)
-    try:
-        yield
-    finally:
-        _named.reset(token)
-
-
 def _caller() -> str:
     """The data_access function that ran the query (the name in the dashboard's query log)."""
-    if _named.get():
-        return _named.get()
+    if logs.query_name():
+        return logs.query_name()
     frame = sys._getframe(2)
     while frame is not None and (frame.f_code.co_filename == __file__ or frame.f_code.co_name.startswith("_")):
         frame = frame.f_back
