@@ -306,7 +306,24 @@ def per(amount: Decimal | None, count) -> Decimal | None:
 COST_BY = {"ai_model": 'MIN("ai_model")', "platform": 'MIN("platform")'}
 
 
-@rollups.served()
+def _cost_outcomes_rolled(chosen, engine, schema, filters, by) -> pd.DataFrame:
+    source = rollups.dialog_stat_source(chosen, schema, engine.dialect.name)
+    if source is None:
+        return cost_outcomes.raw(engine, schema, filters, by)
+    tracked = {name: schema.has(CM, name) for name in ("resolved", "converted", "escalated")}
+    dim = f'"{by}"' if schema.has(CM, by) else "'(all)'"
+    COST_BY[by]  # noqa: B018 - KeyError for another ``by``, as the raw query
+    frame = sql.read_frame(engine, f"""
+        SELECT COALESCE({dim}, '(none)') AS {by}, SUM(dialogs) AS dialogs, SUM(cost_e4) AS cost_e4,
+               {"SUM(resolved)" if tracked["resolved"] else "NULL"} AS resolved,
+               {"SUM(converted)" if tracked["converted"] else "NULL"} AS converted,
+               {"SUM(escalated)" if tracked["escalated"] else "NULL"} AS escalated,
+               {"SUM(escalated_cost_e4)" if tracked["escalated"] else "NULL"} AS escalated_cost_e4
+        FROM ({source.text}) s GROUP BY 1 HAVING SUM(dialogs) > 0 ORDER BY 1""", source.params)
+    return _cost_per_outcome(frame)
+
+
+@rollups.served(_cost_outcomes_rolled)
 def cost_outcomes(engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> pd.DataFrame:
     """Per model or platform of the dialog (its first value): dialogs and exact cost, and the cost
     tied to outcomes:
@@ -331,6 +348,10 @@ def cost_outcomes(engine: sa.Engine, schema: Schema, filters: Filters, by: str) 
                {"SUM(escalated_any)" if escalated else "NULL"} AS escalated,
                {"SUM(CASE WHEN escalated_any = 1 THEN cost_e4 ELSE 0 END)" if escalated else "NULL"} AS escalated_cost_e4
         FROM ({subquery}) d GROUP BY 1 ORDER BY 1""", params)
+    return _cost_per_outcome(frame)
+
+
+def _cost_per_outcome(frame: pd.DataFrame) -> pd.DataFrame:
     frame = sql.numeric(frame, ["dialogs", "resolved", "converted", "escalated"])
     frame["cost"] = [money(v) for v in frame["cost_e4"]]
     frame["cost_per_dialog"] = [per(c, n) for c, n in zip(frame["cost"], frame["dialogs"])]

@@ -220,6 +220,11 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
     if metric.key == "escalation_rate":
         if not schema.has(CM, "escalated"):
             return None
+        stats = rollups.dialog_stat_source(chosen, schema, dialect) if chosen is not None else None
+        if stats is not None and rule.step % 3600 == 0:
+            return (f"""SELECT {_epoch_bucket("t", rule.step, dialect)} AS bucket, {key} AS key,
+                               100 * SUM(escalated) AS num, SUM(dialogs) AS den, SUM(dialogs) AS n
+                        FROM ({stats.text}) s GROUP BY 1, 2 HAVING SUM(dialogs) > 0""", stats.params)
         extra = [f'MIN("{by}") AS label'] if by else []
         dialogs, params = dialogs_subquery(filters, schema, dialect, ["escalated_any"], extra)
         return (f"""SELECT {_epoch_bucket("started", rule.step, dialect)} AS bucket, {'label' if by else "''"} AS key,

@@ -289,7 +289,17 @@ def dialog_outcomes_trend(engine: sa.Engine, schema: Schema, filters: Filters, u
     return frame
 
 
-@rollups.served()
+def _conversion_by_platform_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
+    source = rollups.dialog_stat_source(chosen, schema, engine.dialect.name)
+    if source is None:
+        return conversion_by_platform.raw(engine, schema, filters)
+    frame = sql.read_frame(engine, f"""
+        SELECT COALESCE(platform, 'unknown') AS platform, SUM(dialogs) AS dialogs, SUM(converted) AS converted
+        FROM ({source.text}) s GROUP BY 1 HAVING SUM(dialogs) > 0 ORDER BY 1""", source.params)
+    return _conversion(frame)
+
+
+@rollups.served(_conversion_by_platform_rolled)
 def conversion_by_platform(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Per platform (of the dialog's first platform value): dialogs, converted, conversion rate."""
     dialect = engine.dialect.name
@@ -298,12 +308,26 @@ def conversion_by_platform(engine: sa.Engine, schema: Schema, filters: Filters) 
     frame = sql.read_frame(engine, f"""
         SELECT COALESCE(platform, 'unknown') AS platform, COUNT(*) AS dialogs, SUM(converted_any) AS converted
         FROM ({subquery}) d GROUP BY 1 ORDER BY 1""", params)
+    return _conversion(frame)
+
+
+def _conversion(frame: pd.DataFrame) -> pd.DataFrame:
     frame = sql.numeric(frame, ["dialogs", "converted"])
     frame["conversion_rate"] = sql.rate(frame, "converted", "dialogs")
     return frame
 
 
-@rollups.served()
+def _resolution_histogram_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
+    source = rollups.dialog_stat_source(chosen, schema, engine.dialect.name)
+    if source is None:
+        return resolution_histogram.raw(engine, schema, filters)
+    bins = ", ".join(f"SUM(resolution_bin_{i}) AS bin_{i}" for i in range(len(RESOLUTION_BINS)))
+    row = sql.read_row(engine, f"SELECT {bins} FROM ({source.text}) s", source.params)
+    return pd.DataFrame({"bin": [label for _, label in RESOLUTION_BINS],
+                         "dialogs": [int(row[f"bin_{i}"] or 0) for i in range(len(RESOLUTION_BINS))]})
+
+
+@rollups.served(_resolution_histogram_rolled)
 def resolution_histogram(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Resolved dialogs per resolution-time bin (``RESOLUTION_BINS``), every bin present."""
     dialect = engine.dialect.name

@@ -433,13 +433,12 @@ def _dialogs_from_facts(chosen, schema: Schema, dialect: str, columns: set[str],
 
     from data_access import rollups
 
-    wanted = {"dialog": ("dialog", "dialog"), "started": ("started", "MIN(started)"),
-              "user_id": ("user_id", "MIN(user_id)")}
+    wanted = {"dialog": "dialog", "started": "started", "user_id": "user_id"}
     for name in ("converted", "escalated"):
         if f"{name}_any" in columns and schema.has(CM, name):
-            wanted[f"{name}_any"] = (f"{name}_any", f"MAX({name}_any)")
+            wanted[f"{name}_any"] = f"{name}_any"
     if "first_resolved" in columns and schema.has(CM, "resolved"):
-        wanted["first_resolved"] = ("first_resolved", "MIN(first_resolved)")
+        wanted["first_resolved"] = "first_resolved"
     for item in extra:
         found = re.fullmatch(r"(.+) AS (\w+)", item)
         if found is None:
@@ -447,11 +446,11 @@ def _dialogs_from_facts(chosen, schema: Schema, dialect: str, columns: set[str],
         expr, name = found.groups()
         first = re.fullmatch(r'MIN\("(platform|intent|ai_model)"\)', expr)
         if expr == DIALOG_COST_E4:
-            wanted[name] = ("cost_e4", "SUM(cost_e4)")
+            wanted[name] = "cost_e4"
         elif first is not None:
-            wanted[name] = (f'"{first.group(1)}"', expr)
+            wanted[name] = f'"{first.group(1)}"'
         elif re.fullmatch(r"'[^']*'", expr):
-            wanted[name] = (expr, expr)
+            wanted[name] = expr
         else:
             return None
     source = rollups.dialog_fact_source(chosen, schema, dialect, wanted)
@@ -603,6 +602,9 @@ def compute(engine: sa.Engine, schema: Schema, filters: Filters,
         if level == "messages" and chosen.rolled:
             with rollups.planned(chosen, "compute"):
                 row = _rolled_message_row(engine, chosen, schema, built)
+        elif level == "dialogs" and chosen is not None and rollups.facts_answer(chosen) and set(built) - {"repeat_contact_rate"}:
+            with rollups.planned(chosen, "compute"):
+                row = _rolled_dialog_row(engine, chosen, schema, built)
         else:
             select = ", ".join(f"{expr} AS {key}__{name}"
                                for key, agg in built.items() for name, expr in agg.columns.items())
@@ -646,6 +648,39 @@ def _rolled_message_row(engine: sa.Engine, chosen, schema: Schema, built: dict[s
     if "p95_response_time" in built:
         p95 = rollups.percentiles(engine, chosen, schema, {}, {"p95": 0.95})
         row["p95_response_time__p95"] = None if p95.empty else p95["p95"].iloc[0]
+    return row
+
+
+# The dialog KPIs (but the repeat contact rate, which needs each user's dialogs in order) over
+# the rolled-up dialog statistics (data_access.rollups.dialog_stats), named as their raw aggregates.
+ROLLED_DIALOG_AGGREGATES = {
+    "dialogs": {"n": "SUM(dialogs)"},
+    "conversion_rate": {"hit": "SUM(converted)", "n": "SUM(dialogs)"},
+    "escalation_rate": {"hit": "SUM(escalated)", "n": "SUM(dialogs)"},
+    "median_resolution_time": {"n": "SUM(resolved)"},  # the median: the resolution-time histogram
+}
+
+
+def _rolled_dialog_row(engine: sa.Engine, chosen, schema: Schema, built: dict[str, Aggregates]) -> dict:
+    from data_access import rollups
+
+    dialect = engine.dialect.name
+    row: dict = {}
+    rolled = [key for key in built if key in ROLLED_DIALOG_AGGREGATES]
+    if rolled:
+        source = rollups.dialog_stat_source(chosen, schema, dialect)
+        select = ", ".join(f"COALESCE({expr}, 0) AS {key}__{name}"
+                           for key in rolled for name, expr in ROLLED_DIALOG_AGGREGATES[key].items())
+        row.update(sql.read_row(engine, f"SELECT {select} FROM ({source.text}) s", source.params))
+    if "median_resolution_time" in built:
+        median = rollups.histogram_percentiles(engine, rollups.resolution_source(chosen, schema, dialect), {},
+                                               {"median": 0.5}, scale=0.001)
+        row["median_resolution_time__median"] = None if median.empty else median["median"].iloc[0]
+    if "repeat_contact_rate" in built:  # per dialog, from the facts
+        repeat = built["repeat_contact_rate"]
+        source, params = level_source("dialogs", chosen.filters, schema, dialect, ["repeat_contact_rate"])
+        select = ", ".join(f"{expr} AS repeat_contact_rate__{name}" for name, expr in repeat.columns.items())
+        row.update(sql.read_row(engine, f"SELECT {select} FROM {source}", params))
     return row
 
 

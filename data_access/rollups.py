@@ -48,12 +48,14 @@ MESSAGES = "rollup_messages"
 LATENCY = "rollup_latency"
 DIALOGS = "rollup_dialogs"
 FACTS = "rollup_dialog_facts"
+DIALOG_HOURS = "rollup_dialog_hours"
+RESOLUTION = "rollup_resolution"
 STATE = "rollup_state"
 DIRTY = "rollup_dirty_hours"
-TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, STATE, DIRTY)
+TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, RESOLUTION, STATE, DIRTY)
 
 # Bumped whenever what the tables hold changes: a database with another version is rebuilt.
-VERSION = 5
+VERSION = 6
 HOUR = timedelta(hours=1)
 # Hours closed less than this long ago are left to the raw rows: a transaction still open when
 # its hour closed commits within it (longer ones are the trigger's blind spot, see the docs).
@@ -196,6 +198,35 @@ DIALOG_PART_COMBINE = {"started": "MIN", "last_seen": "MAX", "user_id": "MIN", "
                        "converted_any": "MAX", "escalated_any": "MAX", "cost_e4": "SUM"}
 
 
+# Resolution-time bins of the Business page's histogram (data_access.business.RESOLUTION_BINS).
+RESOLUTION_EDGES_S = (60, 120, 300, 600, 1800, 3600, 4 * 3600)
+
+
+def dialog_stats(dialect: str) -> dict[str, str]:
+    """Each rollup_dialog_hours measure → its value for one dialog (a facts row): summed over the
+    dialogs that started in an hour, the dialog KPIs and breakdowns of those dialogs."""
+    seconds = sql.seconds_between("first_resolved", "started", dialect)
+    stats = {"dialogs": "1", "converted": "COALESCE(converted_any, 0)", "escalated": "COALESCE(escalated_any, 0)",
+             "resolved": _count("first_resolved IS NOT NULL"), "cost_e4": "cost_e4",
+             "escalated_cost_e4": "CASE WHEN escalated_any = 1 THEN cost_e4 ELSE 0 END"}
+    lower = None
+    for i, upper in enumerate(RESOLUTION_EDGES_S + (None,)):
+        above = f" AND {seconds} >= {lower}" if lower is not None else ""
+        below = f" AND {seconds} < {upper}" if upper is not None else ""
+        stats[f"resolution_bin_{i}"] = _count(f"first_resolved IS NOT NULL{above}{below}")
+        lower = upper
+    return stats
+
+
+DIALOG_STAT_NAMES = tuple(dialog_stats("sqlite"))
+
+
+def resolution_bucket(dialect: str) -> str:
+    """The histogram bucket of a dialog's resolution time in milliseconds (as ``latency_bucket``)."""
+    ms = f"CAST(ROUND({sql.seconds_between('first_resolved', 'started', dialect)} * 1000) AS INTEGER)"
+    return latency_bucket(dialect).replace('"response_time_ms"', ms)
+
+
 def hour_of(expr: str, dialect: str) -> str:
     """The start of the UTC hour of a timestamp (sessions run in UTC on PostgreSQL)."""
     return f"date_trunc('hour', {expr})" if dialect == "postgresql" else f"strftime('%Y-%m-%d %H:00:00', {expr})"
@@ -231,6 +262,11 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"last_seen {ts} NOT NULL, user_id TEXT, {dialog_dims}, first_resolved {ts}, converted_any SMALLINT, "
         f"escalated_any SMALLINT, cost_e4 {big} NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_started ON {FACTS} (started)",
+        f"CREATE TABLE IF NOT EXISTS {DIALOG_HOURS} (hour {ts} NOT NULL, {dialog_dims}, "
+        + ", ".join(f"{c} {big if c.endswith('e4') else 'INTEGER'} NOT NULL" for c in DIALOG_STAT_NAMES) + ")",
+        f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_HOURS}_hour ON {DIALOG_HOURS} (hour)",
+        f"CREATE TABLE IF NOT EXISTS {RESOLUTION} (hour {ts} NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS ix_{RESOLUTION}_hour ON {RESOLUTION} (hour)",
         f"CREATE TABLE IF NOT EXISTS {STATE} (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, "
         f"fingerprint TEXT NOT NULL, watermark {ts}, status TEXT NOT NULL, refreshed_at {ts}, "
         f"longest_dialog_s {real} NOT NULL DEFAULT 0)",
@@ -406,17 +442,50 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     conn.execute(sa.text(f"INSERT INTO rollup_touched SELECT DISTINCT dialog FROM {DIALOGS} "
                          f"WHERE hour >= :lo AND hour < :hi"), params)
     touched = f"(SELECT dialog FROM rollup_touched)"
+    # The start hours whose dialog statistics change: of the touched dialogs' facts before and after.
+    conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour TEXT)"
+                         if dialect == "sqlite" else
+                         f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour {_ts_type(conn)})")
+    conn.exec_driver_sql("DELETE FROM rollup_touched_hours")
+    starts = f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of('started', dialect)} FROM {FACTS} WHERE dialog IN {touched}"
+    conn.exec_driver_sql(starts)
     conn.exec_driver_sql(f"DELETE FROM {FACTS} WHERE dialog IN {touched}")
     facts = ", ".join(["dialog", *DIALOG_PART_COMBINE, *DIALOG_DIMENSIONS])
     combine = ", ".join([*(f"{how}({c})" for c, how in DIALOG_PART_COMBINE.items()),
                          *(f"MIN({c})" for c in DIALOG_DIMENSIONS)])
     conn.exec_driver_sql(f"INSERT INTO {FACTS} ({facts}) SELECT dialog, {combine} FROM {DIALOGS} "
                          f"WHERE dialog IN {touched} GROUP BY dialog")
+    conn.exec_driver_sql(starts)
+    _restate_dialog_hours(conn, dialect)
     longest = conn.exec_driver_sql(
         f"SELECT MAX({sql.seconds_between('last_seen', 'started', dialect)}) FROM {FACTS} WHERE dialog IN {touched}").scalar()
     conn.execute(sa.text(f"UPDATE {STATE} SET longest_dialog_s = :s WHERE longest_dialog_s < :s"),
                  {"s": float(longest or 0)})
     return max(inserted.rowcount or 0, 0)
+
+
+def _ts_type(conn: sa.Connection) -> str:
+    return conn.exec_driver_sql(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'conversation_metrics'::regclass "
+        "AND attname = 'timestamp'").scalar()
+
+
+def _restate_dialog_hours(conn: sa.Connection, dialect: str) -> None:
+    """Make again rollup_dialog_hours and rollup_resolution for the hours in rollup_touched_hours."""
+    plus_hour = "h.hour + INTERVAL '1 hour'" if dialect == "postgresql" else "datetime(h.hour, '+1 hour')"
+    hours = (f"(SELECT DISTINCT hour FROM rollup_touched_hours) h JOIN {FACTS} f "
+             f"ON f.started >= h.hour AND f.started < {plus_hour}")
+    for table in (DIALOG_HOURS, RESOLUTION):
+        conn.exec_driver_sql(f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM rollup_touched_hours)")
+    stats = dialog_stats(dialect)
+    dims = ", ".join(f"f.{c}" for c in DIALOG_DIMENSIONS)
+    conn.exec_driver_sql(
+        f"INSERT INTO {DIALOG_HOURS} (hour, {', '.join(DIALOG_DIMENSIONS)}, {', '.join(stats)}) "
+        f"SELECT h.hour, {dims}, {', '.join(f'SUM({e})' for e in stats.values())} FROM {hours} "
+        f"GROUP BY h.hour, {dims}")
+    conn.exec_driver_sql(
+        f"INSERT INTO {RESOLUTION} (hour, bucket, n) SELECT h.hour, {resolution_bucket(dialect)}, COUNT(*) "
+        f"FROM {hours} WHERE first_resolved IS NOT NULL GROUP BY 1, 2")
 
 
 @dataclass
@@ -522,7 +591,7 @@ def _ensure_tables(engine: sa.Engine, schema: Schema) -> None:
 
 def _recreate(engine: sa.Engine, schema: Schema) -> None:
     with engine.begin() as conn:
-        for table in (MESSAGES, LATENCY, DIALOGS, FACTS, STATE, DIRTY):
+        for table in TABLES:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     _ensure_tables(engine, schema)
 
@@ -530,7 +599,7 @@ def _recreate(engine: sa.Engine, schema: Schema) -> None:
 def _analyze(engine: sa.Engine) -> None:
     """Fresh planner statistics for the rollup tables (a first build fills them at once)."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table in (MESSAGES, LATENCY, DIALOGS, FACTS):
+        for table in (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, RESOLUTION):
             conn.exec_driver_sql(f"ANALYZE {table}")
 
 
@@ -566,7 +635,7 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             if rebuild:
                 with _step(engine) as conn:
                     first = conn.execute(sa.text(f"SELECT MIN({sql.TS}) FROM {CM}")).scalar()
-                    for table in (MESSAGES, LATENCY, DIALOGS, FACTS, DIRTY):
+                    for table in (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, RESOLUTION, DIRTY):
                         conn.exec_driver_sql(f"DELETE FROM {table}")
                     watermark = target if first is None else min(floor_hour(_naive_utc(first)), target)
                     _write_state(conn, schema, watermark, "building")
@@ -824,32 +893,110 @@ def facts_answer(plan: Plan) -> bool:
         plan.filters.platforms or plan.filters.intents or plan.filters.models)
 
 
-def dialog_fact_source(plan: Plan, schema: Schema, dialect: str, wanted: dict[str, tuple[str, str]]) -> Source | None:
-    """One row per dialog of the filtered rows, mostly read as they are from rollup_dialog_facts:
-    a dialog whose rows all lie in the rolled-up hours of the range is its facts row; the few
-    that cross the rolled-up hours' edges (found by start within the longest dialog's duration)
-    or have rows in the raw ranges are grouped from their parts and raw rows. ``wanted``: output
-    column → (its expression on a facts row, its aggregate over parts). None where the facts
-    cannot answer: a dimension filter, or late rows inside the range."""
-    if not facts_answer(plan):
-        return None
+def _edges(plan: Plan, schema: Schema, dialect: str) -> tuple[str, dict]:
+    """The WITH clauses shared by the facts readers: ``edge_rows``, the raw rows of the plan's
+    raw ranges as dialog parts; ``edges``, the dialogs that cross the rolled-up hours' edges
+    (found by start within the longest dialog's duration) or have such rows; ``edge_facts``,
+    those dialogs grouped from their rolled-up parts and raw rows (their facts within the range)."""
     lo, hi = plan.rolled
     span = timedelta(seconds=math.ceil(plan.longest_dialog_s) + 1)
     raw = dialog_part_source(Plan(plan.filters, None, reason="edges"), schema, dialect, ranges=plan.raw_ranges())
     params = {**raw.params, "fa_lo": bind_timestamp(lo, dialect), "fa_hi": bind_timestamp(hi, dialect),
               "fa_lo_span": bind_timestamp(lo - span, dialect), "fa_hi_span": bind_timestamp(hi - span, dialect)}
-    as_is = ", ".join(f"{fact} AS {name}" for name, (fact, _) in wanted.items())
-    grouped = ", ".join(f"{part} AS {name}" for name, (_, part) in wanted.items())
+    columns = ", ".join(["dialog", *DIALOG_DIMENSIONS, *DIALOG_PART_COMBINE])
+    combined = ", ".join([*(f"{how}({c}) AS {c}" for c, how in DIALOG_PART_COMBINE.items()),
+                          *(f"MIN({c}) AS {c}" for c in DIALOG_DIMENSIONS)])
     text = (f"WITH edge_rows AS ({raw.text}), "
             f"edges AS (SELECT dialog FROM {FACTS} WHERE started >= :fa_lo_span AND started < :fa_lo "
             f"AND last_seen >= :fa_lo UNION SELECT dialog FROM {FACTS} WHERE started >= :fa_hi_span "
-            f"AND started < :fa_hi AND last_seen >= :fa_hi UNION SELECT dialog FROM edge_rows) "
-            f"SELECT {as_is} FROM {FACTS} WHERE started >= :fa_lo AND started < :fa_hi AND last_seen < :fa_hi "
-            f"AND dialog NOT IN (SELECT dialog FROM edges) "
-            f"UNION ALL SELECT {grouped} FROM (SELECT {', '.join(['dialog', *DIALOG_DIMENSIONS, *DIALOG_PART_COMBINE])} "
-            f"FROM {DIALOGS} WHERE hour >= :fa_lo AND hour < :fa_hi AND dialog IN (SELECT dialog FROM edges) "
-            f"UNION ALL SELECT * FROM edge_rows) parts GROUP BY dialog")
+            f"AND started < :fa_hi AND last_seen >= :fa_hi UNION SELECT dialog FROM edge_rows), "
+            f"edge_facts AS (SELECT dialog, {combined} FROM (SELECT {columns} FROM {DIALOGS} "
+            f"WHERE hour >= :fa_lo AND hour < :fa_hi AND dialog IN (SELECT dialog FROM edges) "
+            f"UNION ALL SELECT * FROM edge_rows) parts GROUP BY dialog) ")
+    return text, params
+
+
+# The facts rows of dialogs that started in the rolled-up hours but are not wholly inside them.
+NOT_INSIDE = (f"started >= :fa_lo AND started < :fa_hi AND (last_seen >= :fa_hi "
+              f"OR dialog IN (SELECT dialog FROM edges))")
+
+
+def dialog_fact_source(plan: Plan, schema: Schema, dialect: str, wanted: dict[str, str]) -> Source | None:
+    """One row per dialog of the filtered rows, mostly read as they are from rollup_dialog_facts:
+    a dialog whose rows all lie in the rolled-up hours of the range is its facts row; the few
+    others come from ``edge_facts`` (see ``_edges``). ``wanted``: output column → its expression
+    on a facts row. None where the facts cannot answer (``facts_answer``)."""
+    if not facts_answer(plan):
+        return None
+    edges, params = _edges(plan, schema, dialect)
+    select = ", ".join(f"{expr} AS {name}" for name, expr in wanted.items())
+    text = (f"{edges}SELECT {select} FROM {FACTS} WHERE started >= :fa_lo AND started < :fa_hi "
+            f"AND last_seen < :fa_hi AND dialog NOT IN (SELECT dialog FROM edges) "
+            f"UNION ALL SELECT {select} FROM edge_facts")
     return Source(text, params)
+
+
+def dialog_stat_source(plan: Plan, schema: Schema, dialect: str) -> Source | None:
+    """Rows with ``t``, the dialog's platform, intent and ai_model (its first values) and the
+    ``dialog_stats`` measures, whose sums are those of the filtered rows' dialogs: the hours'
+    statistics, less the dialogs not wholly inside the rolled-up hours (``t`` their start), plus
+    those dialogs as the range has them. ``t`` is an hour for most rows: local buckets need whole-hour
+    offsets. None where the facts cannot answer (``facts_answer``)."""
+    if not facts_answer(plan):
+        return None
+    edges, params = _edges(plan, schema, dialect)
+    stats = dialog_stats(dialect)
+    dims = ", ".join(DIALOG_DIMENSIONS)
+    text = (f"{edges}SELECT hour AS t, {dims}, {', '.join(stats)} FROM {DIALOG_HOURS} "
+            f"WHERE hour >= :fa_lo AND hour < :fa_hi "
+            f"UNION ALL SELECT started, {dims}, {', '.join(f'-({e})' for e in stats.values())} FROM {FACTS} "
+            f"WHERE {NOT_INSIDE} "
+            f"UNION ALL SELECT started, {dims}, {', '.join(stats.values())} FROM edge_facts")
+    return Source(text, params)
+
+
+def resolution_source(plan: Plan, schema: Schema, dialect: str) -> Source | None:
+    """Rows with ``t``, ``bucket`` and ``n`` (signed as in ``dialog_stat_source``): the histogram
+    of the resolved dialogs' resolution times, in milliseconds."""
+    if not facts_answer(plan):
+        return None
+    edges, params = _edges(plan, schema, dialect)
+    bucket = resolution_bucket(dialect)
+    text = (f"{edges}SELECT hour AS t, bucket, n FROM {RESOLUTION} WHERE hour >= :fa_lo AND hour < :fa_hi "
+            f"UNION ALL SELECT started, {bucket}, -1 FROM {FACTS} WHERE {NOT_INSIDE} AND first_resolved IS NOT NULL "
+            f"UNION ALL SELECT started, {bucket}, 1 FROM edge_facts WHERE first_resolved IS NOT NULL")
+    return Source(text, params)
+
+
+def histogram_percentiles(engine: sa.Engine, source: Source, groups: dict[str, str], fractions: dict[str, float],
+                          params: dict | None = None, scale: float = 1.0) -> "pd.DataFrame":
+    """Per group of ``source``'s rows (``t``, ``bucket``, ``n``): the count and each percentile of
+    ``fractions``, read from the summed histogram and multiplied by ``scale``."""
+    import numpy as np
+    import pandas as pd
+
+    keys = [f"{expr} AS {name}" for name, expr in groups.items()]
+    positions = ", ".join(str(i + 1) for i in range(len(keys) + 1))
+    frame = sql.read_frame(engine, f"SELECT {', '.join(keys + ['bucket AS histogram_bucket'])}, SUM(n) AS n "
+                                   f"FROM ({source.text}) h GROUP BY {positions} ORDER BY {positions}",
+                           {**source.params, **(params or {})})
+    names = list(groups)
+    rows = []
+    if not frame.empty:
+        frame["histogram_bucket"] = pd.to_numeric(frame["histogram_bucket"]).astype("int64")
+        frame["n"] = pd.to_numeric(frame["n"]).astype("int64")
+        frame = frame[frame["n"] > 0]
+        grouped = frame.groupby(names, sort=False, dropna=False) if names else [((), frame)]
+        for key, part in grouped:
+            key = key if isinstance(key, tuple) else (key,)
+            buckets, counts = part["histogram_bucket"].to_numpy(), part["n"].to_numpy()
+            row = dict(zip(names, key))
+            row["count"] = int(np.sum(counts))
+            for label, fraction in fractions.items():
+                value = histogram_percentile(buckets, counts, fraction)
+                row[label] = None if value is None else value * scale
+            rows.append(row)
+    return pd.DataFrame(rows, columns=names + ["count"] + list(fractions))
 
 
 def dialog_part_source(plan: Plan, schema: Schema, dialect: str,

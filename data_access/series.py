@@ -57,7 +57,21 @@ def filter_options(engine: sa.Engine, schema: Schema) -> FilterOptions:
                             for f, c in present.items()})
 
 
-@rollups.served()
+def _dialogs_by_platform_rolled(chosen, engine, schema, filters, unit=None) -> pd.DataFrame:
+    dialect = engine.dialect.name
+    unit = unit or sql.bucket_for(filters)
+    source = rollups.dialog_stat_source(chosen, schema, dialect)
+    if source is None or unit in ("minute", "10min") or not chosen.whole_hour_offsets():
+        return dialogs_by_platform.raw(engine, schema, filters, unit)
+    params = dict(source.params)
+    bucket = sql.local_bucket("t", unit, filters, schema, CM, dialect, params)
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, COALESCE(platform, 'unknown') AS platform, SUM(dialogs) AS dialogs
+        FROM ({source.text}) s GROUP BY 1, 2 HAVING SUM(dialogs) > 0 ORDER BY 1, 2""", params)
+    return _dialog_counts(frame)
+
+
+@rollups.served(_dialogs_by_platform_rolled)
 def dialogs_by_platform(engine: sa.Engine, schema: Schema, filters: Filters,
                         unit: str | None = None) -> pd.DataFrame:
     """Dialogs per time bucket (by dialog start, in the filters' timezone) and platform.
@@ -74,8 +88,12 @@ def dialogs_by_platform(engine: sa.Engine, schema: Schema, filters: Filters,
         f"SELECT {bucket} AS bucket, "
         f"COALESCE(platform, 'unknown') AS platform, COUNT(*) AS dialogs "
         f"FROM ({subquery}) d GROUP BY 1, 2 ORDER BY 1, 2", params)
+    return _dialog_counts(frame)
+
+
+def _dialog_counts(frame: pd.DataFrame) -> pd.DataFrame:
     frame["bucket"] = pd.to_datetime(frame["bucket"])
-    frame["dialogs"] = frame["dialogs"].astype("int64")
+    frame["dialogs"] = pd.to_numeric(frame["dialogs"]).astype("int64")
     return frame
 
 

@@ -141,8 +141,9 @@ def assert_agree(rolled, raw, where: str) -> None:
         assert rolled.keys() == raw.keys()
         for key in raw:
             for part in ("value", "n", "ignored", "reason"):
+                percentile = key in ("p95_response_time", "median_resolution_time") and part == "value"
                 _same_value(getattr(rolled[key], part), getattr(raw[key], part),
-                            "p95" if key == "p95_response_time" and part == "value" else f"{key}.{part}", where)
+                            "p95" if percentile else f"{key}.{part}", where)
         return
     assert list(rolled.columns) == list(raw.columns), f"{where}: columns {list(rolled.columns)} != {list(raw.columns)}"
     assert len(rolled) == len(raw), f"{where}: {len(rolled)} rows (rollups) != {len(raw)} (raw)"
