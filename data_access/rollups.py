@@ -1012,50 +1012,27 @@ def dialog_part_source(plan: Plan, schema: Schema, dialect: str,
 
 
 def percentiles(engine: sa.Engine, chosen: Plan, schema: Schema, groups: dict[str, str],
-                fractions: dict[str, float], where: str = "", params: dict | None = None,
+                fractions: dict[str, float], params: dict | None = None,
                 per: str | None = None) -> "pd.DataFrame":
     """Response-time percentiles per group, read from the latency histogram of ``chosen``:
-    one row per group (``groups``: name → SQL over the histogram's columns t, platform, intent,
-    ai_model), with ``timed`` (the values counted) and each of ``fractions`` (name → fraction),
-    within ``LATENCY_RELATIVE_ERROR`` of ``percentile_cont``. ``where`` filters the histogram rows;
-    ``per`` names the dimension the groups split by. Exact, from the raw rows, where the
-    histogram cannot answer (two dimensions split or filtered at once)."""
-    import numpy as np
-    import pandas as pd
-
+    one row per group (``groups``: name → SQL over the histogram's columns t and the dimension),
+    with ``timed`` (the values counted) and each of ``fractions`` (name → fraction), within
+    ``LATENCY_RELATIVE_ERROR`` of ``percentile_cont``. ``per`` names the dimension the groups
+    split by. Exact, from the raw rows, where the histogram cannot answer (two dimensions split or
+    filtered at once)."""
     dialect = engine.dialect.name
-    keys = [f"{expr} AS {name}" for name, expr in groups.items()]
     dimension = histogram_dimension(chosen.filters, per)
     if dimension is None:
-        # Exact, from the raw rows (the histogram holds no platform or intent).
         source = raw_timed_source(chosen.filters, schema, dialect)
+        keys = [f"{expr} AS {name}" for name, expr in groups.items()]
         exact = ", ".join(f"{sql.percentile('response_time_ms', f, dialect)} AS {label}" for label, f in fractions.items())
         group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-        frame = sql.read_frame(engine, f"SELECT {', '.join(keys + ['COUNT(*) AS timed', exact])} FROM ({source.text}) h "
-                                       f"{'WHERE ' + where if where else ''}{group}", {**source.params, **(params or {})})
+        frame = sql.read_frame(engine, f"SELECT {', '.join(keys + ['COUNT(*) AS timed', exact])} "
+                                       f"FROM ({source.text}) h{group}", {**source.params, **(params or {})})
         frame = sql.numeric(frame, ["timed", *fractions])
-        return frame[frame["timed"] > 0].reset_index(drop=True) if keys else frame[frame["timed"] > 0]
-    source = latency_source(chosen, schema, dialect, dimension)
-    bound = {**source.params, **(params or {})}
-    positions = ", ".join(str(i + 1) for i in range(len(keys) + 1))
-    frame = sql.read_frame(engine, f"SELECT {', '.join(keys + ['bucket AS latency_bucket'])}, SUM(n) AS n FROM ({source.text}) h "
-                                   f"{'WHERE ' + where if where else ''} GROUP BY {positions} ORDER BY {positions}",
-                           bound)
-    names = list(groups)
-    rows = []
-    if not frame.empty:
-        frame["latency_bucket"] = pd.to_numeric(frame["latency_bucket"]).astype("int64")
-        frame["n"] = pd.to_numeric(frame["n"]).astype("int64")
-        grouped = frame.groupby(names, sort=False, dropna=False) if names else [((), frame)]
-        for key, part in grouped:
-            key = key if isinstance(key, tuple) else (key,)
-            buckets, counts = part["latency_bucket"].to_numpy(), part["n"].to_numpy()
-            row = dict(zip(names, key))
-            row["timed"] = int(np.sum(counts))
-            for label, fraction in fractions.items():
-                row[label] = histogram_percentile(buckets, counts, fraction)
-            rows.append(row)
-    return pd.DataFrame(rows, columns=names + ["timed"] + list(fractions))
+        return frame[frame["timed"] > 0].reset_index(drop=True)
+    frame = histogram_percentiles(engine, latency_source(chosen, schema, dialect, dimension), groups, fractions, params)
+    return frame.rename(columns={"count": "timed"})
 
 
 # --- command line ------------------------------------------------------------------------------
