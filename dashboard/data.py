@@ -287,15 +287,37 @@ def prefetch(url: str, filters: Filters, queries=(), kpi_keys: tuple[str, ...] =
         list(pool.map(logs.in_this_context(run), calls))
 
 
+@dataclass(frozen=True)
+class Panel:
+    """One panel's query: a name of ``QUERIES``, its arguments after the filters, and whether the
+    page shows it for this database (a panel whose columns are missing is not prefetched)."""
+
+    query: str
+    args: tuple = ()
+    shown: bool = True
+
+
+class Panels:
+    """A page's panels declared once: ``prefetch`` runs the shown ones at once, ``panels[name]``
+    gives one's (cached) result. Raises ``KeyError`` for an undeclared name."""
+
+    def __init__(self, url: str, filters: Filters, **panels: Panel) -> None:
+        self.url, self.filters, self.panels = url, filters, panels
+
+    def prefetch(self, kpi_keys: tuple[str, ...] = (), also=()) -> None:
+        prefetch(self.url, self.filters, [(p.query, *p.args) for p in self.panels.values() if p.shown],
+                 kpi_keys=kpi_keys, also=also)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        panel = self.panels[name]
+        return query(panel.query, self.url, self.filters, *panel.args)
+
+
 def _grouping_once_pays(url: str, filters: Filters) -> bool:
     try:
         return kpis.grouping_once_pays(engine_for(url), schema_for(url), filters)
     except errors.DATABASE_ERRORS:
         return False  # the page's own calls report it
-
-
-def dialogs_by_platform(url: str, filters: Filters) -> pd.DataFrame:
-    return query("dialogs_by_platform", url, filters)
 
 
 def _utc_today() -> date:

@@ -38,22 +38,31 @@ has = lambda column: schema.has(CM, column)  # noqa: E731
 page_title("page.ai_performance", filters)
 
 with data.database_errors(database.config):
-    data.prefetch(url, filters, [q for q, needed in (
-        (("breakdown", "ai_model"), has("ai_model")), (("breakdown", "intent"), True),
-        (("latency_percentiles", unit), True), (("latency_histogram",), True),
-        (("accuracy_trend", unit), has("expected_intent")), (("accuracy_by_intent",), has("expected_intent")),
-        (("confusion_pairs",), has("expected_intent")), (("calibration",), has("expected_intent")),
-        (("helpful_trend", unit), has("helpful")), (("dialog_outcomes_trend", unit), has("escalated")),
-        (("usage_by_model", unit), True), (("cost_outcomes", "ai_model"), True), (("cost_outcomes", "platform"), True))
-        if needed], kpi_keys=tuple(KEYS))
+    labelled = has("expected_intent")
+    panels = data.Panels(
+        url, filters,
+        models=data.Panel("breakdown", ("ai_model",), has("ai_model")),
+        intents=data.Panel("breakdown", ("intent",)),
+        latency=data.Panel("latency_percentiles", (unit,)),
+        latency_bins=data.Panel("latency_histogram"),
+        accuracy=data.Panel("accuracy_trend", (unit,), labelled),
+        accuracy_by_intent=data.Panel("accuracy_by_intent", shown=labelled),
+        confusion=data.Panel("confusion_pairs", shown=labelled),
+        calibration=data.Panel("calibration", shown=labelled),
+        helpful=data.Panel("helpful_trend", (unit,), has("helpful")),
+        outcomes=data.Panel("dialog_outcomes_trend", (unit,), has("escalated")),
+        usage=data.Panel("usage_by_model", (unit,)),
+        cost_by_model=data.Panel("cost_outcomes", ("ai_model",)),
+        cost_by_platform=data.Panel("cost_outcomes", ("platform",)))
+    panels.prefetch(kpi_keys=tuple(KEYS))
     kpi_section(url, filters, (KEYS[:4], KEYS[4:]))
-    models = data.query("breakdown", url, filters, "ai_model") if has("ai_model") else None
-    intents = data.query("breakdown", url, filters, "intent")
+    models = panels["models"] if has("ai_model") else None
+    intents = panels["intents"]
 
     st.header(t("ai.latency"))
     percentile = st.segmented_control(t("ai.percentile"), ["p50", "p95", "p99"], default="p95",
                                       key="ai_percentile", required=True) or "p95"
-    latency = data.query("latency_percentiles", url, filters, unit).copy()
+    latency = panels["latency"].copy()
     latency["model"] = latency["model"].map(shown_value)
     left, right = st.columns([3, 2])
     with left:
@@ -66,7 +75,7 @@ with data.database_errors(database.config):
             latency.empty, "latency_trend")
     with right:
         st.subheader(t("ai.latency_distribution"))
-        histogram = data.query("latency_histogram", url, filters).copy()
+        histogram = panels["latency_bins"].copy()
         histogram["bin_label"] = [t(f"bin.latency.{int(i)}") for i in histogram["bin"]]
         histogram["model"] = histogram["model"].map(shown_value)
         chart(None if histogram.empty else charts.bars(
@@ -82,11 +91,11 @@ with data.database_errors(database.config):
         left, right = st.columns(2)
         with left:
             st.subheader(t("business.over_time", bucket=t(f"bucket.{unit}")))
-            trend = data.query("accuracy_trend", url, filters, unit)
+            trend = panels["accuracy"]
             rate_over_time(trend, "accuracy", t("kpi.intent_accuracy.label"), time_title, "accuracy_trend")
         with right:
             st.subheader(t("ai.accuracy_by_intent"))
-            by_intent = data.query("accuracy_by_intent", url, filters)
+            by_intent = panels["accuracy_by_intent"]
             if by_intent.empty:
                 st.info(t("chart.no_data"))
             else:
@@ -98,7 +107,7 @@ with data.database_errors(database.config):
         left, right = st.columns(2)
         with left:
             st.subheader(t("ai.confusion"))
-            pairs = data.query("confusion_pairs", url, filters)
+            pairs = panels["confusion"]
             matrix = ai.confusion_matrix(pairs) if not pairs.empty else None
             if matrix is not None:
                 matrix = matrix.rename(index=shown_value, columns=shown_value)
@@ -107,7 +116,7 @@ with data.database_errors(database.config):
                 matrix is None, "confusion")
         with right:
             st.subheader(t("ai.calibration"))
-            calibration = data.query("calibration", url, filters).copy()
+            calibration = panels["calibration"].copy()
             calibration["bucket"] = [f"{fmt.localized(f'{lo:.1f}')}–{fmt.localized(f'{hi:.1f}')}"
                                      for lo, hi in zip(calibration["lower"], calibration["upper"])]
             chart(charts.calibration_chart(calibration, t("ai.confidence"), t("kpi.intent_accuracy.label"),
@@ -119,7 +128,7 @@ with data.database_errors(database.config):
     if not has("helpful"):
         not_tracked("conversation_metrics.helpful")
     else:
-        helpful = data.query("helpful_trend", url, filters, unit)
+        helpful = panels["helpful"]
         left, mid, right = st.columns([2, 1, 1])
         with left:
             st.subheader(t("ai.helpful_trend", bucket=t(f"bucket.{unit}")))
@@ -134,7 +143,7 @@ with data.database_errors(database.config):
     if not has("escalated"):
         not_tracked("conversation_metrics.escalated")
     else:
-        outcomes = data.query("dialog_outcomes_trend", url, filters, unit)
+        outcomes = panels["outcomes"]
         left, mid, right = st.columns([2, 1, 1])
         with left:
             st.subheader(t("business.over_time", bucket=t(f"bucket.{unit}")))
@@ -157,7 +166,7 @@ with data.database_errors(database.config):
                   "handed_over", "handed_over")
 
     st.header(t("ai.cost"))
-    usage = data.query("usage_by_model", url, filters, unit)
+    usage = panels["usage"]
     left, right = st.columns(2)
     with left:
         st.subheader(t("ai.cost_per_bucket", bucket=t(f"bucket.{unit}")))
@@ -184,9 +193,10 @@ with data.database_errors(database.config):
                        "cost_per_escalated": usd("col.cost_per_escalated", 4)}
     money = ["cost", "cost_per_dialog", "cost_per_resolved", "cost_per_conversion", "cost_per_escalated"]
     by_model_tab, by_platform_tab = st.tabs([t("ai.by_ai_model"), t("ai.by_platform")])
-    for tab, dimension in ((by_model_tab, "ai_model"), (by_platform_tab, "platform")):
+    for tab, dimension, panel in ((by_model_tab, "ai_model", "cost_by_model"),
+                                  (by_platform_tab, "platform", "cost_by_platform")):
         with tab:
-            outcomes_cost = data.query("cost_outcomes", url, filters, dimension)
+            outcomes_cost = panels[panel]
             if outcomes_cost.empty:
                 st.info(t("chart.no_data"))
             else:
@@ -200,7 +210,7 @@ with data.database_errors(database.config):
     elif models.empty:
         st.info(t("chart.no_data"))
     else:
-        per_model = data.query("cost_outcomes", url, filters, "ai_model")[["ai_model", "cost_per_resolved"]]
+        per_model = panels["cost_by_model"][["ai_model", "cost_per_resolved"]]
         comparison = money_columns(models.merge(per_model, on="ai_model", how="left"), ["cost", "cost_per_resolved"])
         st.caption(t("ai.comparison_note"))
         table(comparison, {"ai_model": TextColumn(t("col.ai_model")),

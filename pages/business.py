@@ -22,19 +22,24 @@ with data.database_errors(database.config):
     unit = data.trend_bucket(filters)
     by_platform_now = bool(st.session_state.get("business_by_platform", False))
     nps_tracked = schema.has_table("nps_responses")
-    data.prefetch(url, filters, [q for q, needed in (
-        (("dialogs_by_platform",), True), (("breakdown", "intent"), True),
-        (("csat_trend", unit, by_platform_now), True), (("rating_distribution", by_platform_now), True),
-        (("nps_trend", unit), nps_tracked),
-        (("nps_comments", bool(st.session_state.get("business_detractors", False))), nps_tracked),
-        (("dialog_outcomes_trend", unit), True),
-        (("conversion_by_platform",), schema.has("conversation_metrics", "converted")),
-        (("resolution_histogram",), True), (("top_repeat_users",), True)) if needed], kpi_keys=KEYS)
+    panels = data.Panels(
+        url, filters,
+        volume=data.Panel("dialogs_by_platform"),
+        intents=data.Panel("breakdown", ("intent",)),
+        csat=data.Panel("csat_trend", (unit, by_platform_now)),
+        ratings=data.Panel("rating_distribution", (by_platform_now,)),
+        nps=data.Panel("nps_trend", (unit,), nps_tracked),
+        comments=data.Panel("nps_comments", (bool(st.session_state.get("business_detractors", False)),), nps_tracked),
+        outcomes=data.Panel("dialog_outcomes_trend", (unit,)),
+        conversion=data.Panel("conversion_by_platform", shown=schema.has("conversation_metrics", "converted")),
+        resolution=data.Panel("resolution_histogram"),
+        repeat_users=data.Panel("top_repeat_users"))
+    panels.prefetch(kpi_keys=KEYS)
     kpi_section(url, filters, (KEYS[:4], KEYS[4:]))
     time_title = t("chart.time", tz=filters.tz)
 
     st.header(t("business.dialogs"))
-    volume = data.dialogs_by_platform(url, filters)
+    volume = panels["volume"]
     left, right = st.columns([2, 1])
     with left:
         st.subheader(t("overview.dialogs_chart", bucket=t(f"bucket.{data.bucket_for(filters)}")))
@@ -50,7 +55,7 @@ with data.database_errors(database.config):
               split.empty, "platform_split")
 
     st.header(t("business.intents"))
-    intents = data.query("breakdown", url, filters, "intent")
+    intents = panels["intents"]
     st.caption(t("business.intents_note", n=MIN_SAMPLE))
     intent_columns = {
         "intent": TextColumn(t("col.intent")), "messages": NumberColumn(t("col.messages"), format="localized"),
@@ -88,7 +93,7 @@ with data.database_errors(database.config):
 
     st.header(t("business.satisfaction"))
     by_platform = st.toggle(t("business.compare_platforms"), key="business_by_platform")
-    csat = data.query("csat_trend", url, filters, unit, by_platform)
+    csat = panels["csat"]
     left, right = st.columns([2, 1])
     with left:
         st.subheader(t("business.csat_trend", bucket=t(f"bucket.{unit}")))
@@ -97,7 +102,7 @@ with data.database_errors(database.config):
             t("business.rating_threshold"), "platform" if by_platform else None), csat.empty, "csat_trend")
     with right:
         st.subheader(t("business.rating_distribution"))
-        ratings = data.query("rating_distribution", url, filters, by_platform)
+        ratings = panels["ratings"]
         chart(None if ratings.empty else charts.bars(
             ratings, "score", "ratings", t("col.score"), t("col.ratings"),
             color="platform" if by_platform else None, legend_title=t("chart.platform")),
@@ -107,14 +112,14 @@ with data.database_errors(database.config):
     if not schema.has_table("nps_responses"):
         not_tracked("nps_responses")
     else:
-        nps = data.query("nps_trend", url, filters, unit)
+        nps = panels["nps"]
         st.subheader(t("business.nps_trend", bucket=t(f"bucket.{unit}")))
         chart(None if nps.empty else charts.nps_mix(
             nps, time_title, {p: t(f"business.{p}") for p in ("promoters", "passives", "detractors")},
             t("kpi.nps.label")), nps.empty, "nps_trend")
         st.subheader(t("business.comments"))
         detractors = st.toggle(t("business.detractors_only"), key="business_detractors")
-        comments = data.query("nps_comments", url, filters, detractors)
+        comments = panels["comments"]
         if comments.empty:
             st.info(t("business.no_comments"))
         else:
@@ -124,7 +129,7 @@ with data.database_errors(database.config):
                              "comment": TextColumn(t("col.comment"), width="large")},
                   "nps_comments", "nps_comments")
 
-    outcomes = data.query("dialog_outcomes_trend", url, filters, unit)
+    outcomes = panels["outcomes"]
     st.header(t("kpi.conversion_rate.label"))
     if not schema.has("conversation_metrics", "converted"):
         not_tracked("conversation_metrics.converted")
@@ -136,7 +141,7 @@ with data.database_errors(database.config):
                            "conversion_trend")
         with mid:
             st.subheader(t("business.by_platform"))
-            by_plat = data.query("conversion_by_platform", url, filters)
+            by_plat = panels["conversion"]
             chart(None if by_plat.empty else charts.bars(by_plat, "platform", "conversion_rate", t("chart.platform"),
                                                          t("kpi.conversion_rate.label"), y_suffix=" %", hover_format=".1f"),
                   by_plat.empty, "conversion_platform")
@@ -148,7 +153,7 @@ with data.database_errors(database.config):
     left, right = st.columns(2)
     with left:
         st.subheader(t("business.resolution_distribution"))
-        histogram = data.query("resolution_histogram", url, filters).copy()
+        histogram = panels["resolution"].copy()
         histogram["bin"] = [t(f"bin.resolution.{i}") for i in range(len(histogram))]
         chart(charts.bars(histogram, "bin", "dialogs", t("col.resolution_time"), t("col.resolved_dialogs")),
               int(histogram["dialogs"].sum()) == 0, "resolution_histogram")
@@ -173,7 +178,7 @@ with data.database_errors(database.config):
         rate_over_time(outcomes, "repeat_rate", t("kpi.repeat_contact_rate.label"), time_title, "repeat_trend")
     with right:
         st.subheader(t("business.top_repeat_users"))
-        users = data.query("top_repeat_users", url, filters)
+        users = panels["repeat_users"]
         if users.empty:
             st.info(t("business.no_repeats"))
         else:

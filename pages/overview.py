@@ -18,7 +18,8 @@ page_title("page.overview", filters)
 
 with data.database_errors(database.config):
     rules = data.rule_set()
-    data.prefetch(database.url, filters, [("dialogs_by_platform",)], kpi_keys=KEYS, also=[
+    panels = data.Panels(database.url, filters, volume=data.Panel("dialogs_by_platform"))
+    panels.prefetch(kpi_keys=KEYS, also=[
         ("alerts", lambda: data.alert_histories(database.url, recent_alert_range(filters), rules))])
     current = data.kpi_values(database.url, filters, KEYS)
     compared = comparison_period(filters)
@@ -34,7 +35,7 @@ with data.database_errors(database.config):
         kpi_row(SERVICE, current, previous, compared)
     ignored_note(current)
 
-    frame = data.dialogs_by_platform(database.url, filters)
+    frame = panels["volume"]
     unit = data.bucket_for(filters)
     st.subheader(t("overview.dialogs_chart", bucket=t(f"bucket.{unit}")))
     if frame.empty:
