@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from data_access import errors, logs, rollups
+from data_access.schema import discover
 
 CHECK_EVERY_SECONDS = 60
 # After a refusal (a read-only role, say) the dashboard reads raw rows and asks again this much later.
@@ -43,11 +44,16 @@ def enabled() -> bool:
 
 
 def _stale(engine: sa.Engine) -> tuple[bool, bool]:
-    """(whether a refresh has work, whether the rollups are missing or still in a first build)."""
-    if rollups.STATE not in sa.inspect(engine).get_table_names():
+    """(whether a refresh has work, whether the rollups are missing, out of date for this schema or
+    this version, or still in a first build)."""
+    schema = discover(engine)
+    if not schema.has_table(rollups.STATE):
         return True, True
-    state = rollups.read_state(engine)
-    if state is None or state.watermark is None:
+    try:
+        state = rollups.read_state(engine)
+    except sa.exc.SQLAlchemyError:  # tables of an older version
+        return True, True
+    if state is None or not state.usable(schema):
         return True, True
     target = rollups.floor_hour(datetime.now(timezone.utc).replace(tzinfo=None) - rollups.GRACE)
     return state.watermark < target or bool(state.dirty_hours) or state.status != "ready", state.status == "building"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -339,3 +340,33 @@ def test_refresh_command_line(tmp_path, capsys):
     assert "ready" in capsys.readouterr().out
     assert rollups.main(["refresh", "--url", f"sqlite:///{tmp_path / 'missing' / 'x.sqlite'}"]) != 0
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_pages_say_while_a_first_build_runs_and_answer_from_raw_rows(monkeypatch, tmp_path):
+    from dashboard import rollup_upkeep
+    from tests.apptest import page_text, run_app
+
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+    load(make_engine(url), DemoSpec(days=3, scale=0.05, seed=2), roll_up=False)
+    release, started = threading.Event(), threading.Event()
+    real_refresh = rollups.refresh
+
+    def slow_refresh(engine, **kwargs):
+        started.set()
+        release.wait(30)
+        return real_refresh(engine, **kwargs)
+
+    monkeypatch.setattr(rollups, "refresh", slow_refresh)
+    monkeypatch.setattr(rollup_upkeep, "_upkeep", {})
+    at = run_app(monkeypatch, url)
+    assert started.wait(10)
+    assert "rollups for this database in the background" in page_text(at)
+    assert not at.exception and at.metric  # the tiles, from the raw rows
+    release.set()
+    engine = make_engine(url)
+    for _ in range(200):
+        if discover(engine).has_table(rollups.STATE) and (rollups.read_state(engine) or rollups.State(0, "", None, "")).status == "ready":
+            break
+        time.sleep(0.1)
+    assert rollups.read_state(engine).status == "ready"
+    engine.dispose()
