@@ -295,22 +295,28 @@ class Panel:
     query: str
     args: tuple = ()
     shown: bool = True
+    live: bool = False  # describes "now": in live mode read on its own with a five-second cache
 
 
 class Panels:
     """A page's panels declared once: ``prefetch`` runs the shown ones at once, ``panels[name]``
-    gives one's (cached) result. Raises ``KeyError`` for an undeclared name."""
+    (or ``read(name, live)``) gives one's cached result. Raises ``KeyError`` for an undeclared name."""
 
     def __init__(self, url: str, filters: Filters, **panels: Panel) -> None:
         self.url, self.filters, self.panels = url, filters, panels
 
-    def prefetch(self, kpi_keys: tuple[str, ...] = (), also=()) -> None:
-        prefetch(self.url, self.filters, [(p.query, *p.args) for p in self.panels.values() if p.shown],
-                 kpi_keys=kpi_keys, also=also)
+    def prefetch(self, kpi_keys: tuple[str, ...] = (), also=(), live: bool = False) -> None:
+        """Run the shown panels' queries at once (in live mode not the "now" ones: they refresh
+        on their own) and the tiles' KPIs (see ``prefetch``)."""
+        prefetch(self.url, self.filters, [(p.query, *p.args) for p in self.panels.values()
+                                          if p.shown and not (live and p.live)], kpi_keys=kpi_keys, also=also)
+
+    def read(self, name: str, live: bool = False) -> pd.DataFrame:
+        panel = self.panels[name]
+        return (fresh if live and panel.live else query)(panel.query, self.url, self.filters, *panel.args)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
-        panel = self.panels[name]
-        return query(panel.query, self.url, self.filters, *panel.args)
+        return self.read(name)
 
 
 def _grouping_once_pays(url: str, filters: Filters) -> bool:

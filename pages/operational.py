@@ -35,7 +35,7 @@ def time_column(label_key: str) -> dict:
 @st.fragment(run_every=interval if live else None)
 def now_panels() -> None:
     """The parts that describe "now": refreshed on their own in live mode, without the rest."""
-    fetch = data.fresh if live else data.query
+    fetch = lambda name: panels.read(name, live)  # noqa: E731
     with data.database_errors(database.config):
         if live:
             st.caption(t("ops.live_updated", time=pd.Timestamp.now(tz=filters.tz).strftime("%Y-%m-%d %H:%M:%S"),
@@ -44,7 +44,7 @@ def now_panels() -> None:
         if not schema.has_table("service_health"):
             not_tracked("service_health")
         else:
-            status = fetch("service_status", url, filters)
+            status = fetch("status")
             if status.empty:
                 st.info(t("chart.no_data"))
             else:
@@ -59,7 +59,7 @@ def now_panels() -> None:
                                "uptime": NumberColumn(t("kpi.uptime.label"), format="%.2f %%")},
                       "service_status", "service_status", highlight=status["status"] != "up",
                       cell_colors={"status_label": {labels[s]: c for s, c in charts.STATUS_COLORS.items()}})
-                intervals = fetch("status_intervals", url, filters)
+                intervals = fetch("intervals")
                 st.subheader(t("ops.status_timeline"))
                 if intervals.empty:
                     st.success(t("ops.no_incidents"), icon=":material/check_circle:")
@@ -71,7 +71,7 @@ def now_panels() -> None:
 
         if schema.has_table("system_metrics"):
             st.subheader(t("ops.resources_now"))
-            now = fetch("resources_now", url, filters)
+            now = fetch("resources_now")
             hot = ops.over_threshold(now) if not now.empty else now
             if now.empty:
                 st.info(t("chart.no_data"))
@@ -91,7 +91,7 @@ def now_panels() -> None:
 
         if schema.has_table("error_events"):
             st.subheader(t("ops.latest_errors"))
-            latest = fetch("latest_errors", url, filters)
+            latest = fetch("latest_errors")
             if latest.empty:
                 st.info(t("ops.no_errors"))
             else:
@@ -118,13 +118,19 @@ def now_panels() -> None:
 with data.database_errors(database.config):
     system, health = schema.has_table("system_metrics"), schema.has_table("service_health")
     errors = schema.has_table("error_events")
-    now_queries = [] if live else [(("service_status",), health), (("status_intervals",), health),
-                                   (("resources_now",), system), (("latest_errors",), errors)]
-    data.prefetch(url, filters, [q for q, needed in now_queries + [
-        (("traffic", unit), system), (("errors_over_time", unit), errors), (("top_errors",), errors),
-        (("resources", unit), system), (("active_sessions_over_time", unit), system),
-        (("integrations",), schema.has("integration_calls", "status_code"))] if needed],
-        kpi_keys=TRAFFIC_KEYS + RESOURCE_KEYS)
+    panels = data.Panels(
+        url, filters,
+        status=data.Panel("service_status", shown=health, live=True),
+        intervals=data.Panel("status_intervals", shown=health, live=True),
+        resources_now=data.Panel("resources_now", shown=system, live=True),
+        latest_errors=data.Panel("latest_errors", shown=errors, live=True),
+        traffic=data.Panel("traffic", (unit,), system),
+        errors_over_time=data.Panel("errors_over_time", (unit,), errors),
+        top_errors=data.Panel("top_errors", shown=errors),
+        resources=data.Panel("resources", (unit,), system),
+        sessions=data.Panel("active_sessions_over_time", (unit,), system),
+        integrations=data.Panel("integrations", shown=schema.has("integration_calls", "status_code")))
+    panels.prefetch(kpi_keys=TRAFFIC_KEYS + RESOURCE_KEYS, live=live)
     kpi_section(url, filters, (TRAFFIC_KEYS, RESOURCE_KEYS))
 
 now_panels()
@@ -134,7 +140,7 @@ with data.database_errors(database.config):
     if not schema.has_table("system_metrics"):
         not_tracked("system_metrics")
     else:
-        traffic = data.query("traffic", url, filters, unit)
+        traffic = panels["traffic"]
         st.subheader(t("ops.rps_and_errors", bucket=t(f"bucket.{unit}")))
         chart(None if traffic.empty else charts.traffic_panels(traffic, time_title, t("ops.rps"), t("ops.errors"),
                                                                t("chart.rps"), t("chart.errors")),
@@ -150,14 +156,14 @@ with data.database_errors(database.config):
     if not schema.has_table("error_events"):
         not_tracked("error_events")
     else:
-        events = data.query("errors_over_time", url, filters, unit)
+        events = panels["errors_over_time"]
         left, right = st.columns([3, 2])
         with left:
             chart(None if events.empty else charts.stacked_bars(events, "bucket", "events", "error_type", time_title,
                                                                 t("col.events"), t("col.error_type")),
                   events.empty, "errors_over_time")
         with right:
-            top = data.query("top_errors", url, filters)
+            top = panels["top_errors"]
             if top.empty:
                 st.info(t("ops.no_errors"))
             else:
@@ -170,7 +176,7 @@ with data.database_errors(database.config):
     if not schema.has_table("system_metrics"):
         not_tracked("system_metrics")
     else:
-        usage = data.query("resources", url, filters, unit)
+        usage = panels["resources"]
         thresholds = {"cpu": None, "memory": ops.MEMORY_THRESHOLD, "disk": ops.DISK_THRESHOLD}
         for column, (name, threshold) in zip(st.columns(3), thresholds.items()):
             with column:
@@ -182,7 +188,7 @@ with data.database_errors(database.config):
                     legend_title=t("col.service")), part.empty, f"resource_{name}")
 
         st.header(t("kpi.active_sessions.label"))
-        sessions = data.query("active_sessions_over_time", url, filters, unit)
+        sessions = panels["sessions"]
         sessions = sessions.melt(id_vars=["bucket"], value_vars=["mean_sessions", "peak_sessions"],
                                  var_name="series", value_name="sessions")
         sessions["series"] = sessions["series"].map({"mean_sessions": t("ops.mean"), "peak_sessions": t("ops.peak")})
@@ -195,7 +201,7 @@ with data.database_errors(database.config):
     if not schema.has("integration_calls", "status_code"):
         not_tracked("integration_calls")
     else:
-        partners = data.query("integrations", url, filters)
+        partners = panels["integrations"]
         if partners.empty:
             st.info(t("chart.no_data"))
         else:
