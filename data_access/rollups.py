@@ -916,9 +916,12 @@ def _edges(plan: Plan, schema: Schema, dialect: str) -> tuple[str, dict]:
     return text, params
 
 
-# The facts rows of dialogs that started in the rolled-up hours but are not wholly inside them.
-NOT_INSIDE = (f"started >= :fa_lo AND started < :fa_hi AND (last_seen >= :fa_hi "
-              f"OR dialog IN (SELECT dialog FROM edges))")
+# The facts rows of dialogs that started in the rolled-up hours but are not wholly inside them:
+# those that end after them (so started within the longest dialog before their end) and the
+# edges'. Two index lookups, never a scan of the range's dialogs.
+NOT_INSIDE = (f"(SELECT * FROM {FACTS} WHERE started >= :fa_hi_span AND started >= :fa_lo AND started < :fa_hi "
+              f"AND last_seen >= :fa_hi UNION ALL SELECT * FROM {FACTS} WHERE dialog IN (SELECT dialog FROM edges) "
+              f"AND started >= :fa_lo AND started < :fa_hi AND last_seen < :fa_hi) not_inside")
 
 
 def dialog_fact_source(plan: Plan, schema: Schema, dialect: str, wanted: dict[str, str]) -> Source | None:
@@ -949,8 +952,7 @@ def dialog_stat_source(plan: Plan, schema: Schema, dialect: str) -> Source | Non
     dims = ", ".join(DIALOG_DIMENSIONS)
     text = (f"{edges}SELECT hour AS t, {dims}, {', '.join(stats)} FROM {DIALOG_HOURS} "
             f"WHERE hour >= :fa_lo AND hour < :fa_hi "
-            f"UNION ALL SELECT started, {dims}, {', '.join(f'-({e})' for e in stats.values())} FROM {FACTS} "
-            f"WHERE {NOT_INSIDE} "
+            f"UNION ALL SELECT started, {dims}, {', '.join(f'-({e})' for e in stats.values())} FROM {NOT_INSIDE} "
             f"UNION ALL SELECT started, {dims}, {', '.join(stats.values())} FROM edge_facts")
     return Source(text, params)
 
@@ -963,7 +965,7 @@ def resolution_source(plan: Plan, schema: Schema, dialect: str) -> Source | None
     edges, params = _edges(plan, schema, dialect)
     bucket = resolution_bucket(dialect)
     text = (f"{edges}SELECT hour AS t, bucket, n FROM {RESOLUTION} WHERE hour >= :fa_lo AND hour < :fa_hi "
-            f"UNION ALL SELECT started, {bucket}, -1 FROM {FACTS} WHERE {NOT_INSIDE} AND first_resolved IS NOT NULL "
+            f"UNION ALL SELECT started, {bucket}, -1 FROM {NOT_INSIDE} WHERE first_resolved IS NOT NULL "
             f"UNION ALL SELECT started, {bucket}, 1 FROM edge_facts WHERE first_resolved IS NOT NULL")
     return Source(text, params)
 
