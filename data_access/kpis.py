@@ -149,7 +149,8 @@ def mean_response_time_ms(dialect: str) -> Aggregates:
 @kpi("p95_response_time", "p95 AI response time", "messages", "ms", ["response_time_ms"],
      higher_is_better=False)
 def p95_response_time_ms(dialect: str) -> Aggregates:
-    """95th percentile of response_time_ms, linear interpolation (PostgreSQL percentile_cont).
+    """95th percentile of response_time_ms, linear interpolation (PostgreSQL percentile_cont);
+    within 1 % where read from the hourly rollups.
 
     Negative times are ignored and counted."""
     return Aggregates(
@@ -222,7 +223,8 @@ def escalation_rate(dialect: str) -> Aggregates:
 @kpi("median_resolution_time", "Median resolution time", "dialogs", "seconds", ["resolved"],
      higher_is_better=False)
 def median_resolution_seconds(dialect: str) -> Aggregates:
-    """Median over resolved dialogs of (first message with resolved = true) − (dialog start)."""
+    """Median over resolved dialogs of (first message with resolved = true) − (dialog start);
+    within 1 % where read from the hourly rollups."""
     return Aggregates(
         {"median": sql.percentile(resolution_seconds(dialect), 0.5, dialect), "n": "COUNT(first_resolved)"},
         lambda r: (None if r["median"] is None else float(r["median"]), r["n"], 0))
