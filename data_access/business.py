@@ -38,6 +38,11 @@ LABELLED_SUM = 'SUM(CASE WHEN "expected_intent" IS NOT NULL THEN messages ELSE 0
 CORRECT_SUM = 'SUM(CASE WHEN "intent" = "expected_intent" THEN messages ELSE 0 END)'
 
 
+def _if_tracked(schema: Schema, column: str, expr: str) -> str:
+    """``expr`` where the database has conversation_metrics.``column``, else NULL."""
+    return expr if schema.has(CM, column) else "NULL"
+
+
 def mean_of(total: str, count: str) -> str:
     """``total / count`` as a float, NULL where count is 0 (AVG of what the rollups summed)."""
     return f"(1.0 * {total}) / NULLIF({count}, 0)"
@@ -50,8 +55,7 @@ def _breakdown_rolled(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, f
     messages = rollups.message_source(chosen, schema, dialect)
     parts = rollups.dialog_part_source(chosen, schema, dialect)
 
-    def tracked(name: str, expr: str) -> str:
-        return expr if schema.has(CM, name) else "NULL"
+    tracked = lambda name, expr: _if_tracked(schema, name, expr)  # noqa: E731
 
     flags = {"escalated": "escalated_any = 1", "resolved": "first_resolved IS NOT NULL",
              "converted": "converted_any = 1"}
@@ -98,8 +102,7 @@ def breakdown(engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> p
     where, params = sql.table_where(filters, CM, schema, dialect)
     key = dialog_key(schema, dialect)
 
-    def tracked(name: str, expr: str) -> str:
-        return expr if schema.has(CM, name) else "NULL"
+    tracked = lambda name, expr: _if_tracked(schema, name, expr)  # noqa: E731
 
     outcome = {name: tracked(name, f'COUNT(DISTINCT CASE WHEN "{name}" THEN {key} END)')
                for name in ("escalated", "resolved", "converted")}

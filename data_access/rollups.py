@@ -40,7 +40,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from data_access import logs, sql
-from data_access.filters import Filters, bind_timestamp, dimension_where
+from data_access.filters import DIMENSIONS as FILTER_DIMENSIONS, Filters, bind_timestamp, dimension_where
 from data_access.schema import Schema, discover
 
 CM = "conversation_metrics"
@@ -97,6 +97,14 @@ def _count(condition: str) -> str:
     return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
 
 
+def _bins(value: str, edges: tuple, first=None) -> list[str]:
+    """The condition of each bin of ``value`` cut at ``edges``: [first, e1), [e1, e2), …, [last, ∞)
+    (no lower bound when ``first`` is None)."""
+    lowers, uppers = (first, *edges), (*edges, None)
+    return [" AND ".join([f"{value} >= {lower}"] * (lower is not None) + [f"{value} < {upper}"] * (upper is not None))
+            for lower, upper in zip(lowers, uppers)]
+
+
 def measures(schema: Schema) -> dict[str, str]:
     """Each rollup_messages measure → its value for one raw row (the rollup holds their sums)."""
     has = lambda column: schema.has(CM, column)  # noqa: E731
@@ -107,11 +115,8 @@ def measures(schema: Schema) -> dict[str, str]:
     columns["timed"] = _count(TIMED)
     columns["timed_bad"] = _count(f"NOT ({TIMED})")
     columns["time_sum"] = f'CASE WHEN {TIMED} THEN "response_time_ms" ELSE 0 END'
-    lower = 0
-    for i, upper in enumerate(LATENCY_EDGES + (None,)):
-        top = f' AND "response_time_ms" < {upper}' if upper else ""
-        columns[f"latency_bin_{i}"] = _count(f'"response_time_ms" >= {lower}{top}')
-        lower = upper
+    for i, inside in enumerate(_bins('"response_time_ms"', LATENCY_EDGES, first=0)):
+        columns[f"latency_bin_{i}"] = _count(inside)
     columns["voted"] = _count('"helpful" IS NOT NULL') if has("helpful") else "0"
     columns["helpful_up"] = sql.flag('"helpful"') if has("helpful") else "0"
     columns["tokens_counted"] = _count(TOKENS_VALID)
@@ -120,13 +125,10 @@ def measures(schema: Schema) -> dict[str, str]:
     columns["cost_counted"] = _count(sql.VALID_COST)
     columns["cost_bad"] = _count(f"NOT ({sql.VALID_COST})")
     columns["cost_e4"] = f"CAST(ROUND({sql.COST_OR_ZERO} * 10000) AS BIGINT)"
-    lower = 0.0
-    for i, upper in enumerate(CONFIDENCE_EDGES + (None,)):
-        top = f' AND "confidence" < {upper}' if upper else ""
-        inside = f'{CONFIDENCE_VALID} AND "confidence" >= {lower}{top}'
+    for i, bin_ in enumerate(_bins('"confidence"', CONFIDENCE_EDGES, first=0.0)):
+        inside = f"{CONFIDENCE_VALID} AND {bin_}"
         columns[f"confidence_{i}"] = _count(inside)
         columns[f"confidence_sum_{i}"] = f'CASE WHEN {inside} THEN "confidence" ELSE 0 END'
-        lower = upper
     return columns
 
 
@@ -134,9 +136,9 @@ MEASURE_NAMES = tuple(measures(Schema(columns={CM: frozenset()})))
 WIDE_SUMS = ("time_sum", "tokens_sum", "cost_e4")
 
 
-def latency_bucket(dialect: str) -> str:
-    """The histogram bucket of a non-negative response_time_ms (see ``EXACT_BELOW_MS``)."""
-    rt = '"response_time_ms"'
+def latency_bucket(dialect: str, rt: str = '"response_time_ms"') -> str:
+    """The histogram bucket of a non-negative time in milliseconds, response_time_ms unless
+    ``rt`` says another (see ``EXACT_BELOW_MS``)."""
     log_bucket = f"{EXACT_BELOW_MS} + CAST(FLOOR(LN({rt} / {float(EXACT_BELOW_MS)}) / LN({LATENCY_RATIO})) AS INTEGER)"
     return f"CASE WHEN {rt} < {EXACT_BELOW_MS} THEN {rt} ELSE {log_bucket} END"
 
@@ -209,12 +211,8 @@ def dialog_stats(dialect: str) -> dict[str, str]:
     stats = {"dialogs": "1", "converted": "COALESCE(converted_any, 0)", "escalated": "COALESCE(escalated_any, 0)",
              "resolved": _count("first_resolved IS NOT NULL"), "cost_e4": "cost_e4",
              "escalated_cost_e4": "CASE WHEN escalated_any = 1 THEN cost_e4 ELSE 0 END"}
-    lower = None
-    for i, upper in enumerate(RESOLUTION_EDGES_S + (None,)):
-        above = f" AND {seconds} >= {lower}" if lower is not None else ""
-        below = f" AND {seconds} < {upper}" if upper is not None else ""
-        stats[f"resolution_bin_{i}"] = _count(f"first_resolved IS NOT NULL{above}{below}")
-        lower = upper
+    for i, inside in enumerate(_bins(seconds, RESOLUTION_EDGES_S)):
+        stats[f"resolution_bin_{i}"] = _count(f"first_resolved IS NOT NULL AND {inside}")
     return stats
 
 
@@ -224,7 +222,7 @@ DIALOG_STAT_NAMES = tuple(dialog_stats("sqlite"))
 def resolution_bucket(dialect: str) -> str:
     """The histogram bucket of a dialog's resolution time in milliseconds (as ``latency_bucket``)."""
     ms = f"CAST(ROUND({sql.seconds_between('first_resolved', 'started', dialect)} * 1000) AS INTEGER)"
-    return latency_bucket(dialect).replace('"response_time_ms"', ms)
+    return latency_bucket(dialect, ms)
 
 
 def hour_of(expr: str, dialect: str) -> str:
@@ -234,9 +232,16 @@ def hour_of(expr: str, dialect: str) -> str:
 
 # --- tables ------------------------------------------------------------------------------------
 
+def _timestamp_type(schema: Schema, dialect: str) -> str:
+    """The type of the rollups' times: conversation_metrics' own (text on SQLite)."""
+    if dialect != "postgresql":
+        return "TEXT"
+    return "TIMESTAMPTZ" if CM in schema.aware_timestamps else "TIMESTAMP"
+
+
 def _ddl(schema: Schema, dialect: str) -> list[str]:
     pg = dialect == "postgresql"
-    ts = ("TIMESTAMPTZ" if CM in schema.aware_timestamps else "TIMESTAMP") if pg else "TEXT"
+    ts = _timestamp_type(schema, dialect)
     big = "BIGINT" if pg else "INTEGER"
     real = "DOUBLE PRECISION" if pg else "REAL"
     dims = ", ".join(f"{c} TEXT" for c in DIMENSIONS)
@@ -443,9 +448,7 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
                          f"WHERE hour >= :lo AND hour < :hi"), params)
     touched = f"(SELECT dialog FROM rollup_touched)"
     # The start hours whose dialog statistics change: of the touched dialogs' facts before and after.
-    conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour TEXT)"
-                         if dialect == "sqlite" else
-                         f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour {_ts_type(conn)})")
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour {_timestamp_type(schema, dialect)})")
     conn.exec_driver_sql("DELETE FROM rollup_touched_hours")
     starts = f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of('started', dialect)} FROM {FACTS} WHERE dialog IN {touched}"
     conn.exec_driver_sql(starts)
@@ -462,12 +465,6 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     conn.execute(sa.text(f"UPDATE {STATE} SET longest_dialog_s = :s WHERE longest_dialog_s < :s"),
                  {"s": float(longest or 0)})
     return max(inserted.rowcount or 0, 0)
-
-
-def _ts_type(conn: sa.Connection) -> str:
-    return conn.exec_driver_sql(
-        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'conversation_metrics'::regclass "
-        "AND attname = 'timestamp'").scalar()
 
 
 def _restate_dialog_hours(conn: sa.Connection, dialect: str) -> None:
@@ -660,10 +657,7 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                 watermark = upper
                 if progress:
                     progress(min(report.new_hours / total, 1.0), f"{report.new_hours:,} hours, up to {watermark:%Y-%m-%d %H:00} UTC")
-            if state is not None and not rebuild and report.new_hours == 0:
-                with _step(engine) as conn:
-                    _write_state(conn, schema, watermark, "ready")
-            elif rebuild and report.new_hours == 0:
+            if report.new_hours == 0:  # nothing new: still mark the refresh (and a built first build) ready
                 with _step(engine) as conn:
                     _write_state(conn, schema, watermark, "ready")
             info["rows"] = report.new_hours + report.late_hours
@@ -866,7 +860,8 @@ def latency_source(plan: Plan, schema: Schema, dialect: str, dimension: str = "a
     return Source(source.text, {**source.params, **params})
 
 
-DIMENSIONS_BY_FILTER = {"ai_model": "models", "platform": "platforms", "intent": "intents"}
+# A dimension column → the Filters field that picks its values.
+DIMENSIONS_BY_FILTER = {column: name for name, column in FILTER_DIMENSIONS[CM].items()}
 
 
 def histogram_dimension(filters: Filters, per: str | None) -> str | None:
