@@ -13,23 +13,34 @@ if str(ROOT) not in sys.path:  # Streamlit puts only dashboard/ on the path
 import streamlit as st  # noqa: E402
 
 from data_access import logs  # noqa: E402
-from dashboard import context, upload  # noqa: E402
+from data_access.engine import resolve_config  # noqa: E402
+from dashboard import auth, context, upload  # noqa: E402
 from dashboard.data import open_database  # noqa: E402
 from dashboard.tables import query_panel  # noqa: E402
 from dashboard.i18n import t  # noqa: E402
 from dashboard.sidebar import language_picker, resolve_language, shared_filters  # noqa: E402
 
-# (file under pages/, title key, icon). The file name is the URL path (contract).
+# (file under pages/, title key, icon, what the role must include: a key of auth.LEAST_ROLE or
+# None for every role). The file name is the URL path (contract).
 PAGES = [
-    ("overview.py", "page.overview", ":material/dashboard:"),
-    ("operational.py", "page.operational", ":material/monitor_heart:"),
-    ("business.py", "page.business", ":material/groups:"),
-    ("ai_performance.py", "page.ai_performance", ":material/smart_toy:"),
-    ("alerts.py", "page.alerts", ":material/notifications_active:"),
-    ("sla.py", "page.sla", ":material/verified:"),
-    ("reports.py", "page.reports", ":material/summarize:"),
-    ("export.py", "page.export", ":material/download:"),
+    ("overview.py", "page.overview", ":material/dashboard:", None),
+    ("operational.py", "page.operational", ":material/monitor_heart:", None),
+    ("business.py", "page.business", ":material/groups:", None),
+    ("ai_performance.py", "page.ai_performance", ":material/smart_toy:", None),
+    ("alerts.py", "page.alerts", ":material/notifications_active:", None),
+    ("sla.py", "page.sla", ":material/verified:", None),
+    ("reports.py", "page.reports", ":material/summarize:", None),
+    ("export.py", "page.export", ":material/download:", "export"),
 ]
+
+
+def page_for(principal: auth.Principal, i: int, name: str, title: str, icon: str, needs: str | None):
+    """The page, or where the role lacks it a hidden page at the same URL that says so."""
+    if needs is None or principal.may(needs):
+        return st.Page(ROOT / "pages" / name, title=t(title), icon=icon, default=(i == 0))
+    return st.Page(auth.refused_page(title, needs), title=t(title), icon=icon,
+                   url_path=name.removesuffix(".py"), visibility="hidden")
+
 
 logs.configure()
 upload.apply_server_limit()
@@ -38,11 +49,14 @@ started = time.perf_counter()
 resolve_language()
 st.set_page_config(page_title=t("app.title"), page_icon=":material/monitoring:", layout="wide")
 
-pages = [st.Page(ROOT / "pages" / name, title=t(title), icon=icon, default=(i == 0))
-         for i, (name, title, icon) in enumerate(PAGES)]
-navigation = st.navigation(pages)
-context.register_pages(pages)
 language_picker()
+principal = auth.gate(is_demo=resolve_config().is_demo)  # before anything reads data
+if principal is None:
+    st.stop()
+pages = [page_for(principal, i, *entry) for i, entry in enumerate(PAGES)]
+navigation = st.navigation(pages)
+context.register_pages([page for page in pages if page.visibility == "visible"])
+auth.account(principal)
 
 database = open_database()
 if database is None:
@@ -54,5 +68,5 @@ navigation.run()
 elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
 logs.get("easyflow.page").debug("page_rendered", page=navigation.url_path or "overview", duration_ms=elapsed_ms,
                                 queries=len(queries))
-if st.query_params.get("debug") == "1":
+if st.query_params.get("debug") == "1" and principal.may("debug"):
     query_panel(queries, elapsed_ms)

@@ -29,7 +29,7 @@ from data_access.engine import DatabaseConfig, demo_path, make_engine, resolve_c
 from data_access.filters import Filters
 from data_access.schema import Schema, discover
 from dashboard import format as fmt
-from dashboard import rollup_upkeep
+from dashboard import auth, rollup_upkeep
 from dashboard.i18n import t
 
 CACHE_TTL_SECONDS = 300
@@ -161,15 +161,27 @@ def ping_ms(url: str) -> float:
     return operational.ping_ms(engine_for(url))
 
 
-def export_file(url: str, request: export.ExportRequest, fmt: str, lang: str = "en") -> bytes:
+def export_file(url: str, request: export.ExportRequest, fmt: str, lang: str = "en", *,
+                principal: auth.Principal) -> bytes:
     """The whole export file, made when its download button is clicked (never cached): written
-    to a temporary file, then read once (``export.export_bytes``), so memory holds the file's
-    bytes once; the XLSX "About" sheet in ``lang`` (column names stay the database's)."""
+    to a temporary file, then read once (``export.written``), so memory holds the file's bytes
+    once; the XLSX "About" sheet in ``lang`` (column names stay the database's). Checks the
+    role again here, where the rows leave, and writes the audit line.
+
+    Raises ``auth.Refused`` for a role without the export, ``export.ExportError`` for a request
+    the schema cannot answer."""
+    if not principal.may("export"):
+        auth.audit("export_refused", principal, table=request.table, format=fmt)
+        raise auth.Refused("export")
     options = {}
     if fmt == "xlsx":
         options = {"about": {k: t(f"export.about.{k}", lang) for k in export.ABOUT_LABELS},
                    "column_notes": {c: t(f"colnote.{c}", lang) for c in export.COLUMN_NOTES}}
-    return export.export_bytes(engine_for(url), schema_for(url), request, fmt, **options)
+    content, stats = export.written(engine_for(url), schema_for(url), request, fmt, **options)
+    auth.audit("export", principal, table=request.table, format=fmt, rows=stats.rows,
+               columns=list(request.columns), masked=request.mask_user_ids,
+               filters=auth.filters_for_audit(request.filters))
+    return content
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=8, show_spinner=False)
@@ -197,6 +209,29 @@ def alert_histories(url: str, filters: Filters, rules: RuleSet) -> list[alerts.R
 @st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=64, show_spinner=False)
 def _alert_histories(url: str, filters: Filters, rules: RuleSet, version: int) -> list[alerts.RuleHistory]:
     return alerts.histories(engine_for(url), schema_for(url), filters, rules.rules, rules.negative_keywords)
+
+
+def alertmanager_url() -> str | None:
+    """Alertmanager's API address (``EASYFLOW_ALERTMANAGER_URL``), or None when not configured."""
+    return os.environ.get("EASYFLOW_ALERTMANAGER_URL", "").strip() or None
+
+
+def alertmanager_ui_url() -> str | None:
+    """The address people open Alertmanager at (``EASYFLOW_ALERTMANAGER_UI_URL``, default the API's)."""
+    return os.environ.get("EASYFLOW_ALERTMANAGER_UI_URL", "").strip() or alertmanager_url()
+
+
+@st.cache_data(ttl=15, max_entries=4, show_spinner=False)
+def alertmanager_states(am_url: str) -> dict[str, str] | None:
+    """Each alert's state in Alertmanager (labels fingerprint → active / silenced / inhibited),
+    or None when it cannot be reached (logged; the page says so)."""
+    from data_access import alert_watch
+
+    try:
+        return alert_watch.alert_states(alert_watch.active_alerts(am_url))
+    except alert_watch.AlertmanagerUnavailable as error:
+        logs.get("easyflow.alerts").warning("alertmanager_unavailable", problem=str(error))
+        return None
 
 
 def sla_compliance(url: str, filters: Filters, source: str, targets: SlaTargets, by_month: bool) -> pd.DataFrame:

@@ -32,8 +32,10 @@ def plain_text(value) -> str:
 def md_text(value) -> str:
     """A value from data or the URL for a Markdown context (``st.markdown``, ``st.info``, a
     caption, a report's Markdown file): one line, every ASCII punctuation character
-    backslash-escaped, so no link, image, emphasis, HTML, directive or formula can start in it."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", plain_text(value))
+    backslash-escaped, so no link, image, emphasis, HTML, directive or formula can start in it.
+    An ``@`` is followed by a word joiner (U+2060, invisible): escaping alone does not stop the
+    renderer's e-mail autolinks (``name@example.com`` became a ``mailto:`` link in Chromium)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", plain_text(value)).replace("\\@", "\\@\u2060")
 
 
 def chart_text(value) -> str:

@@ -396,6 +396,34 @@ EN: dict[str, str] = {
                        "tables: message_processed lines become messages, ERROR and CRITICAL lines error events. "
                        "Importing the same file again adds nothing. The same from the command line: "
                        "`python -m data_access.ingest FILE`."),
+    "auth.sign_in": "Sign in",
+    "auth.sign_in.body": ("The dashboard shows customer ids, survey comments and costs, so it asks who you are. "
+                          "Sign in with your company account."),
+    "auth.sign_out": "Sign out",
+    "auth.signed_in_as": "Signed in as **{email}** · {role}",
+    "auth.role.viewer": "viewer",
+    "auth.role.analyst": "analyst",
+    "auth.role.admin": "admin",
+    "auth.no_role": ("You are signed in as {email}, but your account has no role in Easy Flow Analytics. "
+                     "Ask an administrator to give you the viewer, analyst or admin role."),
+    "auth.proxy_missing": ("This dashboard expects a sign-in proxy in front of it, and this request did not come "
+                           "through it (no `{header}` header). Open the dashboard at the proxy's address."),
+    "auth.page_refused": ("This page is not part of your role ({role}): it needs the {needed} role. "
+                          "Ask an administrator if you need it."),
+    "auth.anonymous_banner": ("**Sign-in is off** (`EASYFLOW_AUTH=none`): anyone who can reach this address sees "
+                              "this data."),
+    "auth.config_error": "The sign-in settings cannot be used: {problem}. Nothing is shown until they are fixed.",
+    "auth.locked.title": "Sign-in is not configured",
+    "auth.locked.body": (
+        "This dashboard is connected to a real metrics database, which holds customer ids, survey comments and "
+        "costs, so it shows nothing until the operator chooses who may see it. Choose one of three ways:\n\n"
+        "1. **Sign-in with your identity provider (OIDC)**: add an `[auth]` section to `.streamlit/secrets.toml` "
+        "(Google, Microsoft Entra, Okta, Keycloak, …) and give users roles with `[easyflow.auth.roles]`.\n"
+        "2. **Behind an authenticating proxy** (oauth2-proxy, nginx `auth_request`): set `EASYFLOW_AUTH=proxy`; "
+        "the user and groups are read from its headers.\n"
+        "3. **No sign-in**, knowingly: set `EASYFLOW_AUTH=none`; every page then says that anyone can see the "
+        "data.\n\nThe README's section \"Sign-in and roles\" shows each setting."),
+    "import.role": "Importing is for the admin role; yours is {role}.",
     "import.disabled": ("Importing writes to the metrics database, so it is off unless the operator turns it on: "
                         "start the dashboard with `EASYFLOW_IMPORT=on` (the demo database too), or import with "
                         "`python -m data_access.ingest FILE`."),
@@ -422,6 +450,15 @@ EN: dict[str, str] = {
     "alerts.problems": ("Some rules in `{file}` cannot be used and are skipped; the {count} valid rule(s) are "
                         "evaluated. Fix these and the page picks the file up again:"),
     "alerts.no_rules": "No valid alert rules. Add rules to alerts.yml (see docs/alerts.md).",
+    "alerts.am.state": "In Alertmanager: **{state}**",
+    "alerts.am.state.active": "active, notifying",
+    "alerts.am.state.suppressed": "suppressed",
+    "alerts.am.state.silenced": "silenced",
+    "alerts.am.state.inhibited": "inhibited by a critical alert",
+    "alerts.am.state.unprocessed": "received, not yet routed",
+    "alerts.am.state.absent": "not received (is the watcher running?)",
+    "alerts.am.silence": "Silence in Alertmanager",
+    "alerts.am.unreachable": "Alertmanager cannot be reached: the alerts' states there are not shown.",
     "alerts.firing_now": "Firing now",
     "alerts.firing_at_end": "Firing at the end of the range",
     "alerts.tile.firing": "Firing",

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from data_access.spreadsheet import frame_to_csv
-from dashboard import format as fmt
+from dashboard import auth, format as fmt
 from dashboard.i18n import current_language, t
 
 
@@ -25,7 +25,7 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
     Text is shown as plain text (``st.dataframe`` never renders HTML). ``highlight`` marks rows
     (a boolean per row); ``cell_colors`` colours values of a column. The CSV has the same rows
     and columns, headed with the shown labels, and is made when the button is clicked."""
-    shown = frame[list(columns)]
+    shown = auth.shown_ids(frame[list(columns)])  # masked for a role without user ids: screen and CSV
     columns, formatters = _language_formats(columns)
     styled = shown.style if highlight is not None or cell_colors or formatters else shown
     if formatters:
@@ -44,7 +44,9 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
     def csv() -> bytes:
         return frame_to_csv(shown.rename(columns=labels))
 
-    st.download_button(t("table.download_csv"), data=csv, file_name=f"{file_name}.csv", mime="text/csv",
+    st.download_button(t("table.download_csv"), data=auth.audited_download(csv, "table_download", table=file_name,
+                                                                           rows=len(shown)),
+                       file_name=f"{file_name}.csv", mime="text/csv",
                        key=f"csv_{key}", on_click="ignore", icon=":material/download:")
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from data_access import ingest
-from dashboard import data
+from dashboard import auth, data
 
 DEFAULT_MAX_MB = 100
 # A gzip file may expand this many times before the import stops (logs compress about 10:1).
@@ -55,11 +55,15 @@ class ImportResult:
     stopped: str | None = None
 
 
-def import_log(url: str, upload, progress) -> ImportResult:
-    """Import an uploaded log file (``upload``: a file-like object with ``name`` and ``size``).
-    Cached results over the ranges it wrote rows into are read again (``data.note_import``);
-    nothing is dropped when it wrote nothing. Raises what the database raises before the import
-    starts (``data.database_errors`` shows it)."""
+def import_log(url: str, upload, progress, *, principal: auth.Principal) -> ImportResult:
+    """Import an uploaded log file (``upload``: a file-like object with ``name`` and ``size``) as
+    ``principal``, and write the audit line. Cached results over the ranges it wrote rows into are
+    read again (``data.note_import``); nothing is dropped when it wrote nothing. Raises
+    ``auth.Refused`` for a role without the import, and what the database raises before the
+    import starts (``data.database_errors`` shows it)."""
+    if not principal.may("import"):
+        auth.audit("import_refused", principal, file=upload.name)
+        raise auth.Refused("import")
     limit = import_max_mb() * 1024 * 1024
     size = max(getattr(upload, "size", 0), 1)
     kept = ingest.KeptRejects(SHOWN_REJECTS)
@@ -75,6 +79,9 @@ def import_log(url: str, upload, progress) -> ImportResult:
             stopped = str(error)
             summary = error.summary or summary
     data.note_import(url, summary.first, summary.last)
+    auth.audit("import", principal, file=upload.name, bytes=getattr(upload, "size", None), rows_read=summary.read,
+               imported=summary.imported, duplicates=summary.duplicates, rejected=summary.rejected,
+               stopped=stopped)
     frame = pd.DataFrame([{"line": r.line, "reason": r.reason, "text": r.text} for r in kept.items],
                          columns=["line", "reason", "text"])
     return ImportResult(upload.name, summary, frame, stopped)

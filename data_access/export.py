@@ -373,29 +373,41 @@ def export(engine: sa.Engine, schema: Schema, request: ExportRequest, fmt: str, 
 def export_bytes(engine: sa.Engine, schema: Schema, request: ExportRequest, fmt: str, **options) -> bytes:
     """The whole export as bytes (for a download button); UTF-8 for csv and json. Written to a
     temporary file first, so the bytes are held once, not as text and then as bytes."""
-    with export_file(engine, schema, request, fmt, **options) as file:
-        return file.read()
+    return written(engine, schema, request, fmt, **options)[0]
+
+
+def written(engine: sa.Engine, schema: Schema, request: ExportRequest, fmt: str,
+            **options) -> tuple[bytes, ExportStats]:
+    """``export_bytes`` and what the export wrote (rows, sheets, …), for an audit line."""
+    file, stats = _export_to_temporary_file(engine, schema, request, fmt, **options)
+    with file:
+        return file.read(), stats
 
 
 def export_file(engine: sa.Engine, schema: Schema, request: ExportRequest, fmt: str, **options) -> IO[bytes]:
     """The whole export written to a temporary file (deleted when closed), positioned at its
     start: the export never holds more than a chunk of rows in memory, whatever its size."""
+    return _export_to_temporary_file(engine, schema, request, fmt, **options)[0]
+
+
+def _export_to_temporary_file(engine: sa.Engine, schema: Schema, request: ExportRequest, fmt: str,
+                              **options) -> tuple[IO[bytes], ExportStats]:
     import tempfile
 
     file = tempfile.TemporaryFile()
     try:
         if fmt == "xlsx":
-            export(engine, schema, request, fmt, file, **options)
+            stats = export(engine, schema, request, fmt, file, **options)
         else:
             text = io.TextIOWrapper(file, encoding="utf-8", newline="", write_through=True)
-            export(engine, schema, request, fmt, text, **options)
+            stats = export(engine, schema, request, fmt, text, **options)
             text.flush()
             text.detach()
         file.seek(0)
     except BaseException:
         file.close()
         raise
-    return file
+    return file, stats
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -5,7 +5,7 @@ import streamlit as st
 
 from data_access import export as ex
 from data_access.schema import TABLES
-from dashboard import context, data, format as fmt, upload
+from dashboard import auth, context, data, format as fmt, upload
 from dashboard.i18n import current_language, t
 from dashboard.tables import table as show_table
 from dashboard.tiles import page_title
@@ -13,6 +13,7 @@ from dashboard.tiles import page_title
 PREVIEW_ROWS = 20
 
 database, filters = context.current()
+principal = auth.current()
 schema, url = database.schema, database.url
 page_title("page.export", filters)
 
@@ -54,7 +55,8 @@ def export_panels() -> None:
     for column, kind in zip(st.columns(3), ex.FORMATS):
         with column:
             st.download_button(t(f"export.as_{kind}", size=fmt.file_size(sizes[kind])),
-                               data=lambda kind=kind, lang=current_language(): data.export_file(url, request, kind, lang),
+                               data=lambda kind=kind, lang=current_language(): data.export_file(
+                                   url, request, kind, lang, principal=principal),
                                file_name=f"{table}_{filters.start_date}_{filters.end_date}.{kind}",
                                mime=ex.MIME[kind], key=f"export_{kind}", on_click="ignore",
                                icon=":material/download:", width="stretch")
@@ -71,6 +73,9 @@ def import_section() -> None:
     if not upload.import_allowed():
         st.info(t("import.disabled"), icon=":material/lock:")
         return
+    if not principal.may("import"):
+        st.info(t("import.role", role=t(f"auth.role.{principal.role}")), icon=":material/lock:")
+        return
     max_mb = upload.import_max_mb()
     file = st.file_uploader(t("import.file"), type=["jsonl", "log", "json", "txt", "gz"], key="import_file",
                             max_upload_size=max_mb, help=t("import.file.help", mb=max_mb))
@@ -78,7 +83,7 @@ def import_section() -> None:
         bar = st.progress(0.0, text=t("import.running"))
         with data.database_errors(database.config):
             st.session_state["import_result"] = upload.import_log(
-                url, file, lambda f: bar.progress(f, text=t("import.running")))
+                url, file, lambda f: bar.progress(f, text=t("import.running")), principal=principal)
         bar.empty()
     result = st.session_state.get("import_result")
     if result:

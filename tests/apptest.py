@@ -31,6 +31,11 @@ def page_text(at: AppTest) -> str:
     return "\n".join(parts)
 
 
+def warnings(at: AppTest) -> list[str]:
+    """The page's warnings but the sign-in-off banner (the page tests run with EASYFLOW_AUTH=none)."""
+    return [w.value for w in at.warning if w.icon != ":material/lock_open:"]
+
+
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     text = page_text(at)

@@ -22,6 +22,9 @@ from data_access import rollups
 from data_access.demo import DemoSpec, load
 from tests.apptest import TODAY, small_demo
 
+# The page tests run the dashboard as an operator who turned sign-in off knowingly (its banner shows);
+# tests/test_auth.py and tests/browser/test_sign_in.py set the sign-in modes themselves.
+os.environ.setdefault("EASYFLOW_AUTH", "none")
 ADMIN_URL = os.environ.get("EASYFLOW_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from data_access.engine import make_engine
-from tests.apptest import assert_clean, open_page, page_text, run_app, tiles
+from tests.apptest import assert_clean, open_page, page_text, run_app, tiles, warnings
 
 BUSINESS_TILES = ["Dialogs", "CSAT", "Avg rating", "NPS", "Conversion rate", "Median resolution time",
                   "Repeat contact rate"]
@@ -17,7 +17,7 @@ def test_business_on_demo_data(monkeypatch, demo_url):
     assert list(shown) == BUSINESS_TILES and "—" not in shown.values(), shown
     assert len(at.get("plotly_chart")) >= 10
     assert len(at.dataframe) >= 5
-    assert not at.warning
+    assert not warnings(at)
     assert any(link.proto.page.endswith("export") or "Export" in link.proto.label for link in at.get("page_link"))
     # Comparing platforms and showing detractors only still render.
     at.toggle(key="business_by_platform").set_value(True).run()

@@ -35,6 +35,10 @@ HOSTILE = ['=HYPERLINK("https://evil.example/?x","click")', "=cmd|' /C calc'!A0"
            "emoji 😀 ok", "bell \x07 char", "[Re-login](https://evil.example)", "![pixel](https://evil.example/p.png)",
            "<img src=x onerror=alert(1)>", "web$(id>/tmp/efa_pwned)"]
 
+from dashboard.auth import Principal  # noqa: E402
+
+ADMIN = Principal("admin@example.com", "admin", "oidc")
+
 
 def good(i: int, **extra) -> str:
     record = {"timestamp": (T0 + timedelta(seconds=i)).isoformat() + "Z", "level": "INFO",
@@ -297,10 +301,13 @@ LIVE = re.compile(r"(?<!\\)\]\(|(?<!\\)<[a-zA-Z/!]|(?<!\\)!\[|https?(?<!\\):(?!\
 
 
 def test_markdown_text_escapes_links_images_html_and_line_breaks():
-    for value in HOSTILE + ["\r\r[Re-login](https://evil.example)", "www.evil.example", ":red[alarm]"]:
+    for value in HOSTILE + ["\r\r[Re-login](https://evil.example)", "www.evil.example", ":red[alarm]",
+                            "boss@evil.example"]:
         escaped = fmt.md_text(value)
         assert not LIVE.search(escaped) and "\r" not in escaped and "\n" not in escaped
-        assert re.sub(r"\\(.)", r"\1", escaped) == fmt.plain_text(value)
+        # read back: the escapes dropped, and the invisible word joiner that stops e-mail autolinks
+        assert re.sub(r"\\(.)", r"\1", escaped).replace("\u2060", "") == fmt.plain_text(value)
+    assert "@\u2060" in fmt.md_text("boss@evil.example")
 
 
 def test_chart_labels_from_data_are_text():
@@ -527,10 +534,11 @@ def test_an_upload_changes_only_the_cached_ranges_it_wrote_into(tmp_path, monkey
     week = Filters.for_dates(T0.date(), T0.date())
     other = Filters.for_dates(date(2026, 10, 1), date(2026, 10, 2))
     versions = (data.data_version(url, week), data.data_version(url, other), data.data_version(url))
-    nothing = upload.import_log(url, Upload(b"not json\n" * 3), lambda f: None)
+    nothing = upload.import_log(url, Upload(b"not json\n" * 3), lambda f: None, principal=ADMIN)
     assert nothing.summary.rejected == 3 and nothing.stopped is None
     assert (data.data_version(url, week), data.data_version(url, other), data.data_version(url)) == versions
-    some = upload.import_log(url, Upload(("\n".join(good(i) for i in range(5)) + "\n").encode()), lambda f: None)
+    some = upload.import_log(url, Upload(("\n".join(good(i) for i in range(5)) + "\n").encode()), lambda f: None,
+                             principal=ADMIN)
     assert some.summary.imported == 5
     assert data.data_version(url, week) == versions[0] + 1
     assert data.data_version(url, other) == versions[1] and data.data_version(url) == versions[2] + 1
@@ -541,5 +549,5 @@ def test_an_upload_over_the_limit_is_refused_on_the_server(tmp_path, monkeypatch
 
     monkeypatch.setenv("EASYFLOW_IMPORT_MAX_MB", "1")
     big = Upload(b"x" * (2 * 1024 * 1024))
-    result = upload.import_log(f"sqlite:///{tmp_path / 'big.sqlite'}", big, lambda f: None)
+    result = upload.import_log(f"sqlite:///{tmp_path / 'big.sqlite'}", big, lambda f: None, principal=ADMIN)
     assert result.stopped and "larger than 1 MB" in result.stopped and result.summary.read == 0

@@ -34,6 +34,7 @@ def dynamic_keys() -> set[str]:
     from data_access.schema import TABLES
     from data_access.sql import BUCKETS
     from dashboard.charts import STATUS_COLORS
+    from dashboard.auth import ROLES
     from dashboard.filters import PERIODS
     from dashboard.tiles import N_UNITS
 
@@ -41,6 +42,9 @@ def dynamic_keys() -> set[str]:
     keys |= {f"kpi.n.{unit}" for unit in N_UNITS.values()} | {f"bucket.{b}" for b in BUCKETS}
     keys |= {f"filters.period.{p}" for p in PERIODS} | {f"status.{s}" for s in STATUS_COLORS}
     keys |= {f"table.{name}" for name in TABLES} | {f"export.as_{kind}" for kind in FORMATS}
+    keys |= {f"auth.role.{role}" for role in ROLES}
+    from data_access.alert_watch import STATES as ALERTMANAGER_STATES
+    keys |= {f"alerts.am.state.{state}" for state in ALERTMANAGER_STATES}
     keys |= {f"business.{p}" for p in ("promoters", "passives", "detractors")}
     keys |= {f"ai.by_{d}" for d in ("ai_model", "intent", "platform")} | {f"col.{d}" for d in ("ai_model", "intent", "platform")}
     keys |= {f"bin.resolution.{i}" for i in range(len(RESOLUTION_BINS))} | {f"bin.latency.{i}" for i in range(len(LATENCY_BINS))}

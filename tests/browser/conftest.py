@@ -57,7 +57,7 @@ def browser():
         chromium.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -72,15 +72,17 @@ class Dashboard:
 
 
 @contextmanager
-def serve(database_url: str, log_path: Path, **env) -> Iterator[str]:
-    """``streamlit run dashboard/app.py`` on a free loopback port against ``database_url``; yields
-    its base URL once it answers its health check, and stops it afterwards."""
-    port = _free_port()
+def serve(database_url: str, log_path: Path, *, port: int | None = None, args: tuple[str, ...] = (),
+          **env) -> Iterator[str]:
+    """``streamlit run dashboard/app.py`` on ``port`` (default: a free loopback port) against
+    ``database_url``, with more command-line ``args``; yields its base URL once it answers its
+    health check, and stops it afterwards."""
+    port = port or free_port()
     env = dict(os.environ, DATABASE_URL=database_url, EASYFLOW_MASK_SALT="browser-tests", **env)
     log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
