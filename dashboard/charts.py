@@ -193,7 +193,7 @@ def bars(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, horizo
 
 
 @reused
-def csat_panels(frame: pd.DataFrame, x_title: str, csat_title: str, rating_title: str, threshold: float,
+def csat_panels(frame: pd.DataFrame, x_title: str, csat_title: str, rating_title: str, threshold: float | None,
                 threshold_label: str, series: str | None = None) -> go.Figure:
     """CSAT (top-2 %) above and Avg rating below on one time axis, with the rating threshold."""
     from plotly.subplots import make_subplots
@@ -212,7 +212,8 @@ def csat_panels(frame: pd.DataFrame, x_title: str, csat_title: str, rating_title
                         mode="lines+markers", marker=dict(size=5), line=dict(color=colour, width=2, dash="dot"),
                         showlegend=False, hovertemplate="%{y:.2f} / 5<extra>%{fullData.name}</extra>",
                         row=2, col=1)
-    add_threshold(fig, threshold, threshold_label, row=2, col=1)
+    if threshold is not None:
+        add_threshold(fig, threshold, threshold_label, row=2, col=1)
     fig.update_yaxes(ticksuffix=" %", row=1, col=1)
     fig.update_yaxes(range=[1, 5.1], row=2, col=1)
     base_layout(fig, "", "")

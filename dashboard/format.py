@@ -38,6 +38,14 @@ def md_text(value) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", plain_text(value)).replace("\\@", "\\@\u2060")
 
 
+def threshold(value: float, lang: str | None = None) -> str:
+    """A threshold as its rule writes it: ``5``, ``4.5``, ``0.25`` (as many decimals as it has, up
+    to three), in the language's way."""
+    text = f"{float(value):.3f}".rstrip("0").rstrip(".")
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return number(float(value), decimals, lang)
+
+
 def chart_text(value) -> str:
     """A value from data for a plotly label (legend, axis, hover): plotly reads a few HTML tags
     (``<a href>``, ``<b>``, …) in them, so ``&``, ``<`` and ``>`` become entities."""

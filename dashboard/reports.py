@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 
 from data_access import reports as rp  # noqa: E402
+from data_access.engine import read_secrets  # noqa: E402
 from data_access.filters import Filters  # noqa: E402
 from dashboard import charts, format as fmt  # noqa: E402
 from dashboard.i18n import t  # noqa: E402
@@ -192,8 +194,9 @@ padding:0 16px}table{border-collapse:collapse;margin:8px 0 20px;font-size:14px}t
 padding:4px 8px;text-align:left}th{background:#F4F6FA}.note{color:#5A6272}.partial{color:#B9770E;font-weight:600}"""
 
 
-def to_html(report: rp.Report, lang: str = "en") -> str:
-    """One self-contained page: the tables, and plotly.js inlined once for the charts."""
+def to_html(report: rp.Report, lang: str = "en", charts: bool = True) -> str:
+    """One self-contained page: the tables, and plotly.js inlined once for the charts (without
+    ``charts``: the tables alone, for the body of an e-mail, where no script runs)."""
     import html as h
 
     parts = [f"<!doctype html><html lang='{lang}'><head><meta charset='utf-8'><title>{h.escape(title(report, lang))}"
@@ -206,7 +209,7 @@ def to_html(report: rp.Report, lang: str = "en") -> str:
         parts.append(f"<h2>{h.escape(heading)}</h2>")
         parts.append(frame.to_html(index=False, escape=True, border=0) if not frame.empty
                      else f"<p>{h.escape(t('reports.none', lang))}</p>")
-    figures = trend_figures(report, lang)
+    figures = trend_figures(report, lang) if charts else []
     if figures:
         parts.append(f"<h2>{h.escape(t('reports.trends', lang))}</h2>")
         for i, (name, fig) in enumerate(figures):
@@ -284,11 +287,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--date", type=_day, default=None,
                         help="a day inside the period, YYYY-MM-DD (default: the last complete period)")
     parser.add_argument("--format", choices=FORMATS, default="html")
-    parser.add_argument("--out", required=True, help="the file to write")
+    parser.add_argument("--out", help="the file to write (required unless --mail-to)")
+    parser.add_argument("--mail-to", help="e-mail the report to these addresses (comma-separated): the HTML "
+                                          "report with the XLSX attached, over SMTP (EASYFLOW_SMTP_*)")
     parser.add_argument("--url", default=None, help="database URL (default: as the dashboard resolves it)")
     parser.add_argument("--lang", choices=("en", "ru"), default="en")
     parser.add_argument("--tz", default="UTC", help="timezone of the periods (default UTC)")
     args = parser.parse_args(argv)
+    if not args.out and not args.mail_to:
+        parser.error("--out or --mail-to is required")
+    from dashboard import report_mail
     from data_access import errors
     from data_access.alert_rules import load_rules
     from data_access.engine import make_engine, resolve_config
@@ -301,9 +309,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown timezone {args.tz!r}", file=sys.stderr)
         return 2
     day = args.date or rp.last_complete(args.period, now.date()).start
-    out = Path(args.out)
-    if not out.parent.is_dir():
+    out = Path(args.out) if args.out else None
+    if out is not None and not out.parent.is_dir():
         print(f"error: cannot write {args.out}: its folder does not exist", file=sys.stderr)
+        return 2
+    try:
+        to = report_mail.recipients(args.mail_to) if args.mail_to else []
+        smtp = report_mail.SmtpSettings.from_config(os.environ, read_secrets()) if to else None
+    except report_mail.MailError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     try:
         engine = make_engine(args.url or resolve_config().url)
@@ -313,13 +327,21 @@ def main(argv: list[str] | None = None) -> int:
     except errors.DATABASE_ERRORS + (ValueError,) as error:
         print(f"error: cannot read the database: {errors.classify(error)}", file=sys.stderr)
         return 2
-    try:
-        out.write_bytes(data)
-    except OSError as error:
-        print(f"error: cannot write {args.out}: {error.strerror or type(error).__name__}", file=sys.stderr)
-        return 2
     flag = " (partial)" if report.partial else "" if report.has_data else " (no data)"
-    print(f"{args.out}: {title(report, args.lang)}{flag}, {len(data):,} bytes")
+    if out is not None:
+        try:
+            out.write_bytes(data)
+        except OSError as error:
+            print(f"error: cannot write {args.out}: {error.strerror or type(error).__name__}", file=sys.stderr)
+            return 2
+        print(f"{args.out}: {title(report, args.lang)}{flag}, {len(data):,} bytes")
+    if to:
+        try:
+            report_mail.send(report_mail.compose(report, args.lang, smtp.sender, to), smtp)
+        except report_mail.MailError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 3
+        print(f"mailed to {', '.join(to)}: {title(report, args.lang)}{flag}")
     return 0
 
 

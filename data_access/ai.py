@@ -15,9 +15,6 @@ from data_access.kpis import CM, DIALOG_COST_E4, dialogs_subquery
 from data_access.schema import Schema
 
 TIMED = 'CASE WHEN "response_time_ms" >= 0 THEN "response_time_ms" END'
-# The seed's thresholds: an alert when the 95th percentile passes 10 s; the SLA target is 2 s.
-ALERT_MS = 10_000
-SLA_MS = 2_000
 
 LATENCY_BINS = ((500, "< 0.5 s"), (1000, "0.5–1 s"), (2000, "1–2 s"), (3000, "2–3 s"), (5000, "3–5 s"),
                 (10_000, "5–10 s"), (None, "≥ 10 s"))

@@ -110,6 +110,15 @@ class RuleSet:
     sla: SlaTargets = field(default_factory=SlaTargets)
     path: str = ""
 
+    def threshold(self, metric: str) -> float | None:
+        """The fire threshold of the first rule on ``metric`` that compares the metric itself (no
+        weekly baseline), or None without one: the charts draw their threshold lines from here,
+        so editing a rule moves its line."""
+        for rule in self.rules:
+            if rule.metric == metric and not rule.baseline_weeks:
+                return rule.threshold
+        return None
+
 
 def _compare(value: float, operator: str, threshold: float) -> bool:
     if operator == ">":

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
@@ -424,6 +424,17 @@ def rule_history(engine: sa.Engine, schema: Schema, filters: Filters, rule: Rule
 
 def _rule_history(engine, schema, filters, rule, keywords) -> RuleHistory:
     start, end = filters.utc_bounds()
+    alerts, pending, chart = evaluated(engine, schema, filters, rule, keywords)
+    alerts = tuple(a for a in alerts if a.fired_at < end and (a.resolved_at is None or a.resolved_at > start))
+    return RuleHistory(rule, alerts, pending, chart)
+
+
+def evaluated(engine: sa.Engine, schema: Schema, filters: Filters, rule: Rule,
+              keywords=()) -> tuple[list[Alert], dict[str, datetime], pd.DataFrame]:
+    """Every alert of ``rule`` over the filters' range and the ``lookback`` before it (not yet
+    cut to the range), the keys pending at the end, and the chart line in the range. The one
+    evaluation of the Alerts page and the watcher (data_access.alert_watch)."""
+    start, end = filters.utc_bounds()
     complete_from = complete_windows_from(filters, rule)
     if rule.baseline_weeks or rule.metric == "negative_reviews":
         values = metric_values(rule, metric_buckets(engine, schema, filters, rule, keywords))
@@ -434,8 +445,7 @@ def _rule_history(engine, schema, filters, rule, keywords) -> RuleHistory:
         values, chart = _reduced_in_sql(engine, schema, filters, rule)
         values = values[values["bucket"] >= complete_from]
     alerts, pending = evaluate(rule, values)
-    alerts = tuple(a for a in alerts if a.fired_at < end and (a.resolved_at is None or a.resolved_at > start))
-    return RuleHistory(rule, alerts, pending, chart)
+    return alerts, pending, chart
 
 
 HISTORY_COLUMNS = ["rule", "key", "severity", "since", "fired_at", "resolved_at", "peak", "last", "threshold",
@@ -466,3 +476,67 @@ def histories(engine: sa.Engine, schema: Schema, filters: Filters, rules, keywor
 def history(engine: sa.Engine, schema: Schema, filters: Filters, rules, keywords=()) -> pd.DataFrame:
     """``history_frame`` of every rule in ``rules`` over the filters' range."""
     return history_frame(histories(engine, schema, filters, rules, keywords))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m data_access.alerts watch``: the alert watcher (data_access.alert_watch)."""
+    import argparse
+    import os
+    import sys
+    from pathlib import Path
+
+    from data_access import alert_watch
+    from data_access.alert_rules import load_rules, rules_path
+    from data_access.engine import make_engine, resolve_config
+
+    parser = argparse.ArgumentParser(prog="python -m data_access.alerts",
+                                     description="Evaluate alerts.yml and hand the alerts to Prometheus Alertmanager.")
+    parser.add_argument("command", choices=["watch"])
+    parser.add_argument("--alertmanager", default=os.environ.get("EASYFLOW_ALERTMANAGER_URL"),
+                        help="Alertmanager's base URL, e.g. http://127.0.0.1:9093 (default EASYFLOW_ALERTMANAGER_URL)")
+    parser.add_argument("--url", help="database URL (default: DATABASE_URL, then secrets, as the dashboard)")
+    parser.add_argument("--every", type=float, default=60.0, help="seconds between rounds (default 60)")
+    parser.add_argument("--once", action="store_true", help="one round, then exit")
+    parser.add_argument("--now", type=_timestamp, help="evaluate as if it were this UTC moment (with --once)")
+    parser.add_argument("--state", type=Path, default=alert_watch.DEFAULT_STATE,
+                        help="the state file (default .easyflow/alert-watch.json)")
+    parser.add_argument("--dashboard-url", default=os.environ.get("EASYFLOW_DASHBOARD_URL"),
+                        help="the dashboard's base URL, for each alert's link (default EASYFLOW_DASHBOARD_URL)")
+    args = parser.parse_args(argv)
+    if not args.alertmanager:
+        parser.error("--alertmanager is required (or set EASYFLOW_ALERTMANAGER_URL)")
+    if args.now is not None and not args.once:
+        parser.error("--now evaluates one moment: use it with --once")
+    if args.every < 1:
+        parser.error("--every must be at least 1 second")
+    logs.configure()
+    for problem in load_rules(rules_path()).problems:  # the valid rules are watched; the page lists these too
+        logs.get("easyflow.alerts").warning("alert_rule_invalid", problem=str(problem))
+    watcher = alert_watch.Watcher(make_engine(args.url or resolve_config().url), args.alertmanager,
+                                  lambda: load_rules(rules_path()), state_path=args.state, every=args.every,
+                                  dashboard_url=args.dashboard_url)
+    if args.once:
+        result = watcher.round(args.now)
+        print(f"{len(result.firing)} firing, {len(result.resolved)} resolved; "
+              f"database {'ok' if result.database_ok else 'unavailable'}; "
+              f"{'delivered' if result.delivered else 'NOT delivered'} to Alertmanager")
+        return 0 if result.delivered else 1
+    try:
+        watcher.run()
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"not an ISO time: {text[:40]!r} (e.g. 2026-11-20T03:13:00Z)") from None
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -43,21 +43,27 @@ def demo_path() -> Path:
     return Path(os.environ.get("EASYFLOW_DEMO_DB") or DEFAULT_DEMO_PATH)
 
 
+def read_secrets(secrets_path: Path | None = None) -> dict:
+    """The secrets file (``EASYFLOW_SECRETS_FILE``, default ``.streamlit/secrets.toml``) as a
+    dict; empty when it is missing or unreadable."""
+    secrets_path = secrets_path or Path(os.environ.get("EASYFLOW_SECRETS_FILE")
+                                        or PROJECT_ROOT / ".streamlit" / "secrets.toml")
+    if not secrets_path.is_file():
+        return {}
+    try:
+        return tomllib.loads(secrets_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+        return {}
+
+
 def resolve_config(secrets_path: Path | None = None) -> DatabaseConfig:
     """Return the database to use, following the contract's order of sources."""
     url = os.environ.get("DATABASE_URL", "").strip()
     if url:
         return DatabaseConfig(url, "env")
-    secrets_path = secrets_path or Path(os.environ.get("EASYFLOW_SECRETS_FILE")
-                                        or PROJECT_ROOT / ".streamlit" / "secrets.toml")
-    if secrets_path.is_file():
-        try:
-            secrets = tomllib.loads(secrets_path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
-            secrets = {}
-        url = str(secrets.get("connections", {}).get("metrics", {}).get("url", "")).strip()
-        if url:
-            return DatabaseConfig(url, "secrets")
+    url = str(read_secrets(secrets_path).get("connections", {}).get("metrics", {}).get("url", "")).strip()
+    if url:
+        return DatabaseConfig(url, "secrets")
     return DatabaseConfig(f"sqlite:///{demo_path()}", "demo")
 
 

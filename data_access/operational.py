@@ -18,10 +18,6 @@ SH = "service_health"
 IC = "integration_calls"
 EE = "error_events"
 
-# The seed's thresholds ("Критические алерты").
-ERROR_RATE_THRESHOLD = 5.0
-DISK_THRESHOLD = 85.0
-MEMORY_THRESHOLD = 90.0
 QUOTA_WARNING_SHARE = 80.0
 
 # A call failed when the partner answered 5xx, timed out (408) or gave no status at all.
@@ -132,10 +128,15 @@ def resources_now(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.Dat
     return sql.numeric(frame, ["cpu_percent", "memory_percent", "disk_percent", "active_sessions"])
 
 
-def over_threshold(now: pd.DataFrame) -> pd.DataFrame:
-    """The services whose latest disk or memory is above the seed's thresholds."""
-    hot = now[(now["disk_percent"] > DISK_THRESHOLD) | (now["memory_percent"] > MEMORY_THRESHOLD)]
-    return hot.reset_index(drop=True)
+def over_threshold(now: pd.DataFrame, *, disk: float | None, memory: float | None) -> pd.DataFrame:
+    """The services whose latest disk or memory is above ``disk`` / ``memory`` (%, the alert
+    rules' thresholds; None: not checked)."""
+    hot = pd.Series(False, index=now.index)
+    if disk is not None:
+        hot |= now["disk_percent"] > disk
+    if memory is not None:
+        hot |= now["memory_percent"] > memory
+    return now[hot].reset_index(drop=True)
 
 
 def active_sessions_over_time(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:

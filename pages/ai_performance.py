@@ -36,6 +36,11 @@ time_title = t("chart.time", tz=filters.tz)
 has = lambda column: schema.has(CM, column)  # noqa: E731
 
 page_title("page.ai_performance", filters)
+rules = data.rule_set()  # the threshold lines are the alert rule's and the SLA target of alerts.yml
+alert_ms = rules.threshold("p95_response_time")
+latency_lines = ([(alert_ms / 1000, t("ai.alert_line", value=fmt.threshold(alert_ms / 1000)))] if alert_ms is not None
+                 else []) + [(rules.sla.response_time_ms / 1000,
+                              t("ai.sla_line", value=fmt.threshold(rules.sla.response_time_ms / 1000)))]
 
 with data.database_errors(database.config):
     labelled = has("expected_intent")
@@ -71,7 +76,7 @@ with data.database_errors(database.config):
         chart(None if latency.empty else charts.lines(
             latency, "bucket", "seconds", time_title, t("ai.seconds"), series="model", y_suffix=" " + t("unit.s"),
             hover_format=".2f", legend_title=t("col.model"),
-            thresholds=[(ai.ALERT_MS / 1000, t("ai.alert_line")), (ai.SLA_MS / 1000, t("ai.sla_line"))]),
+            thresholds=latency_lines),
             latency.empty, "latency_trend")
     with right:
         st.subheader(t("ai.latency_distribution"))

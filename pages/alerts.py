@@ -4,7 +4,7 @@ and each rule's metric against its threshold."""
 import pandas as pd
 import streamlit as st
 
-from data_access import alerts
+from data_access import alert_watch, alerts
 from data_access.alert_rules import METRICS
 from data_access.business import to_local
 from dashboard import charts, context, data, format as fmt
@@ -73,6 +73,10 @@ else:
                       border=True, width=170, help=t("alerts.tile.critical.help"))
         if firing.empty:
             st.success(t("alerts.none_firing"), icon=":material/check_circle:")
+        am_url = data.alertmanager_url() if live else None
+        am_states = data.alertmanager_states(am_url) if am_url else None
+        if am_url and am_states is None and not firing.empty:
+            st.caption(t("alerts.am.unreachable"))
         for row in firing.itertuples():
             rule = by_name[row.rule]
             since = to_local(pd.Series([row.since]), filters.tz).iloc[0]
@@ -83,6 +87,14 @@ else:
                         value=shown(row.last, rule), threshold=condition(rule))
             (st.error if rule.severity == "critical" else st.warning)(message + (f"\n\n{rule.summary}" if rule.summary else ""),
                                                                       icon=icon)
+            if am_states is not None:
+                labels = alert_watch.labels_for(rule, row.key)
+                state = am_states.get(alert_watch.fingerprint(labels), "absent")
+                with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+                    st.caption(t("alerts.am.state", state=t(f"alerts.am.state.{state}")))
+                    if state != "silenced":
+                        st.link_button(t("alerts.am.silence"), alert_watch.silence_url(data.alertmanager_ui_url(), labels),
+                                       icon=":material/notifications_off:", type="tertiary")
         for rule, key, since in pending:
             since_local = to_local(pd.Series([since]), filters.tz).iloc[0]
             st.info(t("alerts.pending_line", rule=fmt.md_text(rule.name), where=f" · {fmt.md_text(key)}" if key else "",

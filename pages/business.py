@@ -9,7 +9,6 @@ from dashboard.tables import chart, export_link, not_tracked, rate_by, rate_over
 from dashboard.tiles import kpi_section, page_title
 
 KEYS = ("dialogs", "csat", "avg_rating", "nps", "conversion_rate", "median_resolution_time", "repeat_contact_rate")
-RATING_THRESHOLD = 4.0  # the seed's business alert: average satisfaction below 4.0 / 5
 NumberColumn = st.column_config.NumberColumn
 TextColumn = st.column_config.TextColumn
 
@@ -17,6 +16,7 @@ database, filters = context.current()
 schema = database.schema
 url = database.url
 page_title("page.business", filters)
+rating_line = data.rule_set().threshold("avg_rating")  # alerts.yml's rule: editing it moves the line
 
 with data.database_errors(database.config):
     unit = data.trend_bucket(filters)
@@ -98,8 +98,8 @@ with data.database_errors(database.config):
     with left:
         st.subheader(t("business.csat_trend", bucket=t(f"bucket.{unit}")))
         chart(None if csat.empty else charts.csat_panels(
-            csat, time_title, t("kpi.csat.label"), t("kpi.avg_rating.label"), RATING_THRESHOLD,
-            t("business.rating_threshold"), "platform" if by_platform else None), csat.empty, "csat_trend")
+            csat, time_title, t("kpi.csat.label"), t("kpi.avg_rating.label"), rating_line,
+            t("business.rating_threshold", value=fmt.threshold(rating_line or 0)), "platform" if by_platform else None), csat.empty, "csat_trend")
     with right:
         st.subheader(t("business.rating_distribution"))
         ratings = panels["ratings"]

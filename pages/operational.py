@@ -22,6 +22,9 @@ unit = data.ops_bucket(filters)
 time_title = t("chart.time", tz=filters.tz)
 
 page_title("page.operational", filters)
+rules = data.rule_set()  # the threshold lines are the alert rules' (alerts.yml): editing a rule moves its line
+error_line, cpu_line, memory_line, disk_line = (rules.threshold(metric) for metric in
+                                                ("error_rate", "cpu_percent", "memory_percent", "disk_percent"))
 live_left, live_right = st.columns([1, 3])
 live = live_left.toggle(t("ops.live"), key="ops_live", help=t("ops.live.help"))
 interval = live_right.segmented_control(t("ops.live_every"), LIVE_INTERVALS, default=30, key="ops_live_every",
@@ -72,15 +75,15 @@ def now_panels() -> None:
         if schema.has_table("system_metrics"):
             st.subheader(t("ops.resources_now"))
             now = fetch("resources_now")
-            hot = ops.over_threshold(now) if not now.empty else now
+            hot = ops.over_threshold(now, disk=disk_line, memory=memory_line) if not now.empty else now
             if now.empty:
                 st.info(t("chart.no_data"))
             elif hot.empty:
-                st.success(t("ops.none_over", disk=ops.DISK_THRESHOLD, memory=ops.MEMORY_THRESHOLD),
+                st.success(t("ops.none_over", disk=fmt.threshold(disk_line) if disk_line is not None else "—", memory=fmt.threshold(memory_line) if memory_line is not None else "—"),
                            icon=":material/check_circle:")
             else:
-                st.warning(t("ops.over", services=", ".join(fmt.md_text(v) for v in hot["service"]), disk=ops.DISK_THRESHOLD,
-                             memory=ops.MEMORY_THRESHOLD), icon=":material/warning:")
+                st.warning(t("ops.over", services=", ".join(fmt.md_text(v) for v in hot["service"]), disk=fmt.threshold(disk_line) if disk_line is not None else "—",
+                             memory=fmt.threshold(memory_line) if memory_line is not None else "—"), icon=":material/warning:")
             if not now.empty:
                 table(now, {"service": TextColumn(t("col.service")), "timestamp": time_column("col.time"),
                             "cpu_percent": NumberColumn(t("kpi.cpu.label"), format="%.1f %%"),
@@ -149,7 +152,7 @@ with data.database_errors(database.config):
         totals = ops.error_rate_over_time(traffic) if not traffic.empty else traffic
         chart(None if totals.empty else charts.lines(
             totals.dropna(subset=["error_rate"]), "bucket", "error_rate", time_title, t("kpi.error_rate.label"),
-            thresholds=[(ops.ERROR_RATE_THRESHOLD, t("ops.error_threshold"))], y_suffix=" %",
+            thresholds=[(error_line, t("ops.error_threshold", value=fmt.threshold(error_line)))] if error_line is not None else (), y_suffix=" %",
             hover_format=".2f"), totals.empty, "error_rate")
 
     st.header(t("ops.errors_by_type"))
@@ -177,14 +180,14 @@ with data.database_errors(database.config):
         not_tracked("system_metrics")
     else:
         usage = panels["resources"]
-        thresholds = {"cpu": None, "memory": ops.MEMORY_THRESHOLD, "disk": ops.DISK_THRESHOLD}
+        thresholds = {"cpu": cpu_line, "memory": memory_line, "disk": disk_line}
         for column, (name, threshold) in zip(st.columns(3), thresholds.items()):
             with column:
                 st.subheader(t(f"kpi.{name}.label"))
                 part = usage.dropna(subset=[name])
                 chart(None if part.empty else charts.lines(
                     part, "bucket", name, time_title, t(f"kpi.{name}.label"), series="service", y_suffix=" %",
-                    thresholds=[(threshold, t("ops.threshold", value=threshold))] if threshold else (),
+                    thresholds=[(threshold, t("ops.threshold", value=fmt.threshold(threshold)))] if threshold is not None else (),
                     legend_title=t("col.service")), part.empty, f"resource_{name}")
 
         st.header(t("kpi.active_sessions.label"))

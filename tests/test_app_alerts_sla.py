@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 from tests.apptest import open_page, page_text, run_app, tiles
 
@@ -154,3 +157,30 @@ def test_reports_on_the_seed_only_table(monkeypatch, seed_only_url):
     assert not at.exception
     text = page_text(at)
     assert "Daily report" in text and "Partial: this period is not over yet" in text and "KPIs" in text
+
+
+@pytest.mark.parametrize("page, rule, old, new, label", [
+    ("operational", "HighErrorRate", '"> 5"', '"> 7.5"', "alert above 7.5 %"),
+    ("operational", "DiskAlmostFull", '"> 85"', '"> 88"', "threshold 88 %"),  # above its clear level, 83
+    ("ai_performance", "SlowResponseTime", '"> 10000"', '"> 8000"', "alert above 8 s"),
+    ("business", "LowSatisfaction", '"< 4.0"', '"< 3.5"', "alert below 3.5 / 5"),
+])
+def test_threshold_lines_come_from_the_alert_rules(monkeypatch, sqlite_demo_url, tmp_path, page, rule, old, new, label):
+    """Editing a rule in alerts.yml moves its chart line (no page restates a threshold)."""
+    import json
+
+    from tests.apptest import open_page, run_app
+
+    shipped = (ROOT / "alerts.yml").read_text(encoding="utf-8")
+    block = shipped[shipped.index(f"alert: {rule}"):]
+    block = block[: block.index("summary:")]
+    assert old in block, (rule, block)
+    edited = tmp_path / "alerts.yml"
+    edited.write_text(shipped.replace(block, block.replace(old, new)), encoding="utf-8")
+    monkeypatch.setenv("EASYFLOW_ALERTS_FILE", str(edited))
+    at = open_page(run_app(monkeypatch, sqlite_demo_url, {"range": "90d"}), page)
+    value = float(new.strip('"<> ')) / (1000 if page == "ai_performance" else 1)
+    charts = [json.loads(chart.proto.spec)["layout"] for chart in at.get("plotly_chart")]
+    lines = [({shape.get("y0") for shape in layout.get("shapes", [])},
+              {note.get("text") for note in layout.get("annotations", [])}) for layout in charts]
+    assert any(any(abs(y - value) < 1e-9 for y in ys if y is not None) and label in texts for ys, texts in lines), lines

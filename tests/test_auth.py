@@ -29,6 +29,17 @@ PAGES = ["overview", "operational", "business", "ai_performance", "alerts", "sla
 SALT = "salt-of-the-auth-tests"
 
 
+def run_page(page: str, prepare=lambda at: None) -> AppTest:
+    """Run the app on ``pages/<page>.py`` after ``prepare(at)`` (secrets, user, URL); check it ran clean."""
+    at = AppTest.from_file(APP, default_timeout=90)
+    prepare(at)
+    if page != "overview":
+        at.switch_page(f"../pages/{page}.py")
+    at.run()
+    assert_clean(at)
+    return at
+
+
 # --- settings and roles (no Streamlit) ---------------------------------------------------------------
 
 def test_nothing_configured_locks_a_real_database_and_leaves_the_demo_open():
@@ -108,17 +119,14 @@ def signed_in(monkeypatch, sqlite_demo_url):
     monkeypatch.setenv("EASYFLOW_MASK_SALT", SALT)
 
     def run(role: str | None, page: str = "overview", **query) -> AppTest:
-        at = AppTest.from_file(APP, default_timeout=90)
-        at.secrets["auth"] = AUTH_SECTION
-        at.user = ({"is_logged_in": True, "email": f"{role}@example.com", "roles": [role]} if role
-                   else {"is_logged_in": False})
-        for key, value in query.items():
-            at.query_params[key] = value
-        if page != "overview":
-            at.switch_page(f"../pages/{page}.py")
-        at.run()
-        assert_clean(at)
-        return at
+        def sign_in(at: AppTest) -> None:
+            at.secrets["auth"] = AUTH_SECTION
+            at.user = ({"is_logged_in": True, "email": f"{role}@example.com", "roles": [role]} if role
+                       else {"is_logged_in": False})
+            for key, value in query.items():
+                at.query_params[key] = value
+
+        return run_page(page, sign_in)
 
     return run
 
@@ -268,12 +276,7 @@ def behind_proxy(monkeypatch, sqlite_demo_url):
         else:
             monkeypatch.delenv("EASYFLOW_AUTH", raising=False)
         monkeypatch.setattr(auth, "request_headers", lambda: headers)
-        at = AppTest.from_file(APP, default_timeout=90)
-        if page != "overview":
-            at.switch_page(f"../pages/{page}.py")
-        at.run()
-        assert_clean(at)
-        return at
+        return run_page(page)
 
     return run
 

@@ -97,7 +97,8 @@ def test_resources_and_now(ops_data):
     now = ops.resources_now(*ops_data, DAY)
     assert rows(now, ["service", "cpu_percent", "memory_percent", "disk_percent", "active_sessions"]) == [
         ("a", 35.0, 91.0, 40.0, 2), ("b", 20.0, None, 86.0, 1)]
-    assert list(ops.over_threshold(now)["service"]) == ["a", "b"]  # memory 91 > 90; disk 86 > 85
+    assert list(ops.over_threshold(now, disk=85, memory=90)["service"]) == ["a", "b"]  # memory 91 > 90; disk 86 > 85
+    assert list(ops.over_threshold(now, disk=None, memory=90)["service"]) == ["a"]
 
 
 def test_active_sessions_over_time(ops_data):

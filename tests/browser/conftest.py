@@ -9,11 +9,8 @@ leaves them out on purpose); required, and failing, under ``CI=true``.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import IN_CI
+from tests.services import free_port, wait_until_ready
 from tests.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,12 +55,6 @@ def browser():
         chromium.close()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Dashboard:
     """A running ``streamlit run dashboard/app.py`` (at ``url``) and the proxy in front of its database."""
 
@@ -85,18 +77,7 @@ def serve(database_url: str, log_path: Path, *, port: int | None = None, args: t
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"streamlit did not start; see {log.name}")
-        time.sleep(0.3)
+    wait_until_ready(f"{base}/_stcore/health", process, "streamlit", log.name)
     try:
         yield base
     finally:

@@ -21,7 +21,8 @@ from data_access.engine import make_engine
 from dashboard.filters import Selection, default_timezone, utc_now
 from data_access.schema import discover
 from tests.apptest import TODAY
-from tests.browser.conftest import free_port, serve
+from tests.browser.conftest import serve
+from tests.services import free_port
 
 SALT = "browser-tests"  # serve() sets EASYFLOW_MASK_SALT to this
 ROLES = {"vera": "viewer", "anna": "analyst", "adam": "admin"}
