@@ -55,6 +55,7 @@ if principal is None:
     st.stop()
 pages = [page_for(principal, i, *entry) for i, entry in enumerate(PAGES)]
 navigation = st.navigation(pages)
+st.set_page_config(page_title=f"{navigation.title} · {t('app.title')}")  # each page its own browser-tab title
 context.register_pages([page for page in pages if page.visibility == "visible"])
 auth.account(principal)
 

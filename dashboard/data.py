@@ -254,10 +254,10 @@ def report(url: str, kind: str, day: date, filters: Filters):
 @st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=32, show_spinner=False)
 def _report(url: str, kind: str, day: date, filters: Filters, version: int):
     from data_access import reports
-    from dashboard.filters import local_now
+    from dashboard.filters import local_time
 
     return reports.build(engine_for(url), schema_for(url), kind, day, filters, rule_set(),
-                         now=local_now(filters.tz))
+                         now=local_time(filters.tz))
 
 
 PREFETCH_WORKERS = 2

@@ -192,11 +192,17 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def local_time(tz: str, now: datetime | None = None) -> datetime:
+    """Wall-clock time in ``tz`` (naive), as it is: what "today" and "not over yet" mean."""
+    return (now or utc_now()).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+
+
 def local_now(tz: str, now: datetime | None = None) -> datetime:
     """Wall-clock time in ``tz`` (naive), rounded up to the next whole hour.
 
-    Rounded so that cached comparison queries are reused for an hour."""
-    local = (now or utc_now()).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+    Rounded so that cached comparison queries are reused for an hour; not for "today" or "is the
+    period over" (``local_time``): in the day's last hour this is already tomorrow."""
+    local = local_time(tz, now)
     floor = local.replace(minute=0, second=0, microsecond=0)
     return floor if floor == local else floor + timedelta(hours=1)
 

@@ -20,6 +20,9 @@ from dashboard.i18n import LANGUAGES, t
 KEYS = {"period": "f_period", "dates": "f_dates", "platforms": "f_platform", "intents": "f_intent",
         "models": "f_ai_model", "tz": "f_tz"}
 WARNINGS_KEY = "f_warnings"
+# The pages' widgets kept in the URL (bind="query-params"; the parameter is the widget's key): the
+# filters' URL is rewritten each run, and these stay in it, so a copied link reopens the whole view.
+VIEW_KEYS = ("problem_tab", "business_detractors", "business_by_platform", "cost_tab", "sla_tab")
 LANG_KEY = "lang"  # the session's language: read by dashboard.i18n.current_language
 
 
@@ -92,6 +95,19 @@ def _selection(now) -> Selection:
         models=tuple(state.get(KEYS["models"]) or ()), tz=state.get(KEYS["tz"]) or "UTC"), now)
 
 
+def keep_in_url(wanted: dict) -> None:
+    """Make the URL hold exactly ``wanted`` (name → value or list of values) besides the pages'
+    widgets bound to it (``VIEW_KEYS``: Streamlit refuses to set those, and they must stay).
+    Only what differs is written."""
+    for key in list(st.query_params.keys()):
+        if key not in wanted and key not in VIEW_KEYS:
+            del st.query_params[key]
+    for key, value in wanted.items():
+        values = [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+        if st.query_params.get_all(key) != values:
+            st.query_params[key] = values if len(values) > 1 else values[0]
+
+
 def shared_filters(db: Database) -> Filters:
     """Draw the filters in the sidebar; return the ``Filters`` every page uses this run."""
     now = utc_now()
@@ -123,5 +139,5 @@ def shared_filters(db: Database) -> Filters:
 
     selection = _selection(now)
     extra = {"debug": "1"} if st.query_params.get("debug") == "1" else {}  # the query panel stays on
-    st.query_params.from_dict({**selection.to_query(), "lang": st.session_state.get(LANG_KEY, "en"), **extra})
+    keep_in_url({**selection.to_query(), "lang": st.session_state.get(LANG_KEY, "en"), **extra})
     return selection.filters(now)

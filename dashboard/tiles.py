@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 import streamlit as st
 
@@ -91,40 +90,3 @@ def kpi_section(url: str, filters: Filters, rows: Sequence[Sequence[str]]) -> di
         kpi_row(row, current, previous, compared)
     ignored_note(current)
     return current
-
-
-RECENT_ALERT_WINDOW = timedelta(days=1)
-
-
-def recent_alert_range(filters: Filters) -> Filters:
-    """The range's last day: what the Overview's firing-alerts tile evaluates."""
-    from dataclasses import replace
-
-    return replace(filters, start=max(filters.start, filters.end - RECENT_ALERT_WINDOW))
-
-
-def firing_alerts_tile(url: str, filters: Filters) -> None:
-    """The number of alerts firing at the end of the range, linking to the Alerts page.
-
-    Evaluated over the range's last day only (each rule still reads its own look-back before
-    it): the whole range costs a scan of every minute of it, which the Alerts page pays. Only an
-    alert that began before that day and has since stayed between its clear and fire
-    thresholds could be missed here."""
-    from data_access.alerts import history_frame
-    from dashboard import context, data
-
-    rules = data.rule_set()
-    if not rules.rules:
-        return
-    st.subheader(t("overview.alerts"))
-    recent = recent_alert_range(filters)
-    history = history_frame(data.alert_histories(url, recent, rules))
-    firing = history[history["firing"]]
-    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
-        st.metric(t("overview.alerts_firing"), fmt.number(len(firing)), border=True, width=220,
-                  help=t("overview.alerts_firing.help", names=", ".join(fmt.md_text(r) for r in sorted(set(firing["rule"])))
-                         or "—",
-                         total=fmt.number(len(history))))
-        target = context.page("alerts.py")
-        if target is not None:
-            st.page_link(target, label=t("overview.alerts_link"), icon=":material/notifications_active:")

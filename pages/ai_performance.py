@@ -197,7 +197,8 @@ with data.database_errors(database.config):
                        "cost_per_conversion": usd("col.cost_per_conversion", 4),
                        "cost_per_escalated": usd("col.cost_per_escalated", 4)}
     money = ["cost", "cost_per_dialog", "cost_per_resolved", "cost_per_conversion", "cost_per_escalated"]
-    by_model_tab, by_platform_tab = st.tabs([t("ai.by_ai_model"), t("ai.by_platform")])
+    by_model_tab, by_platform_tab = st.tabs([t("ai.by_ai_model"), t("ai.by_platform")], key="cost_tab",
+                                            bind="query-params")
     for tab, dimension, panel in ((by_model_tab, "ai_model", "cost_by_model"),
                                   (by_platform_tab, "platform", "cost_by_platform")):
         with tab:

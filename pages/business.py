@@ -76,7 +76,8 @@ with data.database_errors(database.config):
         problems = [("csat", True, "ratings", "satisfaction_score", "business.worst_csat"),
                     ("escalation_rate", False, "dialogs", "escalated", "business.most_escalated"),
                     ("resolution_rate", True, "dialogs", "resolved", "business.least_resolved")]
-        for tab, (metric, ascending, sample, source, title) in zip(st.tabs([t(p[4]) for p in problems]), problems):
+        for tab, (metric, ascending, sample, source, title) in zip(st.tabs(
+                [t(p[4]) for p in problems], key="problem_tab", bind="query-params"), problems):
             with tab:
                 ranked = data.problem_intents(intents, metric, ascending, sample=sample)
                 if not schema.has("conversation_metrics", source):
@@ -92,7 +93,7 @@ with data.database_errors(database.config):
                                "sample_note": TextColumn(t("col.note"))}, f"problem_{metric}", f"problem_{metric}")
 
     st.header(t("business.satisfaction"))
-    by_platform = st.toggle(t("business.compare_platforms"), key="business_by_platform")
+    by_platform = st.toggle(t("business.compare_platforms"), key="business_by_platform", bind="query-params")
     csat = panels["csat"]
     left, right = st.columns([2, 1])
     with left:
@@ -118,7 +119,7 @@ with data.database_errors(database.config):
             nps, time_title, {p: t(f"business.{p}") for p in ("promoters", "passives", "detractors")},
             t("kpi.nps.label")), nps.empty, "nps_trend")
         st.subheader(t("business.comments"))
-        detractors = st.toggle(t("business.detractors_only"), key="business_detractors")
+        detractors = st.toggle(t("business.detractors_only"), key="business_detractors", bind="query-params")
         comments = panels["comments"]
         if comments.empty:
             st.info(t("business.no_comments"))

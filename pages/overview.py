@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from dashboard import charts, context, data
-from dashboard.filters import comparison_period, local_now
+from dashboard import charts, context, data, headline
+from dashboard.filters import comparison_period, local_time
 from dashboard.i18n import t
 from dashboard.tables import chart
-from dashboard.tiles import firing_alerts_tile, ignored_note, kpi_row, page_title, recent_alert_range
+from dashboard.tiles import ignored_note, kpi_row, page_title
 
 CUSTOMERS = ["dialogs", "csat", "nps", "escalation_rate"]
 AI = ["avg_response_time", "cost"]
@@ -19,8 +19,9 @@ page_title("page.overview", filters)
 with data.database_errors(database.config):
     rules = data.rule_set()
     panels = data.Panels(database.url, filters, volume=data.Panel("dialogs_by_platform"))
-    panels.prefetch(kpi_keys=KEYS, also=[
-        ("alerts", lambda: data.alert_histories(database.url, recent_alert_range(filters), rules))])
+    panels.prefetch(kpi_keys=KEYS, also=headline.prefetch_calls(database.url, filters))
+    headline.headline(database, filters)
+    st.header(t("overview.period"))
     current = data.kpi_values(database.url, filters, KEYS)
     compared = comparison_period(filters)
     previous = data.kpi_values(database.url, compared, KEYS)
@@ -41,16 +42,12 @@ with data.database_errors(database.config):
     if frame.empty:
         st.info(t("chart.empty"))
     else:
-        partial_from = charts.partial_bucket_start(local_now(filters.tz), unit)
+        partial_from = charts.partial_bucket_start(local_time(filters.tz), unit)
         chart(charts.stacked_bars(frame, "bucket", "dialogs", "platform", t("chart.time", tz=filters.tz),
                                   t("chart.dialogs"), t("chart.platform"), partial_from=partial_from),
               False, "dialogs_by_platform")
         if frame["bucket"].max() >= partial_from:
             st.caption(t("chart.partial", bucket=t(f"bucket.{unit}")))
-
-    # Last: evaluating every alert rule over the range is the slowest part of this page, and
-    # Streamlit shows what is above while it runs.
-    firing_alerts_tile(database.url, filters)
 
 links = context.detail_pages()
 if links:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from data_access import reports as rp
 from dashboard import auth, context, data, format as fmt, reports as rendering
-from dashboard.filters import local_now
+from dashboard.filters import local_time
 from dashboard.i18n import current_language, t
 from dashboard.tables import chart
 from dashboard.tiles import page_title
@@ -18,7 +18,7 @@ page_title("page.reports", filters)
 left, right = st.columns([2, 1])
 kind = left.segmented_control(t("reports.kind"), rp.KINDS, default="weekly", key="report_kind",
                               format_func=lambda k: t(f"reports.kind.{k}")) or "weekly"
-today = local_now(filters.tz).date()
+today = local_time(filters.tz).date()
 day = right.date_input(t("reports.date"), value=rp.last_complete(kind, today).start, key=f"report_date_{kind}",
                        help=t("reports.date.help"), max_value=today)
 st.caption(t("reports.filters_note"))

@@ -135,7 +135,7 @@ with data.database_errors(database.config):
                   False, f"budget_{source}")
 
     st.header(t("sla.per_month"))
-    tabs = st.tabs([t(f"sla.section.{source}") for source in SOURCE_TABLES])
+    tabs = st.tabs([t(f"sla.section.{source}") for source in SOURCE_TABLES], key="sla_tab", bind="query-params")
     for tab, source in zip(tabs, SOURCE_TABLES):
         with tab:
             if not schema.has_table(SOURCE_TABLES[source]):

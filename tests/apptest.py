@@ -10,8 +10,11 @@ from data_access.demo import DemoSpec, load
 from data_access.engine import make_engine
 
 APP = "../dashboard/app.py"
-OVERVIEW_TILES = ["Dialogs", "CSAT", "NPS", "Escalation rate", "Avg AI response time", "Cost", "Error rate", "Uptime",
-                  "Alerts firing"]
+# The "right now" headline's own tiles, then (as a dict of labels: each label once, in order of first
+# appearance) the last hour's KPIs and the period's.
+HEADLINE_TILES = ["Services down", "Degraded", "Alerts firing", "SLAs missed", "Worst uptime"]
+OVERVIEW_TILES = HEADLINE_TILES + ["Messages", "CSAT", "Error rate", "Avg AI response time", "Dialogs", "NPS",
+                                   "Escalation rate", "Cost", "Uptime"]
 TODAY = datetime.now(timezone.utc).date()
 
 

@@ -39,12 +39,13 @@ def test_sla_on_demo_data(monkeypatch, demo_url):
     assert "99.999 %" in page_text(at)
 
 
-def test_overview_counts_firing_alerts_and_links_to_them(monkeypatch, sqlite_demo_url):
+def test_overview_names_the_firing_alerts_and_links_to_them(monkeypatch, sqlite_demo_url):
     at = run_app(monkeypatch, sqlite_demo_url, {"range": "30d"})
-    assert "Alerts firing" in tiles(at)
-    assert any(link.label == "Open alerts" for link in at.get("page_link"))
-    # Evaluated over the last day only, it agrees with the whole-range evaluation of the Alerts page.
     overview = tiles(at)["Alerts firing"]
+    links = [link for link in at.get("page_link") if link.proto.page.endswith("alerts") and " · " in link.label]
+    assert len(links) == int(overview) > 0  # one link per firing alert, named
+    assert any("DiskAlmostFull" in link.label and link.label.startswith("Critical") for link in links)
+    # Evaluated over the last day only, it agrees with the whole-range evaluation of the Alerts page.
     assert tiles(open_page(at, "alerts"))["Firing"] == overview
 
 

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from data_access.engine import make_engine
 from data_access.kpis import KPIS
 from data_access.schema import create_all
-from tests.apptest import APP, OVERVIEW_TILES, TODAY, assert_clean, page_text, run_app, tiles, warnings
+from tests.apptest import APP, HEADLINE_TILES, OVERVIEW_TILES, TODAY, assert_clean, page_text, run_app, tiles, warnings
 from tests.conftest import ADMIN_URL
 from tests.tcp_proxy import TcpProxy
 
@@ -22,7 +22,7 @@ def test_overview_on_demo_data(monkeypatch, demo_url):
     assert list(shown) == OVERVIEW_TILES
     assert all(value != "—" for value in shown.values()), shown
     assert len(at.get("plotly_chart")) == 1
-    for metric in at.metric[:-1]:  # the last tile counts firing alerts (tests/test_app_alerts_sla.py)
+    for metric in at.metric[len(HEADLINE_TILES):]:  # the KPI tiles: the last hour's and the period's
         key = next(k for k, v in KPIS.items() if v.label == metric.label)
         assert KPIS[key].definition in metric.proto.help
     assert not warnings(at)
@@ -78,7 +78,7 @@ def test_empty_database_shows_dashes_not_zeros(monkeypatch, blank_url):
     shown = tiles(at)
     assert shown["CSAT"] == "—" and shown["NPS"] == "—" and shown["Uptime"] == "—"
     assert shown["Dialogs"] == "0"
-    assert "No data in this range." in at.metric[1].proto.help
+    assert "No data in this range." in at.metric[len(HEADLINE_TILES) + 1].proto.help  # the last hour's CSAT
     assert any("No dialogs" in i.value for i in at.info)
 
 
@@ -175,3 +175,28 @@ def test_debug_panel_lists_the_queries_of_the_run(monkeypatch, sqlite_demo_url):
 def test_no_debug_panel_without_the_parameter(monkeypatch, sqlite_demo_url):
     at = run_app(monkeypatch, sqlite_demo_url)
     assert not [e for e in at.expander if e.label.startswith("Queries this run")]
+
+
+def test_the_headline_names_a_down_service_and_the_alert_with_a_link(monkeypatch, tmp_path):
+    """A service down right now (planted: "web" down for the last 70 minutes, checks every 15 s):
+    the headline counts it, names it with since when, and lists its firing alert as a link to
+    the Alerts page that keeps the view's filters."""
+    from tests.test_alert_watch import RULES_TEXT, at as planted_at, planted
+
+    url = f"sqlite:///{tmp_path / 'metrics.sqlite'}"
+    planted(make_engine(url))
+    (tmp_path / "alerts.yml").write_text(RULES_TEXT, encoding="utf-8")
+    monkeypatch.setenv("EASYFLOW_ALERTS_FILE", str(tmp_path / "alerts.yml"))
+    at = run_app(monkeypatch, url, {"range": "7d", "tz": "Europe/Moscow"})
+    assert_clean(at)
+    shown = tiles(at)
+    assert shown["Services down"] == "1" and shown["Alerts firing"] == "1" and shown["Degraded"] == "0"
+    text = page_text(at).replace("\\", "")
+    since = planted_at(50).replace(tzinfo=None)
+    from zoneinfo import ZoneInfo
+    from datetime import timezone as tzone
+    local = since.replace(tzinfo=tzone.utc).astimezone(ZoneInfo("Europe/Moscow")).strftime("%Y-%m-%d %H:%M")
+    assert f"down] **web** since {local}" in text
+    [link] = [link for link in at.get("page_link") if " · " in link.label]
+    assert link.label == "Critical · ServiceDown · web" and link.proto.page.endswith("alerts")
+    assert "range=7d" in link.proto.query_string and "tz=Europe%2FMoscow" in link.proto.query_string

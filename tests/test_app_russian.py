@@ -8,7 +8,8 @@ import string
 import pytest
 
 from dashboard.i18n import EN, RU
-from tests.apptest import assert_clean, run_app
+from tests.apptest import assert_clean, run_app, HEADLINE_TILES
+from dashboard.headline import HOUR_KEYS
 
 PAGES = ["overview", "operational", "business", "ai_performance", "export"]
 
@@ -72,10 +73,11 @@ def test_page_in_russian_has_no_english_left(monkeypatch, sqlite_demo_url, page)
 
 def test_tiles_are_looked_up_by_key_in_russian(monkeypatch, sqlite_demo_url):
     at = run_app(monkeypatch, sqlite_demo_url, {"lang": "ru"})
-    labels = [m.label for m in at.metric]
-    assert labels[:4] == [RU["kpi.dialogs.label"], RU["kpi.csat.label"], RU["kpi.nps.label"],
-                          RU["kpi.escalation_rate.label"]]
-    assert "," in at.metric[1].value and "%" in at.metric[1].value  # 72,8 %
+    period = at.metric[len(HEADLINE_TILES) + len(HOUR_KEYS):]  # after the headline and the last hour's tiles
+    assert [m.label for m in period][:4] == [RU["kpi.dialogs.label"], RU["kpi.csat.label"], RU["kpi.nps.label"],
+                                             RU["kpi.escalation_rate.label"]]
+    assert "," in period[1].value and "%" in period[1].value  # 72,8 %
+    assert [m.label for m in at.metric[:len(HEADLINE_TILES)]][0] == RU["headline.down"]
 
 
 def test_language_switch_and_unknown_language(monkeypatch, sqlite_demo_url):
@@ -83,4 +85,5 @@ def test_language_switch_and_unknown_language(monkeypatch, sqlite_demo_url):
     assert_clean(at)
     assert any("lang" in w.value for w in at.warning)
     at.selectbox(key="lang").set_value("ru").run()
-    assert at.metric[0].label == "Диалоги" and at.query_params["lang"] == "ru"
+    assert at.metric[0].label == RU["headline.down"] and at.query_params["lang"] == "ru"
+    assert "Диалоги" in [m.label for m in at.metric]
