@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo, available_timezones
 from data_access.filters import Filters
 from data_access.series import FilterOptions
 
-PERIODS = ("24h", "7d", "30d", "90d", "custom")
+PERIODS = ("24h", "7d", "30d", "90d", "this_week", "last_week", "this_month", "last_month", "custom")
 PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90}
+CALENDAR_PERIODS = ("this_week", "last_week", "this_month", "last_month")  # weeks start on Monday
 DEFAULT_PERIOD = "30d"
 DIMENSION_PARAMS = {"platform": "platforms", "intent": "intents", "ai_model": "models"}
 EARLIEST = date(2000, 1, 1)
@@ -55,6 +56,8 @@ class Selection:
             return Filters(end - timedelta(hours=24), end, tz=self.tz, **dims)
         if self.period == "custom" and self.start and self.end:
             return Filters.for_dates(self.start, self.end, tz=self.tz, **dims)
+        if self.period in CALENDAR_PERIODS:
+            return Filters.for_dates(*calendar_dates(self.period, today), tz=self.tz, **dims)
         days = PERIOD_DAYS.get(self.period, PERIOD_DAYS[DEFAULT_PERIOD])
         return Filters.for_dates(today - timedelta(days=days - 1), today, tz=self.tz, **dims)
 
@@ -177,13 +180,28 @@ def parse_query(query: Mapping[str, Sequence[str]], options: FilterOptions, now:
     return selection, warnings
 
 
+def calendar_dates(period: str, today: date) -> tuple[date, date]:
+    """The inclusive dates of a calendar period (``CALENDAR_PERIODS``) as seen on ``today``: this
+    week from Monday to today, last week Monday to Sunday, this month from the 1st to today, last
+    month whole. Raises ``KeyError`` for another period."""
+    monday = today - timedelta(days=today.weekday())
+    first = today.replace(day=1)
+    previous_first = (first - timedelta(days=1)).replace(day=1)
+    return {"this_week": (monday, today), "last_week": (monday - timedelta(days=7), monday - timedelta(days=1)),
+            "this_month": (first, today), "last_month": (previous_first, first - timedelta(days=1))}[period]
+
+
 def matching_period(selection: Selection, now: datetime) -> Selection:
-    """A custom selection that equals a preset becomes that preset (so the URL stays short)."""
+    """A custom selection that equals a preset becomes that preset (so the URL stays short): the
+    rolling ones first, then the calendar ones."""
     if selection.period != "custom" or not selection.start or not selection.end:
         return selection
     today = now.astimezone(ZoneInfo(selection.tz)).date()
     for period, days in PERIOD_DAYS.items():
         if selection.end == today and selection.start == today - timedelta(days=days - 1):
+            return replace(selection, period=period, start=None, end=None)
+    for period in CALENDAR_PERIODS:
+        if (selection.start, selection.end) == calendar_dates(period, today):
             return replace(selection, period=period, start=None, end=None)
     return selection
 

@@ -23,3 +23,17 @@ def test_every_page_with_other_ranges(monkeypatch, demo_url, query):
         at.switch_page(f"../pages/{page}.py").run()
         assert_clean(at)
         assert tiles(at)
+
+
+def test_last_month_selects_the_calendar_month(monkeypatch, sqlite_demo_url):
+    from dashboard.filters import calendar_dates
+    from tests.apptest import TODAY, page_text
+
+    at = run_app(monkeypatch, sqlite_demo_url)
+    at.segmented_control(key="f_period").set_value("last_month").run()
+    assert_clean(at)
+    start, end = calendar_dates("last_month", TODAY)
+    assert at.query_params["range"] == ["last_month"] or at.query_params["range"] == "last_month"
+    assert f"{start} – {end} (UTC)" in page_text(at)
+    reopened = run_app(monkeypatch, sqlite_demo_url, {"range": "last_month"})
+    assert f"{start} – {end} (UTC)" in page_text(reopened) and not warnings(reopened)

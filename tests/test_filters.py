@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from data_access.filters import Filters, where
 from data_access.schema import Schema, conversation_metrics
 from data_access.series import FilterOptions
-from dashboard.filters import Selection, Warning_, matching_period, parse_query, split_values
+from dashboard.filters import Selection, Warning_, calendar_dates, matching_period, parse_query, split_values
 
 FULL = Schema(columns={
     "conversation_metrics": frozenset(conversation_metrics.columns.keys()),
@@ -145,3 +145,24 @@ def test_a_custom_range_equal_to_a_preset_becomes_the_preset():
 
 def test_warning_is_data():
     assert Warning_("k", {"a": 1}) == Warning_("k", {"a": 1})
+
+
+@pytest.mark.parametrize("period, today, start, end", [
+    ("this_week", date(2026, 11, 30), date(2026, 11, 30), date(2026, 11, 30)),  # a Monday
+    ("last_week", date(2026, 11, 30), date(2026, 11, 23), date(2026, 11, 29)),
+    ("this_week", date(2026, 11, 29), date(2026, 11, 23), date(2026, 11, 29)),  # a Sunday
+    ("this_month", date(2026, 11, 30), date(2026, 11, 1), date(2026, 11, 30)),
+    ("last_month", date(2026, 11, 30), date(2026, 10, 1), date(2026, 10, 31)),
+    ("last_month", date(2026, 3, 1), date(2026, 2, 1), date(2026, 2, 28)),
+    ("last_month", date(2026, 1, 15), date(2025, 12, 1), date(2025, 12, 31)),
+])
+def test_calendar_periods(period, today, start, end):
+    assert calendar_dates(period, today) == (start, end)
+    now = datetime.combine(today, datetime.min.time()).replace(hour=12, tzinfo=timezone.utc)
+    shown = Selection(period=period).filters(now)
+    assert (shown.start_date, shown.end_date) == (start, end)
+    # From the URL, and a custom range that equals one comes back as it (rolling presets first).
+    selection, warnings = parse_query({"range": [period]}, FilterOptions((), (), ()), now, "UTC")
+    assert selection.period == period and not warnings
+    if (start, end) != (today - timedelta(days=29), today) and (start, end) != (today - timedelta(days=6), today):
+        assert matching_period(Selection(period="custom", start=start, end=end), now).period == period
