@@ -178,6 +178,8 @@ def export_file(url: str, request: export.ExportRequest, fmt: str, lang: str = "
         options = {"about": {k: t(f"export.about.{k}", lang) for k in export.ABOUT_LABELS},
                    "column_notes": {c: t(f"colnote.{c}", lang) for c in export.COLUMN_NOTES}}
     content, stats = export.written(engine_for(url), schema_for(url), request, fmt, **options)
+    if fmt == "csv":  # a download opens in Excel: the byte-order mark makes it read UTF-8 (the CLI writes none)
+        content = b"\xef\xbb\xbf" + content
     auth.audit("export", principal, table=request.table, format=fmt, rows=stats.rows,
                columns=list(request.columns), masked=request.mask_user_ids,
                filters=auth.filters_for_audit(request.filters))

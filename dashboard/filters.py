@@ -8,6 +8,7 @@ values are all checked against the option lists the database offers.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
@@ -204,6 +205,19 @@ def matching_period(selection: Selection, now: datetime) -> Selection:
         if (selection.start, selection.end) == calendar_dates(period, today):
             return replace(selection, period=period, start=None, end=None)
     return selection
+
+
+def download_name(stem: str, filters: Filters, extension: str) -> str:
+    """A file name that carries the view: ``dialogs_whatsapp_2026-11-24_2026-11-30.csv``, so two
+    downloads of different filters do not overwrite each other. Dimension values (up to three per
+    dimension, else their count) are reduced to letters, digits, ``_``, ``+`` and ``-``."""
+    parts = [stem]
+    for name, values in (("platforms", filters.platforms), ("intents", filters.intents), ("models", filters.models)):
+        if values:
+            parts.append("+".join(values) if len(values) <= 3 else f"{len(values)}-{name}")
+    parts += [filters.start_date.isoformat(), filters.end_date.isoformat()]
+    name = re.sub(r"[^A-Za-z0-9_+-]+", "-", "_".join(parts)).strip("-")[:150]
+    return f"{name}.{extension}"
 
 
 def utc_now() -> datetime:

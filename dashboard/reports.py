@@ -47,6 +47,24 @@ def value_text(value, unit: str, lang: str, text=fmt.plain_text) -> str:
     return fmt.kpi_value(value, unit, lang)
 
 
+def xlsx_value(value, unit: str, lang: str, text=fmt.plain_text):
+    """``value_text``'s counterpart for the workbook: a number with its unit as the cell's number
+    format (``data_access.xlsx.Number``), so Excel sums and charts it; None stays empty."""
+    from data_access.xlsx import Number
+
+    if unit in ("text", "kpi", "bucket"):
+        if unit == "bucket":
+            return pd.Timestamp(value).to_pydatetime()
+        return value_text(value, unit, lang, text)
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    value = float(value)
+    return {"count": lambda: Number(value, "count"), "percent": lambda: Number(value / 100, "percent"),
+            "rating": lambda: Number(value, "decimal"), "ms": lambda: Number(value / 1000, "seconds"),
+            "seconds": lambda: Number(value / 86400, "duration"), "money": lambda: Number(value, "usd"),
+            "rps": lambda: Number(value, "decimal"), "nps": lambda: Number(value, "signed")}[unit]()
+
+
 def title(report: rp.Report, lang: str) -> str:
     end = report.period.end - timedelta(days=1)
     span = fmt.day(report.period.start, lang) if report.kind == "daily" else \
@@ -60,18 +78,21 @@ def sentences(report: rp.Report, lang: str, text=fmt.plain_text) -> list[str]:
             for r in report.recommendations]
 
 
-def sections(report: rp.Report, lang: str, text=fmt.plain_text) -> list[tuple[str, pd.DataFrame]]:
+def sections(report: rp.Report, lang: str, text=fmt.plain_text,
+             numbers: bool = False) -> list[tuple[str, pd.DataFrame]]:
     """The report's sections as (heading, table of display texts); none for a period without
     data (the header says so: a table of zeros would read as measured zeros). Names from the
-    data (platforms, intents, models, rules, services) pass through ``text``."""
+    data (platforms, intents, models, rules, services) pass through ``text``. With ``numbers``
+    (the workbook) values are numbers with their formats (``xlsx_value``), not display texts."""
     out = []
+    cell = xlsx_value if numbers else value_text
     if not report.has_data:
         return out
     kpi_rows = [{t("reports.col.kpi", lang): t(f"kpi.{r['key']}.label", lang),
-                 t("reports.col.current", lang): value_text(r["current"], r["unit"], lang),
-                 t("reports.col.previous", lang): value_text(r["previous"], r["unit"], lang),
+                 t("reports.col.current", lang): cell(r["current"], r["unit"], lang),
+                 t("reports.col.previous", lang): cell(r["previous"], r["unit"], lang),
                  t("reports.col.change", lang): fmt.kpi_delta(r["current"], r["previous"], r["unit"], lang) or "—",
-                 t("reports.col.n", lang): value_text(r["n"], "count", lang)}
+                 t("reports.col.n", lang): cell(r["n"], "count", lang)}
                 for r in report.kpis.to_dict("records")]
     out.append((t("reports.kpis", lang), pd.DataFrame(kpi_rows)))
 
@@ -79,43 +100,45 @@ def sections(report: rp.Report, lang: str, text=fmt.plain_text) -> list[tuple[st
         rows = []
         for r in frame.to_dict("records"):
             row = {t(f"col.{by}", lang): text(r[by]),
-                   t("kpi.dialogs.label", lang): value_text(r["dialogs"], "count", lang),
-                   t("kpi.messages.label", lang): value_text(r["messages"], "count", lang),
-                   t("kpi.csat.label", lang): value_text(r["csat"], "percent", lang),
-                   t("kpi.escalation_rate.label", lang): value_text(r["escalation_rate"], "percent", lang)}
+                   t("kpi.dialogs.label", lang): cell(r["dialogs"], "count", lang),
+                   t("kpi.messages.label", lang): cell(r["messages"], "count", lang),
+                   t("kpi.csat.label", lang): cell(r["csat"], "percent", lang),
+                   t("kpi.escalation_rate.label", lang): cell(r["escalation_rate"], "percent", lang)}
             if with_previous:
-                row[t("reports.col.escalation_before", lang)] = value_text(r.get("previous_escalation_rate"), "percent", lang)
-            row |= {t("kpi.conversion_rate.label", lang): value_text(r["conversion_rate"], "percent", lang),
-                    t("kpi.avg_response_time.label", lang): value_text(r["avg_response_ms"], "ms", lang),
-                    t("kpi.p95_response_time.label", lang): value_text(r["p95_response_ms"], "ms", lang),
-                    t("kpi.cost.label", lang): value_text(r["cost"], "money", lang)}
+                row[t("reports.col.escalation_before", lang)] = cell(r.get("previous_escalation_rate"), "percent", lang)
+            row |= {t("kpi.conversion_rate.label", lang): cell(r["conversion_rate"], "percent", lang),
+                    t("kpi.avg_response_time.label", lang): cell(r["avg_response_ms"], "ms", lang),
+                    t("kpi.p95_response_time.label", lang): cell(r["p95_response_ms"], "ms", lang),
+                    t("kpi.cost.label", lang): cell(r["cost"], "money", lang)}
             rows.append(row)
         return pd.DataFrame(rows)
 
     out.append((t("reports.by_platform", lang), breakdown(report.platforms, "platform")))
     out.append((t("reports.by_intent", lang), breakdown(report.intents, "intent", with_previous=True)))
-    anomalies = [{t("reports.col.when", lang): value_text(r["bucket"], "bucket", lang),
+    anomalies = [{t("reports.col.when", lang): cell(r["bucket"], "bucket", lang),
                   t("reports.col.kpi", lang): t(f"kpi.{r['kpi']}.label", lang),
-                  t("reports.col.value", lang): value_text(r["value"], r["unit"], lang),
-                  t("reports.col.normal", lang): value_text(r["normal"], r["unit"], lang),
-                  t("reports.col.deviation", lang): fmt.localized(f"{r['change']:+.0f} %", lang),
-                  t("reports.col.z", lang): fmt.localized(f"{r['z']:+.1f}", lang) if abs(r["z"]) < 1e6 else "∞"}
+                  t("reports.col.value", lang): cell(r["value"], r["unit"], lang),
+                  t("reports.col.normal", lang): cell(r["normal"], r["unit"], lang),
+                  t("reports.col.deviation", lang): cell(r["change"], "percent", lang) if numbers
+                  else fmt.localized(f"{r['change']:+.0f} %", lang),
+                  t("reports.col.z", lang): (cell(r["z"], "rating", lang) if abs(r["z"]) < 1e6 else None) if numbers
+                  else fmt.localized(f"{r['z']:+.1f}", lang) if abs(r["z"]) < 1e6 else "∞"}
                  for r in report.anomalies.to_dict("records")]
     out.append((t("reports.anomalies", lang, n=len(anomalies)), pd.DataFrame(anomalies)))
     critical = int((report.alerts["severity"] == "critical").sum()) if not report.alerts.empty else 0
     fired = [{t("col.rule", lang): text(r["rule"]), t("col.label", lang): text(r["key"]) if r["key"] else "",
               t("col.severity", lang): t(f"alerts.severity.{r['severity']}", lang),
-              t("col.fired_at", lang): value_text(r["fired_at"], "bucket", lang),
+              t("col.fired_at", lang): cell(r["fired_at"], "bucket", lang),
               t("col.resolved_at", lang): (t("alerts.still_firing", lang) if pd.isna(r["resolved_at"])
-                                           else value_text(r["resolved_at"], "bucket", lang))}
+                                           else cell(r["resolved_at"], "bucket", lang))}
              for r in report.alerts.to_dict("records")]
     out.append((t("reports.alerts", lang, count=value_text(len(fired), "count", lang),
                   critical=value_text(critical, "count", lang)), pd.DataFrame(fired)))
     if report.kind == "monthly":
         out.append((t("reports.models", lang), breakdown(report.models, "ai_model")))
-        services = [{t("sla.name.services", lang): text(r["name"]), t("col.uptime", lang): value_text(r["uptime"], "percent", lang),
-                     t("col.downtime", lang): value_text(r["downtime_minutes"] * 60, "seconds", lang),
-                     t("col.budget", lang): value_text(r["budget_minutes"] * 60, "seconds", lang),
+        services = [{t("sla.name.services", lang): text(r["name"]), t("col.uptime", lang): cell(r["uptime"], "percent", lang),
+                     t("col.downtime", lang): cell(r["downtime_minutes"] * 60, "seconds", lang),
+                     t("col.budget", lang): cell(r["budget_minutes"] * 60, "seconds", lang),
                      t("col.compliant", lang): t("sla.met" if r["compliant"] else "sla.missed", lang)}
                     for r in report.sla_services.to_dict("records")]
         out.append((t("reports.sla", lang, target=value_text(report.targets.uptime_percent, "percent", lang)),
@@ -235,7 +258,7 @@ def to_xlsx(report: rp.Report, lang: str = "en") -> bytes:
         book.write_row([t("reports.recommendations", lang)])
         for sentence in sentences(report, lang):
             book.write_row([sentence])
-    for heading, frame in sections(report, lang):
+    for heading, frame in sections(report, lang, numbers=True):
         name = heading.split(" (")[0][:31]
         while name in used:
             name = name[:29] + "_2"

@@ -41,13 +41,28 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
     st.dataframe(styled, column_config=dict(columns), hide_index=True, width="stretch", height=height)
     labels = {name: (col or {}).get("label") or name for name, col in columns.items()}
 
-    def csv() -> bytes:
-        return frame_to_csv(shown.rename(columns=labels))
+    def csv() -> bytes:  # with a byte-order mark: Excel then reads UTF-8 (Cyrillic, emoji) right
+        return UTF8_BOM + frame_to_csv(shown.rename(columns=labels))
 
     st.download_button(t("table.download_csv"), data=auth.audited_download(csv, "table_download", table=file_name,
                                                                            rows=len(shown)),
-                       file_name=f"{file_name}.csv", mime="text/csv",
+                       file_name=_file_name(file_name), mime="text/csv",
                        key=f"csv_{key}", on_click="ignore", icon=":material/download:")
+
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _file_name(stem: str) -> str:
+    """The table's CSV name with the view's filters when a page runs (``filters.download_name``)."""
+    from dashboard import context
+    from dashboard.filters import download_name
+
+    try:
+        _, filters = context.current()
+    except KeyError:
+        return f"{stem}.csv"
+    return download_name(stem, filters, "csv")
 
 
 def _language_formats(columns: Mapping[str, object]) -> tuple[dict, dict]:

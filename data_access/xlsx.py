@@ -6,7 +6,8 @@ cell object per value. XLSX is a zip of a few XML files; a sheet is rows of cell
 that XML directly is short, and openpyxl (in the tests) and Excel read it.
 
 Cells: text as inline strings (never formulas), numbers, booleans, datetimes (naive, as Excel
-serial numbers with a date format), ``Decimal`` money with four decimals; None leaves the cell out.
+serial numbers with a date format), ``Decimal`` money with four decimals, ``Number`` (a value with
+one of ``NUMBER_STYLES``' formats); None leaves the cell out.
 """
 
 from __future__ import annotations
@@ -16,22 +17,32 @@ import zipfile
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import IO
+from typing import IO, NamedTuple
 from xml.sax.saxutils import escape
 
 EXCEL_EPOCH = datetime(1899, 12, 30)
 # Characters XML 1.0 cannot hold (control characters other than tab, newline, carriage return).
 ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 STYLE_HEADER, STYLE_DATETIME, STYLE_MONEY, STYLE_DATE = 1, 2, 3, 4
+# Number formats a cell can ask for by name (``Number``): the cell style index of each.
+NUMBER_STYLES = {"count": 5, "percent": 6, "decimal": 7, "seconds": 8, "usd": 9, "signed": 10, "duration": 11}
+
+
+class Number(NamedTuple):
+    """A number with a named format (``NUMBER_STYLES``): ``percent`` takes a fraction (0.812 shows
+    81.2 %), ``duration`` days (Excel's time: 1/24 is an hour)."""
+
+    value: float
+    style: str
 
 STYLES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
-<numFmts count="3"><numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm:ss"/><numFmt numFmtId="165" formatCode="0.0000"/><numFmt numFmtId="166" formatCode="yyyy-mm-dd"/></numFmts>
+<numFmts count="7"><numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm:ss"/><numFmt numFmtId="165" formatCode="0.0000"/><numFmt numFmtId="166" formatCode="yyyy-mm-dd"/><numFmt numFmtId="167" formatCode="0.0%"/><numFmt numFmtId="168" formatCode="0.00&quot; s&quot;"/><numFmt numFmtId="169" formatCode="&quot;$&quot;#,##0.00"/><numFmt numFmtId="170" formatCode="+0;-0;0"/></numFmts>
 <fonts count="2"><font><sz val="11"/><name val="Calibri"/></font><font><b/><sz val="11"/><name val="Calibri"/></font></fonts>
 <fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>
 <borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>
 <cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
-<cellXfs count="5"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/><xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/><xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>
+<cellXfs count="12"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/><xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/><xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="3" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="167" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="4" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="168" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="169" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="170" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="46" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>
 <cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>
 </styleSheet>"""
 
@@ -100,6 +111,11 @@ class StreamingXlsx:
             if value is None:
                 continue
             ref = f"{self._letters[i]}{row}"
+            if isinstance(value, Number):
+                number = float(value.value)
+                if number == number and number not in (float("inf"), float("-inf")):
+                    cells.append(f'<c r="{ref}" s="{NUMBER_STYLES[value.style]}"><v>{number!r}</v></c>')
+                continue
             s = f' s="{style}"' if style else ""
             if isinstance(value, str):
                 # A carriage return as a character reference: XML readers turn a literal one into "\n".

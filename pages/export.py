@@ -6,6 +6,7 @@ import streamlit as st
 from data_access import export as ex
 from data_access.schema import TABLES
 from dashboard import auth, context, data, format as fmt, upload
+from dashboard.filters import download_name
 from dashboard.i18n import current_language, t
 from dashboard.tables import table as show_table
 from dashboard.tiles import page_title
@@ -57,7 +58,7 @@ def export_panels() -> None:
             st.download_button(t(f"export.as_{kind}", size=fmt.file_size(sizes[kind])),
                                data=lambda kind=kind, lang=current_language(): data.export_file(
                                    url, request, kind, lang, principal=principal),
-                               file_name=f"{table}_{filters.start_date}_{filters.end_date}.{kind}",
+                               file_name=download_name(table, filters, kind),
                                mime=ex.MIME[kind], key=f"export_{kind}", on_click="ignore",
                                icon=":material/download:", width="stretch")
     st.caption(t("export.notes"))

@@ -166,3 +166,17 @@ def test_calendar_periods(period, today, start, end):
     assert selection.period == period and not warnings
     if (start, end) != (today - timedelta(days=29), today) and (start, end) != (today - timedelta(days=6), today):
         assert matching_period(Selection(period="custom", start=start, end=end), now).period == period
+
+
+def test_download_names_carry_the_view():
+    from dashboard.filters import download_name
+
+    week = Filters.for_dates(date(2026, 11, 24), date(2026, 11, 30))
+    assert download_name("conversation_metrics", week, "xlsx") == "conversation_metrics_2026-11-24_2026-11-30.xlsx"
+    whatsapp = Filters.for_dates(date(2026, 11, 24), date(2026, 11, 30), platforms=("whatsapp",))
+    assert download_name("dialogs", whatsapp, "csv") == "dialogs_whatsapp_2026-11-24_2026-11-30.csv"
+    hostile = Filters.for_dates(date(2026, 11, 24), date(2026, 11, 30), intents=("../../etc/passwd", "возврат"))
+    name = download_name("t", hostile, "csv")
+    assert "/" not in name and ".." not in name and name.endswith("_2026-11-24_2026-11-30.csv")
+    many = Filters.for_dates(date(2026, 11, 24), date(2026, 11, 30), models=("a", "b", "c", "d"))
+    assert download_name("t", many, "csv") == "t_4-models_2026-11-24_2026-11-30.csv"

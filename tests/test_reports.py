@@ -141,8 +141,23 @@ def test_the_xlsx_has_a_sheet_per_section_equal_to_the_tables(surge_week):
     sheet = book["KPIs"]
     heading, kpi_table = rendering.sections(report, "en")[0]
     assert [c.value for c in sheet[1]] == list(kpi_table.columns)
-    for row, expected in zip(sheet.iter_rows(min_row=2, values_only=True), kpi_table.itertuples(index=False)):
-        assert list(row) == list(expected)
+    # Numbers are numbers with number formats (Excel sums and charts them), equal to what the
+    # page shows once formatted: 81.2 % is 0.812 with "0.0%", $12.34 is 12.34 with "$#,##0.00".
+    kpis = report.kpis.set_index("key")
+    rows = {row[0].value: row for row in sheet.iter_rows(min_row=2)}
+    dialogs, csat, cost, response = (rows[label] for label in ("Dialogs", "CSAT", "Cost", "Avg AI response time"))
+    assert dialogs[1].value == kpis.loc["dialogs", "current"] and dialogs[1].number_format == "#,##0"
+    assert csat[1].value == pytest.approx(kpis.loc["csat", "current"] / 100) and csat[1].number_format == "0.0%"
+    assert cost[1].value == pytest.approx(float(kpis.loc["cost", "current"])) and "$" in cost[1].number_format
+    assert response[1].value == pytest.approx(kpis.loc["avg_response_time", "current"] / 1000)
+    assert response[1].number_format == '0.00" s"'
+    for row, shown in zip(sheet.iter_rows(min_row=2), kpi_table.itertuples(index=False)):
+        assert row[0].value == shown[0]  # the KPI names as on the page
+        for cell in (row[1], row[2], row[4]):
+            # a duration is a number with a time format, which openpyxl reads back as a timedelta
+            assert cell.value is None or isinstance(cell.value, (int, float, timedelta)), (row[0].value, cell.value)
+    by_platform = book["By platform"]
+    assert all(isinstance(c.value, (int, float)) for c in by_platform[2][1:3])  # dialogs, messages
     assert book["Summary"]["A1"].value == rendering.title(report, "en")
 
 
