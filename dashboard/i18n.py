@@ -11,7 +11,7 @@ from data_access.business import RESOLUTION_BINS
 from data_access.export import COLUMN_NOTES
 from data_access.kpis import KPIS
 from data_access.ai import LATENCY_BINS
-from dashboard.i18n_ru import RU
+from dashboard.i18n_ru import PLURALS_RU, RU
 
 DEFAULT_LANGUAGE = "en"
 LANGUAGES = {"en": "English", "ru": "Русский"}
@@ -46,7 +46,7 @@ EN: dict[str, str] = {
     "warn.bad_date": "Ignored `{name}`: `{value}` is not a date (YYYY-MM-DD); using the default range.",
     "warn.date_out_of_range": "Ignored `{name}`: `{value}` is outside {low} … {high}; using the default range.",
     "warn.end_before_start": "Ignored the dates: the end `{end}` is before the start `{start}`; using the default range.",
-    "warn.unknown_value": "Ignored {count} unknown value(s) of `{name}`: {values}.",
+    "warn.unknown_value": "Ignored unknown values of `{name}` ({count}): {values}.",
     "warn.unknown_timezone": "Ignored `tz`: `{value}` is not a known timezone; using {default}.",
     "warn.unknown_period": "Ignored `range`: `{value}` is not a known period.",
     "warn.unknown_language": "Ignored `lang`: `{value}` is not a known language.",
@@ -74,19 +74,9 @@ EN: dict[str, str] = {
     "db.missing_columns": "The `conversation_metrics` table lacks required columns: {columns}.",
     "kpi.no_data": "No data in this range.",
     "kpi.not_tracked": "Not tracked in this database.",
-    "kpi.help": "{definition}\n\nBased on {n} {unit_of_n}. Compared with {previous}.",
+    "kpi.help": "{definition}\n\nBased on {n_units}. Compared with {previous}.",
     "kpi.help_none": "{definition}\n\n{reason}",
     "kpi.ignored": "Rows ignored for values outside the contract's range: {items}.",
-    "kpi.n.messages": "messages",
-    "kpi.n.ratings": "ratings",
-    "kpi.n.dialogs": "dialogs",
-    "kpi.n.responses": "survey responses",
-    "kpi.n.samples": "sample timestamps",
-    "kpi.n.requests": "requests",
-    "kpi.n.checks": "health checks",
-    "kpi.n.labelled": "labelled messages",
-    "kpi.n.votes": "votes",
-    "kpi.n.resolved": "resolved dialogs",
     "headline.title": "Right now",
     "headline.down": "Services down",
     "headline.down.help": "Services whose latest health check in the last 24 hours says down, of {total} checked.",
@@ -311,7 +301,7 @@ EN: dict[str, str] = {
     "export.preview": "Preview: the first {n} rows",
     "export.sheets": ("XLSX holds {limit} rows per sheet: this export continues on {sheets} sheets "
                       "(data, data 2, …)."),
-    "export.long_cells": "{n} text cell(s) are longer than Excel's 32,767 characters: the XLSX file cuts them with a marker (CSV and JSON keep them whole).",
+    "export.long_cells": "Text cells longer than Excel's 32,767 characters: {n}. The XLSX file cuts them with a marker (CSV and JSON keep them whole).",
     "export.download": "Download",
     "export.as_csv": "CSV (≈ {size})",
     "export.as_json": "JSON (≈ {size})",
@@ -410,7 +400,7 @@ EN: dict[str, str] = {
     "rec.escalations_rose": "The escalation rate rose from {previous} to {current} (n = {n} dialogs); see which intents drive it below.",
     "rec.intent_escalations": "Escalations for intent {intent} rose from {previous} to {current} (n = {n} dialogs); review the {intent} flow.",
     "rec.slow_answers": "The p95 AI response time is {current}, above the {target} target; compare models on the AI performance page.",
-    "rec.critical_alerts": "{count} critical alert(s) fired ({rules}); check that each has a post-mortem.",
+    "rec.critical_alerts": "Critical alerts fired: {count} ({rules}); check that each has a post-mortem.",
     "rec.anomaly": "{kpi} at {when} was {value} against a normal {normal}; look into what changed then.",
     "rec.cost_rose": "Cost rose from {previous} to {current}; check the model mix and tokens per answer.",
     "rec.all_normal": "Nothing needs action: the KPIs stayed within their normal bands.",
@@ -461,8 +451,8 @@ EN: dict[str, str] = {
     "import.rejected": "Rejected",
     "import.other": "Other events",
     "import.no_rejects": "Every line could be read.",
-    "import.rejects": "{n} line(s) were not imported; the rows around them were:",
-    "import.rejects_first": "{n} line(s) were not imported (the first {shown} are below); the rows around them were:",
+    "import.rejects": "Lines not imported: {n}; the rows around them were imported:",
+    "import.rejects_first": "Lines not imported: {n} (the first {shown} are below); the rows around them were imported:",
     "import.stopped": "The import stopped early: {reason}.",
     "col.line": "Line",
     "col.reason": "Reason",
@@ -470,7 +460,7 @@ EN: dict[str, str] = {
     "bucket.month": "month",
     "page.alerts": "Alerts",
     "page.alerts.caption": "The rules of alerts.yml over the range: what is firing, what fired when, and why.",
-    "alerts.problems": ("Some rules in `{file}` cannot be used and are skipped; the {count} valid rule(s) are "
+    "alerts.problems": ("Some rules in `{file}` cannot be used and are skipped; the valid ones ({count}) are "
                         "evaluated. Fix these and the page picks the file up again:"),
     "alerts.no_rules": "No valid alert rules. Add rules to alerts.yml (see docs/alerts.md).",
     "alerts.am.state": "In Alertmanager: **{state}**",
@@ -631,6 +621,23 @@ for _column, _note in COLUMN_NOTES.items():
 
 CATALOGUES: dict[str, dict[str, str]] = {"en": EN, "ru": RU}
 
+# Texts with a count: one template per CLDR plural category of the language (English: one,
+# other; Russian: one, few, many, other — 1, 21 диалог; 2, 22 диалога; 5, 11, 25 диалогов), chosen
+# by Babel's plural rules. ``{n}`` is the number as the language writes it.
+PLURALS_EN: dict[str, dict[str, str]] = {
+    "kpi.n.messages": {"one": "{n} message", "other": "{n} messages"},
+    "kpi.n.ratings": {"one": "{n} rating", "other": "{n} ratings"},
+    "kpi.n.dialogs": {"one": "{n} dialog", "other": "{n} dialogs"},
+    "kpi.n.responses": {"one": "{n} survey response", "other": "{n} survey responses"},
+    "kpi.n.samples": {"one": "{n} sample timestamp", "other": "{n} sample timestamps"},
+    "kpi.n.requests": {"one": "{n} request", "other": "{n} requests"},
+    "kpi.n.checks": {"one": "{n} health check", "other": "{n} health checks"},
+    "kpi.n.labelled": {"one": "{n} labelled message", "other": "{n} labelled messages"},
+    "kpi.n.votes": {"one": "{n} vote", "other": "{n} votes"},
+    "kpi.n.resolved": {"one": "{n} resolved dialog", "other": "{n} resolved dialogs"},
+}
+PLURALS: dict[str, dict[str, dict[str, str]]] = {"en": PLURALS_EN, "ru": PLURALS_RU}
+
 
 def current_language() -> str:
     """The language of the running Streamlit session (English outside one)."""
@@ -653,3 +660,21 @@ def t(key: str, lang: str | None = None, **values) -> str:
     if text is None:
         text = EN[key]
     return text.format(**values) if values else text
+
+
+def tn(key: str, n: float, lang: str | None = None, **values) -> str:
+    """The text for ``key`` (a ``PLURALS`` entry) in the form the language uses for ``n``
+    (CLDR plural rules through Babel), with ``{n}`` written the language's way. Raises
+    ``KeyError`` for a key missing from the English plurals."""
+    from babel import Locale
+
+    from dashboard import format as fmt
+
+    lang = lang if lang in CATALOGUES else current_language()
+    forms = PLURALS.get(lang, PLURALS_EN).get(key) or PLURALS_EN[key]
+    if key not in PLURALS_EN:
+        raise KeyError(key)
+    category = Locale.parse(lang).plural_form(abs(n))
+    template = forms.get(category) or forms["other"]
+    decimals = 0 if float(n).is_integer() else 1
+    return template.format(n=fmt.number(n, decimals, lang), **values)

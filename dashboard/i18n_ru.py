@@ -1,5 +1,25 @@
 """The Russian catalogue: the same keys as the English one in ``dashboard.i18n`` (a test checks)."""
 
+# Plural forms (see dashboard.i18n.PLURALS_EN): one (1, 21, 101), few (2–4, 22–24), many (0, 5–20, 25–30),
+# other (fractions).
+PLURALS_RU: dict[str, dict[str, str]] = {
+    "kpi.n.messages": {"one": "{n} сообщение", "few": "{n} сообщения", "many": "{n} сообщений", "other": "{n} сообщения"},
+    "kpi.n.ratings": {"one": "{n} оценка", "few": "{n} оценки", "many": "{n} оценок", "other": "{n} оценки"},
+    "kpi.n.dialogs": {"one": "{n} диалог", "few": "{n} диалога", "many": "{n} диалогов", "other": "{n} диалога"},
+    "kpi.n.responses": {"one": "{n} ответ на опрос", "few": "{n} ответа на опрос", "many": "{n} ответов на опрос",
+                        "other": "{n} ответа на опрос"},
+    "kpi.n.samples": {"one": "{n} момент замера", "few": "{n} момента замера", "many": "{n} моментов замера",
+                      "other": "{n} момента замера"},
+    "kpi.n.requests": {"one": "{n} запрос", "few": "{n} запроса", "many": "{n} запросов", "other": "{n} запроса"},
+    "kpi.n.checks": {"one": "{n} проверка состояния", "few": "{n} проверки состояния", "many": "{n} проверок состояния",
+                     "other": "{n} проверки состояния"},
+    "kpi.n.labelled": {"one": "{n} размеченное сообщение", "few": "{n} размеченных сообщения",
+                       "many": "{n} размеченных сообщений", "other": "{n} размеченного сообщения"},
+    "kpi.n.votes": {"one": "{n} голос", "few": "{n} голоса", "many": "{n} голосов", "other": "{n} голоса"},
+    "kpi.n.resolved": {"one": "{n} решённый диалог", "few": "{n} решённых диалога", "many": "{n} решённых диалогов",
+                       "other": "{n} решённого диалога"},
+}
+
 RU: dict[str, str] = {
     "app.title": "Easy Flow Analytics",
     "page.overview": "Обзор",
@@ -56,19 +76,9 @@ RU: dict[str, str] = {
     "db.missing_columns": "В таблице `conversation_metrics` нет обязательных столбцов: {columns}.",
     "kpi.no_data": "Нет данных за этот период.",
     "kpi.not_tracked": "В этой базе не отслеживается.",
-    "kpi.help": "{definition}\n\nПо данным: {n} ({unit_of_n}). Сравнение с периодом {previous}.",
+    "kpi.help": "{definition}\n\nВыборка: {n_units}. Сравнение с периодом {previous}.",
     "kpi.help_none": "{definition}\n\n{reason}",
     "kpi.ignored": "Строки со значениями вне допустимых по контракту пропущены: {items}.",
-    "kpi.n.messages": "сообщений",
-    "kpi.n.ratings": "оценок",
-    "kpi.n.dialogs": "диалогов",
-    "kpi.n.responses": "ответов на опрос",
-    "kpi.n.samples": "моментов замера",
-    "kpi.n.requests": "запросов",
-    "kpi.n.checks": "проверок состояния",
-    "kpi.n.labelled": "размеченных сообщений",
-    "kpi.n.votes": "голосов",
-    "kpi.n.resolved": "решённых диалогов",
     "headline.title": "Прямо сейчас",
     "headline.down": "Сервисы недоступны",
     "headline.down.help": "Сервисы, чья последняя проверка за 24 часа — «недоступен», из {total} проверяемых.",

@@ -9,7 +9,7 @@ import streamlit as st
 from data_access.filters import Filters
 from data_access.kpis import KPIS, NOT_TRACKED, KpiValue
 from dashboard import format as fmt
-from dashboard.i18n import t
+from dashboard.i18n import t, tn
 
 # What the ``n`` behind each KPI counts.
 N_UNITS = {
@@ -34,8 +34,8 @@ def help_text(key: str, current: KpiValue, compared: Filters) -> str:
     if current.value is None:
         reason = t("kpi.not_tracked" if current.reason == NOT_TRACKED else "kpi.no_data")
         return t("kpi.help_none", definition=definition, reason=reason)
-    return t("kpi.help", definition=definition, n=fmt.number(current.n),
-             unit_of_n=t(f"kpi.n.{N_UNITS[key]}"), previous=range_summary(compared))
+    return t("kpi.help", definition=definition, n_units=tn(f"kpi.n.{N_UNITS[key]}", current.n),
+             previous=range_summary(compared))
 
 
 def delta_color(key: str) -> str:

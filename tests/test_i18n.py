@@ -39,7 +39,7 @@ def dynamic_keys() -> set[str]:
     from dashboard.tiles import N_UNITS
 
     keys = {f"kpi.{k}.{part}" for k in KPIS for part in ("label", "definition")}
-    keys |= {f"kpi.n.{unit}" for unit in N_UNITS.values()} | {f"bucket.{b}" for b in BUCKETS}
+    keys |= {f"bucket.{b}" for b in BUCKETS}
     keys |= {f"filters.period.{p}" for p in PERIODS} | {f"status.{s}" for s in STATUS_COLORS}
     keys |= {f"table.{name}" for name in TABLES} | {f"export.as_{kind}" for kind in FORMATS}
     keys |= {f"auth.role.{role}" for role in ROLES}
@@ -114,3 +114,33 @@ def test_t_takes_the_language():
 def test_russian_month_names_on_time_axes(first, last, labels):
     ticks, shown = fmt.time_ticks(first, last, "ru")
     assert shown == labels and all(first <= tick <= last for tick in ticks)
+
+
+
+@pytest.mark.parametrize("n, russian, english", [
+    (1, "1 диалог", "1 dialog"), (2, "2 диалога", "2 dialogs"), (5, "5 диалогов", "5 dialogs"),
+    (11, "11 диалогов", "11 dialogs"), (21, "21 диалог", "21 dialogs"), (22, "22 диалога", "22 dialogs"),
+    (25, "25 диалогов", "25 dialogs"), (46433, "46\u00a0433 диалога", "46,433 dialogs"), (0, "0 диалогов", "0 dialogs"),
+])
+def test_counts_take_the_languages_plural_forms(n, russian, english):
+    from dashboard.i18n import tn
+
+    assert tn("kpi.n.dialogs", n, "ru") == russian and tn("kpi.n.dialogs", n, "en") == english
+
+
+def test_every_plural_has_each_languages_forms_and_every_unit_one():
+    from babel import Locale
+
+    from dashboard.i18n import PLURALS
+    from dashboard.tiles import N_UNITS
+
+    assert {f"kpi.n.{unit}" for unit in N_UNITS.values()} == set(PLURALS["en"]) == set(PLURALS["ru"])
+    for lang, plurals in PLURALS.items():
+        categories = set(Locale.parse(lang).plural_form.tags) | {"other"}
+        for key, forms in plurals.items():
+            assert set(forms) == categories, (lang, key)
+            assert all("{n}" in form for form in forms.values()), (lang, key)
+
+
+def test_no_text_says_s_in_parentheses():
+    assert [k for k, v in EN.items() if "(s)" in v] == []
