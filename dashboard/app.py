@@ -47,7 +47,9 @@ upload.apply_server_limit()
 queries = logs.start_recording()  # every statement of this run, for the debug=1 panel
 started = time.perf_counter()
 resolve_language()
-st.set_page_config(page_title=t("app.title"), page_icon=":material/monitoring:", layout="wide")
+# The tab icon ships with the app: a Material icon would be fetched from a font CDN (nothing the
+# dashboard shows may need the internet).
+st.set_page_config(page_title=t("app.title"), page_icon=str(ROOT / "dashboard" / "assets" / "icon.png"), layout="wide")
 
 language_picker()
 principal = auth.gate(is_demo=resolve_config().is_demo)  # before anything reads data

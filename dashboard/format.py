@@ -8,7 +8,7 @@ import string
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from dashboard.i18n import current_language, t
+from dashboard.i18n import current_language, t, tn
 
 DASH = "—"
 NBSP = "\u00a0"  # Russian groups thousands with a (non-breaking) space
@@ -177,11 +177,16 @@ def kpi_delta(current, previous, unit: str, lang: str | None = None) -> str | No
     if current is None or previous is None:
         return None
     current, previous = float(current), float(previous)
+    if current != current or previous != previous:  # NaN: no value on one side
+        return None
     if unit == "percent":
         places = 2 if min(current, previous) >= 99.0 else 1
         return _signed(current - previous, places, t("unit.pp", lang), lang)
-    if unit == "nps":
-        return _signed(current - previous, 0, t("unit.points", lang), lang)
+    if unit == "nps":  # whole points, the word in the language's plural form (+1 пункт, −12 пунктов)
+        change = round(current - previous)
+        if change == 0:
+            return tn("unit.points", 0, lang)
+        return ("+" if change > 0 else "-") + tn("unit.points", abs(change), lang)
     if unit == "rating":
         return _signed(current - previous, 2, "", lang)
     if previous == 0:

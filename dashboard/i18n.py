@@ -340,7 +340,6 @@ EN: dict[str, str] = {
     "table.integration_calls": "Integration calls",
     "unit.s": "s",
     "unit.pp": "pp",
-    "unit.points": "pts",
     "debug.title": "Queries this run: {count}, {sql} in SQL, page {page}",
     "debug.note": ("Every SQL statement this page ran, slowest first (worker threads included, so SQL time can "
                    "exceed the page's). Results served from the cache ran earlier and are not listed."),
@@ -497,7 +496,10 @@ EN: dict[str, str] = {
     "alerts.condition": "{condition} for {duration}",
     "alerts.clears": "clears at {value}",
     "alerts.step": "evaluated every {step} over {window}",
-    "alerts.by": "per {label}",
+    "alerts.by.service": "per service",
+    "alerts.by.platform": "per platform",
+    "alerts.by.intent": "per intent",
+    "alerts.by.ai_model": "per AI model",
     "alerts.vs_normal": "{change} % vs normal",
     "alerts.too_few": "No data in this range with at least {n} observations per window, the fewest this rule evaluates.",
     "alerts.threshold_line": "fires",
@@ -625,6 +627,7 @@ CATALOGUES: dict[str, dict[str, str]] = {"en": EN, "ru": RU}
 # other; Russian: one, few, many, other — 1, 21 диалог; 2, 22 диалога; 5, 11, 25 диалогов), chosen
 # by Babel's plural rules. ``{n}`` is the number as the language writes it.
 PLURALS_EN: dict[str, dict[str, str]] = {
+    "unit.points": {"one": "{n} pt", "other": "{n} pts"},
     "kpi.n.messages": {"one": "{n} message", "other": "{n} messages"},
     "kpi.n.ratings": {"one": "{n} rating", "other": "{n} ratings"},
     "kpi.n.dialogs": {"one": "{n} dialog", "other": "{n} dialogs"},

@@ -123,7 +123,8 @@ def shared_filters(db: Database) -> Filters:
         if st.session_state.get(KEYS["period"]) == "custom":
             today = now.date()
             st.date_input(t("filters.dates"), key=KEYS["dates"], help=t("filters.dates.help"),
-                          max_value=today + timedelta(days=366), on_change=_clear_warnings)
+                          max_value=today + timedelta(days=366), on_change=_clear_warnings,
+                          format="DD.MM.YYYY" if st.session_state.get(LANG_KEY) == "ru" else "YYYY-MM-DD")
         for attr, label in (("platforms", "filters.platform"), ("intents", "filters.intent"),
                             ("models", "filters.ai_model")):
             options = getattr(db.options, attr)

@@ -68,7 +68,12 @@ class Rule:
     min_count: int = 0
     severity: str = "warning"
     summary: str = ""
+    summary_ru: str = ""  # the summary in Russian (the dashboard's other language); English when absent
     line: int = 0
+
+    def summary_in(self, lang: str) -> str:
+        """The rule's summary in ``lang`` ("ru" or "en"), falling back to English."""
+        return self.summary_ru if lang == "ru" and self.summary_ru else self.summary
 
     @property
     def above(self) -> bool:
@@ -169,7 +174,7 @@ def _mapping_with_line(loader, node):
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
 
 RULE_FIELDS = {"alert", "metric", "condition", "step", "window", "for", "clear", "baseline", "by",
-               "min_count", "severity", "summary", "__line__"}
+               "min_count", "severity", "summary", "summary_ru", "__line__"}
 
 
 def _rule(raw: dict) -> Rule:
@@ -219,12 +224,12 @@ def _rule(raw: dict) -> Rule:
     severity = raw.get("severity", "warning")
     if severity not in SEVERITIES:
         raise ValueError(f"'severity' must be one of {', '.join(SEVERITIES)}")
-    summary = raw.get("summary", "")
-    if not isinstance(summary, str):
-        raise ValueError("'summary' must be text")
+    summary, summary_ru = raw.get("summary", ""), raw.get("summary_ru", "")
+    if not isinstance(summary, str) or not isinstance(summary_ru, str):
+        raise ValueError("'summary' and 'summary_ru' must be text")
     return Rule(name=name, metric=metric.key, operator=operator, threshold=threshold, step=step, window=window,
                 for_=for_, clear=clear, baseline_weeks=weeks, by=by, min_count=min_count, severity=severity,
-                summary=summary.strip(), line=raw.get("__line__", 0))
+                summary=summary.strip(), summary_ru=summary_ru.strip(), line=raw.get("__line__", 0))
 
 
 def parse_rules(text: str, path: str = "") -> RuleSet:

@@ -8,7 +8,7 @@ from data_access import alert_watch, alerts
 from data_access.alert_rules import METRICS
 from data_access.business import to_local
 from dashboard import charts, context, data, format as fmt
-from dashboard.i18n import t
+from dashboard.i18n import current_language, t
 from dashboard.tables import chart, table, when
 from dashboard.tiles import page_title
 
@@ -85,7 +85,7 @@ else:
                         where=f" · {fmt.md_text(row.key)}" if row.key else "", since=fmt.moment(since),
                         duration=fmt.duration_s(max((end_local - since).total_seconds(), 0)),
                         value=shown(row.last, rule), threshold=condition(rule))
-            (st.error if rule.severity == "critical" else st.warning)(message + (f"\n\n{rule.summary}" if rule.summary else ""),
+            (st.error if rule.severity == "critical" else st.warning)(message + (f"\n\n{rule.summary_in(current_language())}" if rule.summary else ""),
                                                                       icon=icon)
             if am_states is not None:
                 labels = alert_watch.labels_for(rule, row.key)
@@ -138,9 +138,9 @@ else:
             rule = item.rule
             metric = METRICS[rule.metric]
             st.subheader(f"{fmt.md_text(rule.name)} · {t(f'alerts.severity.{rule.severity}')}")
-            split = " (" + t("alerts.by", label=t(f"col.{rule.by}")) + ")" if rule.by else ""
+            split = " (" + t(f"alerts.by.{rule.by}") + ")" if rule.by else ""
             st.caption(" · ".join(part for part in (
-                rule.summary, t(f"alerts.metric.{rule.metric}") + split,
+                rule.summary_in(current_language()), t(f"alerts.metric.{rule.metric}") + split,
                 condition(rule), t("alerts.step", step=fmt.span(rule.step), window=fmt.span(rule.window)))
                 if part))
             if not database.schema.has_table(metric.table):

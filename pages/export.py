@@ -1,5 +1,7 @@
 """Data export: exactly the filtered rows of a table as CSV, JSON or XLSX, made on click."""
 
+from decimal import Decimal
+
 import pandas as pd
 import streamlit as st
 
@@ -28,6 +30,21 @@ applies = {"conversation_metrics": "export.filters_all", "nps_responses": "expor
 st.caption(t(applies.get(table, "export.filters_dates")))
 
 
+def preview_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """The preview as the file will hold it, written the language's way: an empty cell for a
+    missing value (not "None"), numbers with the language's decimal mark (``0,9755``)."""
+    def cell(value):
+        if value is None or (isinstance(value, float) and value != value):
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float, Decimal)):
+            return fmt.localized(str(value))
+        return str(value)
+
+    return frame.map(cell)
+
+
 def export_section() -> None:
     try:
         with data.database_errors(database.config):
@@ -45,8 +62,8 @@ def export_panels() -> None:
         st.info(t("export.empty"))
     else:
         st.subheader(t("export.preview", n=min(PREVIEW_ROWS, rows)))
-        st.dataframe(pd.DataFrame(summary["preview"], columns=list(summary["columns"])), hide_index=True,
-                     width="stretch")
+        st.dataframe(preview_cells(pd.DataFrame(summary["preview"], columns=list(summary["columns"]))),
+                     hide_index=True, width="stretch")
         if summary["long_cells"]:
             st.warning(t("export.long_cells", n=fmt.number(summary["long_cells"])))
         if summary["sheets"] > 1:

@@ -28,7 +28,7 @@ error_line, cpu_line, memory_line, disk_line = (rules.threshold(metric) for metr
 live_left, live_right = st.columns([1, 3])
 live = live_left.toggle(t("ops.live"), key="ops_live", help=t("ops.live.help"))
 interval = live_right.segmented_control(t("ops.live_every"), LIVE_INTERVALS, default=30, key="ops_live_every",
-                                        format_func=lambda s: f"{s} s", disabled=not live) or 30
+                                        format_func=lambda s: f"{s} {t('unit.s')}", disabled=not live) or 30
 
 
 def time_column(label_key: str) -> dict:

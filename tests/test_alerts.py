@@ -245,3 +245,15 @@ KEYWORDS = ("terrible", "awful", "плохо", "ужасно", "никто не 
 ])
 def test_negative_keywords_match_whole_words_in_any_case(text, found):
     assert negative_words(text, KEYWORDS) == found
+
+
+def test_a_rule_has_its_summary_in_russian_and_falls_back_to_english():
+    from data_access.alert_rules import DEFAULT_PATH, load_rules, parse_rules
+
+    shipped = load_rules(DEFAULT_PATH)
+    assert all(rule.summary_ru for rule in shipped.rules)
+    [rule] = parse_rules("groups:\n  - name: g\n    rules:\n      - alert: A\n        metric: csat\n"
+                         "        condition: '< 50'\n        summary: Low.\n").rules
+    assert rule.summary_in("ru") == rule.summary_in("en") == "Low."
+    assert parse_rules("groups:\n  - name: g\n    rules:\n      - alert: A\n        metric: csat\n"
+                       "        condition: '< 50'\n        summary_ru: 5\n").problems

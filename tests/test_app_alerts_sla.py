@@ -98,7 +98,7 @@ def test_a_broken_alerts_file_names_the_line_and_keeps_the_valid_rules(monkeypat
     if page == "alerts":
         assert "line 8, rule Typo: unknown metric 'uptim'" in text
         assert "line 11, rule NoCondition: 'condition' is required" in text
-        assert "the 1 valid rule(s) are evaluated" in text and "Works · Warning" in text
+        assert "the valid ones (1) are evaluated" in text and "Works · Warning" in text
     else:
         assert "Services meeting SLA" in tiles(at)  # the default targets stand in
 

@@ -118,3 +118,12 @@ def test_export_and_import_on_the_seed_only_table(monkeypatch, seed_only_url):
     assert "Import logs" in page_text(at) and at.get("file_uploader")
     shown = {m.label: m.value for m in at.metric}
     assert shown["Rows to export"] == "1"
+
+
+def test_the_preview_shows_empty_cells_and_the_languages_numbers(monkeypatch, sqlite_demo_url):
+    at = open_page(run_app(monkeypatch, sqlite_demo_url, {"lang": "ru"}), "export")
+    preview = at.dataframe[0].value
+    cells = [str(v) for v in preview.to_numpy().ravel()]
+    assert "None" not in cells and "nan" not in cells
+    confidences = [v for v in preview["confidence"] if v]
+    assert confidences and all("," in v and "." not in v for v in confidences)  # 0,9755, not 0.9755

@@ -29,6 +29,9 @@ def english_fragments() -> set[str]:
             literal = literal.strip(" .,:;()–—·`*\n")
             if len(literal) >= 5 and any(c.isalpha() for c in literal) and literal not in identifiers:
                 fragments.add(literal)
+    from data_access.alert_rules import load_rules
+
+    fragments |= {rule.summary for rule in load_rules().rules}  # alerts.yml gives each a summary_ru
     return fragments
 
 

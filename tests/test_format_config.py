@@ -78,4 +78,6 @@ def test_every_kpi_says_what_its_n_counts():
     from data_access.kpis import KPIS
 
     assert set(N_UNITS) == set(KPIS)
-    assert all(f"kpi.n.{unit}" in EN for unit in N_UNITS.values())
+    from dashboard.i18n import PLURALS_EN
+
+    assert all(f"kpi.n.{unit}" in PLURALS_EN for unit in N_UNITS.values())

@@ -43,6 +43,8 @@ def dynamic_keys() -> set[str]:
     keys |= {f"filters.period.{p}" for p in PERIODS} | {f"status.{s}" for s in STATUS_COLORS}
     keys |= {f"table.{name}" for name in TABLES} | {f"export.as_{kind}" for kind in FORMATS}
     keys |= {f"auth.role.{role}" for role in ROLES}
+    from data_access.alert_rules import LABELS
+    keys |= {f"alerts.by.{label}" for label in LABELS}
     from data_access.alert_watch import STATES as ALERTMANAGER_STATES
     keys |= {f"alerts.am.state.{state}" for state in ALERTMANAGER_STATES}
     keys |= {f"business.{p}" for p in ("promoters", "passives", "detractors")}
@@ -89,7 +91,9 @@ def test_every_key_is_used_somewhere():
     (lambda lang: fmt.moment(datetime(2026, 11, 27, 9, 5), lang), "2026-11-27 09:05", "27.11.2026 09:05"),
     (lambda lang: fmt.kpi_value(4.016, "rating", lang), "4.02 / 5", "4,02 / 5"),
     (lambda lang: fmt.kpi_delta(72.5, 70.0, "percent", lang), "+2.5 pp", "+2,5 п.п."),
-    (lambda lang: fmt.kpi_delta(20, 34, "nps", lang), "-14 pts", "-14 п."),
+    (lambda lang: fmt.kpi_delta(20, 34, "nps", lang), "-14 pts", "-14 пунктов"),
+    (lambda lang: fmt.kpi_delta(35, 34, "nps", lang), "+1 pt", "+1 пункт"),
+    (lambda lang: fmt.kpi_delta(36, 34, "nps", lang), "+2 pts", "+2 пункта"),
     (lambda lang: fmt.kpi_delta(110, 100, "count", lang), "+10.0 %", "+10,0 %"),
     (lambda lang: fmt.file_size(1536, lang), "1.5 KB", "1,5 КБ"),
 ])
@@ -134,7 +138,7 @@ def test_every_plural_has_each_languages_forms_and_every_unit_one():
     from dashboard.i18n import PLURALS
     from dashboard.tiles import N_UNITS
 
-    assert {f"kpi.n.{unit}" for unit in N_UNITS.values()} == set(PLURALS["en"]) == set(PLURALS["ru"])
+    assert {f"kpi.n.{unit}" for unit in N_UNITS.values()} | {"unit.points"} == set(PLURALS["en"]) == set(PLURALS["ru"])
     for lang, plurals in PLURALS.items():
         categories = set(Locale.parse(lang).plural_form.tags) | {"other"}
         for key, forms in plurals.items():

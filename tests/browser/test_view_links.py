@@ -40,3 +40,22 @@ def test_each_page_has_its_own_browser_tab_title(browser, dashboard):
         titles[name] = page.title()
     context.close()
     assert titles == {name: f"{name} · Easy Flow Analytics" for name in titles}
+
+
+def test_nothing_the_dashboard_shows_needs_the_internet(browser, dashboard):
+    """Every request a page makes goes to the dashboard itself (the tab icon ships with it)."""
+    from urllib.parse import urlparse
+
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    for path in ("", "business", "ai_performance"):
+        page.goto(f"{dashboard.url}/{path}")
+        settle(page)
+    icon = page.evaluate("() => document.querySelector('link[rel*=icon]')?.href || ''")
+    context.close()
+    own = urlparse(dashboard.url).netloc
+    elsewhere = sorted({urlparse(url).netloc for url in requested if urlparse(url).scheme in ("http", "https")} - {own})
+    assert elsewhere == [], elsewhere
+    assert icon.startswith(dashboard.url) or icon.startswith("data:"), icon
