@@ -31,13 +31,16 @@ PAGES = [
     ("sla.py", "page.sla", ":material/verified:", None),
     ("reports.py", "page.reports", ":material/summarize:", None),
     ("export.py", "page.export", ":material/download:", "export"),
+    ("messages.py", "page.messages", ":material/forum:", None),
 ]
+DRILL_DOWN = {"messages.py"}  # reached by links from other pages, not listed in the navigation
 
 
 def page_for(principal: auth.Principal, i: int, name: str, title: str, icon: str, needs: str | None):
     """The page, or where the role lacks it a hidden page at the same URL that says so."""
     if needs is None or principal.may(needs):
-        return st.Page(ROOT / "pages" / name, title=t(title), icon=icon, default=(i == 0))
+        return st.Page(ROOT / "pages" / name, title=t(title), icon=icon, default=(i == 0),
+                       visibility="hidden" if name in DRILL_DOWN else "visible")
     return st.Page(auth.refused_page(title, needs), title=t(title), icon=icon,
                    url_path=name.removesuffix(".py"), visibility="hidden")
 

@@ -23,6 +23,8 @@ WARNINGS_KEY = "f_warnings"
 # The pages' widgets kept in the URL (bind="query-params"; the parameter is the widget's key): the
 # filters' URL is rewritten each run, and these stay in it, so a copied link reopens the whole view.
 VIEW_KEYS = ("problem_tab", "business_detractors", "business_by_platform", "cost_tab", "sla_tab")
+# What a drill-down page shows (pages/messages.py): kept in the URL as it is, read by that page.
+DRILL_KEYS = ("user", "dialog")
 LANG_KEY = "lang"  # the session's language: read by dashboard.i18n.current_language
 
 
@@ -100,7 +102,7 @@ def keep_in_url(wanted: dict) -> None:
     widgets bound to it (``VIEW_KEYS``: Streamlit refuses to set those, and they must stay).
     Only what differs is written."""
     for key in list(st.query_params.keys()):
-        if key not in wanted and key not in VIEW_KEYS:
+        if key not in wanted and key not in VIEW_KEYS + DRILL_KEYS:
             del st.query_params[key]
     for key, value in wanted.items():
         values = [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]

@@ -26,6 +26,9 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
     (a boolean per row); ``cell_colors`` colours values of a column. The CSV has the same rows
     and columns, headed with the shown labels, and is made when the button is clicked."""
     shown = auth.shown_ids(frame[list(columns)])  # masked for a role without user ids: screen and CSV
+    text = [c for c in shown.columns if shown[c].dtype == object and not shown[c].map(lambda v: isinstance(v, bool)).any()]
+    if text:  # a missing text is an empty cell, not "None"
+        shown = shown.assign(**{c: shown[c].where(shown[c].notna(), "") for c in text})
     columns, formatters = _language_formats(columns)
     styled = shown.style if highlight is not None or cell_colors or formatters else shown
     if formatters:

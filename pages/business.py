@@ -3,10 +3,20 @@
 import streamlit as st
 
 from data_access.business import MIN_SAMPLE
-from dashboard import charts, context, data, format as fmt
+from dashboard import auth, charts, context, data, format as fmt
 from dashboard.i18n import t
 from dashboard.tables import chart, export_link, not_tracked, rate_by, rate_over_time, table, when
 from dashboard.tiles import kpi_section, page_title
+
+def messages_link(user_id) -> str:
+    """The messages page for one user, with this view's filters (a relative link: same host)."""
+    from urllib.parse import urlencode
+
+    from dashboard.sidebar import VIEW_KEYS
+
+    query = [(k, v) for k in st.query_params.keys() if k not in VIEW_KEYS for v in st.query_params.get_all(k)]
+    return "messages?" + urlencode(query + [("user", str(user_id))])
+
 
 KEYS = ("dialogs", "csat", "avg_rating", "nps", "conversion_rate", "median_resolution_time", "repeat_contact_rate")
 NumberColumn = st.column_config.NumberColumn
@@ -183,10 +193,14 @@ with data.database_errors(database.config):
         if users.empty:
             st.info(t("business.no_repeats"))
         else:
+            columns = {}
+            if auth.current().may("user_ids"):  # a viewer's ids are masked: nothing to look up
+                users = users.assign(open=[messages_link(u) for u in users["user_id"]])
+                columns["open"] = st.column_config.LinkColumn(t("col.open"), display_text=t("business.open_messages"))
             table(users, {"user_id": TextColumn(t("col.user")),
                           "dialogs": NumberColumn(t("col.dialogs"), format="localized"),
                           "repeat_dialogs": NumberColumn(t("col.repeat_dialogs"), format="localized"),
-                          "last_dialog": when(t("col.last_dialog"))},
+                          "last_dialog": when(t("col.last_dialog")), **columns},
                   "repeat_users", "repeat_users")
 
 export_link()

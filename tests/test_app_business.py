@@ -52,3 +52,25 @@ def test_business_on_seed_only_table(monkeypatch, seed_only_url):
     shown = tiles(at)
     assert shown["Conversion rate"] == "—" and shown["NPS"] == "—"
     assert "conversation_metrics.converted" in page_text(at)
+
+
+def test_from_a_repeat_contact_user_to_their_messages(monkeypatch, sqlite_demo_url):
+    """Business → "Users with the most repeat dialogs" → the user's messages (the link keeps the view)."""
+    from urllib.parse import parse_qs, urlparse
+
+    at = open_page(run_app(monkeypatch, sqlite_demo_url, {"range": "90d"}), "business")
+    [users] = [d.value for d in at.dataframe if "open" in getattr(getattr(d.value, "data", d.value), "columns", [])]
+    frame = getattr(users, "data", users)
+    link = frame["open"].iloc[0]
+    query = parse_qs(urlparse(link).query)
+    assert link.startswith("messages?") and query["user"] == [str(frame["user_id"].iloc[0])]
+    assert query["range"] == ["90d"]
+    messages = run_app(monkeypatch, sqlite_demo_url, {k: v[0] for k, v in query.items()})
+    messages.switch_page("../pages/messages.py").run()
+    assert_clean(messages)
+    assert any(str(frame["user_id"].iloc[0]) in s.value.replace("\\", "") for s in messages.subheader)
+    shown = tiles(messages)
+    assert int(shown["Dialogs"]) == int(frame["dialogs"].iloc[0])  # the same dialogs the table counted
+    table = messages.dataframe[0].value
+    times = list(getattr(table, "data", table)["timestamp"])
+    assert times == sorted(times)

@@ -354,3 +354,12 @@ def test_exports_and_imports_are_audited_with_who_what_and_how_many(postgresql_d
     text = buffer.getvalue()
     for secret in (SALT, "postgresql", "127.0.0.1", AUTH_SECTION["cookie_secret"]):
         assert secret not in text
+
+
+def test_looking_a_user_up_is_for_roles_that_see_ids(signed_in):
+    viewer = signed_in("viewer", "messages", user="some-user")
+    assert any("for the analyst and admin roles" in e.value for e in viewer.error) and not viewer.dataframe
+    analyst = signed_in("analyst", "messages", user="some-user")
+    assert not analyst.error  # an unknown user: "no messages in this range", not a refusal
+    business = signed_in("viewer", "business")
+    assert not [d for d in business.dataframe if "open" in getattr(getattr(d.value, "data", d.value), "columns", [])]

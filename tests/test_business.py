@@ -145,3 +145,26 @@ def test_empty_range_gives_empty_frames(business_data):
     assert business.breakdown(*business_data, empty, "intent").empty
     assert business.resolution_histogram(*business_data, empty)["dialogs"].sum() == 0
     assert business.top_repeat_users(*business_data, empty).empty
+
+
+def test_one_users_and_one_dialogs_messages_in_order(engine):
+    day = datetime(2026, 11, 1)
+    rows = [message(day.replace(hour=9), "ann", "s1", "web", "refund", "m1", 900, 10, "0.001", escalated=True),
+            message(day.replace(hour=8), "ann", "s1", "web", "billing", "m1", 700, 10, "0.001", score=2),
+            message(day.replace(hour=10), "ann", "s2", "telegram", "refund", "m2", 500, 10, "0.001", resolved=True),
+            message(day.replace(hour=11), "bob", "s3", "web", "refund", "m1", 400, 10, "0.001"),
+            message(datetime(2026, 11, 5, 9), "ann", "s4", "web", "refund", "m1", 400, 10, "0.001")]  # outside
+    insert(engine, "conversation_metrics", rows)
+    schema = discover(engine)
+    ann = business.messages_of(engine, schema, RANGE, user_id="ann")
+    assert list(ann["session_id"]) == ["s1", "s1", "s2"] and list(ann["intent"]) == ["billing", "refund", "refund"]
+    assert list(ann["response_time_ms"]) == [700, 900, 500] and ann["escalated"].tolist() == [False, True, False]
+    assert ann["satisfaction_score"].iloc[0] == 2 and pd.isna(ann["satisfaction_score"].iloc[1])
+    dialog = business.messages_of(engine, schema, RANGE, session_id="s1")
+    assert len(dialog) == 2 and set(dialog["platform"]) == {"web"}
+    assert len(business.messages_of(engine, schema, RANGE, user_id="ann", session_id="s2")) == 1
+    assert business.messages_of(engine, schema, RANGE, user_id="x' OR '1'='1").empty  # a bound value
+    with pytest.raises(ValueError):
+        business.messages_of(engine, schema, RANGE, user_id="u" * 201)
+    with pytest.raises(ValueError):
+        business.messages_of(engine, schema, RANGE)
