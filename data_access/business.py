@@ -363,27 +363,6 @@ def top_repeat_users(engine: sa.Engine, schema: Schema, filters: Filters, limit:
 
 MESSAGE_COLUMNS = ("session_id", "platform", "intent", "expected_intent", "confidence", "response_time_ms",
                    "satisfaction_score", "helpful", "resolved", "escalated", "converted", "ai_model")
-MAX_VALUE = 200  # a user or dialog id longer than this is not one
-
-
-def drill_where(schema: Schema, *, user_id: str | None = None, session_id: str | None = None,
-                table: str = "conversation_metrics") -> tuple[str, dict]:
-    """The extra ``AND …`` conditions (and their bound values) for one user and/or one dialog
-    (``session_id``) of ``table``; ``("", {})`` for neither. Raises ``ValueError`` for a value
-    longer than ``MAX_VALUE`` or a table without the column."""
-    parts, params = [], {}
-    for column, value, name in (("user_id", user_id, "drill_user"), ("session_id", session_id, "drill_session")):
-        if value is None:
-            continue
-        if len(value) > MAX_VALUE:
-            raise ValueError(f"{column} is longer than {MAX_VALUE} characters")
-        if not schema.has(table, column):
-            raise ValueError(f"{table} has no {column}")
-        parts.append(f' AND "{column}" = :{name}')
-        params[name] = value
-    return "".join(parts), params
-
-
 def messages_of(engine: sa.Engine, schema: Schema, filters: Filters, *, user_id: str | None = None,
                 session_id: str | None = None, limit: int = 1000) -> pd.DataFrame:
     """One user's and/or one dialog's messages in the range, in time order (local time): the
@@ -393,7 +372,7 @@ def messages_of(engine: sa.Engine, schema: Schema, filters: Filters, *, user_id:
     if user_id is None and session_id is None:
         raise ValueError("name a user or a dialog")
     where, params = sql.table_where(filters, "conversation_metrics", schema, engine.dialect.name)
-    extra, drill = drill_where(schema, user_id=user_id, session_id=session_id)
+    extra, drill = sql.drill_where(schema, user_id=user_id, session_id=session_id)
     columns = [c for c in MESSAGE_COLUMNS if schema.has("conversation_metrics", c)]
     listed = ", ".join(f'"{c}"' for c in columns)
     frame = sql.read_frame(engine, f"""

@@ -27,7 +27,7 @@ import secrets
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -82,6 +82,17 @@ class ExportRequest:
     filters: Filters
     columns: tuple[str, ...] = ()
     mask_user_ids: bool = False
+    user_id: str | None = None  # one user's rows only (conversation_metrics, nps_responses)
+    session_id: str | None = None  # one dialog's rows only (conversation_metrics)
+
+    def where(self, schema: Schema, dialect: str) -> tuple[str, dict]:
+        """``WHERE …`` and its bound values: the filters, and the user and dialog when named."""
+        where, params = sql.table_where(self.filters, self.table, schema, dialect)
+        try:
+            extra, drill = sql.drill_where(schema, user_id=self.user_id, session_id=self.session_id, table=self.table)
+        except ValueError as error:
+            raise ExportError(str(error)) from None
+        return where + extra, {**params, **drill}
 
     def checked(self, schema: Schema) -> "ExportRequest":
         """This request with its columns resolved against the database (all present ones when
@@ -95,7 +106,7 @@ class ExportRequest:
         unknown = [c for c in columns if c not in present]
         if unknown:
             raise ExportError(f"unknown column(s) for {self.table}: {', '.join(unknown)}")
-        return ExportRequest(self.table, self.filters, tuple(c for c in present if c in columns), self.mask_user_ids)
+        return replace(self, columns=tuple(c for c in present if c in columns))
 
 
 @dataclass
@@ -110,7 +121,7 @@ class ExportStats:
 
 
 def _order_and_where(request: ExportRequest, schema: Schema, dialect: str) -> tuple[str, dict]:
-    where, params = sql.table_where(request.filters, request.table, schema, dialect)
+    where, params = request.where(schema, dialect)
     tiebreak = ', "id"' if schema.has(request.table, "id") else (', "service"' if schema.has(request.table, "service") else "")
     return f"{where} ORDER BY {sql.TS}{tiebreak}", params
 
@@ -118,7 +129,7 @@ def _order_and_where(request: ExportRequest, schema: Schema, dialect: str) -> tu
 def count_rows(engine: sa.Engine, schema: Schema, request: ExportRequest) -> int:
     """How many rows the export will hold."""
     request = request.checked(schema)
-    where, params = sql.table_where(request.filters, request.table, schema, engine.dialect.name)
+    where, params = request.where(schema, engine.dialect.name)
     return int(sql.read_row(engine, f"SELECT COUNT(*) AS n FROM {request.table} {where}", params)["n"])
 
 
@@ -440,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--columns", default="", help="comma-separated (default: all)")
     parser.add_argument("--tz", default="UTC", help="timezone of the dates and of the exported times")
     parser.add_argument("--mask-user-ids", action="store_true")
+    parser.add_argument("--user-id", help="one user's rows only")
+    parser.add_argument("--session-id", help="one dialog's rows only (conversation_metrics)")
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--out", required=True, help="file, or - for stdout (csv and json)")
     parser.add_argument("--url", default=None, help="database URL (default: as the dashboard resolves it)")
@@ -453,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     split = lambda values: tuple(v.strip() for item in values for v in item.split(",") if v.strip())  # noqa: E731
     filters = Filters.for_dates(args.start_date, args.end_date, tz=args.tz, platforms=split(args.platform),
                                 intents=split(args.intent), models=split(args.ai_model))
-    request = ExportRequest(args.table, filters, split([args.columns]), args.mask_user_ids)
+    request = ExportRequest(args.table, filters, split([args.columns]), args.mask_user_ids,
+                            args.user_id or None, args.session_id or None)
     from data_access import errors
 
     try:
@@ -526,9 +540,9 @@ def estimate_sizes(engine: sa.Engine, schema: Schema, request: ExportRequest, to
 
 
 def page_summary(engine: sa.Engine, schema: Schema, filters: Filters, table: str, columns: tuple[str, ...],
-                 mask_user_ids: bool) -> dict:
+                 mask_user_ids: bool, user_id: str | None = None, session_id: str | None = None) -> dict:
     """What the export page shows before a download: row count, preview rows, size estimates."""
-    request = ExportRequest(table, filters, columns, mask_user_ids).checked(schema)
+    request = ExportRequest(table, filters, columns, mask_user_ids, user_id, session_id).checked(schema)
     total = count_rows(engine, schema, request)
     return {"rows": total, "columns": request.columns, "preview": preview(engine, schema, request),
             "sizes": estimate_sizes(engine, schema, request, total),
@@ -542,7 +556,7 @@ def count_long_cells(engine: sa.Engine, schema: Schema, request: ExportRequest) 
              if isinstance(TABLES[request.table].columns[c].type, (sa.String, sa.Text)) and c != "id"]
     if not texts:
         return 0
-    where, params = sql.table_where(request.filters, request.table, schema, engine.dialect.name)
+    where, params = request.where(schema, engine.dialect.name)
     long_cells = " + ".join(f"SUM(CASE WHEN LENGTH({sql.column(request.table, c)}) > {EXCEL_MAX_CELL} THEN 1 ELSE 0 END)"
                             for c in texts)
     value = sql.read_row(engine, f"SELECT {long_cells} AS n FROM {request.table} {where}", params)["n"]
@@ -566,5 +580,8 @@ def command_line(request: ExportRequest, fmt: str) -> str:
         words += ["--columns", ",".join(request.columns)]
     if request.mask_user_ids:
         words.append("--mask-user-ids")
+    for option, value in (("--user-id", request.user_id), ("--session-id", request.session_id)):
+        if value:
+            words += [option, value]
     words += ["--format", fmt, "--out", f"{request.table}.{fmt}"]
     return " ".join(shlex.quote(word) for word in words)

@@ -299,3 +299,23 @@ def concurrently(calls: Sequence[Callable[[], T]], workers: int = 2) -> list[T]:
     with ThreadPoolExecutor(max_workers=min(workers, len(calls))) as pool:
         return list(pool.map(lambda call: call(), [logs.in_this_context(lambda c=c: alone(c)) for c in calls]))
 
+
+MAX_VALUE = 200  # a user or dialog id longer than this is not one
+
+
+def drill_where(schema: Schema, *, user_id: str | None = None, session_id: str | None = None,
+                table: str = "conversation_metrics") -> tuple[str, dict]:
+    """The extra ``AND …`` conditions (and their bound values) for one user and/or one dialog
+    (``session_id``) of ``table``; ``("", {})`` for neither. Raises ``ValueError`` for a value
+    longer than ``MAX_VALUE`` or a table without the column."""
+    parts, params = [], {}
+    for column, value, name in (("user_id", user_id, "drill_user"), ("session_id", session_id, "drill_session")):
+        if value is None:
+            continue
+        if len(value) > MAX_VALUE:
+            raise ValueError(f"{column} is longer than {MAX_VALUE} characters")
+        if not schema.has(table, column):
+            raise ValueError(f"{table} has no {column}")
+        parts.append(f' AND "{column}" = :{name}')
+        params[name] = value
+    return "".join(parts), params

@@ -7,6 +7,7 @@ import streamlit as st
 
 from data_access import export as ex
 from data_access.schema import TABLES
+from data_access.sql import MAX_VALUE
 from dashboard import auth, context, data, format as fmt, upload
 from dashboard.filters import download_name
 from dashboard.i18n import current_language, t
@@ -28,6 +29,21 @@ columns = right.multiselect(t("export.columns"), present, default=present, key=f
 mask = schema.has(table, "user_id") and st.toggle(t("export.mask"), key="export_mask", help=t("export.mask.help"))
 applies = {"conversation_metrics": "export.filters_all", "nps_responses": "export.filters_platform"}
 st.caption(t(applies.get(table, "export.filters_dates")))
+
+
+def one_id(label: str, help_text: str, column: str, key: str) -> str | None:
+    """A text field for one id (user or dialog) when the table has the column; None when empty."""
+    if not schema.has(table, column):
+        return None
+    value = st.text_input(label, key=key, max_chars=MAX_VALUE, placeholder=t("export.any"), help=help_text).strip()
+    return value or None
+
+
+id_left, id_right = st.columns(2)
+with id_left:
+    user_id = one_id(t("export.user"), t("export.user.help"), "user_id", "export_user")
+with id_right:
+    session_id = one_id(t("export.dialog"), t("export.dialog.help"), "session_id", "export_dialog")
 
 
 def preview_cells(frame: pd.DataFrame) -> pd.DataFrame:
@@ -54,7 +70,7 @@ def export_section() -> None:
 
 
 def export_panels() -> None:
-    summary = data.query("export_summary", url, filters, table, tuple(columns), bool(mask))
+    summary = data.query("export_summary", url, filters, table, tuple(columns), bool(mask), user_id, session_id)
     rows = summary["rows"]
     sizes = summary["sizes"]
     st.metric(t("export.rows"), fmt.number(rows), border=True, width=240, help=t("export.rows.help"))
@@ -68,7 +84,7 @@ def export_panels() -> None:
             st.warning(t("export.long_cells", n=fmt.number(summary["long_cells"])))
         if summary["sheets"] > 1:
             st.warning(t("export.sheets", sheets=summary["sheets"], limit=fmt.number(ex.EXCEL_MAX_ROWS)))
-    request = ex.ExportRequest(table, filters, tuple(summary["columns"]), bool(mask))
+    request = ex.ExportRequest(table, filters, tuple(summary["columns"]), bool(mask), user_id, session_id)
     st.subheader(t("export.download"))
     for column, kind in zip(st.columns(3), ex.FORMATS):
         with column:

@@ -4,7 +4,7 @@ navigation. Looking a user up by id is for the roles that see ids."""
 
 import streamlit as st
 
-from data_access.business import MAX_VALUE
+from data_access.sql import MAX_VALUE
 from dashboard import auth, context, data, format as fmt
 from dashboard.i18n import t
 from dashboard.tables import table, when

@@ -127,3 +127,20 @@ def test_the_preview_shows_empty_cells_and_the_languages_numbers(monkeypatch, sq
     assert "None" not in cells and "nan" not in cells
     confidences = [v for v in preview["confidence"] if v]
     assert confidences and all("," in v and "." not in v for v in confidences)  # 0,9755, not 0.9755
+
+
+def test_the_export_page_filters_by_user_and_dialog(monkeypatch, sqlite_demo_url):
+    at = open_page(run_app(monkeypatch, sqlite_demo_url, {"range": "90d"}), "export")
+    everyone = int(at.metric[0].value.replace(",", ""))
+    at.text_input(key="export_user").input("u000000").run()
+    rows = list(csv.DictReader(io.StringIO(clicked(at, "csv").decode("utf-8-sig"))))
+    assert 0 < len(rows) < everyone and {r["user_id"] for r in rows} == {"u000000"}
+    assert int(at.metric[0].value.replace(",", "")) == len(rows)
+    assert "--user-id u000000" in at.code[0].value
+    dialog = rows[0]["session_id"]
+    at.text_input(key="export_dialog").input(dialog).run()
+    one = list(csv.DictReader(io.StringIO(clicked(at, "csv").decode("utf-8-sig"))))
+    assert one and {r["session_id"] for r in one} == {dialog} and len(one) <= len(rows)
+    at.text_input(key="export_user").input("x' OR '1'='1").run()  # a value, bound: matches nobody
+    assert_clean(at)
+    assert at.metric[0].value == "0"
