@@ -111,6 +111,8 @@ QUERIES = {
     "rating_distribution": business.rating_distribution,
     "nps_trend": business.nps_trend,
     "nps_comments": business.nps_comments,
+    "nps_comment_count": lambda engine, schema, filters, detractors: pd.DataFrame(
+        {"n": [business.nps_comment_count(engine, schema, filters, detractors)]}),
     "dialog_outcomes_trend": business.dialog_outcomes_trend,
     "conversion_by_platform": business.conversion_by_platform,
     "resolution_histogram": business.resolution_histogram,
@@ -161,6 +163,15 @@ def database_health(url: str) -> pd.DataFrame:
 def ping_ms(url: str) -> float:
     """The database round trip now (never cached)."""
     return operational.ping_ms(engine_for(url))
+
+
+def all_comments_csv(url: str, filters: Filters, detractors_only: bool, labels: dict[str, str]) -> bytes:
+    """Every survey comment of the range (not only the page on screen) as CSV, made on click."""
+    from data_access.spreadsheet import frame_to_csv
+
+    frame = business.nps_comments(engine_for(url), schema_for(url), filters, detractors_only, limit=None)
+    frame = auth.shown_ids(frame)[[c for c in labels if c in frame]].rename(columns=labels)
+    return b"\xef\xbb\xbf" + frame_to_csv(frame)
 
 
 def export_file(url: str, request: export.ExportRequest, fmt: str, lang: str = "en", *,

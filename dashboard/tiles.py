@@ -43,15 +43,34 @@ def delta_color(key: str) -> str:
     return "off" if better is None else ("normal" if better else "inverse")
 
 
+# A share or an average compared on fewer observations than this on either side says so, in grey:
+# Monday's 12 NPS answers against Sunday's 9 make "+26 pts" noise, not news.
+MIN_COMPARED = 30
+SAMPLED_UNITS = ("percent", "rating", "nps", "ms")
+FEW_NOTE = "kpi.few"
+
+
+def too_few_to_compare(unit: str, current: KpiValue, previous: KpiValue | None) -> bool:
+    """Whether the delta of a sampled KPI rests on fewer than ``MIN_COMPARED`` observations."""
+    return (unit in SAMPLED_UNITS and previous is not None and previous.value is not None
+            and current.value is not None and min(current.n, previous.n) < MIN_COMPARED)
+
+
 def kpi_tile(key: str, current: KpiValue, previous: KpiValue | None, compared: Filters) -> None:
     """One tile; ``previous`` is the KPI over ``compared``, the period the delta is against."""
     unit = KPIS[key].unit
     delta = fmt.kpi_delta(current.value, previous.value if previous else None, unit)
     unchanged = fmt.is_unchanged(delta)
+    few = too_few_to_compare(unit, current, previous)
+    help_ = help_text(key, current, compared)
+    if few and delta:
+        delta = f"{delta} · {t(FEW_NOTE)}"
+        help_ += "\n\n" + t("kpi.few.help", current=fmt.number(current.n), previous=fmt.number(previous.n),
+                              least=fmt.number(MIN_COMPARED))
     st.metric(t(f"kpi.{key}.label"), fmt.kpi_value(current.value, unit), delta,
-              delta_color="off" if unchanged else delta_color(key),
+              delta_color="off" if unchanged or few else delta_color(key),
               delta_arrow="off" if unchanged else "auto",
-              help=help_text(key, current, compared), border=True, width="stretch")
+              help=help_, border=True, width="stretch")
 
 
 def kpi_row(keys: Sequence[str], current: dict[str, KpiValue], previous: dict[str, KpiValue],

@@ -239,15 +239,30 @@ def nps_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) ->
     return frame
 
 
-def nps_comments(engine: sa.Engine, schema: Schema, filters: Filters, detractors_only: bool = False,
-                 limit: int = 50) -> pd.DataFrame:
-    """The latest survey comments (newest first) with score and platform; time in the filters' zone."""
-    dialect = engine.dialect.name
+def _comments_where(schema: Schema, filters: Filters, detractors_only: bool, dialect: str) -> tuple[str, dict]:
     where, params = sql.table_where(filters, "nps_responses", schema, dialect)
     only = ' AND "score" BETWEEN 0 AND 6' if detractors_only else ' AND "score" BETWEEN 0 AND 10'
+    return f"""{where}{only} AND "comment" IS NOT NULL AND "comment" <> ''""", params
+
+
+def nps_comment_count(engine: sa.Engine, schema: Schema, filters: Filters, detractors_only: bool = False) -> int:
+    """How many survey comments ``nps_comments`` pages through."""
+    where, params = _comments_where(schema, filters, detractors_only, engine.dialect.name)
+    return int(sql.read_row(engine, f"SELECT COUNT(*) AS n FROM nps_responses {where}", params)["n"] or 0)
+
+
+def nps_comments(engine: sa.Engine, schema: Schema, filters: Filters, detractors_only: bool = False,
+                 limit: int | None = 50, offset: int = 0) -> pd.DataFrame:
+    """Survey comments, newest first, ``limit`` of them from ``offset`` (all with ``limit=None``):
+    time in the filters' zone, platform, score, comment, and the user (where tracked)."""
+    dialect = engine.dialect.name
+    where, params = _comments_where(schema, filters, detractors_only, dialect)
+    user = ', "user_id"' if schema.has("nps_responses", "user_id") else ""
+    page = f" LIMIT {int(limit)} OFFSET {max(int(offset), 0)}" if limit is not None else ""
+    tiebreak = ', "id"' if schema.has("nps_responses", "id") else ""  # pages must not overlap
     frame = sql.read_frame(engine, f"""
-        SELECT {sql.TS} AS "timestamp", "platform", "score", "comment" FROM nps_responses {where}{only}
-        AND "comment" IS NOT NULL AND "comment" <> '' ORDER BY {sql.TS} DESC LIMIT {int(limit)}""", params)
+        SELECT {sql.TS} AS "timestamp", "platform", "score", "comment"{user} FROM nps_responses {where}
+        ORDER BY {sql.TS} DESC{tiebreak}{page}""", params)
     frame["timestamp"] = to_local(frame["timestamp"], filters.tz)
     return sql.numeric(frame, ["score"])
 

@@ -4,6 +4,7 @@ import streamlit as st
 
 from data_access.business import MIN_SAMPLE
 from dashboard import auth, charts, context, data, format as fmt
+from dashboard.filters import download_name
 from dashboard.i18n import t
 from dashboard.tables import chart, export_link, not_tracked, rate_by, rate_over_time, table, when
 from dashboard.tiles import kpi_section, page_title
@@ -18,6 +19,7 @@ def messages_link(user_id) -> str:
     return "messages?" + urlencode(query + [("user", str(user_id))])
 
 
+COMMENTS_PAGE = 50
 KEYS = ("dialogs", "csat", "avg_rating", "nps", "conversion_rate", "median_resolution_time", "repeat_contact_rate")
 NumberColumn = st.column_config.NumberColumn
 TextColumn = st.column_config.TextColumn
@@ -39,7 +41,11 @@ with data.database_errors(database.config):
         csat=data.Panel("csat_trend", (unit, by_platform_now)),
         ratings=data.Panel("rating_distribution", (by_platform_now,)),
         nps=data.Panel("nps_trend", (unit,), nps_tracked),
-        comments=data.Panel("nps_comments", (bool(st.session_state.get("business_detractors", False)),), nps_tracked),
+        comments=data.Panel("nps_comments", (bool(st.session_state.get("business_detractors", False)), COMMENTS_PAGE,
+                                             COMMENTS_PAGE * (int(st.session_state.get("comments_page") or 1) - 1)),
+                            nps_tracked),
+        comment_count=data.Panel("nps_comment_count", (bool(st.session_state.get("business_detractors", False)),),
+                                 nps_tracked),
         outcomes=data.Panel("dialog_outcomes_trend", (unit,)),
         conversion=data.Panel("conversion_by_platform", shown=schema.has("conversation_metrics", "converted")),
         resolution=data.Panel("resolution_histogram"),
@@ -130,15 +136,28 @@ with data.database_errors(database.config):
             t("kpi.nps.label")), nps.empty, "nps_trend")
         st.subheader(t("business.comments"))
         detractors = st.toggle(t("business.detractors_only"), key="business_detractors", bind="query-params")
+        total = int(panels["comment_count"]["n"].iloc[0])
+        pages = max(1, -(-total // COMMENTS_PAGE))
+        if total > COMMENTS_PAGE:  # page through them all, never a silent cap
+            st.number_input(t("business.comments_page", pages=fmt.number(pages), total=fmt.number(total)),
+                            min_value=1, max_value=pages, step=1, key="comments_page")
         comments = panels["comments"]
         if comments.empty:
             st.info(t("business.no_comments"))
         else:
-            table(comments, {"timestamp": when(t("col.time")),
-                             "platform": TextColumn(t("col.platform")),
-                             "score": NumberColumn(t("col.score")),
-                             "comment": TextColumn(t("col.comment"), width="large")},
-                  "nps_comments", "nps_comments")
+            columns = {"timestamp": when(t("col.time")), "platform": TextColumn(t("col.platform")),
+                       "score": NumberColumn(t("col.score")), "comment": TextColumn(t("col.comment"), width="large")}
+            if "user_id" in comments and auth.current().may("user_ids"):  # to the user's messages
+                comments = comments.assign(open=[messages_link(u) if u else None for u in comments["user_id"]])
+                columns["open"] = st.column_config.LinkColumn(t("col.open"), display_text=t("business.open_messages"))
+            table(comments, columns, "nps_comments", "nps_comments")
+            st.download_button(
+                t("business.all_comments", n=fmt.number(total)),
+                data=auth.audited_download(lambda: data.all_comments_csv(
+                    database.url, filters, detractors, {k: v["label"] for k, v in columns.items() if k != "open"}),
+                    "table_download", table="nps_comments_all", rows=total),
+                file_name=download_name("nps_comments_all", filters, "csv"), mime="text/csv", on_click="ignore",
+                key="all_comments", icon=":material/download:")
 
     outcomes = panels["outcomes"]
     st.header(t("kpi.conversion_rate.label"))

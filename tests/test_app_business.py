@@ -59,7 +59,8 @@ def test_from_a_repeat_contact_user_to_their_messages(monkeypatch, sqlite_demo_u
     from urllib.parse import parse_qs, urlparse
 
     at = open_page(run_app(monkeypatch, sqlite_demo_url, {"range": "90d"}), "business")
-    [users] = [d.value for d in at.dataframe if "open" in getattr(getattr(d.value, "data", d.value), "columns", [])]
+    [users] = [d.value for d in at.dataframe
+               if {"open", "repeat_dialogs"} <= set(getattr(getattr(d.value, "data", d.value), "columns", []))]
     frame = getattr(users, "data", users)
     link = frame["open"].iloc[0]
     query = parse_qs(urlparse(link).query)
@@ -74,3 +75,30 @@ def test_from_a_repeat_contact_user_to_their_messages(monkeypatch, sqlite_demo_u
     table = messages.dataframe[0].value
     times = list(getattr(table, "data", table)["timestamp"])
     assert times == sorted(times)
+
+
+def test_survey_comments_page_through_all_and_the_csv_holds_all(monkeypatch, sqlite_incident_url):
+    from data_access import business
+    from data_access.engine import make_engine
+    from data_access.schema import discover
+    from tests.apptest import page_text
+
+    at = open_page(run_app(monkeypatch, sqlite_incident_url, {"range": "90d"}), "business")
+    engine = make_engine(sqlite_incident_url)
+    total = business.nps_comment_count(engine, discover(engine), at.session_state["_filters"])
+    engine.dispose()
+    assert total > 50, "the demo should have more comments than one page"
+    [page] = [n for n in at.number_input if n.key == "comments_page"]
+    assert f"{-(-total // 50)}" in page.label
+    first = comments_shown(at)
+    page.set_value(2).run()
+    second = comments_shown(at)
+    assert len(first) == 50 and second and not set(first) & set(second)
+    [button] = [b for b in at.download_button if b.key == "all_comments"]
+    assert f"{total:,}" in button.label
+
+
+def comments_shown(at) -> list[tuple]:
+    [frame] = [d.value for d in at.dataframe if "comment" in getattr(getattr(d.value, "data", d.value), "columns", [])]
+    frame = getattr(frame, "data", frame)
+    return list(zip(frame["timestamp"], frame["comment"]))

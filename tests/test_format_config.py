@@ -81,3 +81,14 @@ def test_every_kpi_says_what_its_n_counts():
     from dashboard.i18n import PLURALS_EN
 
     assert all(f"kpi.n.{unit}" in PLURALS_EN for unit in N_UNITS.values())
+
+
+def test_a_delta_on_too_few_observations_says_so():
+    from data_access.kpis import KpiValue
+    from dashboard.tiles import MIN_COMPARED, too_few_to_compare
+
+    small, large = KpiValue("nps", 31.0, n=12), KpiValue("nps", 5.0, n=MIN_COMPARED)
+    assert too_few_to_compare("nps", small, large) and too_few_to_compare("percent", large, small)
+    assert not too_few_to_compare("nps", large, KpiValue("nps", 5.0, n=500))
+    assert not too_few_to_compare("count", small, large)  # a count is not a sample
+    assert not too_few_to_compare("nps", small, None)
