@@ -80,11 +80,19 @@ class Hook:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
 
-    def take(self, alertname: str | None = None) -> list[tuple[str, dict]]:
-        """The notifications since the last take (of ``alertname``), after Alertmanager settles."""
+    def take(self, alertname: str | None = None, expect: int = 0) -> list[tuple[str, dict]]:
+        """The notifications since the last take (of ``alertname``): after waiting (up to 20 s, for a
+        loaded machine) until ``expect`` of them arrived, and then ``SETTLE`` more for any extra."""
+        def mine() -> list[tuple[str, dict]]:
+            return [(s, a) for s, a in self.received if alertname is None or a["labels"]["alertname"] == alertname]
+
+        deadline = time.monotonic() + 20
+        while len(mine()) < expect and time.monotonic() < deadline:
+            time.sleep(0.2)
         time.sleep(SETTLE)
-        taken, self.received[:] = list(self.received), []
-        return [(s, a) for s, a in taken if alertname is None or a["labels"]["alertname"] == alertname]
+        taken = mine()
+        self.received[:] = [x for x in self.received if x not in taken]  # others stay for their own take
+        return taken
 
 
 class Alertmanager:
@@ -180,7 +188,7 @@ def test_one_notification_when_it_fires_one_when_it_resolves_none_for_a_blip(wat
         watcher.round(at(minute))
     assert hook.take("ServiceDown") == []
     watcher.round(at(33))  # the third minute [+32, +33) is complete: it fires now
-    [(status, alert)] = hook.take("ServiceDown")
+    [(status, alert)] = hook.take("ServiceDown", expect=1)
     assert status == "firing"
     assert alert["labels"] == {"alertname": "ServiceDown", "severity": "critical", "service": "api"}
     assert alert["annotations"]["summary"] == "Health checks failed for three minutes."
@@ -195,7 +203,7 @@ def test_one_notification_when_it_fires_one_when_it_resolves_none_for_a_blip(wat
     assert hook.take("ServiceDown") == []
 
     restarted.round(at(40.5))  # up again from +40
-    [(status, alert)] = hook.take("ServiceDown")
+    [(status, alert)] = hook.take("ServiceDown", expect=1)
     assert status == "resolved" and alert["labels"]["service"] == "api"
     assert alert["endsAt"].startswith(at(40).isoformat()[:16]) or alert["endsAt"].startswith(at(40.5).isoformat()[:16])
 
@@ -203,9 +211,9 @@ def test_one_notification_when_it_fires_one_when_it_resolves_none_for_a_blip(wat
 def test_a_resolution_while_the_watcher_was_down_is_not_lost(watched, alertmanager):
     hook = alertmanager.hook
     watched().round(at(34))
-    assert [s for s, _ in hook.take("ServiceDown")] == ["firing"]
+    assert [s for s, _ in hook.take("ServiceDown", expect=1)] == ["firing"]
     watched().round(at(45))  # the watcher was away from +34 to +45; the outage ended at +40
-    assert [s for s, _ in hook.take("ServiceDown")] == ["resolved"]
+    assert [s for s, _ in hook.take("ServiceDown", expect=1)] == ["resolved"]
 
 
 def test_a_silence_made_in_alertmanager_suppresses_the_notification(watched, alertmanager):
@@ -245,17 +253,17 @@ def test_the_database_down_is_an_alert_and_recovers(postgres, alertmanager, tmp_
     watcher = alert_watch.Watcher(engine, alertmanager.url, lambda: RULES, state_path=tmp_path / "state.json")
     try:
         assert watcher.round(at(34)).database_ok
-        assert [s for s, _ in hook.take("ServiceDown")] == ["firing"]
+        assert [s for s, _ in hook.take("ServiceDown", expect=1)] == ["firing"]
         proxy.stop()
         result = watcher.round(at(35))
         assert not result.database_ok and result.delivered
-        [(status, alert)] = hook.take(alert_watch.DATABASE_ALERT)
+        [(status, alert)] = hook.take(alert_watch.DATABASE_ALERT, expect=1)
         assert status == "firing" and alert["labels"]["severity"] == "critical"
         assert "127.0.0.1" not in json.dumps(alert) and str(proxy.port) not in json.dumps(alert)
         assert hook.take("ServiceDown") == []  # what fired stays firing: not known to have ended
         proxy.start()
         assert watcher.round(at(36)).database_ok
-        assert [s for s, _ in hook.take(alert_watch.DATABASE_ALERT)] == ["resolved"]
+        assert [s for s, _ in hook.take(alert_watch.DATABASE_ALERT, expect=1)] == ["resolved"]
     finally:
         proxy.stop()
         engine.dispose()
@@ -291,7 +299,7 @@ def test_the_command_line_watches_the_demo_incident_at_its_minute(sqlite_inciden
     fired = subprocess.run([*command, "--now", f"{day}T03:13:00Z"], cwd=ROOT, env=env, capture_output=True, text=True,
                            timeout=120)
     assert fired.returncode == 0 and "delivered" in fired.stdout, fired.stderr
-    [(status, alert)] = [(s, a) for s, a in hook.take("ServiceDown") if a["labels"]["service"] == "api-gateway"]
+    [(status, alert)] = [(s, a) for s, a in hook.take("ServiceDown", expect=1) if a["labels"]["service"] == "api-gateway"]
     assert status == "firing" and alert["startsAt"] == f"{day}T03:12:00Z"
 
 
