@@ -103,10 +103,11 @@ with data.database_errors(database.config):
                       border=True, width=220, help=t("sla.tile.services_met.help", target=fmt.percent(targets.uptime_percent, 3)))
             worst = services.sort_values("uptime").iloc[0]
             st.metric(t("sla.tile.lowest_uptime"), fmt.percent(worst["uptime"], 3), border=True, width=220,
-                      help=t("sla.tile.lowest_uptime.help", name=worst["name"]))
+                      help=t("sla.tile.lowest_uptime.help", name=fmt.md_text(worst["name"])))
             tightest = services.sort_values("budget_left_minutes").iloc[0]
-            st.metric(t("sla.tile.budget_left"), minutes(tightest["budget_left_minutes"]), border=True, width=220,
-                      help=t("sla.tile.budget_left.help", name=tightest["name"],
+            # Wider: a spent budget reads "−46 мин 47 с", which 220 px cut.
+            st.metric(t("sla.tile.budget_left"), minutes(tightest["budget_left_minutes"]), border=True, width=270,
+                      help=t("sla.tile.budget_left.help", name=fmt.md_text(tightest["name"]),
                              budget=minutes(tightest["budget_minutes"])))
         overall = answers[answers["name"].isna()] if not answers.empty else answers
         if not overall.empty and pd.notna(overall["p95_ms"].iloc[0]):
