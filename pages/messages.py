@@ -7,7 +7,7 @@ import streamlit as st
 from data_access.sql import MAX_VALUE
 from dashboard import auth, context, data, format as fmt
 from dashboard.i18n import t
-from dashboard.tables import table, when
+from dashboard.tables import not_tracked, table, when
 from dashboard.tiles import page_title
 
 SHOWN = 1000
@@ -33,6 +33,10 @@ if user and not auth.current().may("user_ids"):
 if not user and not dialog:
     st.info(t("messages.how"), icon=":material/forum:")
     st.stop()
+for column, wanted in (("user_id", user), ("session_id", dialog)):
+    if wanted and not database.schema.has("conversation_metrics", column):  # the seed's table has no session_id
+        not_tracked(f"conversation_metrics.{column}")
+        st.stop()
 
 st.subheader(t("messages.of_user", user=fmt.md_text(user)) if user else t("messages.of_dialog", dialog=fmt.md_text(dialog)))
 with data.database_errors(database.config):

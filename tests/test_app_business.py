@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from data_access.engine import make_engine
+import pytest
+
 from tests.apptest import assert_clean, open_page, page_text, run_app, tiles, warnings
 
 BUSINESS_TILES = ["Dialogs", "CSAT", "Avg rating", "NPS", "Conversion rate", "Median resolution time",
@@ -102,3 +104,26 @@ def comments_shown(at) -> list[tuple]:
     [frame] = [d.value for d in at.dataframe if "comment" in getattr(getattr(d.value, "data", d.value), "columns", [])]
     frame = getattr(frame, "data", frame)
     return list(zip(frame["timestamp"], frame["comment"]))
+
+
+def messages_pages_run(monkeypatch, url: str) -> None:
+    for query in ({"user": "u1"}, {"dialog": "s1"}, {}):
+        at = run_app(monkeypatch, url, query)
+        at.switch_page("../pages/messages.py").run()
+        assert_clean(at)
+        assert page_text(at)
+
+
+def test_the_messages_page_on_an_empty_database(monkeypatch, blank_url):
+    from data_access.engine import make_engine
+    from data_access.schema import create_all
+
+    engine = make_engine(blank_url)
+    create_all(engine)
+    engine.dispose()
+    messages_pages_run(monkeypatch, blank_url)
+
+
+def test_the_messages_page_on_the_seed_only_table(monkeypatch, seed_only_url):
+    """The seed's table has no session_id: asking for a dialog says so instead of failing."""
+    messages_pages_run(monkeypatch, seed_only_url)
