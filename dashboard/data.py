@@ -167,11 +167,11 @@ def ping_ms(url: str) -> float:
 
 def all_comments_csv(url: str, filters: Filters, detractors_only: bool, labels: dict[str, str]) -> bytes:
     """Every survey comment of the range (not only the page on screen) as CSV, made on click."""
-    from data_access.spreadsheet import frame_to_csv
+    from data_access.spreadsheet import UTF8_BOM, frame_to_csv
 
     frame = business.nps_comments(engine_for(url), schema_for(url), filters, detractors_only, limit=None)
     frame = auth.shown_ids(frame)[[c for c in labels if c in frame]].rename(columns=labels)
-    return b"\xef\xbb\xbf" + frame_to_csv(frame)
+    return UTF8_BOM + frame_to_csv(frame)
 
 
 def export_file(url: str, request: export.ExportRequest, fmt: str, lang: str = "en", *,
@@ -191,8 +191,10 @@ def export_file(url: str, request: export.ExportRequest, fmt: str, lang: str = "
         options = {"about": {k: t(f"export.about.{k}", lang) for k in export.ABOUT_LABELS},
                    "column_notes": {c: t(f"colnote.{c}", lang) for c in export.COLUMN_NOTES}}
     content, stats = export.written(engine_for(url), schema_for(url), request, fmt, **options)
-    if fmt == "csv":  # a download opens in Excel: the byte-order mark makes it read UTF-8 (the CLI writes none)
-        content = b"\xef\xbb\xbf" + content
+    if fmt == "csv":  # a download opens in Excel (the command line writes no mark)
+        from data_access.spreadsheet import UTF8_BOM
+
+        content = UTF8_BOM + content
     auth.audit("export", principal, table=request.table, format=fmt, rows=stats.rows,
                columns=list(request.columns), masked=request.mask_user_ids,
                filters=auth.filters_for_audit(request.filters))

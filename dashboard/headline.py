@@ -45,11 +45,12 @@ def prefetch_calls(url: str, filters: Filters) -> list[tuple[str, object]]:
     """The headline's reads, for the page's prefetch (``also``)."""
     recent = now_range(filters)
     hour, week_before = last_hour(filters)
-    calls = [("now_alerts", lambda: data.alert_histories(url, recent, data.rule_set())),
-             ("now_status", lambda: data.query("service_status", url, recent)),
-             ("hour", lambda: data.kpi_values(url, hour, HOUR_KEYS)),
-             ("hour_week_before", lambda: data.kpi_values(url, week_before, HOUR_KEYS))]
-    return calls
+    rules = data.rule_set()
+    return [("now_alerts", lambda: data.alert_histories(url, recent, rules)),
+            ("now_status", lambda: data.query("service_status", url, recent)),
+            ("sla", lambda: data.sla_compliance(url, filters, "services", rules.sla, False)),
+            ("hour", lambda: data.kpi_values(url, hour, HOUR_KEYS)),
+            ("hour_week_before", lambda: data.kpi_values(url, week_before, HOUR_KEYS))]
 
 
 def headline(database, filters: Filters) -> None:

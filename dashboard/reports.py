@@ -47,6 +47,12 @@ def value_text(value, unit: str, lang: str, text=fmt.plain_text) -> str:
     return fmt.kpi_value(value, unit, lang)
 
 
+# A report unit → (what its value is divided by, the cell's number style): Excel's percent format
+# takes a fraction, its time format days.
+XLSX_UNITS = {"count": (1, "count"), "percent": (100, "percent"), "rating": (1, "decimal"), "ms": (1000, "seconds"),
+              "seconds": (86400, "duration"), "money": (1, "usd"), "rps": (1, "decimal"), "nps": (1, "signed")}
+
+
 def xlsx_value(value, unit: str, lang: str, text=fmt.plain_text):
     """``value_text``'s counterpart for the workbook: a number with its unit as the cell's number
     format (``data_access.xlsx.Number``), so Excel sums and charts it; None stays empty."""
@@ -58,11 +64,8 @@ def xlsx_value(value, unit: str, lang: str, text=fmt.plain_text):
         return value_text(value, unit, lang, text)
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
-    value = float(value)
-    return {"count": lambda: Number(value, "count"), "percent": lambda: Number(value / 100, "percent"),
-            "rating": lambda: Number(value, "decimal"), "ms": lambda: Number(value / 1000, "seconds"),
-            "seconds": lambda: Number(value / 86400, "duration"), "money": lambda: Number(value, "usd"),
-            "rps": lambda: Number(value, "decimal"), "nps": lambda: Number(value, "signed")}[unit]()
+    divisor, style = XLSX_UNITS[unit]
+    return Number(float(value) / divisor, style)
 
 
 def title(report: rp.Report, lang: str) -> str:

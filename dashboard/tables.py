@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from data_access.spreadsheet import frame_to_csv
+from data_access.spreadsheet import UTF8_BOM, frame_to_csv
 from dashboard import auth, format as fmt
 from dashboard.i18n import current_language, t
 
@@ -51,9 +51,6 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
                                                                            rows=len(shown)),
                        file_name=_file_name(file_name), mime="text/csv",
                        key=f"csv_{key}", on_click="ignore", icon=":material/download:")
-
-
-UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def _file_name(stem: str) -> str:

@@ -83,16 +83,19 @@ class Firing:
         return fingerprint(self.labels)
 
 
+def _unit(rule: Rule) -> str:
+    """What the rule's compared value is in: % off normal for a baseline rule, else the metric's unit."""
+    return "%" if rule.baseline_weeks else METRICS[rule.metric].unit
+
+
 def _value_text(rule: Rule, value: float) -> str:
-    unit = METRICS[rule.metric].unit if rule.metric in METRICS else ""
     if rule.baseline_weeks:
         return f"{value:+.1f} % against the same hour of the previous {rule.baseline_weeks} weeks"
-    return f"{value:.4g} {unit}".strip()
+    return f"{value:.4g} {_unit(rule)}".strip()
 
 
 def _condition_text(rule: Rule) -> str:
-    unit = "%" if rule.baseline_weeks else (METRICS[rule.metric].unit if rule.metric in METRICS else "")
-    text = f"{rule.metric} {rule.operator} {rule.threshold:g} {unit}".strip()
+    text = f"{rule.metric} {rule.operator} {rule.threshold:g} {_unit(rule)}".strip()
     if rule.for_:
         text += f" for {rule.for_ // 60} min" if rule.for_ % 60 == 0 else f" for {rule.for_} s"
     return text
@@ -106,19 +109,18 @@ def generator_url(base: str | None, since: datetime, now: datetime) -> str:
     return f"{base.rstrip('/')}/alerts?{query}"
 
 
-def firing_at(engine: sa.Engine, rules: RuleSet, now: datetime, dashboard_url: str | None = None) -> list[Firing]:
+def firing_at(engine: sa.Engine, rules: RuleSet, now: datetime) -> list[Firing]:
     """Every alert of ``rules`` firing at ``now`` (naive UTC), evaluated over the rows before
     ``now`` only. Raises what the database raises (``errors.DATABASE_ERRORS``)."""
     schema = discover(engine)
     filters = Filters(start=now - SPAN, end=now, tz="UTC")
-    ruleset = rules
     # A rule on a table this database lacks watches nothing (the Alerts page says so).
-    watched = [rule for rule in ruleset.rules
+    watched = [rule for rule in rules.rules
                if rule.metric not in METRICS or schema.has_table(METRICS[rule.metric].table)]
 
     def evaluate(rule: Rule):
         with logs.about(rule.name):
-            return alerts.evaluated(engine, schema, filters, rule, ruleset.negative_keywords)[0]
+            return alerts.evaluated(engine, schema, filters, rule, rules.negative_keywords)[0]
 
     found = []
     # One statement per rule, on up to four connections at once (as the Alerts page does).
@@ -217,7 +219,7 @@ class Watcher:
             self.state.started = _iso(now)
         database_ok = True
         try:
-            firing = firing_at(self.engine, self.rules(), now, self.dashboard_url)
+            firing = firing_at(self.engine, self.rules(), now)
         except errors.DATABASE_ERRORS as error:
             problem = errors.classify(error)
             database_ok = False

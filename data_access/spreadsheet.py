@@ -54,6 +54,11 @@ class CsvWriter:
         self._writer.writerow(cells)
 
 
+# Put before a CSV meant for Excel (the dashboard's downloads): Excel then reads UTF-8, Cyrillic
+# included. Command-line output has none.
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def frame_to_csv(frame) -> bytes:
     """A pandas DataFrame (its index left out) as UTF-8 CSV bytes through ``CsvWriter``; missing
     values are empty fields."""

@@ -10,6 +10,15 @@ import urllib.request
 import pytest
 
 
+def required(message: str):
+    """A real dependency is missing: fail under CI=true, skip elsewhere."""
+    from tests.conftest import IN_CI
+
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

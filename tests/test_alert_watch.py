@@ -25,8 +25,8 @@ from data_access import alert_watch
 from data_access.alert_rules import parse_rules
 from data_access.engine import make_engine
 from data_access.schema import create_all
-from tests.conftest import IN_CI, INCIDENT_DAY, insert
-from tests.services import free_port, wait_until_ready
+from tests.conftest import INCIDENT_DAY, insert
+from tests.services import free_port, required, wait_until_ready
 from tests.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,12 +52,6 @@ T0 = datetime.now(timezone.utc).replace(tzinfo=None, second=0, microsecond=0) - 
 
 def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
-
-
-def _missing(message: str):
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 class Hook:
@@ -113,7 +107,7 @@ class Alertmanager:
 @pytest.fixture(scope="module")
 def alertmanager(tmp_path_factory):
     if not BINARY:
-        _missing("Alertmanager is not installed (apt-get install -y prometheus-alertmanager)")
+        required("Alertmanager is not installed (apt-get install -y prometheus-alertmanager)")
     folder = tmp_path_factory.mktemp("alertmanager")
     hook = Hook()
     config = folder / "alertmanager.yml"
@@ -306,7 +300,7 @@ def test_the_command_line_watches_the_demo_incident_at_its_minute(sqlite_inciden
 def test_the_shipped_alertmanager_config_passes_amtool():
     amtool = shutil.which("amtool")
     if not amtool:
-        _missing("amtool is not installed (apt-get install -y prometheus-alertmanager)")
+        required("amtool is not installed (apt-get install -y prometheus-alertmanager)")
     checked = subprocess.run([amtool, "check-config", str(ROOT / "alertmanager.yml")], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 

@@ -18,7 +18,8 @@ from openpyxl import load_workbook
 
 from data_access import reports as rp
 from dashboard.report_mail import MailError, SmtpSettings, recipients
-from tests.conftest import INCIDENT_DAY, IN_CI
+from tests.conftest import INCIDENT_DAY
+from tests.services import required
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,9 +30,7 @@ def smtp_server():
     try:
         from aiosmtpd.controller import Controller
     except ImportError:
-        if IN_CI:
-            pytest.fail("aiosmtpd is not installed (pip install -r requirements-dev.txt)")
-        pytest.skip("aiosmtpd is not installed")
+        required("aiosmtpd is not installed (pip install -r requirements-dev.txt)")
     received = []
 
     class Keep:

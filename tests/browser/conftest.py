@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import IN_CI
-from tests.services import free_port, wait_until_ready
+from tests.services import free_port, required, wait_until_ready
 from tests.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,20 +34,14 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
-def _missing(message: str):
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
 def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _missing("playwright is not installed (pip install -r requirements-dev.txt)")
+        required("playwright is not installed (pip install -r requirements-dev.txt)")
     if not Path(CHROMIUM).is_file():
-        _missing(f"Chromium is not at {CHROMIUM} (apt-get install -y chromium)")
+        required(f"Chromium is not at {CHROMIUM} (apt-get install -y chromium)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
