@@ -106,6 +106,7 @@ QUERIES = {
     "helpful_trend": ai.helpful_trend,
     "usage_by_model": ai.usage_by_model,
     "cost_outcomes": ai.cost_outcomes,
+    "latest_escalations": ai.latest_escalations,
     "export_summary": export.page_summary,
     "csat_trend": business.csat_trend,
     "rating_distribution": business.rating_distribution,

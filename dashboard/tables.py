@@ -173,6 +173,34 @@ def not_tracked(what: str) -> None:
     st.info(t("panel.not_tracked", what=what), icon=":material/visibility_off:")
 
 
+def messages_link(*, user: str | None = None, dialog: str | None = None) -> str:
+    """The Messages page for one user or one dialog, with this view's filters: a relative link
+    (same host), the ids bound as URL values."""
+    from urllib.parse import urlencode
+
+    from dashboard.sidebar import DRILL_KEYS, VIEW_KEYS
+
+    query = [(k, v) for k in st.query_params.keys() if k not in VIEW_KEYS + DRILL_KEYS
+             for v in st.query_params.get_all(k)]
+    query += [(name, str(value)) for name, value in (("user", user), ("dialog", dialog)) if value is not None]
+    return "messages?" + urlencode(query)
+
+
+def messages_links(frame: pd.DataFrame) -> list[str | None] | None:
+    """Per row, a link to its dialog's messages (``session_id``), else to its user's (``user_id``,
+    for the roles that see ids); ``None`` when no row can have one."""
+    may_users = "user_id" in frame and auth.current().may("user_ids")
+    if "session_id" not in frame and not may_users:
+        return None
+    links = []
+    for _, row in frame.iterrows():
+        dialog = row.get("session_id")
+        user = row.get("user_id") if may_users else None
+        links.append(messages_link(dialog=dialog) if isinstance(dialog, str) and dialog
+                     else messages_link(user=user) if isinstance(user, str) and user else None)
+    return links
+
+
 def export_link() -> None:
     """A pointer from a chart page's tables to the full-data export page."""
     from dashboard import context

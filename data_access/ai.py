@@ -356,3 +356,25 @@ def _cost_per_outcome(frame: pd.DataFrame) -> pd.DataFrame:
     frame["cost_per_conversion"] = [per(c, n) for c, n in zip(frame["cost"], frame["converted"])]
     frame["cost_per_escalated"] = [per(money(c), n) for c, n in zip(frame["escalated_cost_e4"], frame["escalated"])]
     return frame.drop(columns=["cost_e4", "escalated_cost_e4"])
+
+
+LATEST_ESCALATIONS = 20
+
+
+def latest_escalations(engine: sa.Engine, schema: Schema, filters: Filters,
+                       limit: int = LATEST_ESCALATIONS) -> pd.DataFrame:
+    """The ``limit`` latest hand-overs to a human in the range, newest first: the message's time
+    (in the filters' zone), its dialog (``session_id``) and user where tracked, platform, intent
+    and model. Empty where escalations are not tracked. Read from the raw rows (a short list)."""
+    from data_access.business import to_local
+
+    if not schema.has(CM, "escalated"):
+        return pd.DataFrame(columns=["timestamp", "platform", "intent"])
+    where, params = sql.table_where(filters, CM, schema, engine.dialect.name)
+    columns = [c for c in ("session_id", "user_id", "platform", "intent", "ai_model") if schema.has(CM, c)]
+    listed = ", ".join(f'"{c}"' for c in columns)
+    frame = sql.read_frame(engine, f"""
+        SELECT {sql.TS} AS "timestamp", {listed} FROM {CM} {where} AND "escalated" = :escalated
+        ORDER BY {sql.TS} DESC LIMIT {int(limit)}""", {**params, "escalated": True})
+    frame["timestamp"] = to_local(frame["timestamp"], filters.tz)
+    return frame

@@ -254,7 +254,8 @@ def nps_comment_count(engine: sa.Engine, schema: Schema, filters: Filters, detra
 def nps_comments(engine: sa.Engine, schema: Schema, filters: Filters, detractors_only: bool = False,
                  limit: int | None = 50, offset: int = 0) -> pd.DataFrame:
     """Survey comments, newest first, ``limit`` of them from ``offset`` (all with ``limit=None``):
-    time in the filters' zone, platform, score, comment, and the user (where tracked)."""
+    time in the filters' zone, platform, score, comment, the user (where tracked) and the
+    comment's dialog with its intent (``comment_dialogs``; where users are tracked)."""
     dialect = engine.dialect.name
     where, params = _comments_where(schema, filters, detractors_only, dialect)
     user = ', "user_id"' if schema.has("nps_responses", "user_id") else ""
@@ -263,8 +264,61 @@ def nps_comments(engine: sa.Engine, schema: Schema, filters: Filters, detractors
     frame = sql.read_frame(engine, f"""
         SELECT {sql.TS} AS "timestamp", "platform", "score", "comment"{user} FROM nps_responses {where}
         ORDER BY {sql.TS} DESC{tiebreak}{page}""", params)
+    if user and schema.has(CM, "user_id") and schema.has(CM, "intent") and not frame.empty:
+        frame = comment_dialogs(engine, schema, frame)
     frame["timestamp"] = to_local(frame["timestamp"], filters.tz)
     return sql.numeric(frame, ["score"])
+
+
+# A survey goes out after a dialog; a comment belongs to the same user's latest message on the same
+# platform at most this long before it (docs/contract.md, "A comment's dialog").
+COMMENT_DIALOG_WINDOW = pd.Timedelta(hours=24)
+COMMENTS_PER_QUERY = 500  # comments per query: bound values per IN list (SQLite allows 32,766 in all)
+
+
+def comment_dialogs(engine: sa.Engine, schema: Schema, comments: pd.DataFrame) -> pd.DataFrame:
+    """``comments`` (UTC ``timestamp``, ``platform``, ``user_id``) with ``intent`` and, where
+    tracked, ``session_id`` of each one's dialog: the same user's latest message on the same
+    platform within ``COMMENT_DIALOG_WINDOW`` before the comment. NULL where there is none.
+    Reads only the window of these comments' times, for these users."""
+    from data_access.filters import bind_timestamp
+
+    dialect = engine.dialect.name
+    stamps = pd.to_datetime(comments["timestamp"], utc=True)
+    session = ', "session_id"' if schema.has(CM, "session_id") else ""
+    in_time = comments.assign(_at=stamps).sort_values("_at")
+    found = []
+    # In time order, a chunk at a time: each reads the messages of its own (short) window only.
+    for start in range(0, len(in_time), COMMENTS_PER_QUERY):
+        chunk = in_time.iloc[start:start + COMMENTS_PER_QUERY]
+        users = sorted({str(u) for u in chunk["user_id"].dropna()})
+        if not users:
+            continue
+        params = {f"u{i}": u for i, u in enumerate(users)}
+        params["lo"] = bind_timestamp((chunk["_at"].min() - COMMENT_DIALOG_WINDOW).tz_localize(None).to_pydatetime(),
+                                      dialect)
+        params["hi"] = bind_timestamp(chunk["_at"].max().tz_localize(None).to_pydatetime() + pd.Timedelta(seconds=1),
+                                      dialect)
+        listed = ", ".join(f":u{i}" for i in range(len(users)))
+        found.append(sql.read_frame(engine, f"""
+            SELECT {sql.TS} AS "message_time", "user_id", "platform", "intent"{session} FROM conversation_metrics
+            WHERE {sql.TS} >= :lo AND {sql.TS} < :hi AND "user_id" IN ({listed})""", params))
+    messages = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+    columns = ["intent"] + (["session_id"] if session else [])
+    if messages.empty:
+        return comments.assign(**{c: None for c in columns})
+    messages["message_time"] = pd.to_datetime(messages["message_time"], utc=True)
+    as_key = lambda values: values.astype("string").fillna("")  # noqa: E731  one key type both sides
+    left = comments.assign(_at=stamps, _order=range(len(comments)), _user=as_key(comments["user_id"]),
+                           _platform=as_key(comments["platform"])).sort_values("_at")
+    right = messages.assign(_user=as_key(messages["user_id"]), _platform=as_key(messages["platform"]))
+    joined = pd.merge_asof(left, right.drop(columns=["user_id", "platform"]).sort_values("message_time"),
+                           left_on="_at", right_on="message_time", by=["_user", "_platform"],
+                           direction="backward", tolerance=COMMENT_DIALOG_WINDOW)
+    joined = joined.sort_values("_order").reset_index(drop=True)[[*comments.columns, *columns]]
+    for column in columns:  # text or None, as the other text columns
+        joined[column] = joined[column].astype(object).where(joined[column].notna(), None)
+    return joined
 
 
 def to_local(values: pd.Series, tz: str) -> pd.Series:

@@ -7,7 +7,8 @@ import streamlit as st
 from data_access import ai
 from dashboard import charts, context, data, format as fmt
 from dashboard.i18n import t
-from dashboard.tables import chart, export_link, not_tracked, rate_by, rate_over_time, shown_value, table
+from dashboard.tables import (chart, export_link, messages_links, not_tracked, rate_by, rate_over_time, shown_value,
+                              table, when)
 from dashboard.tiles import kpi_section, page_title
 
 KEYS = ("messages", "avg_response_time", "p95_response_time", "intent_accuracy", "helpful_answers",
@@ -56,6 +57,7 @@ with data.database_errors(database.config):
         calibration=data.Panel("calibration", shown=labelled),
         helpful=data.Panel("helpful_trend", (unit,), has("helpful")),
         outcomes=data.Panel("dialog_outcomes_trend", (unit,), has("escalated")),
+        escalations=data.Panel("latest_escalations", shown=has("escalated")),
         usage=data.Panel("usage_by_model", (unit,)),
         cost_by_model=data.Panel("cost_outcomes", ("ai_model",)),
         cost_by_platform=data.Panel("cost_outcomes", ("platform",)))
@@ -169,6 +171,20 @@ with data.database_errors(database.config):
                            "dialogs": NumberColumn(t("col.dialogs"), format="localized"),
                            "escalation_rate": NumberColumn(t("kpi.escalation_rate.label"), format="%.1f %%")},
                   "handed_over", "handed_over")
+        st.subheader(t("ai.latest_escalations"))
+        escalations = panels["escalations"]
+        if escalations.empty:
+            st.info(t("ai.no_escalations"))
+        else:
+            columns = {"timestamp": when(t("col.time")),
+                       **{c: TextColumn(t(label)) for c, label in (("session_id", "col.dialog"), ("user_id", "col.user"),
+                                                                  ("platform", "col.platform"), ("intent", "col.intent"))
+                          if c in escalations}}
+            links = messages_links(escalations)
+            if links is not None:
+                escalations = escalations.assign(open=links)
+                columns["open"] = st.column_config.LinkColumn(t("col.open"), display_text=t("business.open_messages"))
+            table(escalations, columns, "latest_escalations", "latest_escalations")
 
     st.header(t("ai.cost"))
     usage = panels["usage"]

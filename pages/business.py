@@ -6,18 +6,9 @@ from data_access.business import MIN_SAMPLE
 from dashboard import auth, charts, context, data, format as fmt
 from dashboard.filters import download_name
 from dashboard.i18n import t
-from dashboard.tables import chart, export_link, not_tracked, rate_by, rate_over_time, table, when
+from dashboard.tables import (chart, export_link, messages_link, messages_links, not_tracked, rate_by, rate_over_time,
+                              table, when)
 from dashboard.tiles import kpi_section, page_title
-
-def messages_link(user_id) -> str:
-    """The messages page for one user, with this view's filters (a relative link: same host)."""
-    from urllib.parse import urlencode
-
-    from dashboard.sidebar import VIEW_KEYS
-
-    query = [(k, v) for k in st.query_params.keys() if k not in VIEW_KEYS for v in st.query_params.get_all(k)]
-    return "messages?" + urlencode(query + [("user", str(user_id))])
-
 
 COMMENTS_PAGE = 50
 KEYS = ("dialogs", "csat", "avg_rating", "nps", "conversion_rate", "median_resolution_time", "repeat_contact_rate")
@@ -147,8 +138,11 @@ with data.database_errors(database.config):
         else:
             columns = {"timestamp": when(t("col.time")), "platform": TextColumn(t("col.platform")),
                        "score": NumberColumn(t("col.score")), "comment": TextColumn(t("col.comment"), width="large")}
-            if "user_id" in comments and auth.current().may("user_ids"):  # to the user's messages
-                comments = comments.assign(open=[messages_link(u) if u else None for u in comments["user_id"]])
+            if "intent" in comments:  # the comment's dialog (data_access.business.comment_dialogs)
+                columns["intent"] = TextColumn(t("col.dialog_intent"), help=t("business.comment_dialog_help"))
+            links = messages_links(comments)
+            if links is not None:
+                comments = comments.assign(open=links)
                 columns["open"] = st.column_config.LinkColumn(t("col.open"), display_text=t("business.open_messages"))
             table(comments, columns, "nps_comments", "nps_comments")
             st.download_button(
@@ -214,7 +208,7 @@ with data.database_errors(database.config):
         else:
             columns = {}
             if auth.current().may("user_ids"):  # a viewer's ids are masked: nothing to look up
-                users = users.assign(open=[messages_link(u) for u in users["user_id"]])
+                users = users.assign(open=[messages_link(user=u) for u in users["user_id"]])
                 columns["open"] = st.column_config.LinkColumn(t("col.open"), display_text=t("business.open_messages"))
             table(users, {"user_id": TextColumn(t("col.user")),
                           "dialogs": NumberColumn(t("col.dialogs"), format="localized"),

@@ -128,3 +128,10 @@ def test_seed_only_table(seed_only_for_queries):
     assert ai.calibration(engine, schema, RANGE)["accuracy"].isna().all()
     breakdown = business.breakdown(engine, schema, RANGE, "intent")
     assert breakdown["intent_accuracy"].isna().all() and breakdown["helpful_share"].isna().all()
+
+
+def test_latest_escalations_newest_first_with_their_dialog(ai_data):
+    frame = ai.latest_escalations(*ai_data, RANGE)
+    assert records(frame, ["timestamp", "session_id", "user_id", "platform", "intent"]) == [
+        (pd.Timestamp("2026-11-01 12:00"), "sB", "u2", "whatsapp", "refund")]  # the only hand-over
+    assert ai.latest_escalations(*ai_data, RANGE, limit=0).empty

@@ -100,6 +100,34 @@ def test_survey_comments_page_through_all_and_the_csv_holds_all(monkeypatch, sql
     assert f"{total:,}" in button.label
 
 
+def test_a_survey_comment_shows_its_dialogs_intent_and_opens_that_dialog(monkeypatch, sqlite_demo_url):
+    from urllib.parse import parse_qs, urlparse
+
+    at = open_page(run_app(monkeypatch, sqlite_demo_url, {"range": "90d"}), "business")
+    [frame] = [d.value for d in at.dataframe if "comment" in getattr(getattr(d.value, "data", d.value), "columns", [])]
+    frame = getattr(frame, "data", frame)
+    row = frame[frame["open"].str.contains("dialog=")].iloc[0]
+    assert row["intent"]
+    query = parse_qs(urlparse(row["open"]).query)
+    assert "user" not in query and query["range"] == ["90d"]
+    [dialog] = query["dialog"]
+    messages = run_app(monkeypatch, sqlite_demo_url, {k: v[0] for k, v in query.items()})
+    messages.switch_page("../pages/messages.py").run()
+    assert_clean(messages)
+    table = getattr(messages.dataframe[0].value, "data", messages.dataframe[0].value)
+    assert set(table["session_id"]) == {dialog} and row["intent"] in set(table["intent"])
+
+
+def test_latest_escalations_open_their_dialogs(monkeypatch, sqlite_demo_url):
+    at = open_page(run_app(monkeypatch, sqlite_demo_url, {"range": "90d"}), "ai_performance")
+    assert any(s.value == "Latest hand-overs to a person" for s in at.subheader)
+    [frame] = [d.value for d in at.dataframe
+               if {"session_id", "open"} <= set(getattr(getattr(d.value, "data", d.value), "columns", []))]
+    frame = getattr(frame, "data", frame)
+    assert len(frame) == 20 and list(frame["timestamp"]) == sorted(frame["timestamp"], reverse=True)
+    assert all(link.endswith(f"dialog={sid}") for link, sid in zip(frame["open"], frame["session_id"]))
+
+
 def comments_shown(at) -> list[tuple]:
     [frame] = [d.value for d in at.dataframe if "comment" in getattr(getattr(d.value, "data", d.value), "columns", [])]
     frame = getattr(frame, "data", frame)

@@ -92,6 +92,28 @@ def test_nps_comments_newest_first_and_detractors_only(business_data):
     assert moscow["timestamp"].iloc[0] == pd.Timestamp("2026-11-02 13:00")
 
 
+def test_comment_dialogs_the_same_users_last_message_on_that_platform_within_a_day(business_data):
+    frame = business.nps_comments(*business_data, RANGE)
+    # "slow" (u6) has no messages; "great" (u1, telegram, 11:00) follows u1's 10:05 message in sA
+    assert records(frame, ["comment", "intent", "session_id"]) == [("slow", None, None),
+                                                                   ("great", "order_status", "sA")]
+    engine, schema = business_data
+    comments = pd.DataFrame({
+        "timestamp": [datetime(2026, 11, 2, 9, 30), datetime(2026, 11, 1, 12, 5), datetime(2026, 11, 2, 12, 11),
+                      datetime(2026, 11, 2, 12, 9), datetime(2026, 11, 2, 15, 0), datetime(2026, 11, 1, 11)],
+        "platform": ["telegram", "telegram", "whatsapp", "whatsapp", "web", "whatsapp"],
+        "user_id": ["u1", "u2", "u2", "u2", "u3", "u1"]})
+    found = business.comment_dialogs(engine, schema, comments)
+    assert records(found, ["intent", "session_id"]) == [
+        ("order_status", "sC"),  # the latest of u1's telegram messages before 09:30 (sC at 09:00, not sA)
+        ("refund", "sZ"),        # u2's telegram dialog of the evening before (its time, not the range, counts)
+        (None, None),            # 24 h 1 min after u2's last message: another occasion
+        ("refund", "sB"),        # 23 h 59 min after it
+        ("pricing", None),       # u3's dialog has no session_id (keyed by user and day): intent, no link
+        (None, None),            # u1 has no whatsapp messages
+    ]
+
+
 def test_dialog_outcomes_trend(business_data):
     frame = business.dialog_outcomes_trend(*business_data, RANGE, "day")
     assert records(frame, ["bucket", "dialogs", "conversion_rate", "repeats", "repeat_rate", "resolved",
