@@ -644,6 +644,7 @@ EN: dict[str, str] = {
 for _key, _kpi in KPIS.items():
     EN[f"kpi.{_key}.label"] = _kpi.label
     EN[f"kpi.{_key}.definition"] = _kpi.definition
+    EN[f"kpi.{_key}.meaning"] = _kpi.meaning
 for _i, (_, _label) in enumerate(RESOLUTION_BINS):
     EN[f"bin.resolution.{_i}"] = _label
 for _i, (_, _label) in enumerate(LATENCY_BINS):

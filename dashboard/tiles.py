@@ -30,7 +30,9 @@ def range_summary(filters: Filters) -> str:
 
 
 def help_text(key: str, current: KpiValue, compared: Filters) -> str:
-    definition = t(f"kpi.{key}.definition")
+    """A tile's help: what the number tells, its precise definition in small print (column names
+    and all: data_access.kpis), the sample behind it and the period it is compared with."""
+    definition = f"{t(f'kpi.{key}.meaning')}\n\n:small[{t(f'kpi.{key}.definition')}]"
     if current.value is None:
         reason = t("kpi.not_tracked" if current.reason == NOT_TRACKED else "kpi.no_data")
         return t("kpi.help_none", definition=definition, reason=reason)

@@ -58,6 +58,7 @@ class Kpi:
     requires: tuple[str, ...]  # "table.column" the KPI cannot do without
     build: Callable[[str], Aggregates] = field(repr=False)
     higher_is_better: bool | None = True
+    meaning: str = ""  # what the number tells, in a manager's words (the tile's help; docs/contract.md)
 
     @property
     def definition(self) -> str:
@@ -75,13 +76,14 @@ LEVEL_TABLES = {"messages": CM, "dialogs": CM, "nps": "nps_responses",
 
 
 def kpi(key: str, label: str, level: str, unit: str, requires: Iterable[str] = (),
-        higher_is_better: bool | None = True):
-    """Register a KPI function under ``key``."""
+        higher_is_better: bool | None = True, *, meaning: str):
+    """Register a KPI function under ``key``: ``meaning`` says what it tells in a manager's words,
+    the function's docstring defines it precisely (column names and all)."""
     table = LEVEL_TABLES[level]
 
     def register(build: Callable[[str], Aggregates]):
         needs = tuple(r if "." in r else f"{table}.{r}" for r in requires) or (f"{table}.timestamp",)
-        KPIS[key] = Kpi(key, label, level, unit, needs, build, higher_is_better)
+        KPIS[key] = Kpi(key, label, level, unit, needs, build, higher_is_better, meaning)
         return build
 
     return register
@@ -94,7 +96,8 @@ def share(part, whole) -> float | None:
 
 # --- messages: one row per conversation_metrics row ------------------------------------------
 
-@kpi("messages", "Messages", "messages", "count")
+@kpi("messages", "Messages", "messages", "count",
+     meaning="Answers the bot sent.")
 def message_count(dialect: str) -> Aggregates:
     """Number of conversation_metrics rows (answers the AI sent)."""
     return Aggregates({"n": "COUNT(*)"}, lambda r: (r["n"], r["n"], 0))
@@ -119,7 +122,8 @@ RATED = '"satisfaction_score" BETWEEN 1 AND 5'
 TIMED = '"response_time_ms" >= 0'
 
 
-@kpi("csat", "CSAT", "messages", "percent", ["satisfaction_score"])
+@kpi("csat", "CSAT", "messages", "percent", ["satisfaction_score"],
+     meaning="Share of customer ratings that are 4 or 5 stars.")
 def csat_top2_share(dialect: str) -> Aggregates:
     """% of ratings that are 4 or 5, among non-NULL satisfaction_score (top-2 box).
 
@@ -129,7 +133,8 @@ def csat_top2_share(dialect: str) -> Aggregates:
         lambda r: (share(r["top2"], r["counted"]), r["counted"], r["bad"]))
 
 
-@kpi("avg_rating", "Avg rating", "messages", "rating", ["satisfaction_score"])
+@kpi("avg_rating", "Avg rating", "messages", "rating", ["satisfaction_score"],
+     meaning="The customers' average rating, out of 5 stars.")
 def average_rating(dialect: str) -> Aggregates:
     """Mean of non-NULL satisfaction_score, on a 1–5 scale.
 
@@ -138,16 +143,18 @@ def average_rating(dialect: str) -> Aggregates:
 
 
 @kpi("avg_response_time", "Avg AI response time", "messages", "ms", ["response_time_ms"],
-     higher_is_better=False)
+     higher_is_better=False,
+     meaning="How long the bot takes to write an answer, on average.")
 def mean_response_time_ms(dialect: str) -> Aggregates:
-    """Mean response_time_ms (AI generation time), in milliseconds.
+    """Mean response_time_ms (AI generation time).
 
     Negative times are ignored and counted."""
     return valid_mean('"response_time_ms"', TIMED)
 
 
 @kpi("p95_response_time", "p95 AI response time", "messages", "ms", ["response_time_ms"],
-     higher_is_better=False)
+     higher_is_better=False,
+     meaning="95 of every 100 answers are ready within this time; the slowest 5 % take longer.")
 def p95_response_time_ms(dialect: str) -> Aggregates:
     """95th percentile of response_time_ms, linear interpolation (PostgreSQL percentile_cont);
     within 1 % where read from the hourly rollups.
@@ -159,7 +166,8 @@ def p95_response_time_ms(dialect: str) -> Aggregates:
         lambda r: (None if r["p95"] is None else float(r["p95"]), r["counted"], r["bad"]))
 
 
-@kpi("intent_accuracy", "Intent accuracy", "messages", "percent", ["expected_intent", "intent"])
+@kpi("intent_accuracy", "Intent accuracy", "messages", "percent", ["expected_intent", "intent"],
+     meaning="How often the bot understood what the customer wanted, checked on messages a person labelled.")
 def intent_accuracy_share(dialect: str) -> Aggregates:
     """% of rows with expected_intent not NULL where intent = expected_intent (the labelled sample)."""
     return Aggregates(
@@ -168,7 +176,8 @@ def intent_accuracy_share(dialect: str) -> Aggregates:
         lambda r: (share(r["hits"], r["labelled"]), r["labelled"], 0))
 
 
-@kpi("helpful_answers", "Helpful answers", "messages", "percent", ["helpful"])
+@kpi("helpful_answers", "Helpful answers", "messages", "percent", ["helpful"],
+     meaning="Share of thumbs up among the customers' thumbs up and down on answers.")
 def helpful_share(dialect: str) -> Aggregates:
     """% of non-NULL helpful (the customer's thumbs up/down) that are true."""
     return Aggregates(
@@ -176,7 +185,8 @@ def helpful_share(dialect: str) -> Aggregates:
         lambda r: (share(r["up"], r["voted"]), r["voted"], 0))
 
 
-@kpi("tokens", "Tokens", "messages", "count", ["tokens_used"], higher_is_better=None)
+@kpi("tokens", "Tokens", "messages", "count", ["tokens_used"], higher_is_better=None,
+     meaning="How much text the AI models read and wrote, in tokens (what they are billed by).")
 def tokens_sum(dialect: str) -> Aggregates:
     """Sum of tokens_used. Negative counts are ignored and counted."""
     valid = '"tokens_used" >= 0'
@@ -185,7 +195,8 @@ def tokens_sum(dialect: str) -> Aggregates:
         lambda r: (None if not r["counted"] else int(r["total"]), r["counted"], r["bad"]))
 
 
-@kpi("cost", "Cost", "messages", "money", ["cost_usd"], higher_is_better=False)
+@kpi("cost", "Cost", "messages", "money", ["cost_usd"], higher_is_better=False,
+     meaning="What the AI models cost, in US dollars.")
 def cost_sum_usd(dialect: str) -> Aggregates:
     """Sum of cost_usd, in USD (exact to 1/10,000 USD). Negative, NaN and infinite costs are
     ignored and counted."""
@@ -199,13 +210,15 @@ def cost_sum_usd(dialect: str) -> Aggregates:
 
 # --- dialogs: one row per dialog (see dialogs_subquery) ---------------------------------------
 
-@kpi("dialogs", "Dialogs", "dialogs", "count")
+@kpi("dialogs", "Dialogs", "dialogs", "count",
+     meaning="Conversations with customers.")
 def dialog_count(dialect: str) -> Aggregates:
     """Number of distinct dialogs (a dialog is a session_id; without one, user_id + UTC date)."""
     return Aggregates({"n": "COUNT(*)"}, lambda r: (r["n"], r["n"], 0))
 
 
-@kpi("conversion_rate", "Conversion rate", "dialogs", "percent", ["converted"])
+@kpi("conversion_rate", "Conversion rate", "dialogs", "percent", ["converted"],
+     meaning="Share of dialogs that ended in an order, a booking or a payment.")
 def conversion_rate(dialect: str) -> Aggregates:
     """% of dialogs with any converted = true (ended with an order, booking or payment)."""
     return Aggregates({"hit": "SUM(converted_any)", "n": "COUNT(*)"},
@@ -213,7 +226,8 @@ def conversion_rate(dialect: str) -> Aggregates:
 
 
 @kpi("escalation_rate", "Escalation rate", "dialogs", "percent", ["escalated"],
-     higher_is_better=False)
+     higher_is_better=False,
+     meaning="Share of dialogs the bot handed to a person.")
 def escalation_rate(dialect: str) -> Aggregates:
     """% of dialogs with any escalated = true (handed to a human operator)."""
     return Aggregates({"hit": "SUM(escalated_any)", "n": "COUNT(*)"},
@@ -221,7 +235,8 @@ def escalation_rate(dialect: str) -> Aggregates:
 
 
 @kpi("median_resolution_time", "Median resolution time", "dialogs", "seconds", ["resolved"],
-     higher_is_better=False)
+     higher_is_better=False,
+     meaning="How long it takes to solve a customer's question: half of the solved dialogs took less.")
 def median_resolution_seconds(dialect: str) -> Aggregates:
     """Median over resolved dialogs of (first message with resolved = true) − (dialog start);
     within 1 % where read from the hourly rollups."""
@@ -231,7 +246,8 @@ def median_resolution_seconds(dialect: str) -> Aggregates:
 
 
 @kpi("repeat_contact_rate", "Repeat contact rate", "dialogs", "percent", ["user_id"],
-     higher_is_better=False)
+     higher_is_better=False,
+     meaning="Share of dialogs from customers who had already written in the week before: often a sign the first answer did not help.")
 def repeat_contact_rate(dialect: str) -> Aggregates:
     """% of dialogs whose user started another dialog in the 7 days before, within the filtered rows."""
     return Aggregates({"hit": f"SUM({repeat_flag(dialect)})", "n": "COUNT(*)"},
@@ -254,7 +270,8 @@ def resolution_seconds(dialect: str) -> str:
 
 # --- NPS responses ---------------------------------------------------------------------------
 
-@kpi("nps", "NPS", "nps", "nps", ["score"])
+@kpi("nps", "NPS", "nps", "nps", ["score"],
+     meaning="Would customers recommend us: the share of promoters (9–10) minus that of detractors (0–6), from −100 to 100.")
 def net_promoter_score(dialect: str) -> Aggregates:
     """% of nps_responses with score 9–10 minus % with 0–6 (−100..100).
 
@@ -270,7 +287,8 @@ def net_promoter_score(dialect: str) -> Aggregates:
 
 # --- system samples: one row per sample timestamp (summed over services) -----------------------
 
-@kpi("avg_rps", "Avg RPS", "system", "rps", ["requests"], higher_is_better=None)
+@kpi("avg_rps", "Avg RPS", "system", "rps", ["requests"], higher_is_better=None,
+     meaning="Requests per second the services handled, on average.")
 def average_rps(dialect: str) -> Aggregates:
     """sum(requests) / (number of distinct sample timestamps × 60)."""
     return Aggregates({"req": "SUM(requests)", "samples": "COUNT(*)"},
@@ -278,7 +296,8 @@ def average_rps(dialect: str) -> Aggregates:
                                  float(r["req"] or 0) / (r["samples"] * 60.0), r["samples"], 0))
 
 
-@kpi("peak_rps", "Peak RPS", "system", "rps", ["requests"], higher_is_better=None)
+@kpi("peak_rps", "Peak RPS", "system", "rps", ["requests"], higher_is_better=None,
+     meaning="Requests per second in the busiest minute.")
 def peak_rps(dialect: str) -> Aggregates:
     """max over sample timestamps of sum(requests) / 60."""
     return Aggregates({"peak": "MAX(requests)", "samples": "COUNT(*)"},
@@ -287,7 +306,8 @@ def peak_rps(dialect: str) -> Aggregates:
 
 
 @kpi("error_rate", "Error rate", "system", "percent", ["requests", "errors"],
-     higher_is_better=False)
+     higher_is_better=False,
+     meaning="Share of requests that failed.")
 def error_rate(dialect: str) -> Aggregates:
     """100 × sum(errors) / sum(requests)."""
     return Aggregates({"err": "SUM(errors)", "req": "SUM(requests)"},
@@ -295,7 +315,8 @@ def error_rate(dialect: str) -> Aggregates:
 
 
 @kpi("active_sessions", "Active sessions", "system", "count", ["active_sessions"],
-     higher_is_better=None)
+     higher_is_better=None,
+     meaning="Customers in a conversation at the latest measurement.")
 def active_sessions_latest(dialect: str) -> Aggregates:
     """Sum of active_sessions at the latest sample timestamp in range."""
     return Aggregates(
@@ -313,19 +334,22 @@ def latest_resource(name: str) -> Aggregates:
         lambda r: (None if r["latest"] is None else float(r["latest"]), r["samples"], 0))
 
 
-@kpi("cpu", "CPU", "system", "percent", ["cpu_percent"], higher_is_better=False)
+@kpi("cpu", "CPU", "system", "percent", ["cpu_percent"], higher_is_better=False,
+     meaning="The busiest service's processor use at the latest measurement.")
 def cpu_latest_max(dialect: str) -> Aggregates:
     """The highest cpu_percent across services at the latest sample timestamp in range."""
     return latest_resource("cpu")
 
 
-@kpi("memory", "Memory", "system", "percent", ["memory_percent"], higher_is_better=False)
+@kpi("memory", "Memory", "system", "percent", ["memory_percent"], higher_is_better=False,
+     meaning="The fullest service's memory use at the latest measurement.")
 def memory_latest_max(dialect: str) -> Aggregates:
     """The highest memory_percent across services at the latest sample timestamp in range."""
     return latest_resource("memory")
 
 
-@kpi("disk", "Disk", "system", "percent", ["disk_percent"], higher_is_better=False)
+@kpi("disk", "Disk", "system", "percent", ["disk_percent"], higher_is_better=False,
+     meaning="The fullest service's disk use at the latest measurement.")
 def disk_latest_max(dialect: str) -> Aggregates:
     """The highest disk_percent across services at the latest sample timestamp in range."""
     return latest_resource("disk")
@@ -333,7 +357,8 @@ def disk_latest_max(dialect: str) -> Aggregates:
 
 # --- health checks -----------------------------------------------------------------------------
 
-@kpi("uptime", "Uptime", "health", "percent", ["status"])
+@kpi("uptime", "Uptime", "health", "percent", ["status"],
+     meaning="Share of health checks in which the services answered (slow answers count as up).")
 def uptime_share(dialect: str) -> Aggregates:
     """% of service_health checks with status 'up' or 'degraded'.
 

@@ -24,7 +24,8 @@ def test_overview_on_demo_data(monkeypatch, demo_url):
     assert len(at.get("plotly_chart")) == 1
     for metric in at.metric[len(HEADLINE_TILES):]:  # the KPI tiles: the last hour's and the period's
         key = next(k for k, v in KPIS.items() if v.label == metric.label)
-        assert KPIS[key].definition in metric.proto.help
+        # in a manager's words first, then the precise definition in small print
+        assert metric.proto.help.startswith(KPIS[key].meaning + "\n\n:small[" + KPIS[key].definition + "]")
     assert not warnings(at)
 
 

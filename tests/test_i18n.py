@@ -38,7 +38,7 @@ def dynamic_keys() -> set[str]:
     from dashboard.filters import PERIODS
     from dashboard.tiles import N_UNITS
 
-    keys = {f"kpi.{k}.{part}" for k in KPIS for part in ("label", "definition")}
+    keys = {f"kpi.{k}.{part}" for k in KPIS for part in ("label", "meaning", "definition")}
     keys |= {f"bucket.{b}" for b in BUCKETS}
     keys |= {f"filters.period.{p}" for p in PERIODS} | {f"status.{s}" for s in STATUS_COLORS}
     keys |= {f"table.{name}" for name in TABLES} | {f"export.as_{kind}" for kind in FORMATS}
