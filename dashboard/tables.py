@@ -26,9 +26,6 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
     (a boolean per row); ``cell_colors`` colours values of a column. The CSV has the same rows
     and columns, headed with the shown labels, and is made when the button is clicked."""
     shown = auth.shown_ids(frame[list(columns)])  # masked for a role without user ids: screen and CSV
-    text = [c for c in shown.columns if shown[c].dtype == object and not shown[c].map(lambda v: isinstance(v, bool)).any()]
-    if text:  # a missing text is an empty cell, not "None"
-        shown = shown.assign(**{c: shown[c].where(shown[c].notna(), "") for c in text})
     columns, formatters = _language_formats(columns)
     styled = shown.style if highlight is not None or cell_colors or formatters else shown
     if formatters:
@@ -41,7 +38,8 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
                                                         index=part.index, columns=part.columns), axis=None)
     for column, colors in (cell_colors or {}).items():  # e.g. a status column: value → text colour
         styled = styled.map(lambda v, c=colors: f"color: {c[v]}; font-weight: 600" if v in c else "", subset=[column])
-    st.dataframe(styled, column_config=dict(columns), hide_index=True, width="stretch", height=height)
+    st.dataframe(styled, column_config=dict(columns), hide_index=True, width="stretch", height=height,
+                 placeholder="")  # a missing value is an empty cell, not "None"
     labels = {name: (col or {}).get("label") or name for name, col in columns.items()}
 
     def csv() -> bytes:  # with a byte-order mark: Excel then reads UTF-8 (Cyrillic, emoji) right

@@ -79,7 +79,7 @@ def export_panels() -> None:
     else:
         st.subheader(t("export.preview", n=min(PREVIEW_ROWS, rows)))
         st.dataframe(preview_cells(pd.DataFrame(summary["preview"], columns=list(summary["columns"]))),
-                     hide_index=True, width="stretch")
+                     hide_index=True, width="stretch", placeholder="")
         if summary["long_cells"]:
             st.warning(t("export.long_cells", n=fmt.number(summary["long_cells"])))
         if summary["sheets"] > 1:

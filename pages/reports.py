@@ -43,7 +43,8 @@ with data.database_errors(database.config):
             st.caption(t("reports.none"))
         else:
             # Every row on screen (a report is read top to bottom), long tables scroll past ~20.
-            st.dataframe(frame, hide_index=True, width="stretch", height=min(35 * (len(frame) + 1) + 3, 743))
+            st.dataframe(frame, hide_index=True, width="stretch", height=min(35 * (len(frame) + 1) + 3, 743),
+                         placeholder="")
     figures = rendering.trend_figures(report, lang)
     if figures:
         st.subheader(t("reports.trends"))

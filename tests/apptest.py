@@ -43,6 +43,8 @@ def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     text = page_text(at)
     assert "Traceback" not in text and 'File "' not in text
+    # every table shows a missing value as an empty cell, not "None"
+    assert all(d.proto.HasField("placeholder") and d.proto.placeholder == "" for d in at.dataframe)
 
 
 def tiles(at: AppTest) -> dict[str, str]:
