@@ -68,6 +68,24 @@ def xlsx_value(value, unit: str, lang: str, text=fmt.plain_text):
     return Number(float(value) / divisor, style)
 
 
+def xlsx_change(current, previous, unit: str, lang: str):
+    """``format.kpi_delta``'s counterpart for the workbook: the change as a number whose format
+    carries its kind (points of a share, whole NPS points, rating points, else a relative change
+    in %); None (an empty cell) where ``kpi_delta`` has none."""
+    from data_access.xlsx import Number
+
+    if fmt.kpi_delta(current, previous, unit, lang) is None:
+        return None
+    current, previous = float(current), float(previous)
+    if unit == "percent":
+        return Number(current - previous, "signed_pp_ru" if lang == "ru" else "signed_pp")
+    if unit == "nps":
+        return Number(float(round(current - previous)), "signed")
+    if unit == "rating":
+        return Number(current - previous, "signed_decimal")
+    return Number((current - previous) / abs(previous), "signed_percent")
+
+
 def title(report: rp.Report, lang: str) -> str:
     end = report.period.end - timedelta(days=1)
     span = fmt.day(report.period.start, lang) if report.kind == "daily" else \
@@ -94,7 +112,8 @@ def sections(report: rp.Report, lang: str, text=fmt.plain_text,
     kpi_rows = [{t("reports.col.kpi", lang): t(f"kpi.{r['key']}.label", lang),
                  t("reports.col.current", lang): cell(r["current"], r["unit"], lang),
                  t("reports.col.previous", lang): cell(r["previous"], r["unit"], lang),
-                 t("reports.col.change", lang): fmt.kpi_delta(r["current"], r["previous"], r["unit"], lang) or "—",
+                 t("reports.col.change", lang): xlsx_change(r["current"], r["previous"], r["unit"], lang) if numbers
+                 else fmt.kpi_delta(r["current"], r["previous"], r["unit"], lang) or "—",
                  t("reports.col.n", lang): cell(r["n"], "count", lang)}
                 for r in report.kpis.to_dict("records")]
     out.append((t("reports.kpis", lang), pd.DataFrame(kpi_rows)))

@@ -25,7 +25,8 @@ EXCEL_EPOCH = datetime(1899, 12, 30)
 ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 STYLE_HEADER, STYLE_DATETIME, STYLE_MONEY, STYLE_DATE = 1, 2, 3, 4
 # Number formats a cell can ask for by name (``Number``): the cell style index of each.
-NUMBER_STYLES = {"count": 5, "percent": 6, "decimal": 7, "seconds": 8, "usd": 9, "signed": 10, "duration": 11}
+NUMBER_STYLES = {"count": 5, "percent": 6, "decimal": 7, "seconds": 8, "usd": 9, "signed": 10, "duration": 11,
+                 "signed_percent": 12, "signed_pp": 13, "signed_pp_ru": 14, "signed_decimal": 15}
 
 
 class Number(NamedTuple):
@@ -35,16 +36,35 @@ class Number(NamedTuple):
     value: float
     style: str
 
-STYLES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+# Number formats beyond Excel's built-in ones (id → format code), and the cell styles (their
+# index is what a cell's ``s`` names): a built-in or custom format id each, 0 for none.
+CUSTOM_FORMATS = {164: "yyyy-mm-dd hh:mm:ss", 165: "0.0000", 166: "yyyy-mm-dd", 167: "0.0%", 168: '0.00" s"',
+                  169: '"$"#,##0.00', 170: "+0;-0;0", 171: "+0.0%;-0.0%;0.0%", 172: '+0.0" pp";-0.0" pp";0.0" pp"',
+                  173: '+0.0" п.п.";-0.0" п.п.";0.0" п.п."', 174: "+0.00;-0.00;0.00"}
+_CELL_FORMATS = [0, 0, 164, 165, 166, 3, 167, 4, 168, 169, 170, 46, 171, 172, 173, 174]  # style 1: bold header
+
+
+def _styles() -> str:
+    formats = "".join(f'<numFmt numFmtId="{i}" formatCode="{escape(code, {chr(34): "&quot;"})}"/>'
+                      for i, code in CUSTOM_FORMATS.items())
+    cells = "".join(
+        f'<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>' if index == STYLE_HEADER else
+        f'<xf numFmtId="{number}" fontId="0" fillId="0" borderId="0" xfId="0"'
+        + (' applyNumberFormat="1"/>' if number else "/>")
+        for index, number in enumerate(_CELL_FORMATS))
+    return f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
-<numFmts count="7"><numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm:ss"/><numFmt numFmtId="165" formatCode="0.0000"/><numFmt numFmtId="166" formatCode="yyyy-mm-dd"/><numFmt numFmtId="167" formatCode="0.0%"/><numFmt numFmtId="168" formatCode="0.00&quot; s&quot;"/><numFmt numFmtId="169" formatCode="&quot;$&quot;#,##0.00"/><numFmt numFmtId="170" formatCode="+0;-0;0"/></numFmts>
+<numFmts count="{len(CUSTOM_FORMATS)}">{formats}</numFmts>
 <fonts count="2"><font><sz val="11"/><name val="Calibri"/></font><font><b/><sz val="11"/><name val="Calibri"/></font></fonts>
 <fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>
 <borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>
 <cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
-<cellXfs count="12"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/><xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/><xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="3" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="167" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="4" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="168" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="169" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="170" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/><xf numFmtId="46" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>
+<cellXfs count="{len(_CELL_FORMATS)}">{cells}</cellXfs>
 <cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>
 </styleSheet>"""
+
+
+STYLES = _styles()
 
 
 def column_letter(index: int) -> str:

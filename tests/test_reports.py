@@ -153,9 +153,15 @@ def test_the_xlsx_has_a_sheet_per_section_equal_to_the_tables(surge_week):
     assert response[1].number_format == '0.00" s"'
     for row, shown in zip(sheet.iter_rows(min_row=2), kpi_table.itertuples(index=False)):
         assert row[0].value == shown[0]  # the KPI names as on the page
-        for cell in (row[1], row[2], row[4]):
+        for cell in (row[1], row[2], row[3], row[4]):
             # a duration is a number with a time format, which openpyxl reads back as a timedelta
             assert cell.value is None or isinstance(cell.value, (int, float, timedelta)), (row[0].value, cell.value)
+    # the change: points of a share, a relative change of a count, with a sign, as the page says it
+    assert csat[3].value == pytest.approx((kpis.loc["csat", "current"] - kpis.loc["csat", "previous"]))
+    assert csat[3].number_format == '+0.0" pp";-0.0" pp";0.0" pp"'
+    previous = kpis.loc["dialogs", "previous"]
+    assert dialogs[3].value == pytest.approx((kpis.loc["dialogs", "current"] - previous) / previous)
+    assert dialogs[3].number_format == "+0.0%;-0.0%;0.0%"
     by_platform = book["By platform"]
     assert all(isinstance(c.value, (int, float)) for c in by_platform[2][1:3])  # dialogs, messages
     assert book["Summary"]["A1"].value == rendering.title(report, "en")
