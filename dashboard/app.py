@@ -18,7 +18,7 @@ from dashboard import auth, context, upload  # noqa: E402
 from dashboard.data import open_database  # noqa: E402
 from dashboard.tables import query_panel  # noqa: E402
 from dashboard.i18n import t  # noqa: E402
-from dashboard.sidebar import language_picker, resolve_language, shared_filters  # noqa: E402
+from dashboard.sidebar import fold_on_phone, language_picker, resolve_language, shared_filters  # noqa: E402
 
 # (file under pages/, title key, icon, what the role must include: a key of auth.LEAST_ROLE or
 # None for every role). The file name is the URL path (contract).
@@ -45,6 +45,19 @@ def page_for(principal: auth.Principal, i: int, name: str, title: str, icon: str
                    url_path=name.removesuffix(".py"), visibility="hidden")
 
 
+DEMO_BANNER_HIDDEN = "demo_banner_hidden"
+
+
+def demo_banner() -> None:
+    """The demo's note, in full until the visitor hides it; then one small line on every page."""
+    if st.session_state.get(DEMO_BANNER_HIDDEN):
+        st.caption(t("demo.banner_short"))
+        return
+    st.info(t("demo.banner"), icon=":material/science:")
+    st.button(t("demo.hide"), key="demo_banner_hide", type="tertiary", icon=":material/close:",
+              on_click=lambda: st.session_state.update({DEMO_BANNER_HIDDEN: True}))
+
+
 logs.configure()
 upload.apply_server_limit()
 queries = logs.start_recording()  # every statement of this run, for the debug=1 panel
@@ -58,6 +71,7 @@ language_picker()
 principal = auth.gate(is_demo=resolve_config().is_demo)  # before anything reads data
 if principal is None:
     st.stop()
+
 pages = [page_for(principal, i, *entry) for i, entry in enumerate(PAGES)]
 navigation = st.navigation(pages)
 st.set_page_config(page_title=f"{navigation.title} · {t('app.title')}")  # each page its own browser-tab title
@@ -68,8 +82,9 @@ database = open_database()
 if database is None:
     st.stop()
 if database.config.is_demo:
-    st.info(t("demo.banner"), icon=":material/science:")
+    demo_banner()
 context.set_current(database, shared_filters(database))
+fold_on_phone(navigation.url_path)
 navigation.run()
 elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
 logs.get("easyflow.page").debug("page_rendered", page=navigation.url_path or "overview", duration_ms=elapsed_ms,

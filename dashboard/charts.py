@@ -96,7 +96,9 @@ def base_layout(fig: go.Figure, x_title: str, y_title: str, legend_title: str | 
     fig.update_layout(
         margin=dict(l=8, r=8, t=36, b=8),
         height=360,
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0, title=legend_title),
+        # Below the plot, at the foot of the figure: at the top it sits under the toolbar on a phone.
+        legend=dict(orientation="h", yref="container", yanchor="bottom", y=0, xanchor="left", x=0,
+                    title=legend_title),
         hovermode="x unified",
         xaxis_title=x_title,
         yaxis_title=y_title,
@@ -218,7 +220,7 @@ def csat_panels(frame: pd.DataFrame, x_title: str, csat_title: str, rating_title
     fig.update_yaxes(range=[1, 5.1], row=2, col=1)
     base_layout(fig, "", "")
     fig.update_xaxes(title_text=x_title, row=2, col=1)
-    fig.update_layout(height=540, hovermode="x unified", margin=dict(t=80), legend=dict(y=1.1))
+    fig.update_layout(height=540, hovermode="x unified", margin=dict(t=64))
     return fig
 
 
@@ -259,7 +261,7 @@ def traffic_panels(frame: pd.DataFrame, x_title: str, rps_title: str, errors_tit
                     marker_color=colour, showlegend=False,
                     hovertemplate=f"%{{y:,d}} {errors_unit}<extra>%{{fullData.name}}</extra>", row=2, col=1)
     base_layout(fig, "", "")
-    fig.update_layout(barmode="stack", height=500, margin=dict(t=80), legend=dict(y=1.1))
+    fig.update_layout(barmode="stack", height=500, margin=dict(t=64))
     fig.update_xaxes(title_text=x_title, row=2, col=1)
     return fig
 

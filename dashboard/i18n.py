@@ -52,6 +52,8 @@ EN: dict[str, str] = {
     "warn.unknown_language": "Ignored `lang`: `{value}` is not a known language.",
     "demo.banner": ("**Demo data**, generated for illustration. To see your platform's numbers, set "
                     "`DATABASE_URL` or `[connections.metrics] url` in `.streamlit/secrets.toml` and restart."),
+    "demo.banner_short": ":material/science: Demo data, generated for illustration.",
+    "demo.hide": "Hide this note",
     "demo.building": "Building the demo database (first start only)…",
     "demo.built": "Demo database ready: {rows} rows in {seconds} s.",
     "db.unreachable": ("Cannot reach the metrics database. Check that it is running and that the configured "

@@ -57,6 +57,8 @@ RU: dict[str, str] = {
     "warn.unknown_language": "Параметр `lang` пропущен: `{value}` — неизвестный язык.",
     "demo.banner": ("**Демо-данные**, сгенерированные для примера. Чтобы увидеть цифры своей платформы, задайте "
                     "`DATABASE_URL` или `[connections.metrics] url` в `.streamlit/secrets.toml` и перезапустите."),
+    "demo.banner_short": ":material/science: Демо-данные, сгенерированные для примера.",
+    "demo.hide": "Скрыть",
     "demo.building": "Создаётся демо-база (только при первом запуске)…",
     "demo.built": "Демо-база готова: {rows} строк за {seconds} с.",
     "db.unreachable": ("Нет связи с базой метрик. Проверьте, что она запущена и адрес в настройках верен; "

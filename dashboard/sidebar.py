@@ -144,3 +144,29 @@ def shared_filters(db: Database) -> Filters:
     extra = {"debug": "1"} if st.query_params.get("debug") == "1" else {}  # the query panel stays on
     keep_in_url({**selection.to_query(), "lang": st.session_state.get(LANG_KEY, "en"), **extra})
     return selection.filters(now)
+
+
+# On a screen narrower than Streamlit's mobile breakpoint the open sidebar covers most of the page
+# and stays open after every choice. This folds it (a click on its own "collapse" button) once a
+# choice has changed the view. Static text, no value from the data or the URL in it.
+FOLD_ON_PHONE = """<script data-choice="{choice}">
+setTimeout(function () {
+  if (window.innerWidth >= 768) return;
+  var button = document.querySelector('[data-testid="stSidebarCollapseButton"] button[aria-expanded="true"]');
+  if (button) button.click();
+}, 50);
+</script>"""
+VIEW_STATE = "_sidebar_view"
+
+
+def fold_on_phone(page: str) -> None:
+    """After a choice changed the view (another page, period, filter or language), fold the sidebar
+    away on a phone. Not on a session's first run: the sidebar starts folded there."""
+    view = repr((page, sorted((k, tuple(st.query_params.get_all(k))) for k in st.query_params.keys()
+                              if k not in VIEW_KEYS)))
+    previous, choices = st.session_state.get(VIEW_STATE, (None, 0))
+    if previous is not None and previous != view:
+        choices += 1  # a new element each time: the same one again would not run its script again
+        st.sidebar.html(FOLD_ON_PHONE.replace("{choice}", str(choices)), unsafe_allow_javascript=True)
+    st.session_state[VIEW_STATE] = (view, choices)
+

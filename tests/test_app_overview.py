@@ -156,6 +156,9 @@ def test_demo_database_is_built_on_first_start(monkeypatch, tmp_path):
     assert (tmp_path / "demo" / "demo.sqlite").is_file()
     assert any("Demo data" in i.value for i in at.info)
     assert list(tiles(at)) == OVERVIEW_TILES and tiles(at)["Dialogs"] != "0"
+    at.button(key="demo_banner_hide").click().run()  # the note can be put away; one small line stays
+    assert not any("Demo data" in i.value for i in at.info)
+    assert any("Demo data" in c.value for c in at.caption)
 
 
 def test_debug_panel_lists_the_queries_of_the_run(monkeypatch, sqlite_demo_url):

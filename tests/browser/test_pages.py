@@ -77,6 +77,47 @@ def test_every_page_renders_at_desktop_and_phone_width(browser, dashboard, scree
         context.close()
 
 
+FOLDED = ("() => !!document.querySelector('[data-testid=stExpandSidebarButton]')"
+          " && !document.querySelector('[data-testid=stSidebarCollapseButton] button[aria-expanded=true]')")
+NAVIGATION = ("Operational", "Business", "AI performance", "Alerts", "SLA", "Reports", "Data export", "Overview")
+
+
+def open_sidebar(page) -> None:
+    page.locator("[data-testid=stExpandSidebarButton]").click()
+    page.wait_for_selector("[data-testid=stSidebarCollapseButton] button[aria-expanded=true]", timeout=10_000)
+
+
+def test_on_a_phone_the_sidebar_folds_after_each_choice_and_stays_open_on_a_desktop(browser, dashboard):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(dashboard.url)
+    settle(page)
+    assert page.evaluate(FOLDED)  # it starts folded on a phone
+    open_sidebar(page)
+    page.locator("[data-testid=stSidebar]").get_by_text("7 d", exact=True).click()
+    settle(page, after_action=True)
+    page.wait_for_function(FOLDED, timeout=10_000)
+    assert "range=7d" in page.url
+    for title in NAVIGATION:  # every page, reached from the sidebar: the page is in view, not the menu
+        open_sidebar(page)
+        page.locator("[data-testid=stSidebarNav]").get_by_text(title, exact=True).click()
+        settle(page, after_action=True)
+        page.wait_for_function(FOLDED, timeout=10_000)
+        assert_no_error(page)
+        assert "range=7d" in page.url, title
+    context.close()
+
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.goto(dashboard.url)
+    settle(page)
+    page.locator("[data-testid=stSidebar]").get_by_text("7 d", exact=True).click()
+    settle(page, after_action=True)
+    page.wait_for_timeout(500)
+    assert page.locator("[data-testid=stSidebar]").get_by_text("Business", exact=True).is_visible()
+    context.close()
+
+
 def choose_platform(page, platform: str) -> None:
     page.locator("[data-testid=stSidebar] [data-testid=stMultiSelect]").first.click()
     page.get_by_role("option", name=platform, exact=True).click()
