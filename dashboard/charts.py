@@ -380,15 +380,16 @@ def rule_chart(values: pd.DataFrame, intervals: pd.DataFrame, x_title: str, y_ti
 
 
 @reused
-def budget_bars(frame: pd.DataFrame, x_title: str, labels: dict[str, str]) -> go.Figure:
-    """Per name, the error budget as a horizontal bar: minutes used, left, and spent beyond it."""
+def budget_bars(frame: pd.DataFrame, x_title: str, labels: dict[str, str], minutes_unit: str = "min") -> go.Figure:
+    """Per name, the error budget as a horizontal bar: minutes used, left, and spent beyond it
+    (``minutes_unit``: the word after the minutes on hover, in the page's language)."""
     fig = go.Figure()
     used = frame[["downtime_minutes", "budget_minutes"]].min(axis=1)
     parts = {"used": (used, "#E67E22"), "left": (frame["budget_left_minutes"].clip(lower=0), "#27AE60"),
              "over": ((-frame["budget_left_minutes"]).clip(lower=0), "#C0392B")}
     for part, (values, colour) in parts.items():
         fig.add_bar(y=frame["name"], x=values, orientation="h", name=labels[part], marker_color=colour,
-                    hovertemplate="%{x:,.1f} min<extra>%{fullData.name}</extra>")
+                    hovertemplate=f"%{{x:,.1f}} {minutes_unit}<extra>%{{fullData.name}}</extra>")
     fig.update_layout(barmode="stack")
     fig.update_yaxes(autorange="reversed", type="category")
     base_layout(fig, x_title, "")

@@ -370,6 +370,8 @@ EN: dict[str, str] = {
     "table.error_events": "Error events",
     "table.service_health": "Service health",
     "table.integration_calls": "Integration calls",
+    "unit.min": "min",
+    "unit.ms": "ms",
     "unit.s": "s",
     "unit.pp": "pp",
     "debug.title": "Queries this run: {count}, {sql} in SQL, page {page}",
@@ -437,7 +439,7 @@ EN: dict[str, str] = {
     "rec.all_normal": "Nothing needs action: the KPIs stayed within their normal bands.",
     "import.header": "Import logs",
     "import.caption": ("A log file of the platform — JSON lines in its log format, gzip allowed — into the metrics "
-                       "tables: message_processed lines become messages, ERROR and CRITICAL lines error events. "
+                       "tables: `message_processed` lines become messages, ERROR and CRITICAL lines error events. "
                        "Importing the same file again adds nothing. The same from the command line: "
                        "`python -m data_access.ingest FILE`."),
     "auth.sign_in": "Sign in",
@@ -512,7 +514,7 @@ EN: dict[str, str] = {
     "alerts.tile.in_range": "Alerts in range",
     "alerts.tile.in_range.help": "Alerts that fired or were firing within the range.",
     "alerts.tile.critical": "Critical",
-    "alerts.tile.critical.help": "Alerts in range whose rule has severity critical.",
+    "alerts.tile.critical.help": "Alerts in range whose rule has `severity: critical` (alerts.yml).",
     "alerts.none_firing": "Nothing is firing.",
     "alerts.firing_line": ("**{severity} · {rule}{where}** — since {since} ({duration}); value {value}; "
                            "fires when {threshold}."),

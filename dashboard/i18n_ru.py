@@ -424,6 +424,8 @@ RU: dict[str, str] = {
     "colnote.auth_failed": "аутентификация не прошла",
     "colnote.quota_used": "использовано квоты",
     "colnote.quota_limit": "лимит квоты",
+    "unit.min": "мин",
+    "unit.ms": "мс",
     "unit.s": "с",
     "unit.pp": "п.п.",
     "debug.title": "Запросов за этот запуск: {count}, в SQL {sql}, страница {page}",
@@ -491,7 +493,7 @@ RU: dict[str, str] = {
     "rec.all_normal": "Действий не требуется: показатели в пределах нормы.",
     "import.header": "Импорт логов",
     "import.caption": ("Файл логов платформы — JSON-строки в её формате, можно gzip — в таблицы метрик: строки "
-                       "message_processed становятся сообщениями, строки ERROR и CRITICAL — событиями ошибок. "
+                       "`message_processed` становятся сообщениями, строки ERROR и CRITICAL — событиями ошибок. "
                        "Повторный импорт того же файла ничего не добавляет. То же из командной строки: "
                        "`python -m data_access.ingest FILE`."),
     "auth.sign_in": "Войти",
@@ -567,7 +569,7 @@ RU: dict[str, str] = {
     "alerts.tile.in_range": "Алертов за период",
     "alerts.tile.in_range.help": "Алерты, которые срабатывали или были активны в периоде.",
     "alerts.tile.critical": "Критические",
-    "alerts.tile.critical.help": "Алерты за период с важностью critical.",
+    "alerts.tile.critical.help": "Алерты за период с критической важностью (`severity: critical` в alerts.yml).",
     "alerts.none_firing": "Активных алертов нет.",
     "alerts.firing_line": ("**{severity} · {rule}{where}** — с {since} ({duration}); значение {value}; "
                            "срабатывает при {threshold}."),

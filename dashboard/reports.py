@@ -175,7 +175,7 @@ def trend_figures(report: rp.Report, lang: str) -> list[tuple[str, go.Figure]]:
     x_title = t("chart.time", lang, tz=report.filters.tz if report.filters else "UTC")
     out = []
     for keys, suffix in ((("messages", "dialogs"), ""), (("csat", "escalation_rate", "conversion_rate"), " %"),
-                         (("avg_response_time",), " ms"), (("error_rate",), " %")):
+                         (("avg_response_time",), " " + t("unit.ms", lang)), (("error_rate",), " %")):
         present = [k for k in keys if k in report.trend and report.trend[k].notna().any()]
         if not present:
             continue

@@ -132,7 +132,7 @@ with data.database_errors(database.config):
         if source != "answers":
             st.subheader(t("sla.budget_chart", target=fmt.percent(targets.uptime_percent, 3)))
             chart(charts.budget_bars(shown.assign(name=shown["name_text"]), t("sla.minutes"),
-                                     {p: t(f"sla.budget.{p}") for p in ("used", "left", "over")}),
+                                     {p: t(f"sla.budget.{p}") for p in ("used", "left", "over")}, t("unit.min")),
                   False, f"budget_{source}")
 
     st.header(t("sla.per_month"))
