@@ -40,7 +40,11 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
         styled = styled.map(lambda v, c=colors: f"color: {c[v]}; font-weight: 600" if v in c else "", subset=[column])
     st.dataframe(styled, column_config=dict(columns), hide_index=True, width="stretch", height=height,
                  placeholder="")  # a missing value is an empty cell, not "None"
+    zone = _zone()
     labels = {name: (col or {}).get("label") or name for name, col in columns.items()}
+    # a time read in another program names its zone: "Time (Europe/Moscow)"
+    labels = {name: f"{label} ({zone})" if zone and pd.api.types.is_datetime64_any_dtype(shown[name]) else label
+              for name, label in labels.items()}
 
     def csv() -> bytes:  # with a byte-order mark: Excel then reads UTF-8 (Cyrillic, emoji) right
         return UTF8_BOM + frame_to_csv(shown.rename(columns=labels))
@@ -49,6 +53,16 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
                                                                            rows=len(shown)),
                        file_name=_file_name(file_name), mime="text/csv",
                        key=f"csv_{key}", on_click="ignore", icon=":material/download:")
+
+
+def _zone() -> str | None:
+    """The display timezone of the page being drawn (None outside a page)."""
+    from dashboard import context
+
+    try:
+        return context.current()[1].tz
+    except KeyError:
+        return None
 
 
 def _file_name(stem: str) -> str:

@@ -297,6 +297,18 @@ ABOUT_LABELS = {"title": "Easy Flow Analytics export", "table": "table", "range"
                 "column": "column", "meaning": "meaning"}
 
 
+def column_width(column: str, header: str) -> float:
+    """A data sheet column's width in characters: a date-time or an id shows whole (a UUID is 36
+    characters), text gets room, a number the width of its header."""
+    if column == "timestamp":
+        return max(len(header) + 2.0, 21.0)
+    if column.endswith("_id") or column == "id":
+        return 38.0
+    if column in ("message", "comment", "error_message"):
+        return 60.0
+    return max(len(header) + 3.0, 12.0)
+
+
 def write_xlsx(rows: Iterator[list[tuple]], request: ExportRequest, out: IO[bytes], dialect: str,
                progress: Callable[[int], None] | None = None, max_rows_per_sheet: int = EXCEL_MAX_ROWS,
                exported_at: datetime | None = None, about: dict[str, str] | None = None,
@@ -306,7 +318,7 @@ def write_xlsx(rows: Iterator[list[tuple]], request: ExportRequest, out: IO[byte
     money to 1/10,000 USD, text as text (never a formula), and an "About" sheet with the
     filters, time, rows and columns, in the words of ``about`` and ``column_notes`` (English
     by default: ``ABOUT_LABELS``, ``COLUMN_NOTES``)."""
-    from data_access.xlsx import StreamingXlsx
+    from data_access.xlsx import STYLE_HEADER, StreamingXlsx
 
     about = {**ABOUT_LABELS, **(about or {})}
     notes = {**COLUMN_NOTES, **(column_notes or {})}
@@ -318,10 +330,12 @@ def write_xlsx(rows: Iterator[list[tuple]], request: ExportRequest, out: IO[byte
     money = [i for i, c in enumerate(request.columns) if c in MONEY_COLUMNS]
     in_sheet = 0
 
+    widths = [column_width(name, shown) for name, shown in zip(request.columns, header)]
+
     def new_sheet() -> None:
         nonlocal in_sheet
         stats.sheets += 1
-        book.start_sheet("data" if stats.sheets == 1 else f"data {stats.sheets}", header, money)
+        book.start_sheet("data" if stats.sheets == 1 else f"data {stats.sheets}", header, money, widths=widths)
         in_sheet = 0
 
     new_sheet()
@@ -354,9 +368,10 @@ def write_xlsx(rows: Iterator[list[tuple]], request: ExportRequest, out: IO[byte
              (about["user_ids"], about["masked"] if request.mask_user_ids else about["as_stored"]),
              (about["exported_at"], exported_at.strftime("%Y-%m-%d %H:%M:%S")), (about["rows"], stats.rows),
              (about["sheets"], stats.sheets), (about["truncated"], stats.truncated_cells), (None, None)]
-    book.start_sheet("About", [about["column"], about["meaning"]], freeze_header=False)
+    book.start_sheet("About", freeze_header=False, widths=(24, 80))
     for key, value in lines:
         book.write_row([key, value])
+    book.write_row([about["column"], about["meaning"]], style=STYLE_HEADER)  # heads the column list below it
     for column in request.columns:
         book.write_row([column, notes.get(column, "")])
     book.close()

@@ -101,8 +101,18 @@ def test_xlsx_round_trip_with_a_sheet_split(export_data):
         assert got == (row["id"], row["timestamp"], row["user_id"], row["platform"], row["score"], row["comment"])
     for sheet in ("data", "data 2", "data 3"):  # text that looks like a formula is stored as text
         assert all(cell.data_type != "f" for r in book[sheet].iter_rows() for cell in r)
-    about = dict(list(book["About"].iter_rows(values_only=True))[1:])
+    about_rows = list(book["About"].iter_rows(values_only=True))
+    about = dict(about_rows)
     assert about["rows"] == len(expected) and about["table"] == "nps_responses" and about["sheets"] == 3
+    # the "column / meaning" header heads the column list, in bold, right above it
+    columns = [row[0] for row in about_rows[-6:]]
+    assert columns == ["id", "timestamp", "user_id", "platform", "score", "comment"]
+    header = book["About"].cell(row=len(about_rows) - 6, column=1)
+    assert (header.value, header.font.b) == (ex.ABOUT_LABELS["column"], True)
+    # a date-time and an id show whole: columns at least as wide as their values
+    widths = {book["data"].cell(row=1, column=i + 1).value: book["data"].column_dimensions[chr(65 + i)].width
+              for i in range(6)}
+    assert widths["timestamp (UTC)"] >= len("2026-11-01 09:00:00") + 1 and widths["user_id"] >= 36 + 1
 
 
 def test_conversation_types_in_every_format(export_data):

@@ -174,6 +174,16 @@ def test_csv_and_xlsx_downloads_arrive_whole(browser, dashboard):
     with open(xlsx_download.value.path(), "rb") as file:  # saved without an extension
         book = load_workbook(io.BytesIO(file.read()), read_only=True)
     assert sum(1 for _ in book["data"].iter_rows()) == expected + 1
+    # a table's CSV: UTF-8 with a byte-order mark (Excel reads Cyrillic right), its times naming their zone
+    page.goto(f"{dashboard.url}/business?tz=Europe/Moscow&range=90d")
+    settle(page)
+    with page.expect_download(timeout=60_000) as table_download:
+        page.locator(".st-key-csv_nps_comments button").click()
+    with open(table_download.value.path(), "rb") as file:
+        raw = file.read()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    header = next(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert header[0] == "Time (Europe/Moscow)" and "Dialog intent" in header
     context.close()
 
 
