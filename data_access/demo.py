@@ -485,9 +485,36 @@ def tables_with_rows(engine: sa.Engine) -> list[str]:
                 if table in present and conn.exec_driver_sql(f"SELECT 1 FROM {table} LIMIT 1").first() is not None]
 
 
+def _write_openmetrics(url: str, path: str, days: int) -> int:
+    """``--openmetrics``: the service metrics of the last ``days`` days of ``url`` to ``path``."""
+    from datetime import datetime, timedelta, timezone
+
+    from data_access import errors, openmetrics
+    from data_access.schema import discover
+
+    since = datetime.now(timezone.utc).replace(tzinfo=None, second=0, microsecond=0) - timedelta(days=days)
+    try:
+        engine = make_engine(url)
+        with open(path, "w", encoding="utf-8") as out:
+            samples = openmetrics.write(engine, discover(engine), out, start=since)
+        engine.dispose()
+    except errors.DATABASE_ERRORS as error:
+        print(f"error: cannot read the database: {errors.classify(error)}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: cannot write {path}: {error.strerror}", file=sys.stderr)
+        return 2
+    if not samples:
+        print(f"error: the database has no service metrics since {since:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
+        return 1
+    print(f"{path}: {samples:,} samples since {since:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m data_access.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--days", type=int, default=90, help="days of data, ending today (default 90)")
+    parser.add_argument("--days", type=int, default=None,
+                        help="days of data, ending today (default 90; with --openmetrics the last 7)")
     parser.add_argument("--scale", type=float, default=1.0, help="traffic multiplier (default 1.0)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--end", type=date.fromisoformat, default=None, help="last day, YYYY-MM-DD (default today)")
@@ -497,7 +524,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="fill the embedded demo file (EASYFLOW_DEMO_DB, default .easyflow/demo.sqlite)")
     parser.add_argument("--append", action="store_true",
                         help="add to a database that already holds rows (refused otherwise)")
+    parser.add_argument("--openmetrics", metavar="FILE", default=None,
+                        help="instead of filling: write the database's service metrics of the last --days days "
+                             "as OpenMetrics, for `promtool tsdb create-blocks-from openmetrics FILE DIR`")
     args = parser.parse_args(argv)
+    if args.openmetrics:
+        if not args.url and not demo_path().is_file():
+            print("error: there is no demo database yet: start the dashboard once, or run with --embedded alone",
+                  file=sys.stderr)
+            return 2
+        return _write_openmetrics(args.url or f"sqlite:///{demo_path()}", args.openmetrics, args.days or 7)
+    args.days = args.days or 90
     if args.days < 1 or args.scale <= 0:
         parser.error("--days must be at least 1 and --scale above 0")
     from data_access import errors

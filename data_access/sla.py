@@ -118,6 +118,17 @@ def compliance(engine: sa.Engine, schema: Schema, filters: Filters, source: str,
         (["month"] if by_month else []) + ["name"], na_position="last", ignore_index=True)
 
 
+def compliance_from_checks(checks: pd.DataFrame, filters: Filters, targets: SlaTargets, by_month: bool = False,
+                           now: datetime | None = None) -> pd.DataFrame:
+    """``compliance``'s frame for checks counted elsewhere (``prometheus.sla_checks``: one row per
+    name, or per month and name, with first_seen, last_seen, known, ok, recent_known, recent_ok,
+    p95_ms, under_target, timed); empty for none."""
+    if checks.empty:
+        return pd.DataFrame()
+    return _derive(checks.copy(), filters, targets, cover_end(filters, now), by_month).sort_values(
+        (["month"] if by_month else []) + ["name"], na_position="last", ignore_index=True)
+
+
 def _to_local(filters: Filters, utc: datetime) -> datetime:
     from zoneinfo import ZoneInfo
 
