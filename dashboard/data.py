@@ -85,7 +85,16 @@ def _options_for(url: str, version: int) -> series.FilterOptions:
 
 
 def kpi_values(url: str, filters: Filters, keys: tuple[str, ...]) -> dict[str, kpis.KpiValue]:
-    return _kpi_values(url, filters, keys, data_version(url, filters))
+    """The tiles ``keys`` over ``filters``: the service ones from Prometheus when it is configured
+    (``service_metrics``; no value, and a notice, when it does not answer), the rest from SQL."""
+    from dashboard import service_metrics
+
+    served = tuple(k for k in keys if service_metrics.answers(k))
+    rest = tuple(k for k in keys if k not in served)
+    values = dict(_kpi_values(url, filters, rest, data_version(url, filters))) if rest else {}
+    if served:
+        values.update(service_metrics.kpis_or_notice(filters, served))
+    return {key: values[key] for key in keys}
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=512, show_spinner=False)
@@ -253,6 +262,11 @@ def alertmanager_states(am_url: str) -> dict[str, str] | None:
 
 
 def sla_compliance(url: str, filters: Filters, source: str, targets: SlaTargets, by_month: bool) -> pd.DataFrame:
+    """``sla.compliance`` of ``source``; the services' from Prometheus when it is configured."""
+    from dashboard import service_metrics
+
+    if source == "services" and service_metrics.answers_sla():
+        return service_metrics.sla_or_notice(filters, targets, by_month)
     return _sla_compliance(url, filters, source, targets, by_month, data_version(url, filters))
 
 
@@ -360,12 +374,22 @@ class Panels:
 
     def prefetch(self, kpi_keys: tuple[str, ...] = (), also=(), live: bool = False) -> None:
         """Run the shown panels' queries at once (in live mode not the "now" ones: they refresh
-        on their own) and the tiles' KPIs (see ``prefetch``)."""
+        on their own) and the tiles' KPIs (see ``prefetch``); what Prometheus answers is read
+        where it is drawn."""
+        from dashboard import service_metrics
+
         prefetch(self.url, self.filters, [(p.query, *p.args) for p in self.panels.values()
-                                          if p.shown and not (live and p.live)], kpi_keys=kpi_keys, also=also)
+                                          if p.shown and not (live and p.live) and not service_metrics.answers(p.query)],
+                 kpi_keys=tuple(k for k in kpi_keys if not service_metrics.answers(k)), also=also)
 
     def read(self, name: str, live: bool = False) -> pd.DataFrame:
+        """The panel's frame: from Prometheus where it answers this panel (a notice in its place
+        when it fails), else the cached SQL query."""
+        from dashboard import service_metrics
+
         panel = self.panels[name]
+        if service_metrics.answers(panel.query):
+            return service_metrics.panel_or_notice(panel.query, self.filters, *panel.args, live=live and panel.live)
         return (fresh if live and panel.live else query)(panel.query, self.url, self.filters, *panel.args)
 
     def __getitem__(self, name: str) -> pd.DataFrame:

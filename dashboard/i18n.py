@@ -616,6 +616,14 @@ EN: dict[str, str] = {
     "sla.burn_help": "(100 − uptime) / (100 − target) over the range: 1 spends the budget exactly by the period's end.",
     "sla.current_burn_help": "The burn rate over the last hour of the covered time.",
     "sla.per_month": "Per month",
+    "prom.source": ":material/monitoring: Service metrics (traffic, errors, resources, sessions, status) from Prometheus; error events, integrations and the database from the tables.",
+    "prom.config_error": "The Prometheus settings cannot be used ({problem}); the service metrics come from the tables.",
+    "prom.failed": "{problem}: this panel shows nothing until it answers; the page asks again on its next run.",
+    "prom.error.PrometheusUnreachable": "Prometheus cannot be reached",
+    "prom.error.PrometheusTimeout": "Prometheus did not answer in time",
+    "prom.error.PrometheusRefused": "Prometheus refused the query",
+    "prom.error.PrometheusError": "Prometheus did not answer",
+    "sla.section.services.prometheus": "From Prometheus: uptime = scrapes with up = 1 among all scrapes of the range (no \"degraded\", no check latency).",
     "sla.definitions": "Definitions",
     "sla.definitions.text": (
         "- **Uptime** — health checks with status up or degraded among checks with a known status; for a partner "

@@ -671,6 +671,14 @@ RU: dict[str, str] = {
     "sla.burn_help": "(100 − доступность) / (100 − цель) за период: при 1 бюджет расходуется ровно к концу периода.",
     "sla.current_burn_help": "Темп расхода за последний час покрытого времени.",
     "sla.per_month": "По месяцам",
+    "prom.source": ":material/monitoring: Метрики сервисов (трафик, ошибки, ресурсы, сессии, статус) — из Prometheus; события ошибок, интеграции и база — из таблиц.",
+    "prom.config_error": "Настройки Prometheus не подходят ({problem}); метрики сервисов берутся из таблиц.",
+    "prom.failed": "{problem}: панель пуста, пока он не ответит; страница спросит снова при следующем обновлении.",
+    "prom.error.PrometheusUnreachable": "Prometheus недоступен",
+    "prom.error.PrometheusTimeout": "Prometheus не ответил вовремя",
+    "prom.error.PrometheusRefused": "Prometheus отклонил запрос",
+    "prom.error.PrometheusError": "Prometheus не ответил",
+    "sla.section.services.prometheus": "Из Prometheus: доступность = опросы с up = 1 среди всех опросов периода (без состояния «деградация» и без задержки проверок).",
     "sla.definitions": "Определения",
     "sla.definitions.text": (
         "- **Доступность** — доля health-проверок со статусом up или degraded среди проверок с известным статусом; "

@@ -94,7 +94,9 @@ def config_from(secrets: Mapping, env: Mapping[str, str] = os.environ) -> Promet
     if not url.startswith(("http://", "https://")):
         raise ValueError("the Prometheus URL must start with http:// or https://")
     label = str(section.get("service_label", env.get("PROMETHEUS_SERVICE_LABEL", "job")))
-    if not label.replace("_", "a").isalnum() or label[0].isdigit():
+    import re
+
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label):
         raise ValueError(f"{label!r} is not a Prometheus label name")
     return PrometheusConfig(url=url.rstrip("/"), token=section.get("token") or env.get("PROMETHEUS_TOKEN"),
                             username=section.get("username"), password=section.get("password"),
@@ -114,6 +116,7 @@ QUERIES = {
     "requests": "sum by ({s}) (increase(messages_total{sel}[{w}s]))",
     "errors": "sum by ({s}) (increase(errors_total{sel}[{w}s]))",
     "errors_by_type": 'sum by (error_type) (increase(errors_total{sel}[{w}s]))',
+    "scrapes": "max(count_over_time(messages_total{sel}[{sub}s]))",
     "peak_rps": "max_over_time((sum(increase(messages_total{sel}[{r}s])) / {r})[{sub}s:{r}s])",
     "sessions_mean": "avg_over_time(sum(active_sessions)[{sub}s:{r}s])",
     "sessions_peak": "max_over_time(sum(active_sessions)[{sub}s:{r}s])",
@@ -139,7 +142,7 @@ SINGLE_SCRAPE = {"cpu": "cpu_now", "memory": "memory_now", "disk": "disk_now", "
 def promql(name: str, config: PrometheusConfig, *, window: int = 0, filters: Filters | None = None) -> str:
     """The PromQL of panel ``name`` (``QUERIES``) for a window of ``window`` seconds, with the
     filters' platforms and intents as label matchers where the metric has those labels."""
-    selector = _selector(filters) if name in ("requests", "peak_rps") else ""
+    selector = _selector(filters) if name in ("requests", "peak_rps", "scrapes") else ""
     sub = int(window) - config.scrape
     if sub <= 0 and name in SINGLE_SCRAPE:  # a bucket of one scrape: that scrape's value, no subquery
         name = SINGLE_SCRAPE[name]
@@ -520,8 +523,9 @@ def kpis(client: Prometheus, filters: Filters, keys: tuple[str, ...], now: datet
     out = {}
     requests = sum(values("requests", window=window, filters=filters)) if {"avg_rps", "error_rate"} & set(keys) else 0
     for key in keys:
-        if key == "avg_rps":
-            out[key] = value(key, requests / window if requests else None, scrapes)
+        if key == "avg_rps":  # over the scrapes that happened, as the tables divide by the samples taken
+            taken = int(max(values("scrapes", window=window, filters=filters), default=0))
+            out[key] = value(key, requests / (taken * config.scrape) if requests and taken else None, taken)
         elif key == "error_rate":
             out[key] = value(key, 100.0 * sum(values("errors", window=window)) / requests if requests else None,
                              int(requests))

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from data_access import operational as ops
-from dashboard import charts, context, data, format as fmt
+from dashboard import charts, context, data, format as fmt, service_metrics
 from dashboard.i18n import t
 from dashboard.tables import chart, export_link, not_tracked, table, when
 from dashboard.tiles import kpi_section, page_title
@@ -22,6 +22,11 @@ unit = data.ops_bucket(filters)
 time_title = t("chart.time", tz=filters.tz)
 
 page_title("page.operational", filters)
+source_note = service_metrics.source_caption()  # Prometheus answers the service panels when configured
+if source_note:
+    st.caption(source_note)
+from_prometheus = service_metrics.answers("traffic")
+has_system, has_health = schema.has_table("system_metrics"), schema.has_table("service_health")
 rules = data.rule_set()  # the threshold lines are the alert rules' (alerts.yml): editing a rule moves its line
 error_line, cpu_line, memory_line, disk_line = (rules.threshold(metric) for metric in
                                                 ("error_rate", "cpu_percent", "memory_percent", "disk_percent"))
@@ -44,7 +49,7 @@ def now_panels() -> None:
             st.caption(t("ops.live_updated", time=pd.Timestamp.now(tz=filters.tz).strftime("%Y-%m-%d %H:%M:%S"),
                          seconds=interval))
         st.header(t("ops.services"))
-        if not schema.has_table("service_health"):
+        if not (has_health or from_prometheus):
             not_tracked("service_health")
         else:
             status = fetch("status")
@@ -72,7 +77,7 @@ def now_panels() -> None:
                                                  pd.Timestamp(filters.start), pd.Timestamp(filters.end)),
                           False, "status_timeline")
 
-        if schema.has_table("system_metrics"):
+        if has_system and not from_prometheus:  # the latest sample's table: the tiles say it from Prometheus
             st.subheader(t("ops.resources_now"))
             now = fetch("resources_now")
             hot = ops.over_threshold(now, disk=disk_line, memory=memory_line) if not now.empty else now
@@ -119,19 +124,18 @@ def now_panels() -> None:
 
 
 with data.database_errors(database.config):
-    system, health = schema.has_table("system_metrics"), schema.has_table("service_health")
     errors = schema.has_table("error_events")
     panels = data.Panels(
         url, filters,
-        status=data.Panel("service_status", shown=health, live=True),
-        intervals=data.Panel("status_intervals", shown=health, live=True),
-        resources_now=data.Panel("resources_now", shown=system, live=True),
+        status=data.Panel("service_status", shown=has_health or from_prometheus, live=True),
+        intervals=data.Panel("status_intervals", shown=has_health or from_prometheus, live=True),
+        resources_now=data.Panel("resources_now", shown=has_system and not from_prometheus, live=True),
         latest_errors=data.Panel("latest_errors", shown=errors, live=True),
-        traffic=data.Panel("traffic", (unit,), system),
-        errors_over_time=data.Panel("errors_over_time", (unit,), errors),
+        traffic=data.Panel("traffic", (unit,), has_system or from_prometheus),
+        errors_over_time=data.Panel("errors_over_time", (unit,), errors or from_prometheus),
         top_errors=data.Panel("top_errors", shown=errors),
-        resources=data.Panel("resources", (unit,), system),
-        sessions=data.Panel("active_sessions_over_time", (unit,), system),
+        resources=data.Panel("resources", (unit,), has_system or from_prometheus),
+        sessions=data.Panel("active_sessions_over_time", (unit,), has_system or from_prometheus),
         integrations=data.Panel("integrations", shown=schema.has("integration_calls", "status_code")))
     panels.prefetch(kpi_keys=TRAFFIC_KEYS + RESOURCE_KEYS, live=live)
     kpi_section(url, filters, (TRAFFIC_KEYS, RESOURCE_KEYS))
@@ -140,7 +144,7 @@ now_panels()
 
 with data.database_errors(database.config):
     st.header(t("ops.traffic"))
-    if not schema.has_table("system_metrics"):
+    if not (has_system or from_prometheus):
         not_tracked("system_metrics")
     else:
         traffic = panels["traffic"]
@@ -156,7 +160,7 @@ with data.database_errors(database.config):
             hover_format=".2f"), totals.empty, "error_rate")
 
     st.header(t("ops.errors_by_type"))
-    if not schema.has_table("error_events"):
+    if not (errors or from_prometheus):
         not_tracked("error_events")
     else:
         events = panels["errors_over_time"]
@@ -166,7 +170,7 @@ with data.database_errors(database.config):
                                                                 t("col.events"), t("col.error_type")),
                   events.empty, "errors_over_time")
         with right:
-            top = panels["top_errors"]
+            top = panels["top_errors"] if errors else pd.DataFrame()
             if top.empty:
                 st.info(t("ops.no_errors"))
             else:
@@ -176,7 +180,7 @@ with data.database_errors(database.config):
                             "last_seen": time_column("col.last_seen")}, "top_errors", "top_errors")
 
     st.header(t("ops.resources"))
-    if not schema.has_table("system_metrics"):
+    if not (has_system or from_prometheus):
         not_tracked("system_metrics")
     else:
         usage = panels["resources"]

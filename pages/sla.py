@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from data_access.alert_rules import SlaTargets
-from dashboard import charts, context, data, format as fmt
+from dashboard import charts, context, data, format as fmt, service_metrics
 from dashboard.i18n import t
 from dashboard.tables import chart, not_tracked, shown_value, table
 from dashboard.tiles import page_title
@@ -88,12 +88,19 @@ def columns(source: str, by_month: bool = False) -> dict:
 
 
 verdict_colors = {t("sla.met"): "#1E8449", t("sla.missed"): "#C0392B"}
+from_prometheus = service_metrics.answers_sla()  # the services' uptime from Prometheus's ``up``
+
+
+def tracked(source: str) -> bool:
+    return schema.has_table(SOURCE_TABLES[source]) or (source == "services" and from_prometheus)
+
+
 with data.database_errors(database.config):
     # Both reads of the answers (the conversation rows: the heavy ones) first, one per connection.
     data.prefetch(url, filters, also=[
         (f"sla {source} {by_month}", lambda s=source, m=by_month: data.sla_compliance(url, filters, s, targets, m))
         for source in ("answers", "services", "integrations") for by_month in (False, True)
-        if schema.has_table(SOURCE_TABLES[source])])
+        if schema.has_table(SOURCE_TABLES[source]) and not (source == "services" and from_prometheus)])
     frames = {source: data.sla_compliance(url, filters, source, targets, False) for source in SOURCE_TABLES}
     services, answers = frames["services"], frames["answers"]
     with st.container(horizontal=True, gap="small"):
@@ -118,8 +125,9 @@ with data.database_errors(database.config):
 
     for source, frame in frames.items():
         st.header(t(f"sla.section.{source}"))
-        st.caption(t(f"sla.section.{source}.note"))
-        if not schema.has_table(SOURCE_TABLES[source]):
+        st.caption(t("sla.section.services.prometheus") if source == "services" and from_prometheus
+                   else t(f"sla.section.{source}.note"))
+        if not tracked(source):
             not_tracked(SOURCE_TABLES[source])
             continue
         if frame.empty:
@@ -139,7 +147,7 @@ with data.database_errors(database.config):
     tabs = st.tabs([t(f"sla.section.{source}") for source in SOURCE_TABLES], key="sla_tab", bind="query-params")
     for tab, source in zip(tabs, SOURCE_TABLES):
         with tab:
-            if not schema.has_table(SOURCE_TABLES[source]):
+            if not tracked(source):
                 not_tracked(SOURCE_TABLES[source])
                 continue
             monthly = data.sla_compliance(url, filters, source, targets, True)

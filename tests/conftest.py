@@ -181,3 +181,13 @@ def postgresql_incident_url(postgres) -> str:
     return _incident_demo(postgres.new_database("incidents"))
 
 
+@pytest.fixture(scope="session")
+def prometheus_metrics(tmp_path_factory):
+    """(database URL, Prometheus URL): the same service metrics in SQLite tables and in a real
+    Prometheus (tests/prometheus_data.py)."""
+    from tests.prometheus_data import backfilled
+
+    folder = tmp_path_factory.mktemp("prometheus")
+    with backfilled(folder) as (database_url, prometheus_url, _):
+        yield database_url, prometheus_url
+

@@ -57,6 +57,9 @@ def dynamic_keys() -> set[str]:
     keys |= {f"alerts.severity.{s}" for s in SEVERITIES} | {f"sla.budget.{p}" for p in ("used", "left", "over")}
     keys |= {f"sla.{part}.{source}" for source in ("services", "integrations", "answers") for part in ("name", "section")}
     keys |= {f"sla.section.{source}.note" for source in ("services", "integrations", "answers")}
+    from data_access import prometheus
+
+    keys |= {f"prom.error.{kind.__name__}" for kind in (prometheus.PrometheusError, *prometheus.PrometheusError.__subclasses__())}
     keys |= {f"import.{k}" for k in ("read", "imported", "duplicates", "rejected", "other")}
     from data_access.reports import KINDS
 

@@ -8,85 +8,26 @@ under CI=true (Debian's ``prometheus``, installed by .ci/run)."""
 
 from __future__ import annotations
 
-import random
-import shutil
 import subprocess
 from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
 
-from data_access import kpis, openmetrics, operational as ops, prometheus as prom
+from data_access import kpis, operational as ops, prometheus as prom
 from data_access.engine import make_engine
 from data_access.filters import Filters
-from data_access.schema import create_all, discover
-from tests.conftest import insert
-from tests.services import free_port, required, wait_until_ready
+from data_access.schema import discover
+from tests.services import free_port, required
 
-PROMETHEUS, PROMTOOL = shutil.which("prometheus"), shutil.which("promtool")
-SERVICES = ("ai-service", "api-gateway", "payments-api")
-ERROR_TYPES = ("TimeoutError", "RateLimitExceeded", "DatabaseError")
-DATA_START, DATA_END = datetime(2026, 10, 5, 8, 0), datetime(2026, 10, 5, 15, 0)  # every minute in [start, end)
-RANGE = Filters(datetime(2026, 10, 5, 10, 0), datetime(2026, 10, 5, 13, 0))
-LATER = datetime(2026, 11, 1)  # "now" for the reads: the range is wholly past
-DOWN = {"payments-api": [(datetime(2026, 10, 5, 11, 7), 4), (datetime(2026, 10, 5, 12, 58), 3)],
-        "api-gateway": [(datetime(2026, 10, 5, 9, 55), 7)]}
-
-
-def generated() -> dict[str, list[dict]]:
-    """A minute-by-minute morning of three services: traffic, errors (events and their count per
-    minute), resources, sessions and health checks with planted down runs."""
-    rng = random.Random(11)
-    rows: dict[str, list[dict]] = {"system_metrics": [], "error_events": [], "service_health": []}
-    minute = DATA_START
-    while minute < DATA_END:
-        for service in SERVICES:
-            events = rng.choice([0, 0, 0, 1, 2, 5])
-            for _ in range(events):
-                rows["error_events"].append({
-                    "timestamp": minute + timedelta(seconds=rng.randint(0, 59), microseconds=rng.randint(0, 999_999)),
-                    "service": service, "error_type": rng.choice(ERROR_TYPES), "level": "ERROR", "message": "x"})
-            rows["system_metrics"].append({
-                "timestamp": minute, "service": service, "requests": rng.randint(0, 600), "errors": events,
-                "cpu_percent": round(rng.uniform(2, 98), 1), "memory_percent": round(rng.uniform(20, 95), 1),
-                "disk_percent": round(rng.uniform(40, 90), 1), "active_sessions": rng.randint(0, 80)})
-            down = any(start <= minute < start + timedelta(minutes=n) for start, n in DOWN.get(service, []))
-            rows["service_health"].append({"timestamp": minute, "service": service,
-                                           "status": "down" if down else "up", "latency_ms": 10.0})
-        minute += timedelta(minutes=1)
-    return rows
-
+from tests.prometheus_data import DOWN, LATER, PROMTOOL, RANGE  # noqa: F401  (the data both sides hold)
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory):
+def sources(prometheus_metrics):
     """(engine, schema, client): the same metrics in SQLite tables and in a running Prometheus."""
-    if not (PROMETHEUS and PROMTOOL):
-        required("Prometheus is not installed (apt-get install -y prometheus)")
-    folder = tmp_path_factory.mktemp("prometheus")
-    engine = make_engine(f"sqlite:///{folder / 'metrics.sqlite'}")
-    create_all(engine)
-    for table, rows in generated().items():
-        insert(engine, table, rows)
-    schema = discover(engine)
-    exported = folder / "metrics.om"
-    with exported.open("w", encoding="utf-8") as out:
-        assert openmetrics.write(engine, schema, out) > 0
-    data = folder / "data"
-    subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", str(exported), str(data)],
-                   check=True, capture_output=True)
-    config = folder / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1m\n", encoding="utf-8")
-    port = free_port()
-    log = (folder / "prometheus.log").open("w")
-    process = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={data}",
-                                f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=100y"],
-                               stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    wait_until_ready(f"{url}/-/ready", process, "Prometheus", log.name, seconds=30)
-    yield engine, schema, prom.Prometheus(prom.PrometheusConfig(url=url))
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    database_url, prometheus_url = prometheus_metrics
+    engine = make_engine(database_url)
+    yield engine, discover(engine), prom.Prometheus(prom.PrometheusConfig(url=prometheus_url))
     engine.dispose()
 
 
@@ -138,6 +79,13 @@ def test_the_tiles_equal_the_tables(sources):
         assert from_prometheus[key].value == pytest.approx(float(from_tables[key].value), rel=1e-9), key
     assert from_prometheus["uptime"].n == from_tables["uptime"].n  # the checks behind it
     assert from_prometheus["error_rate"].n == from_tables["error_rate"].n  # the requests behind it
+    # A range the scrapes cover in part (rows from 22:00 only): the average is over the scrapes
+    # taken, not the whole day, as the tables divide by the rows. Prometheus counts one scrape more:
+    # a counter's first one (its 0 at 21:59, before any row), so 120 rows' requests over 121 minutes.
+    partly = Filters(datetime(2026, 10, 4), datetime(2026, 10, 5))
+    rows_average = float(kpis.compute(engine, schema, partly, ["avg_rps"])["avg_rps"].value)
+    assert prom.kpis(client, partly, ("avg_rps",), now=LATER)["avg_rps"].value == pytest.approx(
+        rows_average * 120 / 121, rel=1e-9)
 
 
 def test_the_platform_filter_applies_where_the_metric_has_the_label(sources):
