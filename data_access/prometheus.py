@@ -129,6 +129,9 @@ QUERIES = {
     "disk_now": DISK_USED,
     "sessions_by_service_now": "sum by ({s}) (active_sessions)",
     "up": "max by ({s}) (up)",
+    "down": "max by ({s}) (up) == 0",
+    "last_up": "max by ({s}) (up)",
+    "last_scrape": "max by ({s}) (timestamp(up))",
     "checks_ok": "sum by ({s}) (sum_over_time(up[{sub}s]))",
     "checks": "sum by ({s}) (count_over_time(up[{sub}s]))",
 }
@@ -395,27 +398,66 @@ def _checks(client: Prometheus, filters: Filters, now: datetime | None) -> tuple
     return frame.rename(columns={config.service_label: "service"}), last
 
 
+def _down_runs(client: Prometheus, filters: Filters, now: datetime | None) -> tuple[pd.DataFrame, datetime | None]:
+    """Each run of scrapes with ``up`` 0 in the range (UTC ``started``, ``last_down``, ``checks``)
+    and the last scrape time read. Only the scrapes at 0 cross the wire (``up == 0``)."""
+    config = client.config
+    start, end = filters.utc_bounds()
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    last = min(end - timedelta(seconds=config.scrape), now)
+    columns = ["service", "started", "last_down", "checks"]
+    if last < start:
+        return pd.DataFrame(columns=columns), None
+    down = _matrix_frame(client.range(promql("down", config), start, last, config.scrape), config.service_label, "up")
+    rows = []
+    gap = pd.Timedelta(seconds=config.scrape)
+    for service, part in down.sort_values("at").groupby(config.service_label, sort=True):
+        times = list(part["at"].dt.tz_localize(None))
+        first = previous = times[0]
+        count = 1
+        for moment in times[1:]:
+            if moment - previous > gap:  # an up scrape between: a new run
+                rows.append((service, first, previous, count))
+                first, count = moment, 0
+            previous, count = moment, count + 1
+        rows.append((service, first, previous, count))
+    return pd.DataFrame(rows, columns=columns), last
+
+
 def service_status(client: Prometheus, filters: Filters, now: datetime | None = None) -> pd.DataFrame:
     """``operational.service_status``'s frame from ``up``: each service's last status (up or
-    down), since when, and its uptime % over the range's scrapes. No latency (NaN)."""
+    down) and its time, since when (the first scrape of the current run), and its uptime % over
+    the range's scrapes. No latency (NaN). Reads counts and the scrapes at 0, not every scrape."""
     from data_access.business import to_local
 
-    checks, _ = _checks(client, filters, now)
+    config = client.config
     columns = ["service", "status", "last_check", "since", "whole_range", "latency_ms", "ok", "known", "uptime"]
-    if checks.empty:
+    runs, last = _down_runs(client, filters, now)
+    counts = uptime_by_service(client, filters, now)
+    if last is None or counts.empty:
         return pd.DataFrame(columns=columns)
+    latest = client.instant(promql("last_up", config), last)
+    state = {item["metric"].get(config.service_label, ""): (float(item["value"][1]), None) for item in latest}
+    stamps = client.instant(promql("last_scrape", config), last)
+    for item in stamps:
+        name = item["metric"].get(config.service_label, "")
+        if name in state:
+            state[name] = (state[name][0], datetime.fromtimestamp(float(item["value"][1]), timezone.utc).replace(tzinfo=None))
+    step = timedelta(seconds=config.scrape)
     rows = []
-    for service, part in checks.sort_values("at").groupby("service", sort=True):
-        status = part["up"].map(lambda v: "up" if v >= 1 else "down")
-        current = status.iloc[-1]
-        changed = status.ne(current)
-        whole = not changed.any()
-        since = part["at"].iloc[0] if whole else part["at"][changed].iloc[-1]
-        if not whole:  # the first scrape after the last one of another status
-            since = part["at"][part["at"] > since].iloc[0]
-        ok = float((part["up"] >= 1).sum())
-        rows.append((service, current, part["at"].iloc[-1], since, whole, float("nan"), ok, float(len(part)),
-                     100.0 * ok / len(part)))
+    for row in counts.itertuples(index=False):
+        value, checked = state.get(row.service, (None, None))
+        if value is None or checked is None:
+            continue
+        mine = runs[runs["service"] == row.service]
+        first_scrape = checked - step * (int(row.known) - 1)
+        if value >= 1:
+            status, whole = "up", mine.empty
+            since = first_scrape if mine.empty else mine["last_down"].iloc[-1] + step
+        else:
+            status, whole = "down", row.ok == 0
+            since = mine["started"].iloc[-1] if not mine.empty else checked
+        rows.append((row.service, status, checked, since, whole, float("nan"), row.ok, row.known, row.uptime))
     frame = pd.DataFrame(rows, columns=columns)
     order = frame["status"].map({"down": 0, "up": 3})
     frame = frame.assign(_order=order).sort_values(["_order", "service"]).drop(columns="_order").reset_index(drop=True)
@@ -427,28 +469,17 @@ def service_status(client: Prometheus, filters: Filters, now: datetime | None = 
 def status_intervals(client: Prometheus, filters: Filters, now: datetime | None = None,
                      limit: int = 2000) -> pd.DataFrame:
     """``operational.status_intervals``'s frame from ``up``: each run of scrapes at 0, from its
-    first scrape to the next scrape after it (or its last)."""
+    first scrape to the next scrape after it (or its last, at the range's end)."""
     from data_access.business import to_local
 
-    checks, _ = _checks(client, filters, now)
-    columns = ["service", "status", "started", "ended", "checks"]
-    rows = []
-    for service, part in checks.sort_values("at").groupby("service", sort=True):
-        times, down = list(part["at"]), list(part["up"] < 1)
-        i = 0
-        while i < len(times):
-            if not down[i]:
-                i += 1
-                continue
-            j = i
-            while j + 1 < len(times) and down[j + 1]:
-                j += 1
-            ended = times[j + 1] if j + 1 < len(times) else times[j]
-            rows.append((service, "down", times[i], ended, j - i + 1))
-            i = j + 1
-    frame = pd.DataFrame(rows, columns=columns).sort_values("started", ignore_index=True).head(limit)
+    runs, last = _down_runs(client, filters, now)
+    step = timedelta(seconds=client.config.scrape)
+    frame = pd.DataFrame({"service": runs["service"], "status": "down", "started": runs["started"],
+                          "ended": [d + step if last is not None and d + step <= last else d for d in runs["last_down"]],
+                          "checks": runs["checks"]})
+    frame = frame.sort_values("started", ignore_index=True).head(limit)
     for column in ("started", "ended"):
-        frame[column] = to_local(frame[column], filters.tz)
+        frame[column] = to_local(pd.to_datetime(frame[column]), filters.tz)
     frame["seconds"] = (frame["ended"] - frame["started"]).dt.total_seconds()
     return frame
 
