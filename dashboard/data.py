@@ -21,6 +21,7 @@ import sqlalchemy as sa
 import streamlit as st
 
 from data_access import ai, alerts, business, errors, export, kpis, logs, operational, series, sla
+from dashboard import result_cache
 from data_access.alert_rules import RuleSet, SlaTargets, load_rules, rules_path
 from data_access.business import problem_intents  # noqa: F401  (pages rank through here)
 from data_access.sql import bucket_for, ops_bucket, trend_bucket  # noqa: F401  (pages choose buckets through here)
@@ -55,6 +56,22 @@ def note_import(url: str, first: datetime | None, last: datetime | None) -> None
         return
     with _imports_lock:
         _imports.append((url, first, last))
+    invalidate_shared(url)
+
+
+def invalidate_shared(url: str) -> None:
+    """A write changed ``url``'s data: the other replicas' shared results of it are stale."""
+    cache = result_cache.shared(CACHE_TTL_SECONDS)
+    if cache is not None:
+        cache.bump(result_cache.database_id(url))
+
+
+def _shared(name: str, url: str, key_parts: tuple, compute):
+    """``compute()`` through the replicas' shared cache when there is one (``result_cache``)."""
+    cache = result_cache.shared(CACHE_TTL_SECONDS)
+    if cache is None:
+        return compute()
+    return cache.fetch(name, key_parts, compute, result_cache.database_id(url))
 
 
 def data_version(url: str, filters: Filters | None = None) -> int:
@@ -99,7 +116,32 @@ def kpi_values(url: str, filters: Filters, keys: tuple[str, ...]) -> dict[str, k
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=512, show_spinner=False)
 def _kpi_values(url: str, filters: Filters, keys: tuple[str, ...], version: int) -> dict[str, kpis.KpiValue]:
-    return kpis.compute(engine_for(url), schema_for(url), filters, keys)
+    frame = _shared("kpis", url, ("kpis", filters, keys, version),
+                    lambda: kpi_frame(kpis.compute(engine_for(url), schema_for(url), filters, keys)))
+    return kpis_of(frame)
+
+
+def kpi_frame(values: dict[str, kpis.KpiValue]) -> pd.DataFrame:
+    """KPI values as a frame that Arrow holds exactly: the value as text with its kind."""
+    rows = []
+    for key, value in values.items():
+        kind = "none" if value.value is None else type(value.value).__name__
+        rows.append((key, None if value.value is None else str(value.value), kind, int(value.n), int(value.ignored),
+                     value.reason))
+    return pd.DataFrame(rows, columns=["key", "value", "kind", "n", "ignored", "reason"])
+
+
+def kpis_of(frame: pd.DataFrame) -> dict[str, kpis.KpiValue]:
+    """``kpi_frame``'s inverse."""
+    from decimal import Decimal
+
+    kinds = {"int": int, "float": float, "Decimal": Decimal, "float64": float, "int64": int}
+    out = {}
+    for row in frame.itertuples(index=False):
+        value = None if row.kind == "none" or row.value is None else kinds.get(row.kind, float)(row.value)
+        out[row.key] = kpis.KpiValue(row.key, value, int(row.n), int(row.ignored),
+                                     row.reason if isinstance(row.reason, str) else None)
+    return out
 
 
 # The data_access functions pages may ask for through ``query``: (engine, schema, filters, *args).
@@ -152,7 +194,8 @@ def query(name: str, url: str, filters: Filters, *args) -> pd.DataFrame:
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=1024, show_spinner=False)
 def _query(name: str, url: str, filters: Filters, version: int, *args) -> pd.DataFrame:
-    return QUERIES[name](engine_for(url), schema_for(url), filters, *args)
+    return _shared(name, url, (name, filters, args, version),
+                   lambda: QUERIES[name](engine_for(url), schema_for(url), filters, *args))
 
 
 def fresh(name: str, url: str, filters: Filters, *args) -> pd.DataFrame:
@@ -545,6 +588,11 @@ def open_database() -> Database | None:
     except errors.DATABASE_ERRORS as error:
         show_database_error(error, config)
         return None
-    if rollup_upkeep.keep_fresh(config.url, engine_for(config.url), on_done=_schema_for.clear):
+    def refreshed() -> None:
+        _schema_for.clear()
+        invalidate_shared(config.url)
+
+    # The refresh writes: on the primary when the pages read a standby (DATABASE_WRITE_URL).
+    if rollup_upkeep.keep_fresh(config.writes_to, engine_for(config.writes_to), on_done=refreshed):
         st.info(t("rollups.building"), icon=":material/hourglass_top:")
     return Database(config, schema, options)

@@ -55,10 +55,11 @@ class ImportResult:
     stopped: str | None = None
 
 
-def import_log(url: str, upload, progress, *, principal: auth.Principal) -> ImportResult:
+def import_log(url: str, upload, progress, *, principal: auth.Principal, write_url: str | None = None) -> ImportResult:
     """Import an uploaded log file (``upload``: a file-like object with ``name`` and ``size``) as
     ``principal``, and write the audit line. Cached results over the ranges it wrote rows into are
-    read again (``data.note_import``); nothing is dropped when it wrote nothing. Raises
+    read again (``data.note_import``); nothing is dropped when it wrote nothing. The rows go to
+    ``write_url`` (the primary) when the pages read a standby at ``url``. Raises
     ``auth.Refused`` for a role without the import, and what the database raises before the
     import starts (``data.database_errors`` shows it)."""
     if not principal.may("import"):
@@ -73,7 +74,7 @@ def import_log(url: str, upload, progress, *, principal: auth.Principal) -> Impo
     else:
         lines = ingest.bounded_lines(ingest.decompressed(upload), max_bytes=limit * EXPANSION_LIMIT)
         try:
-            summary = ingest.ingest_lines(data.engine_for(url), lines, upload.name, kept,
+            summary = ingest.ingest_lines(data.engine_for(write_url or url), lines, upload.name, kept,
                                           lambda s: progress(min(upload.tell() / size, 1.0)))
         except ingest.ImportStopped as error:
             stopped = str(error)

@@ -26,10 +26,17 @@ class DatabaseConfig:
 
     url: str
     source: str
+    write_url: str | None = None  # where writes go when ``url`` is a read-only standby
 
     @property
     def is_demo(self) -> bool:
         return self.source == "demo"
+
+    @property
+    def writes_to(self) -> str:
+        """The URL that rollup refreshes, imports and alert state write to: ``write_url`` (from
+        ``DATABASE_WRITE_URL`` or ``[connections.metrics] write_url``) when set, else ``url``."""
+        return self.write_url or self.url
 
     def safe_url(self) -> str:
         """The URL with any password masked, fit to show on a page or in a log."""
@@ -57,13 +64,17 @@ def read_secrets(secrets_path: Path | None = None) -> dict:
 
 
 def resolve_config(secrets_path: Path | None = None) -> DatabaseConfig:
-    """Return the database to use, following the contract's order of sources."""
+    """Return the database to use, following the contract's order of sources, and where its
+    writes go (``DATABASE_WRITE_URL``: the primary, when ``DATABASE_URL`` reads a standby)."""
+    metrics = read_secrets(secrets_path).get("connections", {}).get("metrics", {})
+    write_url = (os.environ.get("DATABASE_WRITE_URL", "").strip()
+                 or str(metrics.get("write_url", "")).strip()) or None
     url = os.environ.get("DATABASE_URL", "").strip()
     if url:
-        return DatabaseConfig(url, "env")
-    url = str(read_secrets(secrets_path).get("connections", {}).get("metrics", {}).get("url", "")).strip()
+        return DatabaseConfig(url, "env", write_url)
+    url = str(metrics.get("url", "")).strip()
     if url:
-        return DatabaseConfig(url, "secrets")
+        return DatabaseConfig(url, "secrets", write_url)
     return DatabaseConfig(f"sqlite:///{demo_path()}", "demo")
 
 

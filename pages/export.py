@@ -117,7 +117,8 @@ def import_section() -> None:
         bar = st.progress(0.0, text=t("import.running"))
         with data.database_errors(database.config):
             st.session_state["import_result"] = upload.import_log(
-                url, file, lambda f: bar.progress(f, text=t("import.running")), principal=principal)
+                url, file, lambda f: bar.progress(f, text=t("import.running")), principal=principal,
+                write_url=database.config.writes_to)
         bar.empty()
     result = st.session_state.get("import_result")
     if result:

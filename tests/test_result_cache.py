@@ -1,0 +1,124 @@
+"""The result cache the replicas share through Redis (dashboard/result_cache.py): frames cross as
+Arrow, never as pickles; a page computed by one process is drawn by another from Redis without
+running its queries; an import invalidates; Redis away costs nothing but speed. A real Redis is
+required under CI=true (127.0.0.1:6379, or EASYFLOW_TEST_REDIS)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from datetime import datetime
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from dashboard import result_cache
+from tests.apptest import assert_clean, open_page, run_app, tiles
+from tests.services import free_port, required
+
+REDIS = os.environ.get("EASYFLOW_TEST_REDIS", "redis://127.0.0.1:6379/14")
+
+
+@pytest.fixture
+def redis_url():
+    import redis
+
+    client = redis.Redis.from_url(REDIS, socket_connect_timeout=1)
+    try:
+        client.flushdb()
+    except redis.RedisError:
+        required(f"Redis is not reachable at {REDIS} (apt-get install -y redis-server)")
+    yield REDIS
+    client.flushdb()
+
+
+def test_frames_cross_as_arrow_exactly():
+    frame = pd.DataFrame({"bucket": pd.to_datetime(["2026-11-01 10:00", "2026-11-01 11:00"]),
+                          "platform": ["web", None], "cost": [Decimal("0.0123"), None],
+                          "resolved": [True, None], "n": [3, 4], "share": [0.5, float("nan")]})
+    back = result_cache.from_arrow(result_cache.to_arrow(frame))
+    assert list(back.columns) == list(frame.columns)
+    assert list(back["cost"]) == [Decimal("0.0123"), None]
+    assert back["platform"].equals(frame["platform"]) and back["resolved"].tolist() == [True, None]
+    assert back["bucket"].tolist() == frame["bucket"].tolist() and back["n"].tolist() == [3, 4]
+    assert result_cache.to_arrow(pd.DataFrame({"mixed": [1, "a"]})) is None  # not shared, not broken
+    assert result_cache.to_arrow({"rows": 3}) is None
+
+
+def test_a_pickle_in_redis_is_never_run(tmp_path):
+    class Planted:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "ran"), "w"))
+
+    assert result_cache.from_arrow(pickle.dumps(Planted())) is None
+    assert not (tmp_path / "ran").exists()
+
+
+def test_redis_away_computes_here_and_says_so_once():
+    from structlog.testing import capture_logs
+
+    from data_access import logs
+
+    logs.configure()  # configured before the capture, which then stands in for its output
+    cache = result_cache.SharedCache(f"redis://127.0.0.1:{free_port()}/0", ttl_seconds=60)
+    computed = []
+    with capture_logs() as logged:
+        for _ in range(3):
+            frame = cache.fetch("q", ("q",), lambda: computed.append(1) or pd.DataFrame({"a": [1]}), "db")
+            assert frame["a"].tolist() == [1]
+    assert len(computed) == 3
+    assert [e["event"] for e in logged].count("shared_cache_unavailable") == 1
+
+
+def test_one_process_computes_the_other_draws_from_redis_and_an_import_invalidates(monkeypatch, redis_url,
+                                                                                  sqlite_demo_url):
+    import streamlit as st
+
+    from dashboard import data
+
+    monkeypatch.setenv("EASYFLOW_REDIS_URL", redis_url)
+    st.cache_data.clear()
+    first = open_page(run_app(monkeypatch, sqlite_demo_url, {"debug": "1", "range": "90d"}), "business")
+    st.cache_data.clear()  # another replica: nothing in its own cache
+    second = open_page(run_app(monkeypatch, sqlite_demo_url, {"debug": "1", "range": "90d"}), "business")
+    assert_clean(second)
+    assert tiles(second) == tiles(first)
+    queries = second.dataframe[-1].value
+    shared = queries[queries["path"] == result_cache.SHARED_PATH]
+    assert {"breakdown", "kpis", "dialog_outcomes_trend"} <= set(shared["query"])
+    ran = set(queries[queries["path"] != result_cache.SHARED_PATH]["query"])
+    assert not ran & set(shared["query"])  # no SQL for those
+
+    data.note_import(sqlite_demo_url, datetime(2026, 1, 1), datetime(2026, 1, 2))  # any write: a new generation
+    st.cache_data.clear()
+    third = open_page(run_app(monkeypatch, sqlite_demo_url, {"debug": "1", "range": "90d"}), "business")
+    queries = third.dataframe[-1].value
+    assert "breakdown" in set(queries[queries["path"] != result_cache.SHARED_PATH]["query"])  # asked again
+
+
+@pytest.mark.parametrize("page", ["overview", "operational", "business", "ai_performance", "alerts", "sla",
+                                  "reports", "export"])
+def test_every_page_draws_the_same_from_redis(monkeypatch, redis_url, sqlite_demo_url, page):
+    import streamlit as st
+
+    monkeypatch.setenv("EASYFLOW_REDIS_URL", redis_url)
+    st.cache_data.clear()
+    computed = run_app(monkeypatch, sqlite_demo_url, {"range": "90d"})
+    computed = open_page(computed, page) if page != "overview" else computed
+    st.cache_data.clear()
+    served = run_app(monkeypatch, sqlite_demo_url, {"range": "90d"})
+    served = open_page(served, page) if page != "overview" else served
+    assert_clean(served)
+    assert tiles(served) == tiles(computed)
+    assert [h.value for h in served.header] == [h.value for h in computed.header]
+
+
+def test_redis_stopped_pages_still_render(monkeypatch, sqlite_demo_url):
+    import streamlit as st
+
+    monkeypatch.setenv("EASYFLOW_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    st.cache_data.clear()
+    at = open_page(run_app(monkeypatch, sqlite_demo_url, {"range": "90d"}), "business")
+    assert_clean(at)
+    assert tiles(at)["Dialogs"] != "—"
