@@ -376,7 +376,8 @@ EN: dict[str, str] = {
     "unit.pp": "pp",
     "debug.title": "Queries this run: {count}, {sql} in SQL, page {page}",
     "debug.note": ("Every SQL statement this page ran, slowest first (worker threads included, so SQL time can "
-                   "exceed the page's). Results served from the cache ran earlier and are not listed."),
+                   "exceed the page's). Results served from this process's cache ran earlier and are not listed; those another "
+                   "replica computed and Redis handed over are listed with the path \"shared cache (Redis)\"."),
     "debug.query": "Query (data_access function)",
     "debug.path": "Read from",
     "debug.path_help": ("Rollups + raw: whole hours from the rollups, the rest of the range (its edges, the hour "

@@ -225,9 +225,13 @@ def export_link() -> None:
 
 def query_panel(queries: list[dict], page_ms: float) -> None:
     """The ``debug=1`` panel: every SQL statement this run executed, slowest first, with its
-    time and rows; results served from the cache ran earlier and are not listed."""
+    time and rows; results of this process's cache ran earlier and are not listed, those the
+    replicas' shared cache handed over are, with that path."""
+    from dashboard.result_cache import SHARED_PATH
+
     frame = pd.DataFrame(queries, columns=["query", "path", "dialect", "duration_ms", "rows"])
-    with st.expander(t("debug.title", count=len(frame), sql=fmt.milliseconds(frame["duration_ms"].sum()),
+    in_sql = frame.loc[frame["path"] != SHARED_PATH, "duration_ms"].sum()  # not what Redis handed over
+    with st.expander(t("debug.title", count=len(frame), sql=fmt.milliseconds(in_sql),
                        page=fmt.milliseconds(page_ms)), expanded=True, icon=":material/bug_report:"):
         st.caption(t("debug.note"))
         if not frame.empty:
