@@ -1,6 +1,12 @@
-"""Twenty people at once: sessions opening the Overview and the Business page repeatedly.
+"""Twenty (or forty) people at once: sessions opening the Overview and the Business page repeatedly.
 
     python3 bench/concurrency.py [--sessions 20] [--seconds 60] [--clients websocket|browser]
+    python3 bench/concurrency.py --matrix [--sessions 40] [--seconds 60]
+
+``--matrix`` runs the same load through nginx (deploy/nginx.conf, rendered by deploy/replicas.py)
+in front of 1 and 2 replicas, each without and with the Redis result cache
+(``EASYFLOW_REDIS_URL``, database 12 of the local Redis, emptied before each), and prints visits/s
+and p50 / p95 per visit for the four, measured in one run.
 
 Starts ``streamlit run dashboard/app.py`` on a free loopback port against a PostgreSQL database
 of demo data (filled on first use: 21 days at scale 0.3), then runs ``--sessions`` clients in
@@ -59,14 +65,40 @@ def ensure_database(url: str) -> None:
     engine.dispose()
 
 
-def start_server(url: str) -> tuple[subprocess.Popen, str]:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+def bench_env(url: str, redis_url: str | None = None) -> dict:
+    """The replicas' environment: the database, no sign-in (a bench on loopback), the cache."""
+    env = dict(os.environ, DATABASE_URL=url, EASYFLOW_AUTH="none", EASYFLOW_LOG_LEVEL="WARNING")
+    env.pop("EASYFLOW_REDIS_URL", None)
+    if redis_url:
+        env["EASYFLOW_REDIS_URL"] = redis_url
+    return env
+
+
+def wait_healthy(base: str, process: subprocess.Popen) -> None:
+    for _ in range(200):
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
+                return
+        except OSError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.3)
+    process.kill()
+    raise SystemExit(f"{base} did not start")
+
+
+def start_server(url: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=dict(os.environ, DATABASE_URL=url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=ROOT, env=bench_env(url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -156,14 +188,64 @@ async def run(sessions: int, seconds: float, base: str) -> tuple[list[float], li
     return times, errors
 
 
+def quantiles(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    if not ordered:
+        return float("nan"), float("nan")
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+def matrix(url: str, sessions: int, seconds: float) -> int:
+    """The load through nginx: 1 and 2 replicas, without and with Redis."""
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "deploy"))
+    import redis
+
+    import replicas
+
+    redis_url = "redis://127.0.0.1:6379/12"
+    rows = []
+    for count in (1, 2):
+        for shared in (False, True):
+            if shared:
+                redis.Redis.from_url(redis_url).flushdb()
+            ports = [free_port() for _ in range(count)]
+            env = bench_env(url, redis_url if shared else None)
+            processes = [replicas.start_replica(port, None, None, env) for port in ports]
+            for port, process in zip(ports, processes):
+                wait_healthy(f"http://127.0.0.1:{port}", process)
+            folder = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
+            listen = free_port()
+            nginx = replicas.start_nginx(ports, listen, folder)
+            base = f"http://127.0.0.1:{listen}"
+            try:
+                time.sleep(1)
+                times, errors = asyncio.run(run_sockets(sessions, seconds, base))
+            finally:
+                for process in [*processes, nginx]:
+                    process.terminate()
+                    process.wait(timeout=20)
+            p50, p95 = quantiles(times)
+            rows.append((count, "yes" if shared else "no", len(times) / seconds, p50, p95, len(errors)))
+    print(f"{sessions} websocket sessions for {seconds:.0f} s each, through nginx")
+    print(f"{'replicas':>8} {'Redis':>6} {'visits/s':>9} {'p50 s':>7} {'p95 s':>7} {'errors':>7}")
+    for count, shared, rate, p50, p95, failed in rows:
+        print(f"{count:>8} {shared:>6} {rate:>9.2f} {p50:>7.2f} {p95:>7.2f} {failed:>7}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--matrix", action="store_true", help="1 and 2 replicas behind nginx, without and with Redis")
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--url", default="postgresql+psycopg2://postgres@127.0.0.1:5432/efa_concurrency")
     parser.add_argument("--clients", choices=["websocket", "browser"], default="websocket")
     args = parser.parse_args()
     ensure_database(args.url)
+    if args.matrix:
+        return matrix(args.url, args.sessions, args.seconds)
     process, base = start_server(args.url)
     try:
         runner = run_sockets if args.clients == "websocket" else run

@@ -25,6 +25,9 @@ from tests.apptest import TODAY, small_demo
 # The page tests run the dashboard as an operator who turned sign-in off knowingly (its banner shows);
 # tests/test_auth.py and tests/browser/test_sign_in.py set the sign-in modes themselves.
 os.environ.setdefault("EASYFLOW_AUTH", "none")
+# A shell's own settings must not steer the tests: the tests that want these set them themselves.
+for _name in ("EASYFLOW_REDIS_URL", "PROMETHEUS_URL", "DATABASE_WRITE_URL"):
+    os.environ.pop(_name, None)
 ADMIN_URL = os.environ.get("EASYFLOW_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
