@@ -60,10 +60,15 @@ def test_from_the_overview_to_a_repeat_users_messages_in_two_clicks(browser, das
     settle(page, after_action=True)
     grid = page.locator("[data-testid=stDataFrame]").filter(has_text="Repeat dialogs")
     grid.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)  # the grid settles where it scrolled to
     box = grid.bounding_box()
-    # The link column is the last; the first data row sits under a 35 px header (glide data grid).
+    # The link column is the last; the first data row sits under a 35 px header (glide data grid),
+    # whose link is live once hovered.
+    link = (box["x"] + box["width"] - 40, box["y"] + 35 + 17)
+    page.mouse.move(*link)
+    page.wait_for_timeout(300)
     with context.expect_page(timeout=15_000) as opened:
-        page.mouse.click(box["x"] + box["width"] - 40, box["y"] + 35 + 17)  # click two
+        page.mouse.click(*link)  # click two
     messages = opened.value
     settle(messages)
     assert "/messages?" in messages.url and "user=" in messages.url and "range=90d" in messages.url
