@@ -10,11 +10,9 @@ import os
 from pathlib import Path
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Iterator
-from contextlib import contextmanager
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 import pandas as pd
 import sqlalchemy as sa
@@ -25,16 +23,15 @@ from dashboard import result_cache
 from data_access.alert_rules import RuleSet, SlaTargets, load_rules, rules_path
 from data_access.business import problem_intents  # noqa: F401  (pages rank through here)
 from data_access.sql import bucket_for, ops_bucket, trend_bucket  # noqa: F401  (pages choose buckets through here)
-from data_access.demo import DemoSpec, load
-from data_access.engine import DatabaseConfig, demo_path, make_engine, resolve_config
+from data_access.engine import DatabaseConfig, make_engine, resolve_config
 from data_access.filters import Filters
 from data_access.schema import Schema, discover
-from dashboard import format as fmt
 from dashboard import auth, rollup_upkeep
 from dashboard.i18n import t
+from dashboard.database_problems import (database_errors, describe_error,  # noqa: F401  (pages show errors through here)
+                                         show_database_error)
 
 CACHE_TTL_SECONDS = 300
-_demo_lock = threading.Lock()
 
 
 @st.cache_resource(show_spinner=False)
@@ -446,71 +443,11 @@ def _grouping_once_pays(url: str, filters: Filters) -> bool:
         return False  # the page's own calls report it
 
 
-def _utc_today() -> date:
-    return datetime.now(timezone.utc).date()
-
-
-def demo_is_current(path) -> bool:
-    """The demo file exists and was built today (SQLite ``user_version`` holds the build day)."""
-    if not path.is_file():
-        return False
-    import sqlite3
-
-    try:
-        with sqlite3.connect(path) as conn:
-            built = conn.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.Error:
-        return False
-    return built == _utc_today().toordinal()
-
-
-def ensure_demo_database(config: DatabaseConfig) -> None:
-    """Build the embedded demo database on first start (or when a day old), showing progress.
-
-    Built into a temporary file and moved into place, so a half-built file is never used.
-    """
-    path = demo_path()
-    if demo_is_current(path):
-        return
-    with _demo_lock:
-        if demo_is_current(path):
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        building = path.with_name(path.name + ".building")
-        building.unlink(missing_ok=True)
-        bar = st.progress(0.0, text=t("demo.building"))
-        started = time.monotonic()
-        engine = make_engine(f"sqlite:///{building}")
-        try:
-            counts = load(engine, demo_spec(), lambda f, note: bar.progress(f, text=f"{t('demo.building')} {note}"))
-            with engine.begin() as conn:
-                conn.exec_driver_sql(f"PRAGMA user_version = {_utc_today().toordinal()}")
-        finally:
-            engine.dispose()
-        for suffix in ("-wal", "-shm"):
-            path.with_name(path.name + suffix).unlink(missing_ok=True)
-        building.replace(path)
-        engine_for.clear()
-        clear_results()
-        bar.empty()
-        st.toast(t("demo.built", rows=fmt.number(sum(counts.values())), seconds=fmt.number(time.monotonic() - started, 1)))
-
-
 def clear_results() -> None:
     """Forget every cached result (after the data changed under them)."""
     for cached in (_schema_for, _options_for, _kpi_values, _query, _fresh, _alert_histories, _sla_compliance,
                    _report):
         cached.clear()
-
-
-def demo_spec() -> DemoSpec:
-    """The embedded demo's size: 90 days at scale 1 unless EASYFLOW_DEMO_DAYS / _SCALE say otherwise."""
-    try:
-        days = int(os.environ.get("EASYFLOW_DEMO_DAYS", "90"))
-        scale = float(os.environ.get("EASYFLOW_DEMO_SCALE", "1.0"))
-    except ValueError:
-        days, scale = 90, 1.0
-    return DemoSpec(days=min(max(days, 1), 3660), scale=min(max(scale, 0.001), 100.0))
 
 
 @dataclass(frozen=True)
@@ -526,51 +463,14 @@ class Database:
         return self.config.url
 
 
-# The message for each kind of database problem (data_access.errors names them by type).
-_PROBLEM_MESSAGES = {errors.BadDatabaseUrl: "db.bad_url", errors.LoginRefused: "db.login_refused",
-                     errors.DatabaseUnavailable: "db.unreachable", errors.AccessDenied: "db.access_denied",
-                     errors.QueryTooComplex: "db.too_complex", errors.BadValue: "db.bad_value",
-                     errors.QueryTimeout: "db.timeout"}
-
-
-def describe_error(error: BaseException) -> str:
-    """A message for the page: what went wrong and what to do; never a host, port, path,
-    password or trace (the driver's exception class at most)."""
-    problem = errors.classify(error)
-    return t(_PROBLEM_MESSAGES.get(type(problem), "db.error"), kind=problem.detail or type(problem).__name__)
-
-
-def show_database_error(error: BaseException, config: DatabaseConfig) -> None:
-    # The class only: driver messages can echo connection details.
-    problem = errors.classify(error)
-    logs.get("easyflow.db").error("database_error", problem=type(problem).__name__,
-                                  error_class=type(errors.driver_error(error)).__name__, dialect=_dialect(config.url))
-    st.error(describe_error(problem), icon=":material/database:")
-    st.button(t("db.retry"), key=f"retry_{id(error)}", icon=":material/refresh:")
-
-
-def _dialect(url: str) -> str:
-    try:
-        return sa.make_url(url).get_backend_name()
-    except Exception:
-        return "unknown"
-
-
-@contextmanager
-def database_errors(config: DatabaseConfig) -> Iterator[None]:
-    """Show a database failure inside a block as a message, not a trace; the page goes on."""
-    try:
-        yield
-    except errors.DATABASE_ERRORS as error:
-        show_database_error(error, config)
-
-
 def open_database() -> Database | None:
     """Resolve, build (demo) and inspect the database; show a clear message and return None
     when it cannot be used."""
     config = resolve_config()
     try:
         if config.is_demo:
+            from dashboard.demo_build import ensure_demo_database
+
             ensure_demo_database(config)
         with engine_for(config.url).connect() as conn:  # cached results must not hide an outage
             conn.exec_driver_sql("SELECT 1")

@@ -48,7 +48,7 @@ def _styles() -> str:
     formats = "".join(f'<numFmt numFmtId="{i}" formatCode="{escape(code, {chr(34): "&quot;"})}"/>'
                       for i, code in CUSTOM_FORMATS.items())
     cells = "".join(
-        f'<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>' if index == STYLE_HEADER else
+        '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>' if index == STYLE_HEADER else
         f'<xf numFmtId="{number}" fontId="0" fillId="0" borderId="0" xfId="0"'
         + (' applyNumberFormat="1"/>' if number else "/>")
         for index, number in enumerate(_CELL_FORMATS))
