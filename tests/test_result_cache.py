@@ -110,7 +110,9 @@ def test_every_page_draws_the_same_from_redis(monkeypatch, redis_url, sqlite_dem
     served = run_app(monkeypatch, sqlite_demo_url, {"range": "90d"})
     served = open_page(served, page) if page != "overview" else served
     assert_clean(served)
-    assert tiles(served) == tiles(computed)
+    measured_now = ("Database round trip",)  # a live measurement, not a cached result
+    assert ({k: v for k, v in tiles(served).items() if k not in measured_now}
+            == {k: v for k, v in tiles(computed).items() if k not in measured_now})
     assert [h.value for h in served.header] == [h.value for h in computed.header]
 
 
