@@ -56,7 +56,8 @@ def _rows(engine: sa.Engine, query: str, params: dict) -> Iterator[pd.DataFrame]
             yield pd.DataFrame([tuple(r) for r in rows], columns=list(result.keys()))
 
 
-def _since(schema: Schema, table: str, start: datetime | None, dialect: str) -> tuple[str, dict]:
+def _since(start: datetime | None, dialect: str) -> tuple[str, dict]:
+    """``WHERE`` text and params for the rows from ``start`` (none: all rows)."""
     if start is None:
         return "", {}
     return f"WHERE {sql.TS} >= :since", {"since": bind_timestamp(start, dialect)}
@@ -91,7 +92,7 @@ def write(engine: sa.Engine, schema: Schema, out: IO[str], *, start: datetime | 
         written += 1
 
     if schema.has_table("system_metrics"):
-        where, params = _since(schema, "system_metrics", start, dialect)
+        where, params = _since(start, dialect)
         columns = {c: sql.column("system_metrics", c) if schema.has("system_metrics", c) else "NULL"
                    for c in ("requests", "cpu_percent", "memory_percent", "disk_percent", "active_sessions")}
         query = (f'SELECT "service", {sql.TS} AS ts, ' + ", ".join(f"{e} AS {c}" for c, e in columns.items())
@@ -140,7 +141,7 @@ def write(engine: sa.Engine, schema: Schema, out: IO[str], *, start: datetime | 
                         sample(name, job, float(row.active_sessions), row.ts)
 
     if schema.has_table("error_events"):
-        where, params = _since(schema, "error_events", start, dialect)
+        where, params = _since(start, dialect)
         family("errors", "counter", "Error events (error_events), counted at the scrape that starts their minute.")
         minute = sql.bucket(sql.TS, "minute", dialect)
         query = (f'SELECT COALESCE("service", \'unknown\') AS service, COALESCE("error_type", \'unknown\') AS error_type, '
@@ -172,7 +173,7 @@ def write(engine: sa.Engine, schema: Schema, out: IO[str], *, start: datetime | 
             flat_until(last + step)
 
     if schema.has_table("service_health"):
-        where, params = _since(schema, "service_health", start, dialect)
+        where, params = _since(start, dialect)
         family("up", "gauge", "1 when the health check said up or degraded, 0 when down.")
         query = f'SELECT "service", {sql.TS} AS ts, "status" FROM service_health {where} ORDER BY "service", {sql.TS}'
         for chunk in _rows(engine, query, params):

@@ -130,7 +130,6 @@ QUERIES = {
     "sessions_by_service_now": "sum by ({s}) (active_sessions)",
     "up": "max by ({s}) (up)",
     "down": "max by ({s}) (up) == 0",
-    "last_up": "max by ({s}) (up)",
     "last_scrape": "max by ({s}) (timestamp(up))",
     "checks_ok": "sum by ({s}) (sum_over_time(up[{sub}s]))",
     "checks": "sum by ({s}) (count_over_time(up[{sub}s]))",
@@ -291,8 +290,7 @@ def buckets(filters: Filters, unit: str, scrape: int, now: datetime | None = Non
     out = []
     local = _local_floor(filters.start, unit)
     while local < filters.end:
-        following = _local_floor(local + step + timedelta(hours=2 if unit == "day" else 0), unit) \
-            if unit == "day" else local + step
+        following = local + step  # wall-clock arithmetic: a local day is 24 wall-clock hours
         start, end = filters.to_utc(max(local, filters.start)), filters.to_utc(min(following, filters.end))
         if start > now:
             break
@@ -436,7 +434,7 @@ def service_status(client: Prometheus, filters: Filters, now: datetime | None = 
     counts = uptime_by_service(client, filters, now)
     if last is None or counts.empty:
         return pd.DataFrame(columns=columns)
-    latest = client.instant(promql("last_up", config), last)
+    latest = client.instant(promql("up", config), last)
     state = {item["metric"].get(config.service_label, ""): (float(item["value"][1]), None) for item in latest}
     stamps = client.instant(promql("last_scrape", config), last)
     for item in stamps:
