@@ -480,10 +480,10 @@ def _dialogs_from_facts(chosen, schema: Schema, dialect: str, columns: set[str],
             wanted[name] = expr
         else:
             return None
-    source = rollups.dialog_fact_source(chosen, schema, dialect, wanted)
+    source = rollups.dialog_fact_source(chosen, schema, dialect, wanted, previous="previous_started" in columns)
     if source is None:
         return None
-    return _with_previous(source.text, dict(source.params), columns, dialect)
+    return source.text, dict(source.params)
 
 
 def _with_previous(grouped: str, params: dict, columns: set[str], dialect: str) -> tuple[str, dict]:

@@ -55,7 +55,7 @@ DIRTY = "rollup_dirty_hours"
 TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, RESOLUTION, STATE, DIRTY)
 
 # Bumped whenever what the tables hold changes: a database with another version is rebuilt.
-VERSION = 6
+VERSION = 7
 HOUR = timedelta(hours=1)
 # Hours closed less than this long ago are left to the raw rows: a transaction still open when
 # its hour closed commits within it (longer ones are the trigger's blind spot, see the docs).
@@ -253,7 +253,8 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
     serial = "BIGSERIAL PRIMARY KEY" if pg else "INTEGER PRIMARY KEY AUTOINCREMENT"
     key = 'TEXT COLLATE "C"' if pg else "TEXT"  # dialog keys compare byte-wise (as kpis.dialog_key)
     return [
-        f"CREATE TABLE IF NOT EXISTS {MESSAGES} (hour {ts} NOT NULL, {dims}, {numbers})",
+        f"CREATE TABLE IF NOT EXISTS {MESSAGES} (hour {ts} NOT NULL, {dims}, {numbers}, "
+        f"first_at {ts} NOT NULL, last_at {ts} NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS ix_{MESSAGES}_hour ON {MESSAGES} (hour)",
         f"CREATE TABLE IF NOT EXISTS {LATENCY} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
         f"bucket INTEGER NOT NULL, n {big} NOT NULL)",
@@ -265,8 +266,9 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS ix_{DIALOGS}_dialog ON {DIALOGS} (dialog)",
         f"CREATE TABLE IF NOT EXISTS {FACTS} (dialog {key} NOT NULL PRIMARY KEY, started {ts} NOT NULL, "
         f"last_seen {ts} NOT NULL, user_id TEXT, {dialog_dims}, first_resolved {ts}, converted_any SMALLINT, "
-        f"escalated_any SMALLINT, cost_e4 {big} NOT NULL)",
+        f"escalated_any SMALLINT, cost_e4 {big} NOT NULL, previous_started {ts})",
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_started ON {FACTS} (started)",
+        f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_user ON {FACTS} (user_id)",
         f"CREATE TABLE IF NOT EXISTS {DIALOG_HOURS} (hour {ts} NOT NULL, {dialog_dims}, "
         + ", ".join(f"{c} {big if c.endswith('e4') else 'INTEGER'} NOT NULL" for c in DIALOG_STAT_NAMES) + ")",
         f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_HOURS}_hour ON {DIALOG_HOURS} (hour)",
@@ -410,9 +412,10 @@ def ceil_hour(value: datetime) -> datetime:
     return floor if floor == value else floor + HOUR
 
 
-def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: datetime) -> int:
+def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: datetime, previous: bool = True) -> int:
     """Replace the rollups of the hours in [start, end) with the raw rows' aggregates; returns
-    the raw rows read."""
+    the raw rows read. ``previous``: set the touched users' dialogs' ``previous_started`` too
+    (a first build sets them all once at its end instead, see ``_restate_previous``)."""
     dialect = conn.dialect.name
     params = {"lo": bind_timestamp(start, dialect), "hi": bind_timestamp(end, dialect)}
     hour = hour_of(sql.TS, dialect)
@@ -421,7 +424,7 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     # The dialogs with parts in these hours before and after: their facts are made again below.
     key = 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched (dialog {key})")
-    conn.exec_driver_sql("DELETE FROM rollup_touched")
+    _empty(conn, "rollup_touched")
     conn.execute(sa.text(f"INSERT INTO rollup_touched SELECT DISTINCT dialog FROM {DIALOGS} "
                          f"WHERE hour >= :lo AND hour < :hi"), params)
     for table in (MESSAGES, LATENCY, DIALOGS):
@@ -430,8 +433,9 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     dim_sql = ", ".join(f"{dims[c]} AS {c}" for c in DIMENSIONS)
     sums = ", ".join(f"SUM({expr})" for expr in values.values())
     inserted = conn.execute(sa.text(
-        f"INSERT INTO {MESSAGES} (hour, {', '.join(DIMENSIONS)}, {', '.join(values)}) "
-        f"SELECT {hour}, {dim_sql}, {sums} FROM {CM} {in_range} GROUP BY 1, 2, 3, 4, 5"), params)
+        f"INSERT INTO {MESSAGES} (hour, {', '.join(DIMENSIONS)}, {', '.join(values)}, first_at, last_at) "
+        f"SELECT {hour}, {dim_sql}, {sums}, MIN({sql.TS}), MAX({sql.TS}) FROM {CM} {in_range} "
+        f"GROUP BY 1, 2, 3, 4, 5"), params)
     part_dims = ", ".join(f"{dims[c]} AS {c}" for c in DIALOG_DIMENSIONS)
     for dimension in HISTOGRAM_DIMENSIONS:
         conn.execute(sa.text(
@@ -449,9 +453,15 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     touched = f"(SELECT dialog FROM rollup_touched)"
     # The start hours whose dialog statistics change: of the touched dialogs' facts before and after.
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour {_timestamp_type(schema, dialect)})")
-    conn.exec_driver_sql("DELETE FROM rollup_touched_hours")
+    _empty(conn, "rollup_touched_hours")
     starts = f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of('started', dialect)} FROM {FACTS} WHERE dialog IN {touched}"
     conn.exec_driver_sql(starts)
+    # The users whose dialogs these are, before and after (a late row can change a dialog's user):
+    # each one's dialogs get their previous dialog's start again below.
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_users (user_id TEXT)")
+    _empty(conn, "rollup_touched_users")
+    users = f"INSERT INTO rollup_touched_users SELECT DISTINCT user_id FROM {FACTS} WHERE dialog IN {touched}"
+    conn.exec_driver_sql(users)
     conn.exec_driver_sql(f"DELETE FROM {FACTS} WHERE dialog IN {touched}")
     facts = ", ".join(["dialog", *DIALOG_PART_COMBINE, *DIALOG_DIMENSIONS])
     combine = ", ".join([*(f"{how}({c})" for c, how in DIALOG_PART_COMBINE.items()),
@@ -459,12 +469,43 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     conn.exec_driver_sql(f"INSERT INTO {FACTS} ({facts}) SELECT dialog, {combine} FROM {DIALOGS} "
                          f"WHERE dialog IN {touched} GROUP BY dialog")
     conn.exec_driver_sql(starts)
+    if previous:
+        conn.exec_driver_sql(users)
+        _restate_previous(conn, dialect)
     _restate_dialog_hours(conn, dialect)
     longest = conn.exec_driver_sql(
         f"SELECT MAX({sql.seconds_between('last_seen', 'started', dialect)}) FROM {FACTS} WHERE dialog IN {touched}").scalar()
     conn.execute(sa.text(f"UPDATE {STATE} SET longest_dialog_s = :s WHERE longest_dialog_s < :s"),
                  {"s": float(longest or 0)})
     return max(inserted.rowcount or 0, 0)
+
+
+def _empty(conn: sa.Connection, table: str) -> None:
+    """Empty a temporary table. TRUNCATE on PostgreSQL: after DELETEs its dead rows would count
+    in the planner's size estimate, day after day of a first build, until a hashed lookup in it
+    no longer fits in memory and turns into a scan per row."""
+    conn.exec_driver_sql(f"{'TRUNCATE' if conn.dialect.name == 'postgresql' else 'DELETE FROM'} {table}")
+
+
+def _restate_previous(conn: sa.Connection, dialect: str, everyone: bool = False) -> None:
+    """Set ``previous_started`` (the start of the same user's dialog before, over all the facts;
+    ties ordered by dialog) on every dialog of the users in rollup_touched_users (or of
+    ``everyone``, once at the end of a first build: day by day, each day would read every
+    earlier day's dialogs again): a dialog added, moved or gone changes its own and its
+    successor's."""
+    user = sql.bytewise("user_id", dialect)
+    null_touched = "EXISTS (SELECT 1 FROM rollup_touched_users WHERE user_id IS NULL)"
+    # Two selects, not one with OR: an IN alone is a hash semi-join; beside an OR it becomes a filter.
+    dialogs = (f"SELECT dialog, user_id, started FROM {FACTS} WHERE user_id IN (SELECT user_id FROM rollup_touched_users) "
+               f"UNION ALL SELECT dialog, user_id, started FROM {FACTS} WHERE user_id IS NULL AND {null_touched}")
+    if everyone:
+        dialogs = f"SELECT dialog, user_id, started FROM {FACTS}"
+    conn.exec_driver_sql(
+        f"UPDATE {FACTS} SET previous_started = p.previous FROM ("
+        f"SELECT dialog, LAG(started) OVER (PARTITION BY {user} ORDER BY started, dialog) AS previous "
+        f"FROM ({dialogs}) u) p "
+        f"WHERE {FACTS}.dialog = p.dialog AND ({FACTS}.previous_started <> p.previous "
+        f"OR ({FACTS}.previous_started IS NULL) <> (p.previous IS NULL))")
 
 
 def _restate_dialog_hours(conn: sa.Connection, dialect: str) -> None:
@@ -594,10 +635,13 @@ def _recreate(engine: sa.Engine, schema: Schema) -> None:
 
 
 def _analyze(engine: sa.Engine) -> None:
-    """Fresh planner statistics for the rollup tables (a first build fills them at once)."""
+    """Fresh planner statistics for the rollup tables (a first build fills them at once); on
+    PostgreSQL the dialogs' facts vacuumed too: setting every dialog's previous one at the end of
+    the build left a dead copy of each row, which reads of the facts would scan past."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, RESOLUTION):
-            conn.exec_driver_sql(f"ANALYZE {table}")
+            vacuum = "VACUUM " if table == FACTS and engine.dialect.name == "postgresql" else ""
+            conn.exec_driver_sql(f"{vacuum}ANALYZE {table}")
 
 
 def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = None,
@@ -627,6 +671,8 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             _ensure_tables(engine, schema)  # the triggers, should someone have dropped them
         target = floor_hour((now or datetime.now(timezone.utc).replace(tzinfo=None)) - GRACE)
         rebuild = full or state is None or not state.usable(schema) or None in state.dirty_hours
+        # A first build (begun now or resumed) sets every dialog's previous one at its end.
+        whole = rebuild or state.status == "building"
         report = Refreshed("done", full=rebuild)
         with logs.timed_query("rollups_refresh", engine.dialect.name) as info:
             if rebuild:
@@ -642,7 +688,7 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                     rows = conn.execute(sa.text(f"SELECT id, hour FROM {DIRTY}")).all()
                     late = [_naive_utc(h) for _, h in rows if h is not None and _naive_utc(h) < watermark]
                     for lo, hi in _runs(late):
-                        _aggregate(conn, schema, lo, hi)
+                        _aggregate(conn, schema, lo, hi, previous=not whole)
                     if rows:
                         conn.execute(sa.text(f"DELETE FROM {DIRTY} WHERE id <= :last"),
                                      {"last": max(i for i, _ in rows)})
@@ -651,7 +697,9 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             while watermark < target:
                 upper = min(watermark + (BUILD_CHUNK if rebuild else target - watermark), target)
                 with _step(engine) as conn:
-                    _aggregate(conn, schema, watermark, upper)
+                    _aggregate(conn, schema, watermark, upper, previous=not whole)
+                    if upper >= target and whole:
+                        _restate_previous(conn, conn.dialect.name, everyone=True)
                     _write_state(conn, schema, upper, "building" if upper < target else "ready")
                 report.new_hours += int((upper - watermark) / HOUR)
                 watermark = upper
@@ -659,6 +707,8 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                     progress(min(report.new_hours / total, 1.0), f"{report.new_hours:,} hours, up to {watermark:%Y-%m-%d %H:00} UTC")
             if report.new_hours == 0:  # nothing new: still mark the refresh (and a built first build) ready
                 with _step(engine) as conn:
+                    if whole:
+                        _restate_previous(conn, conn.dialect.name, everyone=True)
                     _write_state(conn, schema, watermark, "ready")
             info["rows"] = report.new_hours + report.late_hours
         if report.new_hours > 24:
@@ -833,14 +883,17 @@ def _union(plan: Plan, schema: Schema, dialect: str, rolled_select: str, rolled_
 
 
 def message_source(plan: Plan, schema: Schema, dialect: str, names: list[str] | tuple[str, ...] = MEASURE_NAMES,
-                   raw_extra: str = "", rolled_extra: str = "") -> Source:
+                   raw_extra: str = "", rolled_extra: str = "", times: bool = False) -> Source:
     """Rows with ``t`` (the hour, or the raw row's timestamp), the four dimensions and the
-    measures ``names``: summed, they give the range's totals whichever rows they came from."""
+    measures ``names``: summed, they give the range's totals whichever rows they came from.
+    ``times`` adds ``first_at`` and ``last_at``, whose MIN and MAX are the first and last row's
+    exact timestamps."""
     values = measures(schema)
     dims = _columns_present(schema)
-    rolled = ", ".join(["hour AS t", *DIMENSIONS, *names])
+    extremes = ["first_at", "last_at"] if times else []
+    rolled = ", ".join(["hour AS t", *DIMENSIONS, *names, *extremes])
     raw = ", ".join([f"{sql.TS} AS t", *(f"{dims[c]} AS {c}" for c in DIMENSIONS),
-                     *(f"{values[n]} AS {n}" for n in names)])
+                     *(f"{values[n]} AS {n}" for n in names), *(f"{sql.TS} AS {e}" for e in extremes)])
     return _union(plan, schema, dialect, rolled, MESSAGES, raw, raw_extra, rolled_extra)
 
 
@@ -919,18 +972,39 @@ NOT_INSIDE = (f"(SELECT * FROM {FACTS} WHERE started >= :fa_hi_span AND started 
               f"AND started >= :fa_lo AND started < :fa_hi AND last_seen < :fa_hi) not_inside")
 
 
-def dialog_fact_source(plan: Plan, schema: Schema, dialect: str, wanted: dict[str, str]) -> Source | None:
+def dialog_fact_source(plan: Plan, schema: Schema, dialect: str, wanted: dict[str, str],
+                       previous: bool = False) -> Source | None:
     """One row per dialog of the filtered rows, mostly read as they are from rollup_dialog_facts:
     a dialog whose rows all lie in the rolled-up hours of the range is its facts row; the few
     others come from ``edge_facts`` (see ``_edges``). ``wanted``: output column → its expression
-    on a facts row. None where the facts cannot answer (``facts_answer``)."""
-    if not facts_answer(plan):
+    on a facts row (with ``started`` and ``user_id``). None where the facts cannot answer
+    (``facts_answer``).
+
+    ``previous`` adds ``previous_started``: the start of the same user's dialog before, among
+    the filtered rows' dialogs (as ``LAG`` over them would give). For a user none of whose
+    dialogs is an edge one, that is the facts' own ``previous_started`` when it lies in the
+    rolled-up hours (a previous dialog starting there has rows in the range; one starting
+    earlier is outside it, or it would cross the edge); the few users with an edge dialog are
+    ordered by ``LAG`` over their dialogs in the range. None for ``previous`` while a first build
+    runs (it sets ``previous_started`` at its end)."""
+    if not facts_answer(plan) or (previous and plan.building):
         return None
     edges, params = _edges(plan, schema, dialect)
     select = ", ".join(f"{expr} AS {name}" for name, expr in wanted.items())
-    text = (f"{edges}SELECT {select} FROM {FACTS} WHERE started >= :fa_lo AND started < :fa_hi "
-            f"AND last_seen < :fa_hi AND dialog NOT IN (SELECT dialog FROM edges) "
-            f"UNION ALL SELECT {select} FROM edge_facts")
+    inside = (f"FROM {FACTS} WHERE started >= :fa_lo AND started < :fa_hi "
+              f"AND last_seen < :fa_hi AND dialog NOT IN (SELECT dialog FROM edges)")
+    if not previous:
+        return Source(f"{edges}SELECT {select} {inside} UNION ALL SELECT {select} FROM edge_facts", params)
+    # The edge users' dialogs by the user_id index (an IN on the column itself); the dialogs
+    # without a user (one partition to LAG, as NULL is) apart, since NULL is never IN a list.
+    edge_users = "(SELECT user_id FROM edge_facts WHERE user_id IS NOT NULL)"
+    null_edge = "EXISTS (SELECT 1 FROM edge_facts WHERE user_id IS NULL)"
+    lag = f"LAG(started) OVER (PARTITION BY {sql.bytewise('user_id', dialect)} ORDER BY started)"
+    text = (f"{edges}SELECT {select}, CASE WHEN previous_started >= :fa_lo THEN previous_started END "
+            f"AS previous_started {inside} AND (user_id NOT IN {edge_users} OR (user_id IS NULL AND NOT {null_edge})) "
+            f"UNION ALL SELECT e.*, {lag} AS previous_started FROM (SELECT {select} {inside} AND user_id IN {edge_users} "
+            f"UNION ALL SELECT {select} {inside} AND user_id IS NULL AND {null_edge} "
+            f"UNION ALL SELECT {select} FROM edge_facts) e")
     return Source(text, params)
 
 

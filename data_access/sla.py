@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import sql
+from data_access import rollups, sql
 from data_access.alert_rules import SlaTargets
 from data_access.filters import Filters, bind_timestamp
-from data_access.kpis import TIMED
+from data_access.kpis import CM, TIMED
 from data_access.operational import FAILED_CALL
 from data_access.schema import Schema
 
@@ -91,24 +91,17 @@ def compliance(engine: sa.Engine, schema: Schema, filters: Filters, source: str,
     if columns is None or end <= start:
         return pd.DataFrame()
     covered = replace(filters, end=min(filters.end, _to_local(filters, end))) if end < filters.utc_bounds()[1] else filters
-    where, where_params = sql.table_where(covered, table, schema, dialect)
-    params.update(where_params)
-    name_expr = f'COALESCE(CAST("{name}" AS TEXT), \'unknown\')' if schema.has(table, name) else "'unknown'"
-    month = sql.local_bucket(sql.TS, "month", filters, schema, table, dialect, params) if by_month else None
-    keys = ([f"{month} AS month"] if by_month else [])
-    group = "GROUP BY " + ", ".join(str(i + 1) for i in range(len(keys) + 1))
-    text = f"SELECT {', '.join(keys + [f'{name_expr} AS name'])}, {columns} FROM {table} {where} {group}"
-    if source == "answers" and dialect == "postgresql":
-        # The per-platform rows and the total in one pass (a percentile cannot be added up).
-        by = [month] if by_month else []
-        sets = f"({', '.join(by + [name_expr])}), ({', '.join(by)})"
-        text = f"SELECT {', '.join(keys + [f'{name_expr} AS name'])}, {columns} FROM {table} {where} " \
-               f"GROUP BY GROUPING SETS ({sets})"
-    elif source == "answers":
-        total_keys = keys + ["NULL AS name"]
-        total_group = "GROUP BY 1" if by_month else ""
-        text += f" UNION ALL SELECT {', '.join(total_keys)}, {columns} FROM {table} {where} {total_group}"
-    frame = sql.read_frame(engine, text, params)
+    if source == "answers":
+        frame = answer_counts(engine, schema, covered, targets, by_month)
+    else:
+        where, where_params = sql.table_where(covered, table, schema, dialect)
+        params.update(where_params)
+        name_expr = f'COALESCE(CAST("{name}" AS TEXT), \'unknown\')' if schema.has(table, name) else "'unknown'"
+        month = sql.local_bucket(sql.TS, "month", filters, schema, table, dialect, params) if by_month else None
+        keys = ([f"{month} AS month"] if by_month else [])
+        group = "GROUP BY " + ", ".join(str(i + 1) for i in range(len(keys) + 1))
+        frame = sql.read_frame(engine, f"SELECT {', '.join(keys + [f'{name_expr} AS name'])}, {columns} FROM {table} "
+                                       f"{where} {group}", params)
     frame = sql.numeric(frame, ["p95_ms", "under_target", "timed", "known", "ok", "recent_known", "recent_ok"])
     for column in ("first_seen", "last_seen") + (("month",) if by_month else ()):
         frame[column] = pd.to_datetime(frame[column], format="ISO8601")
@@ -116,6 +109,78 @@ def compliance(engine: sa.Engine, schema: Schema, filters: Filters, source: str,
             frame[column] = frame[column].dt.tz_convert("UTC").dt.tz_localize(None)
     return _derive(frame, filters, targets, end, by_month).sort_values(
         (["month"] if by_month else []) + ["name"], na_position="last", ignore_index=True)
+
+
+def _answers_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters, targets: SlaTargets,
+                    by_month: bool) -> pd.DataFrame:
+    """``answer_counts`` from the rollups: counts and the first and last times exact, the p95
+    from the latency histogram (within ``rollups.LATENCY_RELATIVE_ERROR``). The raw rows where
+    the target is not an edge of the rolled-up latency bins (the count under it would not be
+    exact) or months need an offset that is not whole hours."""
+    edges = rollups.LATENCY_EDGES
+    if targets.response_time_ms not in edges or (by_month and not chosen.whole_hour_offsets()):
+        return answer_counts.raw(engine, schema, filters, targets, by_month)
+    dialect = engine.dialect.name
+    under = " + ".join(f"latency_bin_{i}" for i in range(edges.index(targets.response_time_ms) + 1))
+    source = rollups.message_source(chosen, schema, dialect, ["timed", *(f"latency_bin_{i}" for i in range(len(edges)))],
+                                    times=True)
+    bucket_params: dict = {}
+    month = sql.local_bucket("t", "month", filters, schema, CM, dialect, bucket_params) if by_month else None
+    name = "COALESCE(CAST(platform AS TEXT), 'unknown')"
+    keys = {**({"month": month} if by_month else {}), "name": name}
+    frame = sql.read_frame(engine, f"SELECT {', '.join(f'{e} AS {k}' for k, e in keys.items())}, MIN(first_at) AS first_seen, "
+                                   f"MAX(last_at) AS last_seen, SUM({under}) AS under_target, SUM(timed) AS timed "
+                                   f"FROM ({source.text}) m GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}",
+                           {**source.params, **bucket_params})
+    frame = sql.numeric(frame, ["under_target", "timed"])
+    by = ["month"] if by_month else []
+    if by_month:
+        frame["month"] = pd.to_datetime(frame["month"], format="ISO8601")
+    # The "all" row: a percentile cannot be added up, so it is read from the histogram as well.
+    total = (frame.groupby(by, sort=False, as_index=False) if by else frame.assign(_all=0).groupby("_all", as_index=False)
+             ).agg(first_seen=("first_seen", "min"), last_seen=("last_seen", "max"),
+                   under_target=("under_target", "sum"), timed=("timed", "sum"))
+    total = total.drop(columns=["_all"], errors="ignore").assign(name=None)
+    if not by_month and total.empty:  # no rows at all: one row of nothing, as the raw total
+        total = pd.DataFrame({"name": [None], "first_seen": [None], "last_seen": [None],
+                              "under_target": [None], "timed": [0]})
+    p95 = pd.concat([
+        rollups.percentiles(engine, chosen, schema, keys, {"p95_ms": 0.95}, params=bucket_params, per="platform"),
+        rollups.percentiles(engine, chosen, schema, {"month": month} if by_month else {}, {"p95_ms": 0.95},
+                            params=bucket_params).assign(name=None)], ignore_index=True)
+    if by_month and not p95.empty:
+        p95["month"] = pd.to_datetime(p95["month"], format="ISO8601")
+    frame = pd.concat([frame, total], ignore_index=True)
+    frame = frame.merge(p95[by + ["name", "p95_ms"]], on=by + ["name"], how="left")
+    frame = frame.assign(known=None, ok=None, recent_known=None, recent_ok=None)
+    return frame[by + ["name", "first_seen", "last_seen", "p95_ms", "under_target", "timed",
+                       "known", "ok", "recent_known", "recent_ok"]]
+
+
+@rollups.served(_answers_rolled)
+def answer_counts(engine: sa.Engine, schema: Schema, filters: Filters, targets: SlaTargets,
+                  by_month: bool) -> pd.DataFrame:
+    """The AI answers' counts behind ``compliance``: per platform (``name``) and in all (``name``
+    None), or per month and platform: first_seen, last_seen, p95_ms, under_target, timed (known,
+    ok, recent_known and recent_ok are NULL: answers have no up or down)."""
+    dialect = engine.dialect.name
+    where, params = sql.table_where(filters, CM, schema, dialect)
+    columns = _columns("answers", schema, dialect, targets, params)
+    name_expr = 'COALESCE(CAST("platform" AS TEXT), \'unknown\')' if schema.has(CM, "platform") else "'unknown'"
+    month = sql.local_bucket(sql.TS, "month", filters, schema, CM, dialect, params) if by_month else None
+    keys = ([f"{month} AS month"] if by_month else [])
+    if dialect == "postgresql":
+        # The per-platform rows and the total in one pass (a percentile cannot be added up).
+        by = [month] if by_month else []
+        sets = f"({', '.join(by + [name_expr])}), ({', '.join(by)})"
+        text = f"SELECT {', '.join(keys + [f'{name_expr} AS name'])}, {columns} FROM {CM} {where} " \
+               f"GROUP BY GROUPING SETS ({sets})"
+    else:
+        group = "GROUP BY " + ", ".join(str(i + 1) for i in range(len(keys) + 1))
+        text = f"SELECT {', '.join(keys + [f'{name_expr} AS name'])}, {columns} FROM {CM} {where} {group}"
+        total_group = "GROUP BY 1" if by_month else ""
+        text += f" UNION ALL SELECT {', '.join(keys + ['NULL AS name'])}, {columns} FROM {CM} {where} {total_group}"
+    return sql.read_frame(engine, text, params)
 
 
 def compliance_from_checks(checks: pd.DataFrame, filters: Filters, targets: SlaTargets, by_month: bool = False,

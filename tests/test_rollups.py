@@ -11,6 +11,7 @@ import random
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -19,7 +20,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from data_access import ai, alerts, business, kpis, reports, rollups, series
+from data_access import ai, alerts, business, kpis, reports, rollups, series, sla
 from data_access.alert_rules import load_rules
 from data_access.demo import DemoSpec, load
 from data_access.engine import make_engine
@@ -30,7 +31,7 @@ from tests.conftest import insert
 END = date(2026, 3, 31)  # the data: 30 days over both daylight-saving changes (US 8 March, EU 29 March)
 NOW = datetime(2026, 3, 31, 15, 20)  # the refresh's clock: hours before 15:00 are rolled up, the rest is the tail
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu")
-PERCENTILE_COLUMNS = {"p50", "p95", "p99", "p95_response_ms"}
+PERCENTILE_COLUMNS = {"p50", "p95", "p99", "p95_response_ms", "p95_ms"}
 MESSAGE_KPIS = [k for k, v in kpis.KPIS.items() if v.level in ("messages", "dialogs")]
 
 
@@ -81,6 +82,7 @@ def _filter_sets(engine, count: int, seed: int) -> list[Filters]:
 
 
 def _queries():
+    targets = load_rules().sla
     rules = [r for r in load_rules().rules if r.metric in ("avg_response_time", "avg_rating", "csat", "escalation_rate")]
     calls = {
         "kpis": lambda e, s, f: kpis.compute(e, s, f, MESSAGE_KPIS),
@@ -107,6 +109,11 @@ def _queries():
         "cost_outcomes_platform": lambda e, s, f: ai.cost_outcomes(e, s, f, "platform"),
         "dialogs_by_platform": lambda e, s, f: series.dialogs_by_platform(e, s, f),
         "report_series": lambda e, s, f: reports.message_series(e, s, f, "day"),
+        "sla_answers": lambda e, s, f: sla.compliance(e, s, f, "answers", targets, now=NOW),
+        "sla_answers_month": lambda e, s, f: sla.compliance(e, s, f, "answers", targets, by_month=True, now=NOW),
+        # A target between the rolled-up latency bins: the count under it is read from the raw rows.
+        "sla_answers_odd_target": lambda e, s, f: sla.compliance(e, s, f, "answers", replace(targets, response_time_ms=1500),
+                                                                 now=NOW),
     }
     for rule in rules:
         calls[f"alert_{rule.name}"] = lambda e, s, f, rule=rule: alerts.metric_buckets(e, s, f, rule)
@@ -121,8 +128,8 @@ def sql_unit(filters: Filters) -> str:
 
 
 def _same_value(a, b, column: str, where: str) -> None:
-    if a is None or b is None or (isinstance(a, float) and math.isnan(a)) or (isinstance(b, float) and math.isnan(b)):
-        missing = lambda v: v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT  # noqa: E731
+    missing = lambda v: v is None or v is pd.NaT or (isinstance(v, float) and math.isnan(v))  # noqa: E731
+    if missing(a) or missing(b):
         assert missing(a) and missing(b), f"{where} {column}: {a!r} (rollups) != {b!r} (raw)"
         return
     if column in PERCENTILE_COLUMNS:
@@ -197,6 +204,14 @@ def test_late_rows_are_exact_before_and_after_the_refresh(rolled_engine):
              "session_id": f"late-{i}", "platform": "web", "intent": "refund", "response_time_ms": 123_456,
              "tokens_used": 99, "cost_usd": Decimal("9.9999"), "ai_model": "gpt-4o", "satisfaction_score": 1,
              "escalated": True, "resolved": False} for i in range(3)]
+    # And a new dialog of a known user, between two of theirs: the next one's previous dialog changes.
+    with engine.connect() as conn:
+        known_user = conn.execute(sa.text(
+            "SELECT user_id FROM conversation_metrics WHERE user_id IS NOT NULL GROUP BY user_id "
+            "HAVING MIN(\"timestamp\") < :at AND MAX(\"timestamp\") > :at ORDER BY COUNT(*) DESC, user_id LIMIT 1"),
+            {"at": "2026-03-27 09:40:00"}).scalar_one()
+    late.append({**late[0], "id": str(uuid.uuid4()), "timestamp": datetime(2026, 3, 27, 9, 40), "user_id": known_user,
+                 "session_id": "late-known-user"})
     insert(engine, "conversation_metrics", late)
     state = rollups.read_state(engine)
     assert datetime(2026, 3, 27, 9) in state.dirty_hours
@@ -213,6 +228,25 @@ def test_late_rows_are_exact_before_and_after_the_refresh(rolled_engine):
     _check_all(engine, sets)
 
 
+def test_a_late_dialog_makes_the_users_next_one_a_repeat_contact(rolled_engine):
+    """The user's next dialog gets the late one as its previous (``previous_started`` of the facts)."""
+    engine = rolled_engine
+    row = {"platform": "web", "intent": "refund", "response_time_ms": 900, "tokens_used": 10,
+           "cost_usd": Decimal("0.0010"), "ai_model": "gpt-4o", "user_id": "comes-back"}
+    insert(engine, "conversation_metrics", [
+        {**row, "id": str(uuid.uuid4()), "timestamp": datetime(2026, 3, 10, 8), "session_id": "first-visit"},
+        {**row, "id": str(uuid.uuid4()), "timestamp": datetime(2026, 3, 27, 12), "session_id": "third-visit"}])
+    rollups.refresh(engine, now=NOW)
+    sets = [Filters.for_dates(date(2026, 3, 1), date(2026, 3, 31)), Filters.for_dates(date(2026, 3, 20), date(2026, 3, 30))]
+    only = ("kpis", "dialog_outcomes_trend", "top_repeat_users")
+    _check_all(engine, sets, only=only)
+    insert(engine, "conversation_metrics", [  # 17 days later the third visit had no previous one within a week; now it has
+        {**row, "id": str(uuid.uuid4()), "timestamp": datetime(2026, 3, 27, 9, 40), "session_id": "second-visit"}])
+    rollups.refresh(engine, now=NOW)
+    assert rollups.plan(engine, discover(engine), sets[0]).late == ()
+    _check_all(engine, sets, only=only)
+
+
 def test_rows_arriving_during_a_refresh_are_not_lost(postgres, monkeypatch):
     # PostgreSQL only: SQLite has one writer, and a refresh (BEGIN IMMEDIATE) holds off every
     # insert until it commits.
@@ -223,8 +257,8 @@ def test_rows_arriving_during_a_refresh_are_not_lost(postgres, monkeypatch):
     original = rollups._aggregate
     arrived = []
 
-    def aggregate_while_rows_arrive(conn, schema, start, end):
-        read = original(conn, schema, start, end)  # this step's snapshot is taken
+    def aggregate_while_rows_arrive(conn, schema, start, end, **options):
+        read = original(conn, schema, start, end, **options)  # this step's snapshot is taken
         if not arrived:
             row = {"id": str(uuid.uuid4()), "timestamp": start + timedelta(minutes=7), "user_id": "during",
                    "session_id": "during", "platform": "web", "intent": "refund", "response_time_ms": 777,
@@ -251,11 +285,11 @@ def test_an_interrupted_first_build_answers_exactly_and_resumes(engine, monkeypa
     load(engine, DemoSpec(days=6, scale=0.1, seed=5, end=END), roll_up=False)
     original, steps = rollups._aggregate, []
 
-    def fail_on_the_third_day(conn, schema, start, end):
+    def fail_on_the_third_day(conn, schema, start, end, **options):
         steps.append(start)
         if len(steps) == 3:
             raise KeyboardInterrupt
-        return original(conn, schema, start, end)
+        return original(conn, schema, start, end, **options)
 
     monkeypatch.setattr(rollups, "_aggregate", fail_on_the_third_day)
     with pytest.raises(KeyboardInterrupt):
