@@ -606,7 +606,8 @@ EN: dict[str, str] = {
     "sla.tile.budget_left": "Least budget left",
     "sla.tile.budget_left.help": "{name}: minutes of downtime still allowed in the range, of {budget}.",
     "sla.tile.answers_p95": "p95 AI response time",
-    "sla.tile.answers_p95.help": "95th percentile of response_time_ms (linear interpolation); target {target}.",
+    "sla.tile.answers_p95.help": ("95th percentile of response_time_ms (linear interpolation; within 1 % where read "
+                                  "from the hourly rollups); target {target}."),
     "sla.tile.answers_under": "Answers under target",
     "sla.tile.answers_under.help": "Share of answers with response_time_ms under {target}.",
     "sla.budget_chart": "Error budget at {target}: used and left",

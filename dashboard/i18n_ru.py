@@ -661,7 +661,8 @@ RU: dict[str, str] = {
     "sla.tile.budget_left": "Наименьший остаток бюджета",
     "sla.tile.budget_left.help": "{name}: сколько минут простоя ещё допустимо в периоде, из {budget}.",
     "sla.tile.answers_p95": "p95 времени ответа ИИ",
-    "sla.tile.answers_p95.help": "95-й перцентиль response_time_ms (линейная интерполяция); цель {target}.",
+    "sla.tile.answers_p95.help": ("95-й перцентиль response_time_ms (линейная интерполяция; по часовым агрегатам — "
+                                  "с точностью до 1 %); цель {target}."),
     "sla.tile.answers_under": "Ответов быстрее цели",
     "sla.tile.answers_under.help": "Доля ответов с response_time_ms меньше {target}.",
     "sla.budget_chart": "Бюджет ошибок при {target}: израсходовано и осталось",

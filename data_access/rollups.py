@@ -3,17 +3,21 @@
     python -m data_access.rollups refresh --url URL [--full]
     python -m data_access.rollups status --url URL
 
-Three tables in the metrics database, made and kept by this module:
+Tables in the metrics database, made and kept by this module:
 
 - ``rollup_messages``: per hour × platform × intent × ai_model × expected_intent, exact counts and
-  sums of every message-level measure (``MEASURES``): ratings per score, response-time sums and
-  the latency chart's bins, helpful votes, tokens, cost in 1/10,000 USD, confidence buckets;
-- ``rollup_latency``: per hour × platform × intent × ai_model, a histogram of response_time_ms
-  with log-spaced buckets (``latency_bucket``), from which percentiles are read within
-  ``LATENCY_RELATIVE_ERROR``;
+  sums of every message-level measure (``measures``): ratings per score, response-time sums and
+  the latency chart's bins, helpful votes, tokens, cost in 1/10,000 USD, confidence buckets; and
+  the first and last row's time;
+- ``rollup_latency``: per hour and one of ai_model, platform, intent at a time, a histogram of
+  response_time_ms with log-spaced buckets (``latency_bucket``), from which percentiles are read
+  within ``LATENCY_RELATIVE_ERROR``;
 - ``rollup_dialogs``: per hour × dialog × platform × intent × ai_model, the dialog's part in that
   hour and combination (first time, user, first resolved time, converted / escalated, cost), so
-  that the dialogs of any filter set are the parts grouped by dialog, never the messages.
+  that the dialogs of any filter set are the parts grouped by dialog, never the messages;
+- ``rollup_dialog_facts``: per dialog, its parts combined, and the start of the same user's
+  dialog before (``previous_started``); ``rollup_dialog_hours`` and ``rollup_resolution``: per
+  start hour, the sums and the resolution-time histogram of the dialogs that started in it.
 
 ``rollup_state`` holds the watermark: every hour before it is aggregated. Rows that arrive late
 into an aggregated hour (an import, a platform writing in batches), or change or go, are noted by

@@ -134,8 +134,9 @@ def _answers_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters,
                            {**source.params, **bucket_params})
     frame = sql.numeric(frame, ["under_target", "timed"])
     by = ["month"] if by_month else []
-    if by_month:
-        frame["month"] = pd.to_datetime(frame["month"], format="ISO8601")
+    month_of = lambda values: pd.to_datetime(values, format="ISO8601").astype("datetime64[ns]")  # noqa: E731
+    if by_month:  # one type on both sides of the merge below, rows or none
+        frame["month"] = month_of(frame["month"])
     # The "all" row: a percentile cannot be added up, so it is read from the histogram as well.
     total = (frame.groupby(by, sort=False, as_index=False) if by else frame.assign(_all=0).groupby("_all", as_index=False)
              ).agg(first_seen=("first_seen", "min"), last_seen=("last_seen", "max"),
@@ -148,8 +149,8 @@ def _answers_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters,
         rollups.percentiles(engine, chosen, schema, keys, {"p95_ms": 0.95}, params=bucket_params, per="platform"),
         rollups.percentiles(engine, chosen, schema, {"month": month} if by_month else {}, {"p95_ms": 0.95},
                             params=bucket_params).assign(name=None)], ignore_index=True)
-    if by_month and not p95.empty:
-        p95["month"] = pd.to_datetime(p95["month"], format="ISO8601")
+    if by_month:
+        p95["month"] = month_of(p95["month"])
     frame = pd.concat([frame, total], ignore_index=True)
     frame = frame.merge(p95[by + ["name", "p95_ms"]], on=by + ["name"], how="left")
     frame = frame.assign(known=None, ok=None, recent_known=None, recent_ok=None)

@@ -68,6 +68,7 @@ def _filter_sets(engine, count: int, seed: int) -> list[Filters]:
     sets = [Filters.for_dates(date(2026, 3, 25), END, tz="Europe/Berlin"),  # a week to date, the tail included
             Filters.for_dates(date(2026, 3, 8), date(2026, 3, 8), tz="America/New_York"),  # a 23-hour day
             Filters.for_dates(date(2026, 4, 5), date(2026, 4, 6)),  # empty: after the data
+            Filters.for_dates(date(2026, 3, 10), date(2026, 3, 12), platforms=("no-such-platform",)),  # empty, rolled up
             Filters(datetime(2026, 3, 10, 10, 17), datetime(2026, 3, 10, 10, 43), tz="Asia/Kolkata")]  # within an hour
     for _ in range(count):
         start = datetime(2026, 3, 2) + timedelta(minutes=rng.randrange(0, 28 * 24 * 60))
