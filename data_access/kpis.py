@@ -629,7 +629,7 @@ def compute(engine: sa.Engine, schema: Schema, filters: Filters,
         if level == "messages" and chosen.rolled:
             with rollups.planned(chosen, "compute"):
                 row = _rolled_message_row(engine, chosen, schema, built)
-        elif level == "dialogs" and chosen is not None and rollups.facts_answer(chosen) and set(built) - {"repeat_contact_rate"}:
+        elif level == "dialogs" and chosen is not None and rollups.facts_answer(chosen):
             with rollups.planned(chosen, "compute"):
                 row = _rolled_dialog_row(engine, chosen, schema, built)
         else:
@@ -678,13 +678,14 @@ def _rolled_message_row(engine: sa.Engine, chosen, schema: Schema, built: dict[s
     return row
 
 
-# The dialog KPIs (but the repeat contact rate, which needs each user's dialogs in order) over
-# the rolled-up dialog statistics (data_access.rollups.dialog_stats), named as their raw aggregates.
+# The dialog KPIs over the rolled-up dialog statistics (data_access.rollups.dialog_stats), named
+# as their raw aggregates.
 ROLLED_DIALOG_AGGREGATES = {
     "dialogs": {"n": "SUM(dialogs)"},
     "conversion_rate": {"hit": "SUM(converted)", "n": "SUM(dialogs)"},
     "escalation_rate": {"hit": "SUM(escalated)", "n": "SUM(dialogs)"},
     "median_resolution_time": {"n": "SUM(resolved)"},  # the median: the resolution-time histogram
+    "repeat_contact_rate": {"hit": "SUM(repeats)", "n": "SUM(dialogs)"},
 }
 
 
@@ -693,9 +694,11 @@ def _rolled_dialog_row(engine: sa.Engine, chosen, schema: Schema, built: dict[st
 
     dialect = engine.dialect.name
     row: dict = {}
-    rolled = [key for key in built if key in ROLLED_DIALOG_AGGREGATES]
+    # The repeats need the facts' previous dialogs, which a first build sets at its end.
+    repeats = "repeat_contact_rate" in built and not chosen.building
+    rolled = [key for key in built if key in ROLLED_DIALOG_AGGREGATES and (key != "repeat_contact_rate" or repeats)]
     if rolled:
-        source = rollups.dialog_stat_source(chosen, schema, dialect)
+        source = rollups.dialog_stat_source(chosen, schema, dialect, repeats=repeats)
         select = ", ".join(f"COALESCE({expr}, 0) AS {key}__{name}"
                            for key in rolled for name, expr in ROLLED_DIALOG_AGGREGATES[key].items())
         row.update(sql.read_row(engine, f"SELECT {select} FROM ({source.text}) s", source.params))
@@ -703,7 +706,7 @@ def _rolled_dialog_row(engine: sa.Engine, chosen, schema: Schema, built: dict[st
         median = rollups.histogram_percentiles(engine, rollups.resolution_source(chosen, schema, dialect), {},
                                                {"median": 0.5}, scale=0.001)
         row["median_resolution_time__median"] = None if median.empty else median["median"].iloc[0]
-    if "repeat_contact_rate" in built:  # per dialog, from the facts
+    if "repeat_contact_rate" in built and not repeats:  # per dialog
         repeat = built["repeat_contact_rate"]
         source, params = level_source("dialogs", chosen.filters, schema, dialect, ["repeat_contact_rate"])
         select = ", ".join(f"{expr} AS repeat_contact_rate__{name}" for name, expr in repeat.columns.items())

@@ -45,6 +45,7 @@ import sqlalchemy as sa
 
 from data_access import logs, sql
 from data_access.filters import DIMENSIONS as FILTER_DIMENSIONS, Filters, bind_timestamp, dimension_where
+from data_access.kpis import REPEAT_WINDOW_SECONDS, repeat_flag
 from data_access.schema import Schema, discover
 
 CM = "conversation_metrics"
@@ -59,7 +60,7 @@ DIRTY = "rollup_dirty_hours"
 TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, RESOLUTION, STATE, DIRTY)
 
 # Bumped whenever what the tables hold changes: a database with another version is rebuilt.
-VERSION = 7
+VERSION = 8
 HOUR = timedelta(hours=1)
 # Hours closed less than this long ago are left to the raw rows: a transaction still open when
 # its hour closed commits within it (longer ones are the trigger's blind spot, see the docs).
@@ -217,6 +218,9 @@ def dialog_stats(dialect: str) -> dict[str, str]:
              "escalated_cost_e4": "CASE WHEN escalated_any = 1 THEN cost_e4 ELSE 0 END"}
     for i, inside in enumerate(_bins(seconds, RESOLUTION_EDGES_S)):
         stats[f"resolution_bin_{i}"] = _count(f"first_resolved IS NOT NULL AND {inside}")
+    # Repeat contacts by the facts' previous dialog: right for the range where that dialog is in
+    # it, which ``dialog_stat_source(repeats=True)`` corrects where it is not.
+    stats["repeats"] = repeat_flag(dialect)
     return stats
 
 
@@ -475,7 +479,7 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     conn.exec_driver_sql(starts)
     if previous:
         conn.exec_driver_sql(users)
-        _restate_previous(conn, dialect)
+        _restate_previous(conn, schema)
     _restate_dialog_hours(conn, dialect)
     longest = conn.exec_driver_sql(
         f"SELECT MAX({sql.seconds_between('last_seen', 'started', dialect)}) FROM {FACTS} WHERE dialog IN {touched}").scalar()
@@ -491,12 +495,18 @@ def _empty(conn: sa.Connection, table: str) -> None:
     conn.exec_driver_sql(f"{'TRUNCATE' if conn.dialect.name == 'postgresql' else 'DELETE FROM'} {table}")
 
 
-def _restate_previous(conn: sa.Connection, dialect: str, everyone: bool = False) -> None:
+def _restate_previous(conn: sa.Connection, schema: Schema, everyone: bool = False) -> None:
     """Set ``previous_started`` (the start of the same user's dialog before, over all the facts;
     ties ordered by dialog) on every dialog of the users in rollup_touched_users (or of
     ``everyone``, once at the end of a first build: day by day, each day would read every
     earlier day's dialogs again): a dialog added, moved or gone changes its own and its
-    successor's."""
+    successor's. The start hours of the dialogs whose previous one changed join
+    rollup_touched_hours (their repeat counts change)."""
+    dialect = conn.dialect.name
+    ts, key = _timestamp_type(schema, dialect), 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_previous (dialog {key}, previous {ts})")
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour {ts})")
+    _empty(conn, "rollup_previous")
     user = sql.bytewise("user_id", dialect)
     null_touched = "EXISTS (SELECT 1 FROM rollup_touched_users WHERE user_id IS NULL)"
     # Two selects, not one with OR: an IN alone is a hash semi-join; beside an OR it becomes a filter.
@@ -504,12 +514,14 @@ def _restate_previous(conn: sa.Connection, dialect: str, everyone: bool = False)
                f"UNION ALL SELECT dialog, user_id, started FROM {FACTS} WHERE user_id IS NULL AND {null_touched}")
     if everyone:
         dialogs = f"SELECT dialog, user_id, started FROM {FACTS}"
-    conn.exec_driver_sql(
-        f"UPDATE {FACTS} SET previous_started = p.previous FROM ("
-        f"SELECT dialog, LAG(started) OVER (PARTITION BY {user} ORDER BY started, dialog) AS previous "
-        f"FROM ({dialogs}) u) p "
-        f"WHERE {FACTS}.dialog = p.dialog AND ({FACTS}.previous_started <> p.previous "
-        f"OR ({FACTS}.previous_started IS NULL) <> (p.previous IS NULL))")
+        _empty(conn, "rollup_touched_hours")
+    conn.exec_driver_sql(f"INSERT INTO rollup_previous SELECT dialog, LAG(started) OVER (PARTITION BY {user} "
+                         f"ORDER BY started, dialog) FROM ({dialogs}) u")
+    changed = (f"{FACTS}.dialog = p.dialog AND ({FACTS}.previous_started <> p.previous "
+               f"OR ({FACTS}.previous_started IS NULL) <> (p.previous IS NULL))")
+    conn.exec_driver_sql(f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of(f'{FACTS}.started', dialect)} "
+                         f"FROM {FACTS} JOIN rollup_previous p ON {changed}")
+    conn.exec_driver_sql(f"UPDATE {FACTS} SET previous_started = p.previous FROM rollup_previous p WHERE {changed}")
 
 
 def _restate_dialog_hours(conn: sa.Connection, dialect: str) -> None:
@@ -703,7 +715,8 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                 with _step(engine) as conn:
                     _aggregate(conn, schema, watermark, upper, previous=not whole)
                     if upper >= target and whole:
-                        _restate_previous(conn, conn.dialect.name, everyone=True)
+                        _restate_previous(conn, schema, everyone=True)
+                        _restate_dialog_hours(conn, conn.dialect.name)
                     _write_state(conn, schema, upper, "building" if upper < target else "ready")
                 report.new_hours += int((upper - watermark) / HOUR)
                 watermark = upper
@@ -712,7 +725,8 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             if report.new_hours == 0:  # nothing new: still mark the refresh (and a built first build) ready
                 with _step(engine) as conn:
                     if whole:
-                        _restate_previous(conn, conn.dialect.name, everyone=True)
+                        _restate_previous(conn, schema, everyone=True)
+                        _restate_dialog_hours(conn, conn.dialect.name)
                     _write_state(conn, schema, watermark, "ready")
             info["rows"] = report.new_hours + report.late_hours
         if report.new_hours > 24:
@@ -1012,21 +1026,48 @@ def dialog_fact_source(plan: Plan, schema: Schema, dialect: str, wanted: dict[st
     return Source(text, params)
 
 
-def dialog_stat_source(plan: Plan, schema: Schema, dialect: str) -> Source | None:
+def dialog_stat_source(plan: Plan, schema: Schema, dialect: str, repeats: bool = False) -> Source | None:
     """Rows with ``t``, the dialog's platform, intent and ai_model (its first values) and the
     ``dialog_stats`` measures, whose sums are those of the filtered rows' dialogs: the hours'
     statistics, less the dialogs not wholly inside the rolled-up hours (``t`` their start), plus
     those dialogs as the range has them. ``t`` is an hour for most rows: local buckets need whole-hour
-    offsets. None where the facts cannot answer (``facts_answer``)."""
-    if not facts_answer(plan):
+    offsets. None where the facts cannot answer (``facts_answer``).
+
+    ``repeats`` adds the ``repeats`` measure (without it the column is left out): the hours count
+    a repeat by the facts' previous dialog, which is the range's one unless that dialog started
+    before the range (so only for dialogs in its first week: subtracted) or the user has an edge
+    dialog (those users' dialogs in the range subtracted, then counted by ``LAG`` over them, as in
+    ``dialog_fact_source``). None for ``repeats`` while a first build runs."""
+    if not facts_answer(plan) or (repeats and plan.building):
         return None
     edges, params = _edges(plan, schema, dialect)
     stats = dialog_stats(dialect)
+    if not repeats:
+        stats.pop("repeats")
     dims = ", ".join(DIALOG_DIMENSIONS)
+    edge_stats = {**stats, **({"repeats": "0"} if repeats else {})}  # edge_facts: counted below
     text = (f"{edges}SELECT hour AS t, {dims}, {', '.join(stats)} FROM {DIALOG_HOURS} "
             f"WHERE hour >= :fa_lo AND hour < :fa_hi "
             f"UNION ALL SELECT started, {dims}, {', '.join(f'-({e})' for e in stats.values())} FROM {NOT_INSIDE} "
-            f"UNION ALL SELECT started, {dims}, {', '.join(stats.values())} FROM edge_facts")
+            f"UNION ALL SELECT started, {dims}, {', '.join(edge_stats.values())} FROM edge_facts")
+    if repeats:
+        only = lambda expr: ", ".join(expr if name == "repeats" else "0" for name in stats)  # noqa: E731
+        flag = repeat_flag(dialect)
+        inside = (f"FROM {FACTS} WHERE started >= :fa_lo AND started < :fa_hi AND last_seen < :fa_hi "
+                  f"AND dialog NOT IN (SELECT dialog FROM edges)")
+        edge_users = "(SELECT user_id FROM edge_facts WHERE user_id IS NOT NULL)"
+        null_edge = "EXISTS (SELECT 1 FROM edge_facts WHERE user_id IS NULL)"
+        of_edge_users = (f"SELECT started, user_id, {dims}, previous_started {inside} AND user_id IN {edge_users} "
+                         f"UNION ALL SELECT started, user_id, {dims}, previous_started {inside} "
+                         f"AND user_id IS NULL AND {null_edge}")
+        lag = f"LAG(started) OVER (PARTITION BY {sql.bytewise('user_id', dialect)} ORDER BY started)"
+        params["fa_lo_week"] = bind_timestamp(plan.rolled[0] + timedelta(seconds=REPEAT_WINDOW_SECONDS), dialect)
+        text += (f" UNION ALL SELECT started, {dims}, {only(f'-({flag})')} {inside} AND started < :fa_lo_week "
+                 f"AND previous_started < :fa_lo AND (user_id NOT IN {edge_users} OR (user_id IS NULL AND NOT {null_edge}))"
+                 f" UNION ALL SELECT started, {dims}, {only(f'-({flag})')} FROM ({of_edge_users}) mine"
+                 f" UNION ALL SELECT started, {dims}, {only(flag)} FROM (SELECT started, {dims}, {lag} AS previous_started "
+                 f"FROM (SELECT started, user_id, {dims} FROM ({of_edge_users}) mine UNION ALL "
+                 f"SELECT started, user_id, {dims} FROM edge_facts) e) ranged")
     return Source(text, params)
 
 
