@@ -53,14 +53,23 @@ def _breakdown_rolled(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, f
     column = sql.column(CM, BREAKDOWNS[by])
     dialect = engine.dialect.name
     messages = rollups.message_source(chosen, schema, dialect)
-    parts = rollups.dialog_part_source(chosen, schema, dialect)
-
     tracked = lambda name, expr: _if_tracked(schema, name, expr)  # noqa: E731
-
-    flags = {"escalated": "escalated_any = 1", "resolved": "first_resolved IS NOT NULL",
-             "converted": "converted_any = 1"}
-    outcome = {name: tracked(name, f"COUNT(DISTINCT CASE WHEN {flags[name]} THEN {sql.bytewise('dialog', dialect)} END)")
-               for name in flags}
+    values = rollups.dialog_value_source(chosen, schema, dialect, BREAKDOWNS[by])
+    if values is not None:  # the dialogs per value counted by start hour (see rollups.dialog_value_source)
+        parts = values
+        dialogs = f"SELECT COALESCE(value, '(none)') AS value, SUM(dialogs) AS dialogs, " + ", ".join(
+            f"{tracked(name, f'SUM({name})')} AS {name}" for name in ("escalated", "resolved", "converted")) + \
+            f" FROM ({values.text}) v GROUP BY 1"
+    else:
+        parts = rollups.dialog_part_source(chosen, schema, dialect)
+        flags = {"escalated": "escalated_any = 1", "resolved": "first_resolved IS NOT NULL",
+                 "converted": "converted_any = 1"}
+        outcome = {name: tracked(name, f"COUNT(DISTINCT CASE WHEN {flags[name]} THEN {sql.bytewise('dialog', dialect)} END)")
+                   for name in flags}
+        dialogs = f"""SELECT COALESCE({column}, '(none)') AS value, COUNT(DISTINCT {sql.bytewise('dialog', dialect)}) AS dialogs,
+                   {outcome["escalated"]} AS escalated, {outcome["resolved"]} AS resolved,
+                   {outcome["converted"]} AS converted
+            FROM ({parts.text}) p GROUP BY 1"""
     frame = sql.read_frame(engine, f"""
         WITH m AS (
             SELECT COALESCE({column}, '(none)') AS value, SUM(messages) AS messages, {RATINGS_SUM} AS ratings,
@@ -70,11 +79,7 @@ def _breakdown_rolled(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, f
                    {tracked("helpful", "SUM(voted)")} AS voted, {tracked("helpful", "SUM(helpful_up)")} AS helpful_up,
                    CAST(SUM(tokens_sum) AS BIGINT) AS tokens, SUM(cost_e4) AS cost_e4
             FROM ({messages.text}) s GROUP BY 1),
-        d AS (
-            SELECT COALESCE({column}, '(none)') AS value, COUNT(DISTINCT {sql.bytewise('dialog', dialect)}) AS dialogs,
-                   {outcome["escalated"]} AS escalated, {outcome["resolved"]} AS resolved,
-                   {outcome["converted"]} AS converted
-            FROM ({parts.text}) p GROUP BY 1)
+        d AS ({dialogs})
         SELECT m.value AS {BREAKDOWNS[by]}, messages, dialogs, ratings, top2,
                {mean_of("score_sum", "ratings")} AS avg_rating, escalated, resolved, converted,
                {mean_of("time_sum", "timed")} AS avg_response_ms, labelled, correct, voted, helpful_up, tokens, cost_e4

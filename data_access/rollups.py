@@ -54,13 +54,14 @@ LATENCY = "rollup_latency"
 DIALOGS = "rollup_dialogs"
 FACTS = "rollup_dialog_facts"
 DIALOG_HOURS = "rollup_dialog_hours"
+DIALOG_VALUES = "rollup_dialog_values"
 RESOLUTION = "rollup_resolution"
 STATE = "rollup_state"
 DIRTY = "rollup_dirty_hours"
-TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, RESOLUTION, STATE, DIRTY)
+TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, DIALOG_VALUES, RESOLUTION, STATE, DIRTY)
 
 # Bumped whenever what the tables hold changes: a database with another version is rebuilt.
-VERSION = 8
+VERSION = 9
 HOUR = timedelta(hours=1)
 # Hours closed less than this long ago are left to the raw rows: a transaction still open when
 # its hour closed commits within it (longer ones are the trigger's blind spot, see the docs).
@@ -226,6 +227,16 @@ def dialog_stats(dialect: str) -> dict[str, str]:
 
 DIALOG_STAT_NAMES = tuple(dialog_stats("sqlite"))
 
+# Per dialog and value of a dimension: whether the dialog has such a row, and one escalated,
+# resolved or converted (each the MAX over the dialog's parts with that value).
+def value_outcomes(part: str = "") -> dict[str, str]:
+    """Each rollup_dialog_values count → its value for one dialog part (columns of ``part``.)."""
+    return {"dialogs": "1", "escalated": _count(f"{part}escalated_any = 1"),
+            "resolved": _count(f"{part}first_resolved IS NOT NULL"), "converted": _count(f"{part}converted_any = 1")}
+
+
+VALUE_OUTCOMES = tuple(value_outcomes())
+
 
 def resolution_bucket(dialect: str) -> str:
     """The histogram bucket of a dialog's resolution time in milliseconds (as ``latency_bucket``)."""
@@ -280,6 +291,9 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {DIALOG_HOURS} (hour {ts} NOT NULL, {dialog_dims}, "
         + ", ".join(f"{c} {big if c.endswith('e4') else 'INTEGER'} NOT NULL" for c in DIALOG_STAT_NAMES) + ")",
         f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_HOURS}_hour ON {DIALOG_HOURS} (hour)",
+        f"CREATE TABLE IF NOT EXISTS {DIALOG_VALUES} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
+        + ", ".join(f"{c} INTEGER NOT NULL" for c in VALUE_OUTCOMES) + ")",
+        f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_VALUES}_hour ON {DIALOG_VALUES} (dimension, hour)",
         f"CREATE TABLE IF NOT EXISTS {RESOLUTION} (hour {ts} NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS ix_{RESOLUTION}_hour ON {RESOLUTION} (hour)",
         f"CREATE TABLE IF NOT EXISTS {STATE} (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, "
@@ -525,12 +539,20 @@ def _restate_previous(conn: sa.Connection, schema: Schema, everyone: bool = Fals
 
 
 def _restate_dialog_hours(conn: sa.Connection, dialect: str) -> None:
-    """Make again rollup_dialog_hours and rollup_resolution for the hours in rollup_touched_hours."""
+    """Make again rollup_dialog_hours, rollup_dialog_values and rollup_resolution for the hours in
+    rollup_touched_hours."""
     plus_hour = "h.hour + INTERVAL '1 hour'" if dialect == "postgresql" else "datetime(h.hour, '+1 hour')"
     hours = (f"(SELECT DISTINCT hour FROM rollup_touched_hours) h JOIN {FACTS} f "
              f"ON f.started >= h.hour AND f.started < {plus_hour}")
-    for table in (DIALOG_HOURS, RESOLUTION):
+    for table in (DIALOG_HOURS, DIALOG_VALUES, RESOLUTION):
         conn.exec_driver_sql(f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM rollup_touched_hours)")
+    outcomes = ", ".join(f"MAX({e}) AS {c}" for c, e in value_outcomes("p.").items())
+    for dimension in DIALOG_DIMENSIONS:
+        conn.exec_driver_sql(
+            f"INSERT INTO {DIALOG_VALUES} (hour, dimension, value, {', '.join(VALUE_OUTCOMES)}) "
+            f"SELECT hour, '{dimension}', value, {', '.join(f'SUM({c})' for c in VALUE_OUTCOMES)} FROM ("
+            f"SELECT h.hour, p.dialog, p.{dimension} AS value, {outcomes} FROM {hours} "
+            f"JOIN {DIALOGS} p ON p.dialog = f.dialog GROUP BY h.hour, p.dialog, p.{dimension}) v GROUP BY 1, 2, 3")
     stats = dialog_stats(dialect)
     dims = ", ".join(f"f.{c}" for c in DIALOG_DIMENSIONS)
     conn.exec_driver_sql(
@@ -655,7 +677,7 @@ def _analyze(engine: sa.Engine) -> None:
     PostgreSQL the dialogs' facts vacuumed too: setting every dialog's previous one at the end of
     the build left a dead copy of each row, which reads of the facts would scan past."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table in (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, RESOLUTION):
+        for table in (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, DIALOG_VALUES, RESOLUTION):
             vacuum = "VACUUM " if table == FACTS and engine.dialect.name == "postgresql" else ""
             conn.exec_driver_sql(f"{vacuum}ANALYZE {table}")
 
@@ -694,7 +716,7 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             if rebuild:
                 with _step(engine) as conn:
                     first = conn.execute(sa.text(f"SELECT MIN({sql.TS}) FROM {CM}")).scalar()
-                    for table in (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, RESOLUTION, DIRTY):
+                    for table in (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, DIALOG_VALUES, RESOLUTION, DIRTY):
                         conn.exec_driver_sql(f"DELETE FROM {table}")
                     watermark = target if first is None else min(floor_hour(_naive_utc(first)), target)
                     _write_state(conn, schema, watermark, "building")
@@ -1068,6 +1090,33 @@ def dialog_stat_source(plan: Plan, schema: Schema, dialect: str, repeats: bool =
                  f" UNION ALL SELECT started, {dims}, {only(flag)} FROM (SELECT started, {dims}, {lag} AS previous_started "
                  f"FROM (SELECT started, user_id, {dims} FROM ({of_edge_users}) mine UNION ALL "
                  f"SELECT started, user_id, {dims} FROM edge_facts) e) ranged")
+    return Source(text, params)
+
+
+def dialog_value_source(plan: Plan, schema: Schema, dialect: str, dimension: str) -> Source | None:
+    """Rows with ``value`` (of ``dimension``: platform, intent or ai_model) and the signed
+    ``VALUE_OUTCOMES`` whose sums per value are, among the filtered rows' dialogs, those with a row
+    of that value, and of them those with such a row escalated, resolved or converted: the start
+    hours' counts, less the dialogs not wholly inside the rolled-up hours (by all their parts), plus
+    those dialogs by their parts and raw rows in the range. None where the facts cannot answer
+    (``facts_answer``). Raises ``KeyError`` for another dimension."""
+    if not facts_answer(plan):
+        return None
+    column = {d: d for d in DIALOG_DIMENSIONS}[dimension]
+    edges, params = _edges(plan, schema, dialect)
+    params["fv_dimension"] = dimension
+    names = ", ".join(VALUE_OUTCOMES)
+    outcomes = ", ".join(f"MAX({e}) AS {c}" for c, e in value_outcomes().items())
+    negated = ", ".join(f"-{c}" for c in VALUE_OUTCOMES)
+    part_columns = ", ".join(["dialog", column, *DIALOG_PART_COMBINE])
+    text = (f"{edges}SELECT value, {names} FROM {DIALOG_VALUES} WHERE dimension = :fv_dimension "
+            f"AND hour >= :fa_lo AND hour < :fa_hi "
+            f"UNION ALL SELECT value, {negated} FROM (SELECT {column} AS value, {outcomes} FROM {DIALOGS} "
+            f"WHERE dialog IN (SELECT dialog FROM {NOT_INSIDE}) GROUP BY dialog, {column}) gone "
+            f"UNION ALL SELECT value, {names} FROM (SELECT {column} AS value, {outcomes} FROM ("
+            f"SELECT {part_columns} FROM {DIALOGS} WHERE hour >= :fa_lo AND hour < :fa_hi "
+            f"AND dialog IN (SELECT dialog FROM edges) UNION ALL SELECT {part_columns} FROM edge_rows) parts "
+            f"GROUP BY dialog, {column}) ranged")
     return Source(text, params)
 
 
