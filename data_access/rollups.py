@@ -16,8 +16,9 @@ Tables in the metrics database, made and kept by this module:
   hour and combination (first time, user, first resolved time, converted / escalated, cost), so
   that the dialogs of any filter set are the parts grouped by dialog, never the messages;
 - ``rollup_dialog_facts``: per dialog, its parts combined, and the start of the same user's
-  dialog before (``previous_started``); ``rollup_dialog_hours`` and ``rollup_resolution``: per
-  start hour, the sums and the resolution-time histogram of the dialogs that started in it.
+  dialog before (``previous_started``); ``rollup_dialog_hours``, ``rollup_dialog_values`` and
+  ``rollup_resolution``: per start hour, the sums, the dialogs per value of each dimension and
+  the resolution-time histogram of the dialogs that started in it.
 
 ``rollup_state`` holds the watermark: every hour before it is aggregated. Rows that arrive late
 into an aggregated hour (an import, a platform writing in batches), or change or go, are noted by
@@ -229,13 +230,8 @@ DIALOG_STAT_NAMES = tuple(dialog_stats("sqlite"))
 
 # Per dialog and value of a dimension: whether the dialog has such a row, and one escalated,
 # resolved or converted (each the MAX over the dialog's parts with that value).
-def value_outcomes(part: str = "") -> dict[str, str]:
-    """Each rollup_dialog_values count → its value for one dialog part (columns of ``part``.)."""
-    return {"dialogs": "1", "escalated": _count(f"{part}escalated_any = 1"),
-            "resolved": _count(f"{part}first_resolved IS NOT NULL"), "converted": _count(f"{part}converted_any = 1")}
-
-
-VALUE_OUTCOMES = tuple(value_outcomes())
+VALUE_OUTCOMES = {"dialogs": "1", "escalated": _count("escalated_any = 1"),
+                  "resolved": _count("first_resolved IS NOT NULL"), "converted": _count("converted_any = 1")}
 
 
 def resolution_bucket(dialect: str) -> str:
@@ -495,6 +491,8 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
         conn.exec_driver_sql(users)
         _restate_previous(conn, schema)
     _restate_dialog_hours(conn, dialect)
+    if previous:
+        _restate_dialog_hours(conn, dialect, "rollup_repeat_hours", only_stats=True)
     longest = conn.exec_driver_sql(
         f"SELECT MAX({sql.seconds_between('last_seen', 'started', dialect)}) FROM {FACTS} WHERE dialog IN {touched}").scalar()
     conn.execute(sa.text(f"UPDATE {STATE} SET longest_dialog_s = :s WHERE longest_dialog_s < :s"),
@@ -514,54 +512,68 @@ def _restate_previous(conn: sa.Connection, schema: Schema, everyone: bool = Fals
     ties ordered by dialog) on every dialog of the users in rollup_touched_users (or of
     ``everyone``, once at the end of a first build: day by day, each day would read every
     earlier day's dialogs again): a dialog added, moved or gone changes its own and its
-    successor's. The start hours of the dialogs whose previous one changed join
-    rollup_touched_hours (their repeat counts change)."""
+    successor's. The start hours of the dialogs whose previous one changed (their repeat counts
+    change) go to rollup_repeat_hours, but those in rollup_touched_hours (made again anyway)."""
     dialect = conn.dialect.name
     ts, key = _timestamp_type(schema, dialect), 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_previous (dialog {key}, previous {ts})")
-    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour {ts})")
+    for table in ("rollup_touched_hours", "rollup_repeat_hours"):
+        conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {table} (hour {ts})")
     _empty(conn, "rollup_previous")
+    _empty(conn, "rollup_repeat_hours")
     user = sql.bytewise("user_id", dialect)
     null_touched = "EXISTS (SELECT 1 FROM rollup_touched_users WHERE user_id IS NULL)"
     # Two selects, not one with OR: an IN alone is a hash semi-join; beside an OR it becomes a filter.
     dialogs = (f"SELECT dialog, user_id, started FROM {FACTS} WHERE user_id IN (SELECT user_id FROM rollup_touched_users) "
                f"UNION ALL SELECT dialog, user_id, started FROM {FACTS} WHERE user_id IS NULL AND {null_touched}")
-    if everyone:
+    if everyone:  # after the build's last step: every hour whose repeats changed is made again
         dialogs = f"SELECT dialog, user_id, started FROM {FACTS}"
         _empty(conn, "rollup_touched_hours")
     conn.exec_driver_sql(f"INSERT INTO rollup_previous SELECT dialog, LAG(started) OVER (PARTITION BY {user} "
                          f"ORDER BY started, dialog) FROM ({dialogs}) u")
     changed = (f"{FACTS}.dialog = p.dialog AND ({FACTS}.previous_started <> p.previous "
                f"OR ({FACTS}.previous_started IS NULL) <> (p.previous IS NULL))")
-    conn.exec_driver_sql(f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of(f'{FACTS}.started', dialect)} "
-                         f"FROM {FACTS} JOIN rollup_previous p ON {changed}")
+    hour = hour_of(f"{FACTS}.started", dialect)
+    conn.exec_driver_sql(f"INSERT INTO rollup_repeat_hours SELECT DISTINCT {hour} FROM {FACTS} "
+                         f"JOIN rollup_previous p ON {changed} WHERE {hour} NOT IN (SELECT hour FROM rollup_touched_hours)")
     conn.exec_driver_sql(f"UPDATE {FACTS} SET previous_started = p.previous FROM rollup_previous p WHERE {changed}")
 
 
-def _restate_dialog_hours(conn: sa.Connection, dialect: str) -> None:
+def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = "rollup_touched_hours",
+                          only_stats: bool = False) -> None:
     """Make again rollup_dialog_hours, rollup_dialog_values and rollup_resolution for the hours in
-    rollup_touched_hours."""
+    ``hours_table`` (``only_stats``: rollup_dialog_hours alone, where only previous dialogs, so
+    only the repeat counts, changed)."""
     plus_hour = "h.hour + INTERVAL '1 hour'" if dialect == "postgresql" else "datetime(h.hour, '+1 hour')"
-    hours = (f"(SELECT DISTINCT hour FROM rollup_touched_hours) h JOIN {FACTS} f "
+    hours = (f"(SELECT DISTINCT hour FROM {hours_table}) h JOIN {FACTS} f "
              f"ON f.started >= h.hour AND f.started < {plus_hour}")
-    for table in (DIALOG_HOURS, DIALOG_VALUES, RESOLUTION):
-        conn.exec_driver_sql(f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM rollup_touched_hours)")
-    outcomes = ", ".join(f"MAX({e}) AS {c}" for c, e in value_outcomes("p.").items())
-    for dimension in DIALOG_DIMENSIONS:
-        conn.exec_driver_sql(
-            f"INSERT INTO {DIALOG_VALUES} (hour, dimension, value, {', '.join(VALUE_OUTCOMES)}) "
-            f"SELECT hour, '{dimension}', value, {', '.join(f'SUM({c})' for c in VALUE_OUTCOMES)} FROM ("
-            f"SELECT h.hour, p.dialog, p.{dimension} AS value, {outcomes} FROM {hours} "
-            f"JOIN {DIALOGS} p ON p.dialog = f.dialog GROUP BY h.hour, p.dialog, p.{dimension}) v GROUP BY 1, 2, 3")
+    for table in (DIALOG_HOURS,) if only_stats else (DIALOG_HOURS, DIALOG_VALUES, RESOLUTION):
+        conn.exec_driver_sql(f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM {hours_table})")
     stats = dialog_stats(dialect)
     dims = ", ".join(f"f.{c}" for c in DIALOG_DIMENSIONS)
     conn.exec_driver_sql(
         f"INSERT INTO {DIALOG_HOURS} (hour, {', '.join(DIALOG_DIMENSIONS)}, {', '.join(stats)}) "
         f"SELECT h.hour, {dims}, {', '.join(f'SUM({e})' for e in stats.values())} FROM {hours} "
         f"GROUP BY h.hour, {dims}")
+    if only_stats:
+        return
     conn.exec_driver_sql(
         f"INSERT INTO {RESOLUTION} (hour, bucket, n) SELECT h.hour, {resolution_bucket(dialect)}, COUNT(*) "
         f"FROM {hours} WHERE first_resolved IS NOT NULL GROUP BY 1, 2")
+    # The parts of the dialogs that started in these hours, gathered once for the three dimensions
+    # (a dialog's parts lie at or after its start hour: the lower bound lets an index find them).
+    part_columns = ["dialog", *DIALOG_DIMENSIONS, "escalated_any", "first_resolved", "converted_any"]
+    conn.exec_driver_sql("DROP TABLE IF EXISTS rollup_value_parts")
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE rollup_value_parts AS SELECT h.hour, {', '.join(f'p.{c}' for c in part_columns)} "
+        f"FROM {hours} JOIN {DIALOGS} p ON p.dialog = f.dialog AND p.hour >= (SELECT MIN(hour) FROM {hours_table})")
+    outcomes = ", ".join(f"MAX({e}) AS {c}" for c, e in VALUE_OUTCOMES.items())
+    for dimension in DIALOG_DIMENSIONS:
+        conn.exec_driver_sql(
+            f"INSERT INTO {DIALOG_VALUES} (hour, dimension, value, {', '.join(VALUE_OUTCOMES)}) "
+            f"SELECT hour, '{dimension}', value, {', '.join(f'SUM({c})' for c in VALUE_OUTCOMES)} FROM ("
+            f"SELECT hour, dialog, {dimension} AS value, {outcomes} FROM rollup_value_parts "
+            f"GROUP BY hour, dialog, {dimension}) v GROUP BY 1, 2, 3")
 
 
 @dataclass
@@ -738,7 +750,7 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                     _aggregate(conn, schema, watermark, upper, previous=not whole)
                     if upper >= target and whole:
                         _restate_previous(conn, schema, everyone=True)
-                        _restate_dialog_hours(conn, conn.dialect.name)
+                        _restate_dialog_hours(conn, conn.dialect.name, "rollup_repeat_hours", only_stats=True)
                     _write_state(conn, schema, upper, "building" if upper < target else "ready")
                 report.new_hours += int((upper - watermark) / HOUR)
                 watermark = upper
@@ -748,7 +760,7 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                 with _step(engine) as conn:
                     if whole:
                         _restate_previous(conn, schema, everyone=True)
-                        _restate_dialog_hours(conn, conn.dialect.name)
+                        _restate_dialog_hours(conn, conn.dialect.name, "rollup_repeat_hours", only_stats=True)
                     _write_state(conn, schema, watermark, "ready")
             info["rows"] = report.new_hours + report.late_hours
         if report.new_hours > 24:
@@ -1106,7 +1118,7 @@ def dialog_value_source(plan: Plan, schema: Schema, dialect: str, dimension: str
     edges, params = _edges(plan, schema, dialect)
     params["fv_dimension"] = dimension
     names = ", ".join(VALUE_OUTCOMES)
-    outcomes = ", ".join(f"MAX({e}) AS {c}" for c, e in value_outcomes().items())
+    outcomes = ", ".join(f"MAX({e}) AS {c}" for c, e in VALUE_OUTCOMES.items())
     negated = ", ".join(f"-{c}" for c in VALUE_OUTCOMES)
     part_columns = ", ".join(["dialog", column, *DIALOG_PART_COMBINE])
     text = (f"{edges}SELECT value, {names} FROM {DIALOG_VALUES} WHERE dimension = :fv_dimension "
