@@ -516,27 +516,29 @@ def _restate_previous(conn: sa.Connection, schema: Schema, everyone: bool = Fals
     change) go to rollup_repeat_hours, but those in rollup_touched_hours (made again anyway)."""
     dialect = conn.dialect.name
     ts, key = _timestamp_type(schema, dialect), 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
-    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_previous (dialog {key}, previous {ts})")
+    # Only the dialogs whose previous one changed, with their start: no join with the facts to find them.
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_previous (dialog {key}, started {ts}, previous {ts})")
     for table in ("rollup_touched_hours", "rollup_repeat_hours"):
         conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {table} (hour {ts})")
     _empty(conn, "rollup_previous")
     _empty(conn, "rollup_repeat_hours")
     user = sql.bytewise("user_id", dialect)
     null_touched = "EXISTS (SELECT 1 FROM rollup_touched_users WHERE user_id IS NULL)"
+    columns = "dialog, user_id, started, previous_started"
     # Two selects, not one with OR: an IN alone is a hash semi-join; beside an OR it becomes a filter.
-    dialogs = (f"SELECT dialog, user_id, started FROM {FACTS} WHERE user_id IN (SELECT user_id FROM rollup_touched_users) "
-               f"UNION ALL SELECT dialog, user_id, started FROM {FACTS} WHERE user_id IS NULL AND {null_touched}")
+    dialogs = (f"SELECT {columns} FROM {FACTS} WHERE user_id IN (SELECT user_id FROM rollup_touched_users) "
+               f"UNION ALL SELECT {columns} FROM {FACTS} WHERE user_id IS NULL AND {null_touched}")
     if everyone:  # after the build's last step: every hour whose repeats changed is made again
-        dialogs = f"SELECT dialog, user_id, started FROM {FACTS}"
+        dialogs = f"SELECT {columns} FROM {FACTS}"
         _empty(conn, "rollup_touched_hours")
-    conn.exec_driver_sql(f"INSERT INTO rollup_previous SELECT dialog, LAG(started) OVER (PARTITION BY {user} "
-                         f"ORDER BY started, dialog) FROM ({dialogs}) u")
-    changed = (f"{FACTS}.dialog = p.dialog AND ({FACTS}.previous_started <> p.previous "
-               f"OR ({FACTS}.previous_started IS NULL) <> (p.previous IS NULL))")
-    hour = hour_of(f"{FACTS}.started", dialect)
-    conn.exec_driver_sql(f"INSERT INTO rollup_repeat_hours SELECT DISTINCT {hour} FROM {FACTS} "
-                         f"JOIN rollup_previous p ON {changed} WHERE {hour} NOT IN (SELECT hour FROM rollup_touched_hours)")
-    conn.exec_driver_sql(f"UPDATE {FACTS} SET previous_started = p.previous FROM rollup_previous p WHERE {changed}")
+    conn.exec_driver_sql(
+        f"INSERT INTO rollup_previous SELECT dialog, started, previous FROM (SELECT dialog, started, previous_started, "
+        f"LAG(started) OVER (PARTITION BY {user} ORDER BY started, dialog) AS previous FROM ({dialogs}) u) n "
+        f"WHERE previous_started <> previous OR (previous_started IS NULL) <> (previous IS NULL)")
+    conn.exec_driver_sql(f"INSERT INTO rollup_repeat_hours SELECT DISTINCT {hour_of('started', dialect)} FROM rollup_previous "
+                         f"WHERE {hour_of('started', dialect)} NOT IN (SELECT hour FROM rollup_touched_hours)")
+    conn.exec_driver_sql(f"UPDATE {FACTS} SET previous_started = p.previous FROM rollup_previous p "
+                         f"WHERE {FACTS}.dialog = p.dialog")
 
 
 def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = "rollup_touched_hours",
