@@ -56,12 +56,13 @@ def _breakdown_rolled(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, f
     tracked = lambda name, expr: _if_tracked(schema, name, expr)  # noqa: E731
     values = rollups.dialog_value_source(chosen, schema, dialect, BREAKDOWNS[by])
     if values is not None:  # the dialogs per value counted by start hour (see rollups.dialog_value_source)
-        parts = values
+        dialog_params = values.params
         dialogs = f"SELECT COALESCE(value, '(none)') AS value, SUM(dialogs) AS dialogs, " + ", ".join(
             f"{tracked(name, f'SUM({name})')} AS {name}" for name in ("escalated", "resolved", "converted")) + \
             f" FROM ({values.text}) v GROUP BY 1"
     else:
         parts = rollups.dialog_part_source(chosen, schema, dialect)
+        dialog_params = parts.params
         flags = {"escalated": "escalated_any = 1", "resolved": "first_resolved IS NOT NULL",
                  "converted": "converted_any = 1"}
         outcome = {name: tracked(name, f"COUNT(DISTINCT CASE WHEN {flags[name]} THEN {sql.bytewise('dialog', dialect)} END)")
@@ -83,7 +84,7 @@ def _breakdown_rolled(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, f
         SELECT m.value AS {BREAKDOWNS[by]}, messages, dialogs, ratings, top2,
                {mean_of("score_sum", "ratings")} AS avg_rating, escalated, resolved, converted,
                {mean_of("time_sum", "timed")} AS avg_response_ms, labelled, correct, voted, helpful_up, tokens, cost_e4
-        FROM m LEFT JOIN d ON d.value = m.value ORDER BY messages DESC, 1""", {**messages.params, **parts.params})
+        FROM m LEFT JOIN d ON d.value = m.value ORDER BY messages DESC, 1""", {**messages.params, **dialog_params})
     p95 = rollups.percentiles(engine, chosen, schema, {"value": f"COALESCE({column}, '(none)')"}, {"p95": 0.95},
                                per=BREAKDOWNS[by])
     frame = frame.merge(p95[["value", "p95"]].rename(columns={"value": BREAKDOWNS[by], "p95": "p95_response_ms"}),

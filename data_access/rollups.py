@@ -77,6 +77,7 @@ DIALOG_DIMENSIONS = ("platform", "intent", "ai_model")
 # The latency histogram is kept per one dimension at a time: per all three at once it would hold
 # about as many rows as the raw table (10M rows a quarter).
 HISTOGRAM_DIMENSIONS = ("ai_model", "platform", "intent")
+HISTOGRAM_DIMENSION_LIST = ", ".join(f"'{d}'" for d in HISTOGRAM_DIMENSIONS)  # as SQL literals
 
 # The latency histogram: exact below EXACT_BELOW_MS; above, bucket k holds [lo·RATIO^k, lo·RATIO^(k+1))
 # and reads as the middle of that interval, so a value read back is within 1 % of a value in it
@@ -447,7 +448,7 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
                          f"WHERE hour >= :lo AND hour < :hi"), params)
     for table in (MESSAGES, LATENCY, DIALOGS):
         # rollup_latency's index leads with the dimension: naming them lets the delete use it.
-        by_dimension = f"dimension IN ({', '.join(repr(d) for d in HISTOGRAM_DIMENSIONS)}) AND " if table == LATENCY else ""
+        by_dimension = f"dimension IN ({HISTOGRAM_DIMENSION_LIST}) AND " if table == LATENCY else ""
         conn.execute(sa.text(f"DELETE FROM {table} WHERE {by_dimension}hour >= :lo AND hour < :hi"), params)
     values = measures(schema)
     dim_sql = ", ".join(f"{dims[c]} AS {c}" for c in DIMENSIONS)
@@ -478,10 +479,11 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     conn.exec_driver_sql(starts)
     # The users whose dialogs these are, before and after (a late row can change a dialog's user):
     # each one's dialogs get their previous dialog's start again below.
-    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_users (user_id TEXT)")
-    _empty(conn, "rollup_touched_users")
     users = f"INSERT INTO rollup_touched_users SELECT DISTINCT user_id FROM {FACTS} WHERE dialog IN {touched}"
-    conn.exec_driver_sql(users)
+    if previous:
+        conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS rollup_touched_users (user_id TEXT)")
+        _empty(conn, "rollup_touched_users")
+        conn.exec_driver_sql(users)
     conn.exec_driver_sql(f"DELETE FROM {FACTS} WHERE dialog IN {touched}")
     facts = ", ".join(["dialog", *DIALOG_PART_COMBINE, *DIALOG_DIMENSIONS])
     combine = ", ".join([*(f"{how}({c})" for c, how in DIALOG_PART_COMBINE.items()),
@@ -1028,6 +1030,27 @@ NOT_INSIDE = (f"(SELECT * FROM {FACTS} WHERE started >= :fa_hi_span AND started 
               f"AND started >= :fa_lo AND started < :fa_hi AND last_seen < :fa_hi) not_inside")
 
 
+# The facts rows of dialogs wholly inside the rolled-up hours (not an edge: see ``_edges``).
+INSIDE = (f"FROM {FACTS} WHERE started >= :fa_lo AND started < :fa_hi AND last_seen < :fa_hi "
+          f"AND dialog NOT IN (SELECT dialog FROM edges)")
+# The users with an edge dialog, looked up by the user_id index (an IN on the column itself); those
+# without a user apart (one partition to LAG, as NULL is), since NULL is never IN a list.
+EDGE_USERS = "(SELECT user_id FROM edge_facts WHERE user_id IS NOT NULL)"
+NULL_EDGE = "EXISTS (SELECT 1 FROM edge_facts WHERE user_id IS NULL)"
+NOT_EDGE_USER = f"(user_id NOT IN {EDGE_USERS} OR (user_id IS NULL AND NOT {NULL_EDGE}))"
+
+
+def _edge_users_inside(select: str) -> str:
+    """``select`` over the inside dialogs of the users with an edge dialog."""
+    return (f"SELECT {select} {INSIDE} AND user_id IN {EDGE_USERS} "
+            f"UNION ALL SELECT {select} {INSIDE} AND user_id IS NULL AND {NULL_EDGE}")
+
+
+def _lag_started(dialect: str) -> str:
+    """The start of the same user's dialog before, among the rows LAG runs over."""
+    return f"LAG(started) OVER (PARTITION BY {sql.bytewise('user_id', dialect)} ORDER BY started)"
+
+
 def dialog_fact_source(plan: Plan, schema: Schema, dialect: str, wanted: dict[str, str],
                        previous: bool = False) -> Source | None:
     """One row per dialog of the filtered rows, mostly read as they are from rollup_dialog_facts:
@@ -1047,19 +1070,11 @@ def dialog_fact_source(plan: Plan, schema: Schema, dialect: str, wanted: dict[st
         return None
     edges, params = _edges(plan, schema, dialect)
     select = ", ".join(f"{expr} AS {name}" for name, expr in wanted.items())
-    inside = (f"FROM {FACTS} WHERE started >= :fa_lo AND started < :fa_hi "
-              f"AND last_seen < :fa_hi AND dialog NOT IN (SELECT dialog FROM edges)")
     if not previous:
-        return Source(f"{edges}SELECT {select} {inside} UNION ALL SELECT {select} FROM edge_facts", params)
-    # The edge users' dialogs by the user_id index (an IN on the column itself); the dialogs
-    # without a user (one partition to LAG, as NULL is) apart, since NULL is never IN a list.
-    edge_users = "(SELECT user_id FROM edge_facts WHERE user_id IS NOT NULL)"
-    null_edge = "EXISTS (SELECT 1 FROM edge_facts WHERE user_id IS NULL)"
-    lag = f"LAG(started) OVER (PARTITION BY {sql.bytewise('user_id', dialect)} ORDER BY started)"
+        return Source(f"{edges}SELECT {select} {INSIDE} UNION ALL SELECT {select} FROM edge_facts", params)
     text = (f"{edges}SELECT {select}, CASE WHEN previous_started >= :fa_lo THEN previous_started END "
-            f"AS previous_started {inside} AND (user_id NOT IN {edge_users} OR (user_id IS NULL AND NOT {null_edge})) "
-            f"UNION ALL SELECT e.*, {lag} AS previous_started FROM (SELECT {select} {inside} AND user_id IN {edge_users} "
-            f"UNION ALL SELECT {select} {inside} AND user_id IS NULL AND {null_edge} "
+            f"AS previous_started {INSIDE} AND {NOT_EDGE_USER} "
+            f"UNION ALL SELECT e.*, {_lag_started(dialect)} AS previous_started FROM ({_edge_users_inside(select)} "
             f"UNION ALL SELECT {select} FROM edge_facts) e")
     return Source(text, params)
 
@@ -1091,21 +1106,14 @@ def dialog_stat_source(plan: Plan, schema: Schema, dialect: str, repeats: bool =
     if repeats:
         only = lambda expr: ", ".join(expr if name == "repeats" else "0" for name in stats)  # noqa: E731
         flag = repeat_flag(dialect)
-        inside = (f"FROM {FACTS} WHERE started >= :fa_lo AND started < :fa_hi AND last_seen < :fa_hi "
-                  f"AND dialog NOT IN (SELECT dialog FROM edges)")
-        edge_users = "(SELECT user_id FROM edge_facts WHERE user_id IS NOT NULL)"
-        null_edge = "EXISTS (SELECT 1 FROM edge_facts WHERE user_id IS NULL)"
-        of_edge_users = (f"SELECT started, user_id, {dims}, previous_started {inside} AND user_id IN {edge_users} "
-                         f"UNION ALL SELECT started, user_id, {dims}, previous_started {inside} "
-                         f"AND user_id IS NULL AND {null_edge}")
-        lag = f"LAG(started) OVER (PARTITION BY {sql.bytewise('user_id', dialect)} ORDER BY started)"
+        of_edge_users = _edge_users_inside(f"started, user_id, {dims}, previous_started")
         params["fa_lo_week"] = bind_timestamp(plan.rolled[0] + timedelta(seconds=REPEAT_WINDOW_SECONDS), dialect)
-        text += (f" UNION ALL SELECT started, {dims}, {only(f'-({flag})')} {inside} AND started < :fa_lo_week "
-                 f"AND previous_started < :fa_lo AND (user_id NOT IN {edge_users} OR (user_id IS NULL AND NOT {null_edge}))"
+        text += (f" UNION ALL SELECT started, {dims}, {only(f'-({flag})')} {INSIDE} AND started < :fa_lo_week "
+                 f"AND previous_started < :fa_lo AND {NOT_EDGE_USER}"
                  f" UNION ALL SELECT started, {dims}, {only(f'-({flag})')} FROM ({of_edge_users}) mine"
-                 f" UNION ALL SELECT started, {dims}, {only(flag)} FROM (SELECT started, {dims}, {lag} AS previous_started "
-                 f"FROM (SELECT started, user_id, {dims} FROM ({of_edge_users}) mine UNION ALL "
-                 f"SELECT started, user_id, {dims} FROM edge_facts) e) ranged")
+                 f" UNION ALL SELECT started, {dims}, {only(flag)} FROM (SELECT started, {dims}, "
+                 f"{_lag_started(dialect)} AS previous_started FROM (SELECT started, user_id, {dims} "
+                 f"FROM ({of_edge_users}) mine UNION ALL SELECT started, user_id, {dims} FROM edge_facts) e) ranged")
     return Source(text, params)
 
 
@@ -1118,7 +1126,9 @@ def dialog_value_source(plan: Plan, schema: Schema, dialect: str, dimension: str
     (``facts_answer``). Raises ``KeyError`` for another dimension."""
     if not facts_answer(plan):
         return None
-    column = {d: d for d in DIALOG_DIMENSIONS}[dimension]
+    if dimension not in DIALOG_DIMENSIONS:
+        raise KeyError(dimension)
+    column = dimension
     edges, params = _edges(plan, schema, dialect)
     params["fv_dimension"] = dimension
     names = ", ".join(VALUE_OUTCOMES)
