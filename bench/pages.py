@@ -29,6 +29,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -140,9 +141,11 @@ def refresh_figures(engine: sa.Engine, full_build: bool) -> None:
     late = state.watermark - 30 * rollups.HOUR
     with engine.begin() as conn:
         conn.execute(sa.text('INSERT INTO conversation_metrics (id, "timestamp", user_id, session_id, platform, intent, '
-                             'response_time_ms, tokens_used, cost_usd) VALUES (:id, :ts, \'bench\', \'bench-late\', '
+                             'response_time_ms, tokens_used, cost_usd) VALUES (:id, :ts, \'bench\', :session, '
                              '\'web\', \'refund\', 900, 10, 0.001)'),
-                     {"id": str(__import__("uuid").uuid4()), "ts": str(late + timedelta(minutes=17))})
+                     # A dialog of its own each run: one session over the runs' hours would be a months-long dialog.
+                     {"id": str(uuid.uuid4()), "session": f"bench-late-{uuid.uuid4().hex[:8]}",
+                      "ts": str(late + timedelta(minutes=17))})
     report = rollups.refresh(engine)
     print(f"rollups: one late row in a closed hour refreshed in {report.seconds:.3f} s "
           f"({report.late_hours} late hour, {report.new_hours} new)")

@@ -14,7 +14,6 @@ the first bucket that no longer holds it.
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
@@ -165,22 +164,6 @@ def lookback(rule: Rule) -> timedelta:
     return timedelta(seconds=rule.window + rule.for_ + rule.step) + rule.baseline_weeks * WEEK
 
 
-def _epoch(expr: str, dialect: str) -> str:
-    if dialect == "postgresql":
-        return f"EXTRACT(EPOCH FROM {expr})"
-    if sqlite3.sqlite_version_info >= (3, 38):
-        return f"unixepoch({expr})"
-    return f"CAST(strftime('%s', {expr}) AS INTEGER)"
-
-
-def _epoch_bucket(expr: str, step: int, dialect: str) -> str:
-    """The start of the ``step``-second bucket of a UTC timestamp, as integer epoch seconds."""
-    step = int(step)
-    if dialect == "postgresql":
-        return f"(CAST(FLOOR({_epoch(expr, dialect)} / {step}) AS BIGINT) * {step})"
-    return f"(({_epoch(expr, dialect)} / {step}) * {step})"
-
-
 def _wide(filters: Filters, rule: Rule) -> Filters:
     return replace(filters, start=filters.start - lookback(rule))
 
@@ -200,8 +183,10 @@ ROLLED_SUMS = {"avg_response_time": ("CASE WHEN SUM(timed) > 0 THEN SUM(time_sum
 
 def _plan(engine: sa.Engine, schema: Schema, wide: Filters, rule: Rule) -> rollups.Plan:
     """Where the rule's metric reads: the rollups for the escalation rate (dialogs keep their
-    exact start) and, stepping by whole hours, the metrics of ``ROLLED_SUMS``; else raw."""
-    if rule.metric != "escalation_rate" and (rule.metric not in ROLLED_SUMS or rule.step % 3600):
+    exact start), stepping by whole hours the metrics of ``ROLLED_SUMS``, and the p95 of all rows
+    at the steps rollup_latency_p95 keeps; else raw."""
+    kept_p95 = rule.metric == "p95_response_time" and not rule.by and rollups.keeps_p95(wide, rule.step)
+    if rule.metric != "escalation_rate" and not kept_p95 and (rule.metric not in ROLLED_SUMS or rule.step % 3600):
         return rollups.Plan(wide, reason="alert step finer than an hour or a percentile")
     return rollups.plan(engine, schema, wide)
 
@@ -222,12 +207,12 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
             return None
         stats = rollups.dialog_stat_source(chosen, schema, dialect) if chosen is not None else None
         if stats is not None and rule.step % 3600 == 0:
-            return (f"""SELECT {_epoch_bucket("t", rule.step, dialect)} AS bucket, {key} AS key,
+            return (f"""SELECT {sql.epoch_bucket("t", rule.step, dialect)} AS bucket, {key} AS key,
                                100 * SUM(escalated) AS num, SUM(dialogs) AS den, SUM(dialogs) AS n
                         FROM ({stats.text}) s GROUP BY 1, 2 HAVING SUM(dialogs) > 0""", stats.params)
         extra = [f'MIN("{by}") AS label'] if by else []
         dialogs, params = dialogs_subquery(filters, schema, dialect, ["escalated_any"], extra)
-        return (f"""SELECT {_epoch_bucket("started", rule.step, dialect)} AS bucket, {'label' if by else "''"} AS key,
+        return (f"""SELECT {sql.epoch_bucket("started", rule.step, dialect)} AS bucket, {'label' if by else "''"} AS key,
                            100 * SUM(escalated_any) AS num, COUNT(*) AS den, COUNT(*) AS n
                     FROM ({dialogs}) d GROUP BY 1, 2""", params)
     if metric.key in ("disk_percent", "memory_percent", "cpu_percent"):
@@ -246,6 +231,9 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
         parts = (f"100 * SUM(CASE WHEN \"status\" IN ('up', 'degraded') THEN 1 ELSE 0 END) AS num, "
                  f"{known} AS den, {known} AS n")
     elif metric.key == "p95_response_time":
+        kept = rollups.p95_source(chosen, schema, dialect, rule.step) if chosen is not None and chosen.rolled else None
+        if kept is not None and not by:
+            return f"SELECT bucket, '' AS key, p95 AS num, 1 AS den, n FROM ({kept.text}) p", kept.params
         p95 = sql.percentile(f'CASE WHEN {TIMED} THEN "response_time_ms" END', 0.95, dialect)
         parts = f"{p95} AS num, 1 AS den, COUNT(CASE WHEN {TIMED} THEN 1 END) AS n"
     elif metric.key == "avg_response_time":
@@ -261,10 +249,10 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
     if chosen is not None and chosen.rolled and metric.key in ROLLED_SUMS:
         source = rollups.message_source(chosen, schema, dialect)
         num, den = ROLLED_SUMS[metric.key]
-        return (f"SELECT {_epoch_bucket('t', rule.step, dialect)} AS bucket, {key} AS key, {num} AS num, "
+        return (f"SELECT {sql.epoch_bucket('t', rule.step, dialect)} AS bucket, {key} AS key, {num} AS num, "
                 f"{den} AS den, {den} AS n FROM ({source.text}) m GROUP BY 1, 2", source.params)
     where, params = sql.table_where(filters, table, schema, dialect)
-    return (f"SELECT {_epoch_bucket(sql.TS, rule.step, dialect)} AS bucket, {key} AS key, {parts} "
+    return (f"SELECT {sql.epoch_bucket(sql.TS, rule.step, dialect)} AS bucket, {key} AS key, {parts} "
             f"FROM {table} {where} GROUP BY 1, 2", params)
 
 

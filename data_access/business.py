@@ -452,7 +452,55 @@ def resolution_histogram(engine: sa.Engine, schema: Schema, filters: Filters) ->
                          "dialogs": [counts.get(i, 0) for i in range(len(RESOLUTION_BINS))]})
 
 
-@rollups.served()
+# How many users ``top_repeat_users`` reads from the rollups per round, and in all before it
+# groups every dialog of the range by user instead (a short range's leaders have few repeats, and
+# many users as many over all time).
+REPEAT_USERS_BATCH = 500
+REPEAT_USERS_MOST = 2000
+
+
+def _top_repeat_users_rolled(chosen, engine, schema, filters, limit: int = 20) -> pd.DataFrame:
+    """The users with the most repeat dialogs in the range, reading only the likely leaders'
+    dialogs: a user's repeats in the range are at most those over all time (rollup_user_repeats),
+    but for the users with an edge dialog, always read. Users are read by most repeats over all
+    time until the next has fewer than the ``limit``-th most in the range so far: no user left
+    can reach the list, so ranking the users read gives the whole answer."""
+    dialect = engine.dialect.name
+    wanted = {"dialog": "dialog", "started": "started", "user_id": "user_id"}
+
+    def ranked(users: list[str], top: int | None) -> tuple[str, dict] | None:
+        source = rollups.dialog_fact_source(chosen, schema, dialect, wanted, previous=True, users=users)
+        if source is None:
+            return None
+        limited = "" if top is None else f" ORDER BY repeat_dialogs DESC, dialogs DESC, user_id LIMIT {int(top)}"
+        return (f"""SELECT user_id, COUNT(*) AS dialogs, SUM({repeat_flag(dialect)}) AS repeat_dialogs,
+                           MAX(started) AS last_dialog
+                    FROM ({source.text}) d WHERE user_id IS NOT NULL GROUP BY user_id
+                    HAVING SUM({repeat_flag(dialect)}) > 0{limited}""", source.params)
+
+    read: dict[str, int] = {}  # user → repeat dialogs in the range
+    offset = 0
+    while True:
+        cutoff = sorted(read.values(), reverse=True)[limit - 1] if len(read) >= limit else 1
+        batch = sql.read_frame(engine, f"SELECT user_id, repeats FROM {rollups.USER_REPEATS} "
+                               f"ORDER BY repeats DESC, user_id LIMIT {int(REPEAT_USERS_BATCH)} OFFSET {int(offset)}", {})
+        if offset and (batch.empty or int(batch["repeats"].iloc[0]) < cutoff):
+            break
+        if offset >= REPEAT_USERS_MOST:
+            return top_repeat_users.raw(engine, schema, filters, limit)
+        statement = ranked([str(u) for u in batch["user_id"]], None)
+        if statement is None:
+            return top_repeat_users.raw(engine, schema, filters, limit)
+        found = sql.read_frame(engine, *statement)
+        read.update(zip(found["user_id"].astype(str), pd.to_numeric(found["repeat_dialogs"]).astype(int)))
+        offset += REPEAT_USERS_BATCH
+        if batch.empty or len(batch) < REPEAT_USERS_BATCH:
+            break
+    text, params = ranked(list(read), limit)
+    return _repeat_users_frame(sql.read_frame(engine, text, params), filters)
+
+
+@rollups.served(_top_repeat_users_rolled)
 def top_repeat_users(engine: sa.Engine, schema: Schema, filters: Filters, limit: int = 20) -> pd.DataFrame:
     """The users with the most repeat dialogs: user_id, dialogs, repeat dialogs, last dialog start."""
     dialect = engine.dialect.name
@@ -463,6 +511,10 @@ def top_repeat_users(engine: sa.Engine, schema: Schema, filters: Filters, limit:
         FROM ({subquery}) d WHERE user_id IS NOT NULL GROUP BY user_id
         HAVING SUM({repeat_flag(dialect)}) > 0
         ORDER BY repeat_dialogs DESC, dialogs DESC, user_id LIMIT {int(limit)}""", params)
+    return _repeat_users_frame(frame, filters)
+
+
+def _repeat_users_frame(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     frame = sql.numeric(frame, ["dialogs", "repeat_dialogs"])
     frame["last_dialog"] = to_local(frame["last_dialog"], filters.tz)
     return frame

@@ -18,7 +18,11 @@ Tables in the metrics database, made and kept by this module:
 - ``rollup_dialog_facts``: per dialog, its parts combined, and the start of the same user's
   dialog before (``previous_started``); ``rollup_dialog_hours``, ``rollup_dialog_values`` and
   ``rollup_resolution``: per start hour, the sums, the dialogs per value of each dimension and
-  the resolution-time histogram of the dialogs that started in it.
+  the resolution-time histogram of the dialogs that started in it; ``rollup_repeats``: per
+  start hour, the repeat contacts by the hour their previous dialog started; ``rollup_user_repeats``:
+  per user, the repeat contacts over all the facts;
+- ``rollup_latency_p95``: per 1- and 5-minute bucket, the exact p95 of all rows' response times
+  (the p95 alert's metric).
 
 ``rollup_state`` holds the watermark: every hour before it is aggregated. Rows that arrive late
 into an aggregated hour (an import, a platform writing in batches), or change or go, are noted by
@@ -57,18 +61,28 @@ FACTS = "rollup_dialog_facts"
 DIALOG_HOURS = "rollup_dialog_hours"
 DIALOG_VALUES = "rollup_dialog_values"
 RESOLUTION = "rollup_resolution"
+REPEATS = "rollup_repeats"
+USER_REPEATS = "rollup_user_repeats"
+LATENCY_P95 = "rollup_latency_p95"
 STATE = "rollup_state"
 DIRTY = "rollup_dirty_hours"
-TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, DIALOG_VALUES, RESOLUTION, STATE, DIRTY)
+# The tables of aggregates (emptied by a rebuild, analysed after a long build); then the bookkeeping.
+DATA_TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, DIALOG_VALUES, RESOLUTION, REPEATS, USER_REPEATS,
+               LATENCY_P95)
+TABLES = (*DATA_TABLES, STATE, DIRTY)
 
 # Bumped whenever what the tables hold changes: a database with another version is rebuilt.
-VERSION = 9
+VERSION = 12
 HOUR = timedelta(hours=1)
 # Hours closed less than this long ago are left to the raw rows: a transaction still open when
 # its hour closed commits within it (longer ones are the trigger's blind spot, see the docs).
 GRACE = timedelta(minutes=5)
 # A first build commits a day at a time, so an interrupted one resumes where it stopped.
 BUILD_CHUNK = timedelta(days=1)
+# Dialogs lasting this long or more are marked in the facts (``long_dialog``), so that those crossing
+# an edge of the rolled-up hours are found among them by an index, the others by a start this close
+# before the edge: one stray dialog months long (a session id reused) costs a lookup, not a scan.
+LONG_DIALOG = timedelta(hours=1)
 # More late hours than this pending and a query reads the raw rows instead of a long list of gaps.
 MAX_DIRTY_HOURS = 500
 
@@ -94,6 +108,9 @@ CONFIDENCE_VALID = '"confidence" BETWEEN 0 AND 1'
 
 # Matches data_access.ai (kept there for the raw path; the agreement tests hold them together).
 LATENCY_EDGES = (500, 1000, 2000, 3000, 5000, 10_000)
+# The steps (seconds, dividing an hour) at which rollup_latency_p95 keeps the exact p95 of all rows:
+# those of a p95 alert rule finer than an hour (alerts.yml's SlowResponseTime steps by 5 minutes).
+P95_STEPS = (60, 300)
 CONFIDENCE_EDGES = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
@@ -149,6 +166,14 @@ def latency_bucket(dialect: str, rt: str = '"response_time_ms"') -> str:
     ``rt`` says another (see ``EXACT_BELOW_MS``)."""
     log_bucket = f"{EXACT_BELOW_MS} + CAST(FLOOR(LN({rt} / {float(EXACT_BELOW_MS)}) / LN({LATENCY_RATIO})) AS INTEGER)"
     return f"CASE WHEN {rt} < {EXACT_BELOW_MS} THEN {rt} ELSE {log_bucket} END"
+
+
+def p95_columns(dialect: str, step: int) -> str:
+    """``bucket, n, p95`` of raw rows grouped by ``bucket``: the start of their ``step``-second
+    bucket (epoch seconds), how many have a response time, and its exact p95 (NULL for none)."""
+    timed = f'CASE WHEN {TIMED} THEN "response_time_ms" END'
+    return (f"{sql.epoch_bucket(sql.TS, step, dialect)} AS bucket, COUNT({timed}) AS n, "
+            f"{sql.percentile(timed, 0.95, dialect)} AS p95")
 
 
 def bucket_value(bucket: int) -> float:
@@ -282,8 +307,9 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS ix_{DIALOGS}_dialog ON {DIALOGS} (dialog)",
         f"CREATE TABLE IF NOT EXISTS {FACTS} (dialog {key} NOT NULL PRIMARY KEY, started {ts} NOT NULL, "
         f"last_seen {ts} NOT NULL, user_id TEXT, {dialog_dims}, first_resolved {ts}, converted_any SMALLINT, "
-        f"escalated_any SMALLINT, cost_e4 {big} NOT NULL, previous_started {ts})",
+        f"escalated_any SMALLINT, cost_e4 {big} NOT NULL, previous_started {ts}, long_dialog SMALLINT)",
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_started ON {FACTS} (started)",
+        f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_long ON {FACTS} (long_dialog, started)",
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_user ON {FACTS} (user_id)",
         f"CREATE TABLE IF NOT EXISTS {DIALOG_HOURS} (hour {ts} NOT NULL, {dialog_dims}, "
         + ", ".join(f"{c} {big if c.endswith('e4') else 'INTEGER'} NOT NULL" for c in DIALOG_STAT_NAMES) + ")",
@@ -293,9 +319,15 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_VALUES}_hour ON {DIALOG_VALUES} (dimension, hour)",
         f"CREATE TABLE IF NOT EXISTS {RESOLUTION} (hour {ts} NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS ix_{RESOLUTION}_hour ON {RESOLUTION} (hour)",
+        f"CREATE TABLE IF NOT EXISTS {REPEATS} (hour {ts} NOT NULL, previous_hour {ts} NOT NULL, n INTEGER NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS ix_{REPEATS}_hour ON {REPEATS} (hour)",
+        f"CREATE TABLE IF NOT EXISTS {USER_REPEATS} (user_id TEXT NOT NULL PRIMARY KEY, repeats INTEGER NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS ix_{USER_REPEATS}_repeats ON {USER_REPEATS} (repeats, user_id)",
+        f"CREATE TABLE IF NOT EXISTS {LATENCY_P95} (step INTEGER NOT NULL, hour {ts} NOT NULL, bucket {big} NOT NULL, "
+        f"n INTEGER NOT NULL, p95 {real})",
+        f"CREATE INDEX IF NOT EXISTS ix_{LATENCY_P95}_hour ON {LATENCY_P95} (step, hour)",
         f"CREATE TABLE IF NOT EXISTS {STATE} (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, "
-        f"fingerprint TEXT NOT NULL, watermark {ts}, status TEXT NOT NULL, refreshed_at {ts}, "
-        f"longest_dialog_s {real} NOT NULL DEFAULT 0)",
+        f"fingerprint TEXT NOT NULL, watermark {ts}, status TEXT NOT NULL, refreshed_at {ts})",
         f"CREATE TABLE IF NOT EXISTS {DIRTY} (id {serial}, hour {ts})",
         f"CREATE INDEX IF NOT EXISTS ix_{DIRTY}_hour ON {DIRTY} (hour)",
     ]
@@ -380,7 +412,6 @@ class State:
     status: str
     refreshed_at: datetime | None
     dirty_hours: tuple[datetime | None, ...] = ()
-    longest_dialog_s: float = 0.0
 
     def usable(self, schema: Schema) -> bool:
         return self.version == VERSION and self.fingerprint == fingerprint(schema) and self.watermark is not None
@@ -399,13 +430,13 @@ def _naive_utc(value) -> datetime | None:
 def read_state(engine: sa.Engine) -> State | None:
     """The rollups' state, or None when there are none. Raises SQLAlchemy errors."""
     with sql.connected(engine) as conn:
-        row = conn.execute(sa.text(f"SELECT version, fingerprint, watermark, status, refreshed_at, longest_dialog_s "
+        row = conn.execute(sa.text(f"SELECT version, fingerprint, watermark, status, refreshed_at "
                                    f"FROM {STATE} WHERE id = 1")).first()
         if row is None:
             return None
         dirty = conn.execute(sa.text(f"SELECT DISTINCT hour FROM {DIRTY} LIMIT {MAX_DIRTY_HOURS + 1}")).scalars().all()
     return State(int(row[0]), row[1], _naive_utc(row[2]), row[3], _naive_utc(row[4]),
-                 tuple(sorted((_naive_utc(h) for h in dirty), key=lambda h: (h is not None, h))), float(row[5] or 0))
+                 tuple(sorted((_naive_utc(h) for h in dirty), key=lambda h: (h is not None, h))))
 
 
 def _write_state(conn: sa.Connection, schema: Schema, watermark: datetime | None, status: str) -> None:
@@ -446,9 +477,11 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     _empty(conn, "rollup_touched")
     conn.execute(sa.text(f"INSERT INTO rollup_touched SELECT DISTINCT dialog FROM {DIALOGS} "
                          f"WHERE hour >= :lo AND hour < :hi"), params)
-    for table in (MESSAGES, LATENCY, DIALOGS):
-        # rollup_latency's index leads with the dimension: naming them lets the delete use it.
-        by_dimension = f"dimension IN ({HISTOGRAM_DIMENSION_LIST}) AND " if table == LATENCY else ""
+    for table in (MESSAGES, LATENCY, DIALOGS, LATENCY_P95):
+        # rollup_latency's and rollup_latency_p95's indexes lead with the dimension or step: naming
+        # them lets the delete use it.
+        by_dimension = {LATENCY: f"dimension IN ({HISTOGRAM_DIMENSION_LIST}) AND ",
+                        LATENCY_P95: f"step IN ({', '.join(map(str, P95_STEPS))}) AND "}.get(table, "")
         conn.execute(sa.text(f"DELETE FROM {table} WHERE {by_dimension}hour >= :lo AND hour < :hi"), params)
     values = measures(schema)
     dim_sql = ", ".join(f"{dims[c]} AS {c}" for c in DIMENSIONS)
@@ -463,6 +496,10 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
             f"INSERT INTO {LATENCY} (hour, dimension, value, bucket, n) "
             f"SELECT {hour}, '{dimension}', {dims[dimension]}, {latency_bucket(dialect)}, COUNT(*) FROM {CM} "
             f"{in_range} AND {TIMED} GROUP BY 1, 2, 3, 4"), params)
+    for step in P95_STEPS:
+        conn.execute(sa.text(
+            f"INSERT INTO {LATENCY_P95} (step, hour, bucket, n, p95) SELECT {step}, {hour}, {p95_columns(dialect, step)} "
+            f"FROM {CM} {in_range} GROUP BY 2, 3"), params)
     parts = dialog_part_columns(schema, dialect)
     combined = ", ".join(f"{DIALOG_PART_COMBINE[c]}({parts[c]})" for c in DIALOG_PART_COMBINE)
     conn.execute(sa.text(
@@ -485,9 +522,11 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
         _empty(conn, "rollup_touched_users")
         conn.exec_driver_sql(users)
     conn.exec_driver_sql(f"DELETE FROM {FACTS} WHERE dialog IN {touched}")
-    facts = ", ".join(["dialog", *DIALOG_PART_COMBINE, *DIALOG_DIMENSIONS])
+    facts = ", ".join(["dialog", *DIALOG_PART_COMBINE, *DIALOG_DIMENSIONS, "long_dialog"])
+    duration = sql.seconds_between("MAX(last_seen)", "MIN(started)", dialect)
     combine = ", ".join([*(f"{how}({c})" for c, how in DIALOG_PART_COMBINE.items()),
-                         *(f"MIN({c})" for c in DIALOG_DIMENSIONS)])
+                         *(f"MIN({c})" for c in DIALOG_DIMENSIONS),
+                         f"CASE WHEN {duration} >= {LONG_DIALOG.total_seconds():.0f} THEN 1 END"])
     conn.exec_driver_sql(f"INSERT INTO {FACTS} ({facts}) SELECT dialog, {combine} FROM {DIALOGS} "
                          f"WHERE dialog IN {touched} GROUP BY dialog")
     conn.exec_driver_sql(starts)
@@ -497,10 +536,6 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     _restate_dialog_hours(conn, dialect)
     if previous:
         _restate_dialog_hours(conn, dialect, "rollup_repeat_hours", only_stats=True)
-    longest = conn.exec_driver_sql(
-        f"SELECT MAX({sql.seconds_between('last_seen', 'started', dialect)}) FROM {FACTS} WHERE dialog IN {touched}").scalar()
-    conn.execute(sa.text(f"UPDATE {STATE} SET longest_dialog_s = :s WHERE longest_dialog_s < :s"),
-                 {"s": float(longest or 0)})
     return max(inserted.rowcount or 0, 0)
 
 
@@ -517,7 +552,8 @@ def _restate_previous(conn: sa.Connection, schema: Schema, everyone: bool = Fals
     ``everyone``, once at the end of a first build: day by day, each day would read every
     earlier day's dialogs again): a dialog added, moved or gone changes its own and its
     successor's. The start hours of the dialogs whose previous one changed (their repeat counts
-    change) go to rollup_repeat_hours, but those in rollup_touched_hours (made again anyway)."""
+    change) go to rollup_repeat_hours, but those in rollup_touched_hours (made again anyway);
+    those users' repeat dialogs are counted again in rollup_user_repeats."""
     dialect = conn.dialect.name
     ts, key = _timestamp_type(schema, dialect), 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
     # Only the dialogs whose previous one changed, with their start: no join with the facts to find them.
@@ -543,6 +579,14 @@ def _restate_previous(conn: sa.Connection, schema: Schema, everyone: bool = Fals
                          f"WHERE {hour_of('started', dialect)} NOT IN (SELECT hour FROM rollup_touched_hours)")
     conn.exec_driver_sql(f"UPDATE {FACTS} SET previous_started = p.previous FROM rollup_previous p "
                          f"WHERE {FACTS}.dialog = p.dialog")
+    # Each user's repeat dialogs over all the facts (``top_repeat_users`` reads the users with the
+    # most first): those of the users whose previous dialogs were set again.
+    touched = "" if everyone else " WHERE user_id IN (SELECT user_id FROM rollup_touched_users)"
+    conn.exec_driver_sql(f"DELETE FROM {USER_REPEATS}{touched}")
+    conn.exec_driver_sql(
+        f"INSERT INTO {USER_REPEATS} (user_id, repeats) SELECT user_id, SUM({repeat_flag(dialect)}) FROM {FACTS} "
+        f"WHERE user_id IS NOT NULL{touched.replace(' WHERE', ' AND')} GROUP BY user_id "
+        f"HAVING SUM({repeat_flag(dialect)}) > 0")
 
 
 def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = "rollup_touched_hours",
@@ -553,7 +597,7 @@ def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = 
     plus_hour = "h.hour + INTERVAL '1 hour'" if dialect == "postgresql" else "datetime(h.hour, '+1 hour')"
     hours = (f"(SELECT DISTINCT hour FROM {hours_table}) h JOIN {FACTS} f "
              f"ON f.started >= h.hour AND f.started < {plus_hour}")
-    for table in (DIALOG_HOURS,) if only_stats else (DIALOG_HOURS, DIALOG_VALUES, RESOLUTION):
+    for table in (DIALOG_HOURS, REPEATS) if only_stats else (DIALOG_HOURS, REPEATS, DIALOG_VALUES, RESOLUTION):
         conn.exec_driver_sql(f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM {hours_table})")
     stats = dialog_stats(dialect)
     dims = ", ".join(f"f.{c}" for c in DIALOG_DIMENSIONS)
@@ -561,18 +605,29 @@ def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = 
         f"INSERT INTO {DIALOG_HOURS} (hour, {', '.join(DIALOG_DIMENSIONS)}, {', '.join(stats)}) "
         f"SELECT h.hour, {dims}, {', '.join(f'SUM({e})' for e in stats.values())} FROM {hours} "
         f"GROUP BY h.hour, {dims}")
+    # Summed, not filtered on the flag: the planner cannot estimate that filter and would scan the facts.
+    previous_hour = hour_of("f.previous_started", dialect)
+    conn.exec_driver_sql(
+        f"INSERT INTO {REPEATS} (hour, previous_hour, n) SELECT h.hour, {previous_hour}, SUM({repeat_flag(dialect)}) "
+        f"FROM {hours} GROUP BY h.hour, {previous_hour} HAVING SUM({repeat_flag(dialect)}) > 0")
     if only_stats:
         return
     conn.exec_driver_sql(
         f"INSERT INTO {RESOLUTION} (hour, bucket, n) SELECT h.hour, {resolution_bucket(dialect)}, COUNT(*) "
         f"FROM {hours} WHERE first_resolved IS NOT NULL GROUP BY 1, 2")
     # The parts of the dialogs that started in these hours, gathered once for the three dimensions
-    # (a dialog's parts lie at or after its start hour: the lower bound lets an index find them).
+    # (a dialog's parts lie at or after its start hour).
     part_columns = ["dialog", *DIALOG_DIMENSIONS, "escalated_any", "first_resolved", "converted_any"]
-    conn.exec_driver_sql("DROP TABLE IF EXISTS rollup_value_parts")
+    # The dialogs first, counted (ANALYZE) so that the planner looks their parts up by the dialog
+    # index: guessing a start hour holds a ninth of the facts, it would hash every part instead.
+    for table in ("rollup_value_dialogs", "rollup_value_parts"):
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    conn.exec_driver_sql(f"CREATE TEMP TABLE rollup_value_dialogs AS SELECT h.hour, f.dialog FROM {hours}")
+    if dialect == "postgresql":
+        conn.exec_driver_sql("ANALYZE rollup_value_dialogs")
     conn.exec_driver_sql(
-        f"CREATE TEMP TABLE rollup_value_parts AS SELECT h.hour, {', '.join(f'p.{c}' for c in part_columns)} "
-        f"FROM {hours} JOIN {DIALOGS} p ON p.dialog = f.dialog AND p.hour >= (SELECT MIN(hour) FROM {hours_table})")
+        f"CREATE TEMP TABLE rollup_value_parts AS SELECT v.hour, {', '.join(f'p.{c}' for c in part_columns)} "
+        f"FROM rollup_value_dialogs v JOIN {DIALOGS} p ON p.dialog = v.dialog AND p.hour >= v.hour")
     outcomes = ", ".join(f"MAX({e}) AS {c}" for c, e in VALUE_OUTCOMES.items())
     for dimension in DIALOG_DIMENSIONS:
         conn.exec_driver_sql(
@@ -608,6 +663,9 @@ def _step(engine: sa.Engine) -> Iterator[sa.Connection]:
     with _transaction(engine) as conn:
         if engine.dialect.name == "postgresql":
             with conn.begin():
+                # The temporary tables of a step have no statistics, so the planner's estimates are
+                # huge and it would compile every statement (JIT) for a few thousand rows.
+                conn.exec_driver_sql("SET LOCAL jit = off")
                 yield conn
         else:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -695,7 +753,7 @@ def _analyze(engine: sa.Engine) -> None:
     PostgreSQL the dialogs' facts vacuumed too: setting every dialog's previous one at the end of
     the build left a dead copy of each row, which reads of the facts would scan past."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table in (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, DIALOG_VALUES, RESOLUTION):
+        for table in DATA_TABLES:
             vacuum = "VACUUM " if table == FACTS and engine.dialect.name == "postgresql" else ""
             conn.exec_driver_sql(f"{vacuum}ANALYZE {table}")
 
@@ -734,7 +792,7 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             if rebuild:
                 with _step(engine) as conn:
                     first = conn.execute(sa.text(f"SELECT MIN({sql.TS}) FROM {CM}")).scalar()
-                    for table in (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, DIALOG_VALUES, RESOLUTION, DIRTY):
+                    for table in (*DATA_TABLES, DIRTY):
                         conn.exec_driver_sql(f"DELETE FROM {table}")
                     watermark = target if first is None else min(floor_hour(_naive_utc(first)), target)
                     _write_state(conn, schema, watermark, "building")
@@ -802,7 +860,6 @@ class Plan:
     late: tuple[datetime, ...] = ()
     reason: str = ""
     building: bool = False
-    longest_dialog_s: float = 0.0
 
     @property
     def path(self) -> str:
@@ -853,7 +910,7 @@ def plan(engine: sa.Engine, schema: Schema, filters: Filters) -> Plan:
     if hi <= lo:
         return Plan(filters, reason="no whole hour rolled up", building=building)
     late = tuple(h for h in state.dirty_hours if lo <= h < hi)
-    return Plan(filters, (lo, hi), late, building=building, longest_dialog_s=state.longest_dialog_s)
+    return Plan(filters, (lo, hi), late, building=building)
 
 
 _current: contextvars.ContextVar[Plan | None] = contextvars.ContextVar("rollup_plan", default=None)
@@ -914,7 +971,7 @@ class Source:
 
 def _union(plan: Plan, schema: Schema, dialect: str, rolled_select: str, rolled_table: str, raw_select: str,
            raw_extra: str = "", rolled_extra: str = "", ranges: list[tuple[datetime, datetime]] | None = None,
-           rolled_dimensions: bool = True) -> Source:
+           rolled_dimensions: bool = True, raw_group: str = "") -> Source:
     params: dict = {}
     parts = []
     if plan.rolled:
@@ -934,7 +991,8 @@ def _union(plan: Plan, schema: Schema, dialect: str, rolled_select: str, rolled_
     conditions = "".join(f" AND {c}" for c in dims) + raw_extra
     for i, (lo, hi) in enumerate(plan.raw_ranges() if ranges is None else ranges):
         params[f"rr_lo_{i}"], params[f"rr_hi_{i}"] = bind_timestamp(lo, dialect), bind_timestamp(hi, dialect)
-        parts.append(f"SELECT {raw_select} FROM {CM} WHERE {sql.TS} >= :rr_lo_{i} AND {sql.TS} < :rr_hi_{i}{conditions}")
+        parts.append(f"SELECT {raw_select} FROM {CM} WHERE {sql.TS} >= :rr_lo_{i} AND {sql.TS} < :rr_hi_{i}"
+                     f"{conditions}{raw_group}")
     if not parts:  # an empty range: a source with no rows and the right columns
         parts.append(f"SELECT {raw_select} FROM {CM} WHERE 1 = 0")
     return Source(" UNION ALL ".join(parts), params)
@@ -953,6 +1011,23 @@ def message_source(plan: Plan, schema: Schema, dialect: str, names: list[str] | 
     raw = ", ".join([f"{sql.TS} AS t", *(f"{dims[c]} AS {c}" for c in DIMENSIONS),
                      *(f"{values[n]} AS {n}" for n in names), *(f"{sql.TS} AS {e}" for e in extremes)])
     return _union(plan, schema, dialect, rolled, MESSAGES, raw, raw_extra, rolled_extra)
+
+
+def keeps_p95(filters: Filters, step: int) -> bool:
+    """Whether rollup_latency_p95 holds the p95 per ``step`` of ``filters``' rows."""
+    return step in P95_STEPS and not any(getattr(filters, f) for f in FILTERED_DIMENSIONS)
+
+
+def p95_source(plan: Plan, schema: Schema, dialect: str, step: int) -> Source | None:
+    """Rows with ``bucket`` (the start of a ``step``-second bucket, epoch seconds), ``n`` (rows
+    with a response time) and ``p95`` (their exact p95), one per bucket of the range: kept in
+    rollup_latency_p95 for the rolled-up hours, grouped from the raw rows elsewhere (a bucket never
+    spans an hour's edge). None where the table cannot answer: another step, or a dimension filter
+    (it keeps the p95 of all rows)."""
+    if not keeps_p95(plan.filters, step):
+        return None
+    return _union(plan, schema, dialect, "bucket, n, p95", LATENCY_P95, p95_columns(dialect, step),
+                  rolled_extra=f" AND step = {int(step)}", rolled_dimensions=False, raw_group=" GROUP BY 1")
 
 
 def latency_source(plan: Plan, schema: Schema, dialect: str, dimension: str = "ai_model") -> Source:
@@ -992,29 +1067,35 @@ def raw_timed_source(filters: Filters, schema: Schema, dialect: str) -> Source:
     return Source(f"SELECT {columns} FROM {CM} {where} AND {TIMED}", params)
 
 
+# The Filters fields that narrow conversation rows by a dimension.
+FILTERED_DIMENSIONS = ("platforms", "intents", "models")
+
+
 def facts_answer(plan: Plan) -> bool:
     """Whether rollup_dialog_facts can give the dialogs of ``plan``: rolled-up hours in the range,
     no late rows among them, no dimension filter (a dialog's rows can differ in those)."""
-    return bool(plan.rolled) and not plan.late and not (
-        plan.filters.platforms or plan.filters.intents or plan.filters.models)
+    return bool(plan.rolled) and not plan.late and not any(getattr(plan.filters, f) for f in FILTERED_DIMENSIONS)
 
 
 def _edges(plan: Plan, schema: Schema, dialect: str) -> tuple[str, dict]:
     """The WITH clauses shared by the facts readers: ``edge_rows``, the raw rows of the plan's
     raw ranges as dialog parts; ``edges``, the dialogs that cross the rolled-up hours' edges
-    (found by start within the longest dialog's duration) or have such rows; ``edge_facts``,
-    those dialogs grouped from their rolled-up parts and raw rows (their facts within the range)."""
+    (found by a start within ``LONG_DIALOG`` before the edge, or among the long dialogs) or have
+    such rows; ``edge_facts``, those dialogs grouped from their rolled-up parts and raw rows
+    (their facts within the range)."""
     lo, hi = plan.rolled
-    span = timedelta(seconds=math.ceil(plan.longest_dialog_s) + 1)
     raw = dialog_part_source(Plan(plan.filters, None, reason="edges"), schema, dialect, ranges=plan.raw_ranges())
     params = {**raw.params, "fa_lo": bind_timestamp(lo, dialect), "fa_hi": bind_timestamp(hi, dialect),
-              "fa_lo_span": bind_timestamp(lo - span, dialect), "fa_hi_span": bind_timestamp(hi - span, dialect)}
+              "fa_lo_span": bind_timestamp(lo - LONG_DIALOG, dialect),
+              "fa_hi_span": bind_timestamp(hi - LONG_DIALOG, dialect)}
     columns = ", ".join(["dialog", *DIALOG_DIMENSIONS, *DIALOG_PART_COMBINE])
     combined = ", ".join([*(f"{how}({c}) AS {c}" for c, how in DIALOG_PART_COMBINE.items()),
                           *(f"MIN({c}) AS {c}" for c in DIALOG_DIMENSIONS)])
     text = (f"WITH edge_rows AS ({raw.text}), "
             f"edges AS (SELECT dialog FROM {FACTS} WHERE started >= :fa_lo_span AND started < :fa_lo "
+            f"AND last_seen >= :fa_lo UNION SELECT dialog FROM {FACTS} WHERE long_dialog = 1 AND started < :fa_lo "
             f"AND last_seen >= :fa_lo UNION SELECT dialog FROM {FACTS} WHERE started >= :fa_hi_span "
+            f"AND started < :fa_hi AND last_seen >= :fa_hi UNION SELECT dialog FROM {FACTS} WHERE long_dialog = 1 "
             f"AND started < :fa_hi AND last_seen >= :fa_hi UNION SELECT dialog FROM edge_rows), "
             f"edge_facts AS (SELECT dialog, {combined} FROM (SELECT {columns} FROM {DIALOGS} "
             f"WHERE hour >= :fa_lo AND hour < :fa_hi AND dialog IN (SELECT dialog FROM edges) "
@@ -1023,10 +1104,12 @@ def _edges(plan: Plan, schema: Schema, dialect: str) -> tuple[str, dict]:
 
 
 # The facts rows of dialogs that started in the rolled-up hours but are not wholly inside them:
-# those that end after them (so started within the longest dialog before their end) and the
-# edges'. Two index lookups, never a scan of the range's dialogs.
+# those that end after them (started within LONG_DIALOG before their end, or long ones that
+# started earlier) and the edges'. Index lookups, never a scan of the range's dialogs.
 NOT_INSIDE = (f"(SELECT * FROM {FACTS} WHERE started >= :fa_hi_span AND started >= :fa_lo AND started < :fa_hi "
-              f"AND last_seen >= :fa_hi UNION ALL SELECT * FROM {FACTS} WHERE dialog IN (SELECT dialog FROM edges) "
+              f"AND last_seen >= :fa_hi UNION ALL SELECT * FROM {FACTS} WHERE long_dialog = 1 AND started >= :fa_lo "
+              f"AND started < :fa_hi_span AND last_seen >= :fa_hi "
+              f"UNION ALL SELECT * FROM {FACTS} WHERE dialog IN (SELECT dialog FROM edges) "
               f"AND started >= :fa_lo AND started < :fa_hi AND last_seen < :fa_hi) not_inside")
 
 
@@ -1052,7 +1135,7 @@ def _lag_started(dialect: str) -> str:
 
 
 def dialog_fact_source(plan: Plan, schema: Schema, dialect: str, wanted: dict[str, str],
-                       previous: bool = False) -> Source | None:
+                       previous: bool = False, users: list[str] | None = None) -> Source | None:
     """One row per dialog of the filtered rows, mostly read as they are from rollup_dialog_facts:
     a dialog whose rows all lie in the rolled-up hours of the range is its facts row; the few
     others come from ``edge_facts`` (see ``_edges``). ``wanted``: output column → its expression
@@ -1065,15 +1148,22 @@ def dialog_fact_source(plan: Plan, schema: Schema, dialect: str, wanted: dict[st
     rolled-up hours (a previous dialog starting there has rows in the range; one starting
     earlier is outside it, or it would cross the edge); the few users with an edge dialog are
     ordered by ``LAG`` over their dialogs in the range. None for ``previous`` while a first build
-    runs (it sets ``previous_started`` at its end)."""
+    runs (it sets ``previous_started`` at its end).
+
+    ``users`` (with ``previous``) keeps only the dialogs of those users and of the users with an
+    edge dialog, found by the user_id index."""
     if not facts_answer(plan) or (previous and plan.building):
         return None
     edges, params = _edges(plan, schema, dialect)
     select = ", ".join(f"{expr} AS {name}" for name, expr in wanted.items())
     if not previous:
         return Source(f"{edges}SELECT {select} {INSIDE} UNION ALL SELECT {select} FROM edge_facts", params)
+    only_users = ""
+    if users is not None:
+        params.update({f"fa_user_{i}": user for i, user in enumerate(users)})
+        only_users = f" AND user_id IN ({', '.join(f':fa_user_{i}' for i in range(len(users))) or 'NULL'})"
     text = (f"{edges}SELECT {select}, CASE WHEN previous_started >= :fa_lo THEN previous_started END "
-            f"AS previous_started {INSIDE} AND {NOT_EDGE_USER} "
+            f"AS previous_started {INSIDE} AND {NOT_EDGE_USER}{only_users} "
             f"UNION ALL SELECT e.*, {_lag_started(dialect)} AS previous_started FROM ({_edge_users_inside(select)} "
             f"UNION ALL SELECT {select} FROM edge_facts) e")
     return Source(text, params)
@@ -1086,11 +1176,15 @@ def dialog_stat_source(plan: Plan, schema: Schema, dialect: str, repeats: bool =
     those dialogs as the range has them. ``t`` is an hour for most rows: local buckets need whole-hour
     offsets. None where the facts cannot answer (``facts_answer``).
 
-    ``repeats`` adds the ``repeats`` measure (without it the column is left out): the hours count
-    a repeat by the facts' previous dialog, which is the range's one unless that dialog started
-    before the range (so only for dialogs in its first week: subtracted) or the user has an edge
-    dialog (those users' dialogs in the range subtracted, then counted by ``LAG`` over them, as in
-    ``dialog_fact_source``). None for ``repeats`` while a first build runs."""
+    ``repeats`` adds the ``repeats`` measure (without it the column is left out), whose sums are
+    right per ``t`` (its correction rows carry no dimensions): the hours count a repeat by the
+    facts' previous dialog, which is the range's one unless that dialog started before the range
+    or the user has an edge dialog. The first: rollup_repeats counts a start hour's repeats by
+    their previous dialog's start hour, and the range starts on an hour, so those whose previous
+    dialog is earlier are a sum over the first week's hours (less the dialogs not inside, already
+    subtracted), never a read of the dialogs. The second: those users' other dialogs in the range
+    subtracted, then all counted by ``LAG`` over them, as in ``dialog_fact_source``. None for
+    ``repeats`` while a first build runs."""
     if not facts_answer(plan) or (repeats and plan.building):
         return None
     edges, params = _edges(plan, schema, dialect)
@@ -1106,11 +1200,14 @@ def dialog_stat_source(plan: Plan, schema: Schema, dialect: str, repeats: bool =
     if repeats:
         only = lambda expr: ", ".join(expr if name == "repeats" else "0" for name in stats)  # noqa: E731
         flag = repeat_flag(dialect)
+        no_dims = ", ".join(f"NULL AS {c}" for c in DIALOG_DIMENSIONS)
         of_edge_users = _edge_users_inside(f"started, user_id, {dims}, previous_started")
         params["fa_lo_week"] = bind_timestamp(plan.rolled[0] + timedelta(seconds=REPEAT_WINDOW_SECONDS), dialect)
-        text += (f" UNION ALL SELECT started, {dims}, {only(f'-({flag})')} {INSIDE} AND started < :fa_lo_week "
-                 f"AND previous_started < :fa_lo AND {NOT_EDGE_USER}"
-                 f" UNION ALL SELECT started, {dims}, {only(f'-({flag})')} FROM ({of_edge_users}) mine"
+        text += (f" UNION ALL SELECT hour, {no_dims}, {only('-n')} FROM {REPEATS} WHERE hour >= :fa_lo "
+                 f"AND hour < :fa_hi AND hour < :fa_lo_week AND previous_hour < :fa_lo"
+                 f" UNION ALL SELECT started, {dims}, {only(flag)} FROM {NOT_INSIDE} WHERE previous_started < :fa_lo"
+                 f" UNION ALL SELECT started, {dims}, {only(f'-({flag})')} FROM ({of_edge_users}) mine "
+                 f"WHERE previous_started >= :fa_lo"
                  f" UNION ALL SELECT started, {dims}, {only(flag)} FROM (SELECT started, {dims}, "
                  f"{_lag_started(dialect)} AS previous_started FROM (SELECT started, user_id, {dims} "
                  f"FROM ({of_edge_users}) mine UNION ALL SELECT started, user_id, {dims} FROM edge_facts) e) ranged")

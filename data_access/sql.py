@@ -7,6 +7,7 @@ chose; values from users travel as bound parameters (see ``filters.where``).
 from __future__ import annotations
 
 import contextvars
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -49,6 +50,23 @@ def percentile(expr: str, fraction: float, dialect: str) -> str:
     if dialect == "postgresql":
         return f"percentile_cont({fraction!r}) WITHIN GROUP (ORDER BY {expr})"
     return f"percentile_cont({expr}, {fraction!r})"
+
+
+def epoch_seconds(expr: str, dialect: str) -> str:
+    """A UTC timestamp as seconds since 1970."""
+    if dialect == "postgresql":
+        return f"EXTRACT(EPOCH FROM {expr})"
+    if sqlite3.sqlite_version_info >= (3, 38):
+        return f"unixepoch({expr})"
+    return f"CAST(strftime('%s', {expr}) AS INTEGER)"
+
+
+def epoch_bucket(expr: str, step: int, dialect: str) -> str:
+    """The start of the ``step``-second bucket of a UTC timestamp, as integer epoch seconds."""
+    step = int(step)
+    if dialect == "postgresql":
+        return f"(CAST(FLOOR({epoch_seconds(expr, dialect)} / {step}) AS BIGINT) * {step})"
+    return f"(({epoch_seconds(expr, dialect)} / {step}) * {step})"
 
 
 def bytewise(expr: str, dialect: str) -> str:

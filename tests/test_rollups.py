@@ -84,7 +84,10 @@ def _filter_sets(engine, count: int, seed: int) -> list[Filters]:
 
 def _queries():
     targets = load_rules().sla
-    rules = [r for r in load_rules().rules if r.metric in ("avg_response_time", "avg_rating", "csat", "escalation_rate")]
+    rules = [r for r in load_rules().rules
+             if r.metric in ("avg_response_time", "avg_rating", "csat", "escalation_rate", "p95_response_time")]
+    # The p95 at the other step rollup_latency_p95 keeps.
+    rules += [replace(r, name=f"{r.name}_1m", step=60, for_=60) for r in rules if r.metric == "p95_response_time"]
     calls = {
         "kpis": lambda e, s, f: kpis.compute(e, s, f, MESSAGE_KPIS),
         "breakdown_intent": lambda e, s, f: business.breakdown(e, s, f, "intent"),
@@ -248,6 +251,43 @@ def test_a_late_dialog_makes_the_users_next_one_a_repeat_contact(rolled_engine):
     _check_all(engine, sets, only=only)
 
 
+def test_dialogs_crossing_the_rolled_up_hours_edges_count_by_the_range(rolled_engine):
+    """A dialog that starts in the range's rolled-up hours and ends after them (read from its parts
+    and raw rows), whose previous dialog lies before the range: not a repeat within the range."""
+    engine = rolled_engine
+    row = {"platform": "web", "intent": "refund", "response_time_ms": 900, "tokens_used": 10,
+           "cost_usd": Decimal("0.0010"), "ai_model": "gpt-4o", "user_id": "crosses-the-end"}
+    insert(engine, "conversation_metrics", [
+        {**row, "id": str(uuid.uuid4()), "timestamp": datetime(2026, 3, 20, 10), "session_id": "before"},
+        *({**row, "id": str(uuid.uuid4()), "timestamp": datetime(2026, 3, 24, 10, 30) + timedelta(minutes=m),
+           "session_id": "across"} for m in (0, 50)),
+        # And a session id reused over weeks (one dialog, far longer than rollups.LONG_DIALOG) by another user.
+        *({**row, "id": str(uuid.uuid4()), "user_id": "reuses-a-session", "timestamp": datetime(2026, 3, d, 9),
+           "session_id": "weeks-long"} for d in (3, 23, 25))])
+    rollups.refresh(engine, now=NOW)
+    sets = [Filters(datetime(2026, 3, 22), datetime(2026, 3, 24, 11)),
+            Filters(datetime(2026, 3, 22, 0, 30), datetime(2026, 3, 24, 11, 10), tz="Asia/Kolkata"),
+            Filters(datetime(2026, 3, 10), datetime(2026, 3, 31)), Filters(datetime(2026, 3, 1), datetime(2026, 3, 24))]
+    assert all(rollups.plan(engine, discover(engine), f).rolled for f in sets)
+    _check_all(engine, sets, only=("kpis", "dialog_outcomes_trend", "top_repeat_users", "dialogs_by_platform",
+                                   "breakdown_intent", "resolution_histogram"))
+
+
+@pytest.mark.parametrize("batch, most", [(3, 10_000), (3, 6)])
+def test_top_repeat_users_read_by_rounds_equal_the_raw_rows(rolled_engine, monkeypatch, batch, most):
+    """Small rounds: the reading stops once no user left can reach the list (or, past ``most``
+    users, groups every dialog instead); both give the raw answer."""
+    monkeypatch.setattr(business, "REPEAT_USERS_BATCH", batch)
+    monkeypatch.setattr(business, "REPEAT_USERS_MOST", most)
+    from data_access import logs
+
+    sets = _filter_sets(rolled_engine, 6, seed=7)
+    with logs.recording() as records:
+        _check_all(rolled_engine, sets, only=("top_repeat_users",))
+    statements = [r for r in records if r["query"] == "top_repeat_users" and r["path"] == "rollups + raw"]
+    assert statements, "the rolled-up sets read the rollups"
+
+
 def test_rows_arriving_during_a_refresh_are_not_lost(postgres, monkeypatch):
     # PostgreSQL only: SQLite has one writer, and a refresh (BEGIN IMMEDIATE) holds off every
     # insert until it commits.
@@ -360,6 +400,19 @@ def test_raw_path_where_rollups_cannot_answer(rolled_engine):
     assert records[1]["path"] == "rollups + raw"  # a total needs no local buckets
     with rollups.raw_reference():
         assert rollups.plan(rolled_engine, schema, kolkata).path == "raw (reference)"
+
+
+def test_the_p95_rule_reads_the_kept_p95_unless_a_dimension_is_filtered(rolled_engine):
+    from data_access import logs
+
+    schema = discover(rolled_engine)
+    rule = next(r for r in load_rules().rules if r.metric == "p95_response_time")
+    assert rule.step in rollups.P95_STEPS
+    week = Filters.for_dates(date(2026, 3, 20), date(2026, 3, 27))
+    with logs.recording() as records:
+        alerts.rule_history(rolled_engine, schema, week, rule)
+        alerts.rule_history(rolled_engine, schema, replace(week, platforms=("web",)), rule)
+    assert [r["path"] for r in records] == ["rollups + raw", "raw (alert step finer than an hour or a percentile)"]
 
 
 def test_refresh_command_line(tmp_path, capsys):
