@@ -49,7 +49,8 @@ def test_prefetched_queries_are_the_ones_the_page_reads(monkeypatch, sqlite_demo
     counts = at.dataframe[-1].value["query"].value_counts().to_dict()
     counts.pop("compute", None)  # the tiles: one statement per KPI level and period
     # By model and by intent; a breakdown from the rollups reads its sums and its latency histogram,
-    # the outcome trend its sums and its resolution-time histogram.
+    # the outcome trend its sums and its resolution-time histogram, the users with most repeats a
+    # round (the users by repeats over all time, those users' repeats in the range) and the ranking.
     called_twice = {"ai_performance": {"breakdown": 4, "cost_outcomes": 2, "dialog_outcomes_trend": 2},
-                    "business": {"breakdown": 2, "dialog_outcomes_trend": 2}}.get(page, {})
+                    "business": {"breakdown": 2, "dialog_outcomes_trend": 2, "top_repeat_users": 3}}.get(page, {})
     assert len(counts) >= {"overview": 2}.get(page, 8) and {q: n for q, n in counts.items() if n != called_twice.get(q, 1)} == {}, counts
