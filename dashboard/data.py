@@ -488,9 +488,12 @@ def open_database() -> Database | None:
     except errors.DATABASE_ERRORS as error:
         show_database_error(error, config)
         return None
-    def refreshed() -> None:
-        _schema_for.clear()
-        invalidate_shared(config.url)
+    def refreshed(report) -> None:
+        _schema_for.clear()  # the refresh may have made tables (the first build, the rule records)
+        # Hours aggregated again may hold late rows the shared results did not see; records of the
+        # alert rules change no answer (they equal the raw rows), so they leave the results alone.
+        if report.new_hours or report.late_hours or report.full:
+            invalidate_shared(config.url)
 
     # The refresh writes: on the primary when the pages read a standby (DATABASE_WRITE_URL).
     if rollup_upkeep.keep_fresh(config.writes_to, engine_for(config.writes_to), on_done=refreshed):

@@ -56,12 +56,15 @@ def _stale(engine: sa.Engine) -> tuple[bool, bool]:
     if state is None or not state.usable(schema):
         return True, True
     target = rollups.floor_hour(datetime.now(timezone.utc).replace(tzinfo=None) - rollups.GRACE)
-    return state.watermark < target or bool(state.dirty_hours) or state.status != "ready", state.status == "building"
+    stale = (state.watermark < target or bool(state.dirty_hours) or state.status != "ready"
+             or rollups.behind(engine, schema, state.watermark))
+    return stale, state.status == "building"
 
 
 def keep_fresh(url: str, engine: sa.Engine, on_done=None) -> bool:
     """Start a background refresh of ``engine``'s rollups when they are stale; returns whether a
-    first build is under way (pages then say so). ``on_done`` runs after a refresh that did work."""
+    first build is under way (pages then say so). ``on_done(report)`` runs after a refresh that did
+    work, with its ``rollups.Refreshed``."""
     if not enabled():
         return False
     now = time.monotonic()
@@ -90,7 +93,7 @@ def keep_fresh(url: str, engine: sa.Engine, on_done=None) -> bool:
         log.info("rollups_refreshed", status=report.status, new_hours=report.new_hours,
                  late_hours=report.late_hours, seconds=round(report.seconds, 2))
         if on_done is not None and report.status == "done":
-            on_done()
+            on_done(report)
 
     with _lock:
         if upkeep.thread is not None and upkeep.thread.is_alive():

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import logs, rollups, sql
+from data_access import logs, rollups, rule_records, sql
 from data_access.alert_rules import METRICS, Rule
 from data_access.filters import Filters
 from data_access.business import RATINGS_SUM, SCORE_SUM, TOP2_SUM
@@ -197,10 +197,13 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
     None when the database lacks the table or a column the metric needs. With ``chosen``
     rolled up, the metrics of ``ROLLED_SUMS`` read the rollups."""
     metric = METRICS[rule.metric]
-    table = metric.table
-    if not schema.has_table(table):
+    if metric.key in rule_records.SERVICE_METRICS:
+        where, params = sql.table_where(filters, metric.table, schema, dialect)
+        inner = rule_records.service_buckets(schema, rule, dialect, where)
+        return None if inner is None else (inner, params)
+    if not schema.has_table(metric.table):
         return None
-    by = rule.by if rule.by and schema.has(table, rule.by) else None
+    by = rule_records.label(schema, rule)
     key = f'"{by}"' if by else "''"
     if metric.key == "escalation_rate":
         if not schema.has(CM, "escalated"):
@@ -215,22 +218,7 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
         return (f"""SELECT {sql.epoch_bucket("started", rule.step, dialect)} AS bucket, {'label' if by else "''"} AS key,
                            100 * SUM(escalated_any) AS num, COUNT(*) AS den, COUNT(*) AS n
                     FROM ({dialogs}) d GROUP BY 1, 2""", params)
-    if metric.key in ("disk_percent", "memory_percent", "cpu_percent"):
-        if not schema.has(table, metric.key):
-            return None
-        valid = f'CASE WHEN "{metric.key}" BETWEEN 0 AND 100 THEN "{metric.key}" END'
-        parts = f"MAX({valid}) AS num, 1 AS den, COUNT({valid}) AS n"
-    elif metric.key == "error_rate":
-        if not (schema.has(table, "errors") and schema.has(table, "requests")):
-            return None
-        requests = 'SUM(CASE WHEN "errors" >= 0 AND "requests" >= "errors" THEN "requests" END)'
-        parts = (f'100 * SUM(CASE WHEN "errors" >= 0 AND "requests" >= "errors" THEN "errors" END) AS num, '
-                 f"{requests} AS den, {requests} AS n")
-    elif metric.key == "uptime":
-        known = "SUM(CASE WHEN \"status\" IN ('up', 'degraded', 'down') THEN 1 ELSE 0 END)"
-        parts = (f"100 * SUM(CASE WHEN \"status\" IN ('up', 'degraded') THEN 1 ELSE 0 END) AS num, "
-                 f"{known} AS den, {known} AS n")
-    elif metric.key == "p95_response_time":
+    if metric.key == "p95_response_time":
         kept = rollups.p95_source(chosen, schema, dialect, rule.step) if chosen is not None and chosen.rolled else None
         if kept is not None and not by:
             return f"SELECT bucket, '' AS key, p95 AS num, 1 AS den, n FROM ({kept.text}) p", kept.params
@@ -251,9 +239,9 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
         num, den = ROLLED_SUMS[metric.key]
         return (f"SELECT {sql.epoch_bucket('t', rule.step, dialect)} AS bucket, {key} AS key, {num} AS num, "
                 f"{den} AS den, {den} AS n FROM ({source.text}) m GROUP BY 1, 2", source.params)
-    where, params = sql.table_where(filters, table, schema, dialect)
+    where, params = sql.table_where(filters, CM, schema, dialect)
     return (f"SELECT {sql.epoch_bucket(sql.TS, rule.step, dialect)} AS bucket, {key} AS key, {parts} "
-            f"FROM {table} {where} GROUP BY 1, 2", params)
+            f"FROM {CM} {where} GROUP BY 1, 2", params)
 
 
 def metric_buckets(engine: sa.Engine, schema: Schema, filters: Filters, rule: Rule,
@@ -302,43 +290,55 @@ def chart_step(rule: Rule, filters: Filters) -> int:
 
 def _reduced_in_sql(engine: sa.Engine, schema: Schema, filters: Filters, rule: Rule) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The rule's windowed values computed in the database, returning only what the evaluator
-    needs (buckets that hold the alert, and the first observed bucket after each) and the chart
-    line (the worst value per chart bucket). For rules without a baseline: minute steps over
-    months stay a few thousand rows."""
+    needs (``rule_records.kept``) and the chart line (the worst value per chart bucket). For rules
+    without a baseline: minute steps over months stay a few thousand rows. A rule the rollups'
+    refresh records (``data_access.rule_records``) reads its records and the raw rows after them."""
     dialect = engine.dialect.name
-    chosen = _plan(engine, schema, _wide(filters, rule), rule)
-    with rollups.planned(chosen, "rule_history"):
-        return _reduce(engine, schema, filters, rule, _bucket_sql(schema, _wide(filters, rule), rule, dialect, chosen))
-
-
-def _reduce(engine: sa.Engine, schema: Schema, filters: Filters, rule: Rule,
-            statement: tuple[str, dict] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if statement is None:
-        return _empty_values(), _empty_values()
-    inner, params = statement
-    combine = METRICS[rule.metric].combine
-    over = f"PARTITION BY key ORDER BY bucket RANGE BETWEEN {int(rule.window - rule.step)} PRECEDING AND CURRENT ROW"
-    rolled_num = "MAX(num)" if combine == "max" else "SUM(num)"
-    rolled = (f"SELECT bucket, key, {rolled_num} OVER win AS num, SUM(den) OVER win AS den, SUM(n) OVER win AS n "
-              f"FROM b WINDOW win AS ({over})") if rule.window > rule.step else "SELECT * FROM b"
-    value = "num / NULLIF(den, 0)" if combine == "ratio" else "num"
-    params.update(threshold=rule.threshold, clear=rule.threshold if rule.clear is None else rule.clear,
-                  min_count=max(rule.min_count, 1))
-    hold_op = rule.operator if rule.clear is None else (">" if rule.above else "<")
-    worst = "MAX" if rule.above else "MIN"
+    wide = _wide(filters, rule)
     step = chart_step(rule, filters)
-    params["chart_start"] = int((filters.utc_bounds()[0] - datetime(1970, 1, 1)).total_seconds())
-    text = f"""
-        WITH b AS ({inner}),
-        w AS ({rolled}),
-        v AS (SELECT bucket, key, n, CASE WHEN n >= :min_count THEN 1.0 * {value} END AS value FROM w),
-        f AS (SELECT bucket, key, n, value, LAG(value) OVER (PARTITION BY key ORDER BY bucket) AS prev
-              FROM v WHERE value IS NOT NULL)
-        SELECT 'eval' AS part, bucket, key, value, n FROM f
-        WHERE value {hold_op} :clear OR prev {hold_op} :clear OR value {rule.operator} :threshold
-        UNION ALL
-        SELECT 'chart', (bucket / {step}) * {step}, key, {worst}(value), SUM(n) FROM v
-        WHERE value IS NOT NULL AND bucket >= :chart_start GROUP BY 2, 3"""
+    chart_start = filters.utc_bounds()[0]
+    upto, reason = _records_until(engine, schema, filters, rule, step)
+    if upto is not None:
+        lo, hi = wide.utc_bounds()
+        recorded = (complete_windows_from(filters, rule), min(upto, hi))
+        raw_from = max(lo, recorded[1] - timedelta(seconds=rule.window))
+        where, params = sql.table_where(replace(wide, start=raw_from, end=max(hi, raw_from), tz="UTC"),
+                                        METRICS[rule.metric].table, schema, dialect)
+        inner = rule_records.service_buckets(schema, rule, dialect, where)
+        if inner is None:
+            return _empty_values(), _empty_values()
+        with logs.named("rule_history"), logs.read_path("rule records + raw"):
+            return _reduce(engine, rule, rule_records.reduction_sql(inner, params, rule, chart_start, step,
+                                                                     recorded=recorded))
+    chosen = _plan(engine, schema, wide, rule)
+    if reason and not chosen.rolled:
+        chosen = rollups.Plan(wide, reason=reason)
+    with rollups.planned(chosen, "rule_history"):
+        statement = _bucket_sql(schema, wide, rule, dialect, chosen)
+        if statement is None:
+            return _empty_values(), _empty_values()
+        return _reduce(engine, rule, rule_records.reduction_sql(*statement, rule, chart_start, step))
+
+
+def _records_until(engine: sa.Engine, schema: Schema, filters: Filters, rule: Rule,
+                   step: int) -> tuple[datetime | None, str]:
+    """Until when the rule's records serve ``filters`` (naive UTC), or (None, why not; "" when the
+    rule is not one the refresh records)."""
+    if not rule_records.recordable(rule):
+        return None, ""
+    forced = rollups.forced_raw()
+    if forced:
+        return None, forced
+    if not rule_records.readable(rule, filters, step):
+        return None, "chart buckets finer than the rule records or off their grain"
+    try:
+        return rule_records.recorded_until(engine, schema, rule, complete_windows_from(filters, rule))
+    except sa.exc.SQLAlchemyError:
+        return None, "rule records unreadable"
+
+
+def _reduce(engine: sa.Engine, rule: Rule, statement: tuple[str, dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    text, params = statement
     frame = sql.numeric(sql.read_frame(engine, text, params), ["bucket", "value", "n"])
     frame["bucket"] = _epoch_times(frame["bucket"]) if not frame.empty else frame["bucket"]
     frame["key"] = frame["key"].fillna("").astype(str)

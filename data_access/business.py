@@ -472,11 +472,7 @@ def _top_repeat_users_rolled(chosen, engine, schema, filters, limit: int = 20) -
         source = rollups.dialog_fact_source(chosen, schema, dialect, wanted, previous=True, users=users)
         if source is None:
             return None
-        limited = "" if top is None else f" ORDER BY repeat_dialogs DESC, dialogs DESC, user_id LIMIT {int(top)}"
-        return (f"""SELECT user_id, COUNT(*) AS dialogs, SUM({repeat_flag(dialect)}) AS repeat_dialogs,
-                           MAX(started) AS last_dialog
-                    FROM ({source.text}) d WHERE user_id IS NOT NULL GROUP BY user_id
-                    HAVING SUM({repeat_flag(dialect)}) > 0{limited}""", source.params)
+        return _repeat_users_sql(source.text, dialect, limit=top), source.params
 
     read: dict[str, int] = {}  # user → repeat dialogs in the range
     offset = 0
@@ -505,13 +501,20 @@ def top_repeat_users(engine: sa.Engine, schema: Schema, filters: Filters, limit:
     """The users with the most repeat dialogs: user_id, dialogs, repeat dialogs, last dialog start."""
     dialect = engine.dialect.name
     subquery, params = dialogs_subquery(filters, schema, dialect, ["previous_started"])
-    frame = sql.read_frame(engine, f"""
+    return _repeat_users_frame(sql.read_frame(engine, _repeat_users_sql(subquery, dialect, limit=limit), params),
+                               filters)
+
+
+def _repeat_users_sql(dialogs: str, dialect: str, *, limit: int | None) -> str:
+    """Per user of ``dialogs`` (a subquery with user_id, started, previous_started): dialogs,
+    repeat dialogs and the last start, for the users with a repeat; ranked and cut to ``limit``
+    unless it is None. The raw and the rolled paths rank with this one statement."""
+    ranked = "" if limit is None else f" ORDER BY repeat_dialogs DESC, dialogs DESC, user_id LIMIT {int(limit)}"
+    return f"""
         SELECT user_id, COUNT(*) AS dialogs, SUM({repeat_flag(dialect)}) AS repeat_dialogs,
                MAX(started) AS last_dialog
-        FROM ({subquery}) d WHERE user_id IS NOT NULL GROUP BY user_id
-        HAVING SUM({repeat_flag(dialect)}) > 0
-        ORDER BY repeat_dialogs DESC, dialogs DESC, user_id LIMIT {int(limit)}""", params)
-    return _repeat_users_frame(frame, filters)
+        FROM ({dialogs}) d WHERE user_id IS NOT NULL GROUP BY user_id
+        HAVING SUM({repeat_flag(dialect)}) > 0{ranked}"""
 
 
 def _repeat_users_frame(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:

@@ -48,7 +48,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from data_access import logs, sql
+from data_access import late_rows, logs, rule_records, sql
 from data_access.filters import DIMENSIONS as FILTER_DIMENSIONS, Filters, bind_timestamp, dimension_where
 from data_access.kpis import REPEAT_WINDOW_SECONDS, repeat_flag
 from data_access.schema import Schema, discover
@@ -333,50 +333,14 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
     ]
 
 
+CM_TRIGGERS = {"function": "easyflow_rollup_note", "trigger": "easyflow_rollup_{event}"}
+
+
 def _triggers(dialect: str) -> list[str]:
     """Triggers that note the closed hours a write touched (late rows; changed or deleted rows)."""
-    if dialect == "postgresql":
-        closed = "date_trunc('hour', clock_timestamp() AT TIME ZONE 'UTC')"
-        function = f"""
-        CREATE OR REPLACE FUNCTION easyflow_rollup_note() RETURNS trigger LANGUAGE plpgsql AS $body$
-        BEGIN
-          IF TG_OP = 'TRUNCATE' THEN
-            INSERT INTO {DIRTY} (hour) VALUES (NULL);
-            RETURN NULL;
-          END IF;
-          IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            INSERT INTO {DIRTY} (hour) SELECT DISTINCT date_trunc('hour', "timestamp") FROM new_rows
-            WHERE "timestamp" < {closed}::timestamp;
-          END IF;
-          IF TG_OP IN ('UPDATE', 'DELETE') THEN
-            INSERT INTO {DIRTY} (hour) SELECT DISTINCT date_trunc('hour', "timestamp") FROM old_rows
-            WHERE "timestamp" < {closed}::timestamp;
-          END IF;
-          RETURN NULL;
-        END $body$"""
-        statements = [function]
-        for name, event, referencing in (
-                ("insert", "INSERT", "REFERENCING NEW TABLE AS new_rows"),
-                ("update", "UPDATE", "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-                ("delete", "DELETE", "REFERENCING OLD TABLE AS old_rows")):
-            statements.append(f"DROP TRIGGER IF EXISTS easyflow_rollup_{name} ON {CM}")
-            statements.append(f"CREATE TRIGGER easyflow_rollup_{name} AFTER {event} ON {CM} {referencing} "
-                              f"FOR EACH STATEMENT EXECUTE FUNCTION easyflow_rollup_note()")
-        statements.append(f"DROP TRIGGER IF EXISTS easyflow_rollup_truncate ON {CM}")
-        statements.append(f"CREATE TRIGGER easyflow_rollup_truncate AFTER TRUNCATE ON {CM} "
-                          f"FOR EACH STATEMENT EXECUTE FUNCTION easyflow_rollup_note()")
-        return statements
-    closed = "strftime('%Y-%m-%d %H:00:00', 'now')"
-
-    def note(row: str) -> str:
-        hour = f"strftime('%Y-%m-%d %H:00:00', {row}.\"timestamp\")"
-        return (f"INSERT INTO {DIRTY} (hour) SELECT {hour} WHERE {row}.\"timestamp\" < {closed} "
-                f"AND NOT EXISTS (SELECT 1 FROM {DIRTY} WHERE hour = {hour});")
-
-    return [f"CREATE TRIGGER IF NOT EXISTS easyflow_rollup_insert AFTER INSERT ON {CM} BEGIN {note('NEW')} END",
-            f"CREATE TRIGGER IF NOT EXISTS easyflow_rollup_update AFTER UPDATE ON {CM} BEGIN {note('OLD')} "
-            f"{note('NEW')} END",
-            f"CREATE TRIGGER IF NOT EXISTS easyflow_rollup_delete AFTER DELETE ON {CM} BEGIN {note('OLD')} END"]
+    return late_rows.note_triggers(
+        CM, DIRTY, dialect, **CM_TRIGGERS,
+        closed="\"timestamp\" < date_trunc('hour', clock_timestamp() AT TIME ZONE 'UTC')::timestamp")
 
 
 def fingerprint(schema: Schema) -> str:
@@ -388,15 +352,11 @@ def fingerprint(schema: Schema) -> str:
 def drop(engine: sa.Engine) -> None:
     """Remove the rollup tables and triggers (the dashboard goes back to the raw rows)."""
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            for name in ("insert", "update", "delete", "truncate"):
-                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS easyflow_rollup_{name} ON {CM}")
-            conn.exec_driver_sql("DROP FUNCTION IF EXISTS easyflow_rollup_note()")
-        else:
-            for name in ("insert", "update", "delete"):
-                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS easyflow_rollup_{name}")
+        for statement in late_rows.drop_triggers(CM, engine.dialect.name, **CM_TRIGGERS):
+            conn.exec_driver_sql(statement)
         for table in TABLES:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        rule_records.drop(conn, discover(engine))
 
 
 # --- state -------------------------------------------------------------------------------------
@@ -648,6 +608,7 @@ class Refreshed:
     seconds: float = 0.0
     watermark: datetime | None = None
     full: bool = False
+    rules: rule_records.Recorded = field(default_factory=rule_records.Recorded)
 
 
 def _transaction(engine: sa.Engine):
@@ -737,31 +698,33 @@ def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
 
 def _ensure_tables(engine: sa.Engine, schema: Schema) -> None:
     with engine.begin() as conn:
-        for statement in _ddl(schema, engine.dialect.name) + _triggers(engine.dialect.name):
+        for statement in (_ddl(schema, engine.dialect.name) + _triggers(engine.dialect.name)
+                          + rule_records.ddl(schema, engine.dialect.name)):
             conn.exec_driver_sql(statement)
 
 
 def _recreate(engine: sa.Engine, schema: Schema) -> None:
     with engine.begin() as conn:
-        for table in TABLES:
+        for table in (*TABLES, *rule_records.TABLES):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     _ensure_tables(engine, schema)
 
 
-def _analyze(engine: sa.Engine) -> None:
+def _analyze(engine: sa.Engine, tables=(*DATA_TABLES, rule_records.RECORDS)) -> None:
     """Fresh planner statistics for the rollup tables (a first build fills them at once); on
     PostgreSQL the dialogs' facts vacuumed too: setting every dialog's previous one at the end of
     the build left a dead copy of each row, which reads of the facts would scan past."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table in DATA_TABLES:
+        for table in tables:
             vacuum = "VACUUM " if table == FACTS and engine.dialect.name == "postgresql" else ""
             conn.exec_driver_sql(f"{vacuum}ANALYZE {table}")
 
 
 def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = None,
-            progress: Callable[[float, str], None] | None = None) -> Refreshed:
+            progress: Callable[[float, str], None] | None = None, rules=None) -> Refreshed:
     """Bring the rollups up to the last closed hour (``now`` − ``GRACE``, naive UTC): first the
-    late hours the triggers noted, then the new hours, a day per transaction on a first build.
+    late hours the triggers noted, then the new hours, a day per transaction on a first build;
+    then the records of the alert ``rules`` (default: alerts.yml's) that ``rule_records`` keeps.
 
     ``full`` rebuilds everything. Creates the tables and triggers on first use. Returns what it
     did; "busy" at once when another process holds the refresh lock. Raises ``RollupError`` when
@@ -826,12 +789,32 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                         _restate_previous(conn, schema, everyone=True)
                         _restate_dialog_hours(conn, conn.dialect.name, "rollup_repeat_hours", only_stats=True)
                     _write_state(conn, schema, watermark, "ready")
+            if progress and report.new_hours > 24:
+                progress(1.0, "recording the alert rules on the service tables")
+            with _step(engine) as conn:
+                report.rules = rule_records.record(conn, schema, _recorded_rules(rules), watermark)
             info["rows"] = report.new_hours + report.late_hours
         if report.new_hours > 24:
             _analyze(engine)
+        elif report.rules.new_rules:
+            _analyze(engine, (rule_records.RECORDS,))
         report.watermark = watermark
         report.seconds = time.monotonic() - started
         return report
+
+
+def _recorded_rules(rules) -> tuple:
+    """``rules``, or alerts.yml's valid rules (``alert_rules.load_rules``)."""
+    if rules is not None:
+        return tuple(rules)
+    from data_access.alert_rules import load_rules
+
+    return load_rules().rules
+
+
+def behind(engine: sa.Engine, schema: Schema, watermark: datetime, rules=None) -> bool:
+    """Whether the records of the alert rules wait for a refresh (see ``rule_records.behind``)."""
+    return rule_records.behind(engine, schema, _recorded_rules(rules), watermark)
 
 
 # --- reading: which hours come from where -------------------------------------------------------
@@ -886,14 +869,23 @@ class Plan:
         return all(minutes % 60 == 0 for _, minutes in sql._utc_offsets(self.filters))
 
 
+def forced_raw() -> str:
+    """Why every query reads the raw rows now ("reference" within ``raw_reference``, "rollups
+    switched off" with ``EASYFLOW_ROLLUPS=off``), or "" when the rollups may serve."""
+    if _reference.get():
+        return "reference"
+    if os.environ.get("EASYFLOW_ROLLUPS", "on").lower() == "off":
+        return "rollups switched off"
+    return ""
+
+
 def plan(engine: sa.Engine, schema: Schema, filters: Filters) -> Plan:
     """Where a query over ``filters`` should read (see ``Plan``). The raw path when the rollups
     are absent, out of date for this schema, hold none of the range's whole hours, or when
     ``raw_reference`` is on; never raises."""
-    if _reference.get():
-        return Plan(filters, reason="reference")
-    if os.environ.get("EASYFLOW_ROLLUPS", "on").lower() == "off":
-        return Plan(filters, reason="rollups switched off")
+    forced = forced_raw()
+    if forced:
+        return Plan(filters, reason=forced)
     if not schema.has_table(STATE):
         return Plan(filters, reason="no rollups")
     try:

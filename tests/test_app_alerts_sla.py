@@ -7,6 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from data_access.alert_rules import load_rules
 from tests.apptest import open_page, page_text, run_app, tiles
 
 
@@ -18,9 +19,12 @@ def test_alerts_on_demo_data(monkeypatch, demo_url):
     assert int(shown["Alerts in range"]) >= 2          # the demo's outages at least
     assert "ServiceDown · Critical" in text and "NegativeReviews · Warning" in text
     assert "DiskAlmostFull" in text                    # the demo's disk fills up on the last days
-    # The timeline and a chart per rule; the small demo's traffic is below some rules' min_count.
-    assert len(at.get("plotly_chart")) >= 5
-    assert text.count("observations per window") + len(at.get("plotly_chart")) >= 9
+    # The timeline, and per rule its chart or why there is none: the small demo's traffic is below
+    # some rules' min_count (which of them varies with the weekday the demo ends on).
+    charts = {chart.key for chart in at.get("plotly_chart")}
+    assert {"alert_timeline", "rule_ServiceDown", "rule_DiskAlmostFull", "rule_MemoryHigh"} <= charts
+    rules = [rule.name for rule in load_rules(ROOT / "alerts.yml").rules]
+    assert len(charts - {"alert_timeline"}) + text.count("No data in this range") == len(rules)
     assert "can't be used" not in text and "cannot be used" not in text
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from data_access import ai, alerts, business, kpis, reports, rollups, series, sla
+from data_access import ai, alerts, business, kpis, reports, rollups, rule_records, series, sla
 from data_access.alert_rules import load_rules
 from data_access.demo import DemoSpec, load
 from data_access.engine import make_engine
@@ -125,6 +125,34 @@ def _queries():
     return calls
 
 
+def _rule_queries():
+    """Each recorded rule's alerts, keys pending and chart line (``rule_records``)."""
+    return {f"rule_{rule.name}": lambda e, s, f, rule=rule: _fired(alerts.rule_history(e, s, f, rule))
+            for rule in recorded_rules()}
+
+
+def recorded_rules() -> list:
+    """alerts.yml's rules that the refresh records (the service metrics stepping by minutes), and
+    variants: a rule that fires at or above a threshold it also clears at, a rule without a
+    label at a 10-minute step over an hour's window."""
+    rules = [r for r in load_rules().rules if rule_records.recordable(r)]
+    memory = next(r for r in rules if r.metric == "memory_percent")
+    errors = next(r for r in rules if r.metric == "error_rate")
+    return rules + [replace(memory, name="MemoryAtClear", operator=">=", threshold=60.0, clear=60.0),
+                    replace(errors, name="ErrorsAllServices", by=None, step=600, window=3600, for_=1200,
+                            threshold=1.0, clear=0.8, min_count=10)]
+
+
+def _fired(history) -> pd.DataFrame:
+    """A rule's alerts, the keys pending at the end and its chart line, as one frame."""
+    fired = alerts.history_frame([history])
+    pending = pd.DataFrame({"rule": history.rule.name, "key": list(history.pending),
+                            "since": pd.to_datetime(list(history.pending.values())).astype("datetime64[us]")})
+    chart = history.chart.rename(columns={"bucket": "since"})[["key", "since", "value", "n"]]
+    return pd.concat([fired.assign(part="alert"), pending.assign(part="pending"), chart.assign(part="chart")],
+                     ignore_index=True)
+
+
 def sql_unit(filters: Filters) -> str:
     from data_access.sql import bucket_for
 
@@ -173,13 +201,13 @@ SEED_QUERIES = ("kpis", "breakdown_intent", "breakdown_platform", "csat_trend", 
                 "resolution_histogram", "report_series", "calibration")
 
 
-def _check_all(engine, filter_sets, expect_rolled: bool = True, only=None) -> int:
+def _check_all(engine, filter_sets, expect_rolled: bool = True, only=None, queries=None) -> int:
     schema = discover(engine)
     rolled_count = 0
     for i, filters in enumerate(filter_sets):
         chosen = rollups.plan(engine, schema, filters)
         rolled_count += chosen.rolled is not None
-        for name, call in _queries().items():
+        for name, call in (queries or _queries()).items():
             if only is not None and name not in only:
                 continue
             rolled = call(engine, schema, filters)
@@ -193,6 +221,25 @@ def _check_all(engine, filter_sets, expect_rolled: bool = True, only=None) -> in
 
 def test_rollups_equal_the_raw_rows_over_random_filters(rolled_engine):
     _check_all(rolled_engine, _filter_sets(rolled_engine, 14, seed=2026))
+
+
+def test_recorded_rules_equal_the_raw_rows_over_random_ranges(rolled_engine):
+    """The alerts, pending keys and chart of the rules rule_records keeps (alerts.yml's and two
+    variants), from the records and the raw tail, against the raw rows."""
+    from data_access import logs
+
+    report = rollups.refresh(rolled_engine, now=NOW, rules=recorded_rules())
+    assert report.rules.rules == len(recorded_rules())
+    # Ranges the records serve (whole days in zones of whole or half hours, the tail included or
+    # not, over the DST changes), then random ones, many of which read the raw rows.
+    sets = [Filters.for_dates(date(2026, 3, 1), END), Filters.for_dates(date(2026, 3, 19), date(2026, 3, 30), tz="Asia/Kolkata"),
+            Filters.for_dates(date(2026, 3, 5), date(2026, 3, 24), tz="America/New_York"),
+            Filters(datetime(2026, 3, 27, 6, 10), datetime(2026, 3, 31, 18, 40), tz="Europe/Berlin"),
+            *_filter_sets(rolled_engine, 6, seed=18)]
+    with logs.recording() as records:
+        _check_all(rolled_engine, sets, queries=_rule_queries())
+    paths = [r["path"] for r in records if r["query"].startswith("rule_history") and r["path"] != "raw (reference)"]
+    assert paths.count("rule records + raw") >= 4 * len(recorded_rules()), paths
 
 
 def test_filter_options_from_the_rollups_are_the_tables(rolled_engine):
@@ -413,6 +460,60 @@ def test_the_p95_rule_reads_the_kept_p95_unless_a_dimension_is_filtered(rolled_e
         alerts.rule_history(rolled_engine, schema, week, rule)
         alerts.rule_history(rolled_engine, schema, replace(week, platforms=("web",)), rule)
     assert [r["path"] for r in records] == ["rollups + raw", "raw (alert step finer than an hour or a percentile)"]
+
+
+def test_the_service_rules_read_their_records_and_late_rows_are_recorded_again(rolled_engine):
+    """The refresh records the service rules (rule_records); a page reads them with the raw tail,
+    equal to the raw path. A late burst of failed checks in a recorded hour: the raw rows until
+    the next refresh, then the records again, now with the outage's alert."""
+    from data_access import logs
+
+    engine = rolled_engine
+    schema = discover(engine)
+    rule = next(r for r in load_rules().rules if r.name == "ServiceDown")
+    sets = [Filters.for_dates(date(2026, 3, 1), END), Filters.for_dates(date(2026, 3, 20), END, tz="Asia/Kolkata")]
+    rules = {f"rule_{rule.name}": call for rule, call in zip(recorded_rules(), _rule_queries().values())
+             if rule.name == "ServiceDown"}
+    with logs.recording() as records:
+        alerts.rule_history(engine, schema, sets[0], rule)
+        alerts.rule_history(engine, schema, Filters.for_dates(date(2026, 3, 30), END), rule)  # minute chart buckets
+    assert [r["path"] for r in records] == ["rule records + raw",
+                                            "raw (chart buckets finer than the rule records or off their grain)"]
+    _check_all(engine, sets, queries=rules)
+    # Three failed checks a minute beside the one that passed: 25 % up, for five minutes.
+    down = [{"timestamp": datetime(2026, 3, 18, 4, 58, k) + timedelta(minutes=i), "service": "ai-service",
+             "status": "down", "latency_ms": 5000.0} for i in range(5) for k in range(3)]
+    before = alerts.rule_history(engine, schema, sets[0], rule).alerts
+    insert(engine, "service_health", down)
+    with logs.recording() as records:
+        pending = alerts.rule_history(engine, schema, sets[0], rule).alerts
+    assert [r["path"] for r in records] == ["raw (late service rows pending)"]
+    assert len(pending) == len(before) + 1
+    _check_all(engine, sets, queries=rules)
+    report = rollups.refresh(engine, now=NOW)
+    assert report.rules.late_hours == 3  # 04:00 and 05:00, and 06:00 whose windows reach back
+    with logs.recording() as records:
+        assert alerts.rule_history(engine, schema, sets[0], rule).alerts == pending
+    assert [r["path"] for r in records] == ["rule records + raw"]
+    _check_all(engine, sets, queries=rules)
+
+
+def test_a_changed_rule_reads_raw_rows_until_the_refresh_records_it(rolled_engine):
+    engine = rolled_engine
+    schema = discover(engine)
+    rule = replace(next(r for r in load_rules().rules if r.name == "MemoryHigh"), threshold=70.0, clear=68.0)
+    march = Filters.for_dates(date(2026, 3, 1), END)
+    assert rule_records.recorded_until(engine, schema, rule, march.start)[1] == "rule not recorded yet"
+    assert rollups.behind(engine, schema, rollups.read_state(engine).watermark, rules=[rule])
+    report = rollups.refresh(engine, now=NOW, rules=[rule])
+    assert report.rules.new_rules == 1
+    assert not rollups.behind(engine, schema, report.watermark, rules=[rule])
+    assert rule_records.recorded_until(engine, schema, rule, march.start)[0] == datetime(2026, 3, 31, 15)
+    rolled = _fired(alerts.rule_history(engine, schema, march, rule))
+    with rollups.raw_reference():
+        raw = _fired(alerts.rule_history(engine, schema, march, rule))
+    assert len(raw) and (raw["part"] == "alert").any()
+    assert_agree(rolled, raw, "MemoryHigh at 70 %")
 
 
 def test_refresh_command_line(tmp_path, capsys):

@@ -1,0 +1,60 @@
+"""Triggers that note the closed hours a write touched: rows that arrive late into an hour already
+aggregated, and rows changed or deleted there. The rollups (``data_access.rollups``) note
+conversation_metrics' hours, the rule records (``data_access.rule_records``) the service tables'."""
+
+from __future__ import annotations
+
+
+def note_triggers(table: str, dirty: str, dialect: str, *, function: str, trigger: str, hour: str | None = None,
+                  closed: str | None = None) -> list[str]:
+    """The statements that make triggers on ``table`` insert into ``dirty`` (column ``hour``) the
+    hour of each written row older than the current hour; a PostgreSQL TRUNCATE inserts NULL.
+
+    On PostgreSQL one statement-level trigger per event (named ``trigger`` with ``{event}`` in
+    it) runs the plpgsql ``function``; ``hour`` is a row's hour and ``closed`` the condition on a
+    row of being before the current hour (both over the row's ``"timestamp"``). On SQLite
+    row-level triggers note each hour once."""
+    if dialect == "postgresql":
+        hour = hour or "date_trunc('hour', \"timestamp\")"
+        statements = [f"""
+        CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $body$
+        BEGIN
+          IF TG_OP = 'TRUNCATE' THEN
+            INSERT INTO {dirty} (hour) VALUES (NULL);
+            RETURN NULL;
+          END IF;
+          IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            INSERT INTO {dirty} (hour) SELECT DISTINCT {hour} FROM new_rows WHERE {closed};
+          END IF;
+          IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            INSERT INTO {dirty} (hour) SELECT DISTINCT {hour} FROM old_rows WHERE {closed};
+          END IF;
+          RETURN NULL;
+        END $body$"""]
+        for event, referencing in (("insert", "REFERENCING NEW TABLE AS new_rows"),
+                                   ("update", "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+                                   ("delete", "REFERENCING OLD TABLE AS old_rows"), ("truncate", "")):
+            name = trigger.format(event=event)
+            statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+            statements.append(f"CREATE TRIGGER {name} AFTER {event.upper()} ON {table} {referencing} "
+                              f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()")
+        return statements
+    now = "strftime('%Y-%m-%d %H:00:00', 'now')"
+
+    def note(row: str) -> str:
+        row_hour = f"strftime('%Y-%m-%d %H:00:00', {row}.\"timestamp\")"
+        return (f"INSERT INTO {dirty} (hour) SELECT {row_hour} WHERE {row}.\"timestamp\" < {now} "
+                f"AND NOT EXISTS (SELECT 1 FROM {dirty} WHERE hour = {row_hour});")
+
+    return [f"CREATE TRIGGER IF NOT EXISTS {trigger.format(event='insert')} AFTER INSERT ON {table} BEGIN {note('NEW')} END",
+            f"CREATE TRIGGER IF NOT EXISTS {trigger.format(event='update')} AFTER UPDATE ON {table} BEGIN {note('OLD')} "
+            f"{note('NEW')} END",
+            f"CREATE TRIGGER IF NOT EXISTS {trigger.format(event='delete')} AFTER DELETE ON {table} BEGIN {note('OLD')} END"]
+
+
+def drop_triggers(table: str, dialect: str, *, function: str, trigger: str) -> list[str]:
+    """The statements that remove what ``note_triggers`` made."""
+    if dialect == "postgresql":
+        return [f"DROP TRIGGER IF EXISTS {trigger.format(event=event)} ON {table}"
+                for event in ("insert", "update", "delete", "truncate")] + [f"DROP FUNCTION IF EXISTS {function}()"]
+    return [f"DROP TRIGGER IF EXISTS {trigger.format(event=event)}" for event in ("insert", "update", "delete")]
