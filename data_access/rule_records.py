@@ -45,7 +45,7 @@ TABLES = (RECORDS, RECORD_STATE, SERVICE_DIRTY)
 SERVICE_TABLES = ("system_metrics", "service_health")
 SERVICE_METRICS = ("error_rate", "uptime", "disk_percent", "memory_percent", "cpu_percent")
 HOUR_S = 3600
-CHART_GRAIN = 600  # seconds: the chart part's buckets; chart steps that are multiples of it read them
+CHART_GRAIN = 300  # seconds: the chart part's buckets; chart steps that are multiples of it read them
 HOUR = timedelta(hours=1)
 
 
@@ -59,8 +59,8 @@ def recordable(rule: Rule) -> bool:
 
 def signature(rule: Rule) -> str:
     """What a rule's records depend on (two rules alike share them; the name, ``for`` and
-    severity only matter to the evaluator, which runs at view time)."""
-    return json.dumps([rule.metric, rule.by, rule.step, rule.window, rule.min_count, rule.operator,
+    severity only matter to the evaluator, which runs at view time), and the chart part's grain."""
+    return json.dumps([CHART_GRAIN, rule.metric, rule.by, rule.step, rule.window, rule.min_count, rule.operator,
                        rule.threshold, rule.clear], separators=(",", ":"))
 
 

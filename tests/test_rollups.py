@@ -134,12 +134,12 @@ def _rule_queries():
 def recorded_rules() -> list:
     """alerts.yml's rules that the refresh records (the service metrics stepping by minutes), and
     variants: a rule that fires at or above a threshold it also clears at, a rule without a
-    label at a 10-minute step over an hour's window."""
+    label at a 5-minute step over an hour's window."""
     rules = [r for r in load_rules().rules if rule_records.recordable(r)]
     memory = next(r for r in rules if r.metric == "memory_percent")
     errors = next(r for r in rules if r.metric == "error_rate")
     return rules + [replace(memory, name="MemoryAtClear", operator=">=", threshold=60.0, clear=60.0),
-                    replace(errors, name="ErrorsAllServices", by=None, step=600, window=3600, for_=1200,
+                    replace(errors, name="ErrorsAllServices", by=None, step=300, window=3600, for_=1200,
                             threshold=1.0, clear=0.8, min_count=10)]
 
 
@@ -235,11 +235,12 @@ def test_recorded_rules_equal_the_raw_rows_over_random_ranges(rolled_engine):
     sets = [Filters.for_dates(date(2026, 3, 1), END), Filters.for_dates(date(2026, 3, 19), date(2026, 3, 30), tz="Asia/Kolkata"),
             Filters.for_dates(date(2026, 3, 5), date(2026, 3, 24), tz="America/New_York"),
             Filters(datetime(2026, 3, 27, 6, 10), datetime(2026, 3, 31, 18, 40), tz="Europe/Berlin"),
+            Filters(datetime(2026, 3, 28, 21, 5), datetime(2026, 3, 30, 9, 35), tz="Europe/Berlin"),  # 5-minute chart
             *_filter_sets(rolled_engine, 6, seed=18)]
     with logs.recording() as records:
         _check_all(rolled_engine, sets, queries=_rule_queries())
     paths = [r["path"] for r in records if r["query"].startswith("rule_history") and r["path"] != "raw (reference)"]
-    assert paths.count("rule records + raw") >= 4 * len(recorded_rules()), paths
+    assert paths.count("rule records + raw") >= 5 * len(recorded_rules()), paths
 
 
 def test_filter_options_from_the_rollups_are_the_tables(rolled_engine):
@@ -476,7 +477,8 @@ def test_the_service_rules_read_their_records_and_late_rows_are_recorded_again(r
              if rule.name == "ServiceDown"}
     with logs.recording() as records:
         alerts.rule_history(engine, schema, sets[0], rule)
-        alerts.rule_history(engine, schema, Filters.for_dates(date(2026, 3, 30), END), rule)  # minute chart buckets
+        alerts.rule_history(engine, schema, Filters(datetime(2026, 3, 30, 6), datetime(2026, 3, 30, 14)),
+                            rule)  # eight hours: minute chart buckets
     assert [r["path"] for r in records] == ["rule records + raw",
                                             "raw (chart buckets finer than the rule records or off their grain)"]
     _check_all(engine, sets, queries=rules)
