@@ -1343,6 +1343,10 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(f"{state.status}: hours before {state.watermark:%Y-%m-%d %H:00} UTC rolled up, "
                       f"{len(state.dirty_hours)} late hour(s) pending")
+            records = rule_records.standing(engine, discover(engine), _recorded_rules(None))
+            ends = f", up to {records.upto:%Y-%m-%d %H:00} UTC" if records.upto else ""
+            print(f"alert rules recorded: {records.recorded} of {records.recordable} that step by minutes on the "
+                  f"service tables{ends}; {records.late_hours} late service hour(s) pending")
             return 0
         progress = terminal_progress() if sys.stderr.isatty() else None
         report = refresh(engine, full=args.full, progress=progress)
@@ -1358,7 +1362,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"rollups {'built' if report.full else 'refreshed'}: {report.new_hours:,} new hour(s), "
           f"{report.late_hours:,} late hour(s) in {report.seconds:.1f} s; hours before "
-          f"{report.watermark:%Y-%m-%d %H:00} UTC rolled up")
+          f"{report.watermark:%Y-%m-%d %H:00} UTC rolled up; {report.rules.rules} alert rule(s) recorded")
     return 0
 
 

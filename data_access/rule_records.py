@@ -305,6 +305,30 @@ def behind(engine: sa.Engine, schema: Schema, rules, watermark: datetime) -> boo
                if recordable(r) and schema.has_table(METRICS[r.metric].table))
 
 
+@dataclass
+class Standing:
+    """What ``standing`` reads: the recordable rules of a list, those recorded for these columns,
+    the earliest end of their records (naive UTC, None without any), and the late hours noted."""
+
+    recordable: int
+    recorded: int
+    upto: datetime | None
+    late_hours: int
+
+
+def standing(engine: sa.Engine, schema: Schema, rules) -> Standing:
+    """How far the records of ``rules`` stand (for ``python -m data_access.rollups status``)."""
+    wanted = {signature(r) for r in rules if recordable(r) and schema.has_table(METRICS[r.metric].table)}
+    if not schema.has_table(RECORD_STATE) or not schema.has_table(SERVICE_DIRTY):
+        return Standing(len(wanted), 0, None, 0)
+    made_from = fingerprint(schema)
+    with sql.connected(engine) as conn:
+        ends = [_naive(row[2]) for row in conn.execute(sa.text(f"SELECT rule, fingerprint, upto FROM {RECORD_STATE}"))
+                if row[0] in wanted and row[1] == made_from]
+        late = conn.execute(sa.text(f"SELECT COUNT(DISTINCT hour) FROM {SERVICE_DIRTY}")).scalar()
+    return Standing(len(wanted), len(ends), min(ends, default=None), int(late or 0))
+
+
 def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
     runs: list[tuple[datetime, datetime]] = []
     for hour in hours:

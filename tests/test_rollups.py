@@ -526,7 +526,10 @@ def test_refresh_command_line(tmp_path, capsys):
     assert rollups.main(["refresh", "--url", url]) == 0
     assert "rollups refreshed" in capsys.readouterr().out
     assert rollups.main(["status", "--url", url]) == 0
-    assert "ready" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "ready" in out
+    recordable = sum(rule_records.recordable(r) for r in load_rules().rules)
+    assert f"alert rules recorded: {recordable} of {recordable} " in out and "0 late service hour(s)" in out
     assert rollups.main(["refresh", "--url", f"sqlite:///{tmp_path / 'missing' / 'x.sqlite'}"]) != 0
     assert "Traceback" not in capsys.readouterr().err
 
