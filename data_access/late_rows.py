@@ -1,8 +1,35 @@
 """Triggers that note the closed hours a write touched: rows that arrive late into an hour already
 aggregated, and rows changed or deleted there. The rollups (``data_access.rollups``) note
-conversation_metrics' hours, the rule records (``data_access.rule_records``) the service tables'."""
+conversation_metrics' hours, the rule records (``data_access.rule_records``) the service tables';
+both read the noted hours back as naive UTC and aggregate them again in runs."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+HOUR = timedelta(hours=1)
+
+
+def naive_utc(value) -> datetime | None:
+    """A stored time as naive UTC (SQLite returns text; a timestamptz column an aware value)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def hour_runs(hours) -> list[tuple[datetime, datetime]]:
+    """Hours (whole, naive UTC) as sorted [start, end) runs of consecutive hours."""
+    runs: list[tuple[datetime, datetime]] = []
+    for hour in sorted(set(hours)):
+        if runs and runs[-1][1] == hour:
+            runs[-1] = (runs[-1][0], hour + HOUR)
+        else:
+            runs.append((hour, hour + HOUR))
+    return runs
 
 
 def note_triggers(table: str, dirty: str, dialect: str, *, function: str, trigger: str, hour: str | None = None,

@@ -377,16 +377,6 @@ class State:
         return self.version == VERSION and self.fingerprint == fingerprint(schema) and self.watermark is not None
 
 
-def _naive_utc(value) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    return value
-
-
 def read_state(engine: sa.Engine) -> State | None:
     """The rollups' state, or None when there are none. Raises SQLAlchemy errors."""
     with sql.connected(engine) as conn:
@@ -395,8 +385,8 @@ def read_state(engine: sa.Engine) -> State | None:
         if row is None:
             return None
         dirty = conn.execute(sa.text(f"SELECT DISTINCT hour FROM {DIRTY} LIMIT {MAX_DIRTY_HOURS + 1}")).scalars().all()
-    return State(int(row[0]), row[1], _naive_utc(row[2]), row[3], _naive_utc(row[4]),
-                 tuple(sorted((_naive_utc(h) for h in dirty), key=lambda h: (h is not None, h))))
+    return State(int(row[0]), row[1], late_rows.naive_utc(row[2]), row[3], late_rows.naive_utc(row[4]),
+                 tuple(sorted((late_rows.naive_utc(h) for h in dirty), key=lambda h: (h is not None, h))))
 
 
 def _write_state(conn: sa.Connection, schema: Schema, watermark: datetime | None, status: str) -> None:
@@ -685,17 +675,6 @@ def exclusive(engine: sa.Engine) -> Iterator[bool]:
         local.release()
 
 
-def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
-    """Sorted hours as [start, end) runs of consecutive hours."""
-    runs: list[tuple[datetime, datetime]] = []
-    for hour in sorted(set(hours)):
-        if runs and runs[-1][1] == hour:
-            runs[-1] = (runs[-1][0], hour + HOUR)
-        else:
-            runs.append((hour, hour + HOUR))
-    return runs
-
-
 def _ensure_tables(engine: sa.Engine, schema: Schema) -> None:
     with engine.begin() as conn:
         for statement in (_ddl(schema, engine.dialect.name) + _triggers(engine.dialect.name)
@@ -757,14 +736,14 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                     first = conn.execute(sa.text(f"SELECT MIN({sql.TS}) FROM {CM}")).scalar()
                     for table in (*DATA_TABLES, DIRTY):
                         conn.exec_driver_sql(f"DELETE FROM {table}")
-                    watermark = target if first is None else min(floor_hour(_naive_utc(first)), target)
+                    watermark = target if first is None else min(floor_hour(late_rows.naive_utc(first)), target)
                     _write_state(conn, schema, watermark, "building")
             else:
                 with _step(engine) as conn:
                     watermark = state.watermark
                     rows = conn.execute(sa.text(f"SELECT id, hour FROM {DIRTY}")).all()
-                    late = [_naive_utc(h) for _, h in rows if h is not None and _naive_utc(h) < watermark]
-                    for lo, hi in _runs(late):
+                    late = [late_rows.naive_utc(h) for _, h in rows if h is not None and late_rows.naive_utc(h) < watermark]
+                    for lo, hi in late_rows.hour_runs(late):
                         _aggregate(conn, schema, lo, hi, previous=not whole)
                     if rows:
                         conn.execute(sa.text(f"DELETE FROM {DIRTY} WHERE id <= :last"),
@@ -856,7 +835,7 @@ class Plan:
             return [(start, end)] if start < end else []
         lo, hi = self.rolled
         ranges = [(start, lo)] if start < lo else []
-        ranges += _runs(list(self.late))
+        ranges += late_rows.hour_runs(self.late)
         if hi < end:
             ranges.append((hi, end))
         return ranges

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -218,17 +218,14 @@ def _record_range(conn: sa.Connection, schema: Schema, rule: Rule, lo: datetime,
             WHERE value IS NOT NULL AND bucket >= :lo_s AND bucket < :hi_s GROUP BY 2, 3) r"""), params)
 
 
-def _naive(value) -> datetime | None:
-    """A stored time as naive UTC (SQLite returns text; a timestamptz column an aware value)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo is None else value.astimezone(timezone.utc).replace(tzinfo=None)
+def _states(conn: sa.Connection) -> dict[str, tuple[str, datetime | None]]:
+    """Each recorded rule's signature → (the columns it was made from, its ``upto``)."""
+    return {row[0]: (row[1], late_rows.naive_utc(row[2]))
+            for row in conn.execute(sa.text(f"SELECT rule, fingerprint, upto FROM {RECORD_STATE}")).all()}
 
 
 def _first_hour(conn: sa.Connection, table: str) -> datetime | None:
-    first = _naive(conn.execute(sa.text(f"SELECT MIN({sql.TS}) FROM {table}")).scalar())
+    first = late_rows.naive_utc(conn.execute(sa.text(f"SELECT MIN({sql.TS}) FROM {table}")).scalar())
     return None if first is None else first.replace(minute=0, second=0, microsecond=0)
 
 
@@ -249,17 +246,16 @@ def record(conn: sa.Connection, schema: Schema, rules, watermark: datetime) -> R
     done = Recorded()
     dialect = conn.dialect.name
     wanted = {signature(r): r for r in rules if recordable(r) and schema.has_table(METRICS[r.metric].table)}
-    print_ = fingerprint(schema)
-    states = {row[0]: (row[1], _naive(row[2]))
-              for row in conn.execute(sa.text(f"SELECT rule, fingerprint, upto FROM {RECORD_STATE}")).all()}
+    columns_now = fingerprint(schema)
+    states = _states(conn)
     notes = conn.execute(sa.text(f"SELECT id, hour FROM {SERVICE_DIRTY}")).all()
     truncated = any(hour is None for _, hour in notes)
     for sig, (made_from, _) in states.items():
-        if sig not in wanted or made_from != print_ or truncated:
+        if sig not in wanted or made_from != columns_now or truncated:
             conn.execute(sa.text(f"DELETE FROM {RECORDS} WHERE rule = :sig"), {"sig": sig})
             conn.execute(sa.text(f"DELETE FROM {RECORD_STATE} WHERE rule = :sig"), {"sig": sig})
-    states = {s: v for s, v in states.items() if s in wanted and v[0] == print_ and not truncated}
-    late = sorted({_naive(hour) for _, hour in notes if hour is not None})
+    states = {s: v for s, v in states.items() if s in wanted and v[0] == columns_now and not truncated}
+    late = sorted({late_rows.naive_utc(hour) for _, hour in notes if hour is not None})
     firsts: dict[str, datetime | None] = {}  # a table's first hour, read only for a rule recorded anew
     for sig, rule in wanted.items():
         upto = states[sig][1] if sig in states else None
@@ -273,13 +269,13 @@ def record(conn: sa.Connection, schema: Schema, rules, watermark: datetime) -> R
         else:
             # A late row changes the values of its hour and, through the windows, of the next.
             touched = sorted({h + k * HOUR for h in late for k in (0, 1) if h + k * HOUR < upto})
-            for lo_hour, hi_hour in _runs(touched):
+            for lo_hour, hi_hour in late_rows.hour_runs(touched):
                 _record_range(conn, schema, rule, lo_hour, hi_hour)
             done.late_hours = max(done.late_hours, len(touched))
             lo = upto
         if lo < watermark:
             _record_range(conn, schema, rule, lo, watermark)
-        params = {"sig": sig, "fp": print_, "upto": bind_timestamp(watermark, dialect)}
+        params = {"sig": sig, "fp": columns_now, "upto": bind_timestamp(watermark, dialect)}
         if conn.execute(sa.text(f"UPDATE {RECORD_STATE} SET fingerprint = :fp, upto = :upto WHERE rule = :sig"),
                         params).rowcount == 0:
             conn.execute(sa.text(f"INSERT INTO {RECORD_STATE} (rule, fingerprint, upto) VALUES (:sig, :fp, :upto)"),
@@ -298,8 +294,7 @@ def behind(engine: sa.Engine, schema: Schema, rules, watermark: datetime) -> boo
     with sql.connected(engine) as conn:
         if conn.execute(sa.text(f"SELECT 1 FROM {SERVICE_DIRTY} LIMIT 1")).first() is not None:
             return True
-        states = {row[0]: (row[1], _naive(row[2]))
-                  for row in conn.execute(sa.text(f"SELECT rule, fingerprint, upto FROM {RECORD_STATE}")).all()}
+        states = _states(conn)
     made_from = fingerprint(schema)
     return any(states.get(signature(r)) != (made_from, watermark) for r in rules
                if recordable(r) and schema.has_table(METRICS[r.metric].table))
@@ -323,20 +318,9 @@ def standing(engine: sa.Engine, schema: Schema, rules) -> Standing:
         return Standing(len(wanted), 0, None, 0)
     made_from = fingerprint(schema)
     with sql.connected(engine) as conn:
-        ends = [_naive(row[2]) for row in conn.execute(sa.text(f"SELECT rule, fingerprint, upto FROM {RECORD_STATE}"))
-                if row[0] in wanted and row[1] == made_from]
+        ends = [upto for sig, (columns, upto) in _states(conn).items() if sig in wanted and columns == made_from]
         late = conn.execute(sa.text(f"SELECT COUNT(DISTINCT hour) FROM {SERVICE_DIRTY}")).scalar()
     return Standing(len(wanted), len(ends), min(ends, default=None), int(late or 0))
-
-
-def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
-    runs: list[tuple[datetime, datetime]] = []
-    for hour in hours:
-        if runs and runs[-1][1] == hour:
-            runs[-1] = (runs[-1][0], hour + HOUR)
-        else:
-            runs.append((hour, hour + HOUR))
-    return runs
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -344,7 +328,7 @@ def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
 def readable(rule: Rule, filters: Filters, chart_step: int) -> bool:
     """Whether a range's buckets and chart can come from the records: a recordable rule, a chart
     step that is a multiple of ``CHART_GRAIN``, and the range's UTC bounds on such a multiple (a
-    timezone offset of whole quarter hours, say, is not)."""
+    range from a time off 5 minutes is not)."""
     start, end = filters.utc_bounds()
     return (recordable(rule) and chart_step % CHART_GRAIN == 0
             and _epoch(start) % CHART_GRAIN == 0 and _epoch(end) % CHART_GRAIN == 0)
@@ -362,7 +346,7 @@ def recorded_until(engine: sa.Engine, schema: Schema, rule: Rule, start: datetim
                            {"sig": signature(rule)}).first()
         if row is None or row[0] != fingerprint(schema):
             return None, "rule not recorded yet"
-        upto = _naive(row[1])
+        upto = late_rows.naive_utc(row[1])
         waiting = conn.execute(sa.text(f"SELECT 1 FROM {SERVICE_DIRTY} WHERE hour IS NULL "
                                        f"OR (hour >= :from AND hour < :upto) LIMIT 1"),
                                {"from": bind_timestamp(start - HOUR, dialect),
