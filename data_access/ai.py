@@ -55,7 +55,7 @@ def latency_percentiles(engine: sa.Engine, schema: Schema, filters: Filters, uni
 
 
 def _latency_histogram_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True)
     bins = " UNION ALL ".join(f"SELECT model, {i} AS bin, latency_bin_{i} AS messages FROM s"
                               for i in range(len(LATENCY_BINS)))
     frame = sql.read_frame(engine, f"""
@@ -118,7 +118,7 @@ def _accuracy(frame: pd.DataFrame, bucket: str | None = None) -> pd.DataFrame:
 
 
 def _accuracy_by_intent_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True)
     frame = sql.read_frame(engine, f"""
         SELECT "expected_intent" AS intent, SUM(messages) AS labelled, {CORRECT_SUM} AS correct
         FROM ({source.text}) m WHERE "expected_intent" IS NOT NULL GROUP BY 1 ORDER BY labelled DESC, 1""",
@@ -140,7 +140,7 @@ def accuracy_by_intent(engine: sa.Engine, schema: Schema, filters: Filters) -> p
 
 
 def _confusion_pairs_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True)
     frame = sql.read_frame(engine, f"""
         SELECT "expected_intent" AS expected, COALESCE("intent", '(none)') AS recognised, SUM(messages) AS rows
         FROM ({source.text}) m WHERE "expected_intent" IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""", source.params)
@@ -171,7 +171,7 @@ def confusion_matrix(pairs: pd.DataFrame, top: int = 8) -> pd.DataFrame:
 
 
 def _calibration_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True)
     labelled = schema.has(CM, "expected_intent")
     sums = []
     for i in range(len(CONFIDENCE_BUCKETS)):

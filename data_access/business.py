@@ -52,7 +52,7 @@ def _breakdown_rolled(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, f
                       by: str) -> pd.DataFrame:
     column = sql.column(CM, BREAKDOWNS[by])
     dialect = engine.dialect.name
-    messages = rollups.message_source(chosen, schema, dialect)
+    messages = rollups.message_source(chosen, schema, dialect, daily=True)
     tracked = lambda name, expr: _if_tracked(schema, name, expr)  # noqa: E731
     values = rollups.dialog_value_source(chosen, schema, dialect, BREAKDOWNS[by])
     if values is not None:  # the dialogs per value counted by start hour (see rollups.dialog_value_source)
@@ -86,7 +86,7 @@ def _breakdown_rolled(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, f
                {mean_of("time_sum", "timed")} AS avg_response_ms, labelled, correct, voted, helpful_up, tokens, cost_e4
         FROM m LEFT JOIN d ON d.value = m.value ORDER BY messages DESC, 1""", {**messages.params, **dialog_params})
     p95 = rollups.percentiles(engine, chosen, schema, {"value": f"COALESCE({column}, '(none)')"}, {"p95": 0.95},
-                               per=BREAKDOWNS[by])
+                               per=BREAKDOWNS[by], daily=True)
     frame = frame.merge(p95[["value", "p95"]].rename(columns={"value": BREAKDOWNS[by], "p95": "p95_response_ms"}),
                         on=BREAKDOWNS[by], how="left")
     order = list(frame.columns)
@@ -200,7 +200,7 @@ def _csat_rates(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _rating_distribution_rolled(chosen, engine, schema, filters, by_platform=False) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True)
     split = ", COALESCE(\"platform\", 'unknown') AS platform" if by_platform else ""
     scores = " UNION ALL ".join(
         f"SELECT {score} AS score{', platform' if by_platform else ''}, rated_{score} AS ratings FROM s"

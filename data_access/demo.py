@@ -431,9 +431,10 @@ def load(engine: sa.Engine, spec: DemoSpec,
     if roll_up:
         from data_access import rollups
 
-        # Without the records of the alert rules (data_access.rule_records): on SQLite they would add
-        # a quarter to the first start, so the dashboard's upkeep makes them in the background after.
-        rollups.refresh(engine, rules=(), progress=None if progress is None else (
+        # Without the records of the alert rules (data_access.rule_records) and the service tables'
+        # hours (data_access.service_rollups): on SQLite they would add a third to the first start,
+        # so the dashboard's upkeep makes them in the background after.
+        rollups.refresh(engine, rules=(), service_tables=False, progress=None if progress is None else (
             lambda fraction, note: progress(1 - ROLLUP_SHARE + ROLLUP_SHARE * fraction, f"rollups: {note}")))
     return counts
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from data_access import logs, sql
+from data_access import logs, service_rollups, sql
 from data_access.filters import Filters
 from data_access.schema import Schema
 
@@ -632,6 +632,10 @@ def compute(engine: sa.Engine, schema: Schema, filters: Filters,
         elif level == "dialogs" and chosen is not None and rollups.facts_answer(chosen):
             with rollups.planned(chosen, "compute"):
                 row = _rolled_dialog_row(engine, chosen, schema, built)
+        elif level == "health" and (checks := service_rollups.plan(service_rollups.HEALTH, engine, schema,
+                                                                   filters)).rolled:
+            with rollups.planned(checks, "compute"):
+                row = _rolled_health_row(engine, checks, schema, built)
         else:
             select = ", ".join(f"{expr} AS {key}__{name}"
                                for key, agg in built.items() for name, expr in agg.columns.items())
@@ -644,6 +648,21 @@ def compute(engine: sa.Engine, schema: Schema, filters: Filters,
             results[key] = KpiValue(key, value, int(n or 0), int(ignored or 0),
                                     None if value is not None else NO_DATA)
     return results
+
+
+# The health KPIs over service_rollups' hours of service_health (a row per hour, service and
+# status with its checks in ``total``), named as their raw aggregates.
+ROLLED_HEALTH_AGGREGATES = {
+    "uptime": {"ok": "SUM(CASE WHEN \"status\" IN ('up', 'degraded') THEN total ELSE 0 END)",
+               "n": "SUM(CASE WHEN \"status\" IN ('up', 'degraded', 'down') THEN total ELSE 0 END)",
+               "bad": "SUM(CASE WHEN \"status\" IN ('up', 'degraded', 'down') THEN 0 ELSE total END)"},
+}
+
+
+def _rolled_health_row(engine: sa.Engine, chosen, schema: Schema, built: dict[str, Aggregates]) -> dict:
+    source, params = service_rollups.hours_source(chosen, service_rollups.HEALTH, schema, engine.dialect.name)
+    select = ", ".join(f"{expr} AS {key}__{name}" for key in built for name, expr in ROLLED_HEALTH_AGGREGATES[key].items())
+    return sql.read_row(engine, f"SELECT {select} FROM ({source}) h", params)
 
 
 RATINGS = "rated_1 + rated_2 + rated_3 + rated_4 + rated_5"
@@ -668,12 +687,12 @@ def _rolled_message_row(engine: sa.Engine, chosen, schema: Schema, built: dict[s
     """The message-level aggregates of ``built`` from the rollups (see ``ROLLED_MESSAGE_AGGREGATES``)."""
     from data_access import rollups
 
-    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True)
     select = ", ".join(f"COALESCE({expr}, 0) AS {key}__{name}"
                        for key in built for name, expr in ROLLED_MESSAGE_AGGREGATES[key].items())
     row = sql.read_row(engine, f"SELECT {select} FROM ({source.text}) m", source.params)
     if "p95_response_time" in built:
-        p95 = rollups.percentiles(engine, chosen, schema, {}, {"p95": 0.95})
+        p95 = rollups.percentiles(engine, chosen, schema, {}, {"p95": 0.95}, daily=True)
         row["p95_response_time__p95"] = None if p95.empty else p95["p95"].iloc[0]
     return row
 

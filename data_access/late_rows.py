@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import sqlalchemy as sa
+
+from data_access import errors, logs, sql
+
 HOUR = timedelta(hours=1)
 
 
@@ -19,6 +23,11 @@ def naive_utc(value) -> datetime | None:
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value
+
+
+def hour_of(expr: str, dialect: str) -> str:
+    """The start of the UTC hour of a timestamp (sessions run in UTC on PostgreSQL)."""
+    return f"date_trunc('hour', {expr})" if dialect == "postgresql" else f"strftime('%Y-%m-%d %H:00:00', {expr})"
 
 
 def hour_runs(hours) -> list[tuple[datetime, datetime]]:
@@ -79,9 +88,52 @@ def note_triggers(table: str, dirty: str, dialect: str, *, function: str, trigge
             f"CREATE TRIGGER IF NOT EXISTS {trigger.format(event='delete')} AFTER DELETE ON {table} BEGIN {note('OLD')} END"]
 
 
+def _events(dialect: str) -> tuple[str, ...]:
+    return ("insert", "update", "delete", "truncate") if dialect == "postgresql" else ("insert", "update", "delete")
+
+
 def drop_triggers(table: str, dialect: str, *, function: str, trigger: str) -> list[str]:
     """The statements that remove what ``note_triggers`` made."""
     if dialect == "postgresql":
         return [f"DROP TRIGGER IF EXISTS {trigger.format(event=event)} ON {table}"
-                for event in ("insert", "update", "delete", "truncate")] + [f"DROP FUNCTION IF EXISTS {function}()"]
-    return [f"DROP TRIGGER IF EXISTS {trigger.format(event=event)}" for event in ("insert", "update", "delete")]
+                for event in _events(dialect)] + [f"DROP FUNCTION IF EXISTS {function}()"]
+    return [f"DROP TRIGGER IF EXISTS {trigger.format(event=event)}" for event in _events(dialect)]
+
+
+def has_triggers(conn: sa.Connection, table: str, *, trigger: str) -> bool:
+    """Whether every trigger ``note_triggers`` makes on ``table`` (named ``trigger``) is there."""
+    names = [trigger.format(event=event) for event in _events(conn.dialect.name)]
+    params = {f"name_{i}": name for i, name in enumerate(names)}
+    listed = ", ".join(f":{n}" for n in params)
+    if conn.dialect.name == "postgresql":
+        query = (f"SELECT COUNT(*) FROM pg_trigger WHERE tgrelid = to_regclass(:table) AND NOT tgisinternal "
+                 f"AND tgname IN ({listed})")
+    else:
+        query = f"SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :table AND name IN ({listed})"
+    return conn.execute(sa.text(query), {"table": table, **params}).scalar() == len(names)
+
+
+def watch(engine: sa.Engine, table: str, dirty: str, aware: bool, *, function: str, trigger: str) -> bool:
+    """Make (again) ``note_triggers`` on ``table`` noting in ``dirty`` the UTC hours (naive) of
+    its timestamp, aware or not; returns whether they are there. Where the role may not put
+    triggers on the table (on PostgreSQL only its owner may) and no owner made them before, False,
+    with a warning in the log: what depends on them must read the raw rows. Raises SQLAlchemy
+    errors other than such a refusal."""
+    utc = "\"timestamp\" AT TIME ZONE 'UTC'" if aware else '"timestamp"'
+    statements = note_triggers(table, dirty, engine.dialect.name, function=function, trigger=trigger,
+                               hour=f"date_trunc('hour', {utc})",
+                               closed=f"{utc} < date_trunc('hour', clock_timestamp() AT TIME ZONE 'UTC')")
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    except errors.DATABASE_ERRORS as error:
+        if not isinstance(errors.classify(error), errors.AccessDenied):
+            raise
+        with sql.connected(engine) as conn:
+            if has_triggers(conn, table, trigger=trigger):  # an owner made them: they note all the same
+                return True
+        logs.get("easyflow.rollups").warning("late_rows_unwatched", table=table,
+                                             reason="the role may not create triggers on it")
+        return False
+    return True

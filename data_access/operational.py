@@ -8,10 +8,11 @@ import time
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import sql
+from data_access import rollups, service_rollups, sql
 from data_access.business import to_local
 from data_access.filters import Filters
 from data_access.schema import TABLES, Schema
+from data_access.service_rollups import FAILED_CALL, KNOWN_STATUS, OK_STATUS
 
 SM = "system_metrics"
 SH = "service_health"
@@ -19,9 +20,6 @@ IC = "integration_calls"
 EE = "error_events"
 
 QUOTA_WARNING_SHARE = 80.0
-
-# A call failed when the partner answered 5xx, timed out (408) or gave no status at all.
-FAILED_CALL = '("status_code" IS NULL OR "status_code" >= 500 OR "status_code" = 408)'
 
 
 def _bucketed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -152,6 +150,46 @@ def active_sessions_over_time(engine: sa.Engine, schema: Schema, filters: Filter
     return _bucketed(sql.numeric(frame, ["mean_sessions", "peak_sessions"]))
 
 
+def _service_status_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """``service_status`` from the hours service_rollups keeps (per hour, service and status: the
+    checks, the first and last one's time) and the raw rows around them, exact: the last check
+    with another status is the latest end of another status's hours; the first check after it is
+    the earliest start of the hours that begin after it, or, in its own hour, read from the raw
+    rows between it and that hour's last check."""
+    dialect = engine.dialect.name
+    source, params = service_rollups.hours_source(chosen, service_rollups.HEALTH, schema, dialect)
+    latency = _optional(schema, SH, "latency_ms", 'c."latency_ms"')
+    frame = sql.read_frame(engine, f"""
+        WITH h AS ({source}),
+             latest AS (SELECT name, MAX(last_at) AS ts FROM h GROUP BY name),
+             now AS (SELECT c."service", c."status", {latency} AS latency_ms, c."timestamp" AS ts
+                     FROM service_health c JOIN latest l ON c."service" = l.name AND c."timestamp" = l.ts),
+             changed AS (SELECT h.name AS "service", MAX(h.last_at) AS ts FROM h JOIN now n ON h.name = n."service"
+                         WHERE {sql.distinct_from('h."status"', 'n."status"', dialect)} GROUP BY h.name),
+             straddled AS (SELECT x."service", x.ts, MAX(h.last_at) AS until FROM changed x
+                           JOIN h ON h.name = x."service" AND h.first_at <= x.ts AND h.last_at > x.ts
+                           GROUP BY x."service", x.ts),
+             since AS (SELECT "service", MIN(ts) AS ts FROM (
+                           SELECT h.name AS "service", MIN(h.first_at) AS ts FROM h
+                           LEFT JOIN changed x ON h.name = x."service" WHERE x.ts IS NULL OR h.first_at > x.ts
+                           GROUP BY h.name
+                           UNION ALL
+                           SELECT c."service", MIN(c."timestamp") FROM service_health c
+                           JOIN straddled y ON c."service" = y."service" AND c."timestamp" > y.ts
+                                           AND c."timestamp" <= y.until
+                           GROUP BY c."service") f GROUP BY "service"),
+             uptime AS (SELECT name AS "service", SUM(CASE WHEN {OK_STATUS} THEN total ELSE 0 END) AS ok,
+                               SUM(CASE WHEN {KNOWN_STATUS} THEN total ELSE 0 END) AS known
+                        FROM h GROUP BY name)
+        SELECT n."service", n."status", n.ts AS last_check, s.ts AS since, x.ts IS NULL AS whole_range,
+               n.latency_ms, u.ok, u.known
+        FROM now n JOIN since s ON n."service" = s."service" JOIN uptime u ON n."service" = u."service"
+        LEFT JOIN changed x ON n."service" = x."service"
+        ORDER BY CASE n."status" WHEN 'down' THEN 0 WHEN 'degraded' THEN 1 WHEN 'up' THEN 3 ELSE 2 END, n."service\"""", params)
+    return _status_frame(frame, filters)
+
+
+@rollups.served(_service_status_rolled, planner=service_rollups.planner(service_rollups.HEALTH))
 def service_status(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """One row per service: its last status in range, since when (the first check of the current
     run of that status; the range start if the whole range is one run), the last latency, and its
@@ -178,6 +216,10 @@ def service_status(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.Da
         LEFT JOIN changed x ON n."service" = x."service"
         ORDER BY CASE n."status" WHEN 'down' THEN 0 WHEN 'degraded' THEN 1 WHEN 'up' THEN 3 ELSE 2 END, n."service\"""",
         params)
+    return _status_frame(frame, filters)
+
+
+def _status_frame(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     frame = sql.numeric(frame, ["latency_ms", "ok", "known"])
     frame["uptime"] = sql.rate(frame, "ok", "known")
     frame["whole_range"] = frame["whole_range"].astype(bool)
@@ -186,31 +228,100 @@ def service_status(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.Da
     return frame
 
 
+BAD_STATUS = "\"status\" IN ('down', 'degraded')"
+
+
+def _status_intervals_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters,
+                             limit: int = 2000) -> pd.DataFrame:
+    """``status_intervals`` from the hours service_rollups keeps and the raw rows, exact: the runs
+    are those of a shorter sequence of checks per service, the raw checks of the kept hours with
+    a down or degraded check and of the raw ranges, and for each other kept hour one check at its
+    first check's time, which ends a run there as any of its checks would."""
+    dialect = engine.dialect.name
+    source, params = service_rollups.hours_source(chosen, service_rollups.HEALTH, schema, dialect, marked=True)
+    frame = sql.read_frame(engine, f"""
+        WITH h AS ({source}),
+        hours AS (SELECT hour, name, MIN(first_at) AS first_at, MAX(last_at) AS last_at,
+                         MAX(CASE WHEN {BAD_STATUS} THEN 1 ELSE 0 END) AS bad
+                  FROM h WHERE kept = 1 GROUP BY hour, name),
+        checks AS (SELECT c."service", c."status", c."timestamp" AS ts FROM hours b
+                   JOIN service_health c ON c."timestamp" >= b.first_at AND c."timestamp" <= b.last_at
+                                        AND {sql.not_distinct_from('c."service"', 'b.name', dialect)}
+                   WHERE b.bad = 1
+                   UNION ALL SELECT name, "status", hour FROM h WHERE kept = 0
+                   UNION ALL SELECT name, 'up', first_at FROM hours WHERE bad = 0),
+        {_runs(dialect)}""", {**params, "interval_limit": int(limit)})
+    return _interval_frame(frame, filters)
+
+
+def _runs(dialect: str) -> str:
+    """The CTEs and SELECT of the down and degraded runs of ``checks`` (service, status, ts): from
+    a run's first check to the check after its last (or its last), at most ``:interval_limit``."""
+    return f"""ordered AS (
+            SELECT "service", "status", ts, LEAD(ts) OVER (PARTITION BY "service" ORDER BY ts) AS next_ts,
+                   CASE WHEN {sql.not_distinct_from('LAG("status") OVER (PARTITION BY "service" ORDER BY ts)',
+                                                    '"status"', dialect)}
+                        THEN 0 ELSE 1 END AS starts
+            FROM checks),
+        runs AS (SELECT "service", "status", ts, next_ts,
+                        SUM(starts) OVER (PARTITION BY "service" ORDER BY ts ROWS UNBOUNDED PRECEDING) AS run
+                 FROM ordered)
+        SELECT "service", "status", MIN(ts) AS started, MAX(COALESCE(next_ts, ts)) AS ended, COUNT(*) AS checks
+        FROM runs WHERE {BAD_STATUS} GROUP BY "service", "status", run
+        ORDER BY started LIMIT :interval_limit"""
+
+
+@rollups.served(_status_intervals_rolled, planner=service_rollups.planner(service_rollups.HEALTH))
 def status_intervals(engine: sa.Engine, schema: Schema, filters: Filters, limit: int = 2000) -> pd.DataFrame:
     """The down and degraded intervals per service: runs of consecutive checks with that status,
     from the first check of the run to the next check after it (or the run's last check)."""
     dialect = engine.dialect.name
     where, params = sql.table_where(filters, SH, schema, dialect)
     frame = sql.read_frame(engine, f"""
-        WITH ordered AS (
-            SELECT "service", "status", {sql.TS} AS ts,
-                   LEAD({sql.TS}) OVER (PARTITION BY "service" ORDER BY {sql.TS}) AS next_ts,
-                   CASE WHEN {sql.not_distinct_from(f'LAG("status") OVER (PARTITION BY "service" ORDER BY {sql.TS})',
-                                                    '"status"', dialect)}
-                        THEN 0 ELSE 1 END AS starts
-            FROM service_health {where}),
-        runs AS (SELECT "service", "status", ts, next_ts,
-                        SUM(starts) OVER (PARTITION BY "service" ORDER BY ts ROWS UNBOUNDED PRECEDING) AS run
-                 FROM ordered)
-        SELECT "service", "status", MIN(ts) AS started, MAX(COALESCE(next_ts, ts)) AS ended, COUNT(*) AS checks
-        FROM runs WHERE "status" IN ('down', 'degraded') GROUP BY "service", "status", run
-        ORDER BY started LIMIT {int(limit)}""", params)
+        WITH checks AS (SELECT "service", "status", {sql.TS} AS ts FROM service_health {where}),
+        {_runs(dialect)}""", {**params, "interval_limit": int(limit)})
+    return _interval_frame(frame, filters)
+
+
+def _interval_frame(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     for column in ("started", "ended"):
         frame[column] = to_local(frame[column], filters.tz)
     frame["seconds"] = (frame["ended"] - frame["started"]).dt.total_seconds()
     return sql.numeric(frame, ["checks"])
 
 
+def _integrations_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """``integrations`` from the hours kept by ``service_rollups`` and the raw rows around them:
+    the counts, sums and quota exact, the p95 from the latency histogram (within
+    ``service_rollups.RELATIVE_ERROR``)."""
+    dialect = engine.dialect.name
+    kept = service_rollups.INTEGRATIONS
+    source, params = service_rollups.hours_source(chosen, kept, schema, dialect)
+    quota_cols = "NULL AS quota_used, NULL AS quota_limit"
+    quota_join = ""
+    if schema.has(IC, "quota_used") and schema.has(IC, "quota_limit"):
+        # the values of each integration's last call with a quota, as the raw query reads them
+        quota_join = """LEFT JOIN (
+            SELECT q."integration", MAX(q."quota_used") AS quota_used, MAX(q."quota_limit") AS quota_limit
+            FROM integration_calls q JOIN (SELECT name, MAX(quota_at) AS ts FROM s GROUP BY name) l
+              ON q."integration" = l.name AND q."timestamp" = l.ts
+            GROUP BY q."integration") qq ON qq."integration" = c.integration"""
+        quota_cols = "qq.quota_used, qq.quota_limit"
+    frame = sql.read_frame(engine, f"""
+        WITH s AS ({source})
+        SELECT c.integration, c.calls, c.failed, NULL AS p95_latency_ms, c.webhook_ms, c.auth_failures, {quota_cols}
+        FROM (SELECT COALESCE(name, 'unknown') AS integration, SUM(total) AS calls, SUM(failed) AS failed,
+                     SUM(webhook_sum) / NULLIF(SUM(webhook_n), 0) AS webhook_ms, SUM(auth_failures) AS auth_failures
+              FROM s GROUP BY 1) c
+        {quota_join} ORDER BY c.integration""", params)
+    if schema.has(IC, "latency_ms") and not frame.empty:
+        p95 = service_rollups.percentiles(engine, chosen, kept, schema, {"integration": "COALESCE(name, 'unknown')"},
+                                          {"p95": 0.95})
+        frame["p95_latency_ms"] = frame["integration"].map(dict(zip(p95["integration"], p95["p95"])))
+    return _integration_shares(frame)
+
+
+@rollups.served(_integrations_rolled, planner=service_rollups.planner(service_rollups.INTEGRATIONS))
 def integrations(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Per integration: calls, availability % (calls without a 5xx, timeout or missing status),
     p95 latency, mean webhook response time, auth failures, and the latest quota used / limit
@@ -241,6 +352,11 @@ def integrations(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.Data
                      {webhook} AS webhook_ms, {auth} AS auth_failures
               FROM integration_calls {where} GROUP BY 1) c
         {quota_join} ORDER BY c.integration""", params)
+    return _integration_shares(frame)
+
+
+def _integration_shares(frame: pd.DataFrame) -> pd.DataFrame:
+    """The integrations' counts with availability, quota shares and ``attention``."""
     frame = sql.numeric(frame, ["calls", "failed", "p95_latency_ms", "webhook_ms", "auth_failures", "quota_used",
                              "quota_limit"])
     frame["availability"] = 100.0 * (frame["calls"] - frame["failed"]) / frame["calls"].where(frame["calls"] > 0)

@@ -22,7 +22,12 @@ Tables in the metrics database, made and kept by this module:
   start hour, the repeat contacts by the hour their previous dialog started; ``rollup_user_repeats``:
   per user, the repeat contacts over all the facts;
 - ``rollup_latency_p95``: per 1- and 5-minute bucket, the exact p95 of all rows' response times
-  (the p95 alert's metric).
+  (the p95 alert's metric);
+- ``rollup_messages_daily`` and ``rollup_latency_daily``: the first two per UTC day, for the
+  queries that group the whole range and not its times (``daily`` in ``message_source``).
+
+The service tables' hours are kept beside them (``data_access.service_rollups``), and the alert
+rules on them recorded (``data_access.rule_records``), by the same refresh.
 
 ``rollup_state`` holds the watermark: every hour before it is aggregated. Rows that arrive late
 into an aggregated hour (an import, a platform writing in batches), or change or go, are noted by
@@ -45,13 +50,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from data_access import late_rows, logs, rule_records, sql
+from data_access import late_rows, logs, rule_records, service_rollups, sql
 from data_access.filters import DIMENSIONS as FILTER_DIMENSIONS, Filters, bind_timestamp, dimension_where
 from data_access.kpis import REPEAT_WINDOW_SECONDS, repeat_flag
 from data_access.schema import Schema, discover
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made: the refresh needs none
+    import pandas as pd
 
 CM = "conversation_metrics"
 MESSAGES = "rollup_messages"
@@ -64,16 +73,22 @@ RESOLUTION = "rollup_resolution"
 REPEATS = "rollup_repeats"
 USER_REPEATS = "rollup_user_repeats"
 LATENCY_P95 = "rollup_latency_p95"
+# The same as rollup_messages and rollup_latency per UTC day (``hour`` holds the day's start): a
+# query that groups the whole range, not its times, reads a month in 30 rows per combination.
+MESSAGES_DAILY = "rollup_messages_daily"
+LATENCY_DAILY = "rollup_latency_daily"
+DAILY = {MESSAGES: MESSAGES_DAILY, LATENCY: LATENCY_DAILY}
 STATE = "rollup_state"
 DIRTY = "rollup_dirty_hours"
 # The tables of aggregates (emptied by a rebuild, analysed after a long build); then the bookkeeping.
 DATA_TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, DIALOG_VALUES, RESOLUTION, REPEATS, USER_REPEATS,
-               LATENCY_P95)
+               LATENCY_P95, MESSAGES_DAILY, LATENCY_DAILY)
 TABLES = (*DATA_TABLES, STATE, DIRTY)
 
 # Bumped whenever what the tables hold changes: a database with another version is rebuilt.
-VERSION = 12
+VERSION = 13
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 # Hours closed less than this long ago are left to the raw rows: a transaction still open when
 # its hour closed commits within it (longer ones are the trigger's blind spot, see the docs).
 GRACE = timedelta(minutes=5)
@@ -184,10 +199,12 @@ def bucket_value(bucket: int) -> float:
     return lower * (1 + LATENCY_RATIO) / 2
 
 
-def histogram_percentile(buckets, counts, fraction: float) -> float | None:
+def histogram_percentile(buckets, counts, fraction: float, value: Callable[[int], float] | None = None) -> float | None:
     """``percentile_cont(fraction)`` read from a histogram (``buckets`` ascending with their
     ``counts``): linear interpolation between the two order statistics around the position,
-    each read as its bucket's value. None when the histogram is empty."""
+    each read as its bucket's ``value`` (default ``bucket_value``). None when the histogram is
+    empty."""
+    value = value or bucket_value
     total = int(sum(counts))
     if total == 0:
         return None
@@ -198,7 +215,7 @@ def histogram_percentile(buckets, counts, fraction: float) -> float | None:
     for bucket, count in zip(buckets, counts):
         seen += int(count)
         while i < 2 and ranks[i] < seen:
-            values.append(bucket_value(int(bucket)))
+            values.append(value(int(bucket)))
             i += 1
         if i == 2:
             break
@@ -266,9 +283,7 @@ def resolution_bucket(dialect: str) -> str:
     return latency_bucket(dialect, ms)
 
 
-def hour_of(expr: str, dialect: str) -> str:
-    """The start of the UTC hour of a timestamp (sessions run in UTC on PostgreSQL)."""
-    return f"date_trunc('hour', {expr})" if dialect == "postgresql" else f"strftime('%Y-%m-%d %H:00:00', {expr})"
+hour_of = late_rows.hour_of
 
 
 # --- tables ------------------------------------------------------------------------------------
@@ -300,6 +315,12 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {LATENCY} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
         f"bucket INTEGER NOT NULL, n {big} NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS ix_{LATENCY}_hour ON {LATENCY} (dimension, hour)",
+        f"CREATE TABLE IF NOT EXISTS {MESSAGES_DAILY} (hour {ts} NOT NULL, {dims}, {numbers}, "
+        f"first_at {ts} NOT NULL, last_at {ts} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS ix_{MESSAGES_DAILY}_hour ON {MESSAGES_DAILY} (hour)",
+        f"CREATE TABLE IF NOT EXISTS {LATENCY_DAILY} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
+        f"bucket INTEGER NOT NULL, n {big} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS ix_{LATENCY_DAILY}_hour ON {LATENCY_DAILY} (dimension, hour)",
         f"CREATE TABLE IF NOT EXISTS {DIALOGS} (hour {ts} NOT NULL, dialog {key} NOT NULL, {dialog_dims}, "
         f"started {ts} NOT NULL, last_seen {ts} NOT NULL, user_id TEXT, first_resolved {ts}, converted_any SMALLINT, "
         f"escalated_any SMALLINT, cost_e4 {big} NOT NULL)",
@@ -357,6 +378,7 @@ def drop(engine: sa.Engine) -> None:
         for table in TABLES:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
         rule_records.drop(conn, discover(engine))
+        service_rollups.drop(conn, discover(engine))
 
 
 # --- state -------------------------------------------------------------------------------------
@@ -458,7 +480,7 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
         params)
     conn.execute(sa.text(f"INSERT INTO rollup_touched SELECT DISTINCT dialog FROM {DIALOGS} "
                          f"WHERE hour >= :lo AND hour < :hi"), params)
-    touched = f"(SELECT dialog FROM rollup_touched)"
+    touched = "(SELECT dialog FROM rollup_touched)"
     # The start hours whose dialog statistics change: of the touched dialogs' facts before and after.
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour {_timestamp_type(schema, dialect)})")
     _empty(conn, "rollup_touched_hours")
@@ -487,6 +509,39 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     if previous:
         _restate_dialog_hours(conn, dialect, "rollup_repeat_hours", only_stats=True)
     return max(inserted.rowcount or 0, 0)
+
+
+def floor_day(value: datetime) -> datetime:
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _day_of(expr: str, dialect: str) -> str:
+    return f"date_trunc('day', {expr})" if dialect == "postgresql" else f"strftime('%Y-%m-%d 00:00:00', {expr})"
+
+
+def _roll_days(conn: sa.Connection, schema: Schema, start: datetime, end: datetime, watermark: datetime) -> None:
+    """Make again, from the hourly rows, the daily rows of the UTC days that hold an hour of
+    [start, end) and are wholly before ``watermark``."""
+    lo, hi = floor_day(start), min(floor_day(end - HOUR) + DAY, floor_day(watermark))
+    if hi <= lo:
+        return
+    dialect = conn.dialect.name
+    params = {"lo": bind_timestamp(lo, dialect), "hi": bind_timestamp(hi, dialect)}
+    day = _day_of("hour", dialect)
+    in_days = "WHERE hour >= :lo AND hour < :hi"
+    conn.execute(sa.text(f"DELETE FROM {MESSAGES_DAILY} {in_days}"), params)
+    conn.execute(sa.text(f"DELETE FROM {LATENCY_DAILY} WHERE dimension IN ({HISTOGRAM_DIMENSION_LIST}) AND "
+                         f"hour >= :lo AND hour < :hi"), params)
+    dims = ", ".join(DIMENSIONS)
+    names = ", ".join(MEASURE_NAMES)
+    conn.execute(sa.text(
+        f"INSERT INTO {MESSAGES_DAILY} (hour, {dims}, {names}, first_at, last_at) "
+        f"SELECT {day}, {dims}, {', '.join(f'SUM({m})' for m in MEASURE_NAMES)}, MIN(first_at), MAX(last_at) "
+        f"FROM {MESSAGES} {in_days} GROUP BY {day}, {dims}"), params)
+    conn.execute(sa.text(
+        f"INSERT INTO {LATENCY_DAILY} (hour, dimension, value, bucket, n) SELECT {day}, dimension, value, bucket, "
+        f"SUM(n) FROM {LATENCY} WHERE dimension IN ({HISTOGRAM_DIMENSION_LIST}) AND hour >= :lo AND hour < :hi "
+        f"GROUP BY {day}, dimension, value, bucket"), params)
 
 
 def _empty(conn: sa.Connection, table: str) -> None:
@@ -599,6 +654,7 @@ class Refreshed:
     watermark: datetime | None = None
     full: bool = False
     rules: rule_records.Recorded = field(default_factory=rule_records.Recorded)
+    service_hours: dict[str, int] = field(default_factory=dict)  # raw table → hours aggregated
 
 
 def _transaction(engine: sa.Engine):
@@ -678,18 +734,21 @@ def exclusive(engine: sa.Engine) -> Iterator[bool]:
 def _ensure_tables(engine: sa.Engine, schema: Schema) -> None:
     with engine.begin() as conn:
         for statement in (_ddl(schema, engine.dialect.name) + _triggers(engine.dialect.name)
-                          + rule_records.ddl(schema, engine.dialect.name)):
+                          + rule_records.ddl(engine.dialect.name) + service_rollups.ddl(engine.dialect.name)):
             conn.exec_driver_sql(statement)
+    # A service table the role may not put triggers on: what depends on them reads the raw rows.
+    rule_records.watch(engine, schema)
+    service_rollups.watch(engine, schema)
 
 
 def _recreate(engine: sa.Engine, schema: Schema) -> None:
     with engine.begin() as conn:
-        for table in (*TABLES, *rule_records.TABLES):
+        for table in (*TABLES, *rule_records.TABLES, *service_rollups.TABLES):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     _ensure_tables(engine, schema)
 
 
-def _analyze(engine: sa.Engine, tables=(*DATA_TABLES, rule_records.RECORDS)) -> None:
+def _analyze(engine: sa.Engine, tables=(*DATA_TABLES, rule_records.RECORDS, *service_rollups.DATA_TABLES)) -> None:
     """Fresh planner statistics for the rollup tables (a first build fills them at once); on
     PostgreSQL the dialogs' facts vacuumed too: setting every dialog's previous one at the end of
     the build left a dead copy of each row, which reads of the facts would scan past."""
@@ -700,10 +759,12 @@ def _analyze(engine: sa.Engine, tables=(*DATA_TABLES, rule_records.RECORDS)) -> 
 
 
 def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = None,
-            progress: Callable[[float, str], None] | None = None, rules=None) -> Refreshed:
+            progress: Callable[[float, str], None] | None = None, rules=None,
+            service_tables: bool = True) -> Refreshed:
     """Bring the rollups up to the last closed hour (``now`` − ``GRACE``, naive UTC): first the
     late hours the triggers noted, then the new hours, a day per transaction on a first build;
-    then the records of the alert ``rules`` (default: alerts.yml's) that ``rule_records`` keeps.
+    then the records of the alert ``rules`` (default: alerts.yml's) that ``rule_records`` keeps
+    and, unless ``service_tables`` is False, the service tables' hours (``service_rollups``).
 
     ``full`` rebuilds everything. Creates the tables and triggers on first use. Returns what it
     did; "busy" at once when another process holds the refresh lock. Raises ``RollupError`` when
@@ -745,6 +806,7 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                     late = [late_rows.naive_utc(h) for _, h in rows if h is not None and late_rows.naive_utc(h) < watermark]
                     for lo, hi in late_rows.hour_runs(late):
                         _aggregate(conn, schema, lo, hi, previous=not whole)
+                        _roll_days(conn, schema, lo, hi, watermark)
                     if rows:
                         conn.execute(sa.text(f"DELETE FROM {DIRTY} WHERE id <= :last"),
                                      {"last": max(i for i, _ in rows)})
@@ -754,6 +816,7 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                 upper = min(watermark + (BUILD_CHUNK if rebuild else target - watermark), target)
                 with _step(engine) as conn:
                     _aggregate(conn, schema, watermark, upper, previous=not whole)
+                    _roll_days(conn, schema, watermark, upper, upper)
                     if upper >= target and whole:
                         _restate_previous(conn, schema, everyone=True)
                         _restate_dialog_hours(conn, conn.dialect.name, "rollup_repeat_hours", only_stats=True)
@@ -772,11 +835,16 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                 progress(1.0, "recording the alert rules on the service tables")
             with _step(engine) as conn:
                 report.rules = rule_records.record(conn, schema, _recorded_rules(rules), watermark)
+                if service_tables:
+                    report.service_hours = service_rollups.refresh(conn, schema, watermark)
             info["rows"] = report.new_hours + report.late_hours
         if report.new_hours > 24:
             _analyze(engine)
-        elif report.rules.new_rules:
-            _analyze(engine, (rule_records.RECORDS,))
+        else:
+            fresh = ((rule_records.RECORDS,) if report.rules.new_rules else ()) + (
+                service_rollups.DATA_TABLES if max(report.service_hours.values(), default=0) > 24 else ())
+            if fresh:
+                _analyze(engine, fresh)
         report.watermark = watermark
         report.seconds = time.monotonic() - started
         return report
@@ -792,8 +860,10 @@ def _recorded_rules(rules) -> tuple:
 
 
 def behind(engine: sa.Engine, schema: Schema, watermark: datetime, rules=None) -> bool:
-    """Whether the records of the alert rules wait for a refresh (see ``rule_records.behind``)."""
-    return rule_records.behind(engine, schema, _recorded_rules(rules), watermark)
+    """Whether the records of the alert rules or the service tables' hours wait for a refresh
+    (see ``rule_records.behind``, ``service_rollups.behind``)."""
+    return (rule_records.behind(engine, schema, _recorded_rules(rules), watermark)
+            or service_rollups.behind(engine, schema, watermark))
 
 
 # --- reading: which hours come from where -------------------------------------------------------
@@ -839,6 +909,23 @@ class Plan:
         if hi < end:
             ranges.append((hi, end))
         return ranges
+
+    def daily_runs(self) -> list[tuple[datetime, datetime]]:
+        """The [start, end) runs of whole UTC days among the rolled-up hours with no late hour:
+        what a query that groups the whole range may read from the daily tables."""
+        if not self.rolled:
+            return []
+        lo, hi = self.rolled
+        first, last = floor_day(lo) + (DAY if floor_day(lo) < lo else timedelta(0)), floor_day(hi)
+        late_days = {floor_day(h) for h in self.late}
+        days = [first + k * DAY for k in range(max((last - first) // DAY, 0)) if first + k * DAY not in late_days]
+        runs: list[tuple[datetime, datetime]] = []
+        for day in days:
+            if runs and runs[-1][1] == day:
+                runs[-1] = (runs[-1][0], day + DAY)
+            else:
+                runs.append((day, day + DAY))
+        return runs
 
     def whole_hour_offsets(self) -> bool:
         """Whether every UTC offset of the filters' timezone in the range is whole hours, so
@@ -905,17 +992,18 @@ def planned(chosen: Plan, name: str) -> Iterator[Plan]:
         _current.reset(token)
 
 
-def served(rolled: Callable | None = None, *, local_buckets: bool = False):
+def served(rolled: Callable | None = None, *, local_buckets: bool = False, planner: Callable | None = None):
     """Decorate a raw query ``f(engine, schema, filters, *args)`` so that it reads the rollups
     when ``plan`` allows: ``rolled(plan, engine, schema, filters, *args)`` answers then (None: the
     query itself reads them through ``kpis.dialogs_subquery``). ``local_buckets``: the query
     groups by local hours or longer, given as its first extra argument, so a timezone whose
-    offset is not whole hours, or minute buckets, read the raw rows. ``f.raw`` is the raw query."""
+    offset is not whole hours, or minute buckets, read the raw rows. ``planner(engine, schema,
+    filters)`` plans instead of ``plan`` (another table's rollups). ``f.raw`` is the raw query."""
 
     def wrap(raw: Callable):
         @functools.wraps(raw)
         def _serve(engine: sa.Engine, schema: Schema, filters: Filters, *args, **kwargs):
-            chosen = plan(engine, schema, filters)
+            chosen = (planner or plan)(engine, schema, filters)
             if chosen.rolled and local_buckets:
                 unit = args[0] if args else kwargs.get("unit")
                 if unit in ("minute", "10min") or not chosen.whole_hour_offsets():
@@ -942,12 +1030,12 @@ class Source:
 
 def _union(plan: Plan, schema: Schema, dialect: str, rolled_select: str, rolled_table: str, raw_select: str,
            raw_extra: str = "", rolled_extra: str = "", ranges: list[tuple[datetime, datetime]] | None = None,
-           rolled_dimensions: bool = True, raw_group: str = "") -> Source:
+           rolled_dimensions: bool = True, raw_group: str = "", daily: bool = False) -> Source:
+    """``daily``: the whole UTC days of the rolled-up hours come from ``rolled_table``'s daily
+    table (``DAILY``), for a query that does not group by time."""
     params: dict = {}
     parts = []
     if plan.rolled:
-        lo, hi = plan.rolled
-        params.update(ru_lo=bind_timestamp(lo, dialect), ru_hi=bind_timestamp(hi, dialect))
         dims, dim_params = dimension_where(plan.filters, CM, schema, prefix="ru_") if rolled_dimensions else ([], {})
         params.update(dim_params)
         late = ""
@@ -956,7 +1044,21 @@ def _union(plan: Plan, schema: Schema, dialect: str, rolled_select: str, rolled_
             params.update({n: bind_timestamp(h, dialect) for n, h in zip(names, plan.late)})
             late = f" AND hour NOT IN ({', '.join(':' + n for n in names)})"
         conditions = "".join(f" AND {c}" for c in dims) + rolled_extra
-        parts.append(f"SELECT {rolled_select} FROM {rolled_table} WHERE hour >= :ru_lo AND hour < :ru_hi{late}{conditions}")
+        days = plan.daily_runs() if daily else []
+        hours, cursor = [], plan.rolled[0]
+        for day_lo, day_hi in days:
+            if cursor < day_lo:
+                hours.append((cursor, day_lo))
+            cursor = day_hi
+        if cursor < plan.rolled[1]:
+            hours.append((cursor, plan.rolled[1]))
+        for table, runs, extra in ((DAILY.get(rolled_table), days, ""), (rolled_table, hours, late)):
+            for lo, hi in runs:
+                # Named by their value: two sources of one statement bind the same name to the same time.
+                names = [f"ru_at_{bound:%Y%m%d%H}" for bound in (lo, hi)]
+                params.update({name: bind_timestamp(bound, dialect) for name, bound in zip(names, (lo, hi))})
+                parts.append(f"SELECT {rolled_select} FROM {table} WHERE hour >= :{names[0]} AND hour < :{names[1]}"
+                             f"{extra}{conditions}")
     dims, dim_params = dimension_where(plan.filters, CM, schema, prefix="rr_")
     params.update(dim_params)
     conditions = "".join(f" AND {c}" for c in dims) + raw_extra
@@ -970,18 +1072,19 @@ def _union(plan: Plan, schema: Schema, dialect: str, rolled_select: str, rolled_
 
 
 def message_source(plan: Plan, schema: Schema, dialect: str, names: list[str] | tuple[str, ...] = MEASURE_NAMES,
-                   raw_extra: str = "", rolled_extra: str = "", times: bool = False) -> Source:
+                   raw_extra: str = "", rolled_extra: str = "", times: bool = False, daily: bool = False) -> Source:
     """Rows with ``t`` (the hour, or the raw row's timestamp), the four dimensions and the
     measures ``names``: summed, they give the range's totals whichever rows they came from.
     ``times`` adds ``first_at`` and ``last_at``, whose MIN and MAX are the first and last row's
-    exact timestamps."""
+    exact timestamps. ``daily``: whole UTC days from the daily table (``t`` is then the day's
+    start), for a query that does not group by ``t``."""
     values = measures(schema)
     dims = _columns_present(schema)
     extremes = ["first_at", "last_at"] if times else []
     rolled = ", ".join(["hour AS t", *DIMENSIONS, *names, *extremes])
     raw = ", ".join([f"{sql.TS} AS t", *(f"{dims[c]} AS {c}" for c in DIMENSIONS),
                      *(f"{values[n]} AS {n}" for n in names), *(f"{sql.TS} AS {e}" for e in extremes)])
-    return _union(plan, schema, dialect, rolled, MESSAGES, raw, raw_extra, rolled_extra)
+    return _union(plan, schema, dialect, rolled, MESSAGES, raw, raw_extra, rolled_extra, daily=daily)
 
 
 def keeps_p95(filters: Filters, step: int) -> bool:
@@ -1001,9 +1104,10 @@ def p95_source(plan: Plan, schema: Schema, dialect: str, step: int) -> Source | 
                   rolled_extra=f" AND step = {int(step)}", rolled_dimensions=False, raw_group=" GROUP BY 1")
 
 
-def latency_source(plan: Plan, schema: Schema, dialect: str, dimension: str = "ai_model") -> Source:
+def latency_source(plan: Plan, schema: Schema, dialect: str, dimension: str = "ai_model", daily: bool = False) -> Source:
     """Rows with ``t``, ``dimension`` (ai_model, platform or intent), ``bucket`` and ``n``: the
-    latency histogram split by that one dimension (see ``histogram_dimension``)."""
+    latency histogram split by that one dimension (see ``histogram_dimension``); ``daily`` as
+    for ``message_source``."""
     dims = _columns_present(schema)
     column = DIMENSIONS_BY_FILTER[dimension]
     values = getattr(plan.filters, column)
@@ -1013,7 +1117,7 @@ def latency_source(plan: Plan, schema: Schema, dialect: str, dimension: str = "a
     rolled = f"hour AS t, value AS {dimension}, bucket, n"
     raw = f"{sql.TS} AS t, {dims[dimension]} AS {dimension}, {latency_bucket(dialect)} AS bucket, 1 AS n"
     source = _union(plan, schema, dialect, rolled, LATENCY, raw, raw_extra=f" AND {TIMED}",
-                    rolled_extra=f" AND dimension = :rl_dimension{chosen}", rolled_dimensions=False)
+                    rolled_extra=f" AND dimension = :rl_dimension{chosen}", rolled_dimensions=False, daily=daily)
     return Source(source.text, {**source.params, **params})
 
 
@@ -1228,9 +1332,11 @@ def resolution_source(plan: Plan, schema: Schema, dialect: str) -> Source | None
 
 
 def histogram_percentiles(engine: sa.Engine, source: Source, groups: dict[str, str], fractions: dict[str, float],
-                          params: dict | None = None, scale: float = 1.0) -> "pd.DataFrame":
-    """Per group of ``source``'s rows (``t``, ``bucket``, ``n``): the count and each percentile of
-    ``fractions``, read from the summed histogram and multiplied by ``scale``."""
+                          params: dict | None = None, scale: float = 1.0,
+                          value: Callable[[int], float] | None = None) -> "pd.DataFrame":
+    """Per group of ``source``'s rows (``bucket``, ``n`` and what ``groups`` read): the count and
+    each percentile of ``fractions``, read from the summed histogram (buckets read as ``value``,
+    default ``bucket_value``) and multiplied by ``scale``."""
     import numpy as np
     import pandas as pd
 
@@ -1252,8 +1358,8 @@ def histogram_percentiles(engine: sa.Engine, source: Source, groups: dict[str, s
             row = dict(zip(names, key))
             row["count"] = int(np.sum(counts))
             for label, fraction in fractions.items():
-                value = histogram_percentile(buckets, counts, fraction)
-                row[label] = None if value is None else value * scale
+                read = histogram_percentile(buckets, counts, fraction, value)
+                row[label] = None if read is None else read * scale
             rows.append(row)
     return pd.DataFrame(rows, columns=names + ["count"] + list(fractions))
 
@@ -1272,7 +1378,7 @@ def dialog_part_source(plan: Plan, schema: Schema, dialect: str,
 
 def percentiles(engine: sa.Engine, chosen: Plan, schema: Schema, groups: dict[str, str],
                 fractions: dict[str, float], params: dict | None = None,
-                per: str | None = None) -> "pd.DataFrame":
+                per: str | None = None, daily: bool = False) -> "pd.DataFrame":
     """Response-time percentiles per group, read from the latency histogram of ``chosen``:
     one row per group (``groups``: name → SQL over the histogram's columns t and the dimension),
     with ``timed`` (the values counted) and each of ``fractions`` (name → fraction), within
@@ -1290,7 +1396,8 @@ def percentiles(engine: sa.Engine, chosen: Plan, schema: Schema, groups: dict[st
                                        f"FROM ({source.text}) h{group}", {**source.params, **(params or {})})
         frame = sql.numeric(frame, ["timed", *fractions])
         return frame[frame["timed"] > 0].reset_index(drop=True)
-    frame = histogram_percentiles(engine, latency_source(chosen, schema, dialect, dimension), groups, fractions, params)
+    frame = histogram_percentiles(engine, latency_source(chosen, schema, dialect, dimension, daily=daily), groups,
+                                  fractions, params)
     return frame.rename(columns={"count": "timed"})
 
 
@@ -1322,10 +1429,20 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(f"{state.status}: hours before {state.watermark:%Y-%m-%d %H:00} UTC rolled up, "
                       f"{len(state.dirty_hours)} late hour(s) pending")
-            records = rule_records.standing(engine, discover(engine), _recorded_rules(None))
+            schema = discover(engine)
+            records = rule_records.standing(engine, schema, _recorded_rules(None))
             ends = f", up to {records.upto:%Y-%m-%d %H:00} UTC" if records.upto else ""
             print(f"alert rules recorded: {records.recorded} of {records.recordable} that step by minutes on the "
                   f"service tables{ends}; {records.late_hours} late service hour(s) pending")
+            if records.unwatched:
+                print(f"not recorded: no trigger notes late rows in {', '.join(records.unwatched)} (the role may "
+                      f"not create them); the rules on it read the raw rows")
+            for kept in service_rollups.KEPT:
+                if kept.present(schema):
+                    upto = service_rollups.kept_until(engine, kept, schema)
+                    print(f"{kept.raw}: hours before {upto:%Y-%m-%d %H:00} UTC rolled up" if upto else
+                          f"{kept.raw}: not rolled up (none yet, or the role may not put the triggers that note "
+                          f"late rows on it); its panels read the raw rows")
             return 0
         progress = terminal_progress() if sys.stderr.isatty() else None
         report = refresh(engine, full=args.full, progress=progress)
@@ -1341,7 +1458,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"rollups {'built' if report.full else 'refreshed'}: {report.new_hours:,} new hour(s), "
           f"{report.late_hours:,} late hour(s) in {report.seconds:.1f} s; hours before "
-          f"{report.watermark:%Y-%m-%d %H:00} UTC rolled up; {report.rules.rules} alert rule(s) recorded")
+          f"{report.watermark:%Y-%m-%d %H:00} UTC rolled up; {report.rules.rules} alert rule(s) recorded"
+          + (f" (not on {', '.join(report.rules.unwatched)}: no trigger notes its late rows)"
+             if report.rules.unwatched else ""))
     return 0
 
 

@@ -22,7 +22,8 @@ rule added or changed in alerts.yml is recorded by the next refresh; until then 
 rows. Rows that arrive late into, change or leave a recorded hour of ``system_metrics`` or
 ``service_health`` are noted by triggers in ``rollup_service_dirty_hours``; such an hour and the
 next (whose windows reach back into it) are recorded again by the next refresh, and until then
-rules read the raw rows.
+rules read the raw rows. A table that the database role may not put triggers on (it does not own
+it) is not watched: its rules are not recorded and always read the raw rows (``watch``).
 """
 
 from __future__ import annotations
@@ -150,8 +151,8 @@ def _epoch(value: datetime) -> int:
 
 # --- recording (inside a refresh step) -----------------------------------------------------------
 
-def ddl(schema: Schema, dialect: str) -> list[str]:
-    """The records' tables and the triggers on the service tables present."""
+def ddl(dialect: str) -> list[str]:
+    """The records' tables (the triggers on the service tables: ``watch``)."""
     pg = dialect == "postgresql"
     timestamp_type = "TIMESTAMP" if pg else "TEXT"  # naive UTC, whatever the service tables hold
     big = "BIGINT" if pg else "INTEGER"
@@ -164,22 +165,31 @@ def ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {RECORD_STATE} (rule TEXT NOT NULL PRIMARY KEY, fingerprint TEXT NOT NULL, "
         f"upto {timestamp_type} NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS {SERVICE_DIRTY} (id {serial}, hour {timestamp_type})",
-        *[statement for table in SERVICE_TABLES if schema.has(table, "timestamp")
-          for statement in _triggers(table, dialect, table in schema.aware_timestamps)],
     ]
+
+
+def watch(engine: sa.Engine, schema: Schema) -> tuple[str, ...]:
+    """Make (again) the triggers that note late rows on each service table present, each table in
+    its own transaction; returns the tables watched. A table the role may not put triggers on
+    stays unwatched (``late_rows.watch``): its rules are not recorded and read the raw rows, and
+    the rollups go on."""
+    return tuple(table for table in SERVICE_TABLES if schema.has(table, "timestamp") and late_rows.watch(
+        engine, table, SERVICE_DIRTY, table in schema.aware_timestamps, **_trigger_names(table)))
+
+
+def watched(conn: sa.Connection, schema: Schema) -> frozenset[str]:
+    """The service tables present whose late rows the triggers note (see ``watch``)."""
+    return frozenset(table for table in SERVICE_TABLES if schema.has_table(table)
+                     and late_rows.has_triggers(conn, table, trigger=_trigger_names(table)["trigger"]))
+
+
+def _wanted(rules, tables) -> dict[str, Rule]:
+    """The recordable ``rules`` over the service tables ``tables``, by signature."""
+    return {signature(r): r for r in rules if recordable(r) and METRICS[r.metric].table in tables}
 
 
 def _trigger_names(table: str) -> dict:
     return {"function": f"easyflow_note_{table}", "trigger": f"easyflow_note_{table}_{{event}}"}
-
-
-def _triggers(table: str, dialect: str, aware: bool) -> list[str]:
-    """Triggers on ``table`` that note in ``SERVICE_DIRTY`` the closed hours (naive UTC) a write
-    touched: late rows, changed or deleted rows; a TRUNCATE notes NULL (record everything again)."""
-    utc = "\"timestamp\" AT TIME ZONE 'UTC'" if aware else '"timestamp"'
-    return late_rows.note_triggers(table, SERVICE_DIRTY, dialect, **_trigger_names(table),
-                                   hour=f"date_trunc('hour', {utc})",
-                                   closed=f"{utc} < date_trunc('hour', clock_timestamp() AT TIME ZONE 'UTC')")
 
 
 def drop(conn: sa.Connection, schema: Schema) -> None:
@@ -237,15 +247,18 @@ class Recorded:
     new_rules: int = 0
     late_hours: int = 0
     rules: int = 0
+    unwatched: tuple[str, ...] = ()
 
 
 def record(conn: sa.Connection, schema: Schema, rules, watermark: datetime) -> Recorded:
-    """Bring the records of the recordable ``rules`` up to ``watermark`` (naive UTC, a whole hour):
-    forget the rules no longer in the list or made from other columns, record again the hours
-    late rows touched (and the next), and record the new hours. Runs in the caller's transaction."""
-    done = Recorded()
+    """Bring the records of the recordable ``rules`` on the watched service tables up to
+    ``watermark`` (naive UTC, a whole hour): forget the rules no longer in the list, made from
+    other columns or on a table no longer watched, record again the hours late rows touched (and
+    the next), and record the new hours. Runs in the caller's transaction."""
+    tables = watched(conn, schema)
+    done = Recorded(unwatched=tuple(t for t in SERVICE_TABLES if schema.has_table(t) and t not in tables))
     dialect = conn.dialect.name
-    wanted = {signature(r): r for r in rules if recordable(r) and schema.has_table(METRICS[r.metric].table)}
+    wanted = _wanted(rules, tables)
     columns_now = fingerprint(schema)
     states = _states(conn)
     notes = conn.execute(sa.text(f"SELECT id, hour FROM {SERVICE_DIRTY}")).all()
@@ -288,39 +301,44 @@ def record(conn: sa.Connection, schema: Schema, rules, watermark: datetime) -> R
 
 def behind(engine: sa.Engine, schema: Schema, rules, watermark: datetime) -> bool:
     """Whether a refresh has records to make: late service rows noted, or a recordable rule of
-    ``rules`` not recorded up to ``watermark`` for these columns."""
+    ``rules`` on a watched table not recorded up to ``watermark`` for these columns."""
     if not schema.has_table(RECORD_STATE) or not schema.has_table(SERVICE_DIRTY):
         return any(recordable(r) for r in rules)
     with sql.connected(engine) as conn:
         if conn.execute(sa.text(f"SELECT 1 FROM {SERVICE_DIRTY} LIMIT 1")).first() is not None:
             return True
         states = _states(conn)
+        wanted = _wanted(rules, watched(conn, schema))
     made_from = fingerprint(schema)
-    return any(states.get(signature(r)) != (made_from, watermark) for r in rules
-               if recordable(r) and schema.has_table(METRICS[r.metric].table))
+    return any(states.get(sig) != (made_from, watermark) for sig in wanted)
 
 
 @dataclass
 class Standing:
     """What ``standing`` reads: the recordable rules of a list, those recorded for these columns,
-    the earliest end of their records (naive UTC, None without any), and the late hours noted."""
+    the earliest end of their records (naive UTC, None without any), the late hours noted, and the
+    service tables present that no trigger watches (their rules are not recorded)."""
 
     recordable: int
     recorded: int
     upto: datetime | None
     late_hours: int
+    unwatched: tuple[str, ...] = ()
 
 
 def standing(engine: sa.Engine, schema: Schema, rules) -> Standing:
     """How far the records of ``rules`` stand (for ``python -m data_access.rollups status``)."""
-    wanted = {signature(r) for r in rules if recordable(r) and schema.has_table(METRICS[r.metric].table)}
+    present = [t for t in SERVICE_TABLES if schema.has_table(t)]
+    wanted = _wanted(rules, present)
     if not schema.has_table(RECORD_STATE) or not schema.has_table(SERVICE_DIRTY):
         return Standing(len(wanted), 0, None, 0)
     made_from = fingerprint(schema)
     with sql.connected(engine) as conn:
         ends = [upto for sig, (columns, upto) in _states(conn).items() if sig in wanted and columns == made_from]
         late = conn.execute(sa.text(f"SELECT COUNT(DISTINCT hour) FROM {SERVICE_DIRTY}")).scalar()
-    return Standing(len(wanted), len(ends), min(ends, default=None), int(late or 0))
+        tables = watched(conn, schema)
+    return Standing(len(wanted), len(ends), min(ends, default=None), int(late or 0),
+                    tuple(t for t in present if t not in tables))
 
 
 # --- reading ---------------------------------------------------------------------------------------

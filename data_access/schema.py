@@ -109,7 +109,10 @@ REQUIRED_TABLE = "conversation_metrics"
 
 # What data_access.rollups keeps in the same database (known here so that discover reports it).
 DERIVED_TABLES = ("rollup_messages", "rollup_latency", "rollup_dialogs", "rollup_state", "rollup_dirty_hours",
-                  "rollup_rule_records", "rollup_rule_state", "rollup_service_dirty_hours")
+                  "rollup_rule_records", "rollup_rule_state", "rollup_service_dirty_hours",
+                  "rollup_integration_hours", "rollup_integration_latency", "rollup_integration_state",
+                  "rollup_integration_dirty_hours", "rollup_health_hours", "rollup_health_latency",
+                  "rollup_health_state", "rollup_health_dirty_hours")
 
 # Columns of conversation_metrics that the seed's ConversationMetrics model lacks.
 OPTIONAL_CONVERSATION_COLUMNS = (

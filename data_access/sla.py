@@ -28,16 +28,14 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import rollups, sql
+from data_access import rollups, service_rollups, sql
 from data_access.alert_rules import SlaTargets
 from data_access.filters import Filters, bind_timestamp
 from data_access.kpis import CM, TIMED
-from data_access.operational import FAILED_CALL
+from data_access.service_rollups import FAILED_CALL, KNOWN_STATUS, OK_STATUS
 from data_access.schema import Schema
 
 RECENT = timedelta(hours=1)
-KNOWN_STATUS = "\"status\" IN ('up', 'degraded', 'down')"
-OK_STATUS = "\"status\" IN ('up', 'degraded')"
 
 # source → (table, name column, ok expression, known expression, latency column, valid latency)
 SOURCES = {
@@ -93,6 +91,8 @@ def compliance(engine: sa.Engine, schema: Schema, filters: Filters, source: str,
     covered = replace(filters, end=min(filters.end, _to_local(filters, end))) if end < filters.utc_bounds()[1] else filters
     if source == "answers":
         frame = answer_counts(engine, schema, covered, targets, by_month)
+    elif (rolled := _checks_rolled(engine, schema, covered, source, targets, by_month, params)) is not None:
+        frame = rolled
     else:
         where, where_params = sql.table_where(covered, table, schema, dialect)
         params.update(where_params)
@@ -111,6 +111,65 @@ def compliance(engine: sa.Engine, schema: Schema, filters: Filters, source: str,
         (["month"] if by_month else []) + ["name"], na_position="last", ignore_index=True)
 
 
+# source → (the service_rollups table, its known and ok counts over the kept hours' columns)
+ROLLED_CHECKS = {
+    "services": (service_rollups.HEALTH, f"SUM(CASE WHEN {KNOWN_STATUS} THEN total ELSE 0 END)",
+                 f"SUM(CASE WHEN {OK_STATUS} THEN total ELSE 0 END)"),
+    "integrations": (service_rollups.INTEGRATIONS, "SUM(total)", "SUM(total - failed)"),
+}
+
+
+def _checks_rolled(engine: sa.Engine, schema: Schema, covered: Filters, source: str, targets: SlaTargets,
+                   by_month: bool, params: dict) -> pd.DataFrame | None:
+    """``compliance``'s counts for services or integrations from the hours service_rollups keeps
+    and the raw rows around them: counts, first and last times exact, the p95 from the
+    histogram (within ``service_rollups.RELATIVE_ERROR``), the last hour's counts from the raw
+    rows. None (read the raw rows) where they cannot answer: nothing kept for the range, a
+    target between the counted latency bins, or months whose offset is not whole hours."""
+    if source not in ROLLED_CHECKS:
+        return None
+    kept, known, ok = ROLLED_CHECKS[source]
+    chosen = service_rollups.plan(kept, engine, schema, covered)
+    if (not chosen.rolled or targets.response_time_ms not in rollups.LATENCY_EDGES
+            or (by_month and not chosen.whole_hour_offsets())):
+        return None
+    dialect = engine.dialect.name
+    under = f"under_{rollups.LATENCY_EDGES.index(targets.response_time_ms)}"  # the latencies under that edge
+    name = "COALESCE(CAST(name AS TEXT), 'unknown')"
+    bucket_params: dict = {}
+    keys = {**({"month": sql.local_bucket("hour", "month", covered, schema, kept.raw, dialect, bucket_params)}
+               if by_month else {}), "name": name}
+    group = ", ".join(str(i + 1) for i in range(len(keys)))
+    selected = ", ".join(f"{expr} AS {key}" for key, expr in keys.items())
+    with rollups.planned(chosen, f"sla_{source}"):
+        text, source_params = service_rollups.hours_source(chosen, kept, schema, dialect)
+        frame = sql.read_frame(engine, f"SELECT {selected}, MIN(first_at) AS first_seen, MAX(last_at) AS last_seen, "
+                                       f"SUM({under}) AS under_target, SUM(timed) AS timed, {known} AS known, "
+                                       f"{ok} AS ok FROM ({text}) h GROUP BY {group}",
+                               {**source_params, **bucket_params})
+        p95 = service_rollups.percentiles(engine, chosen, kept, schema, keys, {"p95_ms": 0.95}, bucket_params)
+        # The last hour of the covered time, from the raw rows (its start is no hour's).
+        table, name_column, ok_raw, known_raw = SOURCES[source][:4]
+        where, where_params = sql.table_where(covered, table, schema, dialect, prefix="rc_")
+        raw_name = (f'COALESCE(CAST("{name_column}" AS TEXT), \'unknown\')' if schema.has(table, name_column)
+                    else "'unknown'")
+        recent_keys = {**({"month": sql.local_bucket(sql.TS, "month", covered, schema, table, dialect, where_params)}
+                          if by_month else {}), "name": raw_name}
+        recent = sql.read_frame(engine, f"SELECT {', '.join(f'{e} AS {k}' for k, e in recent_keys.items())}, "
+                                        f"SUM(CASE WHEN {known_raw} THEN 1 ELSE 0 END) AS recent_known, "
+                                        f"SUM(CASE WHEN {known_raw} AND {ok_raw} THEN 1 ELSE 0 END) AS recent_ok "
+                                        f"FROM {table} {where} AND {sql.TS} >= :recent GROUP BY {group}",
+                                {**where_params, "recent": params["recent"]})
+    by = list(keys)
+    if by_month:  # one type on every side of the merges below, as ``compliance`` reads the raw month
+        for part in (frame, p95, recent):
+            part["month"] = pd.to_datetime(part["month"], format="ISO8601")
+    frame = frame.merge(p95[by + ["p95_ms"]], on=by, how="left").merge(recent, on=by, how="left")
+    frame[["recent_known", "recent_ok"]] = frame[["recent_known", "recent_ok"]].fillna(0)
+    return frame[by + ["first_seen", "last_seen", "p95_ms", "under_target", "timed", "known", "ok",
+                       "recent_known", "recent_ok"]]
+
+
 def _answers_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters, targets: SlaTargets,
                     by_month: bool) -> pd.DataFrame:
     """``answer_counts`` from the rollups: counts and the first and last times exact, the p95
@@ -123,7 +182,7 @@ def _answers_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters,
     dialect = engine.dialect.name
     under = " + ".join(f"latency_bin_{i}" for i in range(edges.index(targets.response_time_ms) + 1))
     source = rollups.message_source(chosen, schema, dialect, ["timed", *(f"latency_bin_{i}" for i in range(len(edges)))],
-                                    times=True)
+                                    times=True, daily=not by_month)
     bucket_params: dict = {}
     month = sql.local_bucket("t", "month", filters, schema, CM, dialect, bucket_params) if by_month else None
     name = "COALESCE(CAST(platform AS TEXT), 'unknown')"
@@ -146,9 +205,10 @@ def _answers_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters,
         total = pd.DataFrame({"name": [None], "first_seen": [None], "last_seen": [None],
                               "under_target": [None], "timed": [0]})
     p95 = pd.concat([
-        rollups.percentiles(engine, chosen, schema, keys, {"p95_ms": 0.95}, params=bucket_params, per="platform"),
+        rollups.percentiles(engine, chosen, schema, keys, {"p95_ms": 0.95}, params=bucket_params, per="platform",
+                            daily=not by_month),
         rollups.percentiles(engine, chosen, schema, {"month": month} if by_month else {}, {"p95_ms": 0.95},
-                            params=bucket_params).assign(name=None)], ignore_index=True)
+                            params=bucket_params, daily=not by_month).assign(name=None)], ignore_index=True)
     if by_month:
         p95["month"] = month_of(p95["month"])
     frame = pd.concat([frame, total], ignore_index=True)

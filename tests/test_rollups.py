@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from data_access import ai, alerts, business, kpis, reports, rollups, rule_records, series, sla
+from data_access import ai, alerts, business, kpis, operational, reports, rollups, rule_records, series, service_rollups, sla
 from data_access.alert_rules import load_rules
 from data_access.demo import DemoSpec, load
 from data_access.engine import make_engine
@@ -32,6 +32,8 @@ END = date(2026, 3, 31)  # the data: 30 days over both daylight-saving changes (
 NOW = datetime(2026, 3, 31, 15, 20)  # the refresh's clock: hours before 15:00 are rolled up, the rest is the tail
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu")
 PERCENTILE_COLUMNS = {"p50", "p95", "p99", "p95_response_ms", "p95_ms", "median_resolution_s", "p90_resolution_s"}
+SERVICE_QUERIES = ("integrations", "service_status", "status_intervals", "uptime", "sla_services", "sla_services_month", "sla_integrations",
+                   "sla_integrations_month")
 MESSAGE_KPIS = [k for k, v in kpis.KPIS.items() if v.level in ("messages", "dialogs")]
 
 
@@ -113,6 +115,14 @@ def _queries():
         "cost_outcomes_platform": lambda e, s, f: ai.cost_outcomes(e, s, f, "platform"),
         "dialogs_by_platform": lambda e, s, f: series.dialogs_by_platform(e, s, f),
         "report_series": lambda e, s, f: reports.message_series(e, s, f, "day"),
+        "integrations": lambda e, s, f: operational.integrations(e, s, f),
+        "service_status": lambda e, s, f: operational.service_status(e, s, f),
+        "status_intervals": lambda e, s, f: operational.status_intervals(e, s, f),
+        "uptime": lambda e, s, f: kpis.compute(e, s, f, ["uptime"]),
+        **{f"sla_{source}{'_month' if by_month else ''}": (
+            lambda e, s, f, source=source, by_month=by_month: sla.compliance(e, s, f, source, targets,
+                                                                             by_month=by_month, now=NOW))
+           for source in ("services", "integrations") for by_month in (False, True)},
         "sla_answers": lambda e, s, f: sla.compliance(e, s, f, "answers", targets, now=NOW),
         "sla_answers_month": lambda e, s, f: sla.compliance(e, s, f, "answers", targets, by_month=True, now=NOW),
         # A target between the rolled-up latency bins: the count under it is read from the raw rows.
@@ -164,7 +174,12 @@ def _same_value(a, b, column: str, where: str) -> None:
     if missing(a) or missing(b):
         assert missing(a) and missing(b), f"{where} {column}: {a!r} (rollups) != {b!r} (raw)"
         return
-    if column in PERCENTILE_COLUMNS:
+    service_p95 = column == "p95_latency_ms" or (
+        column == "p95_ms" and ("] sla_services" in where or "] sla_integrations" in where))
+    if service_p95:  # service_rollups' histogram: its stated bound
+        bound = service_rollups.RELATIVE_ERROR * abs(float(b)) + service_rollups.SMALL_MS / 2
+        assert abs(float(a) - float(b)) <= bound, f"{where} {column}: {a} (rollups) vs {b} (raw), beyond the bound"
+    elif column in PERCENTILE_COLUMNS:
         assert abs(float(a) - float(b)) <= rollups.LATENCY_RELATIVE_ERROR * abs(float(b)) + 1e-9, \
             f"{where} {column}: {a} (rollups) vs {b} (raw), beyond {rollups.LATENCY_RELATIVE_ERROR:.0%}"
     elif isinstance(a, (Decimal, int, np.integer)) and isinstance(b, (Decimal, int, np.integer)):
@@ -500,6 +515,50 @@ def test_the_service_rules_read_their_records_and_late_rows_are_recorded_again(r
     _check_all(engine, sets, queries=rules)
 
 
+def test_service_rows_written_late_read_raw_until_the_refresh_keeps_them(rolled_engine):
+    """Odd calls and checks written late into kept hours: no integration, no status, no or
+    negative latency, under a millisecond, an integration named "unknown", a quota; a service
+    whose run of "down" starts mid-hour, two checks at its latest time, a check with no status.
+    The integrations, service status, uptime and SLA tables equal the raw path before the
+    refresh (those hours read raw) and after it (kept again)."""
+    engine = rolled_engine
+    sets = [Filters.for_dates(date(2026, 3, 1), date(2026, 3, 18)),
+            Filters.for_dates(date(2026, 3, 17), date(2026, 3, 18), tz="Asia/Kathmandu"),
+            Filters(datetime(2026, 3, 16, 22, 10), datetime(2026, 3, 18, 5, 50), tz="Europe/Berlin")]
+    queries = {name: call for name, call in _queries().items() if name in SERVICE_QUERIES}
+    _check_all(engine, sets, queries=queries)
+    at = datetime(2026, 3, 18, 4, 10)
+    calls = [{"integration": None, "status_code": None, "latency_ms": None},
+             {"integration": "unknown", "status_code": 200, "latency_ms": 0.3, "quota_used": 5, "quota_limit": 10},
+             {"integration": "payments-api", "status_code": 408, "latency_ms": -1.0, "auth_failed": True},
+             {"integration": "crm-webhook", "kind": "webhook", "status_code": 200, "latency_ms": 0.0},
+             {"integration": "payments-api", "status_code": 200, "latency_ms": 98765.4, "quota_used": 990,
+              "quota_limit": 1000}]
+    insert(engine, "integration_calls", [{"timestamp": at + timedelta(minutes=7 * i), **row}
+                                         for i, row in enumerate(calls)])
+    checks = [{"timestamp": datetime(2026, 3, 18, 4, 20, 30) + timedelta(minutes=i), "service": "billing-service",
+               "status": "up" if i < 3 else "down", "latency_ms": 30.0 + i} for i in range(12)]
+    checks += [{"timestamp": datetime(2026, 3, 18, 4, 31, 30), "service": "search-service", "status": status,
+                "latency_ms": 0.5} for status in ("up", "degraded")]  # two at one time: no run to tell
+    checks += [
+               {"timestamp": datetime(2026, 3, 18, 4, 40, 5), "service": "ai-service", "status": None,
+                "latency_ms": None}]
+    insert(engine, "service_health", checks)
+    schema = discover(engine)
+    for kept in service_rollups.KEPT:
+        assert service_rollups.plan(kept, engine, schema, sets[0]).late == (datetime(2026, 3, 18, 4),)
+    _check_all(engine, sets, queries=queries)
+    report = rollups.refresh(engine, now=NOW)
+    assert report.service_hours == {"integration_calls": 1, "service_health": 1}
+    assert all(not service_rollups.plan(kept, engine, schema, sets[0]).late for kept in service_rollups.KEPT)
+    _check_all(engine, sets, queries=queries)
+    status = operational.service_status(engine, schema, sets[0]).set_index("service")
+    assert tuple(status.loc["billing-service", ["status", "since", "whole_range"]]) == (
+        "down", pd.Timestamp("2026-03-18 04:23:30"), False)  # a run that began mid-hour, in a kept hour
+    runs = operational.status_intervals(engine, schema, sets[0])
+    assert runs[runs["service"] == "billing-service"][["status", "checks"]].values.tolist() == [["down", 9]]
+
+
 def test_a_changed_rule_reads_raw_rows_until_the_refresh_records_it(rolled_engine):
     engine = rolled_engine
     schema = discover(engine)
@@ -518,6 +577,69 @@ def test_a_changed_rule_reads_raw_rows_until_the_refresh_records_it(rolled_engin
     assert_agree(rolled, raw, "MemoryHigh at 70 %")
 
 
+def _role_owning_only_conversation_metrics(url: str, request) -> str:
+    """A login role on ``url``'s database that owns conversation_metrics (and may create tables)
+    but only reads system_metrics and service_health, as a team may grant; dropped after the test."""
+    role = f"efa_keeper_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(sa.make_url(url), isolation_level="AUTOCOMMIT")
+
+    def drop() -> None:  # the database goes first: the role owns things in it
+        admin.dispose()
+        server = sa.create_engine(sa.make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with server.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)')
+            conn.exec_driver_sql(f"DROP ROLE {role}")
+        server.dispose()
+
+    request.addfinalizer(drop)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        conn.exec_driver_sql(f"GRANT CREATE ON SCHEMA public TO {role}")
+        conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        conn.exec_driver_sql(f"ALTER TABLE conversation_metrics OWNER TO {role}")
+    return sa.make_url(url).set(username=role, password=None).render_as_string(hide_password=False)
+
+
+def test_a_role_that_may_not_watch_the_service_tables_still_rolls_up(postgres, request, capsys):
+    """Without the right to put triggers on system_metrics and service_health, the refresh rolls
+    up conversation_metrics all the same and leaves the service rules to the raw rows (nothing
+    would note their late rows); once an owner has made the triggers, the same role records them."""
+    from data_access import logs
+
+    owner_url = postgres.new_database("keeper")
+    load(make_engine(owner_url), DemoSpec(days=3, scale=0.05, seed=5, end=END), roll_up=False)
+    keeper = make_engine(_role_owning_only_conversation_metrics(owner_url, request))
+    report = rollups.refresh(keeper, now=NOW)
+    assert report.status == "done" and report.watermark == datetime(2026, 3, 31, 15)
+    assert (report.rules.rules, report.rules.unwatched) == (0, ("system_metrics", "service_health"))
+    assert report.service_hours == {"integration_calls": 0, "service_health": 0}
+    schema = discover(keeper)
+    assert not rollups.behind(keeper, schema, report.watermark)  # no refresh started over and over
+    rule = next(r for r in load_rules().rules if r.name == "ServiceDown")
+    days = Filters.for_dates(date(2026, 3, 30), END)
+    with logs.recording() as records:
+        history = _fired(alerts.rule_history(keeper, schema, days, rule))
+    assert [r["path"] for r in records] == ["raw (rule not recorded yet)"]
+    assert service_rollups.plan(service_rollups.INTEGRATIONS, keeper, schema, days).reason == "integration_calls not rolled up"
+    with logs.recording() as records:
+        messages = kpis.compute_one(keeper, schema, days, "messages")
+    assert {r["path"] for r in records} == {"rollups + raw"}  # conversation_metrics' rollups serve
+    with rollups.raw_reference():
+        assert_agree(history, _fired(alerts.rule_history(keeper, schema, days, rule)), "ServiceDown")
+        assert messages == kpis.compute_one(keeper, schema, days, "messages")
+    assert rollups.main(["status", "--url", keeper.url.render_as_string(hide_password=False)]) == 0
+    out = capsys.readouterr().out
+    assert "not recorded: no trigger notes late rows in system_metrics, service_health" in out
+    assert "integration_calls: not rolled up" in out and "service_health: not rolled up" in out
+
+    rollups.refresh(make_engine(owner_url), now=NOW)  # the owner makes the triggers
+    report = rollups.refresh(keeper, now=NOW)
+    recordable = sum(rule_records.recordable(r) for r in load_rules().rules)
+    assert (report.rules.rules, report.rules.unwatched) == (recordable, ())
+    assert service_rollups.plan(service_rollups.INTEGRATIONS, keeper, discover(keeper), days).rolled  # the owner's triggers watch it too
+    assert rule_records.recorded_until(keeper, schema, rule, days.start)[0] == datetime(2026, 3, 31, 15)
+
+
 def test_refresh_command_line(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
     load(make_engine(url), DemoSpec(days=2, scale=0.05, seed=1), roll_up=False)
@@ -530,6 +652,7 @@ def test_refresh_command_line(tmp_path, capsys):
     assert "ready" in out
     recordable = sum(rule_records.recordable(r) for r in load_rules().rules)
     assert f"alert rules recorded: {recordable} of {recordable} " in out and "0 late service hour(s)" in out
+    assert "integration_calls: hours before " in out and "service_health: hours before " in out
     assert rollups.main(["refresh", "--url", f"sqlite:///{tmp_path / 'missing' / 'x.sqlite'}"]) != 0
     assert "Traceback" not in capsys.readouterr().err
 

@@ -1,0 +1,384 @@
+"""integration_calls and service_health aggregated per UTC hour, kept by the rollups' refresh.
+
+The Operational page's integrations table and service status, the SLA page's services and
+integrations, and the Uptime tile grouped every call or check of the range on each cold view;
+their p95s sorted them all. So each refresh of the rollups (``data_access.rollups.refresh``)
+brings, for each table of ``KEPT``, two tables up to the same watermark as conversation_metrics'
+rollups:
+
+- ``rollup_<stem>_hours``: per hour, name (integration or service, as stored, NULL included) and
+  the ``split`` columns (a check's status), the exact counts and sums those panels read
+  (``Kept.measures``): rows, the first and last row's time, the rows with a latency and those
+  under each of ``rollups.LATENCY_EDGES``, and per table its own (failed calls, auth failures,
+  the webhooks' latency sum and count, the last call's time with a quota);
+- ``rollup_<stem>_latency``: per hour and name, a histogram of latency_ms in log-spaced buckets
+  (``latency_bucket``), from which a percentile is read within ``RELATIVE_ERROR`` (within
+  ``SMALL_MS`` / 2 for values under ``SMALL_MS``).
+
+A page reads the hours before the watermark from them and the rest of its range from the raw
+rows, in one answer (``plan``). Rows that arrive late into, change or leave an aggregated hour
+are noted by triggers in ``rollup_<stem>_dirty_hours``; such hours read the raw rows until the
+next refresh aggregates them again. Where the role may not put triggers on the table (only its
+owner may, on PostgreSQL) nothing is kept for it and the pages read the raw rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from data_access import late_rows, sql
+from data_access.filters import Filters, bind_timestamp
+from data_access.schema import Schema
+
+VERSION = 1  # of the kept tables' shape: another makes them again
+HOUR = timedelta(hours=1)
+MAX_LATE_HOURS = 500  # more late hours than this pending: the whole range reads the raw rows
+
+# A call failed when the partner answered 5xx, timed out (408) or gave no status at all.
+FAILED_CALL = '("status_code" IS NULL OR "status_code" >= 500 OR "status_code" = 408)'
+KNOWN_STATUS = "\"status\" IN ('up', 'degraded', 'down')"
+OK_STATUS = "\"status\" IN ('up', 'degraded')"
+VALID_LATENCY = '"latency_ms" >= 0'
+SMALL_MS = 1.0  # below it one bucket: latencies are read as SMALL_MS / 2 there
+RATIO = 1.02
+RELATIVE_ERROR = (RATIO - 1) / 2
+
+
+def latency_bucket(value: str = '"latency_ms"') -> str:
+    """The histogram bucket of a non-negative latency (milliseconds, any real): 0 under
+    ``SMALL_MS``, else 1 + the whole number of ``RATIO`` steps above it."""
+    return (f"CASE WHEN {value} < {SMALL_MS} THEN 0 "
+            f"ELSE 1 + CAST(FLOOR(LN({value} / {SMALL_MS}) / LN({RATIO})) AS INTEGER) END")
+
+
+def bucket_value(bucket: int) -> float:
+    """The value a bucket of ``latency_bucket`` reads as: the middle of its bounds."""
+    if bucket <= 0:
+        return SMALL_MS / 2
+    return SMALL_MS * RATIO ** (bucket - 1) * (1 + RATIO) / 2
+
+
+def _common(schema: Schema, table: str) -> dict[str, tuple[str, str]]:
+    """The measures of every kept table: measure → (SQL over one raw row, how hours combine);
+    ``under_i``: the latencies under ``rollups.LATENCY_EDGES[i]`` (an SLA target on an edge is
+    counted exactly)."""
+    from data_access.rollups import LATENCY_EDGES
+
+    latency = schema.has(table, "latency_ms")
+    measures = {"total": ("1", "SUM"), "first_at": (sql.TS, "MIN"), "last_at": (sql.TS, "MAX"),
+                "timed": (f"CASE WHEN {VALID_LATENCY} THEN 1 ELSE 0 END" if latency else "0", "SUM")}
+    for i, edge in enumerate(LATENCY_EDGES):
+        measures[f"under_{i}"] = (f'CASE WHEN {VALID_LATENCY} AND "latency_ms" < {edge} THEN 1 ELSE 0 END'
+                                  if latency else "0", "SUM")
+    return measures
+
+
+def _integration_measures(schema: Schema) -> dict[str, tuple[str, str]]:
+    has = lambda column: schema.has("integration_calls", column)  # noqa: E731
+    webhook = f"\"kind\" = 'webhook' AND {VALID_LATENCY}" if has("latency_ms") and has("kind") else None
+    return {**_common(schema, "integration_calls"),  # as operational.integrations reads the raw rows
+            "failed": (f"CASE WHEN {FAILED_CALL} THEN 1 ELSE 0 END", "SUM"),
+            "auth_failures": (sql.flag(sql.column("integration_calls", "auth_failed")) if has("auth_failed") else "NULL",
+                              "SUM"),
+            "webhook_sum": (f'CASE WHEN {webhook} THEN "latency_ms" END' if webhook else "NULL", "SUM"),
+            "webhook_n": (f"CASE WHEN {webhook} THEN 1 ELSE 0 END" if webhook else "0", "SUM"),
+            "quota_at": (f'CASE WHEN "quota_used" IS NOT NULL AND "quota_limit" IS NOT NULL THEN {sql.TS} END'
+                         if has("quota_used") and has("quota_limit") else "NULL", "MAX")}
+
+
+@dataclass(frozen=True)
+class Kept:
+    """One table kept per UTC hour: ``raw`` grouped by its ``name`` column and ``split``, in the
+    tables named from ``stem``; ``measures_of`` gives its measures (default: ``_common``)."""
+
+    raw: str
+    stem: str
+    name: str
+    split: tuple[str, ...]
+    measures_of: Callable[[Schema], dict[str, tuple[str, str]]] | None = None
+
+    @property
+    def hours(self) -> str:
+        return f"rollup_{self.stem}_hours"
+
+    @property
+    def latency(self) -> str:
+        return f"rollup_{self.stem}_latency"
+
+    @property
+    def state(self) -> str:
+        return f"rollup_{self.stem}_state"
+
+    @property
+    def dirty(self) -> str:
+        return f"rollup_{self.stem}_dirty_hours"
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return (self.hours, self.latency, self.state, self.dirty)
+
+    @property
+    def triggers(self) -> dict[str, str]:
+        return {"function": f"easyflow_note_{self.raw}_hours", "trigger": f"easyflow_note_{self.raw}_hours_{{event}}"}
+
+    def measures(self, schema: Schema) -> dict[str, tuple[str, str]]:
+        """Each kept measure → (its SQL over one raw row, the aggregate that combines it)."""
+        return self.measures_of(schema) if self.measures_of else _common(schema, self.raw)
+
+    def name_sql(self, schema: Schema) -> str:
+        return f'"{self.name}"' if schema.has(self.raw, self.name) else "NULL"
+
+    def split_sql(self, schema: Schema) -> list[str]:
+        return [f'"{c}"' if schema.has(self.raw, c) else "NULL" for c in self.split]
+
+    def fingerprint(self, schema: Schema) -> str:
+        """What the kept hours were made from: this code's ``VERSION``, the raw table's columns and
+        timestamp kind."""
+        columns = ",".join(sorted(schema.columns.get(self.raw, ())))
+        return f"v{VERSION};{columns};aware={self.raw in schema.aware_timestamps}"
+
+    def present(self, schema: Schema) -> bool:
+        return schema.has(self.raw, "timestamp")
+
+
+INTEGRATIONS = Kept("integration_calls", "integration", "integration", (), _integration_measures)
+HEALTH = Kept("service_health", "health", "service", ("status",))
+KEPT = (INTEGRATIONS, HEALTH)
+TABLES = tuple(table for kept in KEPT for table in kept.tables)
+DATA_TABLES = tuple(table for kept in KEPT for table in (kept.hours, kept.latency))
+
+
+# --- keeping ------------------------------------------------------------------------------------
+
+def _data_ddl(kept: Kept, dialect: str) -> list[str]:
+    pg = dialect == "postgresql"
+    ts = "TIMESTAMP" if pg else "TEXT"  # naive UTC, whatever the raw table holds
+    real = "DOUBLE PRECISION" if pg else "REAL"
+    kinds = {m: ts if m.endswith("_at") else real if m.endswith("_sum") else "INTEGER"
+             for m in kept.measures(Schema(columns={}))}
+    splits = "".join(f", {c} TEXT" for c in kept.split)
+    return [f"CREATE TABLE IF NOT EXISTS {kept.hours} (hour {ts} NOT NULL, name TEXT{splits}, "
+            + ", ".join(f"{m} {kind}" for m, kind in kinds.items()) + ")",
+            f"CREATE INDEX IF NOT EXISTS ix_{kept.hours}_hour ON {kept.hours} (hour)",
+            f"CREATE TABLE IF NOT EXISTS {kept.latency} (hour {ts} NOT NULL, name TEXT, bucket INTEGER NOT NULL, "
+            f"n INTEGER NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS ix_{kept.latency}_hour ON {kept.latency} (hour)"]
+
+
+def ddl(dialect: str) -> list[str]:
+    """The tables (the triggers on the raw tables: ``watch``)."""
+    ts = "TIMESTAMP" if dialect == "postgresql" else "TEXT"
+    serial = "BIGSERIAL PRIMARY KEY" if dialect == "postgresql" else "INTEGER PRIMARY KEY AUTOINCREMENT"
+    statements = []
+    for kept in KEPT:
+        statements += [*_data_ddl(kept, dialect),
+                       f"CREATE TABLE IF NOT EXISTS {kept.state} (id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, "
+                       f"upto {ts} NOT NULL)",
+                       f"CREATE TABLE IF NOT EXISTS {kept.dirty} (id {serial}, hour {ts})"]
+    return statements
+
+
+def watch(engine: sa.Engine, schema: Schema) -> tuple[str, ...]:
+    """Make (again) the triggers that note late rows on each kept table present; returns the
+    raw tables watched (see ``late_rows.watch``)."""
+    return tuple(kept.raw for kept in KEPT if kept.present(schema) and late_rows.watch(
+        engine, kept.raw, kept.dirty, kept.raw in schema.aware_timestamps, **kept.triggers))
+
+
+def drop(conn: sa.Connection, schema: Schema) -> None:
+    """Remove the triggers and the tables."""
+    for kept in KEPT:
+        if schema.has_table(kept.raw):
+            for statement in late_rows.drop_triggers(kept.raw, conn.dialect.name, **kept.triggers):
+                conn.exec_driver_sql(statement)
+        for table in kept.tables:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+
+
+def _aggregate(conn: sa.Connection, kept: Kept, schema: Schema, lo: datetime, hi: datetime) -> None:
+    """Replace the kept hours of [lo, hi) (whole hours, naive UTC) with the raw rows' aggregates."""
+    dialect = conn.dialect.name
+    for table in (kept.hours, kept.latency):
+        conn.execute(sa.text(f"DELETE FROM {table} WHERE hour >= :lo AND hour < :hi"),
+                     {"lo": bind_timestamp(lo, dialect), "hi": bind_timestamp(hi, dialect)})
+    where, params = sql.table_where(Filters(lo, hi), kept.raw, schema, dialect, prefix="kh_")
+    measures = kept.measures(schema)
+    hour = late_rows.hour_of(sql.TS, dialect)
+    keys = [hour, kept.name_sql(schema), *kept.split_sql(schema)]
+    group = ", ".join(str(i + 1) for i in range(len(keys)))
+    combined = ", ".join(f"{how}({expr})" for expr, how in measures.values())
+    conn.execute(sa.text(f"INSERT INTO {kept.hours} (hour, name, {''.join(c + ', ' for c in kept.split)}"
+                         f"{', '.join(measures)}) SELECT {', '.join(keys)}, {combined} FROM {kept.raw} {where} "
+                         f"GROUP BY {group}"), params)
+    if schema.has(kept.raw, "latency_ms"):
+        conn.execute(sa.text(f"INSERT INTO {kept.latency} (hour, name, bucket, n) "
+                             f"SELECT {hour}, {kept.name_sql(schema)}, {latency_bucket()}, COUNT(*) FROM {kept.raw} "
+                             f"{where} AND {VALID_LATENCY} GROUP BY 1, 2, 3"), params)
+
+
+def _state(conn: sa.Connection, kept: Kept, schema: Schema) -> datetime | None:
+    row = conn.execute(sa.text(f"SELECT fingerprint, upto FROM {kept.state} WHERE id = 1")).first()
+    return late_rows.naive_utc(row[1]) if row is not None and row[0] == kept.fingerprint(schema) else None
+
+
+def _refresh_one(conn: sa.Connection, kept: Kept, schema: Schema, watermark: datetime) -> int:
+    dialect = conn.dialect.name
+    if not kept.present(schema) or not late_rows.has_triggers(conn, kept.raw, trigger=kept.triggers["trigger"]):
+        for table in kept.tables:
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+        return 0
+    made_from = conn.execute(sa.text(f"SELECT fingerprint FROM {kept.state} WHERE id = 1")).scalar()
+    upto = _state(conn, kept, schema)
+    notes = conn.execute(sa.text(f"SELECT id, hour FROM {kept.dirty}")).all()
+    hours = 0
+    if made_from is not None and not made_from.startswith(f"v{VERSION};"):
+        for table in (kept.hours, kept.latency):  # made by another version: their shape follows this one
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        for statement in _data_ddl(kept, dialect):
+            conn.exec_driver_sql(statement)
+    if upto is None or any(hour is None for _, hour in notes):  # new, other columns, or truncated
+        for table in (kept.hours, kept.latency):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+        first = late_rows.naive_utc(conn.execute(sa.text(f"SELECT MIN({sql.TS}) FROM {kept.raw}")).scalar())
+        upto = watermark if first is None else min(first.replace(minute=0, second=0, microsecond=0), watermark)
+    else:
+        late = {late_rows.naive_utc(hour) for _, hour in notes}
+        for lo, hi in late_rows.hour_runs(h for h in late if h < upto):
+            _aggregate(conn, kept, schema, lo, hi)
+            hours += int((hi - lo) / HOUR)
+    if upto < watermark:
+        _aggregate(conn, kept, schema, upto, watermark)
+        hours += int((watermark - upto) / HOUR)
+    params = {"fp": kept.fingerprint(schema), "upto": bind_timestamp(watermark, dialect)}
+    if conn.execute(sa.text(f"UPDATE {kept.state} SET fingerprint = :fp, upto = :upto WHERE id = 1"),
+                    params).rowcount == 0:
+        conn.execute(sa.text(f"INSERT INTO {kept.state} (id, fingerprint, upto) VALUES (1, :fp, :upto)"), params)
+    if notes:
+        conn.execute(sa.text(f"DELETE FROM {kept.dirty} WHERE id <= :last"), {"last": max(i for i, _ in notes)})
+    return hours
+
+
+def refresh(conn: sa.Connection, schema: Schema, watermark: datetime) -> dict[str, int]:
+    """Bring each kept table's hours up to ``watermark`` (naive UTC, a whole hour): the late hours
+    noted again, then the new hours; everything again when the raw table's columns changed or it
+    was truncated. Keeps nothing for a table (its readers read raw rows) while no trigger notes
+    its late rows. Runs in the caller's transaction; returns the hours aggregated per raw table."""
+    return {kept.raw: _refresh_one(conn, kept, schema, watermark) for kept in KEPT}
+
+
+def behind(engine: sa.Engine, schema: Schema, watermark: datetime) -> bool:
+    """Whether a refresh has hours to keep: late rows noted, or a watched table's hours short of
+    ``watermark`` (a table no trigger watches keeps nothing: never behind)."""
+    present = [kept for kept in KEPT if kept.present(schema)]
+    if any(not schema.has_table(kept.state) or not schema.has_table(kept.dirty) for kept in present):
+        return True
+    with sql.connected(engine) as conn:
+        for kept in present:
+            if not late_rows.has_triggers(conn, kept.raw, trigger=kept.triggers["trigger"]):
+                continue
+            if conn.execute(sa.text(f"SELECT 1 FROM {kept.dirty} LIMIT 1")).first() is not None:
+                return True
+            if _state(conn, kept, schema) != watermark:
+                return True
+    return False
+
+
+def kept_until(engine: sa.Engine, kept: Kept, schema: Schema) -> datetime | None:
+    """The end of ``kept``'s hours (naive UTC), or None when none are kept for these columns."""
+    if not schema.has_table(kept.state):
+        return None
+    with sql.connected(engine) as conn:
+        return _state(conn, kept, schema)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+def plan(kept: Kept, engine: sa.Engine, schema: Schema, filters: Filters):
+    """Where a read of ``kept.raw`` over ``filters`` goes (a ``rollups.Plan``): the whole hours
+    of the range before the kept watermark, but the late ones, from the kept hours; the rest from
+    the raw rows. The raw path when nothing is kept (with the reason); never raises."""
+    from data_access import rollups
+
+    forced = rollups.forced_raw()
+    if forced:
+        return rollups.Plan(filters, reason=forced)
+    if not schema.has_table(kept.state) or not schema.has_table(kept.dirty):
+        return rollups.Plan(filters, reason=f"no {kept.stem} rollups")
+    try:
+        with sql.connected(engine) as conn:
+            upto = _state(conn, kept, schema)
+            late = conn.execute(sa.text(f"SELECT DISTINCT hour FROM {kept.dirty} "
+                                        f"LIMIT {MAX_LATE_HOURS + 1}")).scalars().all()
+    except sa.exc.SQLAlchemyError:
+        return rollups.Plan(filters, reason=f"{kept.stem} rollups unreadable")
+    if upto is None:  # none made yet, for these columns, or no trigger watches the table
+        return rollups.Plan(filters, reason=f"{kept.raw} not rolled up")
+    if len(late) > MAX_LATE_HOURS or any(hour is None for hour in late):
+        return rollups.Plan(filters, reason="many late rows pending")
+    start, end = filters.utc_bounds()
+    lo, hi = rollups.ceil_hour(start), min(rollups.floor_hour(end), upto)
+    if hi <= lo:
+        return rollups.Plan(filters, reason="no whole hour rolled up")
+    return rollups.Plan(filters, (lo, hi), tuple(sorted(h for h in map(late_rows.naive_utc, late) if lo <= h < hi)))
+
+
+def planner(kept: Kept) -> Callable:
+    """``plan`` for ``kept``, as ``rollups.served`` takes it."""
+    return lambda engine, schema, filters: plan(kept, engine, schema, filters)
+
+
+def _union(chosen, kept: Kept, schema: Schema, dialect: str, rolled_select: str, rolled_table: str,
+           raw_select: str, raw_extra: str = "") -> tuple[str, dict]:
+    """``(sql, params)``: a UNION ALL of ``rolled_select`` over the plan's kept hours and
+    ``raw_select`` over its raw ranges, with the same columns."""
+    parts, params = [], {}
+    if chosen.rolled:
+        lo, hi = chosen.rolled
+        params.update(kr_lo=bind_timestamp(lo, dialect), kr_hi=bind_timestamp(hi, dialect))
+        names = [f"kr_late_{i}" for i in range(len(chosen.late))]
+        params.update({n: bind_timestamp(h, dialect) for n, h in zip(names, chosen.late)})
+        late = f" AND hour NOT IN ({', '.join(':' + n for n in names)})" if names else ""
+        parts.append(f"SELECT {rolled_select} FROM {rolled_table} WHERE hour >= :kr_lo AND hour < :kr_hi{late}")
+    for i, (lo, hi) in enumerate(chosen.raw_ranges()):
+        where, where_params = sql.table_where(Filters(lo, hi), kept.raw, schema, dialect, prefix=f"kr{i}_")
+        params.update(where_params)
+        parts.append(f"SELECT {raw_select} FROM {kept.raw} {where}{raw_extra}")
+    if not parts:
+        parts.append(f"SELECT {raw_select} FROM {kept.raw} WHERE 1 = 0")
+    return " UNION ALL ".join(parts), params
+
+
+def hours_source(chosen, kept: Kept, schema: Schema, dialect: str, *, marked: bool = False) -> tuple[str, dict]:
+    """``(sql, params)`` of rows with ``hour`` (the raw row's time in the raw ranges), ``name``,
+    the ``split`` columns and the kept measures: combined per name (each by its aggregate), the
+    plan's range's totals. ``marked`` adds ``kept``: 1 for a kept hour's row, 0 for a raw row."""
+    measures = kept.measures(schema)
+    rolled = ", ".join(["hour", "name", *kept.split, *measures, *(["1 AS kept"] if marked else [])])
+    raw = ", ".join([f"{sql.TS} AS hour", f"{kept.name_sql(schema)} AS name",
+                     *(f"{expr} AS {c}" for expr, c in zip(kept.split_sql(schema), kept.split)),
+                     *(f"{expr} AS {m}" for m, (expr, _) in measures.items()), *(["0 AS kept"] if marked else [])])
+    return _union(chosen, kept, schema, dialect, rolled, kept.hours, raw)
+
+
+def latency_source(chosen, kept: Kept, schema: Schema, dialect: str) -> tuple[str, dict]:
+    """``(sql, params)`` of rows with ``hour``, ``name``, ``bucket`` and ``n``: the latency
+    histogram of the plan's range."""
+    return _union(chosen, kept, schema, dialect, "hour, name, bucket, n", kept.latency,
+                  f"{sql.TS} AS hour, {kept.name_sql(schema)} AS name, {latency_bucket()} AS bucket, 1 AS n",
+                  raw_extra=f" AND {VALID_LATENCY}")
+
+
+def percentiles(engine: sa.Engine, chosen, kept: Kept, schema: Schema, groups: dict[str, str],
+                fractions: dict[str, float], params: dict | None = None):
+    """Latency percentiles per group (``groups``: output name → SQL over ``hour`` and ``name``)
+    read from the histogram, within ``RELATIVE_ERROR`` (``SMALL_MS`` / 2 under ``SMALL_MS``)
+    of ``percentile_cont``: a frame with the groups, ``count`` and each of ``fractions``."""
+    from data_access import rollups
+
+    text, source_params = latency_source(chosen, kept, schema, engine.dialect.name)
+    return rollups.histogram_percentiles(engine, rollups.Source(text, source_params), groups, fractions,
+                                         params, value=bucket_value)
