@@ -355,20 +355,24 @@ def readable(rule: Rule, filters: Filters, chart_step: int) -> bool:
 def recorded_until(engine: sa.Engine, schema: Schema, rule: Rule, start: datetime) -> tuple[datetime | None, str]:
     """Until when (naive UTC) ``rule``'s records can be read from ``start`` on, or (None, why
     not): the rule is not recorded (yet) for these columns, late service rows wait from the hour
-    before ``start`` on, or nothing after ``start`` is recorded."""
+    before ``start`` on, or nothing after ``start`` is recorded; never raises (the tables may be
+    made again by a first build as a page reads)."""
     if not schema.has_table(RECORD_STATE) or not schema.has_table(SERVICE_DIRTY):
         return None, "no rule records"
     dialect = engine.dialect.name
-    with sql.connected(engine) as conn:
-        row = conn.execute(sa.text(f"SELECT fingerprint, upto FROM {RECORD_STATE} WHERE rule = :sig"),
-                           {"sig": signature(rule)}).first()
-        if row is None or row[0] != fingerprint(schema):
-            return None, "rule not recorded yet"
-        upto = late_rows.naive_utc(row[1])
-        waiting = conn.execute(sa.text(f"SELECT 1 FROM {SERVICE_DIRTY} WHERE hour IS NULL "
-                                       f"OR (hour >= :from AND hour < :upto) LIMIT 1"),
-                               {"from": bind_timestamp(start - HOUR, dialect),
-                                "upto": bind_timestamp(upto, dialect)}).first()
+    try:
+        with sql.connected(engine) as conn:
+            row = conn.execute(sa.text(f"SELECT fingerprint, upto FROM {RECORD_STATE} WHERE rule = :sig"),
+                               {"sig": signature(rule)}).first()
+            if row is None or row[0] != fingerprint(schema):
+                return None, "rule not recorded yet"
+            upto = late_rows.naive_utc(row[1])
+            waiting = conn.execute(sa.text(f"SELECT 1 FROM {SERVICE_DIRTY} WHERE hour IS NULL "
+                                           f"OR (hour >= :from AND hour < :upto) LIMIT 1"),
+                                   {"from": bind_timestamp(start - HOUR, dialect),
+                                    "upto": bind_timestamp(upto, dialect)}).first()
+    except sa.exc.SQLAlchemyError:
+        return None, "rule records unreadable"
     if waiting is not None:
         return None, "late service rows pending"
     if upto <= start:
