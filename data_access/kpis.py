@@ -653,9 +653,9 @@ def compute(engine: sa.Engine, schema: Schema, filters: Filters,
 # The health KPIs over service_rollups' hours of service_health (a row per hour, service and
 # status with its checks in ``total``), named as their raw aggregates.
 ROLLED_HEALTH_AGGREGATES = {
-    "uptime": {"ok": "SUM(CASE WHEN \"status\" IN ('up', 'degraded') THEN total ELSE 0 END)",
-               "n": "SUM(CASE WHEN \"status\" IN ('up', 'degraded', 'down') THEN total ELSE 0 END)",
-               "bad": "SUM(CASE WHEN \"status\" IN ('up', 'degraded', 'down') THEN 0 ELSE total END)"},
+    "uptime": {"ok": f"SUM(CASE WHEN {service_rollups.OK_STATUS} THEN total ELSE 0 END)",
+               "n": f"SUM(CASE WHEN {service_rollups.KNOWN_STATUS} THEN total ELSE 0 END)",
+               "bad": f"SUM(CASE WHEN {service_rollups.KNOWN_STATUS} THEN 0 ELSE total END)"},
 }
 
 

@@ -1,7 +1,8 @@
 """Triggers that note the closed hours a write touched: rows that arrive late into an hour already
 aggregated, and rows changed or deleted there. The rollups (``data_access.rollups``) note
-conversation_metrics' hours, the rule records (``data_access.rule_records``) the service tables';
-both read the noted hours back as naive UTC and aggregate them again in runs."""
+conversation_metrics' hours; the rule records (``data_access.rule_records``) and the service tables'
+hours (``data_access.service_rollups``) note those of the service tables. All read the noted hours
+back as naive UTC and aggregate them again in runs."""
 
 from __future__ import annotations
 
@@ -30,15 +31,20 @@ def hour_of(expr: str, dialect: str) -> str:
     return f"date_trunc('hour', {expr})" if dialect == "postgresql" else f"strftime('%Y-%m-%d %H:00:00', {expr})"
 
 
+def runs(starts, step: timedelta) -> list[tuple[datetime, datetime]]:
+    """Periods of length ``step`` (by their starts) as sorted [start, end) runs of consecutive ones."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start in sorted(set(starts)):
+        if merged and merged[-1][1] == start:
+            merged[-1] = (merged[-1][0], start + step)
+        else:
+            merged.append((start, start + step))
+    return merged
+
+
 def hour_runs(hours) -> list[tuple[datetime, datetime]]:
     """Hours (whole, naive UTC) as sorted [start, end) runs of consecutive hours."""
-    runs: list[tuple[datetime, datetime]] = []
-    for hour in sorted(set(hours)):
-        if runs and runs[-1][1] == hour:
-            runs[-1] = (runs[-1][0], hour + HOUR)
-        else:
-            runs.append((hour, hour + HOUR))
-    return runs
+    return runs(hours, HOUR)
 
 
 def note_triggers(table: str, dirty: str, dialect: str, *, function: str, trigger: str, hour: str | None = None,

@@ -918,14 +918,8 @@ class Plan:
         lo, hi = self.rolled
         first, last = floor_day(lo) + (DAY if floor_day(lo) < lo else timedelta(0)), floor_day(hi)
         late_days = {floor_day(h) for h in self.late}
-        days = [first + k * DAY for k in range(max((last - first) // DAY, 0)) if first + k * DAY not in late_days]
-        runs: list[tuple[datetime, datetime]] = []
-        for day in days:
-            if runs and runs[-1][1] == day:
-                runs[-1] = (runs[-1][0], day + DAY)
-            else:
-                runs.append((day, day + DAY))
-        return runs
+        days = [first + k * DAY for k in range(max((last - first) // DAY, 0))]
+        return late_rows.runs((day for day in days if day not in late_days), DAY)
 
     def whole_hour_offsets(self) -> bool:
         """Whether every UTC offset of the filters' timezone in the range is whole hours, so
