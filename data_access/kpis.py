@@ -588,16 +588,8 @@ def level_source(level: str, filters: Filters, schema: Schema, dialect: str,
         return f"({subquery}) dialogs", params
     where, params = sql.table_where(filters, table, schema, dialect)
     if level == "system":
-        requests = "SUM(CASE WHEN requests >= 0 THEN requests END)" if schema.has(table, "requests") else "NULL"
-        errors = "SUM(CASE WHEN errors >= 0 THEN errors END)" if schema.has(table, "errors") else "NULL"
-        sessions = ("SUM(CASE WHEN active_sessions >= 0 THEN active_sessions END)"
-                    if schema.has(table, "active_sessions") else "NULL")
-        resources = "".join(
-            f", MAX(CASE WHEN {name}_percent BETWEEN 0 AND 100 THEN {name}_percent END) AS {name}"
-            if schema.has(table, f"{name}_percent") else f", NULL AS {name}"
-            for name in RESOURCES)
-        return (f"(SELECT {sql.TS}, {requests} AS requests, {errors} AS errors, "
-                f"{sessions} AS active_sessions{resources}, MAX({sql.TS}) OVER () AS latest_sample "
+        columns = "".join(f", {expr} AS {name}" for name, expr in service_rollups.sample_columns(schema).items())
+        return (f"(SELECT {sql.TS}{columns}, MAX({sql.TS}) OVER () AS latest_sample "
                 f"FROM system_metrics {where} GROUP BY {sql.TS}) samples"), params
     return f"{table} {where}", params
 
@@ -636,6 +628,10 @@ def compute(engine: sa.Engine, schema: Schema, filters: Filters,
                                                                    filters)).rolled:
             with rollups.planned(checks, "compute"):
                 row = _rolled_health_row(engine, checks, schema, built)
+        elif level == "system" and (samples := service_rollups.plan(service_rollups.SYSTEM, engine, schema,
+                                                                    filters)).rolled:
+            with rollups.planned(samples, "compute"):
+                row = _rolled_system_row(engine, samples, schema, built)
         else:
             select = ", ".join(f"{expr} AS {key}__{name}"
                                for key, agg in built.items() for name, expr in agg.columns.items())
@@ -663,6 +659,27 @@ def _rolled_health_row(engine: sa.Engine, chosen, schema: Schema, built: dict[st
     source, params = service_rollups.hours_source(chosen, service_rollups.HEALTH, schema, engine.dialect.name)
     select = ", ".join(f"{expr} AS {key}__{name}" for key in built for name, expr in ROLLED_HEALTH_AGGREGATES[key].items())
     return sql.read_row(engine, f"SELECT {select} FROM ({source}) h", params)
+
+
+# The system KPIs over service_rollups' hours of system_metrics' samples (``samples_of``), and
+# ``latest``: the one sample at the range's last sample time, read raw; named as their raw aggregates.
+ROLLED_SYSTEM_AGGREGATES = {
+    "avg_rps": {"req": "SUM(requests_sum)", "samples": "SUM(samples)"},
+    "peak_rps": {"peak": "MAX(requests_peak)", "samples": "SUM(samples)"},
+    "error_rate": {"err": "SUM(errors_sum)", "req": "SUM(requests_sum)"},
+    "active_sessions": {"latest": "MAX(latest.active_sessions)", "samples": "SUM(samples)"},
+    **{name: {"latest": f"MAX(latest.{name})", "samples": "SUM(samples)"} for name in RESOURCES},
+}
+
+
+def _rolled_system_row(engine: sa.Engine, chosen, schema: Schema, built: dict[str, Aggregates]) -> dict:
+    source, params = service_rollups.samples_source(chosen, service_rollups.SYSTEM, schema, engine.dialect.name)
+    columns = ", ".join(f"{expr} AS {name}" for name, expr in service_rollups.sample_columns(schema).items())
+    select = ", ".join(f"{expr} AS {key}__{name}" for key in built for name, expr in ROLLED_SYSTEM_AGGREGATES[key].items())
+    return sql.read_row(engine, f"""
+        WITH s AS ({source}),
+             latest AS (SELECT {columns} FROM system_metrics WHERE {sql.TS} = (SELECT MAX(last_at) FROM s))
+        SELECT {select} FROM s CROSS JOIN latest""", params)
 
 
 RATINGS = "rated_1 + rated_2 + rated_3 + rated_4 + rated_5"

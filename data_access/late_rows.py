@@ -6,11 +6,13 @@ back as naive UTC and aggregate them again in runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
 from data_access import errors, logs, sql
+from data_access.filters import bind_timestamp
 
 HOUR = timedelta(hours=1)
 
@@ -29,6 +31,34 @@ def naive_utc(value) -> datetime | None:
 def hour_of(expr: str, dialect: str) -> str:
     """The start of the UTC hour of a timestamp (sessions run in UTC on PostgreSQL)."""
     return f"date_trunc('hour', {expr})" if dialect == "postgresql" else f"strftime('%Y-%m-%d %H:00:00', {expr})"
+
+
+def day_of(expr: str, dialect: str) -> str:
+    """The start of the UTC day of a naive UTC timestamp."""
+    return f"date_trunc('day', {expr})" if dialect == "postgresql" else f"strftime('%Y-%m-%d 00:00:00', {expr})"
+
+
+def floor_day(value: datetime) -> datetime:
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def remake_days(conn: sa.Connection, start: datetime, end: datetime, watermark: datetime,
+                statements: Callable[[str], list[str]]) -> None:
+    """Run ``statements(day)`` (``day``: the SQL of the UTC day of a row's ``hour``) with ``:lo``
+    and ``:hi`` bound to the UTC days that hold an hour of [start, end) and are wholly before
+    ``watermark``: how a daily table is made again after those hours were aggregated."""
+    lo, hi = floor_day(start), min(floor_day(end - timedelta(hours=1)) + timedelta(days=1), floor_day(watermark))
+    if hi <= lo:
+        return
+    dialect = conn.dialect.name
+    params = {"lo": bind_timestamp(lo, dialect), "hi": bind_timestamp(hi, dialect)}
+    for statement in statements(day_of("hour", dialect)):
+        conn.execute(sa.text(statement), params)
+
+
+def next_hour(expr: str, dialect: str) -> str:
+    """An hour's start (as ``hour_of`` gives it) one hour later."""
+    return f"({expr} + INTERVAL '1 hour')" if dialect == "postgresql" else f"datetime({expr}, '+1 hour')"
 
 
 def runs(starts, step: timedelta) -> list[tuple[datetime, datetime]]:

@@ -8,7 +8,7 @@ import time
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import rollups, service_rollups, sql
+from data_access import late_rows, rollups, service_rollups, sql
 from data_access.business import to_local
 from data_access.filters import Filters
 from data_access.schema import TABLES, Schema
@@ -31,6 +31,24 @@ def _optional(schema: Schema, table: str, column: str, expr: str) -> str:
     return expr if schema.has(table, column) else "NULL"
 
 
+def _system_hours(chosen, engine: sa.Engine, schema: Schema, filters: Filters, unit: str, select: str) -> pd.DataFrame:
+    """``select`` (aggregates over service_rollups' per-service measures of system_metrics) per
+    local bucket and service, from the kept hours and the raw rows around them."""
+    dialect = engine.dialect.name
+    source, params = service_rollups.hours_source(chosen, service_rollups.SYSTEM, schema, dialect)
+    bucket = sql.local_bucket("hour", unit, filters, schema, SM, dialect, params)
+    return sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, name AS "service", {select}
+        FROM ({source}) h GROUP BY 1, 2 ORDER BY 1, 2""", params)
+
+
+def _traffic_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    frame = _system_hours(chosen, engine, schema, filters, unit,
+                          "SUM(requests_sum) AS requests, SUM(errors_sum) AS errors, SUM(total) AS samples")
+    return _traffic_rates(frame)
+
+
+@rollups.served(_traffic_rolled, local_buckets=True, planner=service_rollups.planner(service_rollups.SYSTEM))
 def traffic(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket and service: requests, errors, samples, RPS (requests per second of the
     sampled minutes) and error rate %."""
@@ -42,6 +60,10 @@ def traffic(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> p
         SELECT {bucket} AS bucket, "service", SUM(CASE WHEN "requests" >= 0 THEN "requests" ELSE 0 END) AS requests,
                {errors} AS errors, COUNT(*) AS samples
         FROM system_metrics {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
+    return _traffic_rates(frame)
+
+
+def _traffic_rates(frame: pd.DataFrame) -> pd.DataFrame:
     frame = _bucketed(sql.numeric(frame, ["requests", "errors", "samples"]))
     frame["rps"] = frame["requests"] / (frame["samples"] * 60.0)
     frame["error_rate"] = sql.rate(frame, "errors", "requests")
@@ -92,6 +114,14 @@ def latest_errors(engine: sa.Engine, schema: Schema, filters: Filters, limit: in
     return frame
 
 
+def _resources_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    frame = _system_hours(chosen, engine, schema, filters, unit,
+                          "1.0 * SUM(cpu_sum) / NULLIF(SUM(cpu_n), 0) AS cpu, "
+                          "1.0 * SUM(memory_sum) / NULLIF(SUM(memory_n), 0) AS memory, MAX(disk_max) AS disk")
+    return _bucketed(sql.numeric(frame, ["cpu", "memory", "disk"]))
+
+
+@rollups.served(_resources_rolled, local_buckets=True, planner=service_rollups.planner(service_rollups.SYSTEM))
 def resources(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket and service: mean CPU and memory, highest disk (values outside 0..100 left out)."""
     dialect = engine.dialect.name
@@ -107,20 +137,33 @@ def resources(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) ->
     return _bucketed(sql.numeric(frame, ["cpu", "memory", "disk"]))
 
 
+def _resources_now_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """``resources_now``: each service's latest time from the kept hours and the raw rows after
+    them, its sample read at that time."""
+    source, params = service_rollups.hours_source(chosen, service_rollups.SYSTEM, schema, engine.dialect.name)
+    return _latest_samples(engine, schema, filters, f'SELECT name AS "service", MAX(last_at) AS latest '
+                                                     f'FROM ({source}) h GROUP BY name', params)
+
+
+@rollups.served(_resources_now_rolled, planner=service_rollups.planner(service_rollups.SYSTEM))
 def resources_now(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Each service's latest sample in range: time (local), CPU, memory, disk, active sessions
     (values out of range shown as missing)."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, SM, schema, dialect)
+    where, params = sql.table_where(filters, SM, schema, engine.dialect.name)
+    return _latest_samples(engine, schema, filters, f'SELECT "service", MAX({sql.TS}) AS latest '
+                                                     f'FROM system_metrics {where} GROUP BY "service"', params)
+
+
+def _latest_samples(engine: sa.Engine, schema: Schema, filters: Filters, latest: str, params: dict) -> pd.DataFrame:
+    """The system_metrics rows of each service at its time in ``latest`` (SQL of ``service``,
+    ``latest``), as ``resources_now`` returns them."""
     percent = {c: f"CASE WHEN s.{sql.column(SM, c)} BETWEEN 0 AND 100 THEN s.{sql.column(SM, c)} END"
                for c in ("cpu_percent", "memory_percent", "disk_percent")}
     percent["active_sessions"] = f"CASE WHEN s.{sql.column(SM, 'active_sessions')} >= 0 THEN s.{sql.column(SM, 'active_sessions')} END"
     cols = ", ".join(f"{_optional(schema, SM, c, expr)} AS {c}" for c, expr in percent.items())
     frame = sql.read_frame(engine, f"""
         SELECT s."service", s."timestamp" AS "timestamp", {cols}
-        FROM system_metrics s JOIN (SELECT "service", MAX({sql.TS}) AS latest FROM system_metrics {where}
-                                    GROUP BY "service") l
-          ON s."service" = l."service" AND s."timestamp" = l.latest
+        FROM system_metrics s JOIN ({latest}) l ON s."service" = l."service" AND s."timestamp" = l.latest
         ORDER BY s."service\"""", params)
     frame["timestamp"] = to_local(frame["timestamp"], filters.tz)
     return sql.numeric(frame, ["cpu_percent", "memory_percent", "disk_percent", "active_sessions"])
@@ -137,6 +180,18 @@ def over_threshold(now: pd.DataFrame, *, disk: float | None, memory: float | Non
     return now[hot].reset_index(drop=True)
 
 
+def _active_sessions_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    dialect = engine.dialect.name
+    source, params = service_rollups.samples_source(chosen, service_rollups.SYSTEM, schema, dialect)
+    bucket = sql.local_bucket("hour", unit, filters, schema, SM, dialect, params)
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, 1.0 * SUM(sessions_sum) / SUM(sessions_n) AS mean_sessions,
+               MAX(sessions_peak) AS peak_sessions
+        FROM ({source}) s GROUP BY 1 HAVING SUM(sessions_n) > 0 ORDER BY 1""", params)
+    return _bucketed(sql.numeric(frame, ["mean_sessions", "peak_sessions"]))
+
+
+@rollups.served(_active_sessions_rolled, local_buckets=True, planner=service_rollups.planner(service_rollups.SYSTEM))
 def active_sessions_over_time(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket: mean and peak of active sessions (summed over services per sample)."""
     dialect = engine.dialect.name
@@ -236,7 +291,8 @@ def _status_intervals_rolled(chosen, engine: sa.Engine, schema: Schema, filters:
     """``status_intervals`` from the hours service_rollups keeps and the raw rows, exact: the runs
     are those of a shorter sequence of checks per service, the raw checks of the kept hours with
     a down or degraded check and of the raw ranges, and for each other kept hour one check at its
-    first check's time, which ends a run there as any of its checks would."""
+    first check's time, which ends a run there as any of its checks would; such an hour right
+    after another adds nothing (the run that check would end, the one before it ended)."""
     dialect = engine.dialect.name
     source, params = service_rollups.hours_source(chosen, service_rollups.HEALTH, schema, dialect, marked=True)
     frame = sql.read_frame(engine, f"""
@@ -244,12 +300,16 @@ def _status_intervals_rolled(chosen, engine: sa.Engine, schema: Schema, filters:
         hours AS (SELECT hour, name, MIN(first_at) AS first_at, MAX(last_at) AS last_at,
                          MAX(CASE WHEN {BAD_STATUS} THEN 1 ELSE 0 END) AS bad
                   FROM h WHERE kept = 1 GROUP BY hour, name),
+        hour_pairs AS (SELECT name, first_at, hour, bad, LAG(hour) OVER (PARTITION BY name ORDER BY hour) AS previous_hour,
+                              LAG(bad) OVER (PARTITION BY name ORDER BY hour) AS previous_bad
+                       FROM hours),
         checks AS (SELECT c."service", c."status", c."timestamp" AS ts FROM hours b
                    JOIN service_health c ON c."timestamp" >= b.first_at AND c."timestamp" <= b.last_at
                                         AND {sql.not_distinct_from('c."service"', 'b.name', dialect)}
                    WHERE b.bad = 1
                    UNION ALL SELECT name, "status", hour FROM h WHERE kept = 0
-                   UNION ALL SELECT name, 'up', first_at FROM hours WHERE bad = 0),
+                   UNION ALL SELECT name, 'up', first_at FROM hour_pairs
+                   WHERE bad = 0 AND NOT (previous_bad = 0 AND {late_rows.next_hour('previous_hour', dialect)} = hour)),
         {_runs(dialect)}""", {**params, "interval_limit": int(limit)})
     return _interval_frame(frame, filters)
 
@@ -316,7 +376,7 @@ def _integrations_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Fil
         {quota_join} ORDER BY c.integration""", params)
     if schema.has(IC, "latency_ms") and not frame.empty:
         p95 = service_rollups.percentiles(engine, chosen, kept, schema, {"integration": "COALESCE(name, 'unknown')"},
-                                          {"p95": 0.95})
+                                          {"p95": 0.95}, daily=True)
         frame["p95_latency_ms"] = frame["integration"].map(dict(zip(p95["integration"], p95["p95"])))
     return _integration_shares(frame)
 

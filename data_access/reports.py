@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import alerts, business, kpis, rollups, sla, sql
+from data_access import alerts, business, kpis, operational, rollups, sla, sql
 from data_access.alert_rules import RuleSet, SlaTargets
 from data_access.filters import Filters
 from data_access.kpis import RATED, TIMED
@@ -142,8 +142,8 @@ def message_series(engine: sa.Engine, schema: Schema, filters: Filters, unit: st
 
 def series(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket (``unit``): the values of ``ANOMALY_KPIS`` and their sample sizes
-    (messages, ratings, dialogs, requests), from three grouped statements."""
-    dialect = engine.dialect.name
+    (messages, ratings, dialogs, requests), from three grouped statements; the error rate is
+    ``operational.traffic``'s, summed over services."""
     messages = message_series(engine, schema, filters, unit)
     messages["bucket"] = pd.to_datetime(messages["bucket"])
     messages["csat"] = sql.rate(messages, "top2", "ratings")
@@ -152,14 +152,7 @@ def series(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd
         ["bucket", "dialogs", "escalation_rate", "conversion_rate"]]
     frame = messages.merge(outcomes, on="bucket", how="outer")
     if schema.has("system_metrics", "errors") and schema.has("system_metrics", "requests"):
-        where_s, params_s = sql.table_where(filters, "system_metrics", schema, dialect)
-        bucket_s = sql.local_bucket(sql.TS, unit, filters, schema, "system_metrics", dialect, params_s)
-        system = sql.numeric(sql.read_frame(engine, f"""
-            SELECT {bucket_s} AS bucket, SUM(CASE WHEN errors >= 0 THEN requests END) AS requests,
-                   SUM(CASE WHEN errors >= 0 THEN errors END) AS errors
-            FROM system_metrics {where_s} GROUP BY 1""", params_s), ["requests", "errors"])
-        system["bucket"] = pd.to_datetime(system["bucket"])
-        system["error_rate"] = sql.rate(system, "errors", "requests")
+        system = operational.error_rate_over_time(operational.traffic(engine, schema, filters, unit))
         frame = frame.merge(system[["bucket", "requests", "error_rate"]], on="bucket", how="outer")
     else:
         frame["requests"] = np.nan

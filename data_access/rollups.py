@@ -511,37 +511,24 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     return max(inserted.rowcount or 0, 0)
 
 
-def floor_day(value: datetime) -> datetime:
-    return value.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _day_of(expr: str, dialect: str) -> str:
-    return f"date_trunc('day', {expr})" if dialect == "postgresql" else f"strftime('%Y-%m-%d 00:00:00', {expr})"
+floor_day = late_rows.floor_day
 
 
 def _roll_days(conn: sa.Connection, schema: Schema, start: datetime, end: datetime, watermark: datetime) -> None:
     """Make again, from the hourly rows, the daily rows of the UTC days that hold an hour of
     [start, end) and are wholly before ``watermark``."""
-    lo, hi = floor_day(start), min(floor_day(end - HOUR) + DAY, floor_day(watermark))
-    if hi <= lo:
-        return
-    dialect = conn.dialect.name
-    params = {"lo": bind_timestamp(lo, dialect), "hi": bind_timestamp(hi, dialect)}
-    day = _day_of("hour", dialect)
     in_days = "WHERE hour >= :lo AND hour < :hi"
-    conn.execute(sa.text(f"DELETE FROM {MESSAGES_DAILY} {in_days}"), params)
-    conn.execute(sa.text(f"DELETE FROM {LATENCY_DAILY} WHERE dimension IN ({HISTOGRAM_DIMENSION_LIST}) AND "
-                         f"hour >= :lo AND hour < :hi"), params)
     dims = ", ".join(DIMENSIONS)
     names = ", ".join(MEASURE_NAMES)
-    conn.execute(sa.text(
+    histogram = f"dimension IN ({HISTOGRAM_DIMENSION_LIST}) AND hour >= :lo AND hour < :hi"
+    late_rows.remake_days(conn, start, end, watermark, lambda day: [
+        f"DELETE FROM {MESSAGES_DAILY} {in_days}",
+        f"DELETE FROM {LATENCY_DAILY} WHERE {histogram}",
         f"INSERT INTO {MESSAGES_DAILY} (hour, {dims}, {names}, first_at, last_at) "
         f"SELECT {day}, {dims}, {', '.join(f'SUM({m})' for m in MEASURE_NAMES)}, MIN(first_at), MAX(last_at) "
-        f"FROM {MESSAGES} {in_days} GROUP BY {day}, {dims}"), params)
-    conn.execute(sa.text(
+        f"FROM {MESSAGES} {in_days} GROUP BY {day}, {dims}",
         f"INSERT INTO {LATENCY_DAILY} (hour, dimension, value, bucket, n) SELECT {day}, dimension, value, bucket, "
-        f"SUM(n) FROM {LATENCY} WHERE dimension IN ({HISTOGRAM_DIMENSION_LIST}) AND hour >= :lo AND hour < :hi "
-        f"GROUP BY {day}, dimension, value, bucket"), params)
+        f"SUM(n) FROM {LATENCY} WHERE {histogram} GROUP BY {day}, dimension, value, bucket"])
 
 
 def _empty(conn: sa.Connection, table: str) -> None:
@@ -599,7 +586,7 @@ def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = 
     """Make again rollup_dialog_hours, rollup_dialog_values and rollup_resolution for the hours in
     ``hours_table`` (``only_stats``: rollup_dialog_hours alone, where only previous dialogs, so
     only the repeat counts, changed)."""
-    plus_hour = "h.hour + INTERVAL '1 hour'" if dialect == "postgresql" else "datetime(h.hour, '+1 hour')"
+    plus_hour = late_rows.next_hour("h.hour", dialect)
     hours = (f"(SELECT DISTINCT hour FROM {hours_table}) h JOIN {FACTS} f "
              f"ON f.started >= h.hour AND f.started < {plus_hour}")
     for table in (DIALOG_HOURS, REPEATS) if only_stats else (DIALOG_HOURS, REPEATS, DIALOG_VALUES, RESOLUTION):

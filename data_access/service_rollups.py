@@ -1,10 +1,11 @@
-"""integration_calls and service_health aggregated per UTC hour, kept by the rollups' refresh.
+"""integration_calls, service_health and system_metrics aggregated per UTC hour, kept by the
+rollups' refresh.
 
-The Operational page's integrations table and service status, the SLA page's services and
-integrations, and the Uptime tile grouped every call or check of the range on each cold view;
-their p95s sorted them all. So each refresh of the rollups (``data_access.rollups.refresh``)
-brings, for each table of ``KEPT``, two tables up to the same watermark as conversation_metrics'
-rollups:
+The Operational page's integrations table, service status, traffic and resources, the system
+tiles, the SLA page's services and integrations, and the Uptime tile grouped every call, check or
+sample of the range on each cold view; their p95s sorted them all. So each refresh of the rollups
+(``data_access.rollups.refresh``) brings, for each table of ``KEPT``, these tables up to the same
+watermark as conversation_metrics' rollups:
 
 - ``rollup_<stem>_hours``: per hour, name (integration or service, as stored, NULL included) and
   the ``split`` columns (a check's status), the exact counts and sums those panels read
@@ -13,7 +14,10 @@ rollups:
   the webhooks' latency sum and count, the last call's time with a quota);
 - ``rollup_<stem>_latency``: per hour and name, a histogram of latency_ms in log-spaced buckets
   (``latency_bucket``), from which a percentile is read within ``RELATIVE_ERROR`` (within
-  ``SMALL_MS`` / 2 for values under ``SMALL_MS``).
+  ``SMALL_MS`` / 2 for values under ``SMALL_MS``); ``rollup_<stem>_latency_daily`` sums it per
+  UTC day, for the percentiles that do not group by time;
+- for system_metrics, ``rollup_system_samples``: per hour, measures over its samples (a sample:
+  one timestamp's rows across services), such as the busiest sample's requests.
 
 A page reads the hours before the watermark from them and the rest of its range from the raw
 rows, in one answer (``plan``). Rows that arrive late into, change or leave an aggregated hour
@@ -34,7 +38,7 @@ from data_access import late_rows, sql
 from data_access.filters import Filters, bind_timestamp
 from data_access.schema import Schema
 
-VERSION = 1  # of the kept tables' shape: another makes them again
+VERSION = 2  # of the kept tables' shape: another makes them again
 HOUR = timedelta(hours=1)
 MAX_LATE_HOURS = 500  # more late hours than this pending: the whole range reads the raw rows
 
@@ -62,15 +66,17 @@ def bucket_value(bucket: int) -> float:
     return SMALL_MS * RATIO ** (bucket - 1) * (1 + RATIO) / 2
 
 
+COUNTS = {"total": ("1", "SUM"), "first_at": (sql.TS, "MIN"), "last_at": (sql.TS, "MAX")}
+
+
 def _common(schema: Schema, table: str) -> dict[str, tuple[str, str]]:
-    """The measures of every kept table: measure → (SQL over one raw row, how hours combine);
-    ``under_i``: the latencies under ``rollups.LATENCY_EDGES[i]`` (an SLA target on an edge is
-    counted exactly)."""
+    """The measures of a kept table with latencies: measure → (SQL over one raw row, how hours
+    combine); ``under_i``: the latencies under ``rollups.LATENCY_EDGES[i]`` (an SLA target on an
+    edge is counted exactly)."""
     from data_access.rollups import LATENCY_EDGES
 
     latency = schema.has(table, "latency_ms")
-    measures = {"total": ("1", "SUM"), "first_at": (sql.TS, "MIN"), "last_at": (sql.TS, "MAX"),
-                "timed": (f"CASE WHEN {VALID_LATENCY} THEN 1 ELSE 0 END" if latency else "0", "SUM")}
+    measures = {**COUNTS, "timed": (f"CASE WHEN {VALID_LATENCY} THEN 1 ELSE 0 END" if latency else "0", "SUM")}
     for i, edge in enumerate(LATENCY_EDGES):
         measures[f"under_{i}"] = (f'CASE WHEN {VALID_LATENCY} AND "latency_ms" < {edge} THEN 1 ELSE 0 END'
                                   if latency else "0", "SUM")
@@ -90,16 +96,62 @@ def _integration_measures(schema: Schema) -> dict[str, tuple[str, str]]:
                          if has("quota_used") and has("quota_limit") else "NULL", "MAX")}
 
 
+def _valid(column: str, condition: str, schema: Schema, table: str, otherwise: str = "") -> str:
+    """``column`` where ``condition`` holds (else ``otherwise``, or NULL); NULL when the table lacks it."""
+    if not schema.has(table, column):
+        return "NULL"
+    return f'CASE WHEN "{column}" {condition} THEN "{column}"{f" ELSE {otherwise}" if otherwise else ""} END'
+
+
+def _system_measures(schema: Schema) -> dict[str, tuple[str, str]]:
+    """As operational.traffic and operational.resources read system_metrics per service."""
+    table = "system_metrics"
+    measures = {**COUNTS, "requests_sum": (_valid("requests", ">= 0", schema, table, "0"), "SUM"),
+                "errors_sum": (_valid("errors", ">= 0", schema, table, "0"), "SUM")}
+    for resource in ("cpu", "memory"):
+        value = _valid(f"{resource}_percent", "BETWEEN 0 AND 100", schema, table)
+        measures[f"{resource}_sum"] = (value, "SUM")
+        measures[f"{resource}_n"] = (f"CASE WHEN {value} IS NOT NULL THEN 1 ELSE 0 END", "SUM")
+    measures["disk_max"] = (_valid("disk_percent", "BETWEEN 0 AND 100", schema, table), "MAX")
+    return measures
+
+
+def _system_samples(schema: Schema) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """system_metrics per sample, as kpis' system level and operational.active_sessions_over_time
+    read it: each sample's columns (SQL over the services' rows of one timestamp), and the measures
+    over the samples (measure → (SQL over one sample, how samples and hours combine))."""
+    measures = {"samples": ("1", "SUM"), "last_at": (sql.TS, "MAX"),
+                "requests_sum": ("requests", "SUM"), "requests_peak": ("requests", "MAX"),
+                "errors_sum": ("errors", "SUM"),
+                "sessions_n": ("CASE WHEN active_sessions IS NOT NULL THEN 1 ELSE 0 END", "SUM"),
+                "sessions_sum": ("active_sessions", "SUM"), "sessions_peak": ("active_sessions", "MAX")}
+    return sample_columns(schema), measures
+
+
+def sample_columns(schema: Schema) -> dict[str, str]:
+    """One sample of system_metrics (its services' rows at one timestamp): column → SQL aggregate
+    over those rows. Requests, errors and active sessions summed, the resources' highest value;
+    values outside their range left out (NULL when none is valid)."""
+    table = "system_metrics"
+    columns = {name: f"SUM({_valid(name, '>= 0', schema, table)})" for name in ("requests", "errors", "active_sessions")}
+    for resource in ("cpu", "memory", "disk"):
+        columns[resource] = f"MAX({_valid(f'{resource}_percent', 'BETWEEN 0 AND 100', schema, table)})"
+    return columns
+
+
 @dataclass(frozen=True)
 class Kept:
     """One table kept per UTC hour: ``raw`` grouped by its ``name`` column and ``split``, in the
-    tables named from ``stem``; ``measures_of`` gives its measures (default: ``_common``)."""
+    tables named from ``stem``; ``measures_of`` gives its measures (default: ``_common``).
+    ``samples_of`` (optional) gives the columns of one sample (the rows of one timestamp,
+    across names) and the measures kept over the samples, in ``rollup_<stem>_samples``."""
 
     raw: str
     stem: str
     name: str
     split: tuple[str, ...]
     measures_of: Callable[[Schema], dict[str, tuple[str, str]]] | None = None
+    samples_of: Callable[[Schema], tuple[dict[str, str], dict[str, tuple[str, str]]]] | None = None
 
     @property
     def hours(self) -> str:
@@ -110,6 +162,14 @@ class Kept:
         return f"rollup_{self.stem}_latency"
 
     @property
+    def latency_daily(self) -> str:
+        return f"rollup_{self.stem}_latency_daily"
+
+    @property
+    def samples(self) -> str | None:
+        return f"rollup_{self.stem}_samples" if self.samples_of else None
+
+    @property
     def state(self) -> str:
         return f"rollup_{self.stem}_state"
 
@@ -118,8 +178,12 @@ class Kept:
         return f"rollup_{self.stem}_dirty_hours"
 
     @property
+    def data_tables(self) -> tuple[str, ...]:
+        return (self.hours, self.latency, self.latency_daily, *([self.samples] if self.samples else []))
+
+    @property
     def tables(self) -> tuple[str, ...]:
-        return (self.hours, self.latency, self.state, self.dirty)
+        return (*self.data_tables, self.state, self.dirty)
 
     @property
     def triggers(self) -> dict[str, str]:
@@ -147,9 +211,10 @@ class Kept:
 
 INTEGRATIONS = Kept("integration_calls", "integration", "integration", (), _integration_measures)
 HEALTH = Kept("service_health", "health", "service", ("status",))
-KEPT = (INTEGRATIONS, HEALTH)
+SYSTEM = Kept("system_metrics", "system", "service", (), _system_measures, _system_samples)
+KEPT = (INTEGRATIONS, HEALTH, SYSTEM)
 TABLES = tuple(table for kept in KEPT for table in kept.tables)
-DATA_TABLES = tuple(table for kept in KEPT for table in (kept.hours, kept.latency))
+DATA_TABLES = tuple(table for kept in KEPT for table in kept.data_tables)
 
 
 # --- keeping ------------------------------------------------------------------------------------
@@ -157,16 +222,29 @@ DATA_TABLES = tuple(table for kept in KEPT for table in (kept.hours, kept.latenc
 def _data_ddl(kept: Kept, dialect: str) -> list[str]:
     pg = dialect == "postgresql"
     ts = "TIMESTAMP" if pg else "TEXT"  # naive UTC, whatever the raw table holds
-    real = "DOUBLE PRECISION" if pg else "REAL"
-    kinds = {m: ts if m.endswith("_at") else real if m.endswith("_sum") else "INTEGER"
-             for m in kept.measures(Schema(columns={}))}
+    real = "DOUBLE PRECISION" if pg else "REAL"  # sums of data values: no integer type can overflow
+
+    def columns(measures) -> str:
+        return ", ".join(f"{m} {ts if m.endswith('_at') else real if m.endswith(('_sum', '_max', '_peak')) else 'INTEGER'}"
+                         for m in measures)
+
+    empty = Schema(columns={})
     splits = "".join(f", {c} TEXT" for c in kept.split)
-    return [f"CREATE TABLE IF NOT EXISTS {kept.hours} (hour {ts} NOT NULL, name TEXT{splits}, "
-            + ", ".join(f"{m} {kind}" for m, kind in kinds.items()) + ")",
-            f"CREATE INDEX IF NOT EXISTS ix_{kept.hours}_hour ON {kept.hours} (hour)",
-            f"CREATE TABLE IF NOT EXISTS {kept.latency} (hour {ts} NOT NULL, name TEXT, bucket INTEGER NOT NULL, "
-            f"n INTEGER NOT NULL)",
-            f"CREATE INDEX IF NOT EXISTS ix_{kept.latency}_hour ON {kept.latency} (hour)"]
+    statements = [f"CREATE TABLE IF NOT EXISTS {kept.hours} (hour {ts} NOT NULL, name TEXT{splits}, "
+                  f"{columns(kept.measures(empty))})",
+                  f"CREATE INDEX IF NOT EXISTS ix_{kept.hours}_hour ON {kept.hours} (hour)",
+                  f"CREATE TABLE IF NOT EXISTS {kept.latency} (hour {ts} NOT NULL, name TEXT, bucket INTEGER NOT NULL, "
+                  f"n INTEGER NOT NULL)",
+                  f"CREATE INDEX IF NOT EXISTS ix_{kept.latency}_hour ON {kept.latency} (hour)",
+                  # ``hour``: the UTC day's start
+                  f"CREATE TABLE IF NOT EXISTS {kept.latency_daily} (hour {ts} NOT NULL, name TEXT, "
+                  f"bucket INTEGER NOT NULL, n INTEGER NOT NULL)",
+                  f"CREATE INDEX IF NOT EXISTS ix_{kept.latency_daily}_hour ON {kept.latency_daily} (hour)"]
+    if kept.samples_of:
+        statements += [f"CREATE TABLE IF NOT EXISTS {kept.samples} (hour {ts} NOT NULL, "
+                       f"{columns(kept.samples_of(empty)[1])})",
+                       f"CREATE INDEX IF NOT EXISTS ix_{kept.samples}_hour ON {kept.samples} (hour)"]
+    return statements
 
 
 def ddl(dialect: str) -> list[str]:
@@ -202,7 +280,7 @@ def drop(conn: sa.Connection, schema: Schema) -> None:
 def _aggregate(conn: sa.Connection, kept: Kept, schema: Schema, lo: datetime, hi: datetime) -> None:
     """Replace the kept hours of [lo, hi) (whole hours, naive UTC) with the raw rows' aggregates."""
     dialect = conn.dialect.name
-    for table in (kept.hours, kept.latency):
+    for table in kept.data_tables:
         conn.execute(sa.text(f"DELETE FROM {table} WHERE hour >= :lo AND hour < :hi"),
                      {"lo": bind_timestamp(lo, dialect), "hi": bind_timestamp(hi, dialect)})
     where, params = sql.table_where(Filters(lo, hi), kept.raw, schema, dialect, prefix="kh_")
@@ -218,6 +296,28 @@ def _aggregate(conn: sa.Connection, kept: Kept, schema: Schema, lo: datetime, hi
         conn.execute(sa.text(f"INSERT INTO {kept.latency} (hour, name, bucket, n) "
                              f"SELECT {hour}, {kept.name_sql(schema)}, {latency_bucket()}, COUNT(*) FROM {kept.raw} "
                              f"{where} AND {VALID_LATENCY} GROUP BY 1, 2, 3"), params)
+    if kept.samples_of:
+        sample_measures = kept.samples_of(schema)[1]
+        conn.execute(sa.text(f"INSERT INTO {kept.samples} (hour, {', '.join(sample_measures)}) "
+                             f"SELECT {hour}, {', '.join(f'{how}({expr})' for expr, how in sample_measures.values())} "
+                             f"FROM {_samples_from(kept, schema, where)} GROUP BY 1"), params)
+
+
+def _roll_days(conn: sa.Connection, kept: Kept, start: datetime, end: datetime, watermark: datetime) -> None:
+    """Make again, from the hourly histogram, the daily one of the UTC days that hold an hour of
+    [start, end) and are wholly before ``watermark``."""
+    in_days = "WHERE hour >= :lo AND hour < :hi"
+    late_rows.remake_days(conn, start, end, watermark, lambda day: [
+        f"DELETE FROM {kept.latency_daily} {in_days}",
+        f"INSERT INTO {kept.latency_daily} (hour, name, bucket, n) SELECT {day}, name, bucket, SUM(n) "
+        f"FROM {kept.latency} {in_days} GROUP BY {day}, name, bucket"])
+
+
+def _samples_from(kept: Kept, schema: Schema, where: str) -> str:
+    """A FROM item of one row per sample (timestamp) of ``kept.raw`` ``where``: ``timestamp``
+    and the sample's columns."""
+    columns = "".join(f", {expr} AS {name}" for name, expr in kept.samples_of(schema)[0].items())
+    return f"(SELECT {sql.TS}{columns} FROM {kept.raw} {where} GROUP BY {sql.TS}) samples"
 
 
 def _state(conn: sa.Connection, kept: Kept, schema: Schema) -> datetime | None:
@@ -236,23 +336,27 @@ def _refresh_one(conn: sa.Connection, kept: Kept, schema: Schema, watermark: dat
     notes = conn.execute(sa.text(f"SELECT id, hour FROM {kept.dirty}")).all()
     hours = 0
     if made_from is not None and not made_from.startswith(f"v{VERSION};"):
-        for table in (kept.hours, kept.latency):  # made by another version: their shape follows this one
+        for table in kept.data_tables:  # made by another version: their shape follows this one
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
         for statement in _data_ddl(kept, dialect):
             conn.exec_driver_sql(statement)
-    if upto is None or any(hour is None for _, hour in notes):  # new, other columns, or truncated
-        for table in (kept.hours, kept.latency):
+    rebuilt = upto is None or any(hour is None for _, hour in notes)
+    if rebuilt:  # new, other columns, or truncated
+        for table in kept.data_tables:
             conn.exec_driver_sql(f"DELETE FROM {table}")
         first = late_rows.naive_utc(conn.execute(sa.text(f"SELECT MIN({sql.TS}) FROM {kept.raw}")).scalar())
         upto = watermark if first is None else min(first.replace(minute=0, second=0, microsecond=0), watermark)
-    else:
+    aggregated = []
+    if not rebuilt:
         late = {late_rows.naive_utc(hour) for _, hour in notes}
-        for lo, hi in late_rows.hour_runs(h for h in late if h < upto):
-            _aggregate(conn, kept, schema, lo, hi)
-            hours += int((hi - lo) / HOUR)
+        aggregated = late_rows.hour_runs(h for h in late if h < upto)
     if upto < watermark:
-        _aggregate(conn, kept, schema, upto, watermark)
-        hours += int((watermark - upto) / HOUR)
+        aggregated.append((upto, watermark))
+    for lo, hi in aggregated:
+        _aggregate(conn, kept, schema, lo, hi)
+        hours += int((hi - lo) / HOUR)
+    for lo, hi in aggregated:
+        _roll_days(conn, kept, lo, hi, watermark)
     params = {"fp": kept.fingerprint(schema), "upto": bind_timestamp(watermark, dialect)}
     if conn.execute(sa.text(f"UPDATE {kept.state} SET fingerprint = :fp, upto = :upto WHERE id = 1"),
                     params).rowcount == 0:
@@ -331,24 +435,39 @@ def planner(kept: Kept) -> Callable:
     return lambda engine, schema, filters: plan(kept, engine, schema, filters)
 
 
+def _between(chosen, days: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """The runs of the plan's kept hours around ``days`` (runs inside them, in order)."""
+    runs, cursor = [], chosen.rolled[0]
+    for lo, hi in days:
+        if cursor < lo:
+            runs.append((cursor, lo))
+        cursor = hi
+    return runs + ([(cursor, chosen.rolled[1])] if cursor < chosen.rolled[1] else [])
+
+
 def _union(chosen, kept: Kept, schema: Schema, dialect: str, rolled_select: str, rolled_table: str,
-           raw_select: str, raw_extra: str = "") -> tuple[str, dict]:
+           raw_select: str, raw_extra: str = "", raw_from: Callable[[str], str] | None = None,
+           daily_table: str | None = None) -> tuple[str, dict]:
     """``(sql, params)``: a UNION ALL of ``rolled_select`` over the plan's kept hours and
-    ``raw_select`` over its raw ranges, with the same columns."""
+    ``raw_select`` over its raw ranges (``raw_from(where)``: the FROM item; default the raw
+    table ``where``), with the same columns. ``daily_table``: the whole UTC days without a late
+    hour come from it (its ``hour`` is the day's start), for a query that does not group by time."""
     parts, params = [], {}
     if chosen.rolled:
-        lo, hi = chosen.rolled
-        params.update(kr_lo=bind_timestamp(lo, dialect), kr_hi=bind_timestamp(hi, dialect))
         names = [f"kr_late_{i}" for i in range(len(chosen.late))]
         params.update({n: bind_timestamp(h, dialect) for n, h in zip(names, chosen.late)})
         late = f" AND hour NOT IN ({', '.join(':' + n for n in names)})" if names else ""
-        parts.append(f"SELECT {rolled_select} FROM {rolled_table} WHERE hour >= :kr_lo AND hour < :kr_hi{late}")
+        days = chosen.daily_runs() if daily_table else []
+        for i, (table, (lo, hi), extra) in enumerate(
+                [(daily_table, run, "") for run in days] + [(rolled_table, run, late) for run in _between(chosen, days)]):
+            params.update({f"kr_lo_{i}": bind_timestamp(lo, dialect), f"kr_hi_{i}": bind_timestamp(hi, dialect)})
+            parts.append(f"SELECT {rolled_select} FROM {table} WHERE hour >= :kr_lo_{i} AND hour < :kr_hi_{i}{extra}")
     for i, (lo, hi) in enumerate(chosen.raw_ranges()):
         where, where_params = sql.table_where(Filters(lo, hi), kept.raw, schema, dialect, prefix=f"kr{i}_")
         params.update(where_params)
-        parts.append(f"SELECT {raw_select} FROM {kept.raw} {where}{raw_extra}")
+        parts.append(f"SELECT {raw_select} FROM {raw_from(where + raw_extra) if raw_from else kept.raw + ' ' + where + raw_extra}")
     if not parts:
-        parts.append(f"SELECT {raw_select} FROM {kept.raw} WHERE 1 = 0")
+        parts.append(f"SELECT {raw_select} FROM {raw_from('WHERE 1 = 0') if raw_from else kept.raw + ' WHERE 1 = 0'}")
     return " UNION ALL ".join(parts), params
 
 
@@ -364,21 +483,33 @@ def hours_source(chosen, kept: Kept, schema: Schema, dialect: str, *, marked: bo
     return _union(chosen, kept, schema, dialect, rolled, kept.hours, raw)
 
 
-def latency_source(chosen, kept: Kept, schema: Schema, dialect: str) -> tuple[str, dict]:
+def samples_source(chosen, kept: Kept, schema: Schema, dialect: str) -> tuple[str, dict]:
+    """``(sql, params)`` of rows with ``hour`` (the sample's time in the raw ranges) and the
+    measures over the samples (``Kept.samples_of``): combined (each by its aggregate), the plan's
+    range's totals over its samples."""
+    measures = kept.samples_of(schema)[1]
+    raw = ", ".join([f"{sql.TS} AS hour", *(f"{expr} AS {m}" for m, (expr, _) in measures.items())])
+    return _union(chosen, kept, schema, dialect, ", ".join(["hour", *measures]), kept.samples, raw,
+                  raw_from=lambda where: _samples_from(kept, schema, where))
+
+
+def latency_source(chosen, kept: Kept, schema: Schema, dialect: str, *, daily: bool = False) -> tuple[str, dict]:
     """``(sql, params)`` of rows with ``hour``, ``name``, ``bucket`` and ``n``: the latency
-    histogram of the plan's range."""
+    histogram of the plan's range. ``daily``: whole UTC days from the daily histogram (``hour``
+    is then the day's start), for a query that does not group by time."""
     return _union(chosen, kept, schema, dialect, "hour, name, bucket, n", kept.latency,
                   f"{sql.TS} AS hour, {kept.name_sql(schema)} AS name, {latency_bucket()} AS bucket, 1 AS n",
-                  raw_extra=f" AND {VALID_LATENCY}")
+                  raw_extra=f" AND {VALID_LATENCY}", daily_table=kept.latency_daily if daily else None)
 
 
 def percentiles(engine: sa.Engine, chosen, kept: Kept, schema: Schema, groups: dict[str, str],
-                fractions: dict[str, float], params: dict | None = None):
+                fractions: dict[str, float], params: dict | None = None, *, daily: bool = False):
     """Latency percentiles per group (``groups``: output name → SQL over ``hour`` and ``name``)
     read from the histogram, within ``RELATIVE_ERROR`` (``SMALL_MS`` / 2 under ``SMALL_MS``)
-    of ``percentile_cont``: a frame with the groups, ``count`` and each of ``fractions``."""
+    of ``percentile_cont``: a frame with the groups, ``count`` and each of ``fractions``.
+    ``daily``: as ``latency_source``'s, where no group reads ``hour``."""
     from data_access import rollups
 
-    text, source_params = latency_source(chosen, kept, schema, engine.dialect.name)
+    text, source_params = latency_source(chosen, kept, schema, engine.dialect.name, daily=daily)
     return rollups.histogram_percentiles(engine, rollups.Source(text, source_params), groups, fractions,
                                          params, value=bucket_value)

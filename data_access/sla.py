@@ -91,7 +91,7 @@ def compliance(engine: sa.Engine, schema: Schema, filters: Filters, source: str,
     covered = replace(filters, end=min(filters.end, _to_local(filters, end))) if end < filters.utc_bounds()[1] else filters
     if source == "answers":
         frame = answer_counts(engine, schema, covered, targets, by_month)
-    elif (rolled := _checks_rolled(engine, schema, covered, source, targets, by_month, params)) is not None:
+    elif (rolled := _checks_rolled(engine, schema, covered, source, targets, by_month, end - RECENT)) is not None:
         frame = rolled
     else:
         where, where_params = sql.table_where(covered, table, schema, dialect)
@@ -120,11 +120,11 @@ ROLLED_CHECKS = {
 
 
 def _checks_rolled(engine: sa.Engine, schema: Schema, covered: Filters, source: str, targets: SlaTargets,
-                   by_month: bool, params: dict) -> pd.DataFrame | None:
+                   by_month: bool, recent: datetime) -> pd.DataFrame | None:
     """``compliance``'s counts for services or integrations from the hours service_rollups keeps
     and the raw rows around them: counts, first and last times exact, the p95 from the
     histogram (within ``service_rollups.RELATIVE_ERROR``), the last hour's counts from the raw
-    rows. None (read the raw rows) where they cannot answer: nothing kept for the range, a
+    rows from ``recent`` (naive UTC) on. None (read the raw rows) where they cannot answer: nothing kept for the range, a
     target between the counted latency bins, or months whose offset is not whole hours."""
     if source not in ROLLED_CHECKS:
         return None
@@ -147,24 +147,27 @@ def _checks_rolled(engine: sa.Engine, schema: Schema, covered: Filters, source: 
                                        f"SUM({under}) AS under_target, SUM(timed) AS timed, {known} AS known, "
                                        f"{ok} AS ok FROM ({text}) h GROUP BY {group}",
                                {**source_params, **bucket_params})
-        p95 = service_rollups.percentiles(engine, chosen, kept, schema, keys, {"p95_ms": 0.95}, bucket_params)
-        # The last hour of the covered time, from the raw rows (its start is no hour's).
+        p95 = service_rollups.percentiles(engine, chosen, kept, schema, keys, {"p95_ms": 0.95}, bucket_params,
+                                          daily=not by_month)
+        # The last hour of the covered time, from the raw rows (its start is no hour's). Its bounds
+        # alone in the WHERE: SQLite ranges its timestamp index on one lower bound of several.
         table, name_column, ok_raw, known_raw = SOURCES[source][:4]
-        where, where_params = sql.table_where(covered, table, schema, dialect, prefix="rc_")
+        start_utc, end_utc = covered.utc_bounds()
+        where, where_params = sql.table_where(Filters(max(start_utc, recent), end_utc), table, schema, dialect,
+                                              prefix="rc_")
         raw_name = (f'COALESCE(CAST("{name_column}" AS TEXT), \'unknown\')' if schema.has(table, name_column)
                     else "'unknown'")
         recent_keys = {**({"month": sql.local_bucket(sql.TS, "month", covered, schema, table, dialect, where_params)}
                           if by_month else {}), "name": raw_name}
-        recent = sql.read_frame(engine, f"SELECT {', '.join(f'{e} AS {k}' for k, e in recent_keys.items())}, "
-                                        f"SUM(CASE WHEN {known_raw} THEN 1 ELSE 0 END) AS recent_known, "
-                                        f"SUM(CASE WHEN {known_raw} AND {ok_raw} THEN 1 ELSE 0 END) AS recent_ok "
-                                        f"FROM {table} {where} AND {sql.TS} >= :recent GROUP BY {group}",
-                                {**where_params, "recent": params["recent"]})
+        last_hour = sql.read_frame(engine, f"SELECT {', '.join(f'{e} AS {k}' for k, e in recent_keys.items())}, "
+                                           f"SUM(CASE WHEN {known_raw} THEN 1 ELSE 0 END) AS recent_known, "
+                                           f"SUM(CASE WHEN {known_raw} AND {ok_raw} THEN 1 ELSE 0 END) AS recent_ok "
+                                           f"FROM {table} {where} GROUP BY {group}", where_params)
     by = list(keys)
     if by_month:  # one type on every side of the merges below, as ``compliance`` reads the raw month
-        for part in (frame, p95, recent):
+        for part in (frame, p95, last_hour):
             part["month"] = pd.to_datetime(part["month"], format="ISO8601")
-    frame = frame.merge(p95[by + ["p95_ms"]], on=by, how="left").merge(recent, on=by, how="left")
+    frame = frame.merge(p95[by + ["p95_ms"]], on=by, how="left").merge(last_hour, on=by, how="left")
     frame[["recent_known", "recent_ok"]] = frame[["recent_known", "recent_ok"]].fillna(0)
     return frame[by + ["first_seen", "last_seen", "p95_ms", "under_target", "timed", "known", "ok",
                        "recent_known", "recent_ok"]]

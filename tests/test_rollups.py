@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from data_access import ai, alerts, business, kpis, operational, reports, rollups, rule_records, series, service_rollups, sla
+from data_access import ai, alerts, business, kpis, logs, operational, reports, rollups, rule_records, series, service_rollups, sla
 from data_access.alert_rules import load_rules
 from data_access.demo import DemoSpec, load
 from data_access.engine import make_engine
@@ -32,8 +32,10 @@ END = date(2026, 3, 31)  # the data: 30 days over both daylight-saving changes (
 NOW = datetime(2026, 3, 31, 15, 20)  # the refresh's clock: hours before 15:00 are rolled up, the rest is the tail
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu")
 PERCENTILE_COLUMNS = {"p50", "p95", "p99", "p95_response_ms", "p95_ms", "median_resolution_s", "p90_resolution_s"}
+SYSTEM_QUERIES = ("traffic", "traffic_day", "resources", "resources_now", "active_sessions", "system_kpis")
 SERVICE_QUERIES = ("integrations", "service_status", "status_intervals", "uptime", "sla_services", "sla_services_month", "sla_integrations",
-                   "sla_integrations_month")
+                   "sla_integrations_month", *SYSTEM_QUERIES)
+SYSTEM_KPIS = [k for k, v in kpis.KPIS.items() if v.level == "system"]
 MESSAGE_KPIS = [k for k, v in kpis.KPIS.items() if v.level in ("messages", "dialogs")]
 
 
@@ -119,6 +121,12 @@ def _queries():
         "service_status": lambda e, s, f: operational.service_status(e, s, f),
         "status_intervals": lambda e, s, f: operational.status_intervals(e, s, f),
         "uptime": lambda e, s, f: kpis.compute(e, s, f, ["uptime"]),
+        "traffic": lambda e, s, f: operational.traffic(e, s, f, sql_unit(f)),
+        "traffic_day": lambda e, s, f: operational.traffic(e, s, f, "day"),
+        "resources": lambda e, s, f: operational.resources(e, s, f, sql_unit(f)),
+        "resources_now": lambda e, s, f: operational.resources_now(e, s, f),
+        "active_sessions": lambda e, s, f: operational.active_sessions_over_time(e, s, f, "week"),
+        "system_kpis": lambda e, s, f: kpis.compute(e, s, f, SYSTEM_KPIS),
         **{f"sla_{source}{'_month' if by_month else ''}": (
             lambda e, s, f, source=source, by_month=by_month: sla.compliance(e, s, f, source, targets,
                                                                              by_month=by_month, now=NOW))
@@ -241,7 +249,6 @@ def test_rollups_equal_the_raw_rows_over_random_filters(rolled_engine):
 def test_recorded_rules_equal_the_raw_rows_over_random_ranges(rolled_engine):
     """The alerts, pending keys and chart of the rules rule_records keeps (alerts.yml's and two
     variants), from the records and the raw tail, against the raw rows."""
-    from data_access import logs
 
     report = rollups.refresh(rolled_engine, now=NOW, rules=recorded_rules())
     assert report.rules.rules == len(recorded_rules())
@@ -256,6 +263,13 @@ def test_recorded_rules_equal_the_raw_rows_over_random_ranges(rolled_engine):
         _check_all(rolled_engine, sets, queries=_rule_queries())
     paths = [r["path"] for r in records if r["query"].startswith("rule_history") and r["path"] != "raw (reference)"]
     assert paths.count("rule records + raw") >= 5 * len(recorded_rules()), paths
+
+
+def test_discover_knows_every_table_the_rollups_keep():
+    from data_access.schema import DERIVED_TABLES
+
+    kept = {*rollups.TABLES, *rule_records.TABLES, *service_rollups.TABLES}
+    assert kept == set(DERIVED_TABLES)
 
 
 def test_filter_options_from_the_rollups_are_the_tables(rolled_engine):
@@ -342,7 +356,6 @@ def test_top_repeat_users_read_by_rounds_equal_the_raw_rows(rolled_engine, monke
     users, groups every dialog instead); both give the raw answer."""
     monkeypatch.setattr(business, "REPEAT_USERS_BATCH", batch)
     monkeypatch.setattr(business, "REPEAT_USERS_MOST", most)
-    from data_access import logs
 
     sets = _filter_sets(rolled_engine, 6, seed=7)
     with logs.recording() as records:
@@ -454,7 +467,6 @@ def test_raw_path_where_rollups_cannot_answer(rolled_engine):
     assert rollups.plan(rolled_engine, schema, Filters(datetime(2026, 3, 10, 10, 5), datetime(2026, 3, 10, 10, 50))).path \
         == "raw (no whole hour rolled up)"
     kolkata = Filters.for_dates(date(2026, 3, 10), date(2026, 3, 12), tz="Asia/Kolkata")
-    from data_access import logs
 
     with logs.recording() as records:
         business.csat_trend(rolled_engine, schema, kolkata, "day")
@@ -466,7 +478,6 @@ def test_raw_path_where_rollups_cannot_answer(rolled_engine):
 
 
 def test_the_p95_rule_reads_the_kept_p95_unless_a_dimension_is_filtered(rolled_engine):
-    from data_access import logs
 
     schema = discover(rolled_engine)
     rule = next(r for r in load_rules().rules if r.metric == "p95_response_time")
@@ -482,7 +493,6 @@ def test_the_service_rules_read_their_records_and_late_rows_are_recorded_again(r
     """The refresh records the service rules (rule_records); a page reads them with the raw tail,
     equal to the raw path. A late burst of failed checks in a recorded hour: the raw rows until
     the next refresh, then the records again, now with the outage's alert."""
-    from data_access import logs
 
     engine = rolled_engine
     schema = discover(engine)
@@ -516,11 +526,12 @@ def test_the_service_rules_read_their_records_and_late_rows_are_recorded_again(r
 
 
 def test_service_rows_written_late_read_raw_until_the_refresh_keeps_them(rolled_engine):
-    """Odd calls and checks written late into kept hours: no integration, no status, no or
+    """Odd calls, checks and samples written late into kept hours: no integration, no status, no or
     negative latency, under a millisecond, an integration named "unknown", a quota; a service
-    whose run of "down" starts mid-hour, two checks at its latest time, a check with no status.
-    The integrations, service status, uptime and SLA tables equal the raw path before the
-    refresh (those hours read raw) and after it (kept again)."""
+    whose run of "down" starts mid-hour, two checks at its latest time, a check with no status;
+    samples with values out of range, a new service, a range's last sample with little valid.
+    The integrations, service status, uptime, SLA and system tables and tiles equal the raw path
+    before the refresh (those hours read raw) and after it (kept again)."""
     engine = rolled_engine
     sets = [Filters.for_dates(date(2026, 3, 1), date(2026, 3, 18)),
             Filters.for_dates(date(2026, 3, 17), date(2026, 3, 18), tz="Asia/Kathmandu"),
@@ -544,12 +555,22 @@ def test_service_rows_written_late_read_raw_until_the_refresh_keeps_them(rolled_
                {"timestamp": datetime(2026, 3, 18, 4, 40, 5), "service": "ai-service", "status": None,
                 "latency_ms": None}]
     insert(engine, "service_health", checks)
+    samples = [{"timestamp": datetime(2026, 3, 18, 4, 15), "service": "billing-service", "requests": -5, "errors": 3,
+                "cpu_percent": 150.0, "memory_percent": None, "disk_percent": -1.0, "active_sessions": None},
+               {"timestamp": datetime(2026, 3, 18, 4, 15), "service": "odd-service", "requests": 10_000_000,
+                "errors": -1, "cpu_percent": 99.5, "memory_percent": 0.0, "disk_percent": 100.0,
+                "active_sessions": 5000},
+               # the Berlin range's last sample: one service, nothing valid but its disk
+               {"timestamp": datetime(2026, 3, 18, 4, 49, 30), "service": "odd-service", "requests": None,
+                "errors": None, "cpu_percent": -3.0, "memory_percent": None, "disk_percent": 42.5,
+                "active_sessions": -2}]
+    insert(engine, "system_metrics", samples)
     schema = discover(engine)
     for kept in service_rollups.KEPT:
         assert service_rollups.plan(kept, engine, schema, sets[0]).late == (datetime(2026, 3, 18, 4),)
     _check_all(engine, sets, queries=queries)
     report = rollups.refresh(engine, now=NOW)
-    assert report.service_hours == {"integration_calls": 1, "service_health": 1}
+    assert report.service_hours == {"integration_calls": 1, "service_health": 1, "system_metrics": 1}
     assert all(not service_rollups.plan(kept, engine, schema, sets[0]).late for kept in service_rollups.KEPT)
     _check_all(engine, sets, queries=queries)
     status = operational.service_status(engine, schema, sets[0]).set_index("service")
@@ -557,6 +578,12 @@ def test_service_rows_written_late_read_raw_until_the_refresh_keeps_them(rolled_
         "down", pd.Timestamp("2026-03-18 04:23:30"), False)  # a run that began mid-hour, in a kept hour
     runs = operational.status_intervals(engine, schema, sets[0])
     assert runs[runs["service"] == "billing-service"][["status", "checks"]].values.tolist() == [["down", 9]]
+    with logs.recording() as records:
+        for name in SYSTEM_QUERIES:
+            queries[name](engine, schema, sets[0])
+    assert {(r["query"], r["path"]) for r in records} == {
+        (query, "rollups + raw") for query in ("traffic", "resources", "resources_now", "active_sessions_over_time",
+                                               "compute")}
 
 
 def test_a_changed_rule_reads_raw_rows_until_the_refresh_records_it(rolled_engine):
@@ -604,7 +631,6 @@ def test_a_role_that_may_not_watch_the_service_tables_still_rolls_up(postgres, r
     """Without the right to put triggers on system_metrics and service_health, the refresh rolls
     up conversation_metrics all the same and leaves the service rules to the raw rows (nothing
     would note their late rows); once an owner has made the triggers, the same role records them."""
-    from data_access import logs
 
     owner_url = postgres.new_database("keeper")
     load(make_engine(owner_url), DemoSpec(days=3, scale=0.05, seed=5, end=END), roll_up=False)
@@ -612,7 +638,7 @@ def test_a_role_that_may_not_watch_the_service_tables_still_rolls_up(postgres, r
     report = rollups.refresh(keeper, now=NOW)
     assert report.status == "done" and report.watermark == datetime(2026, 3, 31, 15)
     assert (report.rules.rules, report.rules.unwatched) == (0, ("system_metrics", "service_health"))
-    assert report.service_hours == {"integration_calls": 0, "service_health": 0}
+    assert report.service_hours == {"integration_calls": 0, "service_health": 0, "system_metrics": 0}
     schema = discover(keeper)
     assert not rollups.behind(keeper, schema, report.watermark)  # no refresh started over and over
     rule = next(r for r in load_rules().rules if r.name == "ServiceDown")
@@ -630,13 +656,14 @@ def test_a_role_that_may_not_watch_the_service_tables_still_rolls_up(postgres, r
     assert rollups.main(["status", "--url", keeper.url.render_as_string(hide_password=False)]) == 0
     out = capsys.readouterr().out
     assert "not recorded: no trigger notes late rows in system_metrics, service_health" in out
-    assert "integration_calls: not rolled up" in out and "service_health: not rolled up" in out
+    assert all(f"{table}: not rolled up" in out for table in ("integration_calls", "service_health", "system_metrics"))
 
     rollups.refresh(make_engine(owner_url), now=NOW)  # the owner makes the triggers
     report = rollups.refresh(keeper, now=NOW)
     recordable = sum(rule_records.recordable(r) for r in load_rules().rules)
     assert (report.rules.rules, report.rules.unwatched) == (recordable, ())
-    assert service_rollups.plan(service_rollups.INTEGRATIONS, keeper, discover(keeper), days).rolled  # the owner's triggers watch it too
+    for kept in service_rollups.KEPT:  # the owner's triggers watch them too
+        assert service_rollups.plan(kept, keeper, discover(keeper), days).rolled, kept.raw
     assert rule_records.recorded_until(keeper, schema, rule, days.start)[0] == datetime(2026, 3, 31, 15)
 
 
