@@ -9,7 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from data_access import rollups, sql
-from data_access.business import CORRECT_SUM, LABELLED_SUM, mean_of, money
+from data_access.business import CORRECT_SUM, money
 from data_access.filters import Filters
 from data_access.kpis import CM, DIALOG_COST_E4, dialogs_subquery
 from data_access.schema import Schema
@@ -31,7 +31,8 @@ def _latency_percentiles_rolled(chosen, engine, schema, filters, unit) -> pd.Dat
     params: dict = {}
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
     frame = rollups.percentiles(engine, chosen, schema, {"bucket": bucket, "model": _model(schema)},
-                                {"p50": 0.5, "p95": 0.95, "p99": 0.99}, params=params, per="ai_model")
+                                {"p50": 0.5, "p95": 0.95, "p99": 0.99}, params=params, per="ai_model",
+                                daily=chosen.days_group(unit))
     frame = frame.rename(columns={"timed": "messages"})
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     return sql.numeric(frame, ["messages", "p50", "p95", "p99"]).dropna(subset=["p50"]).sort_values(
@@ -87,7 +88,7 @@ def _latency_shares(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _accuracy_trend_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=chosen.days_group(unit))
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
     frame = sql.read_frame(engine, f"""
@@ -230,7 +231,7 @@ def _calibration_rows(frame: pd.DataFrame, labelled: bool) -> pd.DataFrame:
 
 
 def _helpful_trend_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=chosen.days_group(unit))
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
     frame = sql.read_frame(engine, f"""
@@ -260,7 +261,7 @@ def _helpful(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _usage_by_model_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name)
+    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=chosen.days_group(unit))
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
     frame = sql.read_frame(engine, f"""

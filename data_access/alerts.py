@@ -470,7 +470,6 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m data_access.alerts watch``: the alert watcher (data_access.alert_watch)."""
     import argparse
     import os
-    import sys
     from pathlib import Path
 
     from data_access import alert_watch

@@ -57,7 +57,7 @@ def _breakdown_rolled(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, f
     values = rollups.dialog_value_source(chosen, schema, dialect, BREAKDOWNS[by])
     if values is not None:  # the dialogs per value counted by start hour (see rollups.dialog_value_source)
         dialog_params = values.params
-        dialogs = f"SELECT COALESCE(value, '(none)') AS value, SUM(dialogs) AS dialogs, " + ", ".join(
+        dialogs = "SELECT COALESCE(value, '(none)') AS value, SUM(dialogs) AS dialogs, " + ", ".join(
             f"{tracked(name, f'SUM({name})')} AS {name}" for name in ("escalated", "resolved", "converted")) + \
             f" FROM ({values.text}) v GROUP BY 1"
     else:
@@ -165,7 +165,7 @@ def problem_intents(breakdown: pd.DataFrame, metric: str, worst_first_ascending:
 
 def _csat_trend_rolled(chosen, engine, schema, filters, unit, by_platform=False) -> pd.DataFrame:
     dialect = engine.dialect.name
-    source = rollups.message_source(chosen, schema, dialect)
+    source = rollups.message_source(chosen, schema, dialect, daily=chosen.days_group(unit))
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, dialect, params)
     split = ", COALESCE(\"platform\", 'unknown') AS platform" if by_platform else ""

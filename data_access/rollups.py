@@ -908,6 +908,13 @@ class Plan:
         days = [first + k * DAY for k in range(max((last - first) // DAY, 0))]
         return late_rows.runs((day for day in days if day not in late_days), DAY)
 
+    def days_group(self, unit: str) -> bool:
+        """Whether a query grouping by local ``unit`` may read the daily tables (``daily``): days,
+        weeks or months where the timezone is at UTC's offset all through the range, so that a
+        UTC day is a local one."""
+        return unit in ("day", "week", "month") and (
+            self.filters.tz == "UTC" or all(minutes == 0 for _, minutes in sql._utc_offsets(self.filters)))
+
     def whole_hour_offsets(self) -> bool:
         """Whether every UTC offset of the filters' timezone in the range is whole hours, so
         that a rolled-up hour falls in one local hour, day, week or month."""
