@@ -135,7 +135,9 @@ def make_engine(url: str, connect_timeout: int = 5) -> sa.Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"check_same_thread": False}
+        # A writer waits up to 30 s for another's transaction (the import beside a refresh's step)
+        # rather than sqlite3's 5 s; readers never wait (WAL).
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     elif parsed.get_backend_name() == "postgresql":
         kwargs["connect_args"] = {"connect_timeout": connect_timeout}
     engine = sa.create_engine(parsed, **kwargs)

@@ -822,8 +822,8 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                 progress(1.0, "recording the alert rules on the service tables")
             with _step(engine) as conn:
                 report.rules = rule_records.record(conn, schema, _recorded_rules(rules), watermark)
-                if service_tables:
-                    report.service_hours = service_rollups.refresh(conn, schema, watermark)
+            if service_tables:  # a transaction each: on SQLite a writer waits for the one under way
+                report.service_hours = service_rollups.refresh(lambda: _step(engine), schema, watermark)
             info["rows"] = report.new_hours + report.late_hours
         if report.new_hours > 24:
             _analyze(engine)

@@ -29,6 +29,7 @@ owner may, on PostgreSQL) nothing is kept for it and the pages read the raw rows
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -366,12 +367,17 @@ def _refresh_one(conn: sa.Connection, kept: Kept, schema: Schema, watermark: dat
     return hours
 
 
-def refresh(conn: sa.Connection, schema: Schema, watermark: datetime) -> dict[str, int]:
+def refresh(step: Callable[[], ContextManager[sa.Connection]], schema: Schema, watermark: datetime) -> dict[str, int]:
     """Bring each kept table's hours up to ``watermark`` (naive UTC, a whole hour): the late hours
     noted again, then the new hours; everything again when the raw table's columns changed or it
     was truncated. Keeps nothing for a table (its readers read raw rows) while no trigger notes
-    its late rows. Runs in the caller's transaction; returns the hours aggregated per raw table."""
-    return {kept.raw: _refresh_one(conn, kept, schema, watermark) for kept in KEPT}
+    its late rows. Each table in a transaction of its own, ``step()``; returns the hours
+    aggregated per raw table."""
+    hours = {}
+    for kept in KEPT:
+        with step() as conn:
+            hours[kept.raw] = _refresh_one(conn, kept, schema, watermark)
+    return hours
 
 
 def behind(engine: sa.Engine, schema: Schema, watermark: datetime) -> bool:
