@@ -915,6 +915,16 @@ class Plan:
         return unit in ("day", "week", "month") and (
             self.filters.tz == "UTC" or all(minutes == 0 for _, minutes in sql._utc_offsets(self.filters)))
 
+    def hourly_runs(self, days: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+        """The runs of the rolled-up hours around ``days`` (``daily_runs``, read from the daily
+        tables), in order."""
+        runs, cursor = [], self.rolled[0]
+        for lo, hi in days:
+            if cursor < lo:
+                runs.append((cursor, lo))
+            cursor = hi
+        return runs + ([(cursor, self.rolled[1])] if cursor < self.rolled[1] else [])
+
     def whole_hour_offsets(self) -> bool:
         """Whether every UTC offset of the filters' timezone in the range is whole hours, so
         that a rolled-up hour falls in one local hour, day, week or month."""
@@ -1033,14 +1043,7 @@ def _union(plan: Plan, schema: Schema, dialect: str, rolled_select: str, rolled_
             late = f" AND hour NOT IN ({', '.join(':' + n for n in names)})"
         conditions = "".join(f" AND {c}" for c in dims) + rolled_extra
         days = plan.daily_runs() if daily else []
-        hours, cursor = [], plan.rolled[0]
-        for day_lo, day_hi in days:
-            if cursor < day_lo:
-                hours.append((cursor, day_lo))
-            cursor = day_hi
-        if cursor < plan.rolled[1]:
-            hours.append((cursor, plan.rolled[1]))
-        for table, runs, extra in ((DAILY.get(rolled_table), days, ""), (rolled_table, hours, late)):
+        for table, runs, extra in ((DAILY.get(rolled_table), days, ""), (rolled_table, plan.hourly_runs(days), late)):
             for lo, hi in runs:
                 # Named by their value: two sources of one statement bind the same name to the same time.
                 names = [f"ru_at_{bound:%Y%m%d%H}" for bound in (lo, hi)]

@@ -441,16 +441,6 @@ def planner(kept: Kept) -> Callable:
     return lambda engine, schema, filters: plan(kept, engine, schema, filters)
 
 
-def _between(chosen, days: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
-    """The runs of the plan's kept hours around ``days`` (runs inside them, in order)."""
-    runs, cursor = [], chosen.rolled[0]
-    for lo, hi in days:
-        if cursor < lo:
-            runs.append((cursor, lo))
-        cursor = hi
-    return runs + ([(cursor, chosen.rolled[1])] if cursor < chosen.rolled[1] else [])
-
-
 def _union(chosen, kept: Kept, schema: Schema, dialect: str, rolled_select: str, rolled_table: str,
            raw_select: str, raw_extra: str = "", raw_from: Callable[[str], str] | None = None,
            daily_table: str | None = None) -> tuple[str, dict]:
@@ -458,6 +448,7 @@ def _union(chosen, kept: Kept, schema: Schema, dialect: str, rolled_select: str,
     ``raw_select`` over its raw ranges (``raw_from(where)``: the FROM item; default the raw
     table ``where``), with the same columns. ``daily_table``: the whole UTC days without a late
     hour come from it (its ``hour`` is the day's start), for a query that does not group by time."""
+    raw_from = raw_from or (lambda where: f"{kept.raw} {where}")
     parts, params = [], {}
     if chosen.rolled:
         names = [f"kr_late_{i}" for i in range(len(chosen.late))]
@@ -465,15 +456,15 @@ def _union(chosen, kept: Kept, schema: Schema, dialect: str, rolled_select: str,
         late = f" AND hour NOT IN ({', '.join(':' + n for n in names)})" if names else ""
         days = chosen.daily_runs() if daily_table else []
         for i, (table, (lo, hi), extra) in enumerate(
-                [(daily_table, run, "") for run in days] + [(rolled_table, run, late) for run in _between(chosen, days)]):
+                [(daily_table, run, "") for run in days] + [(rolled_table, run, late) for run in chosen.hourly_runs(days)]):
             params.update({f"kr_lo_{i}": bind_timestamp(lo, dialect), f"kr_hi_{i}": bind_timestamp(hi, dialect)})
             parts.append(f"SELECT {rolled_select} FROM {table} WHERE hour >= :kr_lo_{i} AND hour < :kr_hi_{i}{extra}")
     for i, (lo, hi) in enumerate(chosen.raw_ranges()):
         where, where_params = sql.table_where(Filters(lo, hi), kept.raw, schema, dialect, prefix=f"kr{i}_")
         params.update(where_params)
-        parts.append(f"SELECT {raw_select} FROM {raw_from(where + raw_extra) if raw_from else kept.raw + ' ' + where + raw_extra}")
+        parts.append(f"SELECT {raw_select} FROM {raw_from(where + raw_extra)}")
     if not parts:
-        parts.append(f"SELECT {raw_select} FROM {raw_from('WHERE 1 = 0') if raw_from else kept.raw + ' WHERE 1 = 0'}")
+        parts.append(f"SELECT {raw_select} FROM {raw_from('WHERE 1 = 0')}")
     return " UNION ALL ".join(parts), params
 
 

@@ -124,8 +124,9 @@ def _checks_rolled(engine: sa.Engine, schema: Schema, covered: Filters, source: 
     """``compliance``'s counts for services or integrations from the hours service_rollups keeps
     and the raw rows around them: counts, first and last times exact, the p95 from the
     histogram (within ``service_rollups.RELATIVE_ERROR``), the last hour's counts from the raw
-    rows from ``recent`` (naive UTC) on. None (read the raw rows) where they cannot answer: nothing kept for the range, a
-    target between the counted latency bins, or months whose offset is not whole hours."""
+    rows from ``recent`` (naive UTC) on. None (read the raw rows) where they cannot answer:
+    nothing kept for the range, a target between the counted latency bins, or months whose
+    offset is not whole hours."""
     if source not in ROLLED_CHECKS:
         return None
     kept, known, ok = ROLLED_CHECKS[source]
