@@ -32,7 +32,7 @@ def _latency_percentiles_rolled(chosen, engine, schema, filters, unit) -> pd.Dat
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
     frame = rollups.percentiles(engine, chosen, schema, {"bucket": bucket, "model": _model(schema)},
                                 {"p50": 0.5, "p95": 0.95, "p99": 0.99}, params=params, per="ai_model",
-                                daily=chosen.days_group(unit))
+                                daily=unit)
     frame = frame.rename(columns={"timed": "messages"})
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     return sql.numeric(frame, ["messages", "p50", "p95", "p99"]).dropna(subset=["p50"]).sort_values(
@@ -88,7 +88,7 @@ def _latency_shares(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _accuracy_trend_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=chosen.days_group(unit))
+    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=unit)
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
     frame = sql.read_frame(engine, f"""
@@ -231,7 +231,7 @@ def _calibration_rows(frame: pd.DataFrame, labelled: bool) -> pd.DataFrame:
 
 
 def _helpful_trend_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=chosen.days_group(unit))
+    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=unit)
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
     frame = sql.read_frame(engine, f"""
@@ -261,7 +261,7 @@ def _helpful(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _usage_by_model_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=chosen.days_group(unit))
+    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=unit)
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
     frame = sql.read_frame(engine, f"""
@@ -305,7 +305,7 @@ COST_BY = {"ai_model": 'MIN("ai_model")', "platform": 'MIN("platform")'}
 
 
 def _cost_outcomes_rolled(chosen, engine, schema, filters, by) -> pd.DataFrame:
-    source = rollups.dialog_stat_source(chosen, schema, engine.dialect.name)
+    source = rollups.dialog_stat_source(chosen, schema, engine.dialect.name, daily=True)
     if source is None:
         return cost_outcomes.raw(engine, schema, filters, by)
     tracked = {name: schema.has(CM, name) for name in ("resolved", "converted", "escalated")}

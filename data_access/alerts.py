@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import logs, rollups, rule_records, sql
+from data_access import logs, rollups, rule_records, service_rollups, sql
 from data_access.alert_rules import METRICS, Rule
 from data_access.filters import Filters
 from data_access.business import RATINGS_SUM, SCORE_SUM, TOP2_SUM
@@ -208,7 +208,8 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
     if metric.key == "escalation_rate":
         if not schema.has(CM, "escalated"):
             return None
-        stats = rollups.dialog_stat_source(chosen, schema, dialect) if chosen is not None else None
+        stats = (rollups.dialog_stat_source(chosen, schema, dialect, by_dimension=bool(by)) if chosen is not None
+                 else None)
         if stats is not None and rule.step % 3600 == 0:
             return (f"""SELECT {sql.epoch_bucket("t", rule.step, dialect)} AS bucket, {key} AS key,
                                100 * SUM(escalated) AS num, SUM(dialogs) AS den, SUM(dialogs) AS n
@@ -235,7 +236,7 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
     else:  # negative_reviews: matched in Python (whole words), see review_candidates
         return None
     if chosen is not None and chosen.rolled and metric.key in ROLLED_SUMS:
-        source = rollups.message_source(chosen, schema, dialect)
+        source = rollups.message_source(chosen, schema, dialect, by_dimension=bool(by))
         num, den = ROLLED_SUMS[metric.key]
         return (f"SELECT {sql.epoch_bucket('t', rule.step, dialect)} AS bucket, {key} AS key, {num} AS num, "
                 f"{den} AS den, {den} AS n FROM ({source.text}) m GROUP BY 1, 2", source.params)
@@ -357,21 +358,18 @@ def _empty_values() -> pd.DataFrame:
 def review_candidates(engine: sa.Engine, schema: Schema, filters: Filters, keywords) -> pd.DataFrame:
     """NPS responses in range whose comment holds a keyword as a whole word, ignoring case
     (SQL narrows with LIKE on the lower-cased text, Python checks word boundaries): timestamp
-    (naive UTC), platform, score, comment, words."""
+    (naive UTC), platform, score, comment, words. The hours service_rollups keeps hold the
+    responses with alerts.yml's keywords: read there when these are among them."""
     columns = ["timestamp", "platform", "score", "comment", "words"]
     if not keywords or not schema.has("nps_responses", "comment"):
         return pd.DataFrame(columns=columns)
     dialect = engine.dialect.name
-    where, params = sql.table_where(filters, "nps_responses", schema, dialect)
-    likes = []
-    for i, word in enumerate(keywords):
-        params[f"kw_{i}"] = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        likes.append(f"{sql.lower_text('comment', dialect)} LIKE :kw_{i} ESCAPE '\\'")
-    platform = '"platform"' if schema.has("nps_responses", "platform") else "NULL"
-    score = '"score"' if schema.has("nps_responses", "score") else "NULL"
-    frame = sql.read_frame(engine, f"""SELECT {sql.TS} AS "timestamp", {platform} AS platform, {score} AS score,
-                                              "comment" FROM nps_responses {where} AND ({' OR '.join(likes)})
-                                       ORDER BY {sql.TS}""", params)
+    chosen = service_rollups.plan(service_rollups.NPS, engine, schema, filters, terms=tuple(keywords))
+    with rollups.planned(chosen, "review_candidates"):
+        source, params = service_rollups.rows_source(chosen, service_rollups.NPS, schema, dialect)
+        holds, words = sql.contains_any('"comment"', keywords, dialect)
+        frame = sql.read_frame(engine, f"""SELECT at AS "timestamp", name AS platform, score, "comment"
+                                           FROM ({source}) r WHERE {holds} ORDER BY at""", {**params, **words})
     frame["words"] = [", ".join(negative_words(c, keywords)) for c in frame["comment"]]
     frame = frame[frame["words"] != ""].reset_index(drop=True)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601").dt.tz_localize(None)

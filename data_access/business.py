@@ -11,7 +11,7 @@ from decimal import Decimal
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import rollups, sql
+from data_access import rollups, service_rollups, sql
 from data_access.filters import Filters
 from data_access.kpis import CM, RATED, dialog_key, dialogs_subquery, repeat_flag, resolution_seconds
 from data_access.schema import Schema
@@ -165,7 +165,7 @@ def problem_intents(breakdown: pd.DataFrame, metric: str, worst_first_ascending:
 
 def _csat_trend_rolled(chosen, engine, schema, filters, unit, by_platform=False) -> pd.DataFrame:
     dialect = engine.dialect.name
-    source = rollups.message_source(chosen, schema, dialect, daily=chosen.days_group(unit))
+    source = rollups.message_source(chosen, schema, dialect, daily=unit, by_dimension=by_platform)
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, dialect, params)
     split = ", COALESCE(\"platform\", 'unknown') AS platform" if by_platform else ""
@@ -200,7 +200,7 @@ def _csat_rates(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _rating_distribution_rolled(chosen, engine, schema, filters, by_platform=False) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True)
+    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True, by_dimension=by_platform)
     split = ", COALESCE(\"platform\", 'unknown') AS platform" if by_platform else ""
     scores = " UNION ALL ".join(
         f"SELECT {score} AS score{', platform' if by_platform else ''}, rated_{score} AS ratings FROM s"
@@ -225,6 +225,18 @@ def rating_distribution(engine: sa.Engine, schema: Schema, filters: Filters,
     return sql.numeric(frame, ["score", "ratings"])
 
 
+def _nps_trend_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    dialect = engine.dialect.name
+    source, params = service_rollups.hours_source(chosen, service_rollups.NPS, schema, dialect)
+    bucket = sql.local_bucket("hour", unit, filters, schema, "nps_responses", dialect, params)
+    frame = sql.read_frame(engine, f"""
+        SELECT {bucket} AS bucket, SUM(counted) AS responses, SUM(promoters) AS promoters, SUM(passives) AS passives,
+               SUM(detractors) AS detractors
+        FROM ({source}) h GROUP BY 1 HAVING SUM(counted) > 0 ORDER BY 1""", params)
+    return _nps_shares(frame)
+
+
+@rollups.served(_nps_trend_rolled, local_buckets=True, planner=service_rollups.planner(service_rollups.NPS))
 def nps_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket: responses, promoters (9–10), passives (7–8), detractors (0–6), their
     shares and NPS."""
@@ -236,7 +248,11 @@ def nps_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) ->
                SUM(CASE WHEN "score" >= 9 THEN 1 ELSE 0 END) AS promoters,
                SUM(CASE WHEN "score" BETWEEN 7 AND 8 THEN 1 ELSE 0 END) AS passives,
                SUM(CASE WHEN "score" <= 6 THEN 1 ELSE 0 END) AS detractors
-        FROM nps_responses {where} AND "score" BETWEEN 0 AND 10 GROUP BY 1 ORDER BY 1""", params)
+        FROM nps_responses {where} AND {service_rollups.NPS_SCORE} GROUP BY 1 ORDER BY 1""", params)
+    return _nps_shares(frame)
+
+
+def _nps_shares(frame: pd.DataFrame) -> pd.DataFrame:
     frame = sql.numeric(frame, ["responses", "promoters", "passives", "detractors"])
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     for part in ("promoters", "passives", "detractors"):
@@ -247,10 +263,18 @@ def nps_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) ->
 
 def _comments_where(schema: Schema, filters: Filters, detractors_only: bool, dialect: str) -> tuple[str, dict]:
     where, params = sql.table_where(filters, "nps_responses", schema, dialect)
-    only = ' AND "score" BETWEEN 0 AND 6' if detractors_only else ' AND "score" BETWEEN 0 AND 10'
+    only = ' AND "score" BETWEEN 0 AND 6' if detractors_only else f" AND {service_rollups.NPS_SCORE}"
     return f"""{where}{only} AND "comment" IS NOT NULL AND "comment" <> ''""", params
 
 
+def _nps_comment_count_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters,
+                              detractors_only: bool = False) -> int:
+    source, params = service_rollups.hours_source(chosen, service_rollups.NPS, schema, engine.dialect.name)
+    counted = "commented_detractors" if detractors_only else "commented"
+    return int(sql.read_row(engine, f"SELECT SUM({counted}) AS n FROM ({source}) h", params)["n"] or 0)
+
+
+@rollups.served(_nps_comment_count_rolled, planner=service_rollups.planner(service_rollups.NPS))
 def nps_comment_count(engine: sa.Engine, schema: Schema, filters: Filters, detractors_only: bool = False) -> int:
     """How many survey comments ``nps_comments`` pages through."""
     where, params = _comments_where(schema, filters, detractors_only, engine.dialect.name)
@@ -335,7 +359,8 @@ def to_local(values: pd.Series, tz: str) -> pd.Series:
 
 def _dialog_outcomes_trend_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
     dialect = engine.dialect.name
-    source = rollups.dialog_stat_source(chosen, schema, dialect, repeats=True)
+    source = rollups.dialog_stat_source(chosen, schema, dialect, repeats=True, daily=unit,
+                                         by_dimension=False)
     if source is None:
         return dialog_outcomes_trend.raw(engine, schema, filters, unit)
     tracked = lambda column, expr: _if_tracked(schema, column, expr)  # noqa: E731
@@ -400,7 +425,7 @@ def dialog_outcomes_trend(engine: sa.Engine, schema: Schema, filters: Filters, u
 
 
 def _conversion_by_platform_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
-    source = rollups.dialog_stat_source(chosen, schema, engine.dialect.name)
+    source = rollups.dialog_stat_source(chosen, schema, engine.dialect.name, daily=True)
     if source is None:
         return conversion_by_platform.raw(engine, schema, filters)
     frame = sql.read_frame(engine, f"""
@@ -428,7 +453,7 @@ def _conversion(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _resolution_histogram_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
-    source = rollups.dialog_stat_source(chosen, schema, engine.dialect.name)
+    source = rollups.dialog_stat_source(chosen, schema, engine.dialect.name, daily=True, by_dimension=False)
     if source is None:
         return resolution_histogram.raw(engine, schema, filters)
     bins = ", ".join(f"SUM(resolution_bin_{i}) AS bin_{i}" for i in range(len(RESOLUTION_BINS)))
@@ -492,7 +517,10 @@ def _top_repeat_users_rolled(chosen, engine, schema, filters, limit: int = 20) -
         offset += REPEAT_USERS_BATCH
         if batch.empty or len(batch) < REPEAT_USERS_BATCH:
             break
-    text, params = ranked(list(read), limit)
+    # Ranked again by the database (its order of user ids breaks ties), over the users that can be
+    # in the list: those with at least the ``limit``-th most repeat dialogs.
+    least = sorted(read.values(), reverse=True)[limit - 1] if len(read) >= limit else 0
+    text, params = ranked([user for user, repeats in read.items() if repeats >= least], limit)
     return _repeat_users_frame(sql.read_frame(engine, text, params), filters)
 
 

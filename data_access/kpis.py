@@ -624,10 +624,10 @@ def compute(engine: sa.Engine, schema: Schema, filters: Filters,
         elif level == "dialogs" and chosen is not None and rollups.facts_answer(chosen):
             with rollups.planned(chosen, "compute"):
                 row = _rolled_dialog_row(engine, chosen, schema, built)
-        elif level == "health" and (checks := service_rollups.plan(service_rollups.HEALTH, engine, schema,
-                                                                   filters)).rolled:
-            with rollups.planned(checks, "compute"):
-                row = _rolled_health_row(engine, checks, schema, built)
+        elif level in ROLLED_HOURS and (kept := service_rollups.plan(ROLLED_HOURS[level][0], engine, schema,
+                                                                      filters)).rolled:
+            with rollups.planned(kept, "compute"):
+                row = _rolled_hours_row(engine, kept, schema, level, built)
         elif level == "system" and (samples := service_rollups.plan(service_rollups.SYSTEM, engine, schema,
                                                                     filters)).rolled:
             with rollups.planned(samples, "compute"):
@@ -646,18 +646,24 @@ def compute(engine: sa.Engine, schema: Schema, filters: Filters,
     return results
 
 
-# The health KPIs over service_rollups' hours of service_health (a row per hour, service and
-# status with its checks in ``total``), named as their raw aggregates.
-ROLLED_HEALTH_AGGREGATES = {
-    "uptime": {"ok": f"SUM(CASE WHEN {service_rollups.OK_STATUS} THEN total ELSE 0 END)",
-               "n": f"SUM(CASE WHEN {service_rollups.KNOWN_STATUS} THEN total ELSE 0 END)",
-               "bad": f"SUM(CASE WHEN {service_rollups.KNOWN_STATUS} THEN 0 ELSE total END)"},
+# The levels whose KPIs read service_rollups' hours: level → (the kept table, each KPI's aggregates
+# over its measures, named as its raw aggregates). service_health: a row per hour, service and
+# status with its checks in ``total``; nps_responses: a row per hour and platform.
+ROLLED_HOURS = {
+    "health": (service_rollups.HEALTH, {
+        "uptime": {"ok": f"SUM(CASE WHEN {service_rollups.OK_STATUS} THEN total ELSE 0 END)",
+                   "n": f"SUM(CASE WHEN {service_rollups.KNOWN_STATUS} THEN total ELSE 0 END)",
+                   "bad": f"SUM(CASE WHEN {service_rollups.KNOWN_STATUS} THEN 0 ELSE total END)"}}),
+    "nps": (service_rollups.NPS, {
+        "nps": {"promoters": "SUM(promoters)", "detractors": "SUM(detractors)", "counted": "SUM(counted)",
+                "bad": "SUM(score_bad)"}}),
 }
 
 
-def _rolled_health_row(engine: sa.Engine, chosen, schema: Schema, built: dict[str, Aggregates]) -> dict:
-    source, params = service_rollups.hours_source(chosen, service_rollups.HEALTH, schema, engine.dialect.name)
-    select = ", ".join(f"{expr} AS {key}__{name}" for key in built for name, expr in ROLLED_HEALTH_AGGREGATES[key].items())
+def _rolled_hours_row(engine: sa.Engine, chosen, schema: Schema, level: str, built: dict[str, Aggregates]) -> dict:
+    kept, aggregates = ROLLED_HOURS[level]
+    source, params = service_rollups.hours_source(chosen, kept, schema, engine.dialect.name)
+    select = ", ".join(f"{expr} AS {key}__{name}" for key in built for name, expr in aggregates[key].items())
     return sql.read_row(engine, f"SELECT {select} FROM ({source}) h", params)
 
 
@@ -704,7 +710,8 @@ def _rolled_message_row(engine: sa.Engine, chosen, schema: Schema, built: dict[s
     """The message-level aggregates of ``built`` from the rollups (see ``ROLLED_MESSAGE_AGGREGATES``)."""
     from data_access import rollups
 
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True)
+    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True,
+                                    by_dimension="intent_accuracy" in built)  # its hits compare two dimensions
     select = ", ".join(f"COALESCE({expr}, 0) AS {key}__{name}"
                        for key in built for name, expr in ROLLED_MESSAGE_AGGREGATES[key].items())
     row = sql.read_row(engine, f"SELECT {select} FROM ({source.text}) m", source.params)
@@ -734,7 +741,7 @@ def _rolled_dialog_row(engine: sa.Engine, chosen, schema: Schema, built: dict[st
     repeats = "repeat_contact_rate" in built and not chosen.building
     rolled = [key for key in built if key in ROLLED_DIALOG_AGGREGATES and (key != "repeat_contact_rate" or repeats)]
     if rolled:
-        source = rollups.dialog_stat_source(chosen, schema, dialect, repeats=repeats)
+        source = rollups.dialog_stat_source(chosen, schema, dialect, repeats=repeats, daily=True, by_dimension=False)
         select = ", ".join(f"COALESCE({expr}, 0) AS {key}__{name}"
                            for key in rolled for name, expr in ROLLED_DIALOG_AGGREGATES[key].items())
         row.update(sql.read_row(engine, f"SELECT {select} FROM ({source.text}) s", source.params))

@@ -111,7 +111,7 @@ class Report:
 
 
 def _message_series_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=chosen.days_group(unit))
+    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=unit, by_dimension=False)
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, "conversation_metrics", engine.dialect.name, params)
     return sql.numeric(sql.read_frame(engine, f"""

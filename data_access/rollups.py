@@ -49,8 +49,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -77,18 +78,26 @@ LATENCY_P95 = "rollup_latency_p95"
 # query that groups the whole range, not its times, reads a month in 30 rows per combination.
 MESSAGES_DAILY = "rollup_messages_daily"
 LATENCY_DAILY = "rollup_latency_daily"
-DAILY = {MESSAGES: MESSAGES_DAILY, LATENCY: LATENCY_DAILY}
+# rollup_messages per hour over the dimensions (NULL there): for the readers that do not split by them.
+MESSAGE_TOTALS = "rollup_message_hour_totals"
+DAILY = {MESSAGES: MESSAGES_DAILY, LATENCY: LATENCY_DAILY, MESSAGE_TOTALS: MESSAGES_DAILY}
+# rollup_dialog_hours summed per UTC day, and per hour over the dimensions (NULL there, for the
+# readers that do not split by them), made again whenever one of the hours is (``_restate_dialog_sums``).
+DIALOG_DAILY = "rollup_dialog_daily"
+DIALOG_TOTALS = "rollup_dialog_hour_totals"
 STATE = "rollup_state"
 DIRTY = "rollup_dirty_hours"
 # The tables of aggregates (emptied by a rebuild, analysed after a long build); then the bookkeeping.
 DATA_TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, DIALOG_VALUES, RESOLUTION, REPEATS, USER_REPEATS,
-               LATENCY_P95, MESSAGES_DAILY, LATENCY_DAILY)
+               LATENCY_P95, MESSAGES_DAILY, LATENCY_DAILY, DIALOG_DAILY, DIALOG_TOTALS, MESSAGE_TOTALS)
 TABLES = (*DATA_TABLES, STATE, DIRTY)
 
 # Bumped whenever what the tables hold changes: a database with another version is rebuilt.
 VERSION = 13
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+TICK = timedelta(microseconds=1)
+LOCAL_DAY_UNITS = ("day", "week", "month")  # the local units a UTC day can lie in
 # Hours closed less than this long ago are left to the raw rows: a transaction still open when
 # its hour closed commits within it (longer ones are the trigger's blind spot, see the docs).
 GRACE = timedelta(minutes=5)
@@ -301,10 +310,7 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
     big = "BIGINT" if pg else "INTEGER"
     real = "DOUBLE PRECISION" if pg else "REAL"
     dims = ", ".join(f"{c} TEXT" for c in DIMENSIONS)
-    # Counts as INTEGER (an hour's combination holds far fewer than 2^31 rows), so that their SUM
-    # is a BIGINT as the raw COUNT is; sums of values as BIGINT; confidence as a float.
-    kind = lambda m: real if m.startswith("confidence_sum") else big if m in WIDE_SUMS else "INTEGER"  # noqa: E731
-    numbers = ", ".join(f"{m} {kind(m)} NOT NULL" for m in MEASURE_NAMES)
+    numbers = _measure_columns(dialect)
     dialog_dims = ", ".join(f"{c} TEXT" for c in DIALOG_DIMENSIONS)
     serial = "BIGSERIAL PRIMARY KEY" if pg else "INTEGER PRIMARY KEY AUTOINCREMENT"
     key = 'TEXT COLLATE "C"' if pg else "TEXT"  # dialog keys compare byte-wise (as kpis.dialog_key)
@@ -312,6 +318,7 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {MESSAGES} (hour {ts} NOT NULL, {dims}, {numbers}, "
         f"first_at {ts} NOT NULL, last_at {ts} NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS ix_{MESSAGES}_hour ON {MESSAGES} (hour)",
+        *_message_totals_ddl(schema, dialect),
         f"CREATE TABLE IF NOT EXISTS {LATENCY} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
         f"bucket INTEGER NOT NULL, n {big} NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS ix_{LATENCY}_hour ON {LATENCY} (dimension, hour)",
@@ -332,9 +339,9 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_started ON {FACTS} (started)",
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_long ON {FACTS} (long_dialog, started)",
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_user ON {FACTS} (user_id)",
-        f"CREATE TABLE IF NOT EXISTS {DIALOG_HOURS} (hour {ts} NOT NULL, {dialog_dims}, "
-        + ", ".join(f"{c} {big if c.endswith('e4') else 'INTEGER'} NOT NULL" for c in DIALOG_STAT_NAMES) + ")",
-        f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_HOURS}_hour ON {DIALOG_HOURS} (hour)",
+        *_dialog_stats_ddl(DIALOG_HOURS, schema, dialect),
+        *_dialog_stats_ddl(DIALOG_DAILY, schema, dialect),  # ``hour``: the UTC day's start
+        *_dialog_stats_ddl(DIALOG_TOTALS, schema, dialect),
         f"CREATE TABLE IF NOT EXISTS {DIALOG_VALUES} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
         + ", ".join(f"{c} INTEGER NOT NULL" for c in VALUE_OUTCOMES) + ")",
         f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_VALUES}_hour ON {DIALOG_VALUES} (dimension, hour)",
@@ -462,6 +469,7 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
         f"INSERT INTO {MESSAGES} (hour, {', '.join(DIMENSIONS)}, {', '.join(values)}, first_at, last_at) "
         f"SELECT {hour}, {dim_sql}, {sums}, MIN({sql.TS}), MAX({sql.TS}) FROM {CM} {in_range} "
         f"GROUP BY 1, 2, 3, 4, 5"), params)
+    _restate_message_totals(conn, "hour >= :lo AND hour < :hi", params)
     part_dims = ", ".join(f"{dims[c]} AS {c}" for c in DIALOG_DIMENSIONS)
     for dimension in HISTOGRAM_DIMENSIONS:
         conn.execute(sa.text(
@@ -531,6 +539,65 @@ def _roll_days(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
         f"SUM(n) FROM {LATENCY} WHERE {histogram} GROUP BY {day}, dimension, value, bucket"])
 
 
+def _measure_columns(dialect: str) -> str:
+    """The message measures' columns. Counts as INTEGER (an hour holds far fewer than 2^31 rows),
+    so that their SUM is a BIGINT as the raw COUNT is; sums of values as BIGINT; confidence as a float."""
+    pg = dialect == "postgresql"
+    kind = lambda m: ("DOUBLE PRECISION" if pg else "REAL") if m.startswith("confidence_sum") else (  # noqa: E731
+        ("BIGINT" if pg else "INTEGER") if m in WIDE_SUMS else "INTEGER")
+    return ", ".join(f"{m} {kind(m)} NOT NULL" for m in MEASURE_NAMES)
+
+
+def _message_totals_ddl(schema: Schema, dialect: str) -> list[str]:
+    ts = _timestamp_type(schema, dialect)
+    return [f"CREATE TABLE IF NOT EXISTS {MESSAGE_TOTALS} (hour {ts} NOT NULL, "
+            + "".join(f"{c} TEXT, " for c in DIMENSIONS) + f"{_measure_columns(dialect)}, first_at {ts} NOT NULL, "
+            f"last_at {ts} NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS ix_{MESSAGE_TOTALS}_hour ON {MESSAGE_TOTALS} (hour)"]
+
+
+def _restate_message_totals(conn: sa.Connection, where: str, params: dict | None = None) -> None:
+    """Make again the rows of rollup_message_hour_totals of the hours of rollup_messages ``where``."""
+    conn.execute(sa.text(f"DELETE FROM {MESSAGE_TOTALS} WHERE {where}"), params or {})
+    conn.execute(sa.text(
+        f"INSERT INTO {MESSAGE_TOTALS} (hour, {', '.join(MEASURE_NAMES)}, first_at, last_at) SELECT hour, "
+        f"{', '.join(f'SUM({m})' for m in MEASURE_NAMES)}, MIN(first_at), MAX(last_at) FROM {MESSAGES} "
+        f"WHERE {where} GROUP BY hour"), params or {})
+
+
+def _dialog_stats_ddl(table: str, schema: Schema, dialect: str) -> list[str]:
+    """A table of dialog statistics per hour (or day) and dimensions: rollup_dialog_hours and the
+    two summed from it."""
+    ts = _timestamp_type(schema, dialect)
+    big = "BIGINT" if dialect == "postgresql" else "INTEGER"
+    dialog_dims = ", ".join(f"{c} TEXT" for c in DIALOG_DIMENSIONS)
+    return [f"CREATE TABLE IF NOT EXISTS {table} (hour {ts} NOT NULL, {dialog_dims}, "
+            + ", ".join(f"{c} {big if c.endswith('e4') else 'INTEGER'} NOT NULL" for c in DIALOG_STAT_NAMES) + ")",
+            f"CREATE INDEX IF NOT EXISTS ix_{table}_hour ON {table} (hour)"]
+
+
+def _restate_dialog_sums(conn: sa.Connection, dialect: str, hours: str) -> None:
+    """Make again the rows of rollup_dialog_hour_totals of the hours in ``hours`` (a query of
+    naive UTC hours), and those of rollup_dialog_daily of the UTC days that hold one of them,
+    from rollup_dialog_hours. A day the refresh has not finished sums the hours it has: readers
+    take only whole days before the watermark."""
+    conn.exec_driver_sql(f"DELETE FROM {DIALOG_TOTALS} WHERE hour IN ({hours})")
+    conn.exec_driver_sql(
+        f"INSERT INTO {DIALOG_TOTALS} (hour, {', '.join(DIALOG_STAT_NAMES)}) SELECT h.hour, "
+        f"{', '.join(f'SUM(h.{c})' for c in DIALOG_STAT_NAMES)} FROM (SELECT DISTINCT hour FROM ({hours}) touched) t "
+        f"JOIN {DIALOG_HOURS} h ON h.hour = t.hour GROUP BY h.hour")
+    day = late_rows.day_of("hour", dialect)
+    next_day = "d.day + INTERVAL '1 day'" if dialect == "postgresql" else "datetime(d.day, '+1 day')"
+    days = f"(SELECT DISTINCT {day} AS day FROM ({hours}) touched) d"
+    names = ", ".join(DIALOG_STAT_NAMES)
+    dims = ", ".join(DIALOG_DIMENSIONS)
+    conn.exec_driver_sql(f"DELETE FROM {DIALOG_DAILY} WHERE hour IN (SELECT day FROM {days})")
+    conn.exec_driver_sql(
+        f"INSERT INTO {DIALOG_DAILY} (hour, {dims}, {names}) SELECT d.day, {', '.join(f'h.{c}' for c in DIALOG_DIMENSIONS)}, "
+        f"{', '.join(f'SUM(h.{c})' for c in DIALOG_STAT_NAMES)} FROM {days} JOIN {DIALOG_HOURS} h "
+        f"ON h.hour >= d.day AND h.hour < {next_day} GROUP BY d.day, {', '.join(f'h.{c}' for c in DIALOG_DIMENSIONS)}")
+
+
 def _empty(conn: sa.Connection, table: str) -> None:
     """Empty a temporary table. TRUNCATE on PostgreSQL: after DELETEs its dead rows would count
     in the planner's size estimate, day after day of a first build, until a hashed lookup in it
@@ -597,6 +664,7 @@ def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = 
         f"INSERT INTO {DIALOG_HOURS} (hour, {', '.join(DIALOG_DIMENSIONS)}, {', '.join(stats)}) "
         f"SELECT h.hour, {dims}, {', '.join(f'SUM({e})' for e in stats.values())} FROM {hours} "
         f"GROUP BY h.hour, {dims}")
+    _restate_dialog_sums(conn, dialect, f"SELECT hour FROM {hours_table}")
     # Summed, not filtered on the flag: the planner cannot estimate that filter and would scan the facts.
     previous_hour = hour_of("f.previous_started", dialect)
     conn.exec_driver_sql(
@@ -746,12 +814,13 @@ def _analyze(engine: sa.Engine, tables=(*DATA_TABLES, rule_records.RECORDS, *ser
 
 
 def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = None,
-            progress: Callable[[float, str], None] | None = None, rules=None,
+            progress: Callable[[float, str], None] | None = None, rules=None, keywords=None,
             service_tables: bool = True) -> Refreshed:
     """Bring the rollups up to the last closed hour (``now`` − ``GRACE``, naive UTC): first the
     late hours the triggers noted, then the new hours, a day per transaction on a first build;
     then the records of the alert ``rules`` (default: alerts.yml's) that ``rule_records`` keeps
-    and, unless ``service_tables`` is False, the service tables' hours (``service_rollups``).
+    and, unless ``service_tables`` is False, the other tables' hours (``service_rollups``; the
+    NPS responses holding one of the negative ``keywords``, default alerts.yml's, kept whole).
 
     ``full`` rebuilds everything. Creates the tables and triggers on first use. Returns what it
     did; "busy" at once when another process holds the refresh lock. Raises ``RollupError`` when
@@ -772,6 +841,18 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             _recreate(engine, schema)  # the tables' shape follows this code's version
             state = None
         else:
+            if not all(schema.has_table(t) for t in (DIALOG_DAILY, DIALOG_TOTALS, MESSAGE_TOTALS)):
+                # Rollups kept before these tables: made from the hours at once.
+                with _step(engine) as conn:
+                    dialect = engine.dialect.name
+                    for table in (DIALOG_DAILY, DIALOG_TOTALS, MESSAGE_TOTALS):
+                        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+                    for statement in (*_dialog_stats_ddl(DIALOG_DAILY, schema, dialect),
+                                      *_dialog_stats_ddl(DIALOG_TOTALS, schema, dialect),
+                                      *_message_totals_ddl(schema, dialect)):
+                        conn.exec_driver_sql(statement)
+                    _restate_dialog_sums(conn, dialect, f"SELECT hour FROM {DIALOG_HOURS}")
+                    _restate_message_totals(conn, "1 = 1")
             _ensure_tables(engine, schema)  # the triggers, should someone have dropped them
         target = floor_hour((now or datetime.now(timezone.utc).replace(tzinfo=None)) - GRACE)
         rebuild = full or state is None or not state.usable(schema) or None in state.dirty_hours
@@ -823,7 +904,8 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             with _step(engine) as conn:
                 report.rules = rule_records.record(conn, schema, _recorded_rules(rules), watermark)
             if service_tables:  # a transaction each: on SQLite a writer waits for the one under way
-                report.service_hours = service_rollups.refresh(lambda: _step(engine), schema, watermark)
+                report.service_hours = service_rollups.refresh(lambda: _step(engine), schema, watermark,
+                                                               _review_keywords(keywords))
             info["rows"] = report.new_hours + report.late_hours
         if report.new_hours > 24:
             _analyze(engine)
@@ -846,11 +928,20 @@ def _recorded_rules(rules) -> tuple:
     return load_rules().rules
 
 
-def behind(engine: sa.Engine, schema: Schema, watermark: datetime, rules=None) -> bool:
-    """Whether the records of the alert rules or the service tables' hours wait for a refresh
+def _review_keywords(keywords) -> tuple[str, ...]:
+    """``keywords``, or alerts.yml's negative keywords."""
+    if keywords is not None:
+        return tuple(keywords)
+    from data_access.alert_rules import load_rules
+
+    return load_rules().negative_keywords
+
+
+def behind(engine: sa.Engine, schema: Schema, watermark: datetime, rules=None, keywords=None) -> bool:
+    """Whether the records of the alert rules or the other tables' hours wait for a refresh
     (see ``rule_records.behind``, ``service_rollups.behind``)."""
     return (rule_records.behind(engine, schema, _recorded_rules(rules), watermark)
-            or service_rollups.behind(engine, schema, watermark))
+            or service_rollups.behind(engine, schema, watermark, _review_keywords(keywords)))
 
 
 # --- reading: which hours come from where -------------------------------------------------------
@@ -866,6 +957,15 @@ def raw_reference() -> Iterator[None]:
         yield
     finally:
         _reference.reset(token)
+
+
+def _local_unit(utc: datetime, unit: str, zone: ZoneInfo) -> date:
+    """The start of the local day, ISO week (Monday) or month holding ``utc`` (naive UTC), as
+    ``sql.bucket`` puts it."""
+    local = utc.replace(tzinfo=timezone.utc).astimezone(zone).date()
+    if unit == "week":
+        return local - timedelta(days=local.weekday())
+    return local.replace(day=1) if unit == "month" else local
 
 
 @dataclass(frozen=True)
@@ -897,23 +997,22 @@ class Plan:
             ranges.append((hi, end))
         return ranges
 
-    def daily_runs(self) -> list[tuple[datetime, datetime]]:
+    def daily_runs(self, unit: str | None = None) -> list[tuple[datetime, datetime]]:
         """The [start, end) runs of whole UTC days among the rolled-up hours with no late hour:
-        what a query that groups the whole range may read from the daily tables."""
-        if not self.rolled:
+        what a query that groups the whole range may read from the daily tables. With ``unit``
+        (day, week or month), a query grouping by that local unit: only the days that lie in one
+        local unit of the filters' timezone (every day where it is at UTC's offset; none for
+        ``day`` elsewhere; all but the days holding a local week's or month's start for those)."""
+        if not self.rolled or (unit is not None and unit not in LOCAL_DAY_UNITS):
             return []
         lo, hi = self.rolled
         first, last = floor_day(lo) + (DAY if floor_day(lo) < lo else timedelta(0)), floor_day(hi)
         late_days = {floor_day(h) for h in self.late}
         days = [first + k * DAY for k in range(max((last - first) // DAY, 0))]
+        if unit is not None and self.filters.tz != "UTC":
+            zone = ZoneInfo(self.filters.tz)
+            days = [day for day in days if _local_unit(day, unit, zone) == _local_unit(day + DAY - TICK, unit, zone)]
         return late_rows.runs((day for day in days if day not in late_days), DAY)
-
-    def days_group(self, unit: str) -> bool:
-        """Whether a query grouping by local ``unit`` may read the daily tables (``daily``): days,
-        weeks or months where the timezone is at UTC's offset all through the range, so that a
-        UTC day is a local one."""
-        return unit in ("day", "week", "month") and (
-            self.filters.tz == "UTC" or all(minutes == 0 for _, minutes in sql._utc_offsets(self.filters)))
 
     def hourly_runs(self, days: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
         """The runs of the rolled-up hours around ``days`` (``daily_runs``, read from the daily
@@ -1028,9 +1127,10 @@ class Source:
 
 def _union(plan: Plan, schema: Schema, dialect: str, rolled_select: str, rolled_table: str, raw_select: str,
            raw_extra: str = "", rolled_extra: str = "", ranges: list[tuple[datetime, datetime]] | None = None,
-           rolled_dimensions: bool = True, raw_group: str = "", daily: bool = False) -> Source:
+           rolled_dimensions: bool = True, raw_group: str = "", daily: bool | str = False) -> Source:
     """``daily``: the whole UTC days of the rolled-up hours come from ``rolled_table``'s daily
-    table (``DAILY``), for a query that does not group by time."""
+    table (``DAILY``): True for a query that does not group by time; a local unit (day, week,
+    month) for one grouping by it, the days that lie in one such unit (``Plan.daily_runs``)."""
     params: dict = {}
     parts = []
     if plan.rolled:
@@ -1042,7 +1142,7 @@ def _union(plan: Plan, schema: Schema, dialect: str, rolled_select: str, rolled_
             params.update({n: bind_timestamp(h, dialect) for n, h in zip(names, plan.late)})
             late = f" AND hour NOT IN ({', '.join(':' + n for n in names)})"
         conditions = "".join(f" AND {c}" for c in dims) + rolled_extra
-        days = plan.daily_runs() if daily else []
+        days = plan.daily_runs(None if daily is True else daily) if daily else []
         for table, runs, extra in ((DAILY.get(rolled_table), days, ""), (rolled_table, plan.hourly_runs(days), late)):
             for lo, hi in runs:
                 # Named by their value: two sources of one statement bind the same name to the same time.
@@ -1063,19 +1163,25 @@ def _union(plan: Plan, schema: Schema, dialect: str, rolled_select: str, rolled_
 
 
 def message_source(plan: Plan, schema: Schema, dialect: str, names: list[str] | tuple[str, ...] = MEASURE_NAMES,
-                   raw_extra: str = "", rolled_extra: str = "", times: bool = False, daily: bool = False) -> Source:
+                   raw_extra: str = "", rolled_extra: str = "", times: bool = False,
+                   daily: bool | str = False, by_dimension: bool = True) -> Source:
     """Rows with ``t`` (the hour, or the raw row's timestamp), the four dimensions and the
     measures ``names``: summed, they give the range's totals whichever rows they came from.
     ``times`` adds ``first_at`` and ``last_at``, whose MIN and MAX are the first and last row's
     exact timestamps. ``daily``: whole UTC days from the daily table (``t`` is then the day's
-    start), for a query that does not group by ``t``."""
+    start): True for a query that does not group by ``t``, else the local unit it groups by
+    (see ``_union``). Without ``by_dimension`` (a reader that does not split by a dimension) and
+    with no dimension filtered, the hours come from their totals over the dimensions (NULL)."""
     values = measures(schema)
     dims = _columns_present(schema)
     extremes = ["first_at", "last_at"] if times else []
     rolled = ", ".join(["hour AS t", *DIMENSIONS, *names, *extremes])
     raw = ", ".join([f"{sql.TS} AS t", *(f"{dims[c]} AS {c}" for c in DIMENSIONS),
                      *(f"{values[n]} AS {n}" for n in names), *(f"{sql.TS} AS {e}" for e in extremes)])
-    return _union(plan, schema, dialect, rolled, MESSAGES, raw, raw_extra, rolled_extra, daily=daily)
+    totals = (not by_dimension and schema.has_table(MESSAGE_TOTALS)
+              and not any(getattr(plan.filters, f) for f in FILTERED_DIMENSIONS))
+    return _union(plan, schema, dialect, rolled, MESSAGE_TOTALS if totals else MESSAGES, raw, raw_extra, rolled_extra,
+                  daily=daily)
 
 
 def keeps_p95(filters: Filters, step: int) -> bool:
@@ -1095,7 +1201,8 @@ def p95_source(plan: Plan, schema: Schema, dialect: str, step: int) -> Source | 
                   rolled_extra=f" AND step = {int(step)}", rolled_dimensions=False, raw_group=" GROUP BY 1")
 
 
-def latency_source(plan: Plan, schema: Schema, dialect: str, dimension: str = "ai_model", daily: bool = False) -> Source:
+def latency_source(plan: Plan, schema: Schema, dialect: str, dimension: str = "ai_model",
+                   daily: bool | str = False) -> Source:
     """Rows with ``t``, ``dimension`` (ai_model, platform or intent), ``bucket`` and ``n``: the
     latency histogram split by that one dimension (see ``histogram_dimension``); ``daily`` as
     for ``message_source``."""
@@ -1235,7 +1342,8 @@ def dialog_fact_source(plan: Plan, schema: Schema, dialect: str, wanted: dict[st
     return Source(text, params)
 
 
-def dialog_stat_source(plan: Plan, schema: Schema, dialect: str, repeats: bool = False) -> Source | None:
+def dialog_stat_source(plan: Plan, schema: Schema, dialect: str, repeats: bool = False,
+                       daily: bool | str = False, by_dimension: bool = True) -> Source | None:
     """Rows with ``t``, the dialog's platform, intent and ai_model (its first values) and the
     ``dialog_stats`` measures, whose sums are those of the filtered rows' dialogs: the hours'
     statistics, less the dialogs not wholly inside the rolled-up hours (``t`` their start), plus
@@ -1250,7 +1358,12 @@ def dialog_stat_source(plan: Plan, schema: Schema, dialect: str, repeats: bool =
     dialog is earlier are a sum over the first week's hours (less the dialogs not inside, already
     subtracted), never a read of the dialogs. The second: those users' other dialogs in the range
     subtracted, then all counted by ``LAG`` over them, as in ``dialog_fact_source``. None for
-    ``repeats`` while a first build runs."""
+    ``repeats`` while a first build runs.
+
+    ``daily``: the whole UTC days of the hours' statistics from rollup_dialog_daily (``t`` the
+    day's start), as ``message_source``'s. Without ``by_dimension`` the hours come from their
+    totals over the dimensions (which are then NULL but in the corrections): for a reader that
+    does not split by them."""
     if not facts_answer(plan) or (repeats and plan.building):
         return None
     edges, params = _edges(plan, schema, dialect)
@@ -1259,8 +1372,15 @@ def dialog_stat_source(plan: Plan, schema: Schema, dialect: str, repeats: bool =
         stats.pop("repeats")
     dims = ", ".join(DIALOG_DIMENSIONS)
     edge_stats = {**stats, **({"repeats": "0"} if repeats else {})}  # edge_facts: counted below
-    text = (f"{edges}SELECT hour AS t, {dims}, {', '.join(stats)} FROM {DIALOG_HOURS} "
-            f"WHERE hour >= :fa_lo AND hour < :fa_hi "
+    days = plan.daily_runs(None if daily is True else daily) if daily and schema.has_table(DIALOG_DAILY) else []
+    hours = DIALOG_HOURS if by_dimension or not schema.has_table(DIALOG_TOTALS) else DIALOG_TOTALS
+    parts = []
+    for table, (lo, hi) in [*((DIALOG_DAILY, run) for run in days), *((hours, run) for run in plan.hourly_runs(days))]:
+        names = [f"fa_at_{bound:%Y%m%d%H}" for bound in (lo, hi)]
+        params.update({name: bind_timestamp(bound, dialect) for name, bound in zip(names, (lo, hi))})
+        parts.append(f"SELECT hour AS t, {dims}, {', '.join(stats)} FROM {table} "
+                     f"WHERE hour >= :{names[0]} AND hour < :{names[1]}")
+    text = (f"{edges}{' UNION ALL '.join(parts)} "
             f"UNION ALL SELECT started, {dims}, {', '.join(f'-({e})' for e in stats.values())} FROM {NOT_INSIDE} "
             f"UNION ALL SELECT started, {dims}, {', '.join(edge_stats.values())} FROM edge_facts")
     if repeats:
@@ -1369,7 +1489,7 @@ def dialog_part_source(plan: Plan, schema: Schema, dialect: str,
 
 def percentiles(engine: sa.Engine, chosen: Plan, schema: Schema, groups: dict[str, str],
                 fractions: dict[str, float], params: dict | None = None,
-                per: str | None = None, daily: bool = False) -> "pd.DataFrame":
+                per: str | None = None, daily: bool | str = False) -> "pd.DataFrame":
     """Response-time percentiles per group, read from the latency histogram of ``chosen``:
     one row per group (``groups``: name → SQL over the histogram's columns t and the dimension),
     with ``timed`` (the values counted) and each of ``fractions`` (name → fraction), within

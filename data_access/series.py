@@ -60,7 +60,7 @@ def filter_options(engine: sa.Engine, schema: Schema) -> FilterOptions:
 def _dialogs_by_platform_rolled(chosen, engine, schema, filters, unit=None) -> pd.DataFrame:
     dialect = engine.dialect.name
     unit = unit or sql.bucket_for(filters)
-    source = rollups.dialog_stat_source(chosen, schema, dialect)
+    source = rollups.dialog_stat_source(chosen, schema, dialect, daily=unit)
     if source is None or unit in ("minute", "10min") or not chosen.whole_hour_offsets():
         return dialogs_by_platform.raw(engine, schema, filters, unit)
     params = dict(source.params)

@@ -1,5 +1,5 @@
-"""integration_calls, service_health and system_metrics aggregated per UTC hour, kept by the
-rollups' refresh.
+"""integration_calls, service_health, system_metrics and nps_responses aggregated per UTC hour,
+kept by the rollups' refresh.
 
 The Operational page's integrations table, service status, traffic and resources, the system
 tiles, the SLA page's services and integrations, and the Uptime tile grouped every call, check or
@@ -17,7 +17,9 @@ watermark as conversation_metrics' rollups:
   ``SMALL_MS`` / 2 for values under ``SMALL_MS``); ``rollup_<stem>_latency_daily`` sums it per
   UTC day, for the percentiles that do not group by time;
 - for system_metrics, ``rollup_system_samples``: per hour, measures over its samples (a sample:
-  one timestamp's rows across services), such as the busiest sample's requests.
+  one timestamp's rows across services), such as the busiest sample's requests;
+- for nps_responses, no histogram, and ``rollup_nps_rows``: the responses whose comment holds one
+  of alerts.yml's negative keywords, kept whole (the Alerts page's review candidates).
 
 A page reads the hours before the watermark from them and the rest of its range from the raw
 rows, in one answer (``plan``). Rows that arrive late into, change or leave an aggregated hour
@@ -28,15 +30,16 @@ owner may, on PostgreSQL) nothing is kept for it and the pages read the raw rows
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from data_access import late_rows, sql
-from data_access.filters import Filters, bind_timestamp
+from data_access.filters import DIMENSIONS, Filters, bind_timestamp
 from data_access.schema import Schema
 
 VERSION = 2  # of the kept tables' shape: another makes them again
@@ -48,6 +51,8 @@ FAILED_CALL = '("status_code" IS NULL OR "status_code" >= 500 OR "status_code" =
 KNOWN_STATUS = "\"status\" IN ('up', 'degraded', 'down')"
 OK_STATUS = "\"status\" IN ('up', 'degraded')"
 VALID_LATENCY = '"latency_ms" >= 0'
+NPS_SCORE = '"score" BETWEEN 0 AND 10'
+TERMS = ";terms="  # in a state's fingerprint: the terms its kept rows hold (JSON)
 SMALL_MS = 1.0  # below it one bucket: latencies are read as SMALL_MS / 2 there
 RATIO = 1.02
 RELATIVE_ERROR = (RATIO - 1) / 2
@@ -129,6 +134,27 @@ def _system_samples(schema: Schema) -> tuple[dict[str, str], dict[str, tuple[str
     return sample_columns(schema), measures
 
 
+def _nps_measures(schema: Schema) -> dict[str, tuple[str, str]]:
+    """As kpis' NPS, business.nps_trend and nps_comment_count read nps_responses: the responses
+    with a score in 0–10 (``counted``), outside it (``score_bad``), the promoters, passives and
+    detractors, and those of them with a comment."""
+    has = lambda column: schema.has("nps_responses", column)  # noqa: E731
+    count = lambda condition: (f"CASE WHEN {condition} THEN 1 ELSE 0 END" if has("score") else "0", "SUM")  # noqa: E731
+    commented = "\"comment\" IS NOT NULL AND \"comment\" <> ''" if has("comment") else "1 = 0"
+    return {**COUNTS, "counted": count(NPS_SCORE), "score_bad": count(f"NOT ({NPS_SCORE})"),
+            "promoters": count('"score" BETWEEN 9 AND 10'), "passives": count('"score" BETWEEN 7 AND 8'),
+            "detractors": count('"score" BETWEEN 0 AND 6'),
+            "commented": count(f"{NPS_SCORE} AND {commented}"),
+            "commented_detractors": count(f'"score" BETWEEN 0 AND 6 AND {commented}')}
+
+
+def _review_rows(schema: Schema) -> dict[str, tuple[str, str]]:
+    """The NPS responses kept whole (those whose comment holds a term, ``Kept.rows_of``):
+    column → (SQL over the raw row, its type)."""
+    score = '"score"' if schema.has("nps_responses", "score") else "NULL"
+    return {"score": (score, "REAL"), "comment": ('"comment"', "TEXT")}
+
+
 def sample_columns(schema: Schema) -> dict[str, str]:
     """One sample of system_metrics (its services' rows at one timestamp): column → SQL aggregate
     over those rows. Requests, errors and active sessions summed, the resources' highest value;
@@ -145,7 +171,10 @@ class Kept:
     """One table kept per UTC hour: ``raw`` grouped by its ``name`` column and ``split``, in the
     tables named from ``stem``; ``measures_of`` gives its measures (default: ``_common``).
     ``samples_of`` (optional) gives the columns of one sample (the rows of one timestamp,
-    across names) and the measures kept over the samples, in ``rollup_<stem>_samples``."""
+    across names) and the measures kept over the samples, in ``rollup_<stem>_samples``.
+    ``rows_of`` (optional) gives the columns of the raw rows kept whole in ``rollup_<stem>_rows``:
+    those whose ``terms_in`` column holds one of the refresh's terms (``sql.contains_any``).
+    ``keeps_latency``: whether a latency histogram is kept."""
 
     raw: str
     stem: str
@@ -153,6 +182,9 @@ class Kept:
     split: tuple[str, ...]
     measures_of: Callable[[Schema], dict[str, tuple[str, str]]] | None = None
     samples_of: Callable[[Schema], tuple[dict[str, str], dict[str, tuple[str, str]]]] | None = None
+    rows_of: Callable[[Schema], dict[str, tuple[str, str]]] | None = None
+    terms_in: str = ""
+    keeps_latency: bool = True
 
     @property
     def hours(self) -> str:
@@ -171,6 +203,10 @@ class Kept:
         return f"rollup_{self.stem}_samples" if self.samples_of else None
 
     @property
+    def rows(self) -> str | None:
+        return f"rollup_{self.stem}_rows" if self.rows_of else None
+
+    @property
     def state(self) -> str:
         return f"rollup_{self.stem}_state"
 
@@ -180,7 +216,8 @@ class Kept:
 
     @property
     def data_tables(self) -> tuple[str, ...]:
-        return (self.hours, self.latency, self.latency_daily, *([self.samples] if self.samples else []))
+        return (self.hours, *((self.latency, self.latency_daily) if self.keeps_latency else ()),
+                *([self.samples] if self.samples else []), *([self.rows] if self.rows else []))
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -194,6 +231,14 @@ class Kept:
         """Each kept measure → (its SQL over one raw row, the aggregate that combines it)."""
         return self.measures_of(schema) if self.measures_of else _common(schema, self.raw)
 
+    def filtered_names(self, filters: Filters, schema: Schema) -> tuple[str, ...]:
+        """The values of ``name`` that ``filters`` keep (a platform filter on nps_responses, as
+        ``filters.dimension_where`` applies it); () for all."""
+        if not schema.has(self.raw, self.name):
+            return ()
+        return next((getattr(filters, field) for field, column in DIMENSIONS[self.raw].items()
+                     if column == self.name), ())
+
     def name_sql(self, schema: Schema) -> str:
         return f'"{self.name}"' if schema.has(self.raw, self.name) else "NULL"
 
@@ -202,7 +247,7 @@ class Kept:
 
     def fingerprint(self, schema: Schema) -> str:
         """What the kept hours were made from: this code's ``VERSION``, the raw table's columns and
-        timestamp kind."""
+        timestamp kind (the state adds the terms of ``rows_of``: ``TERMS``)."""
         columns = ",".join(sorted(schema.columns.get(self.raw, ())))
         return f"v{VERSION};{columns};aware={self.raw in schema.aware_timestamps}"
 
@@ -213,7 +258,10 @@ class Kept:
 INTEGRATIONS = Kept("integration_calls", "integration", "integration", (), _integration_measures)
 HEALTH = Kept("service_health", "health", "service", ("status",))
 SYSTEM = Kept("system_metrics", "system", "service", (), _system_measures, _system_samples)
-KEPT = (INTEGRATIONS, HEALTH, SYSTEM)
+# The reviews kept whole are those holding a negative keyword (alerts.yml): the NegativeReviews rule.
+NPS = Kept("nps_responses", "nps", "platform", (), _nps_measures, rows_of=_review_rows, terms_in="comment",
+           keeps_latency=False)
+KEPT = (INTEGRATIONS, HEALTH, SYSTEM, NPS)
 TABLES = tuple(table for kept in KEPT for table in kept.tables)
 DATA_TABLES = tuple(table for kept in KEPT for table in kept.data_tables)
 
@@ -233,18 +281,24 @@ def _data_ddl(kept: Kept, dialect: str) -> list[str]:
     splits = "".join(f", {c} TEXT" for c in kept.split)
     statements = [f"CREATE TABLE IF NOT EXISTS {kept.hours} (hour {ts} NOT NULL, name TEXT{splits}, "
                   f"{columns(kept.measures(empty))})",
-                  f"CREATE INDEX IF NOT EXISTS ix_{kept.hours}_hour ON {kept.hours} (hour)",
-                  f"CREATE TABLE IF NOT EXISTS {kept.latency} (hour {ts} NOT NULL, name TEXT, bucket INTEGER NOT NULL, "
-                  f"n INTEGER NOT NULL)",
-                  f"CREATE INDEX IF NOT EXISTS ix_{kept.latency}_hour ON {kept.latency} (hour)",
-                  # ``hour``: the UTC day's start
-                  f"CREATE TABLE IF NOT EXISTS {kept.latency_daily} (hour {ts} NOT NULL, name TEXT, "
-                  f"bucket INTEGER NOT NULL, n INTEGER NOT NULL)",
-                  f"CREATE INDEX IF NOT EXISTS ix_{kept.latency_daily}_hour ON {kept.latency_daily} (hour)"]
+                  f"CREATE INDEX IF NOT EXISTS ix_{kept.hours}_hour ON {kept.hours} (hour)"]
+    if kept.keeps_latency:
+        statements += [f"CREATE TABLE IF NOT EXISTS {kept.latency} (hour {ts} NOT NULL, name TEXT, bucket INTEGER NOT NULL, "
+                       f"n INTEGER NOT NULL)",
+                       f"CREATE INDEX IF NOT EXISTS ix_{kept.latency}_hour ON {kept.latency} (hour)",
+                       # ``hour``: the UTC day's start
+                       f"CREATE TABLE IF NOT EXISTS {kept.latency_daily} (hour {ts} NOT NULL, name TEXT, "
+                       f"bucket INTEGER NOT NULL, n INTEGER NOT NULL)",
+                       f"CREATE INDEX IF NOT EXISTS ix_{kept.latency_daily}_hour ON {kept.latency_daily} (hour)"]
     if kept.samples_of:
         statements += [f"CREATE TABLE IF NOT EXISTS {kept.samples} (hour {ts} NOT NULL, "
                        f"{columns(kept.samples_of(empty)[1])})",
                        f"CREATE INDEX IF NOT EXISTS ix_{kept.samples}_hour ON {kept.samples} (hour)"]
+    if kept.rows_of:
+        kinds = {"REAL": real, "TEXT": "TEXT"}
+        statements += [f"CREATE TABLE IF NOT EXISTS {kept.rows} (hour {ts} NOT NULL, at {ts} NOT NULL, name TEXT"
+                       f"{''.join(f', {c} {kinds[kind]}' for c, (_, kind) in kept.rows_of(empty).items())})",
+                       f"CREATE INDEX IF NOT EXISTS ix_{kept.rows}_hour ON {kept.rows} (hour)"]
     return statements
 
 
@@ -278,8 +332,9 @@ def drop(conn: sa.Connection, schema: Schema) -> None:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
 
 
-def _aggregate(conn: sa.Connection, kept: Kept, schema: Schema, lo: datetime, hi: datetime) -> None:
-    """Replace the kept hours of [lo, hi) (whole hours, naive UTC) with the raw rows' aggregates."""
+def _aggregate(conn: sa.Connection, kept: Kept, schema: Schema, lo: datetime, hi: datetime, terms=()) -> None:
+    """Replace the kept hours of [lo, hi) (whole hours, naive UTC) with the raw rows' aggregates
+    (and the rows that hold one of ``terms``, where ``kept.rows_of``)."""
     dialect = conn.dialect.name
     for table in kept.data_tables:
         conn.execute(sa.text(f"DELETE FROM {table} WHERE hour >= :lo AND hour < :hi"),
@@ -293,7 +348,7 @@ def _aggregate(conn: sa.Connection, kept: Kept, schema: Schema, lo: datetime, hi
     conn.execute(sa.text(f"INSERT INTO {kept.hours} (hour, name, {''.join(c + ', ' for c in kept.split)}"
                          f"{', '.join(measures)}) SELECT {', '.join(keys)}, {combined} FROM {kept.raw} {where} "
                          f"GROUP BY {group}"), params)
-    if schema.has(kept.raw, "latency_ms"):
+    if kept.keeps_latency and schema.has(kept.raw, "latency_ms"):
         conn.execute(sa.text(f"INSERT INTO {kept.latency} (hour, name, bucket, n) "
                              f"SELECT {hour}, {kept.name_sql(schema)}, {latency_bucket()}, COUNT(*) FROM {kept.raw} "
                              f"{where} AND {VALID_LATENCY} GROUP BY 1, 2, 3"), params)
@@ -302,11 +357,20 @@ def _aggregate(conn: sa.Connection, kept: Kept, schema: Schema, lo: datetime, hi
         conn.execute(sa.text(f"INSERT INTO {kept.samples} (hour, {', '.join(sample_measures)}) "
                              f"SELECT {hour}, {', '.join(f'{how}({expr})' for expr, how in sample_measures.values())} "
                              f"FROM {_samples_from(kept, schema, where)} GROUP BY 1"), params)
+    if kept.rows_of and terms and schema.has(kept.raw, kept.terms_in):
+        columns = kept.rows_of(schema)
+        holds, term_params = sql.contains_any(f'"{kept.terms_in}"', terms, dialect)
+        conn.execute(sa.text(f"INSERT INTO {kept.rows} (hour, at, name, {', '.join(columns)}) "
+                             f"SELECT {hour}, {sql.TS}, {kept.name_sql(schema)}, "
+                             f"{', '.join(expr for expr, _ in columns.values())} FROM {kept.raw} {where} AND {holds}"),
+                     {**params, **term_params})
 
 
 def _roll_days(conn: sa.Connection, kept: Kept, start: datetime, end: datetime, watermark: datetime) -> None:
     """Make again, from the hourly histogram, the daily one of the UTC days that hold an hour of
     [start, end) and are wholly before ``watermark``."""
+    if not kept.keeps_latency:
+        return
     in_days = "WHERE hour >= :lo AND hour < :hi"
     late_rows.remake_days(conn, start, end, watermark, lambda day: [
         f"DELETE FROM {kept.latency_daily} {in_days}",
@@ -322,18 +386,29 @@ def _samples_from(kept: Kept, schema: Schema, where: str) -> str:
 
 
 def _state(conn: sa.Connection, kept: Kept, schema: Schema) -> datetime | None:
+    return _kept_state(conn, kept, schema)[0]
+
+
+def _kept_state(conn: sa.Connection, kept: Kept, schema: Schema) -> tuple[datetime | None, tuple[str, ...]]:
+    """Until when the hours are kept (None: none for these columns) and the terms of the rows kept."""
     row = conn.execute(sa.text(f"SELECT fingerprint, upto FROM {kept.state} WHERE id = 1")).first()
-    return late_rows.naive_utc(row[1]) if row is not None and row[0] == kept.fingerprint(schema) else None
+    if row is None:
+        return None, ()
+    made_from, _, terms = row[0].partition(TERMS)
+    if made_from != kept.fingerprint(schema):
+        return None, ()
+    return late_rows.naive_utc(row[1]), tuple(json.loads(terms)) if terms else ()
 
 
-def _refresh_one(conn: sa.Connection, kept: Kept, schema: Schema, watermark: datetime) -> int:
+def _refresh_one(conn: sa.Connection, kept: Kept, schema: Schema, watermark: datetime, terms: tuple[str, ...]) -> int:
     dialect = conn.dialect.name
     if not kept.present(schema) or not late_rows.has_triggers(conn, kept.raw, trigger=kept.triggers["trigger"]):
         for table in kept.tables:
             conn.exec_driver_sql(f"DELETE FROM {table}")
         return 0
     made_from = conn.execute(sa.text(f"SELECT fingerprint FROM {kept.state} WHERE id = 1")).scalar()
-    upto = _state(conn, kept, schema)
+    upto, kept_terms = _kept_state(conn, kept, schema)
+    terms = tuple(terms) if kept.rows_of else ()
     notes = conn.execute(sa.text(f"SELECT id, hour FROM {kept.dirty}")).all()
     hours = 0
     if made_from is not None and not made_from.startswith(f"v{VERSION};"):
@@ -341,8 +416,8 @@ def _refresh_one(conn: sa.Connection, kept: Kept, schema: Schema, watermark: dat
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
         for statement in _data_ddl(kept, dialect):
             conn.exec_driver_sql(statement)
-    rebuilt = upto is None or any(hour is None for _, hour in notes)
-    if rebuilt:  # new, other columns, or truncated
+    rebuilt = upto is None or any(hour is None for _, hour in notes) or kept_terms != terms
+    if rebuilt:  # new, other columns, truncated, or other terms
         for table in kept.data_tables:
             conn.exec_driver_sql(f"DELETE FROM {table}")
         first = late_rows.naive_utc(conn.execute(sa.text(f"SELECT MIN({sql.TS}) FROM {kept.raw}")).scalar())
@@ -354,11 +429,12 @@ def _refresh_one(conn: sa.Connection, kept: Kept, schema: Schema, watermark: dat
     if upto < watermark:
         aggregated.append((upto, watermark))
     for lo, hi in aggregated:
-        _aggregate(conn, kept, schema, lo, hi)
+        _aggregate(conn, kept, schema, lo, hi, terms)
         hours += int((hi - lo) / HOUR)
     for lo, hi in aggregated:
         _roll_days(conn, kept, lo, hi, watermark)
-    params = {"fp": kept.fingerprint(schema), "upto": bind_timestamp(watermark, dialect)}
+    made_from = kept.fingerprint(schema) + (TERMS + json.dumps(terms, ensure_ascii=False) if terms else "")
+    params = {"fp": made_from, "upto": bind_timestamp(watermark, dialect)}
     if conn.execute(sa.text(f"UPDATE {kept.state} SET fingerprint = :fp, upto = :upto WHERE id = 1"),
                     params).rowcount == 0:
         conn.execute(sa.text(f"INSERT INTO {kept.state} (id, fingerprint, upto) VALUES (1, :fp, :upto)"), params)
@@ -367,22 +443,24 @@ def _refresh_one(conn: sa.Connection, kept: Kept, schema: Schema, watermark: dat
     return hours
 
 
-def refresh(step: Callable[[], ContextManager[sa.Connection]], schema: Schema, watermark: datetime) -> dict[str, int]:
+def refresh(step: Callable[[], ContextManager[sa.Connection]], schema: Schema, watermark: datetime,
+            terms: tuple[str, ...] = ()) -> dict[str, int]:
     """Bring each kept table's hours up to ``watermark`` (naive UTC, a whole hour): the late hours
-    noted again, then the new hours; everything again when the raw table's columns changed or it
-    was truncated. Keeps nothing for a table (its readers read raw rows) while no trigger notes
-    its late rows. Each table in a transaction of its own, ``step()``; returns the hours
-    aggregated per raw table."""
+    noted again, then the new hours; everything again when the raw table's columns changed, it
+    was truncated, or ``terms`` (what the rows of ``Kept.rows_of`` hold) changed. Keeps nothing
+    for a table (its readers read raw rows) while no trigger notes its late rows. Each table in a
+    transaction of its own, ``step()``; returns the hours aggregated per raw table."""
     hours = {}
     for kept in KEPT:
         with step() as conn:
-            hours[kept.raw] = _refresh_one(conn, kept, schema, watermark)
+            hours[kept.raw] = _refresh_one(conn, kept, schema, watermark, terms)
     return hours
 
 
-def behind(engine: sa.Engine, schema: Schema, watermark: datetime) -> bool:
-    """Whether a refresh has hours to keep: late rows noted, or a watched table's hours short of
-    ``watermark`` (a table no trigger watches keeps nothing: never behind)."""
+def behind(engine: sa.Engine, schema: Schema, watermark: datetime, terms: tuple[str, ...] = ()) -> bool:
+    """Whether a refresh has hours to keep: late rows noted, a watched table's hours short of
+    ``watermark`` or its rows kept for other ``terms`` (a table no trigger watches keeps nothing:
+    never behind)."""
     present = [kept for kept in KEPT if kept.present(schema)]
     if any(not schema.has_table(kept.state) or not schema.has_table(kept.dirty) for kept in present):
         return True
@@ -392,7 +470,7 @@ def behind(engine: sa.Engine, schema: Schema, watermark: datetime) -> bool:
                 continue
             if conn.execute(sa.text(f"SELECT 1 FROM {kept.dirty} LIMIT 1")).first() is not None:
                 return True
-            if _state(conn, kept, schema) != watermark:
+            if _kept_state(conn, kept, schema) != (watermark, tuple(terms) if kept.rows_of else ()):
                 return True
     return False
 
@@ -407,10 +485,11 @@ def kept_until(engine: sa.Engine, kept: Kept, schema: Schema) -> datetime | None
 
 # --- reading ------------------------------------------------------------------------------------
 
-def plan(kept: Kept, engine: sa.Engine, schema: Schema, filters: Filters):
+def plan(kept: Kept, engine: sa.Engine, schema: Schema, filters: Filters, *, terms: tuple[str, ...] | None = None):
     """Where a read of ``kept.raw`` over ``filters`` goes (a ``rollups.Plan``): the whole hours
     of the range before the kept watermark, but the late ones, from the kept hours; the rest from
-    the raw rows. The raw path when nothing is kept (with the reason); never raises."""
+    the raw rows. The raw path when nothing is kept (with the reason), or for a read of the rows
+    holding ``terms`` when the kept rows hold other ones; never raises."""
     from data_access import rollups
 
     forced = rollups.forced_raw()
@@ -420,7 +499,7 @@ def plan(kept: Kept, engine: sa.Engine, schema: Schema, filters: Filters):
         return rollups.Plan(filters, reason=f"no {kept.stem} rollups")
     try:
         with sql.connected(engine) as conn:
-            upto = _state(conn, kept, schema)
+            upto, kept_terms = _kept_state(conn, kept, schema)
             late = conn.execute(sa.text(f"SELECT DISTINCT hour FROM {kept.dirty} "
                                         f"LIMIT {MAX_LATE_HOURS + 1}")).scalars().all()
     except sa.exc.SQLAlchemyError:
@@ -429,6 +508,8 @@ def plan(kept: Kept, engine: sa.Engine, schema: Schema, filters: Filters):
         return rollups.Plan(filters, reason=f"{kept.raw} not rolled up")
     if len(late) > MAX_LATE_HOURS or any(hour is None for hour in late):
         return rollups.Plan(filters, reason="many late rows pending")
+    if terms is not None and not set(terms) <= set(kept_terms):
+        return rollups.Plan(filters, reason="words other than the kept ones")
     start, end = filters.utc_bounds()
     lo, hi = rollups.ceil_hour(start), min(rollups.floor_hour(end), upto)
     if hi <= lo:
@@ -443,24 +524,31 @@ def planner(kept: Kept) -> Callable:
 
 def _union(chosen, kept: Kept, schema: Schema, dialect: str, rolled_select: str, rolled_table: str,
            raw_select: str, raw_extra: str = "", raw_from: Callable[[str], str] | None = None,
-           daily_table: str | None = None) -> tuple[str, dict]:
+           daily_table: str | None = None, daily: bool | str = True) -> tuple[str, dict]:
     """``(sql, params)``: a UNION ALL of ``rolled_select`` over the plan's kept hours and
     ``raw_select`` over its raw ranges (``raw_from(where)``: the FROM item; default the raw
     table ``where``), with the same columns. ``daily_table``: the whole UTC days without a late
-    hour come from it (its ``hour`` is the day's start), for a query that does not group by time."""
+    hour come from it (its ``hour`` is the day's start): with ``daily`` True for a query that does
+    not group by time, or a local unit for one grouping by it (``rollups.Plan.daily_runs``)."""
     raw_from = raw_from or (lambda where: f"{kept.raw} {where}")
     parts, params = [], {}
     if chosen.rolled:
         names = [f"kr_late_{i}" for i in range(len(chosen.late))]
         params.update({n: bind_timestamp(h, dialect) for n, h in zip(names, chosen.late)})
         late = f" AND hour NOT IN ({', '.join(':' + n for n in names)})" if names else ""
-        days = chosen.daily_runs() if daily_table else []
+        kept_names = kept.filtered_names(chosen.filters, schema)
+        values = [f"kr_name_{i}" for i in range(len(kept_names))]
+        params.update(zip(values, kept_names))
+        named = f" AND name IN ({', '.join(':' + v for v in values)})" if values else ""
+        days = chosen.daily_runs(None if daily is True else daily) if daily_table and daily else []
         for i, (table, (lo, hi), extra) in enumerate(
-                [(daily_table, run, "") for run in days] + [(rolled_table, run, late) for run in chosen.hourly_runs(days)]):
+                [(daily_table, run, named) for run in days]
+                + [(rolled_table, run, late + named) for run in chosen.hourly_runs(days)]):
             params.update({f"kr_lo_{i}": bind_timestamp(lo, dialect), f"kr_hi_{i}": bind_timestamp(hi, dialect)})
             parts.append(f"SELECT {rolled_select} FROM {table} WHERE hour >= :kr_lo_{i} AND hour < :kr_hi_{i}{extra}")
     for i, (lo, hi) in enumerate(chosen.raw_ranges()):
-        where, where_params = sql.table_where(Filters(lo, hi), kept.raw, schema, dialect, prefix=f"kr{i}_")
+        where, where_params = sql.table_where(replace(chosen.filters, start=lo, end=hi, tz="UTC"), kept.raw, schema,
+                                              dialect, prefix=f"kr{i}_")
         params.update(where_params)
         parts.append(f"SELECT {raw_select} FROM {raw_from(where + raw_extra)}")
     if not parts:
@@ -490,17 +578,28 @@ def samples_source(chosen, kept: Kept, schema: Schema, dialect: str) -> tuple[st
                   raw_from=lambda where: _samples_from(kept, schema, where))
 
 
-def latency_source(chosen, kept: Kept, schema: Schema, dialect: str, *, daily: bool = False) -> tuple[str, dict]:
+def rows_source(chosen, kept: Kept, schema: Schema, dialect: str) -> tuple[str, dict]:
+    """``(sql, params)`` of the rows ``Kept.rows_of`` keeps whole: ``at`` (the row's time),
+    ``name`` and its columns. From the kept hours, the rows holding one of the kept terms; from
+    the raw ranges, every row: the reader narrows both to its own terms."""
+    columns = kept.rows_of(schema)
+    raw = ", ".join([f"{sql.TS} AS at", f"{kept.name_sql(schema)} AS name",
+                     *(f"{expr} AS {column}" for column, (expr, _) in columns.items())])
+    return _union(chosen, kept, schema, dialect, ", ".join(["at", "name", *columns]), kept.rows, raw)
+
+
+def latency_source(chosen, kept: Kept, schema: Schema, dialect: str, *, daily: bool | str = False) -> tuple[str, dict]:
     """``(sql, params)`` of rows with ``hour``, ``name``, ``bucket`` and ``n``: the latency
     histogram of the plan's range. ``daily``: whole UTC days from the daily histogram (``hour``
-    is then the day's start), for a query that does not group by time."""
+    is then the day's start): True for a query that does not group by time, else the local unit
+    it groups by."""
     return _union(chosen, kept, schema, dialect, "hour, name, bucket, n", kept.latency,
                   f"{sql.TS} AS hour, {kept.name_sql(schema)} AS name, {latency_bucket()} AS bucket, 1 AS n",
-                  raw_extra=f" AND {VALID_LATENCY}", daily_table=kept.latency_daily if daily else None)
+                  raw_extra=f" AND {VALID_LATENCY}", daily_table=kept.latency_daily, daily=daily)
 
 
 def percentiles(engine: sa.Engine, chosen, kept: Kept, schema: Schema, groups: dict[str, str],
-                fractions: dict[str, float], params: dict | None = None, *, daily: bool = False):
+                fractions: dict[str, float], params: dict | None = None, *, daily: bool | str = False):
     """Latency percentiles per group (``groups``: output name → SQL over ``hour`` and ``name``)
     read from the histogram, within ``RELATIVE_ERROR`` (``SMALL_MS`` / 2 under ``SMALL_MS``)
     of ``percentile_cont``: a frame with the groups, ``count`` and each of ``fractions``.

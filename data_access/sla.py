@@ -149,7 +149,7 @@ def _checks_rolled(engine: sa.Engine, schema: Schema, covered: Filters, source: 
                                        f"{ok} AS ok FROM ({text}) h GROUP BY {group}",
                                {**source_params, **bucket_params})
         p95 = service_rollups.percentiles(engine, chosen, kept, schema, keys, {"p95_ms": 0.95}, bucket_params,
-                                          daily=not by_month)
+                                          daily="month" if by_month else True)
         # The last hour of the covered time, from the raw rows (its start is no hour's). Its bounds
         # alone in the WHERE: SQLite ranges its timestamp index on one lower bound of several.
         table, name_column, ok_raw, known_raw = SOURCES[source][:4]
@@ -184,9 +184,10 @@ def _answers_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters,
     if targets.response_time_ms not in edges or (by_month and not chosen.whole_hour_offsets()):
         return answer_counts.raw(engine, schema, filters, targets, by_month)
     dialect = engine.dialect.name
+    days = "month" if by_month else True  # the daily tables' days that lie in one local month, or all
     under = " + ".join(f"latency_bin_{i}" for i in range(edges.index(targets.response_time_ms) + 1))
     source = rollups.message_source(chosen, schema, dialect, ["timed", *(f"latency_bin_{i}" for i in range(len(edges)))],
-                                    times=True, daily=not by_month)
+                                    times=True, daily=days)
     bucket_params: dict = {}
     month = sql.local_bucket("t", "month", filters, schema, CM, dialect, bucket_params) if by_month else None
     name = "COALESCE(CAST(platform AS TEXT), 'unknown')"
@@ -210,9 +211,9 @@ def _answers_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters,
                               "under_target": [None], "timed": [0]})
     p95 = pd.concat([
         rollups.percentiles(engine, chosen, schema, keys, {"p95_ms": 0.95}, params=bucket_params, per="platform",
-                            daily=not by_month),
+                            daily=days),
         rollups.percentiles(engine, chosen, schema, {"month": month} if by_month else {}, {"p95_ms": 0.95},
-                            params=bucket_params, daily=not by_month).assign(name=None)], ignore_index=True)
+                            params=bucket_params, daily=days).assign(name=None)], ignore_index=True)
     if by_month:
         p95["month"] = month_of(p95["month"])
     frame = pd.concat([frame, total], ignore_index=True)

@@ -81,6 +81,16 @@ def lower_text(expr: str, dialect: str) -> str:
     return f"lower({expr})" if dialect == "postgresql" else f"unicode_lower({expr})"
 
 
+def contains_any(expr: str, words, dialect: str, prefix: str = "kw_") -> tuple[str, dict]:
+    """``(sql, params)``: whether the text ``expr`` holds one of ``words`` anywhere, in any case
+    (LIKE on the lower-cased text, wildcards in a word taken literally): a superset of the
+    whole-word matches, narrowed in Python. FALSE for no words."""
+    params = {f"{prefix}{i}": "%" + word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+              for i, word in enumerate(words)}
+    likes = [f"{lower_text(expr, dialect)} LIKE :{name} ESCAPE '\\'" for name in params]
+    return (f"({' OR '.join(likes)})" if likes else "1 = 0"), params
+
+
 def distinct_from(a: str, b: str, dialect: str) -> str:
     """NULL-safe inequality (``IS DISTINCT FROM``; SQLite spells it ``IS NOT``)."""
     return f"{a} IS DISTINCT FROM {b}" if dialect == "postgresql" else f"{a} IS NOT {b}"

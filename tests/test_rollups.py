@@ -33,8 +33,10 @@ NOW = datetime(2026, 3, 31, 15, 20)  # the refresh's clock: hours before 15:00 a
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu")
 PERCENTILE_COLUMNS = {"p50", "p95", "p99", "p95_response_ms", "p95_ms", "median_resolution_s", "p90_resolution_s"}
 SYSTEM_QUERIES = ("traffic", "traffic_day", "resources", "resources_now", "active_sessions", "system_kpis")
+NPS_QUERIES = ("nps_trend", "nps_kpi", "nps_comment_count", "nps_detractor_comment_count", "review_candidates",
+               "review_candidates_one_keyword", "review_candidates_other_keywords", "alert_NegativeReviews")
 SERVICE_QUERIES = ("integrations", "service_status", "status_intervals", "uptime", "sla_services", "sla_services_month", "sla_integrations",
-                   "sla_integrations_month", *SYSTEM_QUERIES)
+                   "sla_integrations_month", *SYSTEM_QUERIES, *NPS_QUERIES)
 SYSTEM_KPIS = [k for k, v in kpis.KPIS.items() if v.level == "system"]
 MESSAGE_KPIS = [k for k, v in kpis.KPIS.items() if v.level in ("messages", "dialogs")]
 
@@ -88,8 +90,10 @@ def _filter_sets(engine, count: int, seed: int) -> list[Filters]:
 
 def _queries():
     targets = load_rules().sla
+    keywords = load_rules().negative_keywords
     rules = [r for r in load_rules().rules
-             if r.metric in ("avg_response_time", "avg_rating", "csat", "escalation_rate", "p95_response_time")]
+             if r.metric in ("avg_response_time", "avg_rating", "csat", "escalation_rate", "p95_response_time",
+                             "negative_reviews")]
     # The p95 at the other step rollup_latency_p95 keeps.
     rules += [replace(r, name=f"{r.name}_1m", step=60, for_=60) for r in rules if r.metric == "p95_response_time"]
     calls = {
@@ -127,6 +131,14 @@ def _queries():
         "resources_now": lambda e, s, f: operational.resources_now(e, s, f),
         "active_sessions": lambda e, s, f: operational.active_sessions_over_time(e, s, f, "week"),
         "system_kpis": lambda e, s, f: kpis.compute(e, s, f, SYSTEM_KPIS),
+        "nps_trend": lambda e, s, f: business.nps_trend(e, s, f, sql_unit(f)),
+        "nps_kpi": lambda e, s, f: kpis.compute(e, s, f, ["nps"]),
+        "nps_comment_count": lambda e, s, f: pd.DataFrame({"n": [business.nps_comment_count(e, s, f)]}),
+        "nps_detractor_comment_count": lambda e, s, f: pd.DataFrame({"n": [business.nps_comment_count(e, s, f, True)]}),
+        "review_candidates": lambda e, s, f: alerts.review_candidates(e, s, f, keywords),
+        # Among the kept ones (the kept rows narrowed), and one not kept (the raw rows).
+        "review_candidates_one_keyword": lambda e, s, f: alerts.review_candidates(e, s, f, ("AWFUL",)),
+        "review_candidates_other_keywords": lambda e, s, f: alerts.review_candidates(e, s, f, ("refund", "awful")),
         **{f"sla_{source}{'_month' if by_month else ''}": (
             lambda e, s, f, source=source, by_month=by_month: sla.compliance(e, s, f, source, targets,
                                                                              by_month=by_month, now=NOW))
@@ -138,8 +150,9 @@ def _queries():
                                                                  now=NOW),
     }
     for rule in rules:
-        calls[f"alert_{rule.name}"] = lambda e, s, f, rule=rule: alerts.metric_buckets(e, s, f, rule)
-        calls[f"alert_history_{rule.name}"] = lambda e, s, f, rule=rule: alerts.rule_history(e, s, f, rule).chart
+        calls[f"alert_{rule.name}"] = lambda e, s, f, rule=rule: alerts.metric_buckets(e, s, f, rule, keywords)
+        calls[f"alert_history_{rule.name}"] = lambda e, s, f, rule=rule: alerts.rule_history(e, s, f, rule,
+                                                                                             keywords).chart
     return calls
 
 
@@ -328,6 +341,31 @@ def test_a_late_dialog_makes_the_users_next_one_a_repeat_contact(rolled_engine):
     _check_all(engine, sets, only=only)
 
 
+def test_rollups_kept_before_the_summed_tables_make_them_at_the_next_refresh(rolled_engine):
+    """A database rolled up by a version without rollup_dialog_daily and the dialogs' and messages'
+    hour totals reads the hours until the next refresh, which makes the tables from them at once
+    (no rebuild)."""
+    engine = rolled_engine
+    sets = [Filters.for_dates(date(2026, 3, 1), date(2026, 3, 31)), Filters.for_dates(date(2026, 3, 9), date(2026, 3, 22),
+                                                                                         tz="Europe/Berlin")]
+    only = ("kpis", "dialog_outcomes_trend", "dialogs_by_platform", "conversion_by_platform", "cost_outcomes_model",
+            "csat_trend", "report_series")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE {rollups.DIALOG_DAILY}")
+        conn.exec_driver_sql(f"DROP TABLE {rollups.DIALOG_TOTALS}")
+        conn.exec_driver_sql(f"DROP TABLE {rollups.MESSAGE_TOTALS}")
+    _check_all(engine, sets, only=only)
+    report = rollups.refresh(engine, now=NOW)
+    assert (report.full, report.new_hours) == (False, 0)
+    with engine.connect() as conn:
+        days = conn.exec_driver_sql(f"SELECT COUNT(DISTINCT hour) FROM {rollups.DIALOG_DAILY}").scalar()
+        hours = [conn.exec_driver_sql(f"SELECT COUNT(DISTINCT hour) FROM {table}").scalar()
+                 for table in (rollups.DIALOG_TOTALS, rollups.DIALOG_HOURS, rollups.MESSAGE_TOTALS, rollups.MESSAGES)]
+    assert days == 30  # 2 March to 31 March, the last day in part
+    assert hours[0] == hours[1] > 0 and hours[2] == hours[3] > 0
+    _check_all(engine, sets, only=only)
+
+
 def test_dialogs_crossing_the_rolled_up_hours_edges_count_by_the_range(rolled_engine):
     """A dialog that starts in the range's rolled-up hours and ends after them (read from its parts
     and raw rows), whose previous dialog lies before the range: not a repeat within the range."""
@@ -462,6 +500,23 @@ def test_the_histogram_reads_within_its_bound():
     assert rollups.histogram_percentile([], [], 0.5) is None
 
 
+def test_a_query_grouping_by_a_local_unit_reads_the_days_that_lie_in_one():
+    """New York is UTC−5 until 8 March 2026: a UTC day runs 19:00–19:00 local, so it lies in no
+    one local day, and in one local week or month unless it holds a local Monday's or the
+    1st's midnight."""
+    rolled = (datetime(2026, 2, 26), datetime(2026, 3, 4))  # Thursday 26 February to Wednesday 4 March
+    days = lambda tz, unit: [(lo.date(), hi.date()) for lo, hi in  # noqa: E731
+                             rollups.Plan(Filters(*rolled, tz=tz), rolled=rolled).daily_runs(unit)]
+    everything = [(date(2026, 2, 26), date(2026, 3, 4))]
+    assert days("UTC", None) == days("UTC", "day") == days("UTC", "month") == everything
+    assert days("America/New_York", None) == everything  # no grouping by time: every whole day
+    assert days("America/New_York", "day") == []
+    assert days("America/New_York", "month") == [(date(2026, 2, 26), date(2026, 3, 1)), (date(2026, 3, 2), date(2026, 3, 4))]
+    assert days("America/New_York", "week") == [(date(2026, 2, 26), date(2026, 3, 2)), (date(2026, 3, 3), date(2026, 3, 4))]
+    assert days("America/New_York", "hour") == []
+    assert days("Europe/London", "day") == everything  # at UTC's offset in winter
+
+
 def test_raw_path_where_rollups_cannot_answer(rolled_engine):
     schema = discover(rolled_engine)
     assert rollups.plan(rolled_engine, schema, Filters(datetime(2026, 3, 10, 10, 5), datetime(2026, 3, 10, 10, 50))).path \
@@ -526,12 +581,13 @@ def test_the_service_rules_read_their_records_and_late_rows_are_recorded_again(r
 
 
 def test_service_rows_written_late_read_raw_until_the_refresh_keeps_them(rolled_engine):
-    """Odd calls, checks and samples written late into kept hours: no integration, no status, no or
-    negative latency, under a millisecond, an integration named "unknown", a quota; a service
-    whose run of "down" starts mid-hour, two checks at its latest time, a check with no status;
-    samples with values out of range, a new service, a range's last sample with little valid.
-    The integrations, service status, uptime, SLA and system tables and tiles equal the raw path
-    before the refresh (those hours read raw) and after it (kept again)."""
+    """Odd calls, checks, samples and NPS responses written late into kept hours: no integration,
+    no status, no or negative latency, under a millisecond, an integration named "unknown", a
+    quota; a service whose run of "down" starts mid-hour, two checks at its latest time, a check
+    with no status; samples with values out of range, a new service, a range's last sample with
+    little valid; responses below. The integrations, service status, uptime, SLA, system and NPS
+    tables, tiles and reviews equal the raw path before the refresh (those hours read raw) and
+    after it (kept again)."""
     engine = rolled_engine
     sets = [Filters.for_dates(date(2026, 3, 1), date(2026, 3, 18)),
             Filters.for_dates(date(2026, 3, 17), date(2026, 3, 18), tz="Asia/Kathmandu"),
@@ -565,12 +621,21 @@ def test_service_rows_written_late_read_raw_until_the_refresh_keeps_them(rolled_
                 "errors": None, "cpu_percent": -3.0, "memory_percent": None, "disk_percent": 42.5,
                 "active_sessions": -2}]
     insert(engine, "system_metrics", samples)
+    # NPS responses: a keyword in capitals and without a platform, one in Cyrillic with a score out
+    # of range, a word that holds a keyword but is not one, an empty comment, none.
+    insert(engine, "nps_responses", [
+        {"timestamp": datetime(2026, 3, 18, 4, 12), "platform": None, "score": 2, "comment": "AWFUL, truly"},
+        {"timestamp": datetime(2026, 3, 18, 4, 14), "platform": "web", "score": 11, "comment": "Ужасно долго"},
+        {"timestamp": datetime(2026, 3, 18, 4, 18), "platform": "web", "score": None, "comment": "awfully good"},
+        {"timestamp": datetime(2026, 3, 18, 4, 16), "platform": "telegram", "score": 9, "comment": ""},
+        {"timestamp": datetime(2026, 3, 18, 4, 20), "platform": "whatsapp", "score": 6, "comment": None}])
     schema = discover(engine)
     for kept in service_rollups.KEPT:
         assert service_rollups.plan(kept, engine, schema, sets[0]).late == (datetime(2026, 3, 18, 4),)
     _check_all(engine, sets, queries=queries)
     report = rollups.refresh(engine, now=NOW)
-    assert report.service_hours == {"integration_calls": 1, "service_health": 1, "system_metrics": 1}
+    assert report.service_hours == {"integration_calls": 1, "service_health": 1, "system_metrics": 1,
+                                    "nps_responses": 1}
     assert all(not service_rollups.plan(kept, engine, schema, sets[0]).late for kept in service_rollups.KEPT)
     _check_all(engine, sets, queries=queries)
     status = operational.service_status(engine, schema, sets[0]).set_index("service")
@@ -584,6 +649,16 @@ def test_service_rows_written_late_read_raw_until_the_refresh_keeps_them(rolled_
     assert {(r["query"], r["path"]) for r in records} == {
         (query, "rollups + raw") for query in ("traffic", "resources", "resources_now", "active_sessions_over_time",
                                                "compute")}
+    keywords = load_rules().negative_keywords
+    reviews = alerts.review_candidates(engine, schema, sets[0], keywords)
+    assert reviews[reviews["timestamp"] >= datetime(2026, 3, 18, 4)][["score", "words"]].values.tolist()[:2] == [
+        [2, "awful"], [11, "ужасно"]]  # the word of alerts.yml found, whatever its case
+    with logs.recording() as records:
+        for name in NPS_QUERIES:
+            queries[name](engine, schema, sets[0])
+    assert {(r["query"], r["path"]) for r in records} == {
+        *((query, "rollups + raw") for query in ("nps_trend", "compute", "nps_comment_count", "review_candidates")),
+        ("review_candidates", "raw (words other than the kept ones)")}
 
 
 def test_a_changed_rule_reads_raw_rows_until_the_refresh_records_it(rolled_engine):
@@ -628,7 +703,7 @@ def _role_owning_only_conversation_metrics(url: str, request) -> str:
 
 
 def test_a_role_that_may_not_watch_the_service_tables_still_rolls_up(postgres, request, capsys):
-    """Without the right to put triggers on system_metrics and service_health, the refresh rolls
+    """Without the right to put triggers on the service tables and nps_responses, the refresh rolls
     up conversation_metrics all the same and leaves the service rules to the raw rows (nothing
     would note their late rows); once an owner has made the triggers, the same role records them."""
 
@@ -638,7 +713,8 @@ def test_a_role_that_may_not_watch_the_service_tables_still_rolls_up(postgres, r
     report = rollups.refresh(keeper, now=NOW)
     assert report.status == "done" and report.watermark == datetime(2026, 3, 31, 15)
     assert (report.rules.rules, report.rules.unwatched) == (0, ("system_metrics", "service_health"))
-    assert report.service_hours == {"integration_calls": 0, "service_health": 0, "system_metrics": 0}
+    assert report.service_hours == {"integration_calls": 0, "service_health": 0, "system_metrics": 0,
+                                    "nps_responses": 0}
     schema = discover(keeper)
     assert not rollups.behind(keeper, schema, report.watermark)  # no refresh started over and over
     rule = next(r for r in load_rules().rules if r.name == "ServiceDown")
@@ -656,7 +732,8 @@ def test_a_role_that_may_not_watch_the_service_tables_still_rolls_up(postgres, r
     assert rollups.main(["status", "--url", keeper.url.render_as_string(hide_password=False)]) == 0
     out = capsys.readouterr().out
     assert "not recorded: no trigger notes late rows in system_metrics, service_health" in out
-    assert all(f"{table}: not rolled up" in out for table in ("integration_calls", "service_health", "system_metrics"))
+    assert all(f"{table}: not rolled up" in out for table in ("integration_calls", "service_health", "system_metrics",
+                                                             "nps_responses"))
 
     rollups.refresh(make_engine(owner_url), now=NOW)  # the owner makes the triggers
     report = rollups.refresh(keeper, now=NOW)
@@ -707,7 +784,8 @@ def test_pages_say_while_a_first_build_runs_and_answer_from_raw_rows(monkeypatch
     release.set()
     engine = make_engine(url)
     for _ in range(200):
-        if discover(engine).has_table(rollups.STATE) and (rollups.read_state(engine) or rollups.State(0, "", None, "")).status == "ready":
+        state = rollups.read_state(engine) if discover(engine).has_table(rollups.STATE) else None
+        if state is not None and state.status == "ready":
             break
         time.sleep(0.1)
     assert rollups.read_state(engine).status == "ready"
