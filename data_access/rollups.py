@@ -338,7 +338,9 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"escalated_any SMALLINT, cost_e4 {big} NOT NULL, previous_started {ts}, long_dialog SMALLINT)",
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_started ON {FACTS} (started)",
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_long ON {FACTS} (long_dialog, started)",
-        f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_user ON {FACTS} (user_id)",
+        # A user's dialogs in a range (the repeat users): by the index alone, not the user's every dialog.
+        f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_user_started ON {FACTS} (user_id, started)",
+        f"DROP INDEX IF EXISTS ix_{FACTS}_user",  # the index on user_id alone, before it
         *_dialog_stats_ddl(DIALOG_HOURS, schema, dialect),
         *_dialog_stats_ddl(DIALOG_DAILY, schema, dialect),  # ``hour``: the UTC day's start
         *_dialog_stats_ddl(DIALOG_TOTALS, schema, dialect),
