@@ -98,6 +98,7 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 TICK = timedelta(microseconds=1)
 LOCAL_DAY_UNITS = ("day", "week", "month")  # the local units a UTC day can lie in
+MAX_DAILY_RUNS = 150
 # Hours closed less than this long ago are left to the raw rows: a transaction still open when
 # its hour closed commits within it (longer ones are the trigger's blind spot, see the docs).
 GRACE = timedelta(minutes=5)
@@ -1014,7 +1015,10 @@ class Plan:
         if unit is not None and self.filters.tz != "UTC":
             zone = ZoneInfo(self.filters.tz)
             days = [day for day in days if _local_unit(day, unit, zone) == _local_unit(day + DAY - TICK, unit, zone)]
-        return late_rows.runs((day for day in days if day not in late_days), DAY)
+        runs = late_rows.runs((day for day in days if day not in late_days), DAY)
+        # Each run and the hours between two are a SELECT of one UNION ALL: past SQLite's 500 terms
+        # (a decade by local week, say), the hours alone.
+        return runs if len(runs) <= MAX_DAILY_RUNS else []
 
     def hourly_runs(self, days: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
         """The runs of the rolled-up hours around ``days`` (``daily_runs``, read from the daily

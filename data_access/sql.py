@@ -279,10 +279,27 @@ def connected(engine: sa.Engine) -> Iterator[sa.Connection]:
         yield conn
 
 
+SCHEMA_RETRIES = 3
+
+
+def _executed(conn: sa.Connection, sql: str, params: dict):
+    """``conn.execute`` of a read, again when SQLite says the schema changed under it. SQLite
+    prepares the statement again itself, up to 50 times; a refresh's first build, whose DDL the
+    driver commits a statement at a time, can change the schema more often than that while a page
+    reads. Reads only: running one again changes nothing."""
+    for attempt in range(SCHEMA_RETRIES):
+        try:
+            return conn.execute(sa.text(sql), params)
+        except sa.exc.OperationalError as error:
+            changed = getattr(error.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_SCHEMA
+            if not changed or attempt == SCHEMA_RETRIES - 1:
+                raise
+
+
 def read_frame(engine: sa.Engine, sql: str, params: dict) -> pd.DataFrame:
     """Run an aggregating query and return its (small) result as a DataFrame."""
     with logs.timed_query(_caller(), engine.dialect.name) as info, connected(engine) as conn:
-        result = conn.execute(sa.text(sql), params)
+        result = _executed(conn, sql, params)
         # Plain tuples: pandas probes each Row for ``_fields``, which costs ~15 µs a row.
         frame = pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
         info["rows"] = len(frame)
@@ -306,7 +323,7 @@ def rate(frame: pd.DataFrame, part: str, whole: str) -> pd.Series:
 def read_row(engine: sa.Engine, sql: str, params: dict) -> dict:
     """Run a query that returns one row and return it as a dict."""
     with logs.timed_query(_caller(), engine.dialect.name) as info, connected(engine) as conn:
-        row = dict(conn.execute(sa.text(sql), params).mappings().one())
+        row = dict(_executed(conn, sql, params).mappings().one())
         info["rows"] = 1
         return row
 

@@ -185,3 +185,35 @@ def test_bucket_choice_keeps_series_short():
     assert sql.bucket_for(Filters.for_dates(date(2026, 1, 1), date(2026, 12, 31))) == "day"
     assert sql.bucket_for(Filters.for_dates(date(2020, 1, 1), date(2026, 12, 31))) == "week"
     assert (datetime(2026, 11, 2) - timedelta(days=1)).date() == date(2026, 11, 1)
+
+
+def test_a_read_runs_again_when_sqlite_says_the_schema_changed_under_it():
+    """A refresh's DDL can change the schema more often than SQLite prepares a statement again
+    by itself: a read is run again (up to ``sql.SCHEMA_RETRIES`` times), any other error is not."""
+    import sqlite3
+
+    def failure(code: int) -> sa.exc.OperationalError:
+        orig = sqlite3.OperationalError("database schema has changed")
+        orig.sqlite_errorcode = code
+        return sa.exc.OperationalError("SELECT 1", {}, orig)
+
+    class Connection:
+        def __init__(self, errors):
+            self.errors, self.calls = list(errors), 0
+
+        def execute(self, statement, params):
+            self.calls += 1
+            if self.errors:
+                raise self.errors.pop(0)
+            return "rows"
+
+    once = Connection([failure(sqlite3.SQLITE_SCHEMA)])
+    assert sql._executed(once, "SELECT 1", {}) == "rows" and once.calls == 2
+    busy = Connection([failure(sqlite3.SQLITE_BUSY)])
+    with pytest.raises(sa.exc.OperationalError):
+        sql._executed(busy, "SELECT 1", {})
+    assert busy.calls == 1
+    always = Connection([failure(sqlite3.SQLITE_SCHEMA)] * sql.SCHEMA_RETRIES)
+    with pytest.raises(sa.exc.OperationalError):
+        sql._executed(always, "SELECT 1", {})
+    assert always.calls == sql.SCHEMA_RETRIES

@@ -515,6 +515,9 @@ def test_a_query_grouping_by_a_local_unit_reads_the_days_that_lie_in_one():
     assert days("America/New_York", "week") == [(date(2026, 2, 26), date(2026, 3, 2)), (date(2026, 3, 3), date(2026, 3, 4))]
     assert days("America/New_York", "hour") == []
     assert days("Europe/London", "day") == everything  # at UTC's offset in winter
+    years = (datetime(2024, 1, 1), datetime(2027, 1, 1))  # by week: 157 runs, more than one statement takes
+    plan = rollups.Plan(Filters(*years, tz="Europe/Berlin"), rolled=years)
+    assert plan.daily_runs("week") == [] and len(plan.daily_runs("month")) == 36
 
 
 def test_raw_path_where_rollups_cannot_answer(rolled_engine):
