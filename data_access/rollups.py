@@ -85,6 +85,7 @@ DAILY = {MESSAGES: MESSAGES_DAILY, LATENCY: LATENCY_DAILY, MESSAGE_TOTALS: MESSA
 # readers that do not split by them), made again whenever one of the hours is (``_restate_dialog_sums``).
 DIALOG_DAILY = "rollup_dialog_daily"
 DIALOG_TOTALS = "rollup_dialog_hour_totals"
+SUMMED = (DIALOG_DAILY, DIALOG_TOTALS, MESSAGE_TOTALS)
 STATE = "rollup_state"
 DIRTY = "rollup_dirty_hours"
 # The tables of aggregates (emptied by a rebuild, analysed after a long build); then the bookkeeping.
@@ -319,7 +320,6 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {MESSAGES} (hour {ts} NOT NULL, {dims}, {numbers}, "
         f"first_at {ts} NOT NULL, last_at {ts} NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS ix_{MESSAGES}_hour ON {MESSAGES} (hour)",
-        *_message_totals_ddl(schema, dialect),
         f"CREATE TABLE IF NOT EXISTS {LATENCY} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
         f"bucket INTEGER NOT NULL, n {big} NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS ix_{LATENCY}_hour ON {LATENCY} (dimension, hour)",
@@ -343,8 +343,7 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_user_started ON {FACTS} (user_id, started)",
         f"DROP INDEX IF EXISTS ix_{FACTS}_user",  # the index on user_id alone, before it
         *_dialog_stats_ddl(DIALOG_HOURS, schema, dialect),
-        *_dialog_stats_ddl(DIALOG_DAILY, schema, dialect),  # ``hour``: the UTC day's start
-        *_dialog_stats_ddl(DIALOG_TOTALS, schema, dialect),
+        *_summed_ddl(schema, dialect),
         f"CREATE TABLE IF NOT EXISTS {DIALOG_VALUES} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
         + ", ".join(f"{c} INTEGER NOT NULL" for c in VALUE_OUTCOMES) + ")",
         f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_VALUES}_hour ON {DIALOG_VALUES} (dimension, hour)",
@@ -551,9 +550,12 @@ def _measure_columns(dialect: str) -> str:
     return ", ".join(f"{m} {kind(m)} NOT NULL" for m in MEASURE_NAMES)
 
 
-def _message_totals_ddl(schema: Schema, dialect: str) -> list[str]:
+def _summed_ddl(schema: Schema, dialect: str) -> list[str]:
+    """The tables summed from rollup_messages and rollup_dialog_hours (``SUMMED``)."""
     ts = _timestamp_type(schema, dialect)
-    return [f"CREATE TABLE IF NOT EXISTS {MESSAGE_TOTALS} (hour {ts} NOT NULL, "
+    return [*_dialog_stats_ddl(DIALOG_DAILY, schema, dialect),  # ``hour``: the UTC day's start
+            *_dialog_stats_ddl(DIALOG_TOTALS, schema, dialect),
+            f"CREATE TABLE IF NOT EXISTS {MESSAGE_TOTALS} (hour {ts} NOT NULL, "
             + "".join(f"{c} TEXT, " for c in DIMENSIONS) + f"{_measure_columns(dialect)}, first_at {ts} NOT NULL, "
             f"last_at {ts} NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS ix_{MESSAGE_TOTALS}_hour ON {MESSAGE_TOTALS} (hour)"]
@@ -592,13 +594,12 @@ def _restate_dialog_sums(conn: sa.Connection, dialect: str, hours: str) -> None:
     day = late_rows.day_of("hour", dialect)
     next_day = "d.day + INTERVAL '1 day'" if dialect == "postgresql" else "datetime(d.day, '+1 day')"
     days = f"(SELECT DISTINCT {day} AS day FROM ({hours}) touched) d"
-    names = ", ".join(DIALOG_STAT_NAMES)
-    dims = ", ".join(DIALOG_DIMENSIONS)
+    dims = ", ".join(f"h.{c}" for c in DIALOG_DIMENSIONS)
     conn.exec_driver_sql(f"DELETE FROM {DIALOG_DAILY} WHERE hour IN (SELECT day FROM {days})")
     conn.exec_driver_sql(
-        f"INSERT INTO {DIALOG_DAILY} (hour, {dims}, {names}) SELECT d.day, {', '.join(f'h.{c}' for c in DIALOG_DIMENSIONS)}, "
-        f"{', '.join(f'SUM(h.{c})' for c in DIALOG_STAT_NAMES)} FROM {days} JOIN {DIALOG_HOURS} h "
-        f"ON h.hour >= d.day AND h.hour < {next_day} GROUP BY d.day, {', '.join(f'h.{c}' for c in DIALOG_DIMENSIONS)}")
+        f"INSERT INTO {DIALOG_DAILY} (hour, {', '.join(DIALOG_DIMENSIONS)}, {', '.join(DIALOG_STAT_NAMES)}) "
+        f"SELECT d.day, {dims}, {', '.join(f'SUM(h.{c})' for c in DIALOG_STAT_NAMES)} FROM {days} "
+        f"JOIN {DIALOG_HOURS} h ON h.hour >= d.day AND h.hour < {next_day} GROUP BY d.day, {dims}")
 
 
 def _empty(conn: sa.Connection, table: str) -> None:
@@ -844,15 +845,13 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             _recreate(engine, schema)  # the tables' shape follows this code's version
             state = None
         else:
-            if not all(schema.has_table(t) for t in (DIALOG_DAILY, DIALOG_TOTALS, MESSAGE_TOTALS)):
+            if not all(schema.has_table(t) for t in SUMMED):
                 # Rollups kept before these tables: made from the hours at once.
                 with _step(engine) as conn:
                     dialect = engine.dialect.name
-                    for table in (DIALOG_DAILY, DIALOG_TOTALS, MESSAGE_TOTALS):
+                    for table in SUMMED:
                         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-                    for statement in (*_dialog_stats_ddl(DIALOG_DAILY, schema, dialect),
-                                      *_dialog_stats_ddl(DIALOG_TOTALS, schema, dialect),
-                                      *_message_totals_ddl(schema, dialect)):
+                    for statement in _summed_ddl(schema, dialect):
                         conn.exec_driver_sql(statement)
                     _restate_dialog_sums(conn, dialect, f"SELECT hour FROM {DIALOG_HOURS}")
                     _restate_message_totals(conn, "1 = 1")
@@ -1000,13 +999,15 @@ class Plan:
             ranges.append((hi, end))
         return ranges
 
-    def daily_runs(self, unit: str | None = None) -> list[tuple[datetime, datetime]]:
-        """The [start, end) runs of whole UTC days among the rolled-up hours with no late hour:
-        what a query that groups the whole range may read from the daily tables. With ``unit``
-        (day, week or month), a query grouping by that local unit: only the days that lie in one
-        local unit of the filters' timezone (every day where it is at UTC's offset; none for
-        ``day`` elsewhere; all but the days holding a local week's or month's start for those)."""
-        if not self.rolled or (unit is not None and unit not in LOCAL_DAY_UNITS):
+    def daily_runs(self, daily: bool | str = True) -> list[tuple[datetime, datetime]]:
+        """The [start, end) runs of whole UTC days among the rolled-up hours with no late hour that
+        a query may read from the daily tables: with ``daily`` True, one that groups the whole
+        range; with a unit (day, week or month), one grouping by that local unit, only the days
+        that lie in one local unit of the filters' timezone (every day where it is at UTC's
+        offset; none for ``day`` elsewhere; all but the days holding a local week's or month's
+        start for those); none with False."""
+        unit = None if daily is True else daily
+        if not daily or not self.rolled or (unit is not None and unit not in LOCAL_DAY_UNITS):
             return []
         lo, hi = self.rolled
         first, last = floor_day(lo) + (DAY if floor_day(lo) < lo else timedelta(0)), floor_day(hi)
@@ -1148,7 +1149,7 @@ def _union(plan: Plan, schema: Schema, dialect: str, rolled_select: str, rolled_
             params.update({n: bind_timestamp(h, dialect) for n, h in zip(names, plan.late)})
             late = f" AND hour NOT IN ({', '.join(':' + n for n in names)})"
         conditions = "".join(f" AND {c}" for c in dims) + rolled_extra
-        days = plan.daily_runs(None if daily is True else daily) if daily else []
+        days = plan.daily_runs(daily)
         for table, runs, extra in ((DAILY.get(rolled_table), days, ""), (rolled_table, plan.hourly_runs(days), late)):
             for lo, hi in runs:
                 # Named by their value: two sources of one statement bind the same name to the same time.
@@ -1378,7 +1379,7 @@ def dialog_stat_source(plan: Plan, schema: Schema, dialect: str, repeats: bool =
         stats.pop("repeats")
     dims = ", ".join(DIALOG_DIMENSIONS)
     edge_stats = {**stats, **({"repeats": "0"} if repeats else {})}  # edge_facts: counted below
-    days = plan.daily_runs(None if daily is True else daily) if daily and schema.has_table(DIALOG_DAILY) else []
+    days = plan.daily_runs(daily) if schema.has_table(DIALOG_DAILY) else []
     hours = DIALOG_HOURS if by_dimension or not schema.has_table(DIALOG_TOTALS) else DIALOG_TOTALS
     parts = []
     for table, (lo, hi) in [*((DIALOG_DAILY, run) for run in days), *((hours, run) for run in plan.hourly_runs(days))]:

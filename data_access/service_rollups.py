@@ -231,6 +231,10 @@ class Kept:
         """Each kept measure → (its SQL over one raw row, the aggregate that combines it)."""
         return self.measures_of(schema) if self.measures_of else _common(schema, self.raw)
 
+    def held_terms(self, terms) -> tuple[str, ...]:
+        """The terms this table's kept rows hold for a refresh's ``terms``: none without ``rows_of``."""
+        return tuple(terms) if self.rows_of else ()
+
     def filtered_names(self, filters: Filters, schema: Schema) -> tuple[str, ...]:
         """The values of ``name`` that ``filters`` keep (a platform filter on nps_responses, as
         ``filters.dimension_where`` applies it); () for all."""
@@ -408,7 +412,7 @@ def _refresh_one(conn: sa.Connection, kept: Kept, schema: Schema, watermark: dat
         return 0
     made_from = conn.execute(sa.text(f"SELECT fingerprint FROM {kept.state} WHERE id = 1")).scalar()
     upto, kept_terms = _kept_state(conn, kept, schema)
-    terms = tuple(terms) if kept.rows_of else ()
+    terms = kept.held_terms(terms)
     notes = conn.execute(sa.text(f"SELECT id, hour FROM {kept.dirty}")).all()
     hours = 0
     if made_from is not None and not made_from.startswith(f"v{VERSION};"):
@@ -433,8 +437,8 @@ def _refresh_one(conn: sa.Connection, kept: Kept, schema: Schema, watermark: dat
         hours += int((hi - lo) / HOUR)
     for lo, hi in aggregated:
         _roll_days(conn, kept, lo, hi, watermark)
-    made_from = kept.fingerprint(schema) + (TERMS + json.dumps(terms, ensure_ascii=False) if terms else "")
-    params = {"fp": made_from, "upto": bind_timestamp(watermark, dialect)}
+    fingerprint = kept.fingerprint(schema) + (TERMS + json.dumps(terms, ensure_ascii=False) if terms else "")
+    params = {"fp": fingerprint, "upto": bind_timestamp(watermark, dialect)}
     if conn.execute(sa.text(f"UPDATE {kept.state} SET fingerprint = :fp, upto = :upto WHERE id = 1"),
                     params).rowcount == 0:
         conn.execute(sa.text(f"INSERT INTO {kept.state} (id, fingerprint, upto) VALUES (1, :fp, :upto)"), params)
@@ -470,7 +474,7 @@ def behind(engine: sa.Engine, schema: Schema, watermark: datetime, terms: tuple[
                 continue
             if conn.execute(sa.text(f"SELECT 1 FROM {kept.dirty} LIMIT 1")).first() is not None:
                 return True
-            if _kept_state(conn, kept, schema) != (watermark, tuple(terms) if kept.rows_of else ()):
+            if _kept_state(conn, kept, schema) != (watermark, kept.held_terms(terms)):
                 return True
     return False
 
@@ -524,12 +528,13 @@ def planner(kept: Kept) -> Callable:
 
 def _union(chosen, kept: Kept, schema: Schema, dialect: str, rolled_select: str, rolled_table: str,
            raw_select: str, raw_extra: str = "", raw_from: Callable[[str], str] | None = None,
-           daily_table: str | None = None, daily: bool | str = True) -> tuple[str, dict]:
+           daily: bool | str = False) -> tuple[str, dict]:
     """``(sql, params)``: a UNION ALL of ``rolled_select`` over the plan's kept hours and
     ``raw_select`` over its raw ranges (``raw_from(where)``: the FROM item; default the raw
-    table ``where``), with the same columns. ``daily_table``: the whole UTC days without a late
-    hour come from it (its ``hour`` is the day's start): with ``daily`` True for a query that does
-    not group by time, or a local unit for one grouping by it (``rollups.Plan.daily_runs``)."""
+    table ``where``), with the same columns. ``daily`` (the latency histogram only): the whole UTC
+    days without a late hour come from the daily histogram (its ``hour`` is the day's start), True
+    for a query that does not group by time, or a local unit for one grouping by it
+    (``rollups.Plan.daily_runs``)."""
     raw_from = raw_from or (lambda where: f"{kept.raw} {where}")
     parts, params = [], {}
     if chosen.rolled:
@@ -540,9 +545,9 @@ def _union(chosen, kept: Kept, schema: Schema, dialect: str, rolled_select: str,
         values = [f"kr_name_{i}" for i in range(len(kept_names))]
         params.update(zip(values, kept_names))
         named = f" AND name IN ({', '.join(':' + v for v in values)})" if values else ""
-        days = chosen.daily_runs(None if daily is True else daily) if daily_table and daily else []
+        days = chosen.daily_runs(daily) if rolled_table == kept.latency else []
         for i, (table, (lo, hi), extra) in enumerate(
-                [(daily_table, run, named) for run in days]
+                [(kept.latency_daily, run, named) for run in days]
                 + [(rolled_table, run, late + named) for run in chosen.hourly_runs(days)]):
             params.update({f"kr_lo_{i}": bind_timestamp(lo, dialect), f"kr_hi_{i}": bind_timestamp(hi, dialect)})
             parts.append(f"SELECT {rolled_select} FROM {table} WHERE hour >= :kr_lo_{i} AND hour < :kr_hi_{i}{extra}")
@@ -595,7 +600,7 @@ def latency_source(chosen, kept: Kept, schema: Schema, dialect: str, *, daily: b
     it groups by."""
     return _union(chosen, kept, schema, dialect, "hour, name, bucket, n", kept.latency,
                   f"{sql.TS} AS hour, {kept.name_sql(schema)} AS name, {latency_bucket()} AS bucket, 1 AS n",
-                  raw_extra=f" AND {VALID_LATENCY}", daily_table=kept.latency_daily, daily=daily)
+                  raw_extra=f" AND {VALID_LATENCY}", daily=daily)
 
 
 def percentiles(engine: sa.Engine, chosen, kept: Kept, schema: Schema, groups: dict[str, str],

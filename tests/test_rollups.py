@@ -506,7 +506,7 @@ def test_a_query_grouping_by_a_local_unit_reads_the_days_that_lie_in_one():
     1st's midnight."""
     rolled = (datetime(2026, 2, 26), datetime(2026, 3, 4))  # Thursday 26 February to Wednesday 4 March
     days = lambda tz, unit: [(lo.date(), hi.date()) for lo, hi in  # noqa: E731
-                             rollups.Plan(Filters(*rolled, tz=tz), rolled=rolled).daily_runs(unit)]
+                             rollups.Plan(Filters(*rolled, tz=tz), rolled=rolled).daily_runs(unit or True)]
     everything = [(date(2026, 2, 26), date(2026, 3, 4))]
     assert days("UTC", None) == days("UTC", "day") == days("UTC", "month") == everything
     assert days("America/New_York", None) == everything  # no grouping by time: every whole day
