@@ -6,13 +6,14 @@ counts in the same row (never averaged across rows), so a chart's series and the
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import pandas as pd
 import sqlalchemy as sa
 
 from data_access import rollups, service_rollups, sql
-from data_access.filters import Filters
+from data_access.filters import Filters, bind_timestamp
 from data_access.kpis import CM, RATED, dialog_key, dialogs_subquery, repeat_flag, resolution_seconds
 from data_access.schema import Schema
 
@@ -311,8 +312,6 @@ def comment_dialogs(engine: sa.Engine, schema: Schema, comments: pd.DataFrame) -
     tracked, ``session_id`` of each one's dialog: the same user's latest message on the same
     platform within ``COMMENT_DIALOG_WINDOW`` before the comment. NULL where there is none.
     Reads only the window of these comments' times, for these users."""
-    from data_access.filters import bind_timestamp
-
     dialect = engine.dialect.name
     stamps = pd.to_datetime(comments["timestamp"], utc=True)
     session = ', "session_id"' if schema.has(CM, "session_id") else ""
@@ -479,17 +478,29 @@ def resolution_histogram(engine: sa.Engine, schema: Schema, filters: Filters) ->
 
 # How many users ``top_repeat_users`` reads from the rollups per round, and in all before it
 # groups every dialog of the range by user instead (a short range's leaders have few repeats, and
-# many users as many over all time).
+# many users as many over the months around it).
 REPEAT_USERS_BATCH = 500
 REPEAT_USERS_MOST = 2000
 
 
+def _range_months(filters: Filters) -> list[datetime]:
+    """The starts of the UTC months that hold a moment of the filters' range."""
+    start, end = filters.utc_bounds()
+    month, months = datetime(start.year, start.month, 1), []
+    while month < end:
+        months.append(month)
+        month = datetime(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return months
+
+
 def _top_repeat_users_rolled(chosen, engine, schema, filters, limit: int = 20) -> pd.DataFrame:
     """The users with the most repeat dialogs in the range, reading only the likely leaders'
-    dialogs: a user's repeats in the range are at most those over all time (rollup_user_repeats),
-    but for the users with an edge dialog, always read. Users are read by most repeats over all
-    time until the next has fewer than the ``limit``-th most in the range so far: no user left
-    can reach the list, so ranking the users read gives the whole answer."""
+    dialogs. A user's repeats in the range are at most the sum of theirs in the range's UTC months
+    (rollup_user_month_repeats), but for the users with an edge dialog, always read. Each round
+    takes the next users of each month by most repeats that month, and reads those whose sum can
+    reach the ``limit``-th most in the range so far; it stops when no user left can (the sum of
+    the months' repeats at the depth read is below it: a threshold algorithm over the months'
+    lists), so ranking the users read gives the whole answer."""
     dialect = engine.dialect.name
     wanted = {"dialog": "dialog", "started": "started", "user_id": "user_id"}
 
@@ -499,23 +510,45 @@ def _top_repeat_users_rolled(chosen, engine, schema, filters, limit: int = 20) -
             return None
         return _repeat_users_sql(source.text, dialect, limit=top), source.params
 
+    def least_in_list() -> int:  # the repeats a user must have to be in the list, so far
+        return sorted(read.values(), reverse=True)[limit - 1] if len(read) >= limit else 1
+
+    months = _range_months(filters)
+    month_params = {f"m{i}": bind_timestamp(month, dialect) for i, month in enumerate(months)}
+    in_months = ", ".join(f":{name}" for name in month_params)
+    per_month = max(REPEAT_USERS_BATCH // len(months), 1)
     read: dict[str, int] = {}  # user → repeat dialogs in the range
-    offset = 0
+    bounded: set[str] = set()  # the users whose months' sum was looked at
+    depth = 0
     while True:
-        cutoff = sorted(read.values(), reverse=True)[limit - 1] if len(read) >= limit else 1
-        batch = sql.read_frame(engine, f"SELECT user_id, repeats FROM {rollups.USER_REPEATS} "
-                               f"ORDER BY repeats DESC, user_id LIMIT {int(REPEAT_USERS_BATCH)} OFFSET {int(offset)}", {})
-        if offset and (batch.empty or int(batch["repeats"].iloc[0]) < cutoff):
-            break
-        if offset >= REPEAT_USERS_MOST:
+        heads = sql.read_frame(engine, " UNION ALL ".join(
+            f"SELECT * FROM (SELECT {i} AS month, user_id, repeats FROM {rollups.USER_REPEATS} WHERE hour = :m{i} "
+            f"ORDER BY repeats DESC, user_id LIMIT {int(per_month)} OFFSET {int(depth)}) m{i}"
+            for i in range(len(months))), month_params)
+        heads["repeats"] = pd.to_numeric(heads["repeats"]).astype(int)
+        # A user not met yet has at most, each month, the repeats of the last user read from it.
+        threshold = sum(int(part["repeats"].min()) for _, part in heads.groupby("month") if len(part) == per_month)
+        new = sorted({str(u) for u in heads["user_id"]} - bounded)
+        bounded.update(new)
+        sums = pd.DataFrame(columns=["user_id", "repeats"])
+        for start in range(0, len(new), REPEAT_USERS_BATCH):
+            chunk = new[start:start + REPEAT_USERS_BATCH]
+            names = {f"u{i}": user for i, user in enumerate(chunk)}
+            sums = pd.concat([sums, sql.read_frame(engine, f"SELECT user_id, SUM(repeats) AS repeats FROM "
+                                                           f"{rollups.USER_REPEATS} WHERE hour IN ({in_months}) AND "
+                                                           f"user_id IN ({', '.join(':' + n for n in names)}) GROUP BY user_id",
+                                                   {**month_params, **names})])
+        worth = [str(u) for u, most in zip(sums["user_id"], pd.to_numeric(sums["repeats"])) if most >= least_in_list()]
+        if len(read) + len(worth) > REPEAT_USERS_MOST:
             return top_repeat_users.raw(engine, schema, filters, limit)
-        statement = ranked([str(u) for u in batch["user_id"]], None)
-        if statement is None:
-            return top_repeat_users.raw(engine, schema, filters, limit)
-        found = sql.read_frame(engine, *statement)
-        read.update(zip(found["user_id"].astype(str), pd.to_numeric(found["repeat_dialogs"]).astype(int)))
-        offset += REPEAT_USERS_BATCH
-        if batch.empty or len(batch) < REPEAT_USERS_BATCH:
+        if worth or not read:  # the first round reads the edge users even with no one else
+            statement = ranked(worth, None)
+            if statement is None:
+                return top_repeat_users.raw(engine, schema, filters, limit)
+            found = sql.read_frame(engine, *statement)
+            read.update(zip(found["user_id"].astype(str), pd.to_numeric(found["repeat_dialogs"]).astype(int)))
+        depth += per_month
+        if threshold < least_in_list():
             break
     # Ranked again by the database (its order of user ids breaks ties), over the users that can be
     # in the list: those with at least the ``limit``-th most repeat dialogs.

@@ -19,8 +19,8 @@ Tables in the metrics database, made and kept by this module:
   dialog before (``previous_started``); ``rollup_dialog_hours``, ``rollup_dialog_values`` and
   ``rollup_resolution``: per start hour, the sums, the dialogs per value of each dimension and
   the resolution-time histogram of the dialogs that started in it; ``rollup_repeats``: per
-  start hour, the repeat contacts by the hour their previous dialog started; ``rollup_user_repeats``:
-  per user, the repeat contacts over all the facts;
+  start hour, the repeat contacts by the hour their previous dialog started;
+  ``rollup_user_month_repeats``: per user and UTC month of the dialogs' start, the repeat contacts;
 - ``rollup_latency_p95``: per 1- and 5-minute bucket, the exact p95 of all rows' response times
   (the p95 alert's metric);
 - ``rollup_messages_daily`` and ``rollup_latency_daily``: the first two per UTC day, for the
@@ -72,7 +72,8 @@ DIALOG_HOURS = "rollup_dialog_hours"
 DIALOG_VALUES = "rollup_dialog_values"
 RESOLUTION = "rollup_resolution"
 REPEATS = "rollup_repeats"
-USER_REPEATS = "rollup_user_repeats"
+USER_REPEATS = "rollup_user_month_repeats"
+OLD_USER_REPEATS = "rollup_user_repeats"  # per user over all time, before it
 LATENCY_P95 = "rollup_latency_p95"
 # The same as rollup_messages and rollup_latency per UTC day (``hour`` holds the day's start): a
 # query that groups the whole range, not its times, reads a month in 30 rows per combination.
@@ -85,12 +86,17 @@ DAILY = {MESSAGES: MESSAGES_DAILY, LATENCY: LATENCY_DAILY, MESSAGE_TOTALS: MESSA
 # readers that do not split by them), made again whenever one of the hours is (``_restate_dialog_sums``).
 DIALOG_DAILY = "rollup_dialog_daily"
 DIALOG_TOTALS = "rollup_dialog_hour_totals"
-SUMMED = (DIALOG_DAILY, DIALOG_TOTALS, MESSAGE_TOTALS)
+# The combinations of platform, intent and ai_model of rollup_messages_daily per UTC month (``hour``
+# the month's start), made again with the days (``_roll_days``): the filters' options over all
+# time read a few rows a month instead of every day's.
+DIMENSION_MONTHS = "rollup_dimension_months"
+SUMMED = (DIALOG_DAILY, DIALOG_TOTALS, MESSAGE_TOTALS, DIMENSION_MONTHS)
 STATE = "rollup_state"
 DIRTY = "rollup_dirty_hours"
 # The tables of aggregates (emptied by a rebuild, analysed after a long build); then the bookkeeping.
 DATA_TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, DIALOG_VALUES, RESOLUTION, REPEATS, USER_REPEATS,
-               LATENCY_P95, MESSAGES_DAILY, LATENCY_DAILY, DIALOG_DAILY, DIALOG_TOTALS, MESSAGE_TOTALS)
+               LATENCY_P95, MESSAGES_DAILY, LATENCY_DAILY, DIALOG_DAILY, DIALOG_TOTALS, MESSAGE_TOTALS,
+               DIMENSION_MONTHS)
 TABLES = (*DATA_TABLES, STATE, DIRTY)
 
 # Bumped whenever what the tables hold changes: a database with another version is rebuilt.
@@ -306,6 +312,20 @@ def _timestamp_type(schema: Schema, dialect: str) -> str:
     return "TIMESTAMPTZ" if CM in schema.aware_timestamps else "TIMESTAMP"
 
 
+# The facts' index by user: searched by (user_id, started), covering the columns the readers of a
+# user's dialogs take (``dialog_fact_source`` with ``previous``, ``_edge_users_inside``).
+USER_INDEX = (("user_id", "started"), ("last_seen", "dialog", "previous_started"))
+
+
+def _covering(dialect: str, index: tuple[tuple[str, ...], tuple[str, ...]]) -> str:
+    """The column list of an index searched by its first columns and covering the others:
+    INCLUDE on PostgreSQL, the others appended on SQLite (which has no INCLUDE)."""
+    searched, covered = index
+    if dialect == "postgresql":
+        return f"({', '.join(searched)}) INCLUDE ({', '.join(covered)})"
+    return f"({', '.join(searched + covered)})"
+
+
 def _ddl(schema: Schema, dialect: str) -> list[str]:
     pg = dialect == "postgresql"
     ts = _timestamp_type(schema, dialect)
@@ -339,9 +359,12 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"escalated_any SMALLINT, cost_e4 {big} NOT NULL, previous_started {ts}, long_dialog SMALLINT)",
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_started ON {FACTS} (started)",
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_long ON {FACTS} (long_dialog, started)",
-        # A user's dialogs in a range (the repeat users): by the index alone, not the user's every dialog.
-        f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_user_started ON {FACTS} (user_id, started)",
-        f"DROP INDEX IF EXISTS ix_{FACTS}_user",  # the index on user_id alone, before it
+        # A user's dialogs in a range (the repeat users, the users with an edge dialog): by the index
+        # alone, covering what those readers take, not a visit to each dialog's row in the table.
+        f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_user_cover ON {FACTS} {_covering(dialect, USER_INDEX)}",
+        # The indexes before it: on user_id alone, then on (user_id, started) without the rest.
+        f"DROP INDEX IF EXISTS ix_{FACTS}_user",
+        f"DROP INDEX IF EXISTS ix_{FACTS}_user_started",
         *_dialog_stats_ddl(DIALOG_HOURS, schema, dialect),
         *_summed_ddl(schema, dialect),
         f"CREATE TABLE IF NOT EXISTS {DIALOG_VALUES} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
@@ -351,8 +374,7 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS ix_{RESOLUTION}_hour ON {RESOLUTION} (hour)",
         f"CREATE TABLE IF NOT EXISTS {REPEATS} (hour {ts} NOT NULL, previous_hour {ts} NOT NULL, n INTEGER NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS ix_{REPEATS}_hour ON {REPEATS} (hour)",
-        f"CREATE TABLE IF NOT EXISTS {USER_REPEATS} (user_id TEXT NOT NULL PRIMARY KEY, repeats INTEGER NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS ix_{USER_REPEATS}_repeats ON {USER_REPEATS} (repeats, user_id)",
+        *_user_repeats_ddl(schema, dialect),
         f"CREATE TABLE IF NOT EXISTS {LATENCY_P95} (step INTEGER NOT NULL, hour {ts} NOT NULL, bucket {big} NOT NULL, "
         f"n INTEGER NOT NULL, p95 {real})",
         f"CREATE INDEX IF NOT EXISTS ix_{LATENCY_P95}_hour ON {LATENCY_P95} (step, hour)",
@@ -539,6 +561,30 @@ def _roll_days(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
         f"FROM {MESSAGES} {in_days} GROUP BY {day}, {dims}",
         f"INSERT INTO {LATENCY_DAILY} (hour, dimension, value, bucket, n) SELECT {day}, dimension, value, bucket, "
         f"SUM(n) FROM {LATENCY} WHERE {histogram} GROUP BY {day}, dimension, value, bucket"])
+    lo, hi = floor_day(start), min(floor_day(end - HOUR) + DAY, floor_day(watermark))  # the days made again
+    if lo < hi:
+        _restate_dimension_months(conn, lo, hi)
+
+
+def _month_start(value: datetime) -> datetime:
+    return datetime(value.year, value.month, 1)
+
+
+def _restate_dimension_months(conn: sa.Connection, start: datetime | None = None, end: datetime | None = None) -> None:
+    """Make again rollup_dimension_months' rows of the UTC months that hold a day of [start, end)
+    (all of them without bounds) from rollup_messages_daily."""
+    dialect = conn.dialect.name
+    where, params = "", {}
+    if start is not None and end is not None:
+        last = _month_start(end - TICK)
+        following = datetime(last.year + last.month // 12, last.month % 12 + 1, 1)
+        where = " WHERE hour >= :lo AND hour < :hi"
+        params = {"lo": bind_timestamp(_month_start(start), dialect), "hi": bind_timestamp(following, dialect)}
+    month = "date_trunc('month', hour)" if dialect == "postgresql" else "strftime('%Y-%m-01 00:00:00', hour)"
+    dims = ", ".join(DIALOG_DIMENSIONS)
+    conn.execute(sa.text(f"DELETE FROM {DIMENSION_MONTHS}{where}"), params)
+    conn.execute(sa.text(f"INSERT INTO {DIMENSION_MONTHS} (hour, {dims}) SELECT {month}, {dims} "
+                         f"FROM {MESSAGES_DAILY}{where} GROUP BY {month}, {dims}"), params)
 
 
 def _measure_columns(dialect: str) -> str:
@@ -550,6 +596,27 @@ def _measure_columns(dialect: str) -> str:
     return ", ".join(f"{m} {kind(m)} NOT NULL" for m in MEASURE_NAMES)
 
 
+def _user_repeats_ddl(schema: Schema, dialect: str) -> list[str]:
+    """rollup_user_month_repeats: read in order of repeats within a month (``business.top_repeat_users``
+    reads each month's users with the most first), and by user."""
+    return [f"DROP TABLE IF EXISTS {OLD_USER_REPEATS}",
+            f"CREATE TABLE IF NOT EXISTS {USER_REPEATS} (hour {_timestamp_type(schema, dialect)} NOT NULL, "
+            f"user_id TEXT NOT NULL, repeats INTEGER NOT NULL, PRIMARY KEY (user_id, hour))",
+            f"CREATE INDEX IF NOT EXISTS ix_{USER_REPEATS}_repeats ON {USER_REPEATS} (hour, repeats DESC, user_id)"]
+
+
+def _restate_user_repeats(conn: sa.Connection, touched: str = "") -> None:
+    """Count again in rollup_user_month_repeats the repeat dialogs per month of the users in
+    rollup_touched_users (every user with ``touched`` empty)."""
+    dialect = conn.dialect.name
+    month = "date_trunc('month', started)" if dialect == "postgresql" else "strftime('%Y-%m-01 00:00:00', started)"
+    conn.exec_driver_sql(f"DELETE FROM {USER_REPEATS}{touched}")
+    conn.exec_driver_sql(
+        f"INSERT INTO {USER_REPEATS} (hour, user_id, repeats) SELECT {month}, user_id, SUM({repeat_flag(dialect)}) "
+        f"FROM {FACTS} WHERE user_id IS NOT NULL{touched.replace(' WHERE', ' AND')} GROUP BY {month}, user_id "
+        f"HAVING SUM({repeat_flag(dialect)}) > 0")
+
+
 def _summed_ddl(schema: Schema, dialect: str) -> list[str]:
     """The tables summed from rollup_messages and rollup_dialog_hours (``SUMMED``)."""
     ts = _timestamp_type(schema, dialect)
@@ -558,7 +625,10 @@ def _summed_ddl(schema: Schema, dialect: str) -> list[str]:
             f"CREATE TABLE IF NOT EXISTS {MESSAGE_TOTALS} (hour {ts} NOT NULL, "
             + "".join(f"{c} TEXT, " for c in DIMENSIONS) + f"{_measure_columns(dialect)}, first_at {ts} NOT NULL, "
             f"last_at {ts} NOT NULL)",
-            f"CREATE INDEX IF NOT EXISTS ix_{MESSAGE_TOTALS}_hour ON {MESSAGE_TOTALS} (hour)"]
+            f"CREATE INDEX IF NOT EXISTS ix_{MESSAGE_TOTALS}_hour ON {MESSAGE_TOTALS} (hour)",
+            f"CREATE TABLE IF NOT EXISTS {DIMENSION_MONTHS} (hour {ts} NOT NULL, "
+            + ", ".join(f"{c} TEXT" for c in DIALOG_DIMENSIONS) + ")",
+            f"CREATE INDEX IF NOT EXISTS ix_{DIMENSION_MONTHS}_hour ON {DIMENSION_MONTHS} (hour)"]
 
 
 def _restate_message_totals(conn: sa.Connection, where: str, params: dict | None = None) -> None:
@@ -616,7 +686,7 @@ def _restate_previous(conn: sa.Connection, schema: Schema, everyone: bool = Fals
     earlier day's dialogs again): a dialog added, moved or gone changes its own and its
     successor's. The start hours of the dialogs whose previous one changed (their repeat counts
     change) go to rollup_repeat_hours, but those in rollup_touched_hours (made again anyway);
-    those users' repeat dialogs are counted again in rollup_user_repeats."""
+    those users' repeat dialogs are counted again in rollup_user_month_repeats."""
     dialect = conn.dialect.name
     ts, key = _timestamp_type(schema, dialect), 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
     # Only the dialogs whose previous one changed, with their start: no join with the facts to find them.
@@ -642,14 +712,9 @@ def _restate_previous(conn: sa.Connection, schema: Schema, everyone: bool = Fals
                          f"WHERE {hour_of('started', dialect)} NOT IN (SELECT hour FROM rollup_touched_hours)")
     conn.exec_driver_sql(f"UPDATE {FACTS} SET previous_started = p.previous FROM rollup_previous p "
                          f"WHERE {FACTS}.dialog = p.dialog")
-    # Each user's repeat dialogs over all the facts (``top_repeat_users`` reads the users with the
-    # most first): those of the users whose previous dialogs were set again.
-    touched = "" if everyone else " WHERE user_id IN (SELECT user_id FROM rollup_touched_users)"
-    conn.exec_driver_sql(f"DELETE FROM {USER_REPEATS}{touched}")
-    conn.exec_driver_sql(
-        f"INSERT INTO {USER_REPEATS} (user_id, repeats) SELECT user_id, SUM({repeat_flag(dialect)}) FROM {FACTS} "
-        f"WHERE user_id IS NOT NULL{touched.replace(' WHERE', ' AND')} GROUP BY user_id "
-        f"HAVING SUM({repeat_flag(dialect)}) > 0")
+    # Each user's repeat dialogs per month (``top_repeat_users`` reads the users with the most
+    # first): those of the users whose previous dialogs were set again.
+    _restate_user_repeats(conn, "" if everyone else " WHERE user_id IN (SELECT user_id FROM rollup_touched_users)")
 
 
 def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = "rollup_touched_hours",
@@ -845,6 +910,12 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             _recreate(engine, schema)  # the tables' shape follows this code's version
             state = None
         else:
+            if not schema.has_table(USER_REPEATS):
+                # Rollups kept while the repeats were counted per user over all time: per month now.
+                with _step(engine) as conn:
+                    for statement in _user_repeats_ddl(schema, engine.dialect.name):
+                        conn.exec_driver_sql(statement)
+                    _restate_user_repeats(conn)
             if not all(schema.has_table(t) for t in SUMMED):
                 # Rollups kept before these tables: made from the hours at once.
                 with _step(engine) as conn:
@@ -855,6 +926,7 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                         conn.exec_driver_sql(statement)
                     _restate_dialog_sums(conn, dialect, f"SELECT hour FROM {DIALOG_HOURS}")
                     _restate_message_totals(conn, "1 = 1")
+                    _restate_dimension_months(conn)
             _ensure_tables(engine, schema)  # the triggers, should someone have dropped them
         target = floor_hour((now or datetime.now(timezone.utc).replace(tzinfo=None)) - GRACE)
         rebuild = full or state is None or not state.usable(schema) or None in state.dirty_hours
@@ -1189,6 +1261,24 @@ def message_source(plan: Plan, schema: Schema, dialect: str, names: list[str] | 
               and not any(getattr(plan.filters, f) for f in FILTERED_DIMENSIONS))
     return _union(plan, schema, dialect, rolled, MESSAGE_TOTALS if totals else MESSAGES, raw, raw_extra, rolled_extra,
                   daily=daily)
+
+
+def combination_source(plan: Plan, schema: Schema, dialect: str) -> Source:
+    """Rows with platform, intent and ai_model whose distinct combinations are those of the rows of
+    ``plan`` (one over all time, with no dimension filtered: the filters' options): where no late
+    hour is pending, rollup_dimension_months' for the whole UTC days before the watermark (those
+    rollup_messages_daily holds), and the rest as ``message_source`` reads it; else all of it so."""
+    dims = ", ".join(DIALOG_DIMENSIONS)
+    days = plan.daily_runs(True)
+    if not plan.late and len(days) == 1 and schema.has_table(DIMENSION_MONTHS):
+        boundary, hi = days[0][1], plan.rolled[1]
+        rest_filters = Filters(boundary, plan.filters.utc_bounds()[1])  # UTC, as the boundary is
+        rest = Plan(rest_filters, (boundary, hi) if boundary < hi else None, building=plan.building)
+        source = message_source(rest, schema, dialect, names=("messages",))
+        return Source(f"SELECT {dims} FROM {DIMENSION_MONTHS} UNION ALL SELECT {dims} FROM ({source.text}) m",
+                      source.params)
+    source = message_source(plan, schema, dialect, names=("messages",), daily=True)
+    return Source(f"SELECT {dims} FROM ({source.text}) m", source.params)
 
 
 def keeps_p95(filters: Filters, step: int) -> bool:

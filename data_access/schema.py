@@ -111,9 +111,9 @@ REQUIRED_TABLE = "conversation_metrics"
 # so that discover reports it; a test holds the list to their TABLES).
 DERIVED_TABLES = ("rollup_messages", "rollup_latency", "rollup_dialogs", "rollup_state", "rollup_dirty_hours",
                   "rollup_dialog_facts", "rollup_dialog_hours", "rollup_dialog_values", "rollup_resolution",
-                  "rollup_repeats", "rollup_user_repeats", "rollup_latency_p95", "rollup_messages_daily",
+                  "rollup_repeats", "rollup_user_month_repeats", "rollup_latency_p95", "rollup_messages_daily",
                   "rollup_latency_daily", "rollup_dialog_daily", "rollup_dialog_hour_totals",
-                  "rollup_message_hour_totals",
+                  "rollup_message_hour_totals", "rollup_dimension_months",
                   "rollup_rule_records", "rollup_rule_state", "rollup_service_dirty_hours",
                   "rollup_integration_hours", "rollup_integration_latency", "rollup_integration_latency_daily", "rollup_integration_state",
                   "rollup_integration_dirty_hours", "rollup_health_hours", "rollup_health_latency", "rollup_health_latency_daily",

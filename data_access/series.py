@@ -37,7 +37,7 @@ def _option_rows(engine: sa.Engine, schema: Schema, cols: str) -> pd.DataFrame:
         return sql.read_frame(engine, f"SELECT {cols} FROM conversation_metrics GROUP BY {cols} "
                                       f"LIMIT {MAX_COMBINATIONS}", {})
     with rollups.planned(chosen, "filter_options"):
-        source = rollups.message_source(chosen, schema, engine.dialect.name, names=("messages",), daily=True)
+        source = rollups.combination_source(chosen, schema, engine.dialect.name)
         return sql.read_frame(engine, f"SELECT {cols} FROM ({source.text}) m GROUP BY {cols} "
                                       f"LIMIT {MAX_COMBINATIONS}", source.params)
 

@@ -286,10 +286,36 @@ def test_discover_knows_every_table_the_rollups_keep():
 
 
 def test_filter_options_from_the_rollups_are_the_tables(rolled_engine):
-    schema = discover(rolled_engine)
-    rolled = series.filter_options(rolled_engine, schema)
-    with rollups.raw_reference():
-        assert rolled == series.filter_options(rolled_engine, schema)
+    """The options over all time: the combinations kept per month for the whole days, the rest as
+    the other readers read it; while a late row is pending, its hour from the raw rows."""
+    engine = rolled_engine
+    schema = discover(engine)
+    with engine.connect() as conn:
+        months = conn.exec_driver_sql(f"SELECT COUNT(DISTINCT hour) FROM {rollups.DIMENSION_MONTHS}").scalar()
+    assert months == 1  # March's whole days
+
+    def check(expected_platform: bool) -> None:
+        rolled = series.filter_options(engine, schema)
+        with rollups.raw_reference():
+            assert rolled == series.filter_options(engine, schema)
+        assert ("late-platform" in rolled.platforms) == expected_platform
+
+    check(False)
+    late = {"id": str(uuid.uuid4()), "timestamp": datetime(2026, 3, 12, 8, 15), "user_id": "late-options",
+            "session_id": "late-options", "platform": "late-platform", "intent": "late-intent", "ai_model": "late-model"}
+    insert(engine, "conversation_metrics", [late])
+    check(True)  # the late hour from the raw rows
+    rollups.refresh(engine, now=NOW)
+    with engine.connect() as conn:
+        kept = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {rollups.DIMENSION_MONTHS} "
+                                    "WHERE platform = 'late-platform'").scalar()
+    assert kept == 1
+    check(True)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM conversation_metrics WHERE platform = 'late-platform'")
+    check(False)  # the hour the row left is pending: raw
+    rollups.refresh(engine, now=NOW)
+    check(False)  # and the month's combinations made again without it
 
 
 def test_late_rows_are_exact_before_and_after_the_refresh(rolled_engine):
@@ -354,8 +380,11 @@ def test_rollups_kept_before_the_summed_tables_make_them_at_the_next_refresh(rol
         conn.exec_driver_sql(f"DROP TABLE {rollups.DIALOG_DAILY}")
         conn.exec_driver_sql(f"DROP TABLE {rollups.DIALOG_TOTALS}")
         conn.exec_driver_sql(f"DROP TABLE {rollups.MESSAGE_TOTALS}")
+        conn.exec_driver_sql(f"DROP TABLE {rollups.DIMENSION_MONTHS}")
+    options = series.filter_options(engine, discover(engine))
     _check_all(engine, sets, only=only)
     report = rollups.refresh(engine, now=NOW)
+    assert series.filter_options(engine, discover(engine)) == options
     assert (report.full, report.new_hours) == (False, 0)
     with engine.connect() as conn:
         days = conn.exec_driver_sql(f"SELECT COUNT(DISTINCT hour) FROM {rollups.DIALOG_DAILY}").scalar()
@@ -394,8 +423,20 @@ def test_top_repeat_users_read_by_rounds_equal_the_raw_rows(rolled_engine, monke
     users, groups every dialog instead); both give the raw answer."""
     monkeypatch.setattr(business, "REPEAT_USERS_BATCH", batch)
     monkeypatch.setattr(business, "REPEAT_USERS_MOST", most)
+    # Users whose repeats run from February into March: a range across the months sums both lists.
+    row = {"platform": "web", "intent": "refund", "response_time_ms": 900, "tokens_used": 10,
+           "cost_usd": Decimal("0.0010"), "ai_model": "gpt-4o"}
+    insert(rolled_engine, "conversation_metrics", [
+        {**row, "id": str(uuid.uuid4()), "user_id": f"across-{u}", "session_id": f"across-{u}-{day}",
+         "timestamp": datetime(2026, 2, 10, 9) + timedelta(days=day, hours=u)}
+        for u in range(6) for day in range(0, 30 - 3 * u, 1 + u % 3)])
+    rollups.refresh(rolled_engine, now=NOW)
+    with rolled_engine.connect() as conn:
+        months = conn.exec_driver_sql(f"SELECT COUNT(DISTINCT hour) FROM {rollups.USER_REPEATS}").scalar()
+    assert months == 2
 
-    sets = _filter_sets(rolled_engine, 6, seed=7)
+    sets = [*_filter_sets(rolled_engine, 6, seed=7), Filters(datetime(2026, 2, 20), datetime(2026, 3, 6)),
+            Filters.for_dates(date(2026, 2, 1), date(2026, 3, 31), tz="Europe/Berlin")]
     with logs.recording() as records:
         _check_all(rolled_engine, sets, only=("top_repeat_users",))
     statements = [r for r in records if r["query"] == "top_repeat_users" and r["path"] == "rollups + raw"]
