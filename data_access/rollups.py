@@ -981,7 +981,9 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                 report.service_hours = service_rollups.refresh(lambda: _step(engine), schema, watermark,
                                                                _review_keywords(keywords))
             info["rows"] = report.new_hours + report.late_hours
-        if report.new_hours > 24:
+        if report.new_hours > 24 or whole:
+            # A first build that ended here, even resumed with its last few hours: it set every
+            # dialog's previous one (a dead copy of each fact on PostgreSQL) and filled every table.
             _analyze(engine)
         else:
             fresh = ((rule_records.RECORDS,) if report.rules.new_rules else ()) + (

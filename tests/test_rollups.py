@@ -501,6 +501,30 @@ def test_an_interrupted_first_build_answers_exactly_and_resumes(engine, monkeypa
     _check_all(engine, sets)
 
 
+def test_a_first_build_resumed_for_its_last_hours_analyses_the_tables(engine, monkeypatch):
+    """Interrupted as it set every dialog's previous one, the build resumes with its last day's
+    hours alone; when it ends, the tables it filled are analysed (the facts vacuumed on
+    PostgreSQL), as after a build in one go."""
+    load(engine, DemoSpec(days=3, scale=0.05, seed=5, end=END), roll_up=False)
+    original_previous, original_analyze, analysed = rollups._restate_previous, rollups._analyze, []
+
+    def interrupt_the_first_time(conn, schema, everyone=False):
+        if everyone and not analysed:
+            analysed.append("interrupted")
+            raise KeyboardInterrupt
+        return original_previous(conn, schema, everyone)
+
+    monkeypatch.setattr(rollups, "_restate_previous", interrupt_the_first_time)
+    monkeypatch.setattr(rollups, "_analyze", lambda engine, *tables: analysed.append(tables) or original_analyze(engine, *tables))
+    with pytest.raises(KeyboardInterrupt):
+        rollups.refresh(engine, now=NOW)
+    assert rollups.read_state(engine).status == "building" and analysed == ["interrupted"]
+    report = rollups.refresh(engine, now=NOW)
+    assert 0 < report.new_hours <= 24 and rollups.read_state(engine).status == "ready"
+    assert analysed[1:] == [()]  # every table
+    _check_all(engine, [Filters.for_dates(date(2026, 3, 29), END)], only=("kpis", "top_repeat_users"))
+
+
 def test_a_database_with_only_the_seeds_table(seed_only_url):
     engine = make_engine(seed_only_url)
     rollups.refresh(engine)
