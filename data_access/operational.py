@@ -229,10 +229,12 @@ def _service_status_rolled(chosen, engine: sa.Engine, schema: Schema, filters: F
                            LEFT JOIN changed x ON h.name = x."service" WHERE x.ts IS NULL OR h.first_at > x.ts
                            GROUP BY h.name
                            UNION ALL
-                           SELECT c."service", MIN(c."timestamp") FROM service_health c
-                           JOIN straddled y ON c."service" = y."service" AND c."timestamp" > y.ts
-                                           AND c."timestamp" <= y.until
-                           GROUP BY c."service") f GROUP BY "service"),
+                           -- A lookup per straddled hour by the timestamp index (a join would scan the table)
+                           SELECT "service", ts FROM (
+                               SELECT y."service", (SELECT MIN(c."timestamp") FROM service_health c
+                                                    WHERE c."service" = y."service" AND c."timestamp" > y.ts
+                                                      AND c."timestamp" <= y.until) AS ts
+                               FROM straddled y) z WHERE ts IS NOT NULL) f GROUP BY "service"),
              uptime AS (SELECT name AS "service", SUM(CASE WHEN {OK_STATUS} THEN total ELSE 0 END) AS ok,
                                SUM(CASE WHEN {KNOWN_STATUS} THEN total ELSE 0 END) AS known
                         FROM h GROUP BY name)
