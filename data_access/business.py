@@ -12,7 +12,7 @@ from decimal import Decimal
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import rollups, service_rollups, sql
+from data_access import late_rows, rollups, service_rollups, sql
 from data_access.filters import Filters, bind_timestamp
 from data_access.kpis import CM, RATED, dialog_key, dialogs_subquery, repeat_flag, resolution_seconds
 from data_access.schema import Schema
@@ -486,10 +486,10 @@ REPEAT_USERS_MOST = 2000
 def _range_months(filters: Filters) -> list[datetime]:
     """The starts of the UTC months that hold a moment of the filters' range."""
     start, end = filters.utc_bounds()
-    month, months = datetime(start.year, start.month, 1), []
+    month, months = late_rows.floor_month(start), []
     while month < end:
         months.append(month)
-        month = datetime(month.year + month.month // 12, month.month % 12 + 1, 1)
+        month = late_rows.next_month(month)
     return months
 
 

@@ -42,14 +42,31 @@ def floor_day(value: datetime) -> datetime:
     return value.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def floor_month(value: datetime) -> datetime:
+    return datetime(value.year, value.month, 1)
+
+
+def next_month(value: datetime) -> datetime:
+    """The start of the month after ``value``'s."""
+    return datetime(value.year + value.month // 12, value.month % 12 + 1, 1)
+
+
+def days_to_remake(start: datetime, end: datetime, watermark: datetime) -> tuple[datetime, datetime] | None:
+    """The [lo, hi) UTC days that hold an hour of [start, end) and are wholly before ``watermark``,
+    or None when there is none."""
+    lo, hi = floor_day(start), min(floor_day(end - timedelta(hours=1)) + timedelta(days=1), floor_day(watermark))
+    return (lo, hi) if lo < hi else None
+
+
 def remake_days(conn: sa.Connection, start: datetime, end: datetime, watermark: datetime,
                 statements: Callable[[str], list[str]]) -> None:
     """Run ``statements(day)`` (``day``: the SQL of the UTC day of a row's ``hour``) with ``:lo``
-    and ``:hi`` bound to the UTC days that hold an hour of [start, end) and are wholly before
-    ``watermark``: how a daily table is made again after those hours were aggregated."""
-    lo, hi = floor_day(start), min(floor_day(end - timedelta(hours=1)) + timedelta(days=1), floor_day(watermark))
-    if hi <= lo:
+    and ``:hi`` bound to the days ``days_to_remake`` gives: how a daily table is made again after
+    those hours were aggregated."""
+    days = days_to_remake(start, end, watermark)
+    if days is None:
         return
+    lo, hi = days
     dialect = conn.dialect.name
     params = {"lo": bind_timestamp(lo, dialect), "hi": bind_timestamp(hi, dialect)}
     for statement in statements(day_of("hour", dialect)):

@@ -561,13 +561,9 @@ def _roll_days(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
         f"FROM {MESSAGES} {in_days} GROUP BY {day}, {dims}",
         f"INSERT INTO {LATENCY_DAILY} (hour, dimension, value, bucket, n) SELECT {day}, dimension, value, bucket, "
         f"SUM(n) FROM {LATENCY} WHERE {histogram} GROUP BY {day}, dimension, value, bucket"])
-    lo, hi = floor_day(start), min(floor_day(end - HOUR) + DAY, floor_day(watermark))  # the days made again
-    if lo < hi:
-        _restate_dimension_months(conn, lo, hi)
-
-
-def _month_start(value: datetime) -> datetime:
-    return datetime(value.year, value.month, 1)
+    days = late_rows.days_to_remake(start, end, watermark)
+    if days is not None:
+        _restate_dimension_months(conn, *days)
 
 
 def _restate_dimension_months(conn: sa.Connection, start: datetime | None = None, end: datetime | None = None) -> None:
@@ -576,11 +572,10 @@ def _restate_dimension_months(conn: sa.Connection, start: datetime | None = None
     dialect = conn.dialect.name
     where, params = "", {}
     if start is not None and end is not None:
-        last = _month_start(end - TICK)
-        following = datetime(last.year + last.month // 12, last.month % 12 + 1, 1)
         where = " WHERE hour >= :lo AND hour < :hi"
-        params = {"lo": bind_timestamp(_month_start(start), dialect), "hi": bind_timestamp(following, dialect)}
-    month = "date_trunc('month', hour)" if dialect == "postgresql" else "strftime('%Y-%m-01 00:00:00', hour)"
+        params = {"lo": bind_timestamp(late_rows.floor_month(start), dialect),
+                  "hi": bind_timestamp(late_rows.next_month(end - TICK), dialect)}
+    month = sql.bucket("hour", "month", dialect)
     dims = ", ".join(DIALOG_DIMENSIONS)
     conn.execute(sa.text(f"DELETE FROM {DIMENSION_MONTHS}{where}"), params)
     conn.execute(sa.text(f"INSERT INTO {DIMENSION_MONTHS} (hour, {dims}) SELECT {month}, {dims} "
@@ -609,7 +604,7 @@ def _restate_user_repeats(conn: sa.Connection, touched: str = "") -> None:
     """Count again in rollup_user_month_repeats the repeat dialogs per month of the users in
     rollup_touched_users (every user with ``touched`` empty)."""
     dialect = conn.dialect.name
-    month = "date_trunc('month', started)" if dialect == "postgresql" else "strftime('%Y-%m-01 00:00:00', started)"
+    month = sql.bucket("started", "month", dialect)
     conn.exec_driver_sql(f"DELETE FROM {USER_REPEATS}{touched}")
     conn.exec_driver_sql(
         f"INSERT INTO {USER_REPEATS} (hour, user_id, repeats) SELECT {month}, user_id, SUM({repeat_flag(dialect)}) "
