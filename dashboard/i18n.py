@@ -653,8 +653,8 @@ EN: dict[str, str] = {
     "col.compliant": "Compliant",
 }
 
-# Texts whose one English source lives in data_access: KPI labels and definitions (the KPI
-# functions' docstrings), histogram bins, and the export's column notes.
+# Texts whose one English source lives in data_access: KPI labels, meanings and definitions (the
+# metrics catalogue), histogram bins, and the export's column notes.
 for _key, _kpi in KPIS.items():
     EN[f"kpi.{_key}.label"] = _kpi.label
     EN[f"kpi.{_key}.definition"] = _kpi.definition

@@ -11,15 +11,8 @@ from data_access.kpis import KPIS, NOT_TRACKED, KpiValue
 from dashboard import format as fmt
 from dashboard.i18n import t, tn
 
-# What the ``n`` behind each KPI counts.
-N_UNITS = {
-    "messages": "messages", "csat": "ratings", "avg_rating": "ratings", "avg_response_time": "messages",
-    "p95_response_time": "messages", "intent_accuracy": "labelled", "helpful_answers": "votes",
-    "tokens": "messages", "cost": "messages", "dialogs": "dialogs", "conversion_rate": "dialogs",
-    "escalation_rate": "dialogs", "median_resolution_time": "resolved", "repeat_contact_rate": "dialogs",
-    "nps": "responses", "avg_rps": "samples", "peak_rps": "samples", "error_rate": "requests",
-    "active_sessions": "samples", "uptime": "checks", "cpu": "samples", "memory": "samples", "disk": "samples",
-}
+# What each KPI's n counts (``kpi.n.<unit>`` in the catalogues): the metrics catalogue's.
+N_UNITS = {key: item.n_unit for key, item in KPIS.items()}
 
 
 def range_summary(filters: Filters) -> str:

@@ -8,8 +8,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import rollups, sql
-from data_access.business import CORRECT_SUM, money
+from data_access import catalogue, rollups, sql
+from data_access.business import money
 from data_access.filters import Filters
 from data_access.kpis import CM, DIALOG_COST_E4, dialogs_subquery
 from data_access.schema import Schema
@@ -27,7 +27,12 @@ def _model(schema: Schema) -> str:
     return "COALESCE(\"ai_model\", '(none)')" if schema.has(CM, "ai_model") else "'(all)'"
 
 
-def _latency_percentiles_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
+@rollups.reader(local_buckets=True)
+def latency_percentiles(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+                unit: str) -> pd.DataFrame:
+    """Per local bucket and model: messages and the 50th, 95th and 99th percentile of
+    response_time_ms (linear interpolation; negative times left out), within
+    ``rollups.LATENCY_RELATIVE_ERROR`` where read from the rolled-up histograms."""
     params: dict = {}
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
     frame = rollups.percentiles(engine, chosen, schema, {"bucket": bucket, "model": _model(schema)},
@@ -39,23 +44,9 @@ def _latency_percentiles_rolled(chosen, engine, schema, filters, unit) -> pd.Dat
         ["bucket", "model"], ignore_index=True)
 
 
-@rollups.served(_latency_percentiles_rolled, local_buckets=True)
-def latency_percentiles(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
-    """Per local bucket and model: messages and the 50th, 95th and 99th percentile of
-    response_time_ms (linear interpolation; negative times left out)."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, CM, schema, dialect)
-    bucket = sql.local_bucket(sql.TS, unit, filters, schema, CM, dialect, params)
-    frame = sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket, {_model(schema)} AS model, COUNT({TIMED}) AS messages,
-               {sql.percentile(TIMED, 0.5, dialect)} AS p50, {sql.percentile(TIMED, 0.95, dialect)} AS p95,
-               {sql.percentile(TIMED, 0.99, dialect)} AS p99
-        FROM conversation_metrics {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
-    frame["bucket"] = pd.to_datetime(frame["bucket"])
-    return sql.numeric(frame, ["messages", "p50", "p95", "p99"]).dropna(subset=["p50"]).reset_index(drop=True)
-
-
-def _latency_histogram_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
+@rollups.reader()
+def latency_histogram(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Messages per response-time bin (``LATENCY_BINS``) and model, with each model's share."""
     source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True)
     bins = " UNION ALL ".join(f"SELECT model, {i} AS bin, latency_bin_{i} AS messages FROM s"
                               for i in range(len(LATENCY_BINS)))
@@ -67,18 +58,6 @@ def _latency_histogram_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
     return _latency_shares(frame)
 
 
-@rollups.served(_latency_histogram_rolled)
-def latency_histogram(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
-    """Messages per response-time bin (``LATENCY_BINS``) and model, with each model's share."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, CM, schema, dialect)
-    cases = " ".join(f'WHEN "response_time_ms" < {upper} THEN {i}' for i, (upper, _) in enumerate(LATENCY_BINS) if upper)
-    frame = sql.read_frame(engine, f"""
-        SELECT {_model(schema)} AS model, CASE {cases} ELSE {len(LATENCY_BINS) - 1} END AS bin, COUNT(*) AS messages
-        FROM conversation_metrics {where} AND "response_time_ms" >= 0 GROUP BY 1, 2 ORDER BY 1, 2""", params)
-    return _latency_shares(frame)
-
-
 def _latency_shares(frame: pd.DataFrame) -> pd.DataFrame:
     frame = sql.numeric(frame, ["bin", "messages"])
     frame["bin_label"] = [LATENCY_BINS[int(b)][1] for b in frame["bin"]]
@@ -87,26 +66,19 @@ def _latency_shares(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _accuracy_trend_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=unit)
+@rollups.reader(local_buckets=True)
+def accuracy_trend(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+                unit: str) -> pd.DataFrame:
+    """Per local bucket: labelled rows, correct ones, and intent accuracy %."""
+    accuracy = catalogue.formula_of("intent_accuracy")
+    source = rollups.message_source(chosen, schema, engine.dialect.name, accuracy.measures, daily=unit,
+                                    by_dimension=False)
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
+    terms = accuracy.columns()
     frame = sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket, SUM(messages) AS labelled, {CORRECT_SUM} AS correct
-        FROM ({source.text}) m WHERE "expected_intent" IS NOT NULL GROUP BY 1 ORDER BY 1""", params)
-    return _accuracy(frame, "bucket")
-
-
-@rollups.served(_accuracy_trend_rolled, local_buckets=True)
-def accuracy_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
-    """Per local bucket: labelled rows, correct ones, and intent accuracy %."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, CM, schema, dialect)
-    bucket = sql.local_bucket(sql.TS, unit, filters, schema, CM, dialect, params)
-    frame = sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket, COUNT(*) AS labelled,
-               SUM(CASE WHEN "intent" = "expected_intent" THEN 1 ELSE 0 END) AS correct
-        FROM conversation_metrics {where} AND "expected_intent" IS NOT NULL GROUP BY 1 ORDER BY 1""", params)
+        SELECT {bucket} AS bucket, {terms["den"]} AS labelled, {terms["num"]} AS correct
+        FROM ({source.text}) m GROUP BY 1 HAVING {terms["den"]} > 0 ORDER BY 1""", params)
     return _accuracy(frame, "bucket")
 
 
@@ -118,44 +90,26 @@ def _accuracy(frame: pd.DataFrame, bucket: str | None = None) -> pd.DataFrame:
     return frame
 
 
-def _accuracy_by_intent_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True)
+@rollups.reader()
+def accuracy_by_intent(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Per expected (human-assigned) intent: labelled rows, correct ones, accuracy %; most labelled first."""
+    accuracy = catalogue.formula_of("intent_accuracy")
+    source = rollups.message_source(chosen, schema, engine.dialect.name, accuracy.measures, daily=True)
+    terms = accuracy.columns()
     frame = sql.read_frame(engine, f"""
-        SELECT "expected_intent" AS intent, SUM(messages) AS labelled, {CORRECT_SUM} AS correct
+        SELECT "expected_intent" AS intent, {terms["den"]} AS labelled, {terms["num"]} AS correct
         FROM ({source.text}) m WHERE "expected_intent" IS NOT NULL GROUP BY 1 ORDER BY labelled DESC, 1""",
                            source.params)
     return _accuracy(frame)
 
 
-@rollups.served(_accuracy_by_intent_rolled)
-def accuracy_by_intent(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
-    """Per expected (human-assigned) intent: labelled rows, correct ones, accuracy %; most labelled first."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, CM, schema, dialect)
-    frame = sql.read_frame(engine, f"""
-        SELECT "expected_intent" AS intent, COUNT(*) AS labelled,
-               SUM(CASE WHEN "intent" = "expected_intent" THEN 1 ELSE 0 END) AS correct
-        FROM conversation_metrics {where} AND "expected_intent" IS NOT NULL
-        GROUP BY 1 ORDER BY labelled DESC, 1""", params)
-    return _accuracy(frame)
-
-
-def _confusion_pairs_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
+@rollups.reader()
+def confusion_pairs(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Labelled rows per (expected intent, recognised intent) pair."""
     source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True)
     frame = sql.read_frame(engine, f"""
         SELECT "expected_intent" AS expected, COALESCE("intent", '(none)') AS recognised, SUM(messages) AS rows
         FROM ({source.text}) m WHERE "expected_intent" IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""", source.params)
-    return sql.numeric(frame, ["rows"])
-
-
-@rollups.served(_confusion_pairs_rolled)
-def confusion_pairs(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
-    """Labelled rows per (expected intent, recognised intent) pair."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, CM, schema, dialect)
-    frame = sql.read_frame(engine, f"""
-        SELECT "expected_intent" AS expected, COALESCE("intent", '(none)') AS recognised, COUNT(*) AS rows
-        FROM conversation_metrics {where} AND "expected_intent" IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""", params)
     return sql.numeric(frame, ["rows"])
 
 
@@ -171,7 +125,10 @@ def confusion_matrix(pairs: pd.DataFrame, top: int = 8) -> pd.DataFrame:
     return matrix.reindex(index=labels, columns=labels, fill_value=0).astype(int)
 
 
-def _calibration_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
+@rollups.reader()
+def calibration(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Per confidence bucket: messages (all with a confidence), their share %, labelled rows,
+    correct ones, accuracy % and the mean confidence of the labelled rows — does 0.9 mean 90 %?"""
     source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True)
     labelled = schema.has(CM, "expected_intent")
     sums = []
@@ -194,24 +151,6 @@ def _calibration_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
                              labelled)
 
 
-@rollups.served(_calibration_rolled)
-def calibration(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
-    """Per confidence bucket: messages (all with a confidence), their share %, labelled rows,
-    correct ones, accuracy % and the mean confidence of the labelled rows — does 0.9 mean 90 %?"""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, CM, schema, dialect)
-    cases = " ".join(f'WHEN "confidence" < {upper} THEN {i}' for i, (_, upper) in enumerate(CONFIDENCE_BUCKETS[:-1]))
-    labelled = schema.has(CM, "expected_intent")
-    frame = sql.read_frame(engine, f"""
-        SELECT CASE {cases} ELSE {len(CONFIDENCE_BUCKETS) - 1} END AS bucket, COUNT(*) AS messages,
-               {'COUNT("expected_intent")' if labelled else "NULL"} AS labelled,
-               {'SUM(CASE WHEN "intent" = "expected_intent" THEN 1 ELSE 0 END)' if labelled else "NULL"} AS correct,
-               {'AVG(CASE WHEN "expected_intent" IS NOT NULL THEN "confidence" END)' if labelled else "NULL"} AS mean_confidence
-        FROM conversation_metrics {where} AND "confidence" BETWEEN 0 AND 1 GROUP BY 1 ORDER BY 1""", params)
-    frame = sql.numeric(frame, ["bucket", "messages", "labelled", "correct", "mean_confidence"])
-    return _calibration_rows(frame, labelled)
-
-
 def _calibration_rows(frame: pd.DataFrame, labelled: bool) -> pd.DataFrame:
     counts = dict(zip(frame["bucket"].astype(int), frame.to_dict("records")))
     rows = []
@@ -230,26 +169,16 @@ def _calibration_rows(frame: pd.DataFrame, labelled: bool) -> pd.DataFrame:
     return out
 
 
-def _helpful_trend_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
+@rollups.reader(local_buckets=True)
+def helpful_trend(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+                unit: str) -> pd.DataFrame:
+    """Per local bucket and model: votes, thumbs up, helpful share %."""
     source = rollups.message_source(chosen, schema, engine.dialect.name, daily=unit)
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
     frame = sql.read_frame(engine, f"""
         SELECT {bucket} AS bucket, {_model(schema)} AS model, SUM(voted) AS voted, SUM(helpful_up) AS helpful_up
         FROM ({source.text}) m GROUP BY 1, 2 HAVING SUM(voted) > 0 ORDER BY 1, 2""", params)
-    return _helpful(frame)
-
-
-@rollups.served(_helpful_trend_rolled, local_buckets=True)
-def helpful_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
-    """Per local bucket and model: votes, thumbs up, helpful share %."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, CM, schema, dialect)
-    bucket = sql.local_bucket(sql.TS, unit, filters, schema, CM, dialect, params)
-    frame = sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket, {_model(schema)} AS model, COUNT(*) AS voted,
-               SUM({sql.flag('"helpful"')}) AS helpful_up
-        FROM conversation_metrics {where} AND "helpful" IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""", params)
     return _helpful(frame)
 
 
@@ -260,7 +189,10 @@ def _helpful(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _usage_by_model_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
+@rollups.reader(local_buckets=True)
+def usage_by_model(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+                unit: str) -> pd.DataFrame:
+    """Per local bucket and model: messages, tokens, exact cost (Decimal USD) and cost per message."""
     source = rollups.message_source(chosen, schema, engine.dialect.name, daily=unit)
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
@@ -268,20 +200,6 @@ def _usage_by_model_rolled(chosen, engine, schema, filters, unit) -> pd.DataFram
         SELECT {bucket} AS bucket, {_model(schema)} AS model, SUM(messages) AS messages, CAST(SUM(tokens_sum) AS BIGINT) AS tokens,
                SUM(cost_e4) AS cost_e4
         FROM ({source.text}) m GROUP BY 1, 2 ORDER BY 1, 2""", params)
-    return _usage(frame)
-
-
-@rollups.served(_usage_by_model_rolled, local_buckets=True)
-def usage_by_model(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
-    """Per local bucket and model: messages, tokens, exact cost (Decimal USD) and cost per message."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, CM, schema, dialect)
-    bucket = sql.local_bucket(sql.TS, unit, filters, schema, CM, dialect, params)
-    frame = sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket, {_model(schema)} AS model, COUNT(*) AS messages,
-               SUM(CASE WHEN "tokens_used" >= 0 THEN "tokens_used" ELSE 0 END) AS tokens,
-               {sql.money_sum_ten_thousandths(sql.COST_OR_ZERO)} AS cost_e4
-        FROM conversation_metrics {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
     return _usage(frame)
 
 

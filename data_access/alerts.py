@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import logs, rollups, rule_records, service_rollups, sql
+from data_access import catalogue, logs, rollups, rule_records, service_rollups, sql
 from data_access.alert_rules import METRICS, Rule
 from data_access.filters import Filters
-from data_access.business import RATINGS_SUM, SCORE_SUM, TOP2_SUM
-from data_access.kpis import RATED, TIMED, dialogs_subquery
+from data_access.catalogue import TIMED
+from data_access.kpis import dialogs_subquery
 from data_access.schema import Schema
 
 CM = "conversation_metrics"
@@ -174,19 +174,19 @@ def complete_windows_from(filters: Filters, rule: Rule) -> datetime:
     return _wide(filters, rule).utc_bounds()[0] + timedelta(seconds=rule.window - rule.step)
 
 
-# The message metrics the rollups answer by their sums: metric → (num, den) over rolled measures.
-# A mean's numerator is NULL without values, as the raw SUM of nothing is.
-ROLLED_SUMS = {"avg_response_time": ("CASE WHEN SUM(timed) > 0 THEN SUM(time_sum) END", "SUM(timed)"),
-               "avg_rating": (f"CASE WHEN {RATINGS_SUM} > 0 THEN {SCORE_SUM} END", RATINGS_SUM),
-               "csat": (f"100 * {TOP2_SUM}", RATINGS_SUM)}
+def _ratio_of(metric: str) -> catalogue.Ratio | None:
+    """The catalogue's ratio formula that an alert rule's ``metric`` reads, if it has one."""
+    item = catalogue.by_alert_metric(metric)
+    return item.formula if item is not None and isinstance(item.formula, catalogue.Ratio) else None
 
 
 def _plan(engine: sa.Engine, schema: Schema, wide: Filters, rule: Rule) -> rollups.Plan:
     """Where the rule's metric reads: the rollups for the escalation rate (dialogs keep their
-    exact start), stepping by whole hours the metrics of ``ROLLED_SUMS``, and the p95 of all rows
-    at the steps rollup_latency_p95 keeps; else raw."""
+    exact start), stepping by whole hours the metrics that are the catalogue's ratios of
+    measures, and the p95 of all rows at the steps rollup_latency_p95 keeps; else raw."""
     kept_p95 = rule.metric == "p95_response_time" and not rule.by and rollups.keeps_p95(wide, rule.step)
-    if rule.metric != "escalation_rate" and not kept_p95 and (rule.metric not in ROLLED_SUMS or rule.step % 3600):
+    summed = _ratio_of(rule.metric) is not None and rule.step % 3600 == 0
+    if rule.metric != "escalation_rate" and not kept_p95 and not summed:
         return rollups.Plan(wide, reason="alert step finer than an hour or a percentile")
     return rollups.plan(engine, schema, wide)
 
@@ -195,7 +195,7 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
                 chosen: rollups.Plan | None = None) -> tuple[str, dict] | None:
     """``SELECT bucket, key, num, den, n`` for the rule's metric per step over ``filters``, or
     None when the database lacks the table or a column the metric needs. With ``chosen``
-    rolled up, the metrics of ``ROLLED_SUMS`` read the rollups."""
+    rolled up, the catalogue's ratios read the rollups."""
     metric = METRICS[rule.metric]
     if metric.key in rule_records.SERVICE_METRICS:
         where, params = sql.table_where(filters, metric.table, schema, dialect)
@@ -225,21 +225,16 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
             return f"SELECT bucket, '' AS key, p95 AS num, 1 AS den, n FROM ({kept.text}) p", kept.params
         p95 = sql.percentile(f'CASE WHEN {TIMED} THEN "response_time_ms" END', 0.95, dialect)
         parts = f"{p95} AS num, 1 AS den, COUNT(CASE WHEN {TIMED} THEN 1 END) AS n"
-    elif metric.key == "avg_response_time":
-        timed = f"COUNT(CASE WHEN {TIMED} THEN 1 END)"
-        parts = f'SUM(CASE WHEN {TIMED} THEN "response_time_ms" END) AS num, {timed} AS den, {timed} AS n'
-    elif metric.key in ("avg_rating", "csat"):
-        rated = f"COUNT(CASE WHEN {RATED} THEN 1 END)"
-        num = (f'SUM(CASE WHEN {RATED} THEN "satisfaction_score" END)' if metric.key == "avg_rating"
-               else f'100 * SUM(CASE WHEN {RATED} AND "satisfaction_score" >= 4 THEN 1 ELSE 0 END)')
-        parts = f"{num} AS num, {rated} AS den, {rated} AS n"
+    elif (ratio := _ratio_of(metric.key)) is not None:
+        # The catalogue's ratio over the measures of the rolled-up hours and the raw rows alike.
+        chosen = chosen if chosen is not None else rollups.Plan(filters, reason="alert metric")
+        source = rollups.message_source(chosen, schema, dialect, ratio.measures, by_dimension=bool(by))
+        terms = ratio.columns()
+        return (f"SELECT {sql.epoch_bucket('t', rule.step, dialect)} AS bucket, {key} AS key, "
+                f"{ratio.scale!r} * {terms['num']} AS num, {terms['den']} AS den, {terms['den']} AS n "
+                f"FROM ({source.text}) m GROUP BY 1, 2", source.params)
     else:  # negative_reviews: matched in Python (whole words), see review_candidates
         return None
-    if chosen is not None and chosen.rolled and metric.key in ROLLED_SUMS:
-        source = rollups.message_source(chosen, schema, dialect, by_dimension=bool(by))
-        num, den = ROLLED_SUMS[metric.key]
-        return (f"SELECT {sql.epoch_bucket('t', rule.step, dialect)} AS bucket, {key} AS key, {num} AS num, "
-                f"{den} AS den, {den} AS n FROM ({source.text}) m GROUP BY 1, 2", source.params)
     where, params = sql.table_where(filters, CM, schema, dialect)
     return (f"SELECT {sql.epoch_bucket(sql.TS, rule.step, dialect)} AS bucket, {key} AS key, {parts} "
             f"FROM {CM} {where} GROUP BY 1, 2", params)

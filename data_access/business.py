@@ -12,9 +12,10 @@ from decimal import Decimal
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import late_rows, rollups, service_rollups, sql
+from data_access import catalogue, late_rows, rollups, service_rollups, sql
 from data_access.filters import Filters, bind_timestamp
-from data_access.kpis import CM, RATED, dialog_key, dialogs_subquery, repeat_flag, resolution_seconds
+from data_access.catalogue import CM, repeat_flag, resolution_seconds
+from data_access.kpis import dialogs_subquery
 from data_access.schema import Schema
 
 # An intent with fewer ratings (or dialogs) than this is shown but not ranked among the problems:
@@ -25,18 +26,7 @@ MIN_SAMPLE = 30
 RESOLUTION_BINS = ((60, "< 1 min"), (120, "1–2 min"), (300, "2–5 min"), (600, "5–10 min"),
                    (1800, "10–30 min"), (3600, "30–60 min"), (4 * 3600, "1–4 h"), (None, "≥ 4 h"))
 
-TOP2 = 'CASE WHEN "satisfaction_score" IN (4, 5) THEN 1 ELSE 0 END'
-VALID_SCORE = f'CASE WHEN {RATED} THEN "satisfaction_score" END'
-
-
 BREAKDOWNS = {"intent": "intent", "ai_model": "ai_model", "platform": "platform"}
-
-# Sums over the rolled-up measures (data_access.rollups.MEASURES), shared by the rolled queries.
-RATINGS_SUM = "SUM(rated_1 + rated_2 + rated_3 + rated_4 + rated_5)"
-TOP2_SUM = "SUM(rated_4 + rated_5)"
-SCORE_SUM = "SUM(rated_1 + 2 * rated_2 + 3 * rated_3 + 4 * rated_4 + 5 * rated_5)"
-LABELLED_SUM = 'SUM(CASE WHEN "expected_intent" IS NOT NULL THEN messages ELSE 0 END)'
-CORRECT_SUM = 'SUM(CASE WHEN "intent" = "expected_intent" THEN messages ELSE 0 END)'
 
 
 def _if_tracked(schema: Schema, column: str, expr: str) -> str:
@@ -44,16 +34,30 @@ def _if_tracked(schema: Schema, column: str, expr: str) -> str:
     return expr if schema.has(CM, column) else "NULL"
 
 
-def mean_of(total: str, count: str) -> str:
-    """``total / count`` as a float, NULL where count is 0 (AVG of what the rollups summed)."""
-    return f"(1.0 * {total}) / NULLIF({count}, 0)"
+# The breakdown's message figures: column → the catalogue KPI whose formula gives it.
+BREAKDOWN_KPIS = {"csat": "csat", "avg_rating": "avg_rating", "avg_response_ms": "avg_response_time",
+                  "intent_accuracy": "intent_accuracy", "helpful_share": "helpful_answers", "tokens": "tokens",
+                  "cost": "cost"}
+# Sample sizes kept beside them: column → (the KPI, its term).
+BREAKDOWN_COUNTS = {"ratings": ("csat", "den"), "labelled": ("intent_accuracy", "den"),
+                    "correct": ("intent_accuracy", "num"), "voted": ("helpful_answers", "den"),
+                    "helpful_up": ("helpful_answers", "num")}
 
 
-def _breakdown_rolled(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
-                      by: str) -> pd.DataFrame:
+@rollups.reader()
+def breakdown(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> pd.DataFrame:
+    """One row per value of ``by`` (intent, ai_model or platform), most messages first:
+
+    messages; dialogs that contain such a message; ratings, CSAT and Avg rating; the escalation,
+    resolution and conversion rates of those dialogs; mean and p95 response time; intent
+    accuracy on the labelled rows; helpful share; tokens and exact cost (the message figures by
+    the catalogue's formulas). NaN where the database does not track a column. ``low_sample``
+    marks fewer than ``MIN_SAMPLE`` ratings. Raises ``KeyError`` for another ``by``."""
     column = sql.column(CM, BREAKDOWNS[by])
     dialect = engine.dialect.name
-    messages = rollups.message_source(chosen, schema, dialect, daily=True)
+    formulas = {key: catalogue.formula_of(key) for key in dict.fromkeys(BREAKDOWN_KPIS.values())}
+    names = tuple(dict.fromkeys(["messages", *(m for f in formulas.values() for m in f.measures)]))
+    messages = rollups.message_source(chosen, schema, dialect, names, daily=True)
     tracked = lambda name, expr: _if_tracked(schema, name, expr)  # noqa: E731
     values = rollups.dialog_value_source(chosen, schema, dialect, BREAKDOWNS[by])
     if values is not None:  # the dialogs per value counted by start hour (see rollups.dialog_value_source)
@@ -61,7 +65,7 @@ def _breakdown_rolled(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, f
         dialogs = "SELECT COALESCE(value, '(none)') AS value, SUM(dialogs) AS dialogs, " + ", ".join(
             f"{tracked(name, f'SUM({name})')} AS {name}" for name in ("escalated", "resolved", "converted")) + \
             f" FROM ({values.text}) v GROUP BY 1"
-    else:
+    else:  # the dialogs' parts (raw rows on the raw path): distinct dialogs per value
         parts = rollups.dialog_part_source(chosen, schema, dialect)
         dialog_params = parts.params
         flags = {"escalated": "escalated_any = 1", "resolved": "first_resolved IS NOT NULL",
@@ -72,79 +76,36 @@ def _breakdown_rolled(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, f
                    {outcome["escalated"]} AS escalated, {outcome["resolved"]} AS resolved,
                    {outcome["converted"]} AS converted
             FROM ({parts.text}) p GROUP BY 1"""
+    sums = ", ".join(f"{expr} AS {name}" for key, f in formulas.items() for name, expr in f.columns(f"{key}__").items())
+    terms = ", ".join(f"{name}" for key, f in formulas.items() for name in f.columns(f"{key}__"))
     frame = sql.read_frame(engine, f"""
-        WITH m AS (
-            SELECT COALESCE({column}, '(none)') AS value, SUM(messages) AS messages, {RATINGS_SUM} AS ratings,
-                   {TOP2_SUM} AS top2, {SCORE_SUM} AS score_sum, SUM(time_sum) AS time_sum, SUM(timed) AS timed,
-                   {tracked("expected_intent", LABELLED_SUM)} AS labelled,
-                   {tracked("expected_intent", CORRECT_SUM)} AS correct,
-                   {tracked("helpful", "SUM(voted)")} AS voted, {tracked("helpful", "SUM(helpful_up)")} AS helpful_up,
-                   CAST(SUM(tokens_sum) AS BIGINT) AS tokens, SUM(cost_e4) AS cost_e4
-            FROM ({messages.text}) s GROUP BY 1),
+        WITH m AS (SELECT COALESCE({column}, '(none)') AS value, SUM(messages) AS messages, {sums}
+                   FROM ({messages.text}) s GROUP BY 1),
         d AS ({dialogs})
-        SELECT m.value AS {BREAKDOWNS[by]}, messages, dialogs, ratings, top2,
-               {mean_of("score_sum", "ratings")} AS avg_rating, escalated, resolved, converted,
-               {mean_of("time_sum", "timed")} AS avg_response_ms, labelled, correct, voted, helpful_up, tokens, cost_e4
+        SELECT m.value AS {BREAKDOWNS[by]}, messages, dialogs, escalated, resolved, converted, {terms}
         FROM m LEFT JOIN d ON d.value = m.value ORDER BY messages DESC, 1""", {**messages.params, **dialog_params})
+    frame = sql.numeric(frame, ["messages", "dialogs", "escalated", "resolved", "converted"])
+    for name, key in BREAKDOWN_KPIS.items():
+        value, _ = formulas[key].series(frame, f"{key}__")
+        frame[name] = value if key != "cost" else [money(v) for v in frame[f"{key}__total"]]
+    for name, (key, term) in BREAKDOWN_COUNTS.items():
+        frame[name] = pd.to_numeric(frame[f"{key}__{term}"], errors="coerce")
+    for name, needs in {"labelled": "expected_intent", "correct": "expected_intent", "intent_accuracy": "expected_intent",
+                        "voted": "helpful", "helpful_up": "helpful", "helpful_share": "helpful"}.items():
+        if not schema.has(CM, needs):
+            frame[name] = float("nan")
     p95 = rollups.percentiles(engine, chosen, schema, {"value": f"COALESCE({column}, '(none)')"}, {"p95": 0.95},
                                per=BREAKDOWNS[by], daily=True)
     frame = frame.merge(p95[["value", "p95"]].rename(columns={"value": BREAKDOWNS[by], "p95": "p95_response_ms"}),
                         on=BREAKDOWNS[by], how="left")
-    order = list(frame.columns)
-    order.insert(order.index("avg_response_ms") + 1, order.pop(order.index("p95_response_ms")))
-    return _breakdown_rates(frame[order])
-
-
-@rollups.served(_breakdown_rolled)
-def breakdown(engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> pd.DataFrame:
-    """One row per value of ``by`` (intent, ai_model or platform), most messages first:
-
-    messages; dialogs that contain such a message; ratings, CSAT and Avg rating; the escalation,
-    resolution and conversion rates of those dialogs; mean and p95 response time; intent
-    accuracy on the labelled rows; helpful share; tokens and exact cost. NaN where the
-    database does not track a column. ``low_sample`` marks fewer than ``MIN_SAMPLE`` ratings.
-    Raises ``KeyError`` for another ``by``."""
-    column = sql.column(CM, BREAKDOWNS[by])
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, CM, schema, dialect)
-    key = dialog_key(schema, dialect)
-
-    tracked = lambda name, expr: _if_tracked(schema, name, expr)  # noqa: E731
-
-    outcome = {name: tracked(name, f'COUNT(DISTINCT CASE WHEN "{name}" THEN {key} END)')
-               for name in ("escalated", "resolved", "converted")}
-    timed = 'CASE WHEN "response_time_ms" >= 0 THEN "response_time_ms" END'
-    frame = sql.read_frame(engine, f"""
-        SELECT COALESCE({column}, '(none)') AS {BREAKDOWNS[by]}, COUNT(*) AS messages,
-               COUNT(DISTINCT {key}) AS dialogs,
-               SUM(CASE WHEN {RATED} THEN 1 ELSE 0 END) AS ratings, SUM(CASE WHEN {RATED} THEN {TOP2} ELSE 0 END) AS top2,
-               AVG({VALID_SCORE}) AS avg_rating,
-               {outcome["escalated"]} AS escalated, {outcome["resolved"]} AS resolved,
-               {outcome["converted"]} AS converted,
-               AVG({timed}) AS avg_response_ms, {sql.percentile(timed, 0.95, dialect)} AS p95_response_ms,
-               {tracked("expected_intent", 'COUNT("expected_intent")')} AS labelled,
-               {tracked("expected_intent", 'SUM(CASE WHEN "intent" = "expected_intent" THEN 1 ELSE 0 END)')} AS correct,
-               {tracked("helpful", 'COUNT("helpful")')} AS voted,
-               {tracked("helpful", "SUM(" + sql.flag('"helpful"') + ")")} AS helpful_up,
-               SUM(CASE WHEN "tokens_used" >= 0 THEN "tokens_used" ELSE 0 END) AS tokens,
-               {sql.money_sum_ten_thousandths(sql.COST_OR_ZERO)} AS cost_e4
-        FROM conversation_metrics {where} GROUP BY 1 ORDER BY messages DESC, 1""", params)
-    return _breakdown_rates(frame)
-
-
-def _breakdown_rates(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = sql.numeric(frame, ["messages", "dialogs", "ratings", "top2", "avg_rating", "escalated", "resolved",
-                             "converted", "avg_response_ms", "p95_response_ms", "labelled", "correct", "voted",
-                             "helpful_up", "tokens"])
-    frame["cost"] = [money(v) for v in frame["cost_e4"]]
-    frame["csat"] = sql.rate(frame, "top2", "ratings")
     frame["escalation_rate"] = sql.rate(frame, "escalated", "dialogs")
     frame["resolution_rate"] = sql.rate(frame, "resolved", "dialogs")
     frame["conversion_rate"] = sql.rate(frame, "converted", "dialogs")
-    frame["intent_accuracy"] = sql.rate(frame, "correct", "labelled")
-    frame["helpful_share"] = sql.rate(frame, "helpful_up", "voted")
     frame["low_sample"] = frame["ratings"] < MIN_SAMPLE
-    return frame.drop(columns=["cost_e4"])
+    return frame[[BREAKDOWNS[by], "messages", "dialogs", "ratings", "avg_rating", "escalated", "resolved", "converted",
+                  "avg_response_ms", "p95_response_ms", "labelled", "correct", "voted", "helpful_up", "tokens", "cost",
+                  "csat", "escalation_rate", "resolution_rate", "conversion_rate", "intent_accuracy", "helpful_share",
+                  "low_sample"]]
 
 
 def money(ten_thousandths) -> Decimal | None:
@@ -164,44 +125,35 @@ def problem_intents(breakdown: pd.DataFrame, metric: str, worst_first_ascending:
     return ranked.head(limit)
 
 
-def _csat_trend_rolled(chosen, engine, schema, filters, unit, by_platform=False) -> pd.DataFrame:
+@rollups.reader(local_buckets=True)
+def csat_trend(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters, unit: str,
+               by_platform: bool = False) -> pd.DataFrame:
+    """Per local bucket (and platform) with ratings: ratings, CSAT and Avg rating, by the
+    catalogue's formulas."""
     dialect = engine.dialect.name
-    source = rollups.message_source(chosen, schema, dialect, daily=unit, by_dimension=by_platform)
+    formulas = {key: catalogue.formula_of(key) for key in ("csat", "avg_rating")}
+    names = tuple(dict.fromkeys(m for f in formulas.values() for m in f.measures))
+    source = rollups.message_source(chosen, schema, dialect, names, daily=unit, by_dimension=by_platform)
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, dialect, params)
     split = ", COALESCE(\"platform\", 'unknown') AS platform" if by_platform else ""
+    sums = ", ".join(f"{expr} AS {name}" for key, f in formulas.items() for name, expr in f.columns(f"{key}__").items())
     frame = sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket{split}, {RATINGS_SUM} AS ratings, {TOP2_SUM} AS top2,
-               {mean_of(SCORE_SUM, RATINGS_SUM)} AS avg_rating
+        SELECT {bucket} AS bucket{split}, {sums}
         FROM ({source.text}) s GROUP BY {"1, 2" if by_platform else "1"} ORDER BY 1""", params)
-    return _csat_rates(frame)
-
-
-@rollups.served(_csat_trend_rolled, local_buckets=True)
-def csat_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str,
-               by_platform: bool = False) -> pd.DataFrame:
-    """Per local bucket (and platform): ratings, CSAT (top-2 box %) and Avg rating."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, CM, schema, dialect)
-    bucket = sql.local_bucket(sql.TS, unit, filters, schema, CM, dialect, params)
-    split = ", COALESCE(\"platform\", 'unknown') AS platform" if by_platform else ""
-    frame = sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket{split}, SUM(CASE WHEN {RATED} THEN 1 ELSE 0 END) AS ratings,
-               SUM(CASE WHEN {RATED} THEN {TOP2} ELSE 0 END) AS top2, AVG({VALID_SCORE}) AS avg_rating
-        FROM conversation_metrics {where} AND "satisfaction_score" IS NOT NULL
-        GROUP BY {"1, 2" if by_platform else "1"} ORDER BY 1""", params)
-    return _csat_rates(frame)
-
-
-def _csat_rates(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = sql.numeric(frame, ["ratings", "top2", "avg_rating"])
     frame["bucket"] = pd.to_datetime(frame["bucket"])
-    frame["csat"] = sql.rate(frame, "top2", "ratings")
-    return frame[frame["ratings"] > 0].reset_index(drop=True)
+    frame["csat"], frame["ratings"] = formulas["csat"].series(frame, "csat__")
+    frame["avg_rating"], _ = formulas["avg_rating"].series(frame, "avg_rating__")
+    columns = ["bucket", *(["platform"] if by_platform else []), "ratings", "csat", "avg_rating"]
+    return frame.loc[frame["ratings"] > 0, columns].reset_index(drop=True)
 
 
-def _rating_distribution_rolled(chosen, engine, schema, filters, by_platform=False) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True, by_dimension=by_platform)
+@rollups.reader()
+def rating_distribution(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+                        by_platform: bool = False) -> pd.DataFrame:
+    """Ratings per score 1..5 (and platform); scores outside 1..5 are left out."""
+    source = rollups.message_source(chosen, schema, engine.dialect.name, [f"rated_{s}" for s in range(1, 6)],
+                                    daily=True, by_dimension=by_platform)
     split = ", COALESCE(\"platform\", 'unknown') AS platform" if by_platform else ""
     scores = " UNION ALL ".join(
         f"SELECT {score} AS score{', platform' if by_platform else ''}, rated_{score} AS ratings FROM s"
@@ -213,20 +165,10 @@ def _rating_distribution_rolled(chosen, engine, schema, filters, by_platform=Fal
     return sql.numeric(frame, ["score", "ratings"])
 
 
-@rollups.served(_rating_distribution_rolled)
-def rating_distribution(engine: sa.Engine, schema: Schema, filters: Filters,
-                        by_platform: bool = False) -> pd.DataFrame:
-    """Ratings per score 1..5 (and platform); scores outside 1..5 are left out."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, CM, schema, dialect)
-    split = ", COALESCE(\"platform\", 'unknown') AS platform" if by_platform else ""
-    frame = sql.read_frame(engine, f"""
-        SELECT "satisfaction_score" AS score{split}, COUNT(*) AS ratings FROM conversation_metrics
-        {where} AND {RATED} GROUP BY {"1, 2" if by_platform else "1"} ORDER BY 1""", params)
-    return sql.numeric(frame, ["score", "ratings"])
-
-
-def _nps_trend_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+@rollups.reader(local_buckets=True, planner=service_rollups.planner(service_rollups.NPS))
+def nps_trend(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket: responses, promoters (9–10), passives (7–8), detractors (0–6), their
+    shares and NPS."""
     dialect = engine.dialect.name
     source, params = service_rollups.hours_source(chosen, service_rollups.NPS, schema, dialect)
     bucket = sql.local_bucket("hour", unit, filters, schema, "nps_responses", dialect, params)
@@ -234,22 +176,6 @@ def _nps_trend_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filter
         SELECT {bucket} AS bucket, SUM(counted) AS responses, SUM(promoters) AS promoters, SUM(passives) AS passives,
                SUM(detractors) AS detractors
         FROM ({source}) h GROUP BY 1 HAVING SUM(counted) > 0 ORDER BY 1""", params)
-    return _nps_shares(frame)
-
-
-@rollups.served(_nps_trend_rolled, local_buckets=True, planner=service_rollups.planner(service_rollups.NPS))
-def nps_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
-    """Per local bucket: responses, promoters (9–10), passives (7–8), detractors (0–6), their
-    shares and NPS."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, "nps_responses", schema, dialect)
-    bucket = sql.local_bucket(sql.TS, unit, filters, schema, "nps_responses", dialect, params)
-    frame = sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket, COUNT(*) AS responses,
-               SUM(CASE WHEN "score" >= 9 THEN 1 ELSE 0 END) AS promoters,
-               SUM(CASE WHEN "score" BETWEEN 7 AND 8 THEN 1 ELSE 0 END) AS passives,
-               SUM(CASE WHEN "score" <= 6 THEN 1 ELSE 0 END) AS detractors
-        FROM nps_responses {where} AND {service_rollups.NPS_SCORE} GROUP BY 1 ORDER BY 1""", params)
     return _nps_shares(frame)
 
 
@@ -268,18 +194,13 @@ def _comments_where(schema: Schema, filters: Filters, detractors_only: bool, dia
     return f"""{where}{only} AND "comment" IS NOT NULL AND "comment" <> ''""", params
 
 
-def _nps_comment_count_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters,
-                              detractors_only: bool = False) -> int:
+@rollups.reader(planner=service_rollups.planner(service_rollups.NPS))
+def nps_comment_count(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+                      detractors_only: bool = False) -> int:
+    """How many survey comments ``nps_comments`` pages through."""
     source, params = service_rollups.hours_source(chosen, service_rollups.NPS, schema, engine.dialect.name)
     counted = "commented_detractors" if detractors_only else "commented"
     return int(sql.read_row(engine, f"SELECT SUM({counted}) AS n FROM ({source}) h", params)["n"] or 0)
-
-
-@rollups.served(_nps_comment_count_rolled, planner=service_rollups.planner(service_rollups.NPS))
-def nps_comment_count(engine: sa.Engine, schema: Schema, filters: Filters, detractors_only: bool = False) -> int:
-    """How many survey comments ``nps_comments`` pages through."""
-    where, params = _comments_where(schema, filters, detractors_only, engine.dialect.name)
-    return int(sql.read_row(engine, f"SELECT COUNT(*) AS n FROM nps_responses {where}", params)["n"] or 0)
 
 
 def nps_comments(engine: sa.Engine, schema: Schema, filters: Filters, detractors_only: bool = False,

@@ -1,25 +1,25 @@
-"""The contract's KPIs: one function each, whose docstring is the definition shown on the page.
-
-A KPI function returns the SQL aggregates it needs and how to turn their values into a
-``KpiValue``; ``compute`` runs every requested KPI of one level (messages, dialogs, NPS
-responses, system samples, health checks) in a single statement, so a page that shows ten
-tiles scans each table once per period.
+"""The tiles' KPIs computed: ``compute`` reads every requested KPI of one level (messages,
+dialogs, NPS responses, system samples, health checks) in a single statement, so a page that
+shows ten tiles scans each table once per period. What each KPI is, is the catalogue's
+(``data_access.catalogue``); this module only reads it: message KPIs sum the catalogue's measures
+over ``rollups.message_source`` (rolled-up hours and raw rows alike), the other levels run their
+aggregates over the level's rows or the service tables' hours.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import inspect
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
 
-from data_access import logs, service_rollups, sql
+from data_access import catalogue, logs, service_rollups, sql
+from data_access.catalogue import LEVEL_TABLES, Aggregates, Kpi
 from data_access.filters import Filters
 from data_access.schema import Schema
 
@@ -41,334 +41,8 @@ class KpiValue:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
-class Aggregates:
-    """Named SQL aggregate expressions, and a function from their values to ``(value, n, ignored)``."""
-
-    columns: dict[str, str]
-    finish: Callable[[dict], tuple]
-
-
-@dataclass(frozen=True)
-class Kpi:
-    key: str
-    label: str  # the contract's tile label (English)
-    level: str
-    unit: str  # count, percent, rating, ms, money, rps, nps, seconds
-    requires: tuple[str, ...]  # "table.column" the KPI cannot do without
-    build: Callable[[str], Aggregates] = field(repr=False)
-    higher_is_better: bool | None = True
-    meaning: str = ""  # what the number tells, in a manager's words (the tile's help; docs/contract.md)
-
-    @property
-    def definition(self) -> str:
-        """The first paragraph of the KPI function's docstring."""
-        return inspect.getdoc(self.build).split("\n\n")[0].replace("\n", " ")
-
-    def tracked(self, schema: Schema) -> bool:
-        return all(schema.has(*need.split(".", 1)) for need in self.requires)
-
-
-KPIS: dict[str, Kpi] = {}
-
-LEVEL_TABLES = {"messages": CM, "dialogs": CM, "nps": "nps_responses",
-                "system": "system_metrics", "health": "service_health"}
-
-
-def kpi(key: str, label: str, level: str, unit: str, requires: Iterable[str] = (),
-        higher_is_better: bool | None = True, *, meaning: str):
-    """Register a KPI function under ``key``: ``meaning`` says what it tells in a manager's words,
-    the function's docstring defines it precisely (column names and all)."""
-    table = LEVEL_TABLES[level]
-
-    def register(build: Callable[[str], Aggregates]):
-        needs = tuple(r if "." in r else f"{table}.{r}" for r in requires) or (f"{table}.timestamp",)
-        KPIS[key] = Kpi(key, label, level, unit, needs, build, higher_is_better, meaning)
-        return build
-
-    return register
-
-
-def share(part, whole) -> float | None:
-    """100 × part / whole, or None when whole is 0."""
-    return None if not whole else 100.0 * float(part) / float(whole)
-
-
-# --- messages: one row per conversation_metrics row ------------------------------------------
-
-@kpi("messages", "Messages", "messages", "count",
-     meaning="Answers the bot sent.")
-def message_count(dialect: str) -> Aggregates:
-    """Number of conversation_metrics rows (answers the AI sent)."""
-    return Aggregates({"n": "COUNT(*)"}, lambda r: (r["n"], r["n"], 0))
-
-
-def valid_rows(valid: str) -> dict[str, str]:
-    """``counted``: rows where the condition ``valid`` holds; ``bad``: non-NULL rows where it fails
-    (the rows a KPI ignores for values outside the contract's range)."""
-    return {"counted": f"SUM(CASE WHEN {valid} THEN 1 ELSE 0 END)",
-            "bad": f"SUM(CASE WHEN NOT ({valid}) THEN 1 ELSE 0 END)"}
-
-
-def valid_mean(column: str, valid: str) -> Aggregates:
-    """The mean of ``column`` over the rows where ``valid`` holds."""
-    return Aggregates(
-        {"total": f"SUM(CASE WHEN {valid} THEN {column} ELSE 0 END)", **valid_rows(valid)},
-        lambda r: (None if not r["counted"] else float(r["total"]) / float(r["counted"]),
-                   r["counted"], r["bad"]))
-
-
-RATED = '"satisfaction_score" BETWEEN 1 AND 5'
-TIMED = '"response_time_ms" >= 0'
-
-
-@kpi("csat", "CSAT", "messages", "percent", ["satisfaction_score"],
-     meaning="Share of customer ratings that are 4 or 5 stars.")
-def csat_top2_share(dialect: str) -> Aggregates:
-    """% of ratings that are 4 or 5, among non-NULL satisfaction_score (top-2 box).
-
-    Scores outside 1..5 are ignored and counted."""
-    return Aggregates(
-        {"top2": 'SUM(CASE WHEN "satisfaction_score" IN (4, 5) THEN 1 ELSE 0 END)', **valid_rows(RATED)},
-        lambda r: (share(r["top2"], r["counted"]), r["counted"], r["bad"]))
-
-
-@kpi("avg_rating", "Avg rating", "messages", "rating", ["satisfaction_score"],
-     meaning="The customers' average rating, out of 5 stars.")
-def average_rating(dialect: str) -> Aggregates:
-    """Mean of non-NULL satisfaction_score, on a 1–5 scale.
-
-    Scores outside 1..5 are ignored and counted."""
-    return valid_mean('"satisfaction_score"', RATED)
-
-
-@kpi("avg_response_time", "Avg AI response time", "messages", "ms", ["response_time_ms"],
-     higher_is_better=False,
-     meaning="How long the bot takes to write an answer, on average.")
-def mean_response_time_ms(dialect: str) -> Aggregates:
-    """Mean response_time_ms (AI generation time).
-
-    Negative times are ignored and counted."""
-    return valid_mean('"response_time_ms"', TIMED)
-
-
-@kpi("p95_response_time", "p95 AI response time", "messages", "ms", ["response_time_ms"],
-     higher_is_better=False,
-     meaning="95 of every 100 answers are ready within this time; the slowest 5 % take longer.")
-def p95_response_time_ms(dialect: str) -> Aggregates:
-    """95th percentile of response_time_ms, linear interpolation (PostgreSQL percentile_cont);
-    within 1 % where read from the hourly rollups.
-
-    Negative times are ignored and counted."""
-    return Aggregates(
-        {"p95": sql.percentile(f'CASE WHEN {TIMED} THEN "response_time_ms" END', 0.95, dialect),
-         **valid_rows(TIMED)},
-        lambda r: (None if r["p95"] is None else float(r["p95"]), r["counted"], r["bad"]))
-
-
-@kpi("intent_accuracy", "Intent accuracy", "messages", "percent", ["expected_intent", "intent"],
-     meaning="How often the bot understood what the customer wanted, checked on messages a person labelled.")
-def intent_accuracy_share(dialect: str) -> Aggregates:
-    """% of rows with expected_intent not NULL where intent = expected_intent (the labelled sample)."""
-    return Aggregates(
-        {"hits": 'SUM(CASE WHEN "intent" = "expected_intent" THEN 1 ELSE 0 END)',
-         "labelled": 'COUNT("expected_intent")'},
-        lambda r: (share(r["hits"], r["labelled"]), r["labelled"], 0))
-
-
-@kpi("helpful_answers", "Helpful answers", "messages", "percent", ["helpful"],
-     meaning="Share of thumbs up among the customers' thumbs up and down on answers.")
-def helpful_share(dialect: str) -> Aggregates:
-    """% of non-NULL helpful (the customer's thumbs up/down) that are true."""
-    return Aggregates(
-        {"up": "SUM(" + sql.flag('"helpful"') + ")", "voted": 'COUNT("helpful")'},
-        lambda r: (share(r["up"], r["voted"]), r["voted"], 0))
-
-
-@kpi("tokens", "Tokens", "messages", "count", ["tokens_used"], higher_is_better=None,
-     meaning="How much text the AI models read and wrote, in tokens (what they are billed by).")
-def tokens_sum(dialect: str) -> Aggregates:
-    """Sum of tokens_used. Negative counts are ignored and counted."""
-    valid = '"tokens_used" >= 0'
-    return Aggregates(
-        {"total": f'SUM(CASE WHEN {valid} THEN "tokens_used" ELSE 0 END)', **valid_rows(valid)},
-        lambda r: (None if not r["counted"] else int(r["total"]), r["counted"], r["bad"]))
-
-
-@kpi("cost", "Cost", "messages", "money", ["cost_usd"], higher_is_better=False,
-     meaning="What the AI models cost, in US dollars.")
-def cost_sum_usd(dialect: str) -> Aggregates:
-    """Sum of cost_usd, in USD (exact to 1/10,000 USD). Negative, NaN and infinite costs are
-    ignored and counted."""
-    valid = sql.VALID_COST
-    return Aggregates(
-        {"total": sql.money_sum_ten_thousandths(sql.COST_OR_ZERO),
-         **valid_rows(valid)},
-        lambda r: (None if not r["counted"] else Decimal(int(r["total"])) / Decimal(10000),
-                   r["counted"], r["bad"]))
-
-
-# --- dialogs: one row per dialog (see dialogs_subquery) ---------------------------------------
-
-@kpi("dialogs", "Dialogs", "dialogs", "count",
-     meaning="Conversations with customers.")
-def dialog_count(dialect: str) -> Aggregates:
-    """Number of distinct dialogs (a dialog is a session_id; without one, user_id + UTC date)."""
-    return Aggregates({"n": "COUNT(*)"}, lambda r: (r["n"], r["n"], 0))
-
-
-@kpi("conversion_rate", "Conversion rate", "dialogs", "percent", ["converted"],
-     meaning="Share of dialogs that ended in an order, a booking or a payment.")
-def conversion_rate(dialect: str) -> Aggregates:
-    """% of dialogs with any converted = true (ended with an order, booking or payment)."""
-    return Aggregates({"hit": "SUM(converted_any)", "n": "COUNT(*)"},
-                      lambda r: (share(r["hit"], r["n"]), r["n"], 0))
-
-
-@kpi("escalation_rate", "Escalation rate", "dialogs", "percent", ["escalated"],
-     higher_is_better=False,
-     meaning="Share of dialogs the bot handed to a person.")
-def escalation_rate(dialect: str) -> Aggregates:
-    """% of dialogs with any escalated = true (handed to a human operator)."""
-    return Aggregates({"hit": "SUM(escalated_any)", "n": "COUNT(*)"},
-                      lambda r: (share(r["hit"], r["n"]), r["n"], 0))
-
-
-@kpi("median_resolution_time", "Median resolution time", "dialogs", "seconds", ["resolved"],
-     higher_is_better=False,
-     meaning="How long it takes to solve a customer's question: half of the solved dialogs took less.")
-def median_resolution_seconds(dialect: str) -> Aggregates:
-    """Median over resolved dialogs of (first message with resolved = true) − (dialog start);
-    within 1 % where read from the hourly rollups."""
-    return Aggregates(
-        {"median": sql.percentile(resolution_seconds(dialect), 0.5, dialect), "n": "COUNT(first_resolved)"},
-        lambda r: (None if r["median"] is None else float(r["median"]), r["n"], 0))
-
-
-@kpi("repeat_contact_rate", "Repeat contact rate", "dialogs", "percent", ["user_id"],
-     higher_is_better=False,
-     meaning="Share of dialogs from customers who had already written in the week before: often a sign the first answer did not help.")
-def repeat_contact_rate(dialect: str) -> Aggregates:
-    """% of dialogs whose user started another dialog in the 7 days before, within the filtered rows."""
-    return Aggregates({"hit": f"SUM({repeat_flag(dialect)})", "n": "COUNT(*)"},
-                      lambda r: (share(r["hit"], r["n"]), r["n"], 0))
-
-
-REPEAT_WINDOW_SECONDS = 7 * 24 * 3600
-
-
-def repeat_flag(dialect: str) -> str:
-    """1 for a dialog (row of ``dialogs_subquery`` with ``previous_started``) that is a repeat contact."""
-    gap = sql.seconds_between("started", "previous_started", dialect)
-    return f"(CASE WHEN previous_started IS NOT NULL AND {gap} <= {REPEAT_WINDOW_SECONDS} THEN 1 ELSE 0 END)"
-
-
-def resolution_seconds(dialect: str) -> str:
-    """Seconds from a dialog's start to its first resolved message (NULL if never resolved)."""
-    return sql.seconds_between("first_resolved", "started", dialect)
-
-
-# --- NPS responses ---------------------------------------------------------------------------
-
-@kpi("nps", "NPS", "nps", "nps", ["score"],
-     meaning="Would customers recommend us: the share of promoters (9–10) minus that of detractors (0–6), from −100 to 100.")
-def net_promoter_score(dialect: str) -> Aggregates:
-    """% of nps_responses with score 9–10 minus % with 0–6 (−100..100).
-
-    Scores outside 0..10 are ignored and counted."""
-    return Aggregates(
-        {"promoters": 'SUM(CASE WHEN "score" BETWEEN 9 AND 10 THEN 1 ELSE 0 END)',
-         "detractors": 'SUM(CASE WHEN "score" BETWEEN 0 AND 6 THEN 1 ELSE 0 END)',
-         **valid_rows('"score" BETWEEN 0 AND 10')},
-        lambda r: (None if not r["counted"] else
-                   100.0 * (float(r["promoters"]) - float(r["detractors"])) / float(r["counted"]),
-                   r["counted"], r["bad"]))
-
-
-# --- system samples: one row per sample timestamp (summed over services) -----------------------
-
-@kpi("avg_rps", "Avg RPS", "system", "rps", ["requests"], higher_is_better=None,
-     meaning="Requests per second the services handled, on average.")
-def average_rps(dialect: str) -> Aggregates:
-    """sum(requests) / (number of distinct sample timestamps × 60)."""
-    return Aggregates({"req": "SUM(requests)", "samples": "COUNT(*)"},
-                      lambda r: (None if not r["samples"] else
-                                 float(r["req"] or 0) / (r["samples"] * 60.0), r["samples"], 0))
-
-
-@kpi("peak_rps", "Peak RPS", "system", "rps", ["requests"], higher_is_better=None,
-     meaning="Requests per second in the busiest minute.")
-def peak_rps(dialect: str) -> Aggregates:
-    """max over sample timestamps of sum(requests) / 60."""
-    return Aggregates({"peak": "MAX(requests)", "samples": "COUNT(*)"},
-                      lambda r: (None if r["peak"] is None else float(r["peak"]) / 60.0,
-                                 r["samples"], 0))
-
-
-@kpi("error_rate", "Error rate", "system", "percent", ["requests", "errors"],
-     higher_is_better=False,
-     meaning="Share of requests that failed.")
-def error_rate(dialect: str) -> Aggregates:
-    """100 × sum(errors) / sum(requests)."""
-    return Aggregates({"err": "SUM(errors)", "req": "SUM(requests)"},
-                      lambda r: (share(r["err"] or 0, r["req"]), int(r["req"] or 0), 0))
-
-
-@kpi("active_sessions", "Active sessions", "system", "count", ["active_sessions"],
-     higher_is_better=None,
-     meaning="Customers in a conversation at the latest measurement.")
-def active_sessions_latest(dialect: str) -> Aggregates:
-    """Sum of active_sessions at the latest sample timestamp in range."""
-    return Aggregates(
-        {"latest": 'SUM(CASE WHEN "timestamp" = latest_sample THEN active_sessions END)',
-         "samples": "COUNT(*)"},
-        lambda r: (None if r["latest"] is None else int(r["latest"]), r["samples"], 0))
-
-
-RESOURCES = ("cpu", "memory", "disk")
-
-
-def latest_resource(name: str) -> Aggregates:
-    return Aggregates(
-        {"latest": f'MAX(CASE WHEN "timestamp" = latest_sample THEN {name} END)', "samples": "COUNT(*)"},
-        lambda r: (None if r["latest"] is None else float(r["latest"]), r["samples"], 0))
-
-
-@kpi("cpu", "CPU", "system", "percent", ["cpu_percent"], higher_is_better=False,
-     meaning="The busiest service's processor use at the latest measurement.")
-def cpu_latest_max(dialect: str) -> Aggregates:
-    """The highest cpu_percent across services at the latest sample timestamp in range."""
-    return latest_resource("cpu")
-
-
-@kpi("memory", "Memory", "system", "percent", ["memory_percent"], higher_is_better=False,
-     meaning="The fullest service's memory use at the latest measurement.")
-def memory_latest_max(dialect: str) -> Aggregates:
-    """The highest memory_percent across services at the latest sample timestamp in range."""
-    return latest_resource("memory")
-
-
-@kpi("disk", "Disk", "system", "percent", ["disk_percent"], higher_is_better=False,
-     meaning="The fullest service's disk use at the latest measurement.")
-def disk_latest_max(dialect: str) -> Aggregates:
-    """The highest disk_percent across services at the latest sample timestamp in range."""
-    return latest_resource("disk")
-
-
-# --- health checks -----------------------------------------------------------------------------
-
-@kpi("uptime", "Uptime", "health", "percent", ["status"],
-     meaning="Share of health checks in which the services answered (slow answers count as up).")
-def uptime_share(dialect: str) -> Aggregates:
-    """% of service_health checks with status 'up' or 'degraded'.
-
-    Checks with an unknown status are ignored and counted."""
-    s = '"status"'
-    return Aggregates(
-        {"ok": f"SUM(CASE WHEN {s} IN ('up', 'degraded') THEN 1 ELSE 0 END)",
-         "n": f"SUM(CASE WHEN {s} IN ('up', 'degraded', 'down') THEN 1 ELSE 0 END)",
-         "bad": f"SUM(CASE WHEN {s} IN ('up', 'degraded', 'down') THEN 0 ELSE 1 END)"},
-        lambda r: (share(r["ok"], r["n"]), r["n"], r["bad"]))
+KPIS = catalogue.KPIS
+RESOURCES = catalogue.RESOURCES
 
 
 # --- the FROM clause of each level -------------------------------------------------------------
@@ -617,11 +291,12 @@ def compute(engine: sa.Engine, schema: Schema, filters: Filters,
     if "messages" in by_level or "dialogs" in by_level:
         chosen = rollups.active_plan(filters) or rollups.plan(engine, schema, filters)
     for level, items in by_level.items():
-        built = {item.key: item.build(dialect) for item in items}
-        if level == "messages" and chosen.rolled:
+        if level == "messages":
             with rollups.planned(chosen, "compute"):
-                row = _rolled_message_row(engine, chosen, schema, built)
-        elif level == "dialogs" and chosen is not None and rollups.facts_answer(chosen):
+                results.update(_message_kpis(engine, chosen, schema, items))
+            continue
+        built = {item.key: item.build(dialect) for item in items}
+        if level == "dialogs" and chosen is not None and rollups.facts_answer(chosen):
             with rollups.planned(chosen, "compute"):
                 row = _rolled_dialog_row(engine, chosen, schema, built)
         elif level in ROLLED_HOURS and (kept := service_rollups.plan(ROLLED_HOURS[level][0], engine, schema,
@@ -688,37 +363,35 @@ def _rolled_system_row(engine: sa.Engine, chosen, schema: Schema, built: dict[st
         SELECT {select} FROM s CROSS JOIN latest""", params)
 
 
-RATINGS = "rated_1 + rated_2 + rated_3 + rated_4 + rated_5"
-# Each message-level KPI's aggregates over the rolled-up measures (data_access.rollups.MEASURES):
-# the same names as its raw aggregates, so that its own ``finish`` turns them into the value.
-ROLLED_MESSAGE_AGGREGATES = {
-    "messages": {"n": "SUM(messages)"},
-    "csat": {"top2": "SUM(rated_4 + rated_5)", "counted": f"SUM({RATINGS})", "bad": "SUM(rated_bad)"},
-    "avg_rating": {"total": "SUM(rated_1 + 2 * rated_2 + 3 * rated_3 + 4 * rated_4 + 5 * rated_5)",
-                   "counted": f"SUM({RATINGS})", "bad": "SUM(rated_bad)"},
-    "avg_response_time": {"total": "SUM(time_sum)", "counted": "SUM(timed)", "bad": "SUM(timed_bad)"},
-    "p95_response_time": {"counted": "SUM(timed)", "bad": "SUM(timed_bad)"},  # p95: the histogram
-    "intent_accuracy": {"hits": 'SUM(CASE WHEN "intent" = "expected_intent" THEN messages ELSE 0 END)',
-                        "labelled": 'SUM(CASE WHEN "expected_intent" IS NOT NULL THEN messages ELSE 0 END)'},
-    "helpful_answers": {"up": "SUM(helpful_up)", "voted": "SUM(voted)"},
-    "tokens": {"total": "SUM(tokens_sum)", "counted": "SUM(tokens_counted)", "bad": "SUM(tokens_bad)"},
-    "cost": {"total": "SUM(cost_e4)", "counted": "SUM(cost_counted)", "bad": "SUM(cost_bad)"},
-}
-
-
-def _rolled_message_row(engine: sa.Engine, chosen, schema: Schema, built: dict[str, Aggregates]) -> dict:
-    """The message-level aggregates of ``built`` from the rollups (see ``ROLLED_MESSAGE_AGGREGATES``)."""
+def _message_kpis(engine: sa.Engine, chosen, schema: Schema, items: list[Kpi]) -> dict[str, KpiValue]:
+    """The message-level KPIs of ``items``: their formulas' sums of measures over the rolled-up
+    hours and the raw rows of ``chosen`` in one statement (the raw path is the same statement over
+    a plan with no rolled-up hours), and a percentile exact from the raw rows or from the latency
+    histogram of the rolled-up hours."""
     from data_access import rollups
 
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True,
-                                    by_dimension="intent_accuracy" in built)  # its hits compare two dimensions
-    select = ", ".join(f"COALESCE({expr}, 0) AS {key}__{name}"
-                       for key in built for name, expr in ROLLED_MESSAGE_AGGREGATES[key].items())
+    dialect = engine.dialect.name
+    needed = tuple(dict.fromkeys(m for item in items for m in item.formula.measures))
+    source = rollups.message_source(chosen, schema, dialect, names=needed, daily=True, by_dimension=False)
+    select = ", ".join(f"{expr} AS {name}" for item in items
+                       for name, expr in item.formula.columns(f"{item.key}__").items())
     row = sql.read_row(engine, f"SELECT {select} FROM ({source.text}) m", source.params)
-    if "p95_response_time" in built:
-        p95 = rollups.percentiles(engine, chosen, schema, {}, {"p95": 0.95}, daily=True)
-        row["p95_response_time__p95"] = None if p95.empty else p95["p95"].iloc[0]
-    return row
+    results = {}
+    for item in items:
+        if isinstance(item.formula, catalogue.Percentile):
+            row[f"{item.key}__percentile"] = percentile(engine, chosen, schema, item.formula.fraction)
+        value, n, ignored = item.formula.value(row, f"{item.key}__")
+        results[item.key] = KpiValue(item.key, value, n, ignored, None if value is not None else NO_DATA)
+    return results
+
+
+def percentile(engine: sa.Engine, chosen, schema: Schema, fraction: float) -> float | None:
+    """A percentile of the response times of ``chosen``'s rows: exact where it reads raw rows only,
+    else from the latency histogram (within ``rollups.LATENCY_RELATIVE_ERROR``)."""
+    from data_access import rollups
+
+    read = rollups.percentiles(engine, chosen, schema, {}, {"p": fraction}, daily=True)
+    return None if read.empty or read["p"].isna().iloc[0] else float(read["p"].iloc[0])
 
 
 # The dialog KPIs over the rolled-up dialog statistics (data_access.rollups.dialog_stats), named

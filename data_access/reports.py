@@ -23,10 +23,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import alerts, business, kpis, operational, rollups, sla, sql
+from data_access import alerts, business, catalogue, kpis, operational, rollups, sla, sql
 from data_access.alert_rules import RuleSet, SlaTargets
 from data_access.filters import Filters
-from data_access.kpis import RATED, TIMED
 from data_access.schema import Schema
 
 KINDS = ("daily", "weekly", "monthly")
@@ -34,17 +33,8 @@ BASELINE_WEEKS = 4
 Z_THRESHOLD = 3.5
 MIN_CHANGE = 0.10
 MIN_SAMPLE = 30
-# KPI → (unit, the column of its sample size, higher is better)
-ANOMALY_KPIS = {
-    "messages": ("count", None, None),
-    "dialogs": ("count", None, None),
-    "csat": ("percent", "ratings", True),
-    "avg_rating": ("rating", "ratings", True),
-    "escalation_rate": ("percent", "dialogs", False),
-    "conversion_rate": ("percent", "dialogs", True),
-    "avg_response_time": ("ms", "messages", False),
-    "error_rate": ("percent", "requests", False),
-}
+# KPI → (unit, the column of its sample size in ``series``, higher is better): the catalogue's watched KPIs.
+ANOMALY_KPIS = {key: (item.unit, item.sample, item.higher_is_better) for key, item in catalogue.watched().items()}
 REPORT_KPIS = tuple(k for k in kpis.KPIS if k not in ("cpu", "memory", "disk", "active_sessions"))
 
 
@@ -110,44 +100,33 @@ class Report:
     filters: Filters | None = None
 
 
-def _message_series_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=unit, by_dimension=False)
-    params = dict(source.params)
-    bucket = sql.local_bucket("t", unit, filters, schema, "conversation_metrics", engine.dialect.name, params)
-    return sql.numeric(sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket, SUM(messages) AS messages, {business.RATINGS_SUM} AS ratings,
-               {business.TOP2_SUM} AS top2,
-               CASE WHEN {business.RATINGS_SUM} > 0 THEN {business.SCORE_SUM} END AS score_sum,
-               {business.mean_of("SUM(time_sum)", "SUM(timed)")} AS avg_response_time
-        FROM ({source.text}) m GROUP BY 1""", params), ["messages", "ratings", "top2", "score_sum", "avg_response_time"])
-
-
-@rollups.served(_message_series_rolled, local_buckets=True)
-def message_series(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
-    """Per local bucket: messages, ratings, top-2 ratings, the sum of valid scores and the mean
-    response time (the message part of ``series``)."""
-    cm = "conversation_metrics"
+@rollups.reader(local_buckets=True)
+def message_series(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket: the value of each message-level KPI the reports watch and its sample size
+    (its ``sample`` column), by the catalogue's formulas."""
     dialect = engine.dialect.name
-    where, params = sql.table_where(filters, cm, schema, dialect)
-    bucket = sql.local_bucket(sql.TS, unit, filters, schema, cm, dialect, params)
-    return sql.numeric(sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket, COUNT(*) AS messages,
-               SUM(CASE WHEN {RATED} THEN 1 ELSE 0 END) AS ratings,
-               SUM(CASE WHEN {RATED} AND "satisfaction_score" >= 4 THEN 1 ELSE 0 END) AS top2,
-               SUM(CASE WHEN {RATED} THEN "satisfaction_score" END) AS score_sum,
-               AVG(CASE WHEN {TIMED} THEN "response_time_ms" END) AS avg_response_time
-        FROM conversation_metrics {where} GROUP BY 1""", params),
-        ["messages", "ratings", "top2", "score_sum", "avg_response_time"])
+    items = [item for item in catalogue.watched().values() if item.formula is not None]
+    names = tuple(dict.fromkeys(m for item in items for m in item.formula.measures))
+    source = rollups.message_source(chosen, schema, dialect, names, daily=unit, by_dimension=False)
+    params = dict(source.params)
+    bucket = sql.local_bucket("t", unit, filters, schema, "conversation_metrics", dialect, params)
+    sums = ", ".join(f"{expr} AS {name}" for item in items
+                     for name, expr in item.formula.columns(f"{item.key}__").items())
+    frame = sql.read_frame(engine, f"SELECT {bucket} AS bucket, {sums} FROM ({source.text}) m GROUP BY 1", params)
+    out = pd.DataFrame({"bucket": pd.to_datetime(frame["bucket"])})
+    for item in items:
+        value, n = item.formula.series(frame, f"{item.key}__")
+        out[item.key] = value
+        if item.sample:
+            out[item.sample] = n
+    return out
 
 
 def series(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket (``unit``): the values of ``ANOMALY_KPIS`` and their sample sizes
-    (messages, ratings, dialogs, requests), from three grouped statements; the error rate is
+    (``sample`` of each), from three grouped statements; the error rate is
     ``operational.traffic``'s, summed over services."""
     messages = message_series(engine, schema, filters, unit)
-    messages["bucket"] = pd.to_datetime(messages["bucket"])
-    messages["csat"] = sql.rate(messages, "top2", "ratings")
-    messages["avg_rating"] = messages["score_sum"] / messages["ratings"].where(messages["ratings"] > 0)
     outcomes = business.dialog_outcomes_trend(engine, schema, filters, unit)[
         ["bucket", "dialogs", "escalation_rate", "conversion_rate"]]
     frame = messages.merge(outcomes, on="bucket", how="outer")

@@ -57,7 +57,8 @@ import sqlalchemy as sa
 
 from data_access import late_rows, logs, rule_records, service_rollups, sql
 from data_access.filters import DIMENSIONS as FILTER_DIMENSIONS, Filters, bind_timestamp, dimension_where
-from data_access.kpis import REPEAT_WINDOW_SECONDS, repeat_flag
+from data_access.catalogue import (MEASURE_NAMES, MEASURES, REPEAT_WINDOW_SECONDS, TIMED, bins, measure_rows,
+                                   repeat_flag)
 from data_access.schema import Schema, discover
 
 if TYPE_CHECKING:  # pandas is imported where a frame is made: the refresh needs none
@@ -100,7 +101,7 @@ DATA_TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, DIALOG_VALUES, R
 TABLES = (*DATA_TABLES, STATE, DIRTY)
 
 # Bumped whenever what the tables hold changes: a database with another version is rebuilt.
-VERSION = 13
+VERSION = 14
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 TICK = timedelta(microseconds=1)
@@ -133,17 +134,9 @@ EXACT_BELOW_MS = 100
 LATENCY_RATIO = 1.02
 LATENCY_RELATIVE_ERROR = (LATENCY_RATIO - 1) / 2
 
-RATED = '"satisfaction_score" BETWEEN 1 AND 5'
-TIMED = '"response_time_ms" >= 0'
-TOKENS_VALID = '"tokens_used" >= 0'
-CONFIDENCE_VALID = '"confidence" BETWEEN 0 AND 1'
-
-# Matches data_access.ai (kept there for the raw path; the agreement tests hold them together).
-LATENCY_EDGES = (500, 1000, 2000, 3000, 5000, 10_000)
 # The steps (seconds, dividing an hour) at which rollup_latency_p95 keeps the exact p95 of all rows:
 # those of a p95 alert rule finer than an hour (alerts.yml's SlowResponseTime steps by 5 minutes).
 P95_STEPS = (60, 300)
-CONFIDENCE_EDGES = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 class RollupError(Exception):
@@ -152,45 +145,6 @@ class RollupError(Exception):
 
 def _count(condition: str) -> str:
     return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
-
-
-def _bins(value: str, edges: tuple, first=None) -> list[str]:
-    """The condition of each bin of ``value`` cut at ``edges``: [first, e1), [e1, e2), …, [last, ∞)
-    (no lower bound when ``first`` is None)."""
-    lowers, uppers = (first, *edges), (*edges, None)
-    return [" AND ".join([f"{value} >= {lower}"] * (lower is not None) + [f"{value} < {upper}"] * (upper is not None))
-            for lower, upper in zip(lowers, uppers)]
-
-
-def measures(schema: Schema) -> dict[str, str]:
-    """Each rollup_messages measure → its value for one raw row (the rollup holds their sums)."""
-    has = lambda column: schema.has(CM, column)  # noqa: E731
-    columns = {"messages": "1"}
-    for score in range(1, 6):
-        columns[f"rated_{score}"] = _count(f'"satisfaction_score" = {score}')
-    columns["rated_bad"] = _count(f"NOT ({RATED})")
-    columns["timed"] = _count(TIMED)
-    columns["timed_bad"] = _count(f"NOT ({TIMED})")
-    columns["time_sum"] = f'CASE WHEN {TIMED} THEN "response_time_ms" ELSE 0 END'
-    for i, inside in enumerate(_bins('"response_time_ms"', LATENCY_EDGES, first=0)):
-        columns[f"latency_bin_{i}"] = _count(inside)
-    columns["voted"] = _count('"helpful" IS NOT NULL') if has("helpful") else "0"
-    columns["helpful_up"] = sql.flag('"helpful"') if has("helpful") else "0"
-    columns["tokens_counted"] = _count(TOKENS_VALID)
-    columns["tokens_bad"] = _count(f"NOT ({TOKENS_VALID})")
-    columns["tokens_sum"] = f'CASE WHEN {TOKENS_VALID} THEN "tokens_used" ELSE 0 END'
-    columns["cost_counted"] = _count(sql.VALID_COST)
-    columns["cost_bad"] = _count(f"NOT ({sql.VALID_COST})")
-    columns["cost_e4"] = f"CAST(ROUND({sql.COST_OR_ZERO} * 10000) AS BIGINT)"
-    for i, bin_ in enumerate(_bins('"confidence"', CONFIDENCE_EDGES, first=0.0)):
-        inside = f"{CONFIDENCE_VALID} AND {bin_}"
-        columns[f"confidence_{i}"] = _count(inside)
-        columns[f"confidence_sum_{i}"] = f'CASE WHEN {inside} THEN "confidence" ELSE 0 END'
-    return columns
-
-
-MEASURE_NAMES = tuple(measures(Schema(columns={CM: frozenset()})))
-WIDE_SUMS = ("time_sum", "tokens_sum", "cost_e4")
 
 
 def latency_bucket(dialect: str, rt: str = '"response_time_ms"') -> str:
@@ -278,7 +232,7 @@ def dialog_stats(dialect: str) -> dict[str, str]:
     stats = {"dialogs": "1", "converted": "COALESCE(converted_any, 0)", "escalated": "COALESCE(escalated_any, 0)",
              "resolved": _count("first_resolved IS NOT NULL"), "cost_e4": "cost_e4",
              "escalated_cost_e4": "CASE WHEN escalated_any = 1 THEN cost_e4 ELSE 0 END"}
-    for i, inside in enumerate(_bins(seconds, RESOLUTION_EDGES_S)):
+    for i, inside in enumerate(bins(seconds, RESOLUTION_EDGES_S)):
         stats[f"resolution_bin_{i}"] = _count(f"first_resolved IS NOT NULL AND {inside}")
     # Repeat contacts by the facts' previous dialog: right for the range where that dialog is in
     # it, which ``dialog_stat_source(repeats=True)`` corrects where it is not.
@@ -486,7 +440,7 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
         by_dimension = {LATENCY: f"dimension IN ({HISTOGRAM_DIMENSION_LIST}) AND ",
                         LATENCY_P95: f"step IN ({', '.join(map(str, P95_STEPS))}) AND "}.get(table, "")
         conn.execute(sa.text(f"DELETE FROM {table} WHERE {by_dimension}hour >= :lo AND hour < :hi"), params)
-    values = measures(schema)
+    values = measure_rows(schema)
     dim_sql = ", ".join(f"{dims[c]} AS {c}" for c in DIMENSIONS)
     sums = ", ".join(f"SUM({expr})" for expr in values.values())
     inserted = conn.execute(sa.text(
@@ -586,8 +540,8 @@ def _measure_columns(dialect: str) -> str:
     """The message measures' columns. Counts as INTEGER (an hour holds far fewer than 2^31 rows),
     so that their SUM is a BIGINT as the raw COUNT is; sums of values as BIGINT; confidence as a float."""
     pg = dialect == "postgresql"
-    kind = lambda m: ("DOUBLE PRECISION" if pg else "REAL") if m.startswith("confidence_sum") else (  # noqa: E731
-        ("BIGINT" if pg else "INTEGER") if m in WIDE_SUMS else "INTEGER")
+    types = {"count": "INTEGER", "wide": "BIGINT" if pg else "INTEGER", "real": "DOUBLE PRECISION" if pg else "REAL"}
+    kind = lambda m: types[MEASURES[m].kind]  # noqa: E731
     return ", ".join(f"{m} {kind(m)} NOT NULL" for m in MEASURE_NAMES)
 
 
@@ -1159,10 +1113,29 @@ def planned(chosen: Plan, name: str) -> Iterator[Plan]:
     under ``name`` with the path."""
     token = _current.set(chosen)
     try:
-        with logs.named(name), logs.read_path(chosen.path):
+        with reading(chosen, name):
             yield chosen
     finally:
         _current.reset(token)
+
+
+@contextmanager
+def reading(chosen: Plan, name: str) -> Iterator[Plan]:
+    """Within the block, the statements are logged under ``name`` with ``chosen``'s path (a reader
+    that takes its plan as an argument)."""
+    with logs.named(name), logs.read_path(chosen.path):
+        yield chosen
+
+
+def plan_buckets(engine: sa.Engine, schema: Schema, filters: Filters, unit: str,
+                 planner: Callable[[sa.Engine, Schema, Filters], Plan] | None = None) -> Plan:
+    """``planner``'s plan (default ``plan``) for a query grouping by the local ``unit``: the raw
+    path for buckets finer than an hour, or a timezone whose offset in the range is not whole
+    hours (a rolled-up hour would straddle two local buckets)."""
+    chosen = (planner or plan)(engine, schema, filters)
+    if chosen.rolled and (unit in ("minute", "10min") or not chosen.whole_hour_offsets()):
+        return Plan(filters, reason="buckets finer than the rolled-up hours", building=chosen.building)
+    return chosen
 
 
 def served(rolled: Callable | None = None, *, local_buckets: bool = False, planner: Callable | None = None):
@@ -1176,11 +1149,7 @@ def served(rolled: Callable | None = None, *, local_buckets: bool = False, plann
     def wrap(raw: Callable):
         @functools.wraps(raw)
         def _serve(engine: sa.Engine, schema: Schema, filters: Filters, *args, **kwargs):
-            chosen = (planner or plan)(engine, schema, filters)
-            if chosen.rolled and local_buckets:
-                unit = args[0] if args else kwargs.get("unit")
-                if unit in ("minute", "10min") or not chosen.whole_hour_offsets():
-                    chosen = Plan(filters, reason="buckets finer than the rolled-up hours", building=chosen.building)
+            chosen = _choose(engine, schema, filters, args, kwargs, local_buckets, planner)
             with planned(chosen, raw.__name__):
                 if chosen.rolled and rolled is not None:
                     return rolled(chosen, engine, schema, filters, *args, **kwargs)
@@ -1188,6 +1157,32 @@ def served(rolled: Callable | None = None, *, local_buckets: bool = False, plann
 
         _serve.raw = raw
         return _serve
+
+    return wrap
+
+
+def _choose(engine: sa.Engine, schema: Schema, filters: Filters, args: tuple, kwargs: dict, local_buckets: bool,
+            planner: Callable | None) -> Plan:
+    if local_buckets:
+        return plan_buckets(engine, schema, filters, args[0] if args else kwargs.get("unit"), planner)
+    return (planner or plan)(engine, schema, filters)
+
+
+def reader(*, local_buckets: bool = False, planner: Callable | None = None):
+    """Decorate ``f(chosen, engine, schema, filters, *args)``, a query that reads the sources of
+    the plan it is handed (``message_source`` and the like), into ``f(engine, schema, filters,
+    *args, plan=None)``: without ``plan``, ``planner`` (default ``plan``) chooses; ``local_buckets``
+    as for ``served``. A plan with no rolled-up hours reads the raw rows through the same SQL, which
+    is the reference the rollups must equal: there is no second, hand-written query."""
+
+    def wrap(query: Callable):
+        @functools.wraps(query)
+        def _read(engine: sa.Engine, schema: Schema, filters: Filters, *args, plan: Plan | None = None, **kwargs):
+            chosen = plan or _choose(engine, schema, filters, args, kwargs, local_buckets, planner)
+            with reading(chosen, query.__name__):
+                return query(chosen, engine, schema, filters, *args, **kwargs)
+
+        return _read
 
     return wrap
 
@@ -1248,7 +1243,7 @@ def message_source(plan: Plan, schema: Schema, dialect: str, names: list[str] | 
     start): True for a query that does not group by ``t``, else the local unit it groups by
     (see ``_union``). Without ``by_dimension`` (a reader that does not split by a dimension) and
     with no dimension filtered, the hours come from their totals over the dimensions (NULL)."""
-    values = measures(schema)
+    values = measure_rows(schema)
     dims = _columns_present(schema)
     extremes = ["first_at", "last_at"] if times else []
     rolled = ", ".join(["hour AS t", *DIMENSIONS, *names, *extremes])
@@ -1588,11 +1583,11 @@ def percentiles(engine: sa.Engine, chosen: Plan, schema: Schema, groups: dict[st
     one row per group (``groups``: name → SQL over the histogram's columns t and the dimension),
     with ``timed`` (the values counted) and each of ``fractions`` (name → fraction), within
     ``LATENCY_RELATIVE_ERROR`` of ``percentile_cont``. ``per`` names the dimension the groups
-    split by. Exact, from the raw rows, where the histogram cannot answer (two dimensions split or
-    filtered at once)."""
+    split by. Exact, from the raw rows, where the plan reads no rolled-up hour (the reference) or
+    the histogram cannot answer (two dimensions split or filtered at once)."""
     dialect = engine.dialect.name
     dimension = histogram_dimension(chosen.filters, per)
-    if dimension is None:
+    if dimension is None or not chosen.rolled:
         source = raw_timed_source(chosen.filters, schema, dialect)
         keys = [f"{expr} AS {name}" for name, expr in groups.items()]
         exact = ", ".join(f"{sql.percentile('response_time_ms', f, dialect)} AS {label}" for label, f in fractions.items())

@@ -10,7 +10,7 @@ watermark as conversation_metrics' rollups:
 - ``rollup_<stem>_hours``: per hour, name (integration or service, as stored, NULL included) and
   the ``split`` columns (a check's status), the exact counts and sums those panels read
   (``Kept.measures``): rows, the first and last row's time, the rows with a latency and those
-  under each of ``rollups.LATENCY_EDGES``, and per table its own (failed calls, auth failures,
+  under each of ``catalogue.LATENCY_EDGES``, and per table its own (failed calls, auth failures,
   the webhooks' latency sum and count, the last call's time with a quota);
 - ``rollup_<stem>_latency``: per hour and name, a histogram of latency_ms in log-spaced buckets
   (``latency_bucket``), from which a percentile is read within ``RELATIVE_ERROR`` (within
@@ -77,9 +77,9 @@ COUNTS = {"total": ("1", "SUM"), "first_at": (sql.TS, "MIN"), "last_at": (sql.TS
 
 def _common(schema: Schema, table: str) -> dict[str, tuple[str, str]]:
     """The measures of a kept table with latencies: measure → (SQL over one raw row, how hours
-    combine); ``under_i``: the latencies under ``rollups.LATENCY_EDGES[i]`` (an SLA target on an
+    combine); ``under_i``: the latencies under ``catalogue.LATENCY_EDGES[i]`` (an SLA target on an
     edge is counted exactly)."""
-    from data_access.rollups import LATENCY_EDGES
+    from data_access.catalogue import LATENCY_EDGES
 
     latency = schema.has(table, "latency_ms")
     measures = {**COUNTS, "timed": (f"CASE WHEN {VALID_LATENCY} THEN 1 ELSE 0 END" if latency else "0", "SUM")}

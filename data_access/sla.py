@@ -31,7 +31,8 @@ import sqlalchemy as sa
 from data_access import rollups, service_rollups, sql
 from data_access.alert_rules import SlaTargets
 from data_access.filters import Filters, bind_timestamp
-from data_access.kpis import CM, TIMED
+from data_access import catalogue
+from data_access.catalogue import CM, TIMED
 from data_access.service_rollups import FAILED_CALL, KNOWN_STATUS, OK_STATUS
 from data_access.schema import Schema
 
@@ -131,11 +132,11 @@ def _checks_rolled(engine: sa.Engine, schema: Schema, covered: Filters, source: 
         return None
     kept, known, ok = ROLLED_CHECKS[source]
     chosen = service_rollups.plan(kept, engine, schema, covered)
-    if (not chosen.rolled or targets.response_time_ms not in rollups.LATENCY_EDGES
+    if (not chosen.rolled or targets.response_time_ms not in catalogue.LATENCY_EDGES
             or (by_month and not chosen.whole_hour_offsets())):
         return None
     dialect = engine.dialect.name
-    under = f"under_{rollups.LATENCY_EDGES.index(targets.response_time_ms)}"  # the latencies under that edge
+    under = f"under_{catalogue.LATENCY_EDGES.index(targets.response_time_ms)}"  # the latencies under that edge
     name = "COALESCE(CAST(name AS TEXT), 'unknown')"
     bucket_params: dict = {}
     keys = {**({"month": sql.local_bucket("hour", "month", covered, schema, kept.raw, dialect, bucket_params)}
@@ -180,7 +181,7 @@ def _answers_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters,
     from the latency histogram (within ``rollups.LATENCY_RELATIVE_ERROR``). The raw rows where
     the target is not an edge of the rolled-up latency bins (the count under it would not be
     exact) or months need an offset that is not whole hours."""
-    edges = rollups.LATENCY_EDGES
+    edges = catalogue.LATENCY_EDGES
     if targets.response_time_ms not in edges or (by_month and not chosen.whole_hour_offsets()):
         return answer_counts.raw(engine, schema, filters, targets, by_month)
     dialect = engine.dialect.name
