@@ -14,12 +14,12 @@ from data_access.filters import Filters
 from data_access.kpis import CM, DIALOG_COST_E4, dialogs_subquery
 from data_access.schema import Schema
 
-TIMED = 'CASE WHEN "response_time_ms" >= 0 THEN "response_time_ms" END'
-
-LATENCY_BINS = ((500, "< 0.5 s"), (1000, "0.5–1 s"), (2000, "1–2 s"), (3000, "2–3 s"), (5000, "3–5 s"),
-                (10_000, "5–10 s"), (None, "≥ 10 s"))
-# Confidence buckets for calibration: [lower, upper) except the last, which includes 1.0.
-CONFIDENCE_BUCKETS = ((0.0, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0))
+# The latency chart's bins (the catalogue's latency_bin_i measures): (upper bound in ms, label).
+LATENCY_BINS = tuple(zip((*catalogue.LATENCY_EDGES, None),
+                         ("< 0.5 s", "0.5–1 s", "1–2 s", "2–3 s", "3–5 s", "5–10 s", "≥ 10 s"), strict=True))
+# Confidence buckets for calibration (the catalogue's confidence_i measures): [lower, upper) except
+# the last, which includes 1.0.
+CONFIDENCE_BUCKETS = tuple(zip((0.0, *catalogue.CONFIDENCE_EDGES), (*catalogue.CONFIDENCE_EDGES, 1.0)))
 OTHER = "other"
 
 

@@ -192,7 +192,7 @@ def _plan(engine: sa.Engine, schema: Schema, wide: Filters, rule: Rule) -> rollu
 
 
 def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
-                chosen: rollups.Plan | None = None) -> tuple[str, dict] | None:
+                chosen: rollups.Plan) -> tuple[str, dict] | None:
     """``SELECT bucket, key, num, den, n`` for the rule's metric per step over ``filters``, or
     None when the database lacks the table or a column the metric needs. With ``chosen``
     rolled up, the catalogue's ratios read the rollups."""
@@ -208,8 +208,7 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
     if metric.key == "escalation_rate":
         if not schema.has(CM, "escalated"):
             return None
-        stats = (rollups.dialog_stat_source(chosen, schema, dialect, by_dimension=bool(by)) if chosen is not None
-                 else None)
+        stats = rollups.dialog_stat_source(chosen, schema, dialect, by_dimension=bool(by))
         if stats is not None and rule.step % 3600 == 0:
             return (f"""SELECT {sql.epoch_bucket("t", rule.step, dialect)} AS bucket, {key} AS key,
                                100 * SUM(escalated) AS num, SUM(dialogs) AS den, SUM(dialogs) AS n
@@ -220,14 +219,13 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
                            100 * SUM(escalated_any) AS num, COUNT(*) AS den, COUNT(*) AS n
                     FROM ({dialogs}) d GROUP BY 1, 2""", params)
     if metric.key == "p95_response_time":
-        kept = rollups.p95_source(chosen, schema, dialect, rule.step) if chosen is not None and chosen.rolled else None
+        kept = rollups.p95_source(chosen, schema, dialect, rule.step) if chosen.rolled else None
         if kept is not None and not by:
             return f"SELECT bucket, '' AS key, p95 AS num, 1 AS den, n FROM ({kept.text}) p", kept.params
         p95 = sql.percentile(f'CASE WHEN {TIMED} THEN "response_time_ms" END', 0.95, dialect)
         parts = f"{p95} AS num, 1 AS den, COUNT(CASE WHEN {TIMED} THEN 1 END) AS n"
     elif (ratio := _ratio_of(metric.key)) is not None:
         # The catalogue's ratio over the measures of the rolled-up hours and the raw rows alike.
-        chosen = chosen if chosen is not None else rollups.Plan(filters, reason="alert metric")
         source = rollups.message_source(chosen, schema, dialect, ratio.measures, by_dimension=bool(by))
         terms = ratio.columns()
         return (f"SELECT {sql.epoch_bucket('t', rule.step, dialect)} AS bucket, {key} AS key, "

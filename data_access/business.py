@@ -90,9 +90,8 @@ def breakdown(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: 
         frame[name] = value if key != "cost" else [money(v) for v in frame[f"{key}__total"]]
     for name, (key, term) in BREAKDOWN_COUNTS.items():
         frame[name] = pd.to_numeric(frame[f"{key}__{term}"], errors="coerce")
-    for name, needs in {"labelled": "expected_intent", "correct": "expected_intent", "intent_accuracy": "expected_intent",
-                        "voted": "helpful", "helpful_up": "helpful", "helpful_share": "helpful"}.items():
-        if not schema.has(CM, needs):
+    for name, key in [*BREAKDOWN_KPIS.items(), *((name, key) for name, (key, _) in BREAKDOWN_COUNTS.items())]:
+        if not catalogue.KPIS[key].tracked(schema):  # its measures read 0 without the column
             frame[name] = float("nan")
     p95 = rollups.percentiles(engine, chosen, schema, {"value": f"COALESCE({column}, '(none)')"}, {"p95": 0.95},
                                per=BREAKDOWNS[by], daily=True)

@@ -17,6 +17,7 @@ keys, a hand-computed test and the contract's row.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -53,7 +54,8 @@ class Measure:
     kind: str = "count"
 
 
-def _count(condition: str) -> str:
+def count_if(condition: str) -> str:
+    """1 for a row where ``condition`` holds, else 0 (a count, summed)."""
     return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
 
 
@@ -67,26 +69,26 @@ def bins(value: str, edges: tuple, first=None) -> list[str]:
 
 def _measures() -> tuple[Measure, ...]:
     found = [Measure("messages", "1")]
-    found += [Measure(f"rated_{s}", _count(f'"satisfaction_score" = {s}')) for s in range(1, 6)]
-    found += [Measure("rated_bad", _count(f"NOT ({RATED})")),
-              Measure("timed", _count(TIMED)),
-              Measure("timed_bad", _count(f"NOT ({TIMED})")),
+    found += [Measure(f"rated_{s}", count_if(f'"satisfaction_score" = {s}')) for s in range(1, 6)]
+    found += [Measure("rated_bad", count_if(f"NOT ({RATED})")),
+              Measure("timed", count_if(TIMED)),
+              Measure("timed_bad", count_if(f"NOT ({TIMED})")),
               Measure("time_sum", f'CASE WHEN {TIMED} THEN "response_time_ms" ELSE 0 END', kind="wide")]
-    found += [Measure(f"latency_bin_{i}", _count(inside))
+    found += [Measure(f"latency_bin_{i}", count_if(inside))
               for i, inside in enumerate(bins('"response_time_ms"', LATENCY_EDGES, first=0))]
-    found += [Measure("labelled", _count('"expected_intent" IS NOT NULL'), ("expected_intent",)),
-              Measure("intent_hits", _count('"intent" = "expected_intent"'), ("expected_intent",)),
-              Measure("voted", _count('"helpful" IS NOT NULL'), ("helpful",)),
+    found += [Measure("labelled", count_if('"expected_intent" IS NOT NULL'), ("expected_intent",)),
+              Measure("intent_hits", count_if('"intent" = "expected_intent"'), ("expected_intent",)),
+              Measure("voted", count_if('"helpful" IS NOT NULL'), ("helpful",)),
               Measure("helpful_up", sql.flag('"helpful"'), ("helpful",)),
-              Measure("tokens_counted", _count(TOKENS_VALID)),
-              Measure("tokens_bad", _count(f"NOT ({TOKENS_VALID})")),
+              Measure("tokens_counted", count_if(TOKENS_VALID)),
+              Measure("tokens_bad", count_if(f"NOT ({TOKENS_VALID})")),
               Measure("tokens_sum", f'CASE WHEN {TOKENS_VALID} THEN "tokens_used" ELSE 0 END', kind="wide"),
-              Measure("cost_counted", _count(sql.VALID_COST)),
-              Measure("cost_bad", _count(f"NOT ({sql.VALID_COST})")),
+              Measure("cost_counted", count_if(sql.VALID_COST)),
+              Measure("cost_bad", count_if(f"NOT ({sql.VALID_COST})")),
               Measure("cost_e4", f"CAST(ROUND({sql.COST_OR_ZERO} * 10000) AS BIGINT)", kind="wide")]
     for i, bin_ in enumerate(bins('"confidence"', CONFIDENCE_EDGES, first=0.0)):
         inside = f"{CONFIDENCE_VALID} AND {bin_}"
-        found += [Measure(f"confidence_{i}", _count(inside)),
+        found += [Measure(f"confidence_{i}", count_if(inside)),
                   Measure(f"confidence_sum_{i}", f'CASE WHEN {inside} THEN "confidence" ELSE 0 END', kind="real")]
     return tuple(found)
 
@@ -127,19 +129,26 @@ class Sum:
 RATINGS = Sum(**{f"rated_{s}": 1 for s in range(1, 6)})
 
 
-def _number(value) -> float:
-    return 0.0 if value is None or (isinstance(value, float) and value != value) else float(value)
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
 
-def _share(part, whole, scale: float) -> float | None:
-    return None if not _number(whole) else scale * _number(part) / _number(whole)
+def _exact_int(value) -> int:
+    """A sum the database returned (int, Decimal, NULL or NaN) as an exact int, 0 for none."""
+    return 0 if _missing(value) else int(value)
 
 
-class Formula:
+def share(part, whole, scale: float = 100.0) -> float | None:
+    """``scale`` × part / whole (100: a percentage), or None when whole is 0 or missing."""
+    return None if _missing(whole) or not whole else scale * (0.0 if _missing(part) else float(part)) / float(whole)
+
+
+class Formula(ABC):
     """A KPI as named sums of measures (``terms``) and how they make its value."""
 
+    @abstractmethod
     def terms(self) -> dict[str, Sum]:
-        raise NotImplementedError
+        """Each named sum of measures the value is made of."""
 
     @property
     def measures(self) -> tuple[str, ...]:
@@ -149,9 +158,9 @@ class Formula:
         """``prefix + term`` → its SQL aggregate over rows that hold the measures."""
         return {f"{prefix}{name}": term.sql() for name, term in self.terms().items()}
 
+    @abstractmethod
     def value(self, row: Mapping, prefix: str = "") -> tuple:
         """``(value, n, ignored)`` from a row holding ``columns(prefix)``."""
-        raise NotImplementedError
 
     def series(self, frame: pd.DataFrame, prefix: str = "") -> tuple[pd.Series, pd.Series]:
         """Per row of ``frame`` (holding ``columns(prefix)``): the value (NaN for none) and its n."""
@@ -178,7 +187,7 @@ class Ratio(Formula):
     def value(self, row: Mapping, prefix: str = "") -> tuple:
         num, den = row[f"{prefix}num"], row[f"{prefix}den"]
         bad = row[f"{prefix}bad"] if self.bad else 0
-        return _share(num, den, self.scale), int(_number(den)), int(_number(bad))
+        return share(num, den, self.scale), _exact_int(den), _exact_int(bad)
 
 
 @dataclass(frozen=True)
@@ -196,8 +205,8 @@ class Total(Formula):
         return {"total": self.total, "counted": self.counted, **({"bad": self.bad} if self.bad else {})}
 
     def value(self, row: Mapping, prefix: str = "") -> tuple:
-        total, counted = int(_number(row[f"{prefix}total"])), int(_number(row[f"{prefix}counted"]))
-        bad = int(_number(row[f"{prefix}bad"])) if self.bad else 0
+        total, counted = _exact_int(row[f"{prefix}total"]), _exact_int(row[f"{prefix}counted"])
+        bad = _exact_int(row[f"{prefix}bad"]) if self.bad else 0
         if not counted and not self.always:
             return None, counted, bad
         return (Decimal(total) / Decimal(10000) if self.money else total), counted, bad
@@ -218,8 +227,7 @@ class Percentile(Formula):
 
     def value(self, row: Mapping, prefix: str = "") -> tuple:
         read = row.get(f"{prefix}percentile")
-        return (None if read is None else float(read)), int(_number(row[f"{prefix}counted"])), \
-            int(_number(row[f"{prefix}bad"]))
+        return (None if read is None else float(read)), _exact_int(row[f"{prefix}counted"]), _exact_int(row[f"{prefix}bad"])
 
 
 # --- KPIs ----------------------------------------------------------------------------------------
@@ -270,11 +278,6 @@ class Kpi:
 
     def tracked(self, schema: Schema) -> bool:
         return all(schema.has(*need.split(".", 1)) for need in self.requires)
-
-
-def share(part, whole) -> float | None:
-    """100 × part / whole, or None when whole is 0."""
-    return None if not whole else 100.0 * float(part) / float(whole)
 
 
 def valid_rows(valid: str) -> dict[str, str]:
@@ -454,8 +457,6 @@ _KPIS = (
 )
 
 KPIS: dict[str, Kpi] = {k.key: k for k in _KPIS}
-# The system KPIs read at the latest sample (their value is the resource named by the key).
-RESOURCES = ("cpu", "memory", "disk")
 
 
 def watched() -> dict[str, Kpi]:

@@ -42,7 +42,8 @@ class KpiValue:
 
 
 KPIS = catalogue.KPIS
-RESOURCES = catalogue.RESOURCES
+# The system KPIs read at the latest sample (their value is the resource named by the key).
+RESOURCES = ("cpu", "memory", "disk")
 
 
 # --- the FROM clause of each level -------------------------------------------------------------

@@ -57,8 +57,8 @@ import sqlalchemy as sa
 
 from data_access import late_rows, logs, rule_records, service_rollups, sql
 from data_access.filters import DIMENSIONS as FILTER_DIMENSIONS, Filters, bind_timestamp, dimension_where
-from data_access.catalogue import (MEASURE_NAMES, MEASURES, REPEAT_WINDOW_SECONDS, TIMED, bins, measure_rows,
-                                   repeat_flag)
+from data_access.catalogue import (MEASURE_NAMES, MEASURES, REPEAT_WINDOW_SECONDS, TIMED, bins, count_if,
+                                   measure_rows, repeat_flag)
 from data_access.schema import Schema, discover
 
 if TYPE_CHECKING:  # pandas is imported where a frame is made: the refresh needs none
@@ -141,10 +141,6 @@ P95_STEPS = (60, 300)
 
 class RollupError(Exception):
     """A refresh that cannot run: no conversation_metrics table, or the database refused it."""
-
-
-def _count(condition: str) -> str:
-    return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
 
 
 def latency_bucket(dialect: str, rt: str = '"response_time_ms"') -> str:
@@ -230,10 +226,10 @@ def dialog_stats(dialect: str) -> dict[str, str]:
     dialogs that started in an hour, the dialog KPIs and breakdowns of those dialogs."""
     seconds = sql.seconds_between("first_resolved", "started", dialect)
     stats = {"dialogs": "1", "converted": "COALESCE(converted_any, 0)", "escalated": "COALESCE(escalated_any, 0)",
-             "resolved": _count("first_resolved IS NOT NULL"), "cost_e4": "cost_e4",
+             "resolved": count_if("first_resolved IS NOT NULL"), "cost_e4": "cost_e4",
              "escalated_cost_e4": "CASE WHEN escalated_any = 1 THEN cost_e4 ELSE 0 END"}
     for i, inside in enumerate(bins(seconds, RESOLUTION_EDGES_S)):
-        stats[f"resolution_bin_{i}"] = _count(f"first_resolved IS NOT NULL AND {inside}")
+        stats[f"resolution_bin_{i}"] = count_if(f"first_resolved IS NOT NULL AND {inside}")
     # Repeat contacts by the facts' previous dialog: right for the range where that dialog is in
     # it, which ``dialog_stat_source(repeats=True)`` corrects where it is not.
     stats["repeats"] = repeat_flag(dialect)
@@ -244,8 +240,8 @@ DIALOG_STAT_NAMES = tuple(dialog_stats("sqlite"))
 
 # Per dialog and value of a dimension: whether the dialog has such a row, and one escalated,
 # resolved or converted (each the MAX over the dialog's parts with that value).
-VALUE_OUTCOMES = {"dialogs": "1", "escalated": _count("escalated_any = 1"),
-                  "resolved": _count("first_resolved IS NOT NULL"), "converted": _count("converted_any = 1")}
+VALUE_OUTCOMES = {"dialogs": "1", "escalated": count_if("escalated_any = 1"),
+                  "resolved": count_if("first_resolved IS NOT NULL"), "converted": count_if("converted_any = 1")}
 
 
 def resolution_bucket(dialect: str) -> str:
