@@ -333,12 +333,6 @@ def _report(url: str, kind: str, day: date, filters: Filters, version: int):
 
 
 PREFETCH_WORKERS = 2
-# The queries that group the range's rows into dialogs (prefetch groups them once for all).
-DIALOG_QUERIES = frozenset({"dialogs_by_platform", "dialog_outcomes_trend", "conversion_by_platform",
-                            "resolution_histogram", "top_repeat_users", "cost_outcomes"})
-# Filling the dialogs' table costs about two dialog queries (measured at 10M rows): worth it from
-# two of them plus the tiles' dialog KPIs (Business, AI performance; not the Overview's one chart).
-SHARED_DIALOGS_FROM = 2
 _prefetched: dict[tuple, float] = {}  # (url, filters, queries, kpi keys) → when prefetched
 
 
@@ -346,9 +340,7 @@ def prefetch(url: str, filters: Filters, queries=(), kpi_keys: tuple[str, ...] =
     """Run a page's independent queries at once, each on its own connection, so that the page's
     own calls below find them cached: ``queries`` are ``(name, *args)`` as given to ``query``,
     ``kpi_keys`` the tiles' keys (this period and the comparison period), ``also`` other cached
-    calls as ``(label, function)``. Where ``queries`` hold ``SHARED_DIALOGS_FROM`` or more
-    ``DIALOG_QUERIES``, those and this period's KPIs run one after another on one connection over
-    the dialogs grouped once (``kpis.shared_dialogs``). Failures are left for those calls to report, in the page,
+    calls as ``(label, function)``. Failures are left for those calls to report, in the page,
     with the usual message."""
     from dashboard.filters import comparison_period
     from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
@@ -361,23 +353,9 @@ def prefetch(url: str, filters: Filters, queries=(), kpi_keys: tuple[str, ...] =
     _prefetched[key] = now
     if len(_prefetched) > 2048:
         _prefetched.clear()
-    over_dialogs = [q for q in queries if q[0] in DIALOG_QUERIES]
-    if len(over_dialogs) < SHARED_DIALOGS_FROM or not _grouping_once_pays(url, filters):
-        over_dialogs = []
-    calls = []
-    if over_dialogs:
-        def grouped_once() -> None:
-            # One worker: the dialogs of this range grouped once, then each query reads them.
-            with kpis.shared_dialogs(engine_for(url), schema_for(url), filters):
-                if kpi_keys:
-                    kpi_values(url, filters, kpi_keys)
-                for q in over_dialogs:
-                    query(q[0], url, filters, *q[1:])
-        calls.append(grouped_once)
-    calls += [lambda q=q: query(q[0], url, filters, *q[1:]) for q in queries if q not in over_dialogs]
+    calls = [lambda q=q: query(q[0], url, filters, *q[1:]) for q in queries]
     if kpi_keys:
-        calls += ([] if over_dialogs else [lambda: kpi_values(url, filters, kpi_keys)])
-        calls += [lambda: kpi_values(url, comparison_period(filters), kpi_keys)]
+        calls += [lambda: kpi_values(url, filters, kpi_keys), lambda: kpi_values(url, comparison_period(filters), kpi_keys)]
     calls += [function for _, function in also]
     if len(calls) < 2:
         return
@@ -434,13 +412,6 @@ class Panels:
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.read(name)
-
-
-def _grouping_once_pays(url: str, filters: Filters) -> bool:
-    try:
-        return kpis.grouping_once_pays(engine_for(url), schema_for(url), filters)
-    except errors.DATABASE_ERRORS:
-        return False  # the page's own calls report it
 
 
 def clear_results() -> None:

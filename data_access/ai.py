@@ -8,10 +8,10 @@ from decimal import ROUND_HALF_UP, Decimal
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import catalogue, rollups, sql
+from data_access import catalogue, dialogs, rollups, sql
 from data_access.business import money
 from data_access.filters import Filters
-from data_access.kpis import CM, DIALOG_COST_E4, dialogs_subquery
+from data_access.kpis import CM
 from data_access.schema import Schema
 
 # The latency chart's bins (the catalogue's latency_bin_i measures): (upper bound in ms, label).
@@ -219,30 +219,13 @@ def per(amount: Decimal | None, count) -> Decimal | None:
     return (amount / Decimal(int(count))).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
 
 
-COST_BY = {"ai_model": 'MIN("ai_model")', "platform": 'MIN("platform")'}
+COST_BY = ("ai_model", "platform")
 
 
-def _cost_outcomes_rolled(chosen, engine, schema, filters, by) -> pd.DataFrame:
-    source = rollups.dialog_stat_source(chosen, schema, engine.dialect.name, daily=True)
-    if source is None:
-        return cost_outcomes.raw(engine, schema, filters, by)
-    tracked = {name: schema.has(CM, name) for name in ("resolved", "converted", "escalated")}
-    dim = f'"{by}"' if schema.has(CM, by) else "'(all)'"
-    COST_BY[by]  # noqa: B018 - KeyError for another ``by``, as the raw query
-    frame = sql.read_frame(engine, f"""
-        SELECT COALESCE({dim}, '(none)') AS {by}, SUM(dialogs) AS dialogs, SUM(cost_e4) AS cost_e4,
-               {"SUM(resolved)" if tracked["resolved"] else "NULL"} AS resolved,
-               {"SUM(converted)" if tracked["converted"] else "NULL"} AS converted,
-               {"SUM(escalated)" if tracked["escalated"] else "NULL"} AS escalated,
-               {"SUM(escalated_cost_e4)" if tracked["escalated"] else "NULL"} AS escalated_cost_e4
-        FROM ({source.text}) s GROUP BY 1 HAVING SUM(dialogs) > 0 ORDER BY 1""", source.params)
-    return _cost_per_outcome(frame)
-
-
-@rollups.served(_cost_outcomes_rolled)
-def cost_outcomes(engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> pd.DataFrame:
-    """Per model or platform of the dialog (its first value): dialogs and exact cost, and the cost
-    tied to outcomes:
+@rollups.reader()
+def cost_outcomes(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> pd.DataFrame:
+    """Per model or platform (the dialogs with a message of it): dialogs and exact cost, and the
+    cost tied to outcomes:
 
     - cost per dialog = cost / dialogs;
     - cost per resolved dialog = cost / resolved dialogs (all spend, per resolution);
@@ -250,20 +233,18 @@ def cost_outcomes(engine: sa.Engine, schema: Schema, filters: Filters, by: str) 
     - cost per escalated dialog = cost of the escalated dialogs / escalated dialogs.
 
     Outcomes the database does not track are None. Raises ``KeyError`` for another ``by``."""
-    dialect = engine.dialect.name
-    columns = [c for c, name in (("first_resolved", "resolved"), ("converted_any", "converted"),
-                                 ("escalated_any", "escalated")) if schema.has(CM, name)]
-    dim = COST_BY[by] if schema.has(CM, by) else "'(all)'"
-    subquery, params = dialogs_subquery(filters, schema, dialect, columns,
-                                        extra=[f"{dim} AS dimension", f"{DIALOG_COST_E4} AS cost_e4"])
-    escalated = "escalated_any" in columns
+    if by not in COST_BY:
+        raise KeyError(by)
+    tracked = {name: schema.has(CM, name) for name in ("resolved", "converted", "escalated")}
+    source = dialogs.sums(chosen, schema, engine.dialect.name, by=by if schema.has(CM, by) else None, daily=True)
+    value = "value" if schema.has(CM, by) else "'(all)'"
     frame = sql.read_frame(engine, f"""
-        SELECT COALESCE(dimension, '(none)') AS {by}, COUNT(*) AS dialogs, SUM(cost_e4) AS cost_e4,
-               {"COUNT(first_resolved)" if "first_resolved" in columns else "NULL"} AS resolved,
-               {"SUM(converted_any)" if "converted_any" in columns else "NULL"} AS converted,
-               {"SUM(escalated_any)" if escalated else "NULL"} AS escalated,
-               {"SUM(CASE WHEN escalated_any = 1 THEN cost_e4 ELSE 0 END)" if escalated else "NULL"} AS escalated_cost_e4
-        FROM ({subquery}) d GROUP BY 1 ORDER BY 1""", params)
+        SELECT COALESCE({value}, '(none)') AS {by}, SUM(dialogs) AS dialogs, SUM(cost_e4) AS cost_e4,
+               {"SUM(resolved)" if tracked["resolved"] else "NULL"} AS resolved,
+               {"SUM(converted)" if tracked["converted"] else "NULL"} AS converted,
+               {"SUM(escalated)" if tracked["escalated"] else "NULL"} AS escalated,
+               {"SUM(escalated_cost_e4)" if tracked["escalated"] else "NULL"} AS escalated_cost_e4
+        FROM ({source.text}) s GROUP BY 1 HAVING SUM(dialogs) > 0 ORDER BY 1""", source.params)
     return _cost_per_outcome(frame)
 
 

@@ -21,11 +21,10 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import catalogue, logs, rollups, rule_records, service_rollups, sql
+from data_access import catalogue, dialogs, logs, rollups, rule_records, service_rollups, sql
 from data_access.alert_rules import METRICS, Rule
 from data_access.filters import Filters
 from data_access.catalogue import TIMED
-from data_access.kpis import dialogs_subquery
 from data_access.schema import Schema
 
 CM = "conversation_metrics"
@@ -208,16 +207,12 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
     if metric.key == "escalation_rate":
         if not schema.has(CM, "escalated"):
             return None
-        stats = rollups.dialog_stat_source(chosen, schema, dialect, by_dimension=bool(by))
-        if stats is not None and rule.step % 3600 == 0:
-            return (f"""SELECT {sql.epoch_bucket("t", rule.step, dialect)} AS bucket, {key} AS key,
-                               100 * SUM(escalated) AS num, SUM(dialogs) AS den, SUM(dialogs) AS n
-                        FROM ({stats.text}) s GROUP BY 1, 2 HAVING SUM(dialogs) > 0""", stats.params)
-        extra = [f'MIN("{by}") AS label'] if by else []
-        dialogs, params = dialogs_subquery(filters, schema, dialect, ["escalated_any"], extra)
-        return (f"""SELECT {sql.epoch_bucket("started", rule.step, dialect)} AS bucket, {'label' if by else "''"} AS key,
-                           100 * SUM(escalated_any) AS num, COUNT(*) AS den, COUNT(*) AS n
-                    FROM ({dialogs}) d GROUP BY 1, 2""", params)
+        # The dialogs that start in each step, by their facts (a label: each value they touch).
+        hourly = chosen if rule.step % 3600 == 0 else replace(chosen, rolled=None, late=())
+        stats = dialogs.sums(hourly, schema, dialect, by=by or None)
+        return (f"""SELECT {sql.epoch_bucket("t", rule.step, dialect)} AS bucket, {'value' if by else "''"} AS key,
+                           100 * SUM(escalated) AS num, SUM(dialogs) AS den, SUM(dialogs) AS n
+                    FROM ({stats.text}) s GROUP BY 1, 2 HAVING SUM(dialogs) > 0""", stats.params)
     if metric.key == "p95_response_time":
         kept = rollups.p95_source(chosen, schema, dialect, rule.step) if chosen.rolled else None
         if kept is not None and not by:

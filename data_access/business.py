@@ -6,25 +6,23 @@ counts in the same row (never averaged across rows), so a chart's series and the
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import catalogue, late_rows, rollups, service_rollups, sql
+from data_access import catalogue, dialogs, rollups, service_rollups, sql
 from data_access.filters import Filters, bind_timestamp
-from data_access.catalogue import CM, repeat_flag, resolution_seconds
-from data_access.kpis import dialogs_subquery
+from data_access.catalogue import CM, RESOLUTION_EDGES_S, repeat_flag
 from data_access.schema import Schema
 
 # An intent with fewer ratings (or dialogs) than this is shown but not ranked among the problems:
 # with 10 ratings one unhappy customer moves CSAT by 10 points.
 MIN_SAMPLE = 30
 
-# Resolution-time histogram bins: (upper bound in seconds, label). The last bin is open.
-RESOLUTION_BINS = ((60, "< 1 min"), (120, "1–2 min"), (300, "2–5 min"), (600, "5–10 min"),
-                   (1800, "10–30 min"), (3600, "30–60 min"), (4 * 3600, "1–4 h"), (None, "≥ 4 h"))
+# Resolution-time histogram bins: (upper bound in seconds, label), cut at the catalogue's edges.
+RESOLUTION_BINS = tuple(zip((*RESOLUTION_EDGES_S, None), ("< 1 min", "1–2 min", "2–5 min", "5–10 min", "10–30 min",
+                                                          "30–60 min", "1–4 h", "≥ 4 h")))
 
 BREAKDOWNS = {"intent": "intent", "ai_model": "ai_model", "platform": "platform"}
 
@@ -59,29 +57,18 @@ def breakdown(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: 
     names = tuple(dict.fromkeys(["messages", *(m for f in formulas.values() for m in f.measures)]))
     messages = rollups.message_source(chosen, schema, dialect, names, daily=True)
     tracked = lambda name, expr: _if_tracked(schema, name, expr)  # noqa: E731
-    values = rollups.dialog_value_source(chosen, schema, dialect, BREAKDOWNS[by])
-    if values is not None:  # the dialogs per value counted by start hour (see rollups.dialog_value_source)
-        dialog_params = values.params
-        dialogs = "SELECT COALESCE(value, '(none)') AS value, SUM(dialogs) AS dialogs, " + ", ".join(
-            f"{tracked(name, f'SUM({name})')} AS {name}" for name in ("escalated", "resolved", "converted")) + \
-            f" FROM ({values.text}) v GROUP BY 1"
-    else:  # the dialogs' parts (raw rows on the raw path): distinct dialogs per value
-        parts = rollups.dialog_part_source(chosen, schema, dialect)
-        dialog_params = parts.params
-        flags = {"escalated": "escalated_any = 1", "resolved": "first_resolved IS NOT NULL",
-                 "converted": "converted_any = 1"}
-        outcome = {name: tracked(name, f"COUNT(DISTINCT CASE WHEN {flags[name]} THEN {sql.bytewise('dialog', dialect)} END)")
-                   for name in flags}
-        dialogs = f"""SELECT COALESCE({column}, '(none)') AS value, COUNT(DISTINCT {sql.bytewise('dialog', dialect)}) AS dialogs,
-                   {outcome["escalated"]} AS escalated, {outcome["resolved"]} AS resolved,
-                   {outcome["converted"]} AS converted
-            FROM ({parts.text}) p GROUP BY 1"""
+    # The dialogs with a message of each value, by their facts (over all their messages).
+    values = dialogs.sums(chosen, schema, dialect, by=BREAKDOWNS[by], daily=True)
+    dialog_params = values.params
+    dialog_rows = "SELECT COALESCE(value, '(none)') AS value, SUM(dialogs) AS dialogs, " + ", ".join(
+        f"{tracked(name, f'SUM({name})')} AS {name}" for name in ("escalated", "resolved", "converted")) + \
+        f" FROM ({values.text}) v GROUP BY 1"
     sums = ", ".join(f"{expr} AS {name}" for key, f in formulas.items() for name, expr in f.columns(f"{key}__").items())
     terms = ", ".join(f"{name}" for key, f in formulas.items() for name in f.columns(f"{key}__"))
     frame = sql.read_frame(engine, f"""
         WITH m AS (SELECT COALESCE({column}, '(none)') AS value, SUM(messages) AS messages, {sums}
                    FROM ({messages.text}) s GROUP BY 1),
-        d AS ({dialogs})
+        d AS ({dialog_rows})
         SELECT m.value AS {BREAKDOWNS[by]}, messages, dialogs, escalated, resolved, converted, {terms}
         FROM m LEFT JOIN d ON d.value = m.value ORDER BY messages DESC, 1""", {**messages.params, **dialog_params})
     frame = sql.numeric(frame, ["messages", "dialogs", "escalated", "resolved", "converted"])
@@ -276,12 +263,23 @@ def to_local(values: pd.Series, tz: str) -> pd.Series:
     return stamps.dt.tz_convert(tz).dt.tz_localize(None)
 
 
-def _dialog_outcomes_trend_rolled(chosen, engine, schema, filters, unit) -> pd.DataFrame:
+def _outcome_rates(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = sql.numeric(frame, ["dialogs", "converted", "escalated", "repeats", "resolved", "median_resolution_s",
+                                "p90_resolution_s"])
+    frame["conversion_rate"] = sql.rate(frame, "converted", "dialogs")
+    frame["escalation_rate"] = sql.rate(frame, "escalated", "dialogs")
+    frame["repeat_rate"] = sql.rate(frame, "repeats", "dialogs")
+    return frame
+
+
+@rollups.reader(local_buckets=True)
+def dialog_outcomes_trend(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+                          unit: str) -> pd.DataFrame:
+    """Per local bucket of dialog start: dialogs, conversion, escalation and repeat contact rates,
+    resolved dialogs and their median and p90 resolution time (seconds; within 1 % where read
+    from the rollups' histogram). Columns of untracked outcomes are NaN."""
     dialect = engine.dialect.name
-    source = rollups.dialog_stat_source(chosen, schema, dialect, repeats=True, daily=unit,
-                                         by_dimension=False)
-    if source is None:
-        return dialog_outcomes_trend.raw(engine, schema, filters, unit)
+    source = dialogs.sums(chosen, schema, dialect, daily=unit)
     tracked = lambda column, expr: _if_tracked(schema, column, expr)  # noqa: E731
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, dialect, params)
@@ -294,10 +292,9 @@ def _dialog_outcomes_trend_rolled(chosen, engine, schema, filters, unit) -> pd.D
     percentiles = ["median_resolution_s", "p90_resolution_s"]
     if schema.has(CM, "resolved"):
         bucket_params: dict = {}
-        resolution = rollups.histogram_percentiles(
-            engine, rollups.resolution_source(chosen, schema, dialect),
-            {"bucket": sql.local_bucket("t", unit, filters, schema, CM, dialect, bucket_params)},
-            dict(zip(percentiles, (0.5, 0.9))), params=bucket_params, scale=0.001)
+        resolution = dialogs.percentiles(
+            engine, chosen, schema, {"bucket": sql.local_bucket("t", unit, filters, schema, CM, dialect, bucket_params)},
+            dict(zip(percentiles, (0.5, 0.9))), params=bucket_params)
         resolution["bucket"] = pd.to_datetime(resolution["bucket"])
         frame = frame.merge(resolution[["bucket", *percentiles]], on="bucket", how="left")
     else:
@@ -305,200 +302,40 @@ def _dialog_outcomes_trend_rolled(chosen, engine, schema, filters, unit) -> pd.D
     return _outcome_rates(frame)
 
 
-def _outcome_rates(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = sql.numeric(frame, ["dialogs", "converted", "escalated", "repeats", "resolved", "median_resolution_s",
-                                "p90_resolution_s"])
-    frame["conversion_rate"] = sql.rate(frame, "converted", "dialogs")
-    frame["escalation_rate"] = sql.rate(frame, "escalated", "dialogs")
-    frame["repeat_rate"] = sql.rate(frame, "repeats", "dialogs")
-    return frame
-
-
-@rollups.served(_dialog_outcomes_trend_rolled, local_buckets=True)
-def dialog_outcomes_trend(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
-    """Per local bucket of dialog start: dialogs, conversion, escalation and repeat contact rates,
-    resolved dialogs and their median and p90 resolution time (seconds; within 1 % where read
-    from the rollups' histogram). Columns of untracked outcomes are NaN."""
-    dialect = engine.dialect.name
-    columns = ["previous_started"]
-    if schema.has(CM, "converted"):
-        columns.append("converted_any")
-    if schema.has(CM, "escalated"):
-        columns.append("escalated_any")
-    if schema.has(CM, "resolved"):
-        columns.append("first_resolved")
-    subquery, params = dialogs_subquery(filters, schema, dialect, columns)
-    bucket = sql.local_bucket("started", unit, filters, schema, CM, dialect, params)
-    seconds = resolution_seconds(dialect)
-    converted = "SUM(converted_any)" if "converted_any" in columns else "NULL"
-    escalated = "SUM(escalated_any)" if "escalated_any" in columns else "NULL"
-    resolved = ("COUNT(first_resolved)", sql.percentile(seconds, 0.5, dialect), sql.percentile(seconds, 0.9, dialect)) \
-        if "first_resolved" in columns else ("NULL", "NULL", "NULL")
+@rollups.reader()
+def conversion_by_platform(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Per platform: the dialogs with a message on it, how many converted, the conversion rate."""
+    source = dialogs.sums(chosen, schema, engine.dialect.name, by="platform")
     frame = sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket, COUNT(*) AS dialogs, {converted} AS converted, {escalated} AS escalated,
-               SUM({repeat_flag(dialect)}) AS repeats, {resolved[0]} AS resolved,
-               {resolved[1]} AS median_resolution_s, {resolved[2]} AS p90_resolution_s
-        FROM ({subquery}) d GROUP BY 1 ORDER BY 1""", params)
-    frame["bucket"] = pd.to_datetime(frame["bucket"])
-    return _outcome_rates(frame)
-
-
-def _conversion_by_platform_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
-    source = rollups.dialog_stat_source(chosen, schema, engine.dialect.name, daily=True)
-    if source is None:
-        return conversion_by_platform.raw(engine, schema, filters)
-    frame = sql.read_frame(engine, f"""
-        SELECT COALESCE(platform, 'unknown') AS platform, SUM(dialogs) AS dialogs, SUM(converted) AS converted
+        SELECT COALESCE(value, 'unknown') AS platform, SUM(dialogs) AS dialogs, SUM(converted) AS converted
         FROM ({source.text}) s GROUP BY 1 HAVING SUM(dialogs) > 0 ORDER BY 1""", source.params)
-    return _conversion(frame)
-
-
-@rollups.served(_conversion_by_platform_rolled)
-def conversion_by_platform(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
-    """Per platform (of the dialog's first platform value): dialogs, converted, conversion rate."""
-    dialect = engine.dialect.name
-    subquery, params = dialogs_subquery(filters, schema, dialect, ["converted_any"],
-                                        extra=['MIN("platform") AS platform'])
-    frame = sql.read_frame(engine, f"""
-        SELECT COALESCE(platform, 'unknown') AS platform, COUNT(*) AS dialogs, SUM(converted_any) AS converted
-        FROM ({subquery}) d GROUP BY 1 ORDER BY 1""", params)
-    return _conversion(frame)
-
-
-def _conversion(frame: pd.DataFrame) -> pd.DataFrame:
     frame = sql.numeric(frame, ["dialogs", "converted"])
     frame["conversion_rate"] = sql.rate(frame, "converted", "dialogs")
     return frame
 
 
-def _resolution_histogram_rolled(chosen, engine, schema, filters) -> pd.DataFrame:
-    source = rollups.dialog_stat_source(chosen, schema, engine.dialect.name, daily=True, by_dimension=False)
-    if source is None:
-        return resolution_histogram.raw(engine, schema, filters)
+@rollups.reader()
+def resolution_histogram(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Resolved dialogs per resolution-time bin (``RESOLUTION_BINS``), every bin present."""
+    source = dialogs.sums(chosen, schema, engine.dialect.name, daily=True)
     bins = ", ".join(f"SUM(resolution_bin_{i}) AS bin_{i}" for i in range(len(RESOLUTION_BINS)))
     row = sql.read_row(engine, f"SELECT {bins} FROM ({source.text}) s", source.params)
     return pd.DataFrame({"bin": [label for _, label in RESOLUTION_BINS],
                          "dialogs": [int(row[f"bin_{i}"] or 0) for i in range(len(RESOLUTION_BINS))]})
 
 
-@rollups.served(_resolution_histogram_rolled)
-def resolution_histogram(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
-    """Resolved dialogs per resolution-time bin (``RESOLUTION_BINS``), every bin present."""
+@rollups.reader()
+def top_repeat_users(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+                     limit: int = 20) -> pd.DataFrame:
+    """The users with the most repeat dialogs among the dialogs that start in the range: user_id,
+    dialogs, repeat dialogs, last dialog start."""
     dialect = engine.dialect.name
-    subquery, params = dialogs_subquery(filters, schema, dialect, ["first_resolved"])
-    seconds = resolution_seconds(dialect)
-    cases = " ".join(f"WHEN {seconds} < {upper} THEN {i}" for i, (upper, _) in enumerate(RESOLUTION_BINS) if upper)
+    source = dialogs.rows(chosen, schema, dialect, {"user_id": "f.user_id", "started": "f.started",
+                                                    "repeat": repeat_flag(dialect)})
     frame = sql.read_frame(engine, f"""
-        SELECT CASE {cases} ELSE {len(RESOLUTION_BINS) - 1} END AS bin, COUNT(*) AS dialogs
-        FROM ({subquery}) d WHERE first_resolved IS NOT NULL GROUP BY 1""", params)
-    counts = dict(zip(pd.to_numeric(frame["bin"]).astype(int), pd.to_numeric(frame["dialogs"]).astype(int)))
-    return pd.DataFrame({"bin": [label for _, label in RESOLUTION_BINS],
-                         "dialogs": [counts.get(i, 0) for i in range(len(RESOLUTION_BINS))]})
-
-
-# How many users ``top_repeat_users`` reads from the rollups per round, and in all before it
-# groups every dialog of the range by user instead (a short range's leaders have few repeats, and
-# many users as many over the months around it).
-REPEAT_USERS_BATCH = 500
-REPEAT_USERS_MOST = 2000
-
-
-def _range_months(filters: Filters) -> list[datetime]:
-    """The starts of the UTC months that hold a moment of the filters' range."""
-    start, end = filters.utc_bounds()
-    month, months = late_rows.floor_month(start), []
-    while month < end:
-        months.append(month)
-        month = late_rows.next_month(month)
-    return months
-
-
-def _top_repeat_users_rolled(chosen, engine, schema, filters, limit: int = 20) -> pd.DataFrame:
-    """The users with the most repeat dialogs in the range, reading only the likely leaders'
-    dialogs. A user's repeats in the range are at most the sum of theirs in the range's UTC months
-    (rollup_user_month_repeats), but for the users with an edge dialog, always read. Each round
-    takes the next users of each month by most repeats that month, and reads those whose sum can
-    reach the ``limit``-th most in the range so far; it stops when no user left can (the sum of
-    the months' repeats at the depth read is below it: a threshold algorithm over the months'
-    lists), so ranking the users read gives the whole answer."""
-    dialect = engine.dialect.name
-    wanted = {"dialog": "dialog", "started": "started", "user_id": "user_id"}
-
-    def ranked(users: list[str], top: int | None) -> tuple[str, dict] | None:
-        source = rollups.dialog_fact_source(chosen, schema, dialect, wanted, previous=True, users=users)
-        if source is None:
-            return None
-        return _repeat_users_sql(source.text, dialect, limit=top), source.params
-
-    def least_in_list() -> int:  # the repeats a user must have to be in the list, so far
-        return sorted(read.values(), reverse=True)[limit - 1] if len(read) >= limit else 1
-
-    months = _range_months(filters)
-    month_params = {f"m{i}": bind_timestamp(month, dialect) for i, month in enumerate(months)}
-    in_months = ", ".join(f":{name}" for name in month_params)
-    per_month = max(REPEAT_USERS_BATCH // len(months), 1)
-    read: dict[str, int] = {}  # user → repeat dialogs in the range
-    bounded: set[str] = set()  # the users whose months' sum was looked at
-    depth = 0
-    while True:
-        heads = sql.read_frame(engine, " UNION ALL ".join(
-            f"SELECT * FROM (SELECT {i} AS month, user_id, repeats FROM {rollups.USER_REPEATS} WHERE hour = :m{i} "
-            f"ORDER BY repeats DESC, user_id LIMIT {int(per_month)} OFFSET {int(depth)}) m{i}"
-            for i in range(len(months))), month_params)
-        heads["repeats"] = pd.to_numeric(heads["repeats"]).astype(int)
-        # A user not met yet has at most, each month, the repeats of the last user read from it.
-        threshold = sum(int(part["repeats"].min()) for _, part in heads.groupby("month") if len(part) == per_month)
-        new = sorted({str(u) for u in heads["user_id"]} - bounded)
-        bounded.update(new)
-        sums = pd.DataFrame(columns=["user_id", "repeats"])
-        for start in range(0, len(new), REPEAT_USERS_BATCH):
-            chunk = new[start:start + REPEAT_USERS_BATCH]
-            names = {f"u{i}": user for i, user in enumerate(chunk)}
-            sums = pd.concat([sums, sql.read_frame(engine, f"SELECT user_id, SUM(repeats) AS repeats FROM "
-                                                           f"{rollups.USER_REPEATS} WHERE hour IN ({in_months}) AND "
-                                                           f"user_id IN ({', '.join(':' + n for n in names)}) GROUP BY user_id",
-                                                   {**month_params, **names})])
-        worth = [str(u) for u, most in zip(sums["user_id"], pd.to_numeric(sums["repeats"])) if most >= least_in_list()]
-        if len(read) + len(worth) > REPEAT_USERS_MOST:
-            return top_repeat_users.raw(engine, schema, filters, limit)
-        if worth or not read:  # the first round reads the edge users even with no one else
-            statement = ranked(worth, None)
-            if statement is None:
-                return top_repeat_users.raw(engine, schema, filters, limit)
-            found = sql.read_frame(engine, *statement)
-            read.update(zip(found["user_id"].astype(str), pd.to_numeric(found["repeat_dialogs"]).astype(int)))
-        depth += per_month
-        if threshold < least_in_list():
-            break
-    # Ranked again by the database (its order of user ids breaks ties), over the users that can be
-    # in the list: those with at least the ``limit``-th most repeat dialogs.
-    least = sorted(read.values(), reverse=True)[limit - 1] if len(read) >= limit else 0
-    text, params = ranked([user for user, repeats in read.items() if repeats >= least], limit)
-    return _repeat_users_frame(sql.read_frame(engine, text, params), filters)
-
-
-@rollups.served(_top_repeat_users_rolled)
-def top_repeat_users(engine: sa.Engine, schema: Schema, filters: Filters, limit: int = 20) -> pd.DataFrame:
-    """The users with the most repeat dialogs: user_id, dialogs, repeat dialogs, last dialog start."""
-    dialect = engine.dialect.name
-    subquery, params = dialogs_subquery(filters, schema, dialect, ["previous_started"])
-    return _repeat_users_frame(sql.read_frame(engine, _repeat_users_sql(subquery, dialect, limit=limit), params),
-                               filters)
-
-
-def _repeat_users_sql(dialogs: str, dialect: str, *, limit: int | None) -> str:
-    """Per user of ``dialogs`` (a subquery with user_id, started, previous_started): dialogs,
-    repeat dialogs and the last start, for the users with a repeat; ranked and cut to ``limit``
-    unless it is None. The raw and the rolled paths rank with this one statement."""
-    ranked = "" if limit is None else f" ORDER BY repeat_dialogs DESC, dialogs DESC, user_id LIMIT {int(limit)}"
-    return f"""
-        SELECT user_id, COUNT(*) AS dialogs, SUM({repeat_flag(dialect)}) AS repeat_dialogs,
-               MAX(started) AS last_dialog
-        FROM ({dialogs}) d WHERE user_id IS NOT NULL GROUP BY user_id
-        HAVING SUM({repeat_flag(dialect)}) > 0{ranked}"""
-
-
-def _repeat_users_frame(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+        SELECT user_id, COUNT(*) AS dialogs, SUM(repeat) AS repeat_dialogs, MAX(started) AS last_dialog
+        FROM ({source.text}) d WHERE user_id IS NOT NULL GROUP BY user_id HAVING SUM(repeat) > 0
+        ORDER BY repeat_dialogs DESC, dialogs DESC, user_id LIMIT {int(limit)}""", source.params)
     frame = sql.numeric(frame, ["dialogs", "repeat_dialogs"])
     frame["last_dialog"] = to_local(frame["last_dialog"], filters.tz)
     return frame

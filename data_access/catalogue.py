@@ -97,6 +97,67 @@ MEASURES: dict[str, Measure] = {m.name: m for m in _measures()}
 MEASURE_NAMES = tuple(MEASURES)
 
 
+# --- dialog measures ------------------------------------------------------------------------------
+# A dialog's facts (``data_access.dialogs``): dialog, started, last_seen, user_id, platform, intent,
+# ai_model (its first values), first_resolved, converted_any, escalated_any, cost_e4, messages,
+# previous_started and next_started (the same user's dialogs before and after, over all of them).
+
+REPEAT_WINDOW_SECONDS = 7 * 24 * 3600
+# The resolution-time histogram's bins (seconds): the Business page's chart.
+RESOLUTION_EDGES_S = (60, 120, 300, 600, 1800, 3600, 4 * 3600)
+
+
+def repeat_flag(dialect: str) -> str:
+    """1 for a dialog whose user started another dialog in the 7 × 24 hours before it."""
+    gap = sql.seconds_between("started", "previous_started", dialect)
+    return f"(CASE WHEN previous_started IS NOT NULL AND {gap} <= {REPEAT_WINDOW_SECONDS} THEN 1 ELSE 0 END)"
+
+
+def came_back(dialect: str) -> str:
+    """The condition: the dialog's user started another dialog within 7 × 24 hours after it."""
+    gap = sql.seconds_between("next_started", "started", dialect)
+    return f"(next_started IS NOT NULL AND {gap} <= {REPEAT_WINDOW_SECONDS})"
+
+
+def resolution_seconds(dialect: str) -> str:
+    """Seconds from a dialog's start to its first resolved message (NULL if never resolved)."""
+    return sql.seconds_between("first_resolved", "started", dialect)
+
+
+def dialog_measures(dialect: str) -> dict[str, str]:
+    """What one dialog (a facts row) adds to each dialog measure: summed over the dialogs that
+    start in a range, the dialog KPIs, trends and breakdowns of that range. The rollups keep these
+    sums per start hour (``data_access.dialogs``); the raw path sums the same SQL."""
+    resolved = "first_resolved IS NOT NULL"
+    measures = {
+        "dialogs": "1",
+        "converted": "COALESCE(converted_any, 0)",
+        "escalated": "COALESCE(escalated_any, 0)",
+        "resolved": count_if(resolved),
+        "automated": count_if(f"{resolved} AND COALESCE(escalated_any, 0) = 0"),
+        # Resolved, and the user has not come back within the week after (yet: see ``YOUNG``).
+        "resolved_alone": count_if(f"{resolved} AND NOT {came_back(dialect)}"),
+        "repeats": repeat_flag(dialect),
+        "messages": "messages",
+        "cost_e4": "cost_e4",
+        "escalated_cost_e4": "CASE WHEN escalated_any = 1 THEN cost_e4 ELSE 0 END",
+    }
+    for i, inside in enumerate(bins(resolution_seconds(dialect), RESOLUTION_EDGES_S)):
+        measures[f"resolution_bin_{i}"] = count_if(f"{resolved} AND {inside}")
+    return measures
+
+
+DIALOG_MEASURE_NAMES = tuple(dialog_measures("sqlite"))
+# The measures a dialog's age splits, over rows of summed dialog measures at ``t`` (a dialog's
+# start, or the start of an hour or day of them): a resolved dialog younger than a week
+# (``:young_since``, a whole hour) whose user has not come back is pending, neither solved at
+# first contact nor not.
+YOUNG = {
+    "fcr_solved": "CASE WHEN t < :young_since THEN resolved_alone ELSE 0 END",
+    "fcr_pending": "CASE WHEN t < :young_since THEN 0 ELSE resolved_alone END",
+}
+
+
 def measure_rows(schema: Schema, names: Iterable[str] = MEASURE_NAMES) -> dict[str, str]:
     """Each measure of ``names`` → its value for one raw row under ``schema``."""
     return {n: MEASURES[n].row if all(schema.has(CM, c) for c in MEASURES[n].needs) else "0" for n in names}
@@ -111,7 +172,7 @@ class Sum:
     weights: tuple[tuple[str, int], ...]
 
     def __init__(self, **weights: int):
-        unknown = set(weights) - set(MEASURES)
+        unknown = set(weights) - set(MEASURES) - set(DIALOG_MEASURE_NAMES) - set(YOUNG)
         if unknown:
             raise KeyError(f"unknown measures: {sorted(unknown)}")
         object.__setattr__(self, "weights", tuple(weights.items()))
@@ -127,6 +188,7 @@ class Sum:
 
 
 RATINGS = Sum(**{f"rated_{s}": 1 for s in range(1, 6)})
+DIALOGS = Sum(dialogs=1)
 
 
 def _missing(value) -> bool:
@@ -214,20 +276,23 @@ class Total(Formula):
 
 @dataclass(frozen=True)
 class Percentile(Formula):
-    """A percentile of response_time_ms over the counted rows: exact (``percentile_cont``) from
-    the raw rows, within ``rollups.LATENCY_RELATIVE_ERROR`` from the latency histogram; the
-    value is read apart (``kpis``), ``terms`` give n and ignored."""
+    """A percentile ``of`` response_time_ms over the counted rows, or of the resolved dialogs'
+    resolution times: exact (``percentile_cont``) from the raw rows, within
+    ``rollups.LATENCY_RELATIVE_ERROR`` from a histogram of the rollups; the value is read apart
+    (``kpis``), ``terms`` give n and ignored."""
 
     fraction: float
     counted: Sum
-    bad: Sum
+    bad: Sum | None = None
+    of: str = "response_time"
 
     def terms(self) -> dict[str, Sum]:
-        return {"counted": self.counted, "bad": self.bad}
+        return {"counted": self.counted, **({"bad": self.bad} if self.bad else {})}
 
     def value(self, row: Mapping, prefix: str = "") -> tuple:
         read = row.get(f"{prefix}percentile")
-        return (None if read is None else float(read)), _exact_int(row[f"{prefix}counted"]), _exact_int(row[f"{prefix}bad"])
+        bad = _exact_int(row[f"{prefix}bad"]) if self.bad else 0
+        return (None if read is None else float(read)), _exact_int(row[f"{prefix}counted"]), bad
 
 
 # --- KPIs ----------------------------------------------------------------------------------------
@@ -286,35 +351,10 @@ def valid_rows(valid: str) -> dict[str, str]:
             "bad": f"SUM(CASE WHEN NOT ({valid}) THEN 1 ELSE 0 END)"}
 
 
-REPEAT_WINDOW_SECONDS = 7 * 24 * 3600
-
-
-def repeat_flag(dialect: str) -> str:
-    """1 for a dialog (row of ``kpis.dialogs_subquery`` with ``previous_started``) that is a repeat contact."""
-    gap = sql.seconds_between("started", "previous_started", dialect)
-    return f"(CASE WHEN previous_started IS NOT NULL AND {gap} <= {REPEAT_WINDOW_SECONDS} THEN 1 ELSE 0 END)"
-
-
-def resolution_seconds(dialect: str) -> str:
-    """Seconds from a dialog's start to its first resolved message (NULL if never resolved)."""
-    return sql.seconds_between("first_resolved", "started", dialect)
-
-
-def _flagged_share(flag: str) -> Callable[[str], Aggregates]:
-    return lambda dialect: Aggregates({"hit": f"SUM({flag})", "n": "COUNT(*)"},
-                                      lambda r: (share(r["hit"], r["n"]), r["n"], 0))
-
-
 def _latest(name: str) -> Callable[[str], Aggregates]:
     return lambda dialect: Aggregates(
         {"latest": f'MAX(CASE WHEN "timestamp" = latest_sample THEN {name} END)', "samples": "COUNT(*)"},
         lambda r: (None if r["latest"] is None else float(r["latest"]), r["samples"], 0))
-
-
-def _median_resolution(dialect: str) -> Aggregates:
-    return Aggregates(
-        {"median": sql.percentile(resolution_seconds(dialect), 0.5, dialect), "n": "COUNT(first_resolved)"},
-        lambda r: (None if r["median"] is None else float(r["median"]), r["n"], 0))
 
 
 def _nps(dialect: str) -> Aggregates:
@@ -381,30 +421,33 @@ _KPIS = (
         "Sum of cost_usd, in USD (exact to 1/10,000 USD). Negative, NaN and infinite costs are ignored "
         "and counted.",
         ("cost_usd",), False, formula=Total(Sum(cost_e4=1), Sum(cost_counted=1), Sum(cost_bad=1), money=True)),
-    # --- dialogs: one row per dialog (kpis.dialogs_subquery) ---
+    # --- dialogs: the dialogs that start in the range, by their facts (DIALOG_MEASURES) ---
     Kpi("dialogs", "Dialogs", "dialogs", "count", "dialogs",
-        "Conversations with customers.",
-        "Number of distinct dialogs (a dialog is a session_id; without one, user_id + UTC date).",
-        build=lambda dialect: Aggregates({"n": "COUNT(*)"}, lambda r: (r["n"], r["n"], 0)), watched=True),
+        "Conversations with customers that started in the period.",
+        "Number of dialogs that start in the range (a dialog is a session_id; without one, user_id + UTC "
+        "date); with a platform, intent or model filter, those with at least one message of that value.",
+        formula=Total(Sum(dialogs=1), Sum(dialogs=1), always=True), watched=True),
     Kpi("conversion_rate", "Conversion rate", "dialogs", "percent", "dialogs",
         "Share of dialogs that ended in an order, a booking or a payment.",
-        "% of dialogs with any converted = true (ended with an order, booking or payment).",
-        ("converted",), build=_flagged_share("converted_any"), watched=True, sample="dialogs"),
+        "% of dialogs with any converted = true (ended with an order, booking or payment), over all "
+        "their messages.",
+        ("converted",), formula=Ratio(Sum(converted=1), DIALOGS), watched=True, sample="dialogs"),
     Kpi("escalation_rate", "Escalation rate", "dialogs", "percent", "dialogs",
         "Share of dialogs the bot handed to a person.",
-        "% of dialogs with any escalated = true (handed to a human operator).",
-        ("escalated",), False, build=_flagged_share("escalated_any"), watched=True, sample="dialogs",
+        "% of dialogs with any escalated = true (handed to a human operator), over all their messages.",
+        ("escalated",), False, formula=Ratio(Sum(escalated=1), DIALOGS), watched=True, sample="dialogs",
         alert_metric="escalation_rate"),
     Kpi("median_resolution_time", "Median resolution time", "dialogs", "seconds", "resolved",
         "How long it takes to solve a customer's question: half of the solved dialogs took less.",
         "Median over resolved dialogs of (first message with resolved = true) − (dialog start); "
         "within 1 % where read from the hourly rollups.",
-        ("resolved",), False, build=_median_resolution),
+        ("resolved",), False, formula=Percentile(0.5, Sum(resolved=1), of="resolution")),
     Kpi("repeat_contact_rate", "Repeat contact rate", "dialogs", "percent", "dialogs",
         "Share of dialogs from customers who had already written in the week before: often a sign the "
         "first answer did not help.",
-        "% of dialogs whose user started another dialog in the 7 days before, within the filtered rows.",
-        ("user_id",), False, build=lambda dialect: _flagged_share(repeat_flag(dialect))(dialect)),
+        "% of dialogs whose user started another dialog (any platform, any intent) in the 7 × 24 hours "
+        "before this one's start.",
+        ("user_id",), False, formula=Ratio(Sum(repeats=1), DIALOGS)),
     # --- NPS responses ---
     Kpi("nps", "NPS", "nps", "nps", "responses",
         "Would customers recommend us: the share of promoters (9–10) minus that of detractors (0–6), "

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import alerts, business, catalogue, kpis, operational, rollups, sla, sql
+from data_access import alerts, business, catalogue, dialogs, kpis, operational, rollups, sla, sql
 from data_access.alert_rules import RuleSet, SlaTargets
 from data_access.filters import Filters
 from data_access.schema import Schema
@@ -104,12 +104,29 @@ class Report:
 def message_series(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket: the value of each message-level KPI the reports watch and its sample size
     (its ``sample`` column), by the catalogue's formulas."""
-    dialect = engine.dialect.name
-    items = [item for item in catalogue.watched().values() if item.formula is not None]
-    names = tuple(dict.fromkeys(m for item in items for m in item.formula.measures))
-    source = rollups.message_source(chosen, schema, dialect, names, daily=unit, by_dimension=False)
+    source = rollups.message_source(chosen, schema, engine.dialect.name, _watched_measures("messages"), daily=unit,
+                                    by_dimension=False)
+    return _formula_series(engine, schema, filters, unit, "messages", source)
+
+
+@rollups.reader(local_buckets=True)
+def dialog_series(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket of dialog start: the value of each dialog-level KPI the reports watch and
+    its sample size, by the catalogue's formulas."""
+    source = dialogs.sums(chosen, schema, engine.dialect.name, daily=unit)
+    return _formula_series(engine, schema, filters, unit, "dialogs", source)
+
+
+def _watched_measures(level: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(m for item in catalogue.watched().values() if item.level == level
+                               for m in item.formula.measures))
+
+
+def _formula_series(engine: sa.Engine, schema: Schema, filters: Filters, unit: str, level: str,
+                    source: rollups.Source) -> pd.DataFrame:
+    items = [item for item in catalogue.watched().values() if item.level == level]
     params = dict(source.params)
-    bucket = sql.local_bucket("t", unit, filters, schema, "conversation_metrics", dialect, params)
+    bucket = sql.local_bucket("t", unit, filters, schema, "conversation_metrics", engine.dialect.name, params)
     sums = ", ".join(f"{expr} AS {name}" for item in items
                      for name, expr in item.formula.columns(f"{item.key}__").items())
     frame = sql.read_frame(engine, f"SELECT {bucket} AS bucket, {sums} FROM ({source.text}) m GROUP BY 1", params)
@@ -127,9 +144,8 @@ def series(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd
     (``sample`` of each), from three grouped statements; the error rate is
     ``operational.traffic``'s, summed over services."""
     messages = message_series(engine, schema, filters, unit)
-    outcomes = business.dialog_outcomes_trend(engine, schema, filters, unit)[
-        ["bucket", "dialogs", "escalation_rate", "conversion_rate"]]
-    frame = messages.merge(outcomes, on="bucket", how="outer")
+    outcomes = dialog_series(engine, schema, filters, unit)
+    frame = messages.merge(outcomes[outcomes["dialogs"] > 0], on="bucket", how="outer")
     if schema.has("system_metrics", "errors") and schema.has("system_metrics", "requests"):
         system = operational.error_rate_over_time(operational.traffic(engine, schema, filters, unit))
         frame = frame.merge(system[["bucket", "requests", "error_rate"]], on="bucket", how="outer")

@@ -13,14 +13,14 @@ Tables in the metrics database, made and kept by this module:
   response_time_ms with log-spaced buckets (``latency_bucket``), from which percentiles are read
   within ``LATENCY_RELATIVE_ERROR``;
 - ``rollup_dialogs``: per hour × dialog × platform × intent × ai_model, the dialog's part in that
-  hour and combination (first time, user, first resolved time, converted / escalated, cost), so
-  that the dialogs of any filter set are the parts grouped by dialog, never the messages;
-- ``rollup_dialog_facts``: per dialog, its parts combined, and the start of the same user's
-  dialog before (``previous_started``); ``rollup_dialog_hours``, ``rollup_dialog_values`` and
-  ``rollup_resolution``: per start hour, the sums, the dialogs per value of each dimension and
-  the resolution-time histogram of the dialogs that started in it; ``rollup_repeats``: per
-  start hour, the repeat contacts by the hour their previous dialog started;
-  ``rollup_user_month_repeats``: per user and UTC month of the dialogs' start, the repeat contacts;
+  hour and combination (first and last time, user, first resolved time, converted / escalated,
+  cost, messages), from which a dialog's facts are made again when its rows change;
+- ``rollup_dialog_facts``: per dialog, its facts over all its parts and the starts of the same
+  user's dialogs before and after; ``rollup_dialog_touches``: the values of each dimension it has
+  a message of; ``rollup_dialog_hours`` (and ``rollup_dialog_daily``), ``rollup_dialog_values``
+  and ``rollup_resolution``: per start hour, the catalogue's dialog measures summed over the
+  dialogs that start in it (all, and per value they touch) and their resolution-time histogram
+  (read by ``data_access.dialogs``);
 - ``rollup_latency_p95``: per 1- and 5-minute bucket, the exact p95 of all rows' response times
   (the p95 alert's metric);
 - ``rollup_messages_daily`` and ``rollup_latency_daily``: the first two per UTC day, for the
@@ -48,7 +48,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -57,8 +57,8 @@ import sqlalchemy as sa
 
 from data_access import late_rows, logs, rule_records, service_rollups, sql
 from data_access.filters import DIMENSIONS as FILTER_DIMENSIONS, Filters, bind_timestamp, dimension_where
-from data_access.catalogue import (MEASURE_NAMES, MEASURES, REPEAT_WINDOW_SECONDS, TIMED, bins, count_if,
-                                   measure_rows, repeat_flag)
+from data_access.catalogue import (DIALOG_MEASURE_NAMES, MEASURE_NAMES, MEASURES, TIMED, dialog_measures,
+                                   measure_rows)
 from data_access.schema import Schema, discover
 
 if TYPE_CHECKING:  # pandas is imported where a frame is made: the refresh needs none
@@ -69,12 +69,10 @@ MESSAGES = "rollup_messages"
 LATENCY = "rollup_latency"
 DIALOGS = "rollup_dialogs"
 FACTS = "rollup_dialog_facts"
+TOUCHES = "rollup_dialog_touches"
 DIALOG_HOURS = "rollup_dialog_hours"
 DIALOG_VALUES = "rollup_dialog_values"
 RESOLUTION = "rollup_resolution"
-REPEATS = "rollup_repeats"
-USER_REPEATS = "rollup_user_month_repeats"
-OLD_USER_REPEATS = "rollup_user_repeats"  # per user over all time, before it
 LATENCY_P95 = "rollup_latency_p95"
 # The same as rollup_messages and rollup_latency per UTC day (``hour`` holds the day's start): a
 # query that groups the whole range, not its times, reads a month in 30 rows per combination.
@@ -83,25 +81,24 @@ LATENCY_DAILY = "rollup_latency_daily"
 # rollup_messages per hour over the dimensions (NULL there): for the readers that do not split by them.
 MESSAGE_TOTALS = "rollup_message_hour_totals"
 DAILY = {MESSAGES: MESSAGES_DAILY, LATENCY: LATENCY_DAILY, MESSAGE_TOTALS: MESSAGES_DAILY}
-# rollup_dialog_hours summed per UTC day, and per hour over the dimensions (NULL there, for the
-# readers that do not split by them), made again whenever one of the hours is (``_restate_dialog_sums``).
+# rollup_dialog_hours summed per UTC day (``hour`` holds the day's start), made again whenever one
+# of its hours is (``_restate_dialog_daily``).
 DIALOG_DAILY = "rollup_dialog_daily"
-DIALOG_TOTALS = "rollup_dialog_hour_totals"
 # The combinations of platform, intent and ai_model of rollup_messages_daily per UTC month (``hour``
 # the month's start), made again with the days (``_roll_days``): the filters' options over all
 # time read a few rows a month instead of every day's.
 DIMENSION_MONTHS = "rollup_dimension_months"
-SUMMED = (DIALOG_DAILY, DIALOG_TOTALS, MESSAGE_TOTALS, DIMENSION_MONTHS)
 STATE = "rollup_state"
 DIRTY = "rollup_dirty_hours"
 # The tables of aggregates (emptied by a rebuild, analysed after a long build); then the bookkeeping.
-DATA_TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, DIALOG_HOURS, DIALOG_VALUES, RESOLUTION, REPEATS, USER_REPEATS,
-               LATENCY_P95, MESSAGES_DAILY, LATENCY_DAILY, DIALOG_DAILY, DIALOG_TOTALS, MESSAGE_TOTALS,
-               DIMENSION_MONTHS)
+DATA_TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, TOUCHES, DIALOG_HOURS, DIALOG_VALUES, RESOLUTION, LATENCY_P95,
+               MESSAGES_DAILY, LATENCY_DAILY, DIALOG_DAILY, MESSAGE_TOTALS, DIMENSION_MONTHS)
+# Tables earlier versions kept: dropped with the others when the tables are made again.
+RETIRED = ("rollup_dialog_hour_totals", "rollup_repeats", "rollup_user_month_repeats", "rollup_user_repeats")
 TABLES = (*DATA_TABLES, STATE, DIRTY)
 
 # Bumped whenever what the tables hold changes: a database with another version is rebuilt.
-VERSION = 14
+VERSION = 15
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 TICK = timedelta(microseconds=1)
@@ -112,10 +109,6 @@ MAX_DAILY_RUNS = 150
 GRACE = timedelta(minutes=5)
 # A first build commits a day at a time, so an interrupted one resumes where it stopped.
 BUILD_CHUNK = timedelta(days=1)
-# Dialogs lasting this long or more are marked in the facts (``long_dialog``), so that those crossing
-# an edge of the rolled-up hours are found among them by an index, the others by a start this close
-# before the edge: one stray dialog months long (a session id reused) costs a lookup, not a scan.
-LONG_DIALOG = timedelta(hours=1)
 # More late hours than this pending and a query reads the raw rows instead of a long list of gaps.
 MAX_DIRTY_HOURS = 500
 
@@ -208,40 +201,14 @@ def dialog_part_columns(schema: Schema, dialect: str) -> dict[str, str]:
         "first_resolved": f'CASE WHEN "resolved" THEN {sql.TS} END' if has("resolved") else f"CASE WHEN 1 = 0 THEN {sql.TS} END",
         "converted_any": sql.flag('"converted"') if has("converted") else "CAST(NULL AS SMALLINT)",
         "escalated_any": sql.flag('"escalated"') if has("escalated") else "CAST(NULL AS SMALLINT)",
-        "cost_e4": f"CAST(ROUND({sql.COST_OR_ZERO} * 10000) AS BIGINT)",
+        "cost_e4": f"CAST(ROUND({sql.COST_OR_ZERO} * 10000) AS BIGINT)" if has("cost_usd") else "CAST(0 AS BIGINT)",
+        "messages": "1",
     }
 
 
 # How a dialog part combines with others of the same dialog.
 DIALOG_PART_COMBINE = {"started": "MIN", "last_seen": "MAX", "user_id": "MIN", "first_resolved": "MIN",
-                       "converted_any": "MAX", "escalated_any": "MAX", "cost_e4": "SUM"}
-
-
-# Resolution-time bins of the Business page's histogram (data_access.business.RESOLUTION_BINS).
-RESOLUTION_EDGES_S = (60, 120, 300, 600, 1800, 3600, 4 * 3600)
-
-
-def dialog_stats(dialect: str) -> dict[str, str]:
-    """Each rollup_dialog_hours measure → its value for one dialog (a facts row): summed over the
-    dialogs that started in an hour, the dialog KPIs and breakdowns of those dialogs."""
-    seconds = sql.seconds_between("first_resolved", "started", dialect)
-    stats = {"dialogs": "1", "converted": "COALESCE(converted_any, 0)", "escalated": "COALESCE(escalated_any, 0)",
-             "resolved": count_if("first_resolved IS NOT NULL"), "cost_e4": "cost_e4",
-             "escalated_cost_e4": "CASE WHEN escalated_any = 1 THEN cost_e4 ELSE 0 END"}
-    for i, inside in enumerate(bins(seconds, RESOLUTION_EDGES_S)):
-        stats[f"resolution_bin_{i}"] = count_if(f"first_resolved IS NOT NULL AND {inside}")
-    # Repeat contacts by the facts' previous dialog: right for the range where that dialog is in
-    # it, which ``dialog_stat_source(repeats=True)`` corrects where it is not.
-    stats["repeats"] = repeat_flag(dialect)
-    return stats
-
-
-DIALOG_STAT_NAMES = tuple(dialog_stats("sqlite"))
-
-# Per dialog and value of a dimension: whether the dialog has such a row, and one escalated,
-# resolved or converted (each the MAX over the dialog's parts with that value).
-VALUE_OUTCOMES = {"dialogs": "1", "escalated": count_if("escalated_any = 1"),
-                  "resolved": count_if("first_resolved IS NOT NULL"), "converted": count_if("converted_any = 1")}
+                       "converted_any": "MAX", "escalated_any": "MAX", "cost_e4": "SUM", "messages": "SUM"}
 
 
 def resolution_bucket(dialect: str) -> str:
@@ -262,9 +229,9 @@ def _timestamp_type(schema: Schema, dialect: str) -> str:
     return "TIMESTAMPTZ" if CM in schema.aware_timestamps else "TIMESTAMP"
 
 
-# The facts' index by user: searched by (user_id, started), covering the columns the readers of a
-# user's dialogs take (``dialog_fact_source`` with ``previous``, ``_edge_users_inside``).
-USER_INDEX = (("user_id", "started"), ("last_seen", "dialog", "previous_started"))
+# The facts' index by user: searched by (user_id, started), covering what the tail's neighbours and
+# the repeat users take (``data_access.dialogs``).
+USER_INDEX = (("user_id", "started"), ("dialog", "previous_started", "next_started"))
 
 
 def _covering(dialect: str, index: tuple[tuple[str, ...], tuple[str, ...]]) -> str:
@@ -301,30 +268,40 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS ix_{LATENCY_DAILY}_hour ON {LATENCY_DAILY} (dimension, hour)",
         f"CREATE TABLE IF NOT EXISTS {DIALOGS} (hour {ts} NOT NULL, dialog {key} NOT NULL, {dialog_dims}, "
         f"started {ts} NOT NULL, last_seen {ts} NOT NULL, user_id TEXT, first_resolved {ts}, converted_any SMALLINT, "
-        f"escalated_any SMALLINT, cost_e4 {big} NOT NULL)",
+        f"escalated_any SMALLINT, cost_e4 {big} NOT NULL, messages INTEGER NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS ix_{DIALOGS}_hour ON {DIALOGS} (hour)",
         f"CREATE INDEX IF NOT EXISTS ix_{DIALOGS}_dialog ON {DIALOGS} (dialog)",
         f"CREATE TABLE IF NOT EXISTS {FACTS} (dialog {key} NOT NULL PRIMARY KEY, started {ts} NOT NULL, "
         f"last_seen {ts} NOT NULL, user_id TEXT, {dialog_dims}, first_resolved {ts}, converted_any SMALLINT, "
-        f"escalated_any SMALLINT, cost_e4 {big} NOT NULL, previous_started {ts}, long_dialog SMALLINT)",
+        f"escalated_any SMALLINT, cost_e4 {big} NOT NULL, messages INTEGER NOT NULL, previous_started {ts}, "
+        f"next_started {ts})",
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_started ON {FACTS} (started)",
-        f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_long ON {FACTS} (long_dialog, started)",
-        # A user's dialogs in a range (the repeat users, the users with an edge dialog): by the index
-        # alone, covering what those readers take, not a visit to each dialog's row in the table.
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_user_cover ON {FACTS} {_covering(dialect, USER_INDEX)}",
-        # The indexes before it: on user_id alone, then on (user_id, started) without the rest.
-        f"DROP INDEX IF EXISTS ix_{FACTS}_user",
-        f"DROP INDEX IF EXISTS ix_{FACTS}_user_started",
-        *_dialog_stats_ddl(DIALOG_HOURS, schema, dialect),
-        *_summed_ddl(schema, dialect),
+        # Each value of each dimension a dialog has a message of, with the dialog's start: the
+        # dialogs of a filter, found by value and start.
+        f"CREATE TABLE IF NOT EXISTS {TOUCHES} (dialog {key} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
+        f"dialog_started {ts} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS ix_{TOUCHES}_value ON {TOUCHES} (dimension, value, dialog_started)",
+        f"CREATE INDEX IF NOT EXISTS ix_{TOUCHES}_dialog ON {TOUCHES} (dialog)",
+        f"CREATE INDEX IF NOT EXISTS ix_{TOUCHES}_started ON {TOUCHES} (dialog_started)",
+        # Per start hour (and per UTC day), the dialog measures' sums; per start hour and value of
+        # each dimension, those of the dialogs with a message of that value.
+        f"CREATE TABLE IF NOT EXISTS {DIALOG_HOURS} (hour {ts} NOT NULL, {_dialog_measure_columns(dialect)})",
+        f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_HOURS}_hour ON {DIALOG_HOURS} (hour)",
+        f"CREATE TABLE IF NOT EXISTS {DIALOG_DAILY} (hour {ts} NOT NULL, {_dialog_measure_columns(dialect)})",
+        f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_DAILY}_hour ON {DIALOG_DAILY} (hour)",
         f"CREATE TABLE IF NOT EXISTS {DIALOG_VALUES} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
-        + ", ".join(f"{c} INTEGER NOT NULL" for c in VALUE_OUTCOMES) + ")",
+        f"{_dialog_measure_columns(dialect)})",
         f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_VALUES}_hour ON {DIALOG_VALUES} (dimension, hour)",
-        f"CREATE TABLE IF NOT EXISTS {RESOLUTION} (hour {ts} NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS ix_{RESOLUTION}_hour ON {RESOLUTION} (hour)",
-        f"CREATE TABLE IF NOT EXISTS {REPEATS} (hour {ts} NOT NULL, previous_hour {ts} NOT NULL, n INTEGER NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS ix_{REPEATS}_hour ON {REPEATS} (hour)",
-        *_user_repeats_ddl(schema, dialect),
+        # The resolution-time histogram per start hour, of all dialogs (dimension ALL) and per value.
+        f"CREATE TABLE IF NOT EXISTS {RESOLUTION} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
+        f"bucket INTEGER NOT NULL, n INTEGER NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS ix_{RESOLUTION}_hour ON {RESOLUTION} (dimension, hour)",
+        f"CREATE TABLE IF NOT EXISTS {MESSAGE_TOTALS} (hour {ts} NOT NULL, "
+        + "".join(f"{c} TEXT, " for c in DIMENSIONS) + f"{numbers}, first_at {ts} NOT NULL, last_at {ts} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS ix_{MESSAGE_TOTALS}_hour ON {MESSAGE_TOTALS} (hour)",
+        f"CREATE TABLE IF NOT EXISTS {DIMENSION_MONTHS} (hour {ts} NOT NULL, {dialog_dims})",
+        f"CREATE INDEX IF NOT EXISTS ix_{DIMENSION_MONTHS}_hour ON {DIMENSION_MONTHS} (hour)",
         f"CREATE TABLE IF NOT EXISTS {LATENCY_P95} (step INTEGER NOT NULL, hour {ts} NOT NULL, bucket {big} NOT NULL, "
         f"n INTEGER NOT NULL, p95 {real})",
         f"CREATE INDEX IF NOT EXISTS ix_{LATENCY_P95}_hour ON {LATENCY_P95} (step, hour)",
@@ -333,6 +310,16 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {DIRTY} (id {serial}, hour {ts})",
         f"CREATE INDEX IF NOT EXISTS ix_{DIRTY}_hour ON {DIRTY} (hour)",
     ]
+
+
+# RESOLUTION's ``dimension`` for the histogram of all the dialogs.
+ALL = "*"
+
+
+def _dialog_measure_columns(dialect: str) -> str:
+    """The dialog measures' columns: money as BIGINT, counts as INTEGER."""
+    big = "BIGINT" if dialect == "postgresql" else "INTEGER"
+    return ", ".join(f"{m} {big if m.endswith('e4') else 'INTEGER'} NOT NULL" for m in DIALOG_MEASURE_NAMES)
 
 
 CM_TRIGGERS = {"function": "easyflow_rollup_note", "trigger": "easyflow_rollup_{event}"}
@@ -417,8 +404,8 @@ def ceil_hour(value: datetime) -> datetime:
 
 def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: datetime, previous: bool = True) -> int:
     """Replace the rollups of the hours in [start, end) with the raw rows' aggregates; returns
-    the raw rows read. ``previous``: set the touched users' dialogs' ``previous_started`` too
-    (a first build sets them all once at its end instead, see ``_restate_previous``)."""
+    the raw rows read. ``previous``: set the touched users' dialogs' neighbours too (a first
+    build sets them all once at its end instead, see ``_restate_neighbours``)."""
     dialect = conn.dialect.name
     params = {"lo": bind_timestamp(start, dialect), "hi": bind_timestamp(end, dialect)}
     hour = hour_of(sql.TS, dialect)
@@ -469,27 +456,30 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     starts = f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of('started', dialect)} FROM {FACTS} WHERE dialog IN {touched}"
     conn.exec_driver_sql(starts)
     # The users whose dialogs these are, before and after (a late row can change a dialog's user):
-    # each one's dialogs get their previous dialog's start again below.
+    # each one's dialogs get their neighbours' starts again below.
     users = f"INSERT INTO rollup_touched_users SELECT DISTINCT user_id FROM {FACTS} WHERE dialog IN {touched}"
     if previous:
         conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS rollup_touched_users (user_id TEXT)")
         _empty(conn, "rollup_touched_users")
         conn.exec_driver_sql(users)
+    # Their facts again from all their parts, and the values they touch.
     conn.exec_driver_sql(f"DELETE FROM {FACTS} WHERE dialog IN {touched}")
-    facts = ", ".join(["dialog", *DIALOG_PART_COMBINE, *DIALOG_DIMENSIONS, "long_dialog"])
-    duration = sql.seconds_between("MAX(last_seen)", "MIN(started)", dialect)
+    conn.exec_driver_sql(f"DELETE FROM {TOUCHES} WHERE dialog IN {touched}")
+    facts = ", ".join(["dialog", *DIALOG_PART_COMBINE, *DIALOG_DIMENSIONS])
     combine = ", ".join([*(f"{how}({c})" for c, how in DIALOG_PART_COMBINE.items()),
-                         *(f"MIN({c})" for c in DIALOG_DIMENSIONS),
-                         f"CASE WHEN {duration} >= {LONG_DIALOG.total_seconds():.0f} THEN 1 END"])
+                         *(f"MIN({c})" for c in DIALOG_DIMENSIONS)])
     conn.exec_driver_sql(f"INSERT INTO {FACTS} ({facts}) SELECT dialog, {combine} FROM {DIALOGS} "
                          f"WHERE dialog IN {touched} GROUP BY dialog")
+    for dimension in DIALOG_DIMENSIONS:
+        conn.exec_driver_sql(
+            f"INSERT INTO {TOUCHES} (dialog, dimension, value, dialog_started) SELECT DISTINCT p.dialog, "
+            f"'{dimension}', p.{dimension}, f.started FROM {DIALOGS} p JOIN {FACTS} f ON f.dialog = p.dialog "
+            f"WHERE p.dialog IN {touched}")
     conn.exec_driver_sql(starts)
     if previous:
         conn.exec_driver_sql(users)
-        _restate_previous(conn, schema)
+        _restate_neighbours(conn, schema)
     _restate_dialog_hours(conn, dialect)
-    if previous:
-        _restate_dialog_hours(conn, dialect, "rollup_repeat_hours", only_stats=True)
     return max(inserted.rowcount or 0, 0)
 
 
@@ -541,41 +531,6 @@ def _measure_columns(dialect: str) -> str:
     return ", ".join(f"{m} {kind(m)} NOT NULL" for m in MEASURE_NAMES)
 
 
-def _user_repeats_ddl(schema: Schema, dialect: str) -> list[str]:
-    """rollup_user_month_repeats: read in order of repeats within a month (``business.top_repeat_users``
-    reads each month's users with the most first), and by user."""
-    return [f"DROP TABLE IF EXISTS {OLD_USER_REPEATS}",
-            f"CREATE TABLE IF NOT EXISTS {USER_REPEATS} (hour {_timestamp_type(schema, dialect)} NOT NULL, "
-            f"user_id TEXT NOT NULL, repeats INTEGER NOT NULL, PRIMARY KEY (user_id, hour))",
-            f"CREATE INDEX IF NOT EXISTS ix_{USER_REPEATS}_repeats ON {USER_REPEATS} (hour, repeats DESC, user_id)"]
-
-
-def _restate_user_repeats(conn: sa.Connection, touched: str = "") -> None:
-    """Count again in rollup_user_month_repeats the repeat dialogs per month of the users in
-    rollup_touched_users (every user with ``touched`` empty)."""
-    dialect = conn.dialect.name
-    month = sql.bucket("started", "month", dialect)
-    conn.exec_driver_sql(f"DELETE FROM {USER_REPEATS}{touched}")
-    conn.exec_driver_sql(
-        f"INSERT INTO {USER_REPEATS} (hour, user_id, repeats) SELECT {month}, user_id, SUM({repeat_flag(dialect)}) "
-        f"FROM {FACTS} WHERE user_id IS NOT NULL{touched.replace(' WHERE', ' AND')} GROUP BY {month}, user_id "
-        f"HAVING SUM({repeat_flag(dialect)}) > 0")
-
-
-def _summed_ddl(schema: Schema, dialect: str) -> list[str]:
-    """The tables summed from rollup_messages and rollup_dialog_hours (``SUMMED``)."""
-    ts = _timestamp_type(schema, dialect)
-    return [*_dialog_stats_ddl(DIALOG_DAILY, schema, dialect),  # ``hour``: the UTC day's start
-            *_dialog_stats_ddl(DIALOG_TOTALS, schema, dialect),
-            f"CREATE TABLE IF NOT EXISTS {MESSAGE_TOTALS} (hour {ts} NOT NULL, "
-            + "".join(f"{c} TEXT, " for c in DIMENSIONS) + f"{_measure_columns(dialect)}, first_at {ts} NOT NULL, "
-            f"last_at {ts} NOT NULL)",
-            f"CREATE INDEX IF NOT EXISTS ix_{MESSAGE_TOTALS}_hour ON {MESSAGE_TOTALS} (hour)",
-            f"CREATE TABLE IF NOT EXISTS {DIMENSION_MONTHS} (hour {ts} NOT NULL, "
-            + ", ".join(f"{c} TEXT" for c in DIALOG_DIMENSIONS) + ")",
-            f"CREATE INDEX IF NOT EXISTS ix_{DIMENSION_MONTHS}_hour ON {DIMENSION_MONTHS} (hour)"]
-
-
 def _restate_message_totals(conn: sa.Connection, where: str, params: dict | None = None) -> None:
     """Make again the rows of rollup_message_hour_totals of the hours of rollup_messages ``where``."""
     conn.execute(sa.text(f"DELETE FROM {MESSAGE_TOTALS} WHERE {where}"), params or {})
@@ -585,36 +540,19 @@ def _restate_message_totals(conn: sa.Connection, where: str, params: dict | None
         f"WHERE {where} GROUP BY hour"), params or {})
 
 
-def _dialog_stats_ddl(table: str, schema: Schema, dialect: str) -> list[str]:
-    """A table of dialog statistics per hour (or day) and dimensions: rollup_dialog_hours and the
-    two summed from it."""
-    ts = _timestamp_type(schema, dialect)
-    big = "BIGINT" if dialect == "postgresql" else "INTEGER"
-    dialog_dims = ", ".join(f"{c} TEXT" for c in DIALOG_DIMENSIONS)
-    return [f"CREATE TABLE IF NOT EXISTS {table} (hour {ts} NOT NULL, {dialog_dims}, "
-            + ", ".join(f"{c} {big if c.endswith('e4') else 'INTEGER'} NOT NULL" for c in DIALOG_STAT_NAMES) + ")",
-            f"CREATE INDEX IF NOT EXISTS ix_{table}_hour ON {table} (hour)"]
-
-
-def _restate_dialog_sums(conn: sa.Connection, dialect: str, hours: str) -> None:
-    """Make again the rows of rollup_dialog_hour_totals of the hours in ``hours`` (a query of
-    naive UTC hours), and those of rollup_dialog_daily of the UTC days that hold one of them,
-    from rollup_dialog_hours. A day the refresh has not finished sums the hours it has: readers
-    take only whole days before the watermark."""
-    conn.exec_driver_sql(f"DELETE FROM {DIALOG_TOTALS} WHERE hour IN ({hours})")
-    conn.exec_driver_sql(
-        f"INSERT INTO {DIALOG_TOTALS} (hour, {', '.join(DIALOG_STAT_NAMES)}) SELECT h.hour, "
-        f"{', '.join(f'SUM(h.{c})' for c in DIALOG_STAT_NAMES)} FROM (SELECT DISTINCT hour FROM ({hours}) touched) t "
-        f"JOIN {DIALOG_HOURS} h ON h.hour = t.hour GROUP BY h.hour")
+def _restate_dialog_daily(conn: sa.Connection, dialect: str, hours: str) -> None:
+    """Make again the rows of rollup_dialog_daily of the UTC days that hold one of ``hours`` (a
+    query of naive UTC hours) from rollup_dialog_hours. A day the refresh has not finished sums
+    the hours it has: readers take only whole days before the watermark."""
     day = late_rows.day_of("hour", dialect)
     next_day = "d.day + INTERVAL '1 day'" if dialect == "postgresql" else "datetime(d.day, '+1 day')"
     days = f"(SELECT DISTINCT {day} AS day FROM ({hours}) touched) d"
-    dims = ", ".join(f"h.{c}" for c in DIALOG_DIMENSIONS)
+    names = ", ".join(DIALOG_MEASURE_NAMES)
     conn.exec_driver_sql(f"DELETE FROM {DIALOG_DAILY} WHERE hour IN (SELECT day FROM {days})")
     conn.exec_driver_sql(
-        f"INSERT INTO {DIALOG_DAILY} (hour, {', '.join(DIALOG_DIMENSIONS)}, {', '.join(DIALOG_STAT_NAMES)}) "
-        f"SELECT d.day, {dims}, {', '.join(f'SUM(h.{c})' for c in DIALOG_STAT_NAMES)} FROM {days} "
-        f"JOIN {DIALOG_HOURS} h ON h.hour >= d.day AND h.hour < {next_day} GROUP BY d.day, {dims}")
+        f"INSERT INTO {DIALOG_DAILY} (hour, {names}) SELECT d.day, "
+        f"{', '.join(f'SUM(h.{c})' for c in DIALOG_MEASURE_NAMES)} FROM {days} "
+        f"JOIN {DIALOG_HOURS} h ON h.hour >= d.day AND h.hour < {next_day} GROUP BY d.day")
 
 
 def _empty(conn: sa.Connection, table: str) -> None:
@@ -624,91 +562,70 @@ def _empty(conn: sa.Connection, table: str) -> None:
     conn.exec_driver_sql(f"{'TRUNCATE' if conn.dialect.name == 'postgresql' else 'DELETE FROM'} {table}")
 
 
-def _restate_previous(conn: sa.Connection, schema: Schema, everyone: bool = False) -> None:
-    """Set ``previous_started`` (the start of the same user's dialog before, over all the facts;
-    ties ordered by dialog) on every dialog of the users in rollup_touched_users (or of
-    ``everyone``, once at the end of a first build: day by day, each day would read every
-    earlier day's dialogs again): a dialog added, moved or gone changes its own and its
-    successor's. The start hours of the dialogs whose previous one changed (their repeat counts
-    change) go to rollup_repeat_hours, but those in rollup_touched_hours (made again anyway);
-    those users' repeat dialogs are counted again in rollup_user_month_repeats."""
+def _restate_neighbours(conn: sa.Connection, schema: Schema, everyone: bool = False) -> None:
+    """Set ``previous_started`` and ``next_started`` (the starts of the same user's dialogs before
+    and after, over all the facts; ties ordered by dialog; none without a user) on every dialog of
+    the users in rollup_touched_users (or of ``everyone``, once at the end of a first build: day by
+    day, each day would read every earlier day's dialogs again): a dialog added, moved or gone
+    changes its own and its neighbours'. The start hours of the dialogs whose neighbours changed
+    go to rollup_touched_hours (emptied first for ``everyone``)."""
     dialect = conn.dialect.name
     ts, key = _timestamp_type(schema, dialect), 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
-    # Only the dialogs whose previous one changed, with their start: no join with the facts to find them.
-    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_previous (dialog {key}, started {ts}, previous {ts})")
-    for table in ("rollup_touched_hours", "rollup_repeat_hours"):
-        conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {table} (hour {ts})")
-    _empty(conn, "rollup_previous")
-    _empty(conn, "rollup_repeat_hours")
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_neighbours (dialog {key}, started {ts}, "
+                         f"previous {ts}, next {ts})")
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour {ts})")
+    _empty(conn, "rollup_neighbours")
     user = sql.bytewise("user_id", dialect)
-    null_touched = "EXISTS (SELECT 1 FROM rollup_touched_users WHERE user_id IS NULL)"
-    columns = "dialog, user_id, started, previous_started"
-    # Two selects, not one with OR: an IN alone is a hash semi-join; beside an OR it becomes a filter.
-    dialogs = (f"SELECT {columns} FROM {FACTS} WHERE user_id IN (SELECT user_id FROM rollup_touched_users) "
-               f"UNION ALL SELECT {columns} FROM {FACTS} WHERE user_id IS NULL AND {null_touched}")
-    if everyone:  # after the build's last step: every hour whose repeats changed is made again
-        dialogs = f"SELECT {columns} FROM {FACTS}"
+    columns = "dialog, user_id, started, previous_started, next_started"
+    dialogs = f"SELECT {columns} FROM {FACTS} WHERE user_id IN (SELECT user_id FROM rollup_touched_users)"
+    if everyone:  # after the build's last step: every hour whose dialogs' neighbours changed is made again
+        dialogs = f"SELECT {columns} FROM {FACTS} WHERE user_id IS NOT NULL"
         _empty(conn, "rollup_touched_hours")
+    order = f"OVER (PARTITION BY {user} ORDER BY started, dialog)"
+    changed = lambda a, b: f"({a} <> {b} OR ({a} IS NULL) <> ({b} IS NULL))"  # noqa: E731
     conn.exec_driver_sql(
-        f"INSERT INTO rollup_previous SELECT dialog, started, previous FROM (SELECT dialog, started, previous_started, "
-        f"LAG(started) OVER (PARTITION BY {user} ORDER BY started, dialog) AS previous FROM ({dialogs}) u) n "
-        f"WHERE previous_started <> previous OR (previous_started IS NULL) <> (previous IS NULL)")
-    conn.exec_driver_sql(f"INSERT INTO rollup_repeat_hours SELECT DISTINCT {hour_of('started', dialect)} FROM rollup_previous "
-                         f"WHERE {hour_of('started', dialect)} NOT IN (SELECT hour FROM rollup_touched_hours)")
-    conn.exec_driver_sql(f"UPDATE {FACTS} SET previous_started = p.previous FROM rollup_previous p "
-                         f"WHERE {FACTS}.dialog = p.dialog")
-    # Each user's repeat dialogs per month (``top_repeat_users`` reads the users with the most
-    # first): those of the users whose previous dialogs were set again.
-    _restate_user_repeats(conn, "" if everyone else " WHERE user_id IN (SELECT user_id FROM rollup_touched_users)")
+        f"INSERT INTO rollup_neighbours SELECT dialog, started, previous, next FROM (SELECT dialog, started, "
+        f"previous_started, next_started, LAG(started) {order} AS previous, LEAD(started) {order} AS next "
+        f"FROM ({dialogs}) u) n WHERE {changed('previous_started', 'previous')} OR {changed('next_started', 'next')}")
+    conn.exec_driver_sql(f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of('started', dialect)} "
+                         f"FROM rollup_neighbours")
+    conn.exec_driver_sql(f"UPDATE {FACTS} SET previous_started = p.previous, next_started = p.next "
+                         f"FROM rollup_neighbours p WHERE {FACTS}.dialog = p.dialog")
 
 
-def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = "rollup_touched_hours",
-                          only_stats: bool = False) -> None:
-    """Make again rollup_dialog_hours, rollup_dialog_values and rollup_resolution for the hours in
-    ``hours_table`` (``only_stats``: rollup_dialog_hours alone, where only previous dialogs, so
-    only the repeat counts, changed)."""
+def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = "rollup_touched_hours") -> None:
+    """Make again rollup_dialog_hours, rollup_dialog_values and rollup_resolution for the start
+    hours in ``hours_table`` from the facts of the dialogs that start in them, and the days that
+    hold them."""
     plus_hour = late_rows.next_hour("h.hour", dialect)
-    hours = (f"(SELECT DISTINCT hour FROM {hours_table}) h JOIN {FACTS} f "
-             f"ON f.started >= h.hour AND f.started < {plus_hour}")
-    for table in (DIALOG_HOURS, REPEATS) if only_stats else (DIALOG_HOURS, REPEATS, DIALOG_VALUES, RESOLUTION):
-        conn.exec_driver_sql(f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM {hours_table})")
-    stats = dialog_stats(dialect)
-    dims = ", ".join(f"f.{c}" for c in DIALOG_DIMENSIONS)
-    conn.exec_driver_sql(
-        f"INSERT INTO {DIALOG_HOURS} (hour, {', '.join(DIALOG_DIMENSIONS)}, {', '.join(stats)}) "
-        f"SELECT h.hour, {dims}, {', '.join(f'SUM({e})' for e in stats.values())} FROM {hours} "
-        f"GROUP BY h.hour, {dims}")
-    _restate_dialog_sums(conn, dialect, f"SELECT hour FROM {hours_table}")
-    # Summed, not filtered on the flag: the planner cannot estimate that filter and would scan the facts.
-    previous_hour = hour_of("f.previous_started", dialect)
-    conn.exec_driver_sql(
-        f"INSERT INTO {REPEATS} (hour, previous_hour, n) SELECT h.hour, {previous_hour}, SUM({repeat_flag(dialect)}) "
-        f"FROM {hours} GROUP BY h.hour, {previous_hour} HAVING SUM({repeat_flag(dialect)}) > 0")
-    if only_stats:
-        return
-    conn.exec_driver_sql(
-        f"INSERT INTO {RESOLUTION} (hour, bucket, n) SELECT h.hour, {resolution_bucket(dialect)}, COUNT(*) "
-        f"FROM {hours} WHERE first_resolved IS NOT NULL GROUP BY 1, 2")
-    # The parts of the dialogs that started in these hours, gathered once for the three dimensions
-    # (a dialog's parts lie at or after its start hour).
-    part_columns = ["dialog", *DIALOG_DIMENSIONS, "escalated_any", "first_resolved", "converted_any"]
-    # The dialogs first, counted (ANALYZE) so that the planner looks their parts up by the dialog
-    # index: guessing a start hour holds a ninth of the facts, it would hash every part instead.
-    for table in ("rollup_value_dialogs", "rollup_value_parts"):
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-    conn.exec_driver_sql(f"CREATE TEMP TABLE rollup_value_dialogs AS SELECT h.hour, f.dialog FROM {hours}")
+    # The hours' dialogs first, and both counted (ANALYZE): guessing an hour holds a third of the
+    # facts, the planner would hash every fact and every touch instead of reading the hours' by index.
+    hours = f"(SELECT DISTINCT hour FROM {hours_table}) h"
+    conn.exec_driver_sql("DROP TABLE IF EXISTS rollup_hour_facts")
+    conn.exec_driver_sql(f"CREATE TEMP TABLE rollup_hour_facts AS SELECT h.hour, f.* FROM {hours} "
+                         f"JOIN {FACTS} f ON f.started >= h.hour AND f.started < {plus_hour}")
     if dialect == "postgresql":
-        conn.exec_driver_sql("ANALYZE rollup_value_dialogs")
+        conn.exec_driver_sql(f"ANALYZE {hours_table}")
+        conn.exec_driver_sql("ANALYZE rollup_hour_facts")
+    facts = "rollup_hour_facts f"
+    for table in (DIALOG_HOURS, DIALOG_VALUES, RESOLUTION):
+        conn.exec_driver_sql(f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM {hours_table})")
+    measures = dialog_measures(dialect)
+    names, sums = ", ".join(measures), ", ".join(f"SUM({e})" for e in measures.values())
+    conn.exec_driver_sql(f"INSERT INTO {DIALOG_HOURS} (hour, {names}) SELECT hour, {sums} FROM {facts} GROUP BY hour")
+    # The touches of those dialogs, found by their start hour (one index range an hour).
+    touched = (f"(SELECT x.dimension, x.value, f.* FROM {hours} JOIN {TOUCHES} x ON x.dialog_started >= h.hour "
+               f"AND x.dialog_started < {plus_hour} JOIN {facts} ON f.dialog = x.dialog) x")
+    conn.exec_driver_sql(f"INSERT INTO {DIALOG_VALUES} (hour, dimension, value, {names}) SELECT hour, dimension, "
+                         f"value, {sums} FROM {touched} GROUP BY hour, dimension, value")
+    bucket = resolution_bucket(dialect)
     conn.exec_driver_sql(
-        f"CREATE TEMP TABLE rollup_value_parts AS SELECT v.hour, {', '.join(f'p.{c}' for c in part_columns)} "
-        f"FROM rollup_value_dialogs v JOIN {DIALOGS} p ON p.dialog = v.dialog AND p.hour >= v.hour")
-    outcomes = ", ".join(f"MAX({e}) AS {c}" for c, e in VALUE_OUTCOMES.items())
-    for dimension in DIALOG_DIMENSIONS:
-        conn.exec_driver_sql(
-            f"INSERT INTO {DIALOG_VALUES} (hour, dimension, value, {', '.join(VALUE_OUTCOMES)}) "
-            f"SELECT hour, '{dimension}', value, {', '.join(f'SUM({c})' for c in VALUE_OUTCOMES)} FROM ("
-            f"SELECT hour, dialog, {dimension} AS value, {outcomes} FROM rollup_value_parts "
-            f"GROUP BY hour, dialog, {dimension}) v GROUP BY 1, 2, 3")
+        f"INSERT INTO {RESOLUTION} (hour, dimension, value, bucket, n) SELECT hour, '{ALL}', NULL, {bucket}, COUNT(*) "
+        f"FROM {facts} WHERE first_resolved IS NOT NULL GROUP BY hour, {bucket}")
+    conn.exec_driver_sql(
+        f"INSERT INTO {RESOLUTION} (hour, dimension, value, bucket, n) SELECT hour, dimension, value, {bucket}, "
+        f"COUNT(*) FROM {touched} WHERE first_resolved IS NOT NULL GROUP BY hour, dimension, value, {bucket}")
+    _restate_dialog_daily(conn, dialect, f"SELECT hour FROM {hours_table}")
 
 
 @dataclass
@@ -812,7 +729,7 @@ def _ensure_tables(engine: sa.Engine, schema: Schema) -> None:
 
 def _recreate(engine: sa.Engine, schema: Schema) -> None:
     with engine.begin() as conn:
-        for table in (*TABLES, *rule_records.TABLES, *service_rollups.TABLES):
+        for table in (*TABLES, *RETIRED, *rule_records.TABLES, *service_rollups.TABLES):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     _ensure_tables(engine, schema)
 
@@ -855,23 +772,6 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             _recreate(engine, schema)  # the tables' shape follows this code's version
             state = None
         else:
-            if not schema.has_table(USER_REPEATS):
-                # Rollups kept while the repeats were counted per user over all time: per month now.
-                with _step(engine) as conn:
-                    for statement in _user_repeats_ddl(schema, engine.dialect.name):
-                        conn.exec_driver_sql(statement)
-                    _restate_user_repeats(conn)
-            if not all(schema.has_table(t) for t in SUMMED):
-                # Rollups kept before these tables: made from the hours at once.
-                with _step(engine) as conn:
-                    dialect = engine.dialect.name
-                    for table in SUMMED:
-                        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-                    for statement in _summed_ddl(schema, dialect):
-                        conn.exec_driver_sql(statement)
-                    _restate_dialog_sums(conn, dialect, f"SELECT hour FROM {DIALOG_HOURS}")
-                    _restate_message_totals(conn, "1 = 1")
-                    _restate_dimension_months(conn)
             _ensure_tables(engine, schema)  # the triggers, should someone have dropped them
         target = floor_hour((now or datetime.now(timezone.utc).replace(tzinfo=None)) - GRACE)
         rebuild = full or state is None or not state.usable(schema) or None in state.dirty_hours
@@ -905,8 +805,8 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                     _aggregate(conn, schema, watermark, upper, previous=not whole)
                     _roll_days(conn, schema, watermark, upper, upper)
                     if upper >= target and whole:
-                        _restate_previous(conn, schema, everyone=True)
-                        _restate_dialog_hours(conn, conn.dialect.name, "rollup_repeat_hours", only_stats=True)
+                        _restate_neighbours(conn, schema, everyone=True)
+                        _restate_dialog_hours(conn, conn.dialect.name)
                     _write_state(conn, schema, upper, "building" if upper < target else "ready")
                 report.new_hours += int((upper - watermark) / HOUR)
                 watermark = upper
@@ -915,8 +815,8 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             if report.new_hours == 0:  # nothing new: still mark the refresh (and a built first build) ready
                 with _step(engine) as conn:
                     if whole:
-                        _restate_previous(conn, schema, everyone=True)
-                        _restate_dialog_hours(conn, conn.dialect.name, "rollup_repeat_hours", only_stats=True)
+                        _restate_neighbours(conn, schema, everyone=True)
+                        _restate_dialog_hours(conn, conn.dialect.name)
                     _write_state(conn, schema, watermark, "ready")
             if progress and report.new_hours > 24:
                 progress(1.0, "recording the alert rules on the service tables")
@@ -989,6 +889,10 @@ def _local_unit(utc: datetime, unit: str, zone: ZoneInfo) -> date:
     return local.replace(day=1) if unit == "month" else local
 
 
+# The Filters fields that narrow conversation rows by a dimension.
+FILTERED_DIMENSIONS = ("platforms", "intents", "models")
+
+
 @dataclass(frozen=True)
 class Plan:
     """Where a query over ``filters`` reads: the whole hours of ``rolled`` (naive UTC, [lo, hi))
@@ -1000,6 +904,10 @@ class Plan:
     late: tuple[datetime, ...] = ()
     reason: str = ""
     building: bool = False
+    # What the rollups hold, whatever the range: every hour before ``watermark`` (None where they
+    # cannot answer), but the ``dirty`` hours' late rows. The dialogs' facts read by these.
+    watermark: datetime | None = None
+    dirty: tuple[datetime, ...] = ()
 
     @property
     def path(self) -> str:
@@ -1085,13 +993,13 @@ def plan(engine: sa.Engine, schema: Schema, filters: Filters) -> Plan:
         return Plan(filters, reason="rollups not built for this schema")
     if None in state.dirty_hours or len(state.dirty_hours) > MAX_DIRTY_HOURS:
         return Plan(filters, reason="many late rows pending", building=state.status == "building")
+    kept = {"building": state.status == "building", "watermark": state.watermark, "dirty": state.dirty_hours}
     start, end = filters.utc_bounds()
     lo, hi = ceil_hour(start), min(floor_hour(end), state.watermark)
-    building = state.status == "building"
     if hi <= lo:
-        return Plan(filters, reason="no whole hour rolled up", building=building)
+        return Plan(filters, reason="no whole hour rolled up", **kept)
     late = tuple(h for h in state.dirty_hours if lo <= h < hi)
-    return Plan(filters, (lo, hi), late, building=building)
+    return Plan(filters, (lo, hi), late, **kept)
 
 
 _current: contextvars.ContextVar[Plan | None] = contextvars.ContextVar("rollup_plan", default=None)
@@ -1130,7 +1038,7 @@ def plan_buckets(engine: sa.Engine, schema: Schema, filters: Filters, unit: str,
     hours (a rolled-up hour would straddle two local buckets)."""
     chosen = (planner or plan)(engine, schema, filters)
     if chosen.rolled and (unit in ("minute", "10min") or not chosen.whole_hour_offsets()):
-        return Plan(filters, reason="buckets finer than the rolled-up hours", building=chosen.building)
+        return replace(chosen, rolled=None, late=(), reason="buckets finer than the rolled-up hours")
     return chosen
 
 
@@ -1325,208 +1233,6 @@ def raw_timed_source(filters: Filters, schema: Schema, dialect: str) -> Source:
     return Source(f"SELECT {columns} FROM {CM} {where} AND {TIMED}", params)
 
 
-# The Filters fields that narrow conversation rows by a dimension.
-FILTERED_DIMENSIONS = ("platforms", "intents", "models")
-
-
-def facts_answer(plan: Plan) -> bool:
-    """Whether rollup_dialog_facts can give the dialogs of ``plan``: rolled-up hours in the range,
-    no late rows among them, no dimension filter (a dialog's rows can differ in those)."""
-    return bool(plan.rolled) and not plan.late and not any(getattr(plan.filters, f) for f in FILTERED_DIMENSIONS)
-
-
-def _edges(plan: Plan, schema: Schema, dialect: str) -> tuple[str, dict]:
-    """The WITH clauses shared by the facts readers: ``edge_rows``, the raw rows of the plan's
-    raw ranges as dialog parts; ``edges``, the dialogs that cross the rolled-up hours' edges
-    (found by a start within ``LONG_DIALOG`` before the edge, or among the long dialogs) or have
-    such rows; ``edge_facts``, those dialogs grouped from their rolled-up parts and raw rows
-    (their facts within the range)."""
-    lo, hi = plan.rolled
-    raw = dialog_part_source(Plan(plan.filters, None, reason="edges"), schema, dialect, ranges=plan.raw_ranges())
-    params = {**raw.params, "fa_lo": bind_timestamp(lo, dialect), "fa_hi": bind_timestamp(hi, dialect),
-              "fa_lo_span": bind_timestamp(lo - LONG_DIALOG, dialect),
-              "fa_hi_span": bind_timestamp(hi - LONG_DIALOG, dialect)}
-    columns = ", ".join(["dialog", *DIALOG_DIMENSIONS, *DIALOG_PART_COMBINE])
-    combined = ", ".join([*(f"{how}({c}) AS {c}" for c, how in DIALOG_PART_COMBINE.items()),
-                          *(f"MIN({c}) AS {c}" for c in DIALOG_DIMENSIONS)])
-    text = (f"WITH edge_rows AS ({raw.text}), "
-            f"edges AS (SELECT dialog FROM {FACTS} WHERE started >= :fa_lo_span AND started < :fa_lo "
-            f"AND last_seen >= :fa_lo UNION SELECT dialog FROM {FACTS} WHERE long_dialog = 1 AND started < :fa_lo "
-            f"AND last_seen >= :fa_lo UNION SELECT dialog FROM {FACTS} WHERE started >= :fa_hi_span "
-            f"AND started < :fa_hi AND last_seen >= :fa_hi UNION SELECT dialog FROM {FACTS} WHERE long_dialog = 1 "
-            f"AND started < :fa_hi AND last_seen >= :fa_hi UNION SELECT dialog FROM edge_rows), "
-            f"edge_facts AS (SELECT dialog, {combined} FROM (SELECT {columns} FROM {DIALOGS} "
-            f"WHERE hour >= :fa_lo AND hour < :fa_hi AND dialog IN (SELECT dialog FROM edges) "
-            f"UNION ALL SELECT * FROM edge_rows) parts GROUP BY dialog) ")
-    return text, params
-
-
-# The facts rows of dialogs that started in the rolled-up hours but are not wholly inside them:
-# those that end after them (started within LONG_DIALOG before their end, or long ones that
-# started earlier) and the edges'. Index lookups, never a scan of the range's dialogs.
-NOT_INSIDE = (f"(SELECT * FROM {FACTS} WHERE started >= :fa_hi_span AND started >= :fa_lo AND started < :fa_hi "
-              f"AND last_seen >= :fa_hi UNION ALL SELECT * FROM {FACTS} WHERE long_dialog = 1 AND started >= :fa_lo "
-              f"AND started < :fa_hi_span AND last_seen >= :fa_hi "
-              f"UNION ALL SELECT * FROM {FACTS} WHERE dialog IN (SELECT dialog FROM edges) "
-              f"AND started >= :fa_lo AND started < :fa_hi AND last_seen < :fa_hi) not_inside")
-
-
-# The facts rows of dialogs wholly inside the rolled-up hours (not an edge: see ``_edges``).
-INSIDE = (f"FROM {FACTS} WHERE started >= :fa_lo AND started < :fa_hi AND last_seen < :fa_hi "
-          f"AND dialog NOT IN (SELECT dialog FROM edges)")
-# The users with an edge dialog, looked up by the user_id index (an IN on the column itself); those
-# without a user apart (one partition to LAG, as NULL is), since NULL is never IN a list.
-EDGE_USERS = "(SELECT user_id FROM edge_facts WHERE user_id IS NOT NULL)"
-NULL_EDGE = "EXISTS (SELECT 1 FROM edge_facts WHERE user_id IS NULL)"
-NOT_EDGE_USER = f"(user_id NOT IN {EDGE_USERS} OR (user_id IS NULL AND NOT {NULL_EDGE}))"
-
-
-def _edge_users_inside(select: str) -> str:
-    """``select`` over the inside dialogs of the users with an edge dialog."""
-    return (f"SELECT {select} {INSIDE} AND user_id IN {EDGE_USERS} "
-            f"UNION ALL SELECT {select} {INSIDE} AND user_id IS NULL AND {NULL_EDGE}")
-
-
-def _lag_started(dialect: str) -> str:
-    """The start of the same user's dialog before, among the rows LAG runs over."""
-    return f"LAG(started) OVER (PARTITION BY {sql.bytewise('user_id', dialect)} ORDER BY started)"
-
-
-def dialog_fact_source(plan: Plan, schema: Schema, dialect: str, wanted: dict[str, str],
-                       previous: bool = False, users: list[str] | None = None) -> Source | None:
-    """One row per dialog of the filtered rows, mostly read as they are from rollup_dialog_facts:
-    a dialog whose rows all lie in the rolled-up hours of the range is its facts row; the few
-    others come from ``edge_facts`` (see ``_edges``). ``wanted``: output column → its expression
-    on a facts row (with ``started`` and ``user_id``). None where the facts cannot answer
-    (``facts_answer``).
-
-    ``previous`` adds ``previous_started``: the start of the same user's dialog before, among
-    the filtered rows' dialogs (as ``LAG`` over them would give). For a user none of whose
-    dialogs is an edge one, that is the facts' own ``previous_started`` when it lies in the
-    rolled-up hours (a previous dialog starting there has rows in the range; one starting
-    earlier is outside it, or it would cross the edge); the few users with an edge dialog are
-    ordered by ``LAG`` over their dialogs in the range. None for ``previous`` while a first build
-    runs (it sets ``previous_started`` at its end).
-
-    ``users`` (with ``previous``) keeps only the dialogs of those users and of the users with an
-    edge dialog, found by the user_id index."""
-    if not facts_answer(plan) or (previous and plan.building):
-        return None
-    edges, params = _edges(plan, schema, dialect)
-    select = ", ".join(f"{expr} AS {name}" for name, expr in wanted.items())
-    if not previous:
-        return Source(f"{edges}SELECT {select} {INSIDE} UNION ALL SELECT {select} FROM edge_facts", params)
-    only_users = ""
-    if users is not None:
-        params.update({f"fa_user_{i}": user for i, user in enumerate(users)})
-        only_users = f" AND user_id IN ({', '.join(f':fa_user_{i}' for i in range(len(users))) or 'NULL'})"
-    text = (f"{edges}SELECT {select}, CASE WHEN previous_started >= :fa_lo THEN previous_started END "
-            f"AS previous_started {INSIDE} AND {NOT_EDGE_USER}{only_users} "
-            f"UNION ALL SELECT e.*, {_lag_started(dialect)} AS previous_started FROM ({_edge_users_inside(select)} "
-            f"UNION ALL SELECT {select} FROM edge_facts) e")
-    return Source(text, params)
-
-
-def dialog_stat_source(plan: Plan, schema: Schema, dialect: str, repeats: bool = False,
-                       daily: bool | str = False, by_dimension: bool = True) -> Source | None:
-    """Rows with ``t``, the dialog's platform, intent and ai_model (its first values) and the
-    ``dialog_stats`` measures, whose sums are those of the filtered rows' dialogs: the hours'
-    statistics, less the dialogs not wholly inside the rolled-up hours (``t`` their start), plus
-    those dialogs as the range has them. ``t`` is an hour for most rows: local buckets need whole-hour
-    offsets. None where the facts cannot answer (``facts_answer``).
-
-    ``repeats`` adds the ``repeats`` measure (without it the column is left out), whose sums are
-    right per ``t`` (its correction rows carry no dimensions): the hours count a repeat by the
-    facts' previous dialog, which is the range's one unless that dialog started before the range
-    or the user has an edge dialog. The first: rollup_repeats counts a start hour's repeats by
-    their previous dialog's start hour, and the range starts on an hour, so those whose previous
-    dialog is earlier are a sum over the first week's hours (less the dialogs not inside, already
-    subtracted), never a read of the dialogs. The second: those users' other dialogs in the range
-    subtracted, then all counted by ``LAG`` over them, as in ``dialog_fact_source``. None for
-    ``repeats`` while a first build runs.
-
-    ``daily``: the whole UTC days of the hours' statistics from rollup_dialog_daily (``t`` the
-    day's start), as ``message_source``'s. Without ``by_dimension`` the hours come from their
-    totals over the dimensions (which are then NULL but in the corrections): for a reader that
-    does not split by them."""
-    if not facts_answer(plan) or (repeats and plan.building):
-        return None
-    edges, params = _edges(plan, schema, dialect)
-    stats = dialog_stats(dialect)
-    if not repeats:
-        stats.pop("repeats")
-    dims = ", ".join(DIALOG_DIMENSIONS)
-    edge_stats = {**stats, **({"repeats": "0"} if repeats else {})}  # edge_facts: counted below
-    days = plan.daily_runs(daily) if schema.has_table(DIALOG_DAILY) else []
-    hours = DIALOG_HOURS if by_dimension or not schema.has_table(DIALOG_TOTALS) else DIALOG_TOTALS
-    parts = []
-    for table, (lo, hi) in [*((DIALOG_DAILY, run) for run in days), *((hours, run) for run in plan.hourly_runs(days))]:
-        names = [f"fa_at_{bound:%Y%m%d%H}" for bound in (lo, hi)]
-        params.update({name: bind_timestamp(bound, dialect) for name, bound in zip(names, (lo, hi))})
-        parts.append(f"SELECT hour AS t, {dims}, {', '.join(stats)} FROM {table} "
-                     f"WHERE hour >= :{names[0]} AND hour < :{names[1]}")
-    text = (f"{edges}{' UNION ALL '.join(parts)} "
-            f"UNION ALL SELECT started, {dims}, {', '.join(f'-({e})' for e in stats.values())} FROM {NOT_INSIDE} "
-            f"UNION ALL SELECT started, {dims}, {', '.join(edge_stats.values())} FROM edge_facts")
-    if repeats:
-        only = lambda expr: ", ".join(expr if name == "repeats" else "0" for name in stats)  # noqa: E731
-        flag = repeat_flag(dialect)
-        no_dims = ", ".join(f"NULL AS {c}" for c in DIALOG_DIMENSIONS)
-        of_edge_users = _edge_users_inside(f"started, user_id, {dims}, previous_started")
-        params["fa_lo_week"] = bind_timestamp(plan.rolled[0] + timedelta(seconds=REPEAT_WINDOW_SECONDS), dialect)
-        text += (f" UNION ALL SELECT hour, {no_dims}, {only('-n')} FROM {REPEATS} WHERE hour >= :fa_lo "
-                 f"AND hour < :fa_hi AND hour < :fa_lo_week AND previous_hour < :fa_lo"
-                 f" UNION ALL SELECT started, {dims}, {only(flag)} FROM {NOT_INSIDE} WHERE previous_started < :fa_lo"
-                 f" UNION ALL SELECT started, {dims}, {only(f'-({flag})')} FROM ({of_edge_users}) mine "
-                 f"WHERE previous_started >= :fa_lo"
-                 f" UNION ALL SELECT started, {dims}, {only(flag)} FROM (SELECT started, {dims}, "
-                 f"{_lag_started(dialect)} AS previous_started FROM (SELECT started, user_id, {dims} "
-                 f"FROM ({of_edge_users}) mine UNION ALL SELECT started, user_id, {dims} FROM edge_facts) e) ranged")
-    return Source(text, params)
-
-
-def dialog_value_source(plan: Plan, schema: Schema, dialect: str, dimension: str) -> Source | None:
-    """Rows with ``value`` (of ``dimension``: platform, intent or ai_model) and the signed
-    ``VALUE_OUTCOMES`` whose sums per value are, among the filtered rows' dialogs, those with a row
-    of that value, and of them those with such a row escalated, resolved or converted: the start
-    hours' counts, less the dialogs not wholly inside the rolled-up hours (by all their parts), plus
-    those dialogs by their parts and raw rows in the range. None where the facts cannot answer
-    (``facts_answer``). Raises ``KeyError`` for another dimension."""
-    if not facts_answer(plan):
-        return None
-    if dimension not in DIALOG_DIMENSIONS:
-        raise KeyError(dimension)
-    column = dimension
-    edges, params = _edges(plan, schema, dialect)
-    params["fv_dimension"] = dimension
-    names = ", ".join(VALUE_OUTCOMES)
-    outcomes = ", ".join(f"MAX({e}) AS {c}" for c, e in VALUE_OUTCOMES.items())
-    negated = ", ".join(f"-{c}" for c in VALUE_OUTCOMES)
-    part_columns = ", ".join(["dialog", column, *DIALOG_PART_COMBINE])
-    text = (f"{edges}SELECT value, {names} FROM {DIALOG_VALUES} WHERE dimension = :fv_dimension "
-            f"AND hour >= :fa_lo AND hour < :fa_hi "
-            f"UNION ALL SELECT value, {negated} FROM (SELECT {column} AS value, {outcomes} FROM {DIALOGS} "
-            f"WHERE dialog IN (SELECT dialog FROM {NOT_INSIDE}) GROUP BY dialog, {column}) gone "
-            f"UNION ALL SELECT value, {names} FROM (SELECT {column} AS value, {outcomes} FROM ("
-            f"SELECT {part_columns} FROM {DIALOGS} WHERE hour >= :fa_lo AND hour < :fa_hi "
-            f"AND dialog IN (SELECT dialog FROM edges) UNION ALL SELECT {part_columns} FROM edge_rows) parts "
-            f"GROUP BY dialog, {column}) ranged")
-    return Source(text, params)
-
-
-def resolution_source(plan: Plan, schema: Schema, dialect: str) -> Source | None:
-    """Rows with ``t``, ``bucket`` and ``n`` (signed as in ``dialog_stat_source``): the histogram
-    of the resolved dialogs' resolution times, in milliseconds."""
-    if not facts_answer(plan):
-        return None
-    edges, params = _edges(plan, schema, dialect)
-    bucket = resolution_bucket(dialect)
-    text = (f"{edges}SELECT hour AS t, bucket, n FROM {RESOLUTION} WHERE hour >= :fa_lo AND hour < :fa_hi "
-            f"UNION ALL SELECT started, {bucket}, -1 FROM {NOT_INSIDE} WHERE first_resolved IS NOT NULL "
-            f"UNION ALL SELECT started, {bucket}, 1 FROM edge_facts WHERE first_resolved IS NOT NULL")
-    return Source(text, params)
-
-
 def histogram_percentiles(engine: sa.Engine, source: Source, groups: dict[str, str], fractions: dict[str, float],
                           params: dict | None = None, scale: float = 1.0,
                           value: Callable[[int], float] | None = None) -> "pd.DataFrame":
@@ -1558,18 +1264,6 @@ def histogram_percentiles(engine: sa.Engine, source: Source, groups: dict[str, s
                 row[label] = None if read is None else read * scale
             rows.append(row)
     return pd.DataFrame(rows, columns=names + ["count"] + list(fractions))
-
-
-def dialog_part_source(plan: Plan, schema: Schema, dialect: str,
-                       ranges: list[tuple[datetime, datetime]] | None = None) -> Source:
-    """Rows with dialog, the three dimensions and the per-part columns: grouped by dialog, the
-    dialogs of the filtered rows (see ``kpis.dialogs_subquery``)."""
-    dims = _columns_present(schema)
-    parts = dialog_part_columns(schema, dialect)
-    rolled = ", ".join(["dialog", *DIALOG_DIMENSIONS, *DIALOG_PART_COMBINE])
-    raw = ", ".join([f"{parts['dialog']} AS dialog", *(f"{dims[c]} AS {c}" for c in DIALOG_DIMENSIONS),
-                     *(f"{parts[c]} AS {c}" for c in DIALOG_PART_COMBINE)])
-    return _union(plan, schema, dialect, rolled, DIALOGS, raw, ranges=ranges)
 
 
 def percentiles(engine: sa.Engine, chosen: Plan, schema: Schema, groups: dict[str, str],

@@ -110,9 +110,9 @@ REQUIRED_TABLE = "conversation_metrics"
 # What data_access.rollups, rule_records and service_rollups keep in the same database (known here
 # so that discover reports it; a test holds the list to their TABLES).
 DERIVED_TABLES = ("rollup_messages", "rollup_latency", "rollup_dialogs", "rollup_state", "rollup_dirty_hours",
-                  "rollup_dialog_facts", "rollup_dialog_hours", "rollup_dialog_values", "rollup_resolution",
-                  "rollup_repeats", "rollup_user_month_repeats", "rollup_latency_p95", "rollup_messages_daily",
-                  "rollup_latency_daily", "rollup_dialog_daily", "rollup_dialog_hour_totals",
+                  "rollup_dialog_facts", "rollup_dialog_touches", "rollup_dialog_hours", "rollup_dialog_values",
+                  "rollup_resolution", "rollup_latency_p95", "rollup_messages_daily",
+                  "rollup_latency_daily", "rollup_dialog_daily",
                   "rollup_message_hour_totals", "rollup_dimension_months",
                   "rollup_rule_records", "rollup_rule_state", "rollup_service_dirty_hours",
                   "rollup_integration_hours", "rollup_integration_latency", "rollup_integration_latency_daily", "rollup_integration_state",

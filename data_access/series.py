@@ -8,9 +8,9 @@ from datetime import datetime
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import rollups, sql
+from data_access import dialogs, rollups, sql
 from data_access.filters import Filters
-from data_access.kpis import CM, dialogs_subquery
+from data_access.kpis import CM
 from data_access.schema import Schema
 
 # Option lists are capped: a dimension with more distinct values than this is not a filter
@@ -57,37 +57,21 @@ def filter_options(engine: sa.Engine, schema: Schema) -> FilterOptions:
                             for f, c in present.items()})
 
 
-def _dialogs_by_platform_rolled(chosen, engine, schema, filters, unit=None) -> pd.DataFrame:
+@rollups.reader(local_buckets=True)
+def dialogs_by_platform(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+                        unit: str | None = None) -> pd.DataFrame:
+    """Dialogs per time bucket (by dialog start, in the filters' timezone) and platform (a dialog
+    counts under each platform it has a message on).
+
+    Columns: ``bucket`` (datetime), ``platform``, ``dialogs``."""
     dialect = engine.dialect.name
     unit = unit or sql.bucket_for(filters)
-    source = rollups.dialog_stat_source(chosen, schema, dialect, daily=unit)
-    if source is None or unit in ("minute", "10min") or not chosen.whole_hour_offsets():
-        return dialogs_by_platform.raw(engine, schema, filters, unit)
+    source = dialogs.sums(chosen, schema, dialect, by="platform", daily=unit)
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, dialect, params)
     frame = sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket, COALESCE(platform, 'unknown') AS platform, SUM(dialogs) AS dialogs
+        SELECT {bucket} AS bucket, COALESCE(value, 'unknown') AS platform, SUM(dialogs) AS dialogs
         FROM ({source.text}) s GROUP BY 1, 2 HAVING SUM(dialogs) > 0 ORDER BY 1, 2""", params)
-    return _dialog_counts(frame)
-
-
-@rollups.served(_dialogs_by_platform_rolled)
-def dialogs_by_platform(engine: sa.Engine, schema: Schema, filters: Filters,
-                        unit: str | None = None) -> pd.DataFrame:
-    """Dialogs per time bucket (by dialog start, in the filters' timezone) and platform.
-
-    Columns: ``bucket`` (datetime), ``platform``, ``dialogs``. Summed over buckets and
-    platforms it equals the Dialogs KPI.
-    """
-    dialect = engine.dialect.name
-    unit = unit or sql.bucket_for(filters)
-    subquery, params = dialogs_subquery(filters, schema, dialect, extra=['MIN("platform") AS platform'])
-    bucket = sql.local_bucket("started", unit, filters, schema, CM, dialect, params)
-    frame = sql.read_frame(
-        engine,
-        f"SELECT {bucket} AS bucket, "
-        f"COALESCE(platform, 'unknown') AS platform, COUNT(*) AS dialogs "
-        f"FROM ({subquery}) d GROUP BY 1, 2 ORDER BY 1, 2", params)
     return _dialog_counts(frame)
 
 

@@ -118,8 +118,9 @@ def test_dialog_outcomes_trend(business_data):
     frame = business.dialog_outcomes_trend(*business_data, RANGE, "day")
     assert records(frame, ["bucket", "dialogs", "conversion_rate", "repeats", "repeat_rate", "resolved",
                            "median_resolution_s", "p90_resolution_s"]) == [
-        # A (300 s, converted) and B (600 s)
-        (pd.Timestamp("2026-11-01"), 2, 50.0, 0, 0.0, 2, 450.0, 300 + 0.9 * 300),
+        # A (300 s, converted) and B (600 s; u2's sZ started 12 hours before, the day before the
+        # range: a repeat, counted over all the user's dialogs)
+        (pd.Timestamp("2026-11-01"), 2, 50.0, 1, 50.0, 2, 450.0, 300 + 0.9 * 300),
         # C (u1 again, 23 h after A: a repeat, never resolved) and D (resolved at once)
         (pd.Timestamp("2026-11-02"), 2, 0.0, 1, 50.0, 1, 0.0, 0.0),
     ]
@@ -156,7 +157,8 @@ def test_resolution_histogram(business_data):
 def test_top_repeat_users(business_data):
     frame = business.top_repeat_users(*business_data, RANGE)
     assert records(frame, ["user_id", "dialogs", "repeat_dialogs", "last_dialog"]) == [
-        ("u1", 2, 1, pd.Timestamp("2026-11-02 09:00"))]
+        ("u1", 2, 1, pd.Timestamp("2026-11-02 09:00")),
+        ("u2", 1, 1, pd.Timestamp("2026-11-01 12:00"))]  # sB: sZ (before the range) 12 hours before
 
 
 def test_empty_range_gives_empty_frames(business_data):

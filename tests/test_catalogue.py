@@ -88,11 +88,13 @@ def test_a_formula_changed_in_the_catalogue_moves_tile_trend_alert_and_report(ra
     assert figures(rated) == expect(TOP1)
 
 
-def test_every_message_kpi_is_a_formula_over_declared_measures():
+def test_every_message_and_dialog_kpi_is_a_formula_over_declared_measures():
     for item in catalogue.KPIS.values():
         assert (item.formula is None) != (item.build is None), item.key
         if item.formula is not None:
-            assert item.level == "messages" and set(item.formula.measures) <= set(catalogue.MEASURE_NAMES)
+            declared = {"messages": catalogue.MEASURE_NAMES,
+                        "dialogs": (*catalogue.DIALOG_MEASURE_NAMES, *catalogue.YOUNG)}[item.level]
+            assert set(item.formula.measures) <= set(declared), item.key
 
 
 def test_alert_metrics_and_report_samples_are_declared_once():
@@ -108,7 +110,10 @@ def test_alert_metrics_and_report_samples_are_declared_once():
     for sample in shared:
         dens = {i.formula.terms()["den"] for i in catalogue.watched().values() if i.sample == sample}
         assert len(dens) == 1, sample
-    assert not set(samples) & {k for k in catalogue.watched()}  # a sample never overwrites a KPI's column
+    # A sample never overwrites a KPI's column, but with the same sum (the dialogs' count).
+    for sample in set(samples) & set(catalogue.watched()):
+        dens = {i.formula.terms()["den"] for i in catalogue.watched().values() if i.sample == sample}
+        assert dens == {catalogue.KPIS[sample].formula.terms()["total"]}, sample
 
 
 def test_an_unknown_measure_is_refused():

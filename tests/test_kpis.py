@@ -109,7 +109,7 @@ EXPECTED = {
     "conversion_rate": (25.0, 4, 0),
     "escalation_rate": (25.0, 4, 0),
     "median_resolution_time": (300.0, 3, 0),          # A 300 s, B 600 s, D 0 s
-    "repeat_contact_rate": (25.0, 4, 0),              # C: u1 again 23 h after A
+    "repeat_contact_rate": (50.0, 4, 0),              # C: u1 again 23 h after A; B: u2's sZ 12 h before
     "nps": (100 * (3 - 1) / 5, 5, 1),                 # 10, 9, 9 | 7 | 3; the 11 is ignored
     "avg_rps": (450 / (3 * 60), 3, 0),
     "peak_rps": (240 / 60, 3, 0),

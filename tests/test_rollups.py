@@ -20,11 +20,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from data_access import ai, alerts, business, kpis, logs, operational, reports, rollups, rule_records, series, service_rollups, sla
+from data_access import ai, alerts, business, dialogs, kpis, logs, sql, operational, reports, rollups, rule_records, series, service_rollups, sla
 from data_access.alert_rules import load_rules
 from data_access.demo import DemoSpec, load
 from data_access.engine import make_engine
-from data_access.filters import Filters
+from data_access.filters import Filters, bind_timestamp
 from data_access.schema import discover
 from tests.conftest import insert
 
@@ -121,6 +121,7 @@ def _queries():
         "cost_outcomes_platform": lambda e, s, f: ai.cost_outcomes(e, s, f, "platform"),
         "dialogs_by_platform": lambda e, s, f: series.dialogs_by_platform(e, s, f),
         "report_series": lambda e, s, f: reports.message_series(e, s, f, "day"),
+        "report_dialog_series": lambda e, s, f: reports.dialog_series(e, s, f, "day"),
         "integrations": lambda e, s, f: operational.integrations(e, s, f),
         "service_status": lambda e, s, f: operational.service_status(e, s, f),
         "status_intervals": lambda e, s, f: operational.status_intervals(e, s, f),
@@ -367,37 +368,9 @@ def test_a_late_dialog_makes_the_users_next_one_a_repeat_contact(rolled_engine):
     _check_all(engine, sets, only=only)
 
 
-def test_rollups_kept_before_the_summed_tables_make_them_at_the_next_refresh(rolled_engine):
-    """A database rolled up by a version without rollup_dialog_daily and the dialogs' and messages'
-    hour totals reads the hours until the next refresh, which makes the tables from them at once
-    (no rebuild)."""
-    engine = rolled_engine
-    sets = [Filters.for_dates(date(2026, 3, 1), date(2026, 3, 31)), Filters.for_dates(date(2026, 3, 9), date(2026, 3, 22),
-                                                                                         tz="Europe/Berlin")]
-    only = ("kpis", "dialog_outcomes_trend", "dialogs_by_platform", "conversion_by_platform", "cost_outcomes_model",
-            "csat_trend", "report_series")
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"DROP TABLE {rollups.DIALOG_DAILY}")
-        conn.exec_driver_sql(f"DROP TABLE {rollups.DIALOG_TOTALS}")
-        conn.exec_driver_sql(f"DROP TABLE {rollups.MESSAGE_TOTALS}")
-        conn.exec_driver_sql(f"DROP TABLE {rollups.DIMENSION_MONTHS}")
-    options = series.filter_options(engine, discover(engine))
-    _check_all(engine, sets, only=only)
-    report = rollups.refresh(engine, now=NOW)
-    assert series.filter_options(engine, discover(engine)) == options
-    assert (report.full, report.new_hours) == (False, 0)
-    with engine.connect() as conn:
-        days = conn.exec_driver_sql(f"SELECT COUNT(DISTINCT hour) FROM {rollups.DIALOG_DAILY}").scalar()
-        hours = [conn.exec_driver_sql(f"SELECT COUNT(DISTINCT hour) FROM {table}").scalar()
-                 for table in (rollups.DIALOG_TOTALS, rollups.DIALOG_HOURS, rollups.MESSAGE_TOTALS, rollups.MESSAGES)]
-    assert days == 30  # 2 March to 31 March, the last day in part
-    assert hours[0] == hours[1] > 0 and hours[2] == hours[3] > 0
-    _check_all(engine, sets, only=only)
-
-
-def test_dialogs_crossing_the_rolled_up_hours_edges_count_by_the_range(rolled_engine):
-    """A dialog that starts in the range's rolled-up hours and ends after them (read from its parts
-    and raw rows), whose previous dialog lies before the range: not a repeat within the range."""
+def test_dialogs_crossing_the_range_count_where_they_start(rolled_engine):
+    """A dialog that starts in the range and ends after it, whose previous dialog lies before the
+    range (a repeat, over all the user's dialogs), and a session id reused over weeks."""
     engine = rolled_engine
     row = {"platform": "web", "intent": "refund", "response_time_ms": 900, "tokens_used": 10,
            "cost_usd": Decimal("0.0010"), "ai_model": "gpt-4o", "user_id": "crosses-the-end"}
@@ -405,7 +378,7 @@ def test_dialogs_crossing_the_rolled_up_hours_edges_count_by_the_range(rolled_en
         {**row, "id": str(uuid.uuid4()), "timestamp": datetime(2026, 3, 20, 10), "session_id": "before"},
         *({**row, "id": str(uuid.uuid4()), "timestamp": datetime(2026, 3, 24, 10, 30) + timedelta(minutes=m),
            "session_id": "across"} for m in (0, 50)),
-        # And a session id reused over weeks (one dialog, far longer than rollups.LONG_DIALOG) by another user.
+        # And a session id reused over weeks (one dialog) by another user.
         *({**row, "id": str(uuid.uuid4()), "user_id": "reuses-a-session", "timestamp": datetime(2026, 3, d, 9),
            "session_id": "weeks-long"} for d in (3, 23, 25))])
     rollups.refresh(engine, now=NOW)
@@ -417,30 +390,46 @@ def test_dialogs_crossing_the_rolled_up_hours_edges_count_by_the_range(rolled_en
                                    "breakdown_intent", "resolution_histogram"))
 
 
-@pytest.mark.parametrize("batch, most", [(3, 10_000), (3, 6)])
-def test_top_repeat_users_read_by_rounds_equal_the_raw_rows(rolled_engine, monkeypatch, batch, most):
-    """Small rounds: the reading stops once no user left can reach the list (or, past ``most``
-    users, groups every dialog instead); both give the raw answer."""
-    monkeypatch.setattr(business, "REPEAT_USERS_BATCH", batch)
-    monkeypatch.setattr(business, "REPEAT_USERS_MOST", most)
-    # Users whose repeats run from February into March: a range across the months sums both lists.
-    row = {"platform": "web", "intent": "refund", "response_time_ms": 900, "tokens_used": 10,
-           "cost_usd": Decimal("0.0010"), "ai_model": "gpt-4o"}
-    insert(rolled_engine, "conversation_metrics", [
-        {**row, "id": str(uuid.uuid4()), "user_id": f"across-{u}", "session_id": f"across-{u}-{day}",
-         "timestamp": datetime(2026, 2, 10, 9) + timedelta(days=day, hours=u)}
-        for u in range(6) for day in range(0, 30 - 3 * u, 1 + u % 3)])
-    rollups.refresh(rolled_engine, now=NOW)
-    with rolled_engine.connect() as conn:
-        months = conn.exec_driver_sql(f"SELECT COUNT(DISTINCT hour) FROM {rollups.USER_REPEATS}").scalar()
-    assert months == 2
+def _facts_equal_a_grouping_from_scratch(engine) -> None:
+    """rollup_dialog_facts holds exactly the facts of the rows before the watermark, grouped anew."""
+    schema = discover(engine)
+    watermark = rollups.read_state(engine).watermark
+    raw = dialogs.raw_facts(schema, engine.dialect.name, {}, {}, where=f'WHERE {sql.TS} < :wm')
+    columns = ", ".join(dialogs.FACT_COLUMNS)
+    read = lambda text: pd.read_sql(sa.text(f"SELECT {columns} FROM {text} ORDER BY dialog"), engine,  # noqa: E731
+                                    params={"wm": bind_timestamp(watermark, engine.dialect.name)})
+    kept, fresh = read(rollups.FACTS), read(f"({raw}) f")
+    for frame in (kept, fresh):
+        for column in ("started", "last_seen", "first_resolved", "previous_started", "next_started"):
+            frame[column] = pd.to_datetime(frame[column], utc=True, format="mixed")
+        for column in ("converted_any", "escalated_any", "cost_e4", "messages"):
+            frame[column] = pd.to_numeric(frame[column])
+    assert len(kept) > 100
+    pd.testing.assert_frame_equal(kept, fresh, check_dtype=False)
 
-    sets = [*_filter_sets(rolled_engine, 6, seed=7), Filters(datetime(2026, 2, 20), datetime(2026, 3, 6)),
-            Filters.for_dates(date(2026, 2, 1), date(2026, 3, 31), tz="Europe/Berlin")]
-    with logs.recording() as records:
-        _check_all(rolled_engine, sets, only=("top_repeat_users",))
-    statements = [r for r in records if r["query"] == "top_repeat_users" and r["path"] == "rollups + raw"]
-    assert statements, "the rolled-up sets read the rollups"
+
+def test_dialog_facts_equal_a_grouping_from_scratch_after_every_step(rolled_engine):
+    """After the first build, late rows (a dialog extended, a new one between two of a user's) and
+    new hours, the kept facts are those of the rows grouped from scratch."""
+    engine = rolled_engine
+    _facts_equal_a_grouping_from_scratch(engine)
+    row = {"platform": "web", "intent": "refund", "response_time_ms": 900, "tokens_used": 10,
+           "cost_usd": Decimal("0.0010"), "ai_model": "gpt-4o", "user_id": "steps"}
+    insert(engine, "conversation_metrics", [
+        {**row, "timestamp": datetime(2026, 3, 12, 8), "session_id": "steps-1"},
+        {**row, "timestamp": datetime(2026, 3, 14, 8), "session_id": "steps-3"}])
+    rollups.refresh(engine, now=NOW)
+    _facts_equal_a_grouping_from_scratch(engine)
+    insert(engine, "conversation_metrics", [
+        {**row, "timestamp": datetime(2026, 3, 13, 8), "session_id": "steps-2", "intent": "billing"},
+        {**row, "timestamp": datetime(2026, 3, 16, 8), "session_id": "steps-1", "escalated": True},
+        {**row, "timestamp": datetime(2026, 3, 31, 15, 30), "session_id": "steps-4"}])
+    rollups.refresh(engine, now=NOW)
+    _facts_equal_a_grouping_from_scratch(engine)
+    rollups.refresh(engine, now=NOW + timedelta(hours=1))
+    _facts_equal_a_grouping_from_scratch(engine)
+    _check_all(engine, [Filters.for_dates(date(2026, 3, 10), date(2026, 3, 31), intents=("billing",))],
+               only=("kpis", "breakdown_intent", "top_repeat_users"))
 
 
 def test_rows_arriving_during_a_refresh_are_not_lost(postgres, monkeypatch):
@@ -502,19 +491,19 @@ def test_an_interrupted_first_build_answers_exactly_and_resumes(engine, monkeypa
 
 
 def test_a_first_build_resumed_for_its_last_hours_analyses_the_tables(engine, monkeypatch):
-    """Interrupted as it set every dialog's previous one, the build resumes with its last day's
+    """Interrupted as it set every dialog's neighbours, the build resumes with its last day's
     hours alone; when it ends, the tables it filled are analysed (the facts vacuumed on
     PostgreSQL), as after a build in one go."""
     load(engine, DemoSpec(days=3, scale=0.05, seed=5, end=END), roll_up=False)
-    original_previous, original_analyze, analysed = rollups._restate_previous, rollups._analyze, []
+    original_neighbours, original_analyze, analysed = rollups._restate_neighbours, rollups._analyze, []
 
     def interrupt_the_first_time(conn, schema, everyone=False):
         if everyone and not analysed:
             analysed.append("interrupted")
             raise KeyboardInterrupt
-        return original_previous(conn, schema, everyone)
+        return original_neighbours(conn, schema, everyone)
 
-    monkeypatch.setattr(rollups, "_restate_previous", interrupt_the_first_time)
+    monkeypatch.setattr(rollups, "_restate_neighbours", interrupt_the_first_time)
     monkeypatch.setattr(rollups, "_analyze", lambda engine, *tables: analysed.append(tables) or original_analyze(engine, *tables))
     with pytest.raises(KeyboardInterrupt):
         rollups.refresh(engine, now=NOW)

@@ -1,0 +1,328 @@
+"""Dialogs as facts: one row per dialog, made from all its messages, counted where it starts.
+
+A dialog's facts (``FACTS``): its start and end, user, first platform, intent and model, when it
+was first resolved, whether it converted or escalated, its cost and messages, and the starts of
+the same user's dialogs before and after it. A range's dialogs are those that start in it; a
+platform, intent or model filter keeps those with at least one message of that value (the values a
+dialog touches). Every dialog KPI, trend and breakdown sums the catalogue's dialog measures
+(``catalogue.dialog_measures``) over those dialogs.
+
+Two sources give the same rows:
+
+- the reference (``kept`` False: no usable rollups, a first build, late rows pending, or
+  ``rollups.raw_reference``): the facts grouped from all the raw rows on the fly;
+- the kept facts (``rollup_dialog_facts`` and ``rollup_dialog_touches``, made by the rollups'
+  refresh), with the tail: the dialogs with rows after the watermark, and the dialogs of their
+  users that may have a new neighbour, made again from their kept facts and those rows.
+
+``sums`` adds, where it can, the measures' sums per start hour (``rollup_dialog_hours``, per UTC
+day ``rollup_dialog_daily``, per value ``rollup_dialog_values``): the whole hours of the range read
+from them, less the tail's kept facts, plus the tail and the facts of the range's partial hours.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from data_access import catalogue, late_rows, rollups, sql
+from data_access.catalogue import CM, YOUNG, dialog_measures
+from data_access.filters import DIMENSIONS as FILTER_DIMENSIONS, bind_timestamp
+from data_access.rollups import ALL, DIALOG_DAILY, DIALOG_HOURS, DIALOG_VALUES, FACTS, RESOLUTION, TOUCHES, Plan, Source
+from data_access.schema import Schema
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FACT_COLUMNS = ("dialog", "started", "last_seen", "user_id", "platform", "intent", "ai_model", "first_resolved",
+                "converted_any", "escalated_any", "cost_e4", "messages", "previous_started", "next_started")
+# The filter fields and dimensions a dialog can touch: Filters field → column.
+TOUCHED = FILTER_DIMENSIONS[CM]
+WEEK = timedelta(seconds=catalogue.REPEAT_WINDOW_SECONDS)
+
+
+def now() -> datetime:
+    """The clock (naive UTC) that tells a young dialog (``young_since``)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def young_since() -> datetime:
+    """Dialogs that start at or after this (a week before the current hour) are young: whether
+    their user comes back within the week is not known yet."""
+    return rollups.floor_hour(now()) - WEEK
+
+
+def kept(plan: Plan) -> bool:
+    """Whether the kept facts answer for ``plan``: rollups usable, no first build running and no
+    late rows pending (a late row can change a dialog of any earlier start)."""
+    return plan.watermark is not None and not plan.building and not plan.dirty
+
+
+def _filtered(plan: Plan, schema: Schema) -> dict[str, tuple[str, ...]]:
+    """The filtered dimensions the database has: column → values."""
+    return {column: tuple(getattr(plan.filters, field)) for field, column in TOUCHED.items()
+            if getattr(plan.filters, field) and schema.has(CM, column)}
+
+
+def _bounds(plan: Plan, dialect: str, params: dict) -> None:
+    lo, hi = plan.filters.utc_bounds()
+    params.update({"dl_lo": bind_timestamp(lo, dialect), "dl_hi": bind_timestamp(hi, dialect),
+                   "young_since": bind_timestamp(young_since(), dialect)})
+
+
+def _values(prefix: str, values: tuple[str, ...], params: dict) -> str:
+    names = [f"{prefix}_{i}" for i in range(len(values))]
+    params.update(zip(names, values))
+    return ", ".join(f":{n}" for n in names)
+
+
+# --- the reference: the facts grouped from the raw rows -------------------------------------------
+
+def raw_facts(schema: Schema, dialect: str, filtered: dict[str, tuple[str, ...]], params: dict,
+              where: str = "") -> str:
+    """Every dialog's facts from all the raw rows (``where``: those rows only), with
+    ``hit_<column>`` (1 where the dialog has a message of a filtered value) per filtered column."""
+    parts = rollups.dialog_part_columns(schema, dialect)
+    dims = rollups._columns_present(schema)
+    combined = [f"{how}({parts[c]}) AS {c}" for c, how in rollups.DIALOG_PART_COMBINE.items()]
+    combined += [f"MIN({dims[c]}) AS {c}" for c in rollups.DIALOG_DIMENSIONS]
+    combined += [f"MAX(CASE WHEN {dims[c]} IN ({_values(f'dl_raw_{c}', v, params)}) THEN 1 ELSE 0 END) AS hit_{c}"
+                 for c, v in filtered.items()]
+    user = sql.bytewise("user_id", dialect)
+    order = f"OVER (PARTITION BY {user} ORDER BY started, dialog)"
+    return (f"SELECT g.*, CASE WHEN user_id IS NOT NULL THEN LAG(started) {order} END AS previous_started, "
+            f"CASE WHEN user_id IS NOT NULL THEN LEAD(started) {order} END AS next_started FROM ("
+            f"SELECT {parts['dialog']} AS dialog, {', '.join(combined)} FROM {CM} {where} GROUP BY 1) g")
+
+
+def _raw_rows(plan: Plan, schema: Schema, dialect: str, columns: dict[str, str], by: str | None,
+              params: dict) -> str:
+    filtered = _filtered(plan, schema)
+    facts = raw_facts(schema, dialect, filtered, params)
+    hits = "".join(f" AND f.hit_{c} = 1" for c in filtered)
+    select = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
+    where = f"WHERE f.started >= :dl_lo AND f.started < :dl_hi{hits}"
+    if by is None:
+        return f"SELECT {select} FROM ({facts}) f {where}"
+    key = rollups.dialog_part_columns(schema, dialect)["dialog"]
+    touched = f"SELECT DISTINCT {key} AS dialog, {rollups._columns_present(schema)[by]} AS value FROM {CM}"
+    return f"SELECT {select}, x.value AS value FROM ({facts}) f JOIN ({touched}) x ON x.dialog = f.dialog {where}"
+
+
+# --- the kept facts and the tail ------------------------------------------------------------------
+
+def _tail(plan: Plan, schema: Schema, dialect: str, params: dict) -> str:
+    """The WITH clauses of the tail: ``tail_rows`` (the raw rows after the watermark as dialog
+    parts), ``fresh`` (the facts, made again, of their dialogs and of the other dialogs their users
+    started in the week before the watermark, whose neighbours may be new) and ``fresh_touches``
+    (the values those dialogs touch)."""
+    params.update({"dl_wm": bind_timestamp(plan.watermark, dialect),
+                   "dl_week": bind_timestamp(plan.watermark - WEEK, dialect)})
+    parts = rollups.dialog_part_columns(schema, dialect)
+    dims = rollups._columns_present(schema)
+    combine = rollups.DIALOG_PART_COMBINE
+    part_names = ["dialog", *combine, *rollups.DIALOG_DIMENSIONS]
+    raw = ", ".join([*(f"{parts[c]} AS {c}" for c in ["dialog", *combine]),
+                     *(f"{dims[c]} AS {c}" for c in rollups.DIALOG_DIMENSIONS)])
+    grouped = ", ".join([*(f"{how}({c}) AS {c}" for c, how in combine.items()),
+                         *(f"MIN({c}) AS {c}" for c in rollups.DIALOG_DIMENSIONS)])
+    base = [c for c in FACT_COLUMNS if c not in ("previous_started", "next_started")]
+    listed = ", ".join(base)
+    user = sql.bytewise("user_id", dialect)
+    order = f"OVER (PARTITION BY {user} ORDER BY started, dialog)"
+    touched = " UNION ".join(f"SELECT dialog, '{c}' AS dimension, {c} AS value FROM tail_rows"
+                             for c in rollups.DIALOG_DIMENSIONS)
+    return (f"WITH tail_rows AS (SELECT {raw} FROM {CM} WHERE {sql.TS} >= :dl_wm), "
+            f"tail_facts AS (SELECT dialog, {grouped} FROM (SELECT {', '.join(part_names)} FROM tail_rows "
+            f"UNION ALL SELECT {', '.join(part_names)} FROM {FACTS} WHERE dialog IN (SELECT dialog FROM tail_rows)) p "
+            f"GROUP BY dialog), "
+            f"moved AS (SELECT {listed}, previous_started AS kept_previous, next_started AS kept_next FROM {FACTS} "
+            f"WHERE user_id IN (SELECT user_id FROM tail_facts) AND started >= :dl_week "
+            f"AND dialog NOT IN (SELECT dialog FROM tail_facts) "
+            f"UNION ALL SELECT {', '.join(f't.{c}' for c in base)}, k.previous_started, k.next_started "
+            f"FROM tail_facts t LEFT JOIN {FACTS} k ON k.dialog = t.dialog), "
+            f"fresh AS (SELECT {listed}, CASE WHEN user_id IS NOT NULL THEN COALESCE(LAG(started) {order}, "
+            f"kept_previous) END AS previous_started, CASE WHEN user_id IS NOT NULL THEN "
+            f"COALESCE(LEAD(started) {order}, kept_next) END AS next_started FROM moved), "
+            f"fresh_touches AS (SELECT dialog, dimension, value FROM {TOUCHES} "
+            f"WHERE dialog IN (SELECT dialog FROM fresh) UNION {touched}) ")
+
+
+def _touch_filter(filtered: dict[str, tuple[str, ...]], table: str, params: dict, ranged: bool) -> str:
+    """`` AND …``: the dialog (``f``) touches a value of each filtered column, by ``table``."""
+    clauses = []
+    for column, values in filtered.items():
+        ranged_sql = " AND dialog_started >= :dl_lo AND dialog_started < :dl_hi" if ranged else ""
+        clauses.append(f" AND f.dialog IN (SELECT dialog FROM {table} WHERE dimension = '{column}' "
+                       f"AND value IN ({_values(f'dl_{table}_{column}', values, params)}){ranged_sql})")
+    return "".join(clauses)
+
+
+def _kept_rows(plan: Plan, schema: Schema, columns: dict[str, str], by: str | None, params: dict,
+               facts_where: list[str]) -> str:
+    """The kept facts (``f``) not remade by the tail, ``facts_where`` (start conditions, OR'd as
+    separate SELECTs), then the tail's fresh facts of the range: ``columns`` (with ``value`` per
+    touched value of ``by``)."""
+    filtered = _filtered(plan, schema)
+    select = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
+    join_kept = join_fresh = ""
+    if by is not None:
+        select += ", x.value AS value"
+        join_kept = f" JOIN {TOUCHES} x ON x.dialog = f.dialog AND x.dimension = '{by}'"
+        join_fresh = f" JOIN fresh_touches x ON x.dialog = f.dialog AND x.dimension = '{by}'"
+    kept_filter = _touch_filter(filtered, TOUCHES, params, True)
+    selects = [f"SELECT {select} FROM {FACTS} f{join_kept} WHERE {where} "
+               f"AND f.dialog NOT IN (SELECT dialog FROM fresh){kept_filter}" for where in facts_where]
+    selects.append(f"SELECT {select} FROM fresh f{join_fresh} WHERE f.started >= :dl_lo AND f.started < :dl_hi"
+                   f"{_touch_filter(filtered, 'fresh_touches', params, False)}")
+    return " UNION ALL ".join(selects)
+
+
+# --- what readers take ----------------------------------------------------------------------------
+
+def _allowed(by: str | None) -> None:
+    """KeyError for a ``by`` that is not a dialog dimension (it is written into the SQL)."""
+    if by is not None and by not in rollups.DIALOG_DIMENSIONS:
+        raise KeyError(by)
+
+
+def rows(plan: Plan, schema: Schema, dialect: str, columns: dict[str, str] | None = None,
+         by: str | None = None) -> Source:
+    """One row per dialog that starts in the range and touches the filters' values: ``columns``
+    (name → SQL over its facts, default every fact) and, with ``by`` (platform, intent or
+    ai_model), ``value``: one row per value of it the dialog touches."""
+    _allowed(by)
+    columns = columns or {c: f"f.{c}" for c in FACT_COLUMNS}
+    params: dict = {}
+    _bounds(plan, dialect, params)
+    if not kept(plan):
+        return Source(_raw_rows(plan, schema, dialect, columns, by, params), params)
+    text = _tail(plan, schema, dialect, params) + _kept_rows(
+        plan, schema, columns, by, params, ["f.started >= :dl_lo AND f.started < :dl_hi"])
+    return Source(text, params)
+
+
+def _summable(plan: Plan, schema: Schema, by: str | None) -> tuple[str, str, dict] | None:
+    """Which per-hour table sums the dialogs of ``plan`` (split ``by``): (table, its WHERE, params),
+    or None where none does (more than one filtered value, or a filter beside ``by``)."""
+    filtered = _filtered(plan, schema)
+    if not filtered:
+        if by is None:
+            return DIALOG_HOURS, "1 = 1", {}
+        return DIALOG_VALUES, "dimension = :dl_by", {"dl_by": by}
+    if by is None and len(filtered) == 1:
+        (column, values), = filtered.items()
+        if len(values) == 1:
+            return DIALOG_VALUES, "dimension = :dl_by AND value = :dl_value", {"dl_by": column, "dl_value": values[0]}
+    return None
+
+
+def _hour_runs(plan: Plan, daily: bool | str) -> tuple[list, list]:
+    """The runs of whole UTC days (read from rollup_dialog_daily) and of hours among the rolled-up
+    hours of ``plan``: days only where they lie wholly before ``young_since`` (a day's sums would mix
+    young and older dialogs)."""
+    days = plan.daily_runs(daily) if daily else []
+    boundary = late_rows.floor_day(young_since())
+    days = [(lo, min(hi, boundary)) for lo, hi in days if lo < boundary]
+    return days, plan.hourly_runs(days)
+
+
+def _with_young(text: str, names: tuple[str, ...], keys: str) -> str:
+    """``text``'s rows (t, ``keys``, the measures) with the measures a dialog's age splits."""
+    young = ", ".join(f"{expr} AS {name}" for name, expr in YOUNG.items())
+    return f"SELECT t{keys}, {', '.join(names)}, {young} FROM ({text}) s"
+
+
+def sums(plan: Plan, schema: Schema, dialect: str, by: str | None = None, daily: bool | str = False) -> Source:
+    """Rows with ``t`` (a dialog's start, or an hour's or UTC day's start), ``value`` with ``by``,
+    the dialog measures and ``YOUNG``'s: summed (per ``value``), those of the dialogs that start in
+    the range and touch the filters' values. ``daily``: whole UTC days from the daily table, as
+    ``rollups.message_source``'s (True for a reader that does not group by ``t``, else the local
+    unit it groups by); hours are read from their sums where the plan rolls them up (whole-hour
+    offsets, buckets an hour or longer)."""
+    _allowed(by)
+    measures = dialog_measures(dialect)
+    names = tuple(measures)
+    keys = ", value" if by is not None else ""
+    per_dialog = {"t": "f.started", **measures}
+    summable = _summable(plan, schema, by) if kept(plan) and plan.rolled else None
+    if summable is None:
+        source = rows(plan, schema, dialect, per_dialog, by)
+        return Source(_with_young(source.text, names, keys), source.params)
+    table, where, params = summable
+    _bounds(plan, dialect, params)
+    text = _tail(plan, schema, dialect, params)
+    lo, hi = plan.rolled
+    params.update({"dl_a": bind_timestamp(lo, dialect), "dl_b": bind_timestamp(hi, dialect)})
+    days, hours = _hour_runs(plan, daily if table == DIALOG_HOURS else False)
+    parts = []
+    for i, (source_table, (a, b)) in enumerate([*((DIALOG_DAILY, run) for run in days),
+                                                 *((table, run) for run in hours)]):
+        params.update({f"dl_run_{i}_lo": bind_timestamp(a, dialect), f"dl_run_{i}_hi": bind_timestamp(b, dialect)})
+        parts.append(f"SELECT hour AS t{keys}, {', '.join(names)} FROM {source_table} WHERE "
+                     f"{where if source_table == table else '1 = 1'} AND hour >= :dl_run_{i}_lo AND hour < :dl_run_{i}_hi")
+    # The tail's dialogs as kept, taken off the hours that count them.
+    filtered = _filtered(plan, schema)
+    negated = ", ".join(f"-({e}) AS {n}" for n, e in measures.items())
+    join = f" JOIN {TOUCHES} x ON x.dialog = f.dialog AND x.dimension = '{by}'" if by else ""
+    parts.append(f"SELECT f.started AS t{', x.value' if by else ''}, {negated} FROM {FACTS} f{join} WHERE f.dialog IN "
+                 f"(SELECT dialog FROM fresh) AND f.started >= :dl_a AND f.started < :dl_b"
+                 f"{_touch_filter(filtered, TOUCHES, params, False)}")
+    # The partial hours' kept facts, and the tail's.
+    kept_rows = _kept_rows(plan, schema, per_dialog, by, params,
+                           ["f.started >= :dl_lo AND f.started < :dl_a", "f.started >= :dl_b AND f.started < :dl_hi"])
+    parts.append(f"SELECT t{keys}, {', '.join(names)} FROM ({kept_rows}) k")
+    return Source(text + _with_young(" UNION ALL ".join(parts), names, keys), params)
+
+
+def resolution(plan: Plan, schema: Schema, dialect: str, by: str | None = None) -> Source:
+    """Rows with ``t``, ``value`` with ``by``, ``bucket`` and ``n`` (signed as ``sums``' rows): the
+    histogram of the resolution times (ms, ``rollups.latency_bucket``) of the resolved dialogs
+    that start in the range and touch the filters' values."""
+    _allowed(by)
+    bucket = rollups.resolution_bucket(dialect)
+    keys = ", value" if by is not None else ""
+    per_dialog = {"t": "f.started", "bucket": bucket, "n": "1"}
+    summable = _summable(plan, schema, by) if kept(plan) and plan.rolled else None
+    if summable is None:
+        source = rows(plan, schema, dialect, {**per_dialog, "resolved_at": "f.first_resolved"}, by)
+        return Source(f"SELECT t{keys}, bucket, n FROM ({source.text}) r WHERE resolved_at IS NOT NULL", source.params)
+    table, where, params = summable
+    if table == DIALOG_HOURS:
+        where, params = "dimension = :dl_by", {"dl_by": ALL}
+    _bounds(plan, dialect, params)
+    text = _tail(plan, schema, dialect, params)
+    lo, hi = plan.rolled
+    params.update({"dl_a": bind_timestamp(lo, dialect), "dl_b": bind_timestamp(hi, dialect)})
+    filtered = _filtered(plan, schema)
+    join = f" JOIN {TOUCHES} x ON x.dialog = f.dialog AND x.dimension = '{by}'" if by else ""
+    parts = [f"SELECT hour AS t{keys}, bucket, n FROM {RESOLUTION} WHERE {where} AND hour >= :dl_a AND hour < :dl_b",
+             f"SELECT f.started AS t{', x.value' if by else ''}, {bucket} AS bucket, -1 AS n FROM {FACTS} f{join} "
+             f"WHERE f.first_resolved IS NOT NULL AND f.dialog IN (SELECT dialog FROM fresh) AND f.started >= :dl_a "
+             f"AND f.started < :dl_b{_touch_filter(filtered, TOUCHES, params, False)}"]
+    kept_rows = _kept_rows(plan, schema, {**per_dialog, "resolved_at": "f.first_resolved"}, by, params,
+                           ["f.started >= :dl_lo AND f.started < :dl_a", "f.started >= :dl_b AND f.started < :dl_hi"])
+    parts.append(f"SELECT t{keys}, bucket, n FROM ({kept_rows}) k WHERE resolved_at IS NOT NULL")
+    return Source(text + " UNION ALL ".join(parts), params)
+
+
+def percentiles(engine: sa.Engine, plan: Plan, schema: Schema, groups: dict[str, str], fractions: dict[str, float],
+                params: dict | None = None, by: str | None = None) -> pd.DataFrame:
+    """Resolution-time percentiles (seconds) per group (``groups``: name → SQL over ``t`` and, with
+    ``by``, ``value``): ``count`` and each of ``fractions``. Exact (``percentile_cont``) where the
+    plan reads the reference; from the resolution histogram (within
+    ``rollups.LATENCY_RELATIVE_ERROR``) where it reads the kept facts."""
+    dialect = engine.dialect.name
+    if kept(plan):
+        return rollups.histogram_percentiles(engine, resolution(plan, schema, dialect, by), groups, fractions,
+                                             params, scale=0.001)
+    source = rows(plan, schema, dialect, {"t": "f.started", "seconds": catalogue.resolution_seconds(dialect)}, by)
+    keys = [f"{expr} AS {name}" for name, expr in groups.items()]
+    exact = ", ".join(f"{sql.percentile('seconds', f, dialect)} AS {label}" for label, f in fractions.items())
+    group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
+    frame = sql.read_frame(engine, f"SELECT {', '.join(keys + ['COUNT(seconds) AS count', exact])} "
+                                   f"FROM ({source.text}) r WHERE seconds IS NOT NULL{group}",
+                           {**source.params, **(params or {})})
+    return sql.numeric(frame, ["count", *fractions])

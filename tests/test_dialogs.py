@@ -1,0 +1,83 @@
+"""Dialog KPIs by the contract's "Dialogs" section, against the hand-worked dialogs of
+tests/dialog_data.py: counted where they start, their facts over all their messages whatever the
+filters, a filter keeping the dialogs with a message of its value, repeat contacts over all the
+user's dialogs. On the reference (raw rows) and on the kept facts with a tail after the watermark,
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+
+import pytest
+
+from data_access import business, kpis, rollups
+from data_access.filters import Filters
+from data_access.schema import discover
+from tests import dialog_data
+from tests.conftest import insert
+
+KEYS = [k for k, v in kpis.KPIS.items() if v.level == "dialogs"]
+FEBRUARY = Filters.for_dates(date(2026, 2, 1), date(2026, 2, 28))
+
+
+@pytest.fixture(params=["reference", "kept", "kept with a tail"])
+def dialogs_engine(request, engine):
+    """``engine`` with the hand-worked dialogs, read as the reference, from rollups holding all
+    of them, or from rollups whose watermark (11 Feb 00:00) leaves F and D to the tail."""
+    insert(engine, "conversation_metrics", dialog_data.rows())
+    if request.param != "reference":
+        now = datetime(2026, 3, 2) if request.param == "kept" else datetime(2026, 2, 11, 0, 10)
+        assert rollups.refresh(engine, now=now).status == "done"
+    return engine, request.param
+
+
+def _compute(engine, path, filters):
+    schema = discover(engine)
+    if path == "reference":
+        with rollups.raw_reference():
+            return kpis.compute(engine, schema, filters, KEYS)
+    plan = rollups.plan(engine, schema, filters)
+    assert plan.watermark is not None and not plan.building
+    return kpis.compute(engine, schema, filters, KEYS)
+
+
+def _assert_values(found, expected):
+    for key, value in expected.items():
+        got = found[key].value
+        bound = rollups.LATENCY_RELATIVE_ERROR * value if key == "median_resolution_time" else 1e-9
+        assert got is not None and math.isclose(float(got), value, abs_tol=bound), f"{key}: {got} != {value}"
+
+
+def test_february_counts_the_dialogs_that_start_in_it(dialogs_engine):
+    engine, path = dialogs_engine
+    _assert_values(_compute(engine, path, FEBRUARY), dialog_data.FEBRUARY)
+
+
+def test_a_filter_keeps_whole_dialogs_with_a_message_of_its_value(dialogs_engine):
+    engine, path = dialogs_engine
+    found = _compute(engine, path, Filters.for_dates(date(2026, 2, 1), date(2026, 2, 28), intents=("complaint",)))
+    _assert_values(found, dialog_data.FEBRUARY_COMPLAINTS)
+
+
+def test_a_dialog_belongs_to_the_local_period_it_starts_in(dialogs_engine):
+    engine, path = dialogs_engine
+    berlin = Filters.for_dates(date(2026, 2, 1), date(2026, 2, 28), tz="Europe/Berlin")
+    _assert_values(_compute(engine, path, berlin), dialog_data.FEBRUARY_BERLIN)
+    january = _compute(engine, path, Filters.for_dates(date(2026, 1, 1), date(2026, 1, 31)))
+    _assert_values(january, {"dialogs": 1, "conversion_rate": 100.0, "median_resolution_time": 1200.0})
+
+
+def test_the_breakdown_counts_each_value_a_dialog_touches(dialogs_engine):
+    engine, path = dialogs_engine
+    schema = discover(engine)
+    if path == "reference":
+        with rollups.raw_reference():
+            frame = business.breakdown(engine, schema, FEBRUARY, "intent")
+    else:
+        frame = business.breakdown(engine, schema, FEBRUARY, "intent")
+    dialogs = dict(zip(frame["intent"], frame["dialogs"]))
+    # complaint: B, E; billing: E, F; order_status: C; refund: D.
+    assert dialogs == {"complaint": 2, "billing": 2, "order_status": 1, "refund": 1}
+    resolved = dict(zip(frame["intent"], frame["resolved"]))
+    assert resolved == {"complaint": 2, "billing": 1, "order_status": 1, "refund": 0}
