@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import sqlalchemy as sa
 
+from data_access.catalogue import KPIS
 from data_access.engine import make_engine
 import pytest
 
 from tests.apptest import assert_clean, open_page, page_text, run_app, tiles, warnings
 
-BUSINESS_TILES = ["Dialogs", "CSAT", "Avg rating", "NPS", "Conversion rate", "Median resolution time",
-                  "Repeat contact rate"]
+def _page_keys() -> tuple[str, ...]:
+    """The tile keys the Business page declares (its ``KEYS``), read from its source."""
+    tree = ast.parse((Path(__file__).resolve().parent.parent / "pages" / "business.py").read_text())
+    return next(ast.literal_eval(node.value) for node in tree.body
+                if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "KEYS")
+
+
+# The tiles in the page's order, by their catalogue labels.
+BUSINESS_TILES = [KPIS[key].label for key in _page_keys()]
 
 
 def test_business_on_demo_data(monkeypatch, demo_url):
