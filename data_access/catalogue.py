@@ -483,6 +483,13 @@ _KPIS = (
         ru=("Медианное время решения",
             "За сколько решается вопрос клиента: половина решённых диалогов — быстрее.",
             "Медиана по решённым диалогам разницы (первое сообщение с resolved = true) − (начало диалога); по часовым агрегатам — с точностью до 1 %.")),
+    Kpi("automated_resolution_rate", "Automated resolution rate", "dialogs", "percent", "dialogs",
+        "Share of dialogs the bot solved alone, without handing them to a person.",
+        "% of dialogs resolved and never escalated, over all their messages.",
+        ("resolved", "escalated"), formula=Ratio(Sum(automated=1), DIALOGS), watched=True, sample="dialogs",
+        ru=("Решено ботом",
+            "Доля диалогов, которые бот решил сам, не передавая оператору.",
+            "% диалогов, которые решены и ни разу не переданы оператору, по всем их сообщениям.")),
     Kpi("repeat_contact_rate", "Repeat contact rate", "dialogs", "percent", "dialogs",
         "Share of dialogs from customers who had already written in the week before: often a sign the "
         "first answer did not help.",

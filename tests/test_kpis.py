@@ -109,6 +109,7 @@ EXPECTED = {
     "conversion_rate": (25.0, 4, 0),
     "escalation_rate": (25.0, 4, 0),
     "median_resolution_time": (300.0, 3, 0),          # A 300 s, B 600 s, D 0 s
+    "automated_resolution_rate": (50.0, 4, 0),        # A and D; B resolved but escalated, C never resolved
     "repeat_contact_rate": (50.0, 4, 0),              # C: u1 again 23 h after A; B: u2's sZ 12 h before
     "nps": (100 * (3 - 1) / 5, 5, 1),                 # 10, 9, 9 | 7 | 3; the 11 is ignored
     "avg_rps": (450 / (3 * 60), 3, 0),
@@ -178,7 +179,7 @@ def test_empty_range_says_no_data_never_zero(small_dataset):
     result = kpis.compute(small_dataset, discover(small_dataset), filters, list(kpis.KPIS))
     for key in ("csat", "avg_rating", "avg_response_time", "p95_response_time", "intent_accuracy",
                 "helpful_answers", "tokens", "cost", "conversion_rate", "escalation_rate",
-                "median_resolution_time", "repeat_contact_rate", "nps", "avg_rps", "peak_rps",
+                "median_resolution_time", "automated_resolution_rate", "repeat_contact_rate", "nps", "avg_rps", "peak_rps",
                 "error_rate", "active_sessions", "uptime", "cpu", "memory", "disk"):
         assert result[key].value is None and result[key].reason == kpis.NO_DATA, key
     assert result["messages"].value == 0 and result["dialogs"].value == 0
@@ -195,7 +196,8 @@ def test_kpi_definitions_are_the_contracts():
     assert labels == {
         "dialogs": "Dialogs", "messages": "Messages", "csat": "CSAT", "avg_rating": "Avg rating",
         "nps": "NPS", "conversion_rate": "Conversion rate", "escalation_rate": "Escalation rate",
-        "median_resolution_time": "Median resolution time", "repeat_contact_rate": "Repeat contact rate",
+        "median_resolution_time": "Median resolution time", "automated_resolution_rate": "Automated resolution rate",
+        "repeat_contact_rate": "Repeat contact rate",
         "avg_response_time": "Avg AI response time", "p95_response_time": "p95 AI response time",
         "intent_accuracy": "Intent accuracy", "helpful_answers": "Helpful answers", "tokens": "Tokens",
         "cost": "Cost", "avg_rps": "Avg RPS", "peak_rps": "Peak RPS", "error_rate": "Error rate",

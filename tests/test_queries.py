@@ -116,7 +116,7 @@ def test_seed_only_table_computes_what_it_can_and_says_what_it_cannot(seed_only_
     result = kpis.compute(*seed_only_for_queries, RANGE, list(kpis.KPIS))
     not_tracked = {k for k, v in result.items() if v.reason == kpis.NOT_TRACKED}
     assert not_tracked == {"intent_accuracy", "helpful_answers", "conversion_rate", "escalation_rate",
-                           "nps", "avg_rps", "peak_rps", "error_rate", "active_sessions", "uptime",
+                           "automated_resolution_rate", "nps", "avg_rps", "peak_rps", "error_rate", "active_sessions", "uptime",
                            "cpu", "memory", "disk"}
     # Without session_id a dialog is user + UTC date: u1 on 11-01, u2 on 11-01, u1 on 11-02, u3 on 11-02.
     assert result["dialogs"].value == 4
