@@ -124,8 +124,8 @@ def kpi_frame(values: dict[str, kpis.KpiValue]) -> pd.DataFrame:
     for key, value in values.items():
         kind = "none" if value.value is None else type(value.value).__name__
         rows.append((key, None if value.value is None else str(value.value), kind, int(value.n), int(value.ignored),
-                     value.reason))
-    return pd.DataFrame(rows, columns=["key", "value", "kind", "n", "ignored", "reason"])
+                     value.reason, int(value.pending)))
+    return pd.DataFrame(rows, columns=["key", "value", "kind", "n", "ignored", "reason", "pending"])
 
 
 def kpis_of(frame: pd.DataFrame) -> dict[str, kpis.KpiValue]:
@@ -137,7 +137,7 @@ def kpis_of(frame: pd.DataFrame) -> dict[str, kpis.KpiValue]:
     for row in frame.itertuples(index=False):
         value = None if row.kind == "none" or row.value is None else kinds.get(row.kind, float)(row.value)
         out[row.key] = kpis.KpiValue(row.key, value, int(row.n), int(row.ignored),
-                                     row.reason if isinstance(row.reason, str) else None)
+                                     row.reason if isinstance(row.reason, str) else None, int(row.pending))
     return out
 
 

@@ -84,6 +84,13 @@ def ignored_note(values: dict[str, KpiValue]) -> None:
         st.caption(t("kpi.ignored", items="; ".join(items)))
 
 
+def pending_note(values: dict[str, KpiValue]) -> None:
+    """A caption listing the observations not decided yet and left out of a KPI, if any."""
+    items = [f"{t(f'kpi.{k}.label')}: {tn(f'kpi.n.{N_UNITS[k]}', v.pending)}" for k, v in values.items() if v.pending]
+    if items:
+        st.caption(t("kpi.pending", items="; ".join(items)))
+
+
 def page_title(page_key: str, filters: Filters) -> None:
     """The page's title, and its caption followed by the range on screen."""
     st.title(t(page_key))
@@ -103,4 +110,5 @@ def kpi_section(url: str, filters: Filters, rows: Sequence[Sequence[str]]) -> di
     for row in rows:
         kpi_row(row, current, previous, compared)
     ignored_note(current)
+    pending_note(current)
     return current

@@ -224,6 +224,10 @@ class Formula(ABC):
     def value(self, row: Mapping, prefix: str = "") -> tuple:
         """``(value, n, ignored)`` from a row holding ``columns(prefix)``."""
 
+    def pending(self, row: Mapping, prefix: str = "") -> int:
+        """How many observations are not decided yet and left out (0 for most formulas)."""
+        return 0
+
     def series(self, frame: pd.DataFrame, prefix: str = "") -> tuple[pd.Series, pd.Series]:
         """Per row of ``frame`` (holding ``columns(prefix)``): the value (NaN for none) and its n."""
         values, ns = [], []
@@ -236,15 +240,21 @@ class Formula(ABC):
 
 @dataclass(frozen=True)
 class Ratio(Formula):
-    """``scale × num / den``, none where den is 0; n = den, ignored = bad."""
+    """``scale × num / den``, none where den is 0; n = den, ignored = bad; ``pending``: the
+    observations not decided yet, left out of both (the tile says how many)."""
 
     num: Sum
     den: Sum
     scale: float = 100.0
     bad: Sum | None = None
+    undecided: Sum | None = None
 
     def terms(self) -> dict[str, Sum]:
-        return {"num": self.num, "den": self.den, **({"bad": self.bad} if self.bad else {})}
+        return {"num": self.num, "den": self.den, **({"bad": self.bad} if self.bad else {}),
+                **({"pending": self.undecided} if self.undecided else {})}
+
+    def pending(self, row: Mapping, prefix: str = "") -> int:
+        return _exact_int(row[f"{prefix}pending"]) if self.undecided else 0
 
     def value(self, row: Mapping, prefix: str = "") -> tuple:
         num, den = row[f"{prefix}num"], row[f"{prefix}den"]

@@ -36,6 +36,7 @@ class KpiValue:
     n: int = 0
     ignored: int = 0
     reason: str | None = None
+    pending: int = 0  # observations not decided yet, left out (young dialogs: catalogue.YOUNG)
 
 
 KPIS = catalogue.KPIS
@@ -179,7 +180,8 @@ def _formula_kpis(engine: sa.Engine, chosen, schema: Schema, level: str, items: 
         if isinstance(item.formula, catalogue.Percentile):
             row[f"{item.key}__percentile"] = percentile(engine, chosen, schema, item.formula)
         value, n, ignored = item.formula.value(row, f"{item.key}__")
-        results[item.key] = KpiValue(item.key, value, n, ignored, None if value is not None else NO_DATA)
+        results[item.key] = KpiValue(item.key, value, n, ignored, None if value is not None else NO_DATA,
+                                     item.formula.pending(row, f"{item.key}__"))
     return results
 
 

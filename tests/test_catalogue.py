@@ -119,3 +119,14 @@ def test_alert_metrics_and_report_samples_are_declared_once():
 def test_an_unknown_measure_is_refused():
     with pytest.raises(KeyError):
         Sum(rated_six=1)
+
+
+def test_a_ratio_leaves_its_undecided_observations_out_and_counts_them():
+    ratio = catalogue.Ratio(catalogue.Sum(fcr_solved=1), catalogue.Sum(resolved=1, fcr_pending=-1),
+                            undecided=catalogue.Sum(fcr_pending=1))
+    assert ratio.columns("k__") == {"k__num": "COALESCE(SUM(fcr_solved), 0)",
+                                    "k__den": "COALESCE(SUM(resolved + -1 * fcr_pending), 0)",
+                                    "k__pending": "COALESCE(SUM(fcr_pending), 0)"}
+    row = {"k__num": 3, "k__den": 4, "k__pending": 2}
+    assert ratio.value(row, "k__") == (75.0, 4, 0) and ratio.pending(row, "k__") == 2
+    assert catalogue.Ratio(catalogue.Sum(resolved=1), catalogue.DIALOGS).pending({"num": 1, "den": 2}) == 0
