@@ -500,6 +500,16 @@ _KPIS = (
         ru=("Решено ботом",
             "Доля диалогов, которые бот решил сам, не передавая оператору.",
             "% диалогов, которые решены и ни разу не переданы оператору, по всем их сообщениям.")),
+    Kpi("first_contact_resolution", "First-contact resolution", "dialogs", "percent", "resolved",
+        "Share of solved dialogs whose customer did not come back within a week: the answer really helped.",
+        "% of resolved dialogs whose user started no other dialog in the 7 × 24 hours after this one's start; "
+        "resolved dialogs younger than 7 days whose user has not come back are pending and left out.",
+        ("resolved", "user_id"),
+        formula=Ratio(Sum(fcr_solved=1), Sum(resolved=1, fcr_pending=-1), undecided=Sum(fcr_pending=1)),
+        ru=("Решено с первого раза",
+            "Доля решённых диалогов, после которых клиент не обращался снова в течение недели: ответ действительно помог.",
+            "% решённых диалогов, пользователь которых не начал другой диалог за 7 × 24 часа после начала этого; "
+            "решённые диалоги моложе 7 дней, после которых клиент ещё не возвращался, ждут и в расчёт не входят.")),
     Kpi("repeat_contact_rate", "Repeat contact rate", "dialogs", "percent", "dialogs",
         "Share of dialogs from customers who had already written in the week before: often a sign the "
         "first answer did not help.",

@@ -12,7 +12,7 @@ from dashboard.tiles import kpi_section, page_title
 
 COMMENTS_PAGE = 50
 KEYS = ("dialogs", "csat", "avg_rating", "nps", "conversion_rate", "median_resolution_time", "automated_resolution_rate",
-        "repeat_contact_rate")
+        "first_contact_resolution", "repeat_contact_rate")
 NumberColumn = st.column_config.NumberColumn
 TextColumn = st.column_config.TextColumn
 

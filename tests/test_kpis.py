@@ -20,7 +20,7 @@ from decimal import Decimal
 
 import pytest
 
-from data_access import kpis
+from data_access import dialogs, kpis
 from data_access.filters import Filters
 from data_access.schema import discover
 from tests.conftest import insert
@@ -110,6 +110,7 @@ EXPECTED = {
     "escalation_rate": (25.0, 4, 0),
     "median_resolution_time": (300.0, 3, 0),          # A 300 s, B 600 s, D 0 s
     "automated_resolution_rate": (50.0, 4, 0),        # A and D; B resolved but escalated, C never resolved
+    "first_contact_resolution": (100 * 2 / 3, 3, 0),  # B and D; u1 came back 23 h after A (C)
     "repeat_contact_rate": (50.0, 4, 0),              # C: u1 again 23 h after A; B: u2's sZ 12 h before
     "nps": (100 * (3 - 1) / 5, 5, 1),                 # 10, 9, 9 | 7 | 3; the 11 is ignored
     "avg_rps": (450 / (3 * 60), 3, 0),
@@ -179,10 +180,19 @@ def test_empty_range_says_no_data_never_zero(small_dataset):
     result = kpis.compute(small_dataset, discover(small_dataset), filters, list(kpis.KPIS))
     for key in ("csat", "avg_rating", "avg_response_time", "p95_response_time", "intent_accuracy",
                 "helpful_answers", "tokens", "cost", "conversion_rate", "escalation_rate",
-                "median_resolution_time", "automated_resolution_rate", "repeat_contact_rate", "nps", "avg_rps", "peak_rps",
+                "median_resolution_time", "automated_resolution_rate", "first_contact_resolution",
+                "repeat_contact_rate", "nps", "avg_rps", "peak_rps",
                 "error_rate", "active_sessions", "uptime", "cpu", "memory", "disk"):
         assert result[key].value is None and result[key].reason == kpis.NO_DATA, key
     assert result["messages"].value == 0 and result["dialogs"].value == 0
+
+
+def test_first_contact_resolution_leaves_young_dialogs_pending(small_dataset, monkeypatch):
+    # A week before 8 Nov 12:00 is 1 Nov 12:00: A (10:00, u1 back 23 h later) is decided and not
+    # solved; B (12:00) and D (2 Nov), resolved with no return yet, are pending.
+    monkeypatch.setattr(dialogs, "now", lambda: datetime(2026, 11, 8, 12, 30))
+    found = kpis.compute_one(small_dataset, discover(small_dataset), RANGE, "first_contact_resolution")
+    assert (found.value, found.n, found.pending) == (0.0, 1, 2)
 
 
 def test_previous_period_is_the_same_length_just_before():
@@ -197,7 +207,7 @@ def test_kpi_definitions_are_the_contracts():
         "dialogs": "Dialogs", "messages": "Messages", "csat": "CSAT", "avg_rating": "Avg rating",
         "nps": "NPS", "conversion_rate": "Conversion rate", "escalation_rate": "Escalation rate",
         "median_resolution_time": "Median resolution time", "automated_resolution_rate": "Automated resolution rate",
-        "repeat_contact_rate": "Repeat contact rate",
+        "first_contact_resolution": "First-contact resolution", "repeat_contact_rate": "Repeat contact rate",
         "avg_response_time": "Avg AI response time", "p95_response_time": "p95 AI response time",
         "intent_accuracy": "Intent accuracy", "helpful_answers": "Helpful answers", "tokens": "Tokens",
         "cost": "Cost", "avg_rps": "Avg RPS", "peak_rps": "Peak RPS", "error_rate": "Error rate",
