@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 import pytest
 
-from data_access import business, kpis, rollups
+from data_access import business, dialogs, kpis, rollups
 from data_access.filters import Filters
 from data_access.schema import discover
 from tests import dialog_data
@@ -81,3 +81,17 @@ def test_the_breakdown_counts_each_value_a_dialog_touches(dialogs_engine):
     assert dialogs == {"complaint": 2, "billing": 2, "order_status": 1, "refund": 1}
     resolved = dict(zip(frame["intent"], frame["resolved"]))
     assert resolved == {"complaint": 2, "billing": 1, "order_status": 1, "refund": 0}
+
+
+@pytest.mark.parametrize("now, expected", [
+    # Long after: B and C solved at first contact, E not (F 2 days later).
+    (datetime(2026, 12, 1), (100 * 2 / 3, 3, 0)),
+    # On 11 Feb: C (5 Feb) is younger than a week and u2 has not come back: pending. E is as
+    # young, but u3 came back (F, after the watermark in the tail case): decided, not solved.
+    (datetime(2026, 2, 11, 0, 30), (50.0, 2, 1)),
+])
+def test_first_contact_resolution_waits_a_week(dialogs_engine, monkeypatch, now, expected):
+    engine, path = dialogs_engine
+    monkeypatch.setattr(dialogs, "now", lambda: now)
+    found = _compute(engine, path, FEBRUARY)["first_contact_resolution"]
+    assert (found.value, found.n, found.pending) == pytest.approx(expected)
