@@ -40,6 +40,8 @@ FACT_COLUMNS = ("dialog", "started", "last_seen", "user_id", "platform", "intent
                 "converted_any", "escalated_any", "cost_e4", "messages", "previous_started", "next_started")
 # The filter fields and dimensions a dialog can touch: Filters field → column.
 TOUCHED = FILTER_DIMENSIONS[CM]
+# ``rows(lists=True)``: each dimension's values a dialog touches, as one comma-separated column.
+LISTS = {"platforms": "platform", "intents": "intent", "ai_models": "ai_model"}
 WEEK = timedelta(seconds=catalogue.REPEAT_WINDOW_SECONDS)
 
 
@@ -72,6 +74,13 @@ def _bounds(plan: Plan, dialect: str, params: dict) -> None:
                    "young_since": bind_timestamp(young_since(), dialect)})
 
 
+def _distinct_list(value: str, dialect: str) -> str:
+    """The aggregate of the distinct non-NULL ``value``s, comma-separated (in no set order)."""
+    if dialect == "postgresql":
+        return f"string_agg(DISTINCT {value}, ',')"
+    return f"group_concat(DISTINCT {value})"
+
+
 def _values(prefix: str, values: tuple[str, ...], params: dict) -> str:
     names = [f"{prefix}_{i}" for i in range(len(values))]
     params.update(zip(names, values))
@@ -88,6 +97,7 @@ def raw_facts(schema: Schema, dialect: str, filtered: dict[str, tuple[str, ...]]
     dims = rollups._columns_present(schema)
     combined = [f"{how}({parts[c]}) AS {c}" for c, how in rollups.DIALOG_PART_COMBINE.items()]
     combined += [f"MIN({dims[c]}) AS {c}" for c in rollups.DIALOG_DIMENSIONS]
+    combined += [f"{_distinct_list(dims[c], dialect)} AS {name}" for name, c in LISTS.items()]
     combined += [f"MAX(CASE WHEN {dims[c]} IN ({_values(f'dl_raw_{c}', v, params)}) THEN 1 ELSE 0 END) AS hit_{c}"
                  for c, v in filtered.items()]
     user = sql.bytewise("user_id", dialect)
@@ -98,10 +108,12 @@ def raw_facts(schema: Schema, dialect: str, filtered: dict[str, tuple[str, ...]]
 
 
 def _raw_rows(plan: Plan, schema: Schema, dialect: str, columns: dict[str, str], by: str | None,
-              params: dict) -> str:
+              params: dict, lists: bool = False) -> str:
     filtered = _filtered(plan, schema)
     facts = raw_facts(schema, dialect, filtered, params)
     hits = "".join(f" AND f.hit_{c} = 1" for c in filtered)
+    if lists:
+        columns = {**columns, **{name: f"f.{name}" for name in LISTS}}
     select = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
     where = f"WHERE f.started >= :dl_lo AND f.started < :dl_hi{hits}"
     if by is None:
@@ -160,22 +172,33 @@ def _touch_filter(filtered: dict[str, tuple[str, ...]], table: str, params: dict
     return "".join(clauses)
 
 
+def _lists(touches: str, dialect: str) -> dict[str, str]:
+    """``LISTS``' columns of a dialog (``f``), read from ``touches``."""
+    return {name: f"(SELECT {_distinct_list('x.value', dialect)} FROM {touches} x WHERE x.dialog = f.dialog "
+                  f"AND x.dimension = '{column}')" for name, column in LISTS.items()}
+
+
 def _kept_rows(plan: Plan, schema: Schema, columns: dict[str, str], by: str | None, params: dict,
-               facts_where: list[str]) -> str:
+               facts_where: list[str], lists: str | None = None) -> str:
     """The kept facts (``f``) not remade by the tail, ``facts_where`` (start conditions, OR'd as
     separate SELECTs), then the tail's fresh facts of the range: ``columns`` (with ``value`` per
     touched value of ``by``)."""
     filtered = _filtered(plan, schema)
     select = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
+    select_kept = select_fresh = select
+    if lists is not None:
+        select_kept += "".join(f", {expr} AS {name}" for name, expr in _lists(TOUCHES, lists).items())
+        select_fresh += "".join(f", {expr} AS {name}" for name, expr in _lists("fresh_touches", lists).items())
     join_kept = join_fresh = ""
     if by is not None:
-        select += ", x.value AS value"
+        select_kept += ", x.value AS value"
+        select_fresh += ", x.value AS value"
         join_kept = f" JOIN {TOUCHES} x ON x.dialog = f.dialog AND x.dimension = '{by}'"
         join_fresh = f" JOIN fresh_touches x ON x.dialog = f.dialog AND x.dimension = '{by}'"
     kept_filter = _touch_filter(filtered, TOUCHES, params, True)
-    selects = [f"SELECT {select} FROM {FACTS} f{join_kept} WHERE {where} "
+    selects = [f"SELECT {select_kept} FROM {FACTS} f{join_kept} WHERE {where} "
                f"AND f.dialog NOT IN (SELECT dialog FROM fresh){kept_filter}" for where in facts_where]
-    selects.append(f"SELECT {select} FROM fresh f{join_fresh} WHERE f.started >= :dl_lo AND f.started < :dl_hi"
+    selects.append(f"SELECT {select_fresh} FROM fresh f{join_fresh} WHERE f.started >= :dl_lo AND f.started < :dl_hi"
                    f"{_touch_filter(filtered, 'fresh_touches', params, False)}")
     return " UNION ALL ".join(selects)
 
@@ -189,18 +212,19 @@ def _allowed(by: str | None) -> None:
 
 
 def rows(plan: Plan, schema: Schema, dialect: str, columns: dict[str, str] | None = None,
-         by: str | None = None) -> Source:
+         by: str | None = None, lists: bool = False) -> Source:
     """One row per dialog that starts in the range and touches the filters' values: ``columns``
     (name → SQL over its facts, default every fact) and, with ``by`` (platform, intent or
-    ai_model), ``value``: one row per value of it the dialog touches."""
+    ai_model), ``value``: one row per value of it the dialog touches. ``lists`` adds ``LISTS``:
+    the values of each dimension the dialog touches, comma-separated (in no set order)."""
     _allowed(by)
     columns = columns or {c: f"f.{c}" for c in FACT_COLUMNS}
     params: dict = {}
     _bounds(plan, dialect, params)
     if not kept(plan):
-        return Source(_raw_rows(plan, schema, dialect, columns, by, params), params)
+        return Source(_raw_rows(plan, schema, dialect, columns, by, params, lists), params)
     text = _tail(plan, schema, dialect, params) + _kept_rows(
-        plan, schema, columns, by, params, ["f.started >= :dl_lo AND f.started < :dl_hi"])
+        plan, schema, columns, by, params, ["f.started >= :dl_lo AND f.started < :dl_hi"], dialect if lists else None)
     return Source(text, params)
 
 

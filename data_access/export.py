@@ -13,6 +13,11 @@ break are quoted. Numbers stay numbers.
 
     python -m data_access.export --table conversation_metrics --start-date 2026-10-01 \\
         --end-date 2026-10-31 [--platform telegram ...] --format csv|json|xlsx --out FILE|-
+
+The ``dialogs`` table is one row per dialog that starts in the range (and has a message of each
+filtered value), its facts over all its messages (``data_access.dialogs``); ``--outcome`` keeps
+those escalated, resolved, converted or automated, ``--rated-at-most N`` those with a rating of N
+stars or fewer.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import sqlalchemy as sa
 
-from data_access import sql
+from data_access import catalogue, sql
 from data_access.spreadsheet import CsvWriter, is_formula_like
 from data_access.engine import PROJECT_ROOT, make_engine, resolve_config
 from data_access.filters import Filters
@@ -70,6 +75,41 @@ COLUMN_NOTES = {
 }
 
 
+# The dialogs, one row per dialog (``data_access.dialogs``): each column → its SQL over the facts.
+DIALOGS = "dialogs"
+DIALOGS_TABLE = sa.Table(
+    DIALOGS, sa.MetaData(),
+    sa.Column("dialog", sa.Text), sa.Column("started", sa.DateTime), sa.Column("ended", sa.DateTime),
+    sa.Column("user_id", sa.Text), sa.Column("platforms", sa.Text), sa.Column("intents", sa.Text),
+    sa.Column("ai_models", sa.Text), sa.Column("messages", sa.Integer), sa.Column("converted", sa.Boolean),
+    sa.Column("escalated", sa.Boolean), sa.Column("resolved_at", sa.DateTime), sa.Column("automated", sa.Boolean),
+    sa.Column("repeat_contact", sa.Boolean), sa.Column("cost_usd", sa.Numeric))
+
+
+def _dialog_columns(dialect: str) -> dict[str, str]:
+    return {"dialog": "f.dialog", "started": "f.started", "ended": "f.last_seen", "user_id": "f.user_id",
+            "messages": "f.messages",
+            "converted": "f.converted_any", "escalated": "f.escalated_any", "resolved_at": "f.first_resolved",
+            "automated": catalogue.dialog_measures(dialect)["automated"], "repeat_contact": catalogue.repeat_flag(dialect),
+            "cost_usd": "f.cost_e4 / 10000.0"}
+
+
+# The dialogs' outcome filters: name → the condition on an exported row.
+OUTCOMES = {"escalated": "escalated = 1", "resolved": "resolved_at IS NOT NULL", "converted": "converted = 1",
+            "automated": "automated = 1"}
+# What each table of the export has: the contract's, and the dialogs.
+EXPORT_TABLES = {**TABLES, DIALOGS: DIALOGS_TABLE}
+
+COLUMN_NOTES.update({
+    "dialog": "the dialog: its session_id (without one, user_id + UTC date)",
+    "platforms": "the platforms it has a message on", "intents": "the intents of its messages",
+    "ai_models": "the models that answered in it",
+    "started": "its first message", "ended": "its last message", "messages": "its messages",
+    "resolved_at": "its first message with resolved = true", "automated": "resolved and never escalated",
+    "repeat_contact": "the same user started another dialog in the 7 × 24 hours before",
+})
+
+
 class ExportError(ValueError):
     """A request that cannot be exported (unknown table or column, bad format); the message says why."""
 
@@ -82,8 +122,37 @@ class ExportRequest:
     filters: Filters
     columns: tuple[str, ...] = ()
     mask_user_ids: bool = False
-    user_id: str | None = None  # one user's rows only (conversation_metrics, nps_responses)
-    session_id: str | None = None  # one dialog's rows only (conversation_metrics)
+    user_id: str | None = None  # one user's rows only (conversation_metrics, nps_responses, dialogs)
+    session_id: str | None = None  # one dialog's rows only (conversation_metrics, dialogs)
+    outcomes: tuple[str, ...] = ()  # dialogs: only those with every outcome named (OUTCOMES)
+    rated_at_most: int | None = None  # dialogs: only those with a rating of this many stars or fewer
+
+    def source(self, engine: sa.Engine, schema: Schema) -> tuple[str, dict, str]:
+        """``(FROM clause, its bound values, ORDER BY)`` of the export's rows."""
+        dialect = engine.dialect.name
+        if self.table != DIALOGS:
+            where, params = self.where(schema, dialect)
+            tiebreak = ', "id"' if schema.has(self.table, "id") else (', "service"' if schema.has(self.table, "service") else "")
+            return f"{self.table} {where}", params, f'{sql.TS}{tiebreak}'
+        from data_access import dialogs, rollups
+
+        plan = rollups.plan(engine, schema, self.filters)
+        rows = dialogs.rows(plan, schema, dialect, _dialog_columns(dialect), lists=True)
+        params = dict(rows.params)
+        clauses = [OUTCOMES[o] for o in self.outcomes]
+        if self.user_id is not None:
+            clauses.append("user_id = :ex_user")
+            params["ex_user"] = self.user_id
+        if self.session_id is not None:
+            clauses.append("dialog = :ex_session")
+            params["ex_session"] = self.session_id
+        if self.rated_at_most is not None:
+            # A dialog's rows all lie at or after its start, so after the range's start.
+            clauses.append(f"dialog IN (SELECT {rollups.dialog_part_columns(schema, dialect)['dialog']} FROM conversation_metrics "
+                           f"WHERE {sql.TS} >= :dl_lo AND {catalogue.RATED} AND \"satisfaction_score\" <= :ex_rated)")
+            params["ex_rated"] = int(self.rated_at_most)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return f"({rows.text}) d{where}", params, "started, dialog"
 
     def where(self, schema: Schema, dialect: str) -> tuple[str, dict]:
         """``WHERE …`` and its bound values: the filters, and the user and dialog when named."""
@@ -97,11 +166,20 @@ class ExportRequest:
     def checked(self, schema: Schema) -> "ExportRequest":
         """This request with its columns resolved against the database (all present ones when
         none were named). Raises ``ExportError`` for a table or column it does not have."""
-        if self.table not in TABLES:
-            raise ExportError(f"unknown table {self.table!r}; choose one of {', '.join(TABLES)}")
-        if not schema.has_table(self.table):
+        if self.table not in EXPORT_TABLES:
+            raise ExportError(f"unknown table {self.table!r}; choose one of {', '.join(EXPORT_TABLES)}")
+        if not schema.has_table(self.table if self.table != DIALOGS else "conversation_metrics"):
             raise ExportError(f"this database has no {self.table} table")
-        present = [c for c in TABLES[self.table].columns.keys() if schema.has(self.table, c)]
+        if self.table != DIALOGS and (self.outcomes or self.rated_at_most is not None):
+            raise ExportError("outcome and rating filters apply to the dialogs table only")
+        unknown_outcomes = [o for o in self.outcomes if o not in OUTCOMES]
+        if unknown_outcomes:
+            raise ExportError(f"unknown outcome(s): {', '.join(unknown_outcomes)}; choose from {', '.join(OUTCOMES)}")
+        if self.rated_at_most is not None and (not 1 <= self.rated_at_most <= 5
+                                               or not schema.has("conversation_metrics", "satisfaction_score")):
+            raise ExportError("--rated-at-most takes 1 to 5 stars, on a database with satisfaction_score")
+        present = [c for c in EXPORT_TABLES[self.table].columns.keys()
+                   if self.table == DIALOGS or schema.has(self.table, c)]
         columns = self.columns or tuple(present)
         unknown = [c for c in columns if c not in present]
         if unknown:
@@ -120,17 +198,18 @@ class ExportStats:
     notes: list[str] = field(default_factory=list)
 
 
-def _order_and_where(request: ExportRequest, schema: Schema, dialect: str) -> tuple[str, dict]:
-    where, params = request.where(schema, dialect)
-    tiebreak = ', "id"' if schema.has(request.table, "id") else (', "service"' if schema.has(request.table, "service") else "")
-    return f"{where} ORDER BY {sql.TS}{tiebreak}", params
+def _column(table: str, name: str) -> str:
+    """An export column, allow-listed and quoted."""
+    if name not in EXPORT_TABLES[table].columns:
+        raise KeyError(f"{table}.{name} is not an export column")
+    return f'"{name}"'
 
 
 def count_rows(engine: sa.Engine, schema: Schema, request: ExportRequest) -> int:
     """How many rows the export will hold."""
     request = request.checked(schema)
-    where, params = request.where(schema, engine.dialect.name)
-    return int(sql.read_row(engine, f"SELECT COUNT(*) AS n FROM {request.table} {where}", params)["n"])
+    source, params, _ = request.source(engine, schema)
+    return int(sql.read_row(engine, f"SELECT COUNT(*) AS n FROM {source}", params)["n"])
 
 
 def iter_rows(engine: sa.Engine, schema: Schema, request: ExportRequest,
@@ -139,11 +218,11 @@ def iter_rows(engine: sa.Engine, schema: Schema, request: ExportRequest,
 
     PostgreSQL streams them through a server-side cursor, so memory stays bounded."""
     request = request.checked(schema)
-    order, params = _order_and_where(request, schema, engine.dialect.name)
-    cols = ", ".join(sql.column(request.table, c) for c in request.columns)
+    source, params, order = request.source(engine, schema)
+    cols = ", ".join(_column(request.table, c) for c in request.columns)
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
-            sa.text(f"SELECT {cols} FROM {request.table} {order}"), params)
+            sa.text(f"SELECT {cols} FROM {source} ORDER BY {order}"), params)
         for partition in result.partitions(chunk_rows):
             yield [tuple(row) for row in partition]
 
@@ -201,14 +280,18 @@ class RowConverter:
         self.columns = request.columns
         self.dialect = dialect
         self.salt = mask_salt() if request.mask_user_ids else None
-        kinds = TABLES[request.table].columns
+        kinds = EXPORT_TABLES[request.table].columns
         self.converters: list[Callable] = []
         for name in request.columns:
             column_type = kinds[name].type
-            if name == "timestamp":
+            if isinstance(column_type, sa.DateTime):
                 self.converters.append(self._timestamp)
             elif name == "user_id" and self.salt is not None:
                 self.converters.append(lambda v: mask(v, self.salt))
+            elif name == "dialog" and self.salt is not None:
+                self.converters.append(self._dialog)
+            elif request.table == DIALOGS and name in ("platforms", "intents", "ai_models"):
+                self.converters.append(lambda v: None if v is None else ", ".join(sorted(set(str(v).split(",")))))
             elif isinstance(column_type, sa.Boolean):
                 self.converters.append(lambda v: None if v is None else bool(v))
             elif name in MONEY_COLUMNS:
@@ -219,6 +302,16 @@ class RowConverter:
                 self.converters.append(lambda v: None if v is None else float(v))
             else:
                 self.converters.append(lambda v: None if v is None else str(v) if isinstance(v, uuid.UUID) else v)
+
+    def _dialog(self, value: str | None) -> str | None:
+        """A dialog key made of a user id and a date (a dialog without a session) with the user
+        id masked; a session id as it is."""
+        if value is None:
+            return None
+        user, separator, day = str(value).rpartition(":")
+        if separator and len(day) == 10 and day[4] == day[7] == "-" and day.replace("-", "").isdigit():
+            return f"{mask(user, self.salt)}:{day}"
+        return value
 
     def _timestamp(self, value) -> datetime | None:
         if value is None:
@@ -457,7 +550,7 @@ def _date(text: str) -> date:
 
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m data_access.export", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--table", required=True, choices=list(TABLES))
+    parser.add_argument("--table", required=True, choices=list(EXPORT_TABLES))
     parser.add_argument("--start-date", required=True, type=_date)
     parser.add_argument("--end-date", required=True, type=_date)
     parser.add_argument("--platform", action="append", default=[])
@@ -467,7 +560,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tz", default="UTC", help="timezone of the dates and of the exported times")
     parser.add_argument("--mask-user-ids", action="store_true")
     parser.add_argument("--user-id", help="one user's rows only")
-    parser.add_argument("--session-id", help="one dialog's rows only (conversation_metrics)")
+    parser.add_argument("--session-id", help="one dialog's rows only (conversation_metrics, dialogs)")
+    parser.add_argument("--outcome", action="append", default=[], choices=list(OUTCOMES),
+                        help="dialogs: only those escalated, resolved, converted or automated (repeatable: all of them)")
+    parser.add_argument("--rated-at-most", type=int, choices=range(1, 6), metavar="1-5",
+                        help="dialogs: only those with a rating of this many stars or fewer")
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--out", required=True, help="file, or - for stdout (csv and json)")
     parser.add_argument("--url", default=None, help="database URL (default: as the dashboard resolves it)")
@@ -482,7 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     filters = Filters.for_dates(args.start_date, args.end_date, tz=args.tz, platforms=split(args.platform),
                                 intents=split(args.intent), models=split(args.ai_model))
     request = ExportRequest(args.table, filters, split([args.columns]), args.mask_user_ids,
-                            args.user_id or None, args.session_id or None)
+                            args.user_id or None, args.session_id or None, tuple(dict.fromkeys(args.outcome)),
+                            args.rated_at_most)
     from data_access import errors
 
     try:
@@ -555,9 +653,11 @@ def estimate_sizes(engine: sa.Engine, schema: Schema, request: ExportRequest, to
 
 
 def page_summary(engine: sa.Engine, schema: Schema, filters: Filters, table: str, columns: tuple[str, ...],
-                 mask_user_ids: bool, user_id: str | None = None, session_id: str | None = None) -> dict:
+                 mask_user_ids: bool, user_id: str | None = None, session_id: str | None = None,
+                 outcomes: tuple[str, ...] = (), rated_at_most: int | None = None) -> dict:
     """What the export page shows before a download: row count, preview rows, size estimates."""
-    request = ExportRequest(table, filters, columns, mask_user_ids, user_id, session_id).checked(schema)
+    request = ExportRequest(table, filters, columns, mask_user_ids, user_id, session_id, outcomes,
+                            rated_at_most).checked(schema)
     total = count_rows(engine, schema, request)
     return {"rows": total, "columns": request.columns, "preview": preview(engine, schema, request),
             "sizes": estimate_sizes(engine, schema, request, total),
@@ -568,13 +668,13 @@ def count_long_cells(engine: sa.Engine, schema: Schema, request: ExportRequest) 
     """How many text cells of the export are longer than Excel's 32,767 characters (XLSX cuts them)."""
     request = request.checked(schema)
     texts = [c for c in request.columns
-             if isinstance(TABLES[request.table].columns[c].type, (sa.String, sa.Text)) and c != "id"]
+             if isinstance(EXPORT_TABLES[request.table].columns[c].type, (sa.String, sa.Text)) and c != "id"]
     if not texts:
         return 0
-    where, params = request.where(schema, engine.dialect.name)
-    long_cells = " + ".join(f"SUM(CASE WHEN LENGTH({sql.column(request.table, c)}) > {EXCEL_MAX_CELL} THEN 1 ELSE 0 END)"
+    source, params, _ = request.source(engine, schema)
+    long_cells = " + ".join(f"SUM(CASE WHEN LENGTH({_column(request.table, c)}) > {EXCEL_MAX_CELL} THEN 1 ELSE 0 END)"
                             for c in texts)
-    value = sql.read_row(engine, f"SELECT {long_cells} AS n FROM {request.table} {where}", params)["n"]
+    value = sql.read_row(engine, f"SELECT {long_cells} AS n FROM {source}", params)["n"]
     return int(value or 0)
 
 
@@ -598,5 +698,9 @@ def command_line(request: ExportRequest, fmt: str) -> str:
     for option, value in (("--user-id", request.user_id), ("--session-id", request.session_id)):
         if value:
             words += [option, value]
+    for outcome in request.outcomes:
+        words += ["--outcome", outcome]
+    if request.rated_at_most is not None:
+        words += ["--rated-at-most", str(int(request.rated_at_most))]
     words += ["--format", fmt, "--out", f"{request.table}.{fmt}"]
     return " ".join(shlex.quote(word) for word in words)

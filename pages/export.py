@@ -6,7 +6,6 @@ import pandas as pd
 import streamlit as st
 
 from data_access import export as ex
-from data_access.schema import TABLES
 from data_access.sql import MAX_VALUE
 from dashboard import auth, context, data, format as fmt, upload
 from dashboard.filters import download_name
@@ -21,19 +20,34 @@ principal = auth.current()
 schema, url = database.schema, database.url
 page_title("page.export", filters)
 
-tables = [name for name in TABLES if schema.has_table(name)]
+dialogs_shown = schema.has_table("conversation_metrics")
+tables = [name for name in ex.EXPORT_TABLES if schema.has_table(name) or (name == ex.DIALOGS and dialogs_shown)]
 left, right = st.columns([1, 2])
 table = left.selectbox(t("export.table"), tables, key="export_table", format_func=lambda n: t(f"table.{n}"))
-present = [c for c in TABLES[table].columns.keys() if schema.has(table, c)]
+is_dialogs = table == ex.DIALOGS
+present = [c for c in ex.EXPORT_TABLES[table].columns.keys() if is_dialogs or schema.has(table, c)]
 columns = right.multiselect(t("export.columns"), present, default=present, key=f"export_columns_{table}")
-mask = schema.has(table, "user_id") and st.toggle(t("export.mask"), key="export_mask", help=t("export.mask.help"))
-applies = {"conversation_metrics": "export.filters_all", "nps_responses": "export.filters_platform"}
+mask = ((is_dialogs or schema.has(table, "user_id"))
+        and st.toggle(t("export.mask"), key="export_mask", help=t("export.mask.help")))
+applies = {"conversation_metrics": "export.filters_all", "nps_responses": "export.filters_platform",
+           ex.DIALOGS: "export.filters_dialogs"}
 st.caption(t(applies.get(table, "export.filters_dates")))
+outcomes: tuple[str, ...] = ()
+rated_at_most = None
+if is_dialogs:
+    out_left, out_right = st.columns([2, 1])
+    outcomes = tuple(out_left.multiselect(t("export.outcomes"), list(ex.OUTCOMES), key="export_outcomes",
+                                          format_func=lambda o: t(f"export.outcome.{o}"),
+                                          placeholder=t("export.any"), help=t("export.outcomes.help")))
+    if schema.has("conversation_metrics", "satisfaction_score"):
+        rated = out_right.selectbox(t("export.rated_at_most"), [None, 1, 2, 3, 4], key="export_rated",
+                                    format_func=lambda n: t("export.rated.any") if n is None else t("export.stars", n=n))
+        rated_at_most = None if rated is None else int(rated)
 
 
 def one_id(label: str, help_text: str, column: str, key: str) -> str | None:
     """A text field for one id (user or dialog) when the table has the column; None when empty."""
-    if not schema.has(table, column):
+    if not (is_dialogs and column in ("user_id", "session_id")) and not schema.has(table, column):
         return None
     value = st.text_input(label, key=key, max_chars=MAX_VALUE, placeholder=t("export.any"), help=help_text).strip()
     return value or None
@@ -70,7 +84,8 @@ def export_section() -> None:
 
 
 def export_panels() -> None:
-    summary = data.query("export_summary", url, filters, table, tuple(columns), bool(mask), user_id, session_id)
+    summary = data.query("export_summary", url, filters, table, tuple(columns), bool(mask), user_id, session_id,
+                         outcomes, rated_at_most)
     rows = summary["rows"]
     sizes = summary["sizes"]
     st.metric(t("export.rows"), fmt.number(rows), border=True, width=240, help=t("export.rows.help"))
@@ -84,7 +99,8 @@ def export_panels() -> None:
             st.warning(t("export.long_cells", n=fmt.number(summary["long_cells"])))
         if summary["sheets"] > 1:
             st.warning(t("export.sheets", sheets=summary["sheets"], limit=fmt.number(ex.EXCEL_MAX_ROWS)))
-    request = ex.ExportRequest(table, filters, tuple(summary["columns"]), bool(mask), user_id, session_id)
+    request = ex.ExportRequest(table, filters, tuple(summary["columns"]), bool(mask), user_id, session_id, outcomes,
+                               rated_at_most)
     st.subheader(t("export.download"))
     for column, kind in zip(st.columns(3), ex.FORMATS):
         with column:

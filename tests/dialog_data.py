@@ -4,9 +4,9 @@ Six dialogs, three users, February 2026 (UTC):
 
 - A (u1): 31 Jan 23:50 telegram billing; 1 Feb 00:10 telegram complaint, converted and resolved
   (resolution 1,200 s). It starts in January (UTC), in February in Berlin (00:50 local).
-- B (u1): 3 Feb 10:00 web complaint; 10:03 resolved (180 s); 10:05 escalated. A repeat contact
-  (A started 2 days 10 hours before, in another month).
-- C (u2): 5 Feb 12:00 whatsapp order_status; 12:02 resolved (120 s). Bot alone (automated). u2's
+- B (u1): 3 Feb 10:00 web complaint; 10:03 resolved (180 s); 10:05 escalated, rated 2. A repeat
+  contact (A started 2 days 10 hours before, in another month).
+- C (u2): 5 Feb 12:00 whatsapp order_status; 12:02 resolved (120 s), rated 4. Bot alone (automated). u2's
   next dialog (D) is 15 days later: solved at first contact.
 - D (u2): 20 Feb 09:00 telegram refund, never resolved.
 - E (u3, no session: the user + date key): 10 Feb 08:00 web complaint; 08:30 web billing,
@@ -23,9 +23,9 @@ ROWS = [
     ("A", "u1", datetime(2026, 2, 1, 0, 10), "telegram", "complaint", {"converted": True, "resolved": True}),
     ("B", "u1", datetime(2026, 2, 3, 10, 0), "web", "complaint", {}),
     ("B", "u1", datetime(2026, 2, 3, 10, 3), "web", "complaint", {"resolved": True}),
-    ("B", "u1", datetime(2026, 2, 3, 10, 5), "web", "complaint", {"escalated": True}),
+    ("B", "u1", datetime(2026, 2, 3, 10, 5), "web", "complaint", {"escalated": True, "score": 2}),
     ("C", "u2", datetime(2026, 2, 5, 12, 0), "whatsapp", "order_status", {}),
-    ("C", "u2", datetime(2026, 2, 5, 12, 2), "whatsapp", "order_status", {"resolved": True}),
+    ("C", "u2", datetime(2026, 2, 5, 12, 2), "whatsapp", "order_status", {"resolved": True, "score": 4}),
     ("D", "u2", datetime(2026, 2, 20, 9, 0), "telegram", "refund", {}),
     (None, "u3", datetime(2026, 2, 10, 8, 0), "web", "complaint", {}),
     (None, "u3", datetime(2026, 2, 10, 8, 30), "web", "billing", {"resolved": True}),
@@ -40,7 +40,8 @@ def rows() -> list[dict]:
         out.append({"timestamp": at, "user_id": user, "session_id": session,
                     "platform": platform, "intent": intent, "ai_model": "gpt-4o", "response_time_ms": 800,
                     "cost_usd": 0.01, "resolved": flags.get("resolved", False),
-                    "escalated": flags.get("escalated", False), "converted": flags.get("converted", False)})
+                    "escalated": flags.get("escalated", False), "converted": flags.get("converted", False),
+                    "satisfaction_score": flags.get("score")})
     return out
 
 

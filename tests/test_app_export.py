@@ -144,3 +144,18 @@ def test_the_export_page_filters_by_user_and_dialog(monkeypatch, sqlite_demo_url
     at.text_input(key="export_user").input("x' OR '1'='1").run()  # a value, bound: matches nobody
     assert_clean(at)
     assert at.metric[0].value == "0"
+
+
+def test_the_dialogs_table_on_the_export_page(monkeypatch, sqlite_demo_url):
+    at = open_page(run_app(monkeypatch, sqlite_demo_url), "export")
+    at.selectbox(key="export_table").set_value("dialogs").run()
+    assert_clean(at)
+    rows = lambda: int(at.metric[0].value.replace(",", ""))  # noqa: E731
+    every = rows()
+    assert every > 0 and at.dataframe[0].value.columns[0] == "dialog"
+    at.multiselect(key="export_outcomes").set_value(["escalated"]).run()
+    escalated = rows()
+    at.selectbox(key="export_rated").set_value(2).run()
+    rated = rows()
+    assert 0 < escalated < every and rated <= escalated
+    assert any("--table dialogs" in c.value and "--outcome escalated --rated-at-most 2" in c.value for c in at.code)

@@ -218,3 +218,70 @@ def test_command_line(export_data, tmp_path, capsys):
         assert stop.value.code == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and "\n" not in err
+
+
+@pytest.fixture(params=["reference", "kept"])
+def dialogs_engine(request, engine):
+    """The hand-worked dialogs of tests/dialog_data.py, read as the reference or from rollups
+    whose watermark leaves the last ones to the tail."""
+    from data_access import rollups
+    from tests import dialog_data
+
+    insert(engine, "conversation_metrics", dialog_data.rows())
+    if request.param == "kept":
+        assert rollups.refresh(engine, now=datetime(2026, 2, 11, 0, 10)).status == "done"
+    return engine
+
+
+FEBRUARY = Filters.for_dates(date(2026, 2, 1), date(2026, 2, 28))
+
+
+def _dialog_rows(engine, **options) -> list[dict]:
+    request = ex.ExportRequest("dialogs", options.pop("filters", FEBRUARY), **options)
+    text = ex.export_bytes(engine, discover(engine), request, "csv").decode("utf-8")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_the_dialogs_table_has_a_row_per_dialog_that_starts_in_the_range(dialogs_engine):
+    rows = _dialog_rows(dialogs_engine)
+    # B, C, E (no session: user + date), F, D, by start; A starts on 31 January.
+    assert [r["dialog"] for r in rows] == ["B", "C", "u3:2026-02-10", "F", "D"]
+    b = rows[0]
+    assert (b["started"], b["ended"], b["resolved_at"]) == (
+        "2026-02-03T10:00:00+00:00", "2026-02-03T10:05:00+00:00", "2026-02-03T10:03:00+00:00")
+    assert (b["messages"], b["escalated"], b["automated"], b["repeat_contact"], b["cost_usd"]) == (
+        "3", "true", "false", "true", "0.0300")
+    e = rows[2]
+    assert (e["intents"], e["platforms"], e["resolved_at"], e["automated"]) == (
+        "billing, complaint", "web", "2026-02-10T08:30:00+00:00", "true")  # resolved on its billing message
+
+
+def test_the_dialogs_table_filters_by_touch_outcome_and_rating(dialogs_engine):
+    complaints = Filters.for_dates(date(2026, 2, 1), date(2026, 2, 28), intents=("complaint",))
+    assert [r["dialog"] for r in _dialog_rows(dialogs_engine, filters=complaints)] == ["B", "u3:2026-02-10"]
+    assert [r["dialog"] for r in _dialog_rows(dialogs_engine, outcomes=("escalated",))] == ["B"]
+    assert [r["dialog"] for r in _dialog_rows(dialogs_engine, outcomes=("resolved", "automated"))] == [
+        "C", "u3:2026-02-10"]
+    assert [r["dialog"] for r in _dialog_rows(dialogs_engine, rated_at_most=2)] == ["B"]
+    assert [r["dialog"] for r in _dialog_rows(dialogs_engine, rated_at_most=4)] == ["B", "C"]
+
+
+def test_the_dialogs_table_masks_the_user_in_a_dialog_key_too(dialogs_engine, monkeypatch):
+    monkeypatch.setenv("EASYFLOW_MASK_SALT", "pepper")
+    rows = _dialog_rows(dialogs_engine, mask_user_ids=True)
+    masked = ex.mask("u3", b"pepper")
+    assert rows[2]["dialog"] == f"{masked}:2026-02-10" and rows[2]["user_id"] == masked
+    assert rows[0]["dialog"] == "B" and "u1" not in {r["user_id"] for r in rows}
+
+
+def test_the_dialogs_command_line(dialogs_engine, tmp_path, capsys):
+    url = dialogs_engine.url.render_as_string(hide_password=False)
+    out = tmp_path / "escalated.csv"
+    assert ex.main(["--table", "dialogs", "--start-date", "2026-02-01", "--end-date", "2026-02-28", "--outcome",
+                    "escalated", "--rated-at-most", "2", "--format", "csv", "--out", str(out), "--url", url]) == 0
+    assert [r["dialog"] for r in csv.DictReader(out.open())] == ["B"]
+    assert ex.main(["--table", "nps_responses", "--start-date", "2026-02-01", "--end-date", "2026-02-28",
+                    "--outcome", "escalated", "--format", "csv", "--out", "-", "--url", url]) == 2
+    assert "dialogs table only" in capsys.readouterr().err
+    request = ex.ExportRequest("dialogs", FEBRUARY, outcomes=("escalated",), rated_at_most=2)
+    assert "--outcome escalated --rated-at-most 2" in ex.command_line(request, "csv")

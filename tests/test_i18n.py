@@ -29,9 +29,8 @@ def dynamic_keys() -> set[str]:
     """Keys the code builds from a variable (t(f"kpi.{key}.label") …), from the same sources."""
     from data_access.ai import LATENCY_BINS
     from data_access.business import RESOLUTION_BINS
-    from data_access.export import ABOUT_LABELS, COLUMN_NOTES, FORMATS
+    from data_access.export import ABOUT_LABELS, COLUMN_NOTES, EXPORT_TABLES, FORMATS, OUTCOMES
     from data_access.kpis import KPIS
-    from data_access.schema import TABLES
     from data_access.sql import BUCKETS
     from dashboard.charts import STATUS_COLORS
     from dashboard.auth import ROLES
@@ -41,7 +40,8 @@ def dynamic_keys() -> set[str]:
     keys = {f"kpi.{k}.{part}" for k in KPIS for part in ("label", "meaning", "definition")}
     keys |= {f"bucket.{b}" for b in BUCKETS}
     keys |= {f"filters.period.{p}" for p in PERIODS} | {f"status.{s}" for s in STATUS_COLORS}
-    keys |= {f"table.{name}" for name in TABLES} | {f"export.as_{kind}" for kind in FORMATS}
+    keys |= {f"table.{name}" for name in EXPORT_TABLES} | {f"export.as_{kind}" for kind in FORMATS}
+    keys |= {f"export.outcome.{o}" for o in OUTCOMES}
     keys |= {f"auth.role.{role}" for role in ROLES}
     from data_access.alert_rules import LABELS
     keys |= {f"alerts.by.{label}" for label in LABELS}
