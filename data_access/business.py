@@ -324,14 +324,29 @@ def resolution_histogram(chosen: rollups.Plan, engine: sa.Engine, schema: Schema
                          "dialogs": [int(row[f"bin_{i}"] or 0) for i in range(len(RESOLUTION_BINS))]})
 
 
+# Past this many users tied for the last places, ``top_repeat_users`` ranks every user of the range.
+REPEAT_USERS_MOST = 2000
+
+
 @rollups.reader()
 def top_repeat_users(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
                      limit: int = 20) -> pd.DataFrame:
     """The users with the most repeat dialogs among the dialogs that start in the range: user_id,
-    dialogs, repeat dialogs, last dialog start."""
+    dialogs, repeat dialogs, last dialog start; ties by dialogs, then user id. The repeat
+    contacts alone find the users that can be in the list (at least the ``limit``-th most); only
+    their dialogs are then counted."""
     dialect = engine.dialect.name
+    repeats = dialogs.rows(chosen, schema, dialect, {"user_id": "f.user_id"}, repeats_only=True)
+    leaders = sql.read_frame(engine, f"""
+        WITH r AS (SELECT user_id, COUNT(*) AS repeats FROM ({repeats.text}) d WHERE user_id IS NOT NULL
+                   GROUP BY user_id)
+        SELECT user_id FROM r WHERE repeats >= COALESCE(
+            (SELECT repeats FROM r ORDER BY repeats DESC LIMIT 1 OFFSET {int(limit) - 1}), 1)
+        LIMIT {REPEAT_USERS_MOST + 1}""", repeats.params)
+    users = [str(u) for u in leaders["user_id"]]
     source = dialogs.rows(chosen, schema, dialect, {"user_id": "f.user_id", "started": "f.started",
-                                                    "repeat": repeat_flag(dialect)})
+                                                    "repeat": repeat_flag(dialect)},
+                          users=users if len(users) <= REPEAT_USERS_MOST else None)
     frame = sql.read_frame(engine, f"""
         SELECT user_id, COUNT(*) AS dialogs, SUM(repeat) AS repeat_dialogs, MAX(started) AS last_dialog
         FROM ({source.text}) d WHERE user_id IS NOT NULL GROUP BY user_id HAVING SUM(repeat) > 0

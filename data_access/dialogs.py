@@ -108,10 +108,10 @@ def raw_facts(schema: Schema, dialect: str, filtered: dict[str, tuple[str, ...]]
 
 
 def _raw_rows(plan: Plan, schema: Schema, dialect: str, columns: dict[str, str], by: str | None,
-              params: dict, lists: bool = False) -> str:
+              params: dict, lists: bool = False, narrowed: str = "") -> str:
     filtered = _filtered(plan, schema)
     facts = raw_facts(schema, dialect, filtered, params)
-    hits = "".join(f" AND f.hit_{c} = 1" for c in filtered)
+    hits = "".join(f" AND f.hit_{c} = 1" for c in filtered) + narrowed
     if lists:
         columns = {**columns, **{name: f"f.{name}" for name in LISTS}}
     select = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
@@ -179,10 +179,10 @@ def _lists(touches: str, dialect: str) -> dict[str, str]:
 
 
 def _kept_rows(plan: Plan, schema: Schema, columns: dict[str, str], by: str | None, params: dict,
-               facts_where: list[str], lists: str | None = None) -> str:
+               facts_where: list[str], lists: str | None = None, narrowed: tuple[str, str] = ("", "")) -> str:
     """The kept facts (``f``) not remade by the tail, ``facts_where`` (start conditions, OR'd as
     separate SELECTs), then the tail's fresh facts of the range: ``columns`` (with ``value`` per
-    touched value of ``by``)."""
+    touched value of ``by``). ``narrowed``: more conditions on the kept facts and on the fresh ones."""
     filtered = _filtered(plan, schema)
     select = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
     select_kept = select_fresh = select
@@ -197,9 +197,9 @@ def _kept_rows(plan: Plan, schema: Schema, columns: dict[str, str], by: str | No
         join_fresh = f" JOIN fresh_touches x ON x.dialog = f.dialog AND x.dimension = '{by}'"
     kept_filter = _touch_filter(filtered, TOUCHES, params, True)
     selects = [f"SELECT {select_kept} FROM {FACTS} f{join_kept} WHERE {where} "
-               f"AND f.dialog NOT IN (SELECT dialog FROM fresh){kept_filter}" for where in facts_where]
+               f"AND f.dialog NOT IN (SELECT dialog FROM fresh){kept_filter}{narrowed[0]}" for where in facts_where]
     selects.append(f"SELECT {select_fresh} FROM fresh f{join_fresh} WHERE f.started >= :dl_lo AND f.started < :dl_hi"
-                   f"{_touch_filter(filtered, 'fresh_touches', params, False)}")
+                   f"{_touch_filter(filtered, 'fresh_touches', params, False)}{narrowed[1]}")
     return " UNION ALL ".join(selects)
 
 
@@ -212,19 +212,26 @@ def _allowed(by: str | None) -> None:
 
 
 def rows(plan: Plan, schema: Schema, dialect: str, columns: dict[str, str] | None = None,
-         by: str | None = None, lists: bool = False) -> Source:
+         by: str | None = None, lists: bool = False, repeats_only: bool = False,
+         users: list[str] | None = None) -> Source:
     """One row per dialog that starts in the range and touches the filters' values: ``columns``
     (name → SQL over its facts, default every fact) and, with ``by`` (platform, intent or
     ai_model), ``value``: one row per value of it the dialog touches. ``lists`` adds ``LISTS``:
-    the values of each dimension the dialog touches, comma-separated (in no set order)."""
+    the values of each dimension the dialog touches, comma-separated (in no set order).
+    ``repeats_only`` keeps the repeat contacts (the kept facts' by their ``repeat`` index),
+    ``users`` the dialogs of those users (by the user index)."""
     _allowed(by)
     columns = columns or {c: f"f.{c}" for c in FACT_COLUMNS}
     params: dict = {}
     _bounds(plan, dialect, params)
+    flag = f" AND {catalogue.repeat_flag(dialect)} = 1" if repeats_only else ""
+    of_users = f" AND f.user_id IN ({_values('dl_user', tuple(users), params) or 'NULL'})" if users is not None else ""
     if not kept(plan):
-        return Source(_raw_rows(plan, schema, dialect, columns, by, params, lists), params)
+        return Source(_raw_rows(plan, schema, dialect, columns, by, params, lists, flag + of_users), params)
+    narrowed = ((" AND f.repeat = 1" if repeats_only else "") + of_users, flag + of_users)
     text = _tail(plan, schema, dialect, params) + _kept_rows(
-        plan, schema, columns, by, params, ["f.started >= :dl_lo AND f.started < :dl_hi"], dialect if lists else None)
+        plan, schema, columns, by, params, ["f.started >= :dl_lo AND f.started < :dl_hi"], dialect if lists else None,
+        narrowed)
     return Source(text, params)
 
 

@@ -58,7 +58,7 @@ import sqlalchemy as sa
 from data_access import late_rows, logs, rule_records, service_rollups, sql
 from data_access.filters import DIMENSIONS as FILTER_DIMENSIONS, Filters, bind_timestamp, dimension_where
 from data_access.catalogue import (DIALOG_MEASURE_NAMES, MEASURE_NAMES, MEASURES, TIMED, dialog_measures,
-                                   measure_rows)
+                                   measure_rows, repeat_flag)
 from data_access.schema import Schema, discover
 
 if TYPE_CHECKING:  # pandas is imported where a frame is made: the refresh needs none
@@ -274,8 +274,11 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {FACTS} (dialog {key} NOT NULL PRIMARY KEY, started {ts} NOT NULL, "
         f"last_seen {ts} NOT NULL, user_id TEXT, {dialog_dims}, first_resolved {ts}, converted_any SMALLINT, "
         f"escalated_any SMALLINT, cost_e4 {big} NOT NULL, messages INTEGER NOT NULL, previous_started {ts}, "
-        f"next_started {ts})",
+        f"next_started {ts}, repeat SMALLINT NOT NULL DEFAULT 0)",
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_started ON {FACTS} (started)",
+        # The repeat contacts (``repeat``: catalogue.repeat_flag, set with the neighbours) by start:
+        # the users with the most of them read these, not every dialog of the range.
+        f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_repeats ON {FACTS} (started, user_id, dialog) WHERE repeat = 1",
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_user_cover ON {FACTS} {_covering(dialect, USER_INDEX)}",
         # Each value of each dimension a dialog has a message of, with the dialog's start: the
         # dialogs of a filter, found by value and start.
@@ -591,6 +594,8 @@ def _restate_neighbours(conn: sa.Connection, schema: Schema, everyone: bool = Fa
                          f"FROM rollup_neighbours")
     conn.exec_driver_sql(f"UPDATE {FACTS} SET previous_started = p.previous, next_started = p.next "
                          f"FROM rollup_neighbours p WHERE {FACTS}.dialog = p.dialog")
+    conn.exec_driver_sql(f"UPDATE {FACTS} SET repeat = {repeat_flag(dialect)} "
+                         f"WHERE dialog IN (SELECT dialog FROM rollup_neighbours)")
 
 
 def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = "rollup_touched_hours") -> None:

@@ -58,11 +58,12 @@ def test_prefetched_queries_are_the_ones_the_page_reads(monkeypatch, sqlite_demo
     counts = at.dataframe[-1].value["query"].value_counts().to_dict()
     counts.pop("compute", None)  # the tiles: one statement per KPI level and period
     # By model and by intent; a breakdown from the rollups reads its sums and its latency histogram,
-    # the outcome trend its sums and its resolution-time histogram.
+    # the outcome trend its sums and its resolution-time histogram, the users with most repeats the
+    # leaders among the repeat contacts, then those users' dialogs.
     # The integrations from the service tables' hours read their sums and latency histogram; the
     # SLA's services also the last hour's raw checks.
     statements = {"ai_performance": {"breakdown": 4, "cost_outcomes": 2, "dialog_outcomes_trend": 2},
-                  "business": {"breakdown": 2, "dialog_outcomes_trend": 2},
+                  "business": {"breakdown": 2, "dialog_outcomes_trend": 2, "top_repeat_users": 2},
                   "operational": {"integrations": 2},
                   "overview": {"sla_services": 3}}.get(page, {})
     expected = lambda query, n: n == statements.get(query, 1)  # noqa: E731

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from data_access import ai, alerts, business, dialogs, kpis, logs, sql, operational, reports, rollups, rule_records, series, service_rollups, sla
+from data_access import ai, alerts, business, catalogue, dialogs, kpis, logs, sql, operational, reports, rollups, rule_records, series, service_rollups, sla
 from data_access.alert_rules import load_rules
 from data_access.demo import DemoSpec, load
 from data_access.engine import make_engine
@@ -406,6 +406,10 @@ def _facts_equal_a_grouping_from_scratch(engine) -> None:
             frame[column] = pd.to_numeric(frame[column])
     assert len(kept) > 100
     pd.testing.assert_frame_equal(kept, fresh, check_dtype=False)
+    with engine.connect() as conn:  # the repeat contacts' index column agrees with the neighbours
+        wrong = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {rollups.FACTS} "
+                                     f"WHERE repeat <> {catalogue.repeat_flag(engine.dialect.name)}").scalar()
+    assert wrong == 0
 
 
 def test_dialog_facts_equal_a_grouping_from_scratch_after_every_step(rolled_engine):
