@@ -47,9 +47,9 @@ def rows() -> list[dict]:
 
 # February (UTC), every dialog KPI as the contract defines it, worked by hand.
 FEBRUARY = {"dialogs": 5, "conversion_rate": 0.0, "escalation_rate": 20.0, "median_resolution_time": 180.0,
-            "repeat_contact_rate": 40.0}
+            "repeat_contact_rate": 40.0, "automated_resolution_rate": 40.0}  # automated: C and E
 # February with the complaint intent: B and E (whole dialogs: E's resolution is on its billing row).
 FEBRUARY_COMPLAINTS = {"dialogs": 2, "escalation_rate": 50.0, "median_resolution_time": 990.0,
-                       "repeat_contact_rate": 50.0}
+                       "repeat_contact_rate": 50.0, "automated_resolution_rate": 50.0}
 # February in Berlin: A starts there on 1 February (00:50), with its conversion.
 FEBRUARY_BERLIN = {"dialogs": 6, "conversion_rate": 100.0 / 6}
