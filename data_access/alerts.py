@@ -241,7 +241,7 @@ def metric_buckets(engine: sa.Engine, schema: Schema, filters: Filters, rule: Ru
     if rule.metric == "negative_reviews":
         return _negative_review_buckets(engine, schema, wide, rule, keywords)
     chosen = _plan(engine, schema, wide, rule)
-    with rollups.planned(chosen, "metric_buckets"):
+    with rollups.reading(chosen, "metric_buckets"):
         statement = _bucket_sql(schema, wide, rule, engine.dialect.name, chosen)
         if statement is None:
             return _empty_buckets()
@@ -302,7 +302,7 @@ def _reduced_in_sql(engine: sa.Engine, schema: Schema, filters: Filters, rule: R
     chosen = _plan(engine, schema, wide, rule)
     if reason and not chosen.rolled:
         chosen = rollups.Plan(wide, reason=reason)
-    with rollups.planned(chosen, "rule_history"):
+    with rollups.reading(chosen, "rule_history"):
         statement = _bucket_sql(schema, wide, rule, dialect, chosen)
         if statement is None:
             return _empty_values(), _empty_values()
@@ -353,7 +353,7 @@ def review_candidates(engine: sa.Engine, schema: Schema, filters: Filters, keywo
         return pd.DataFrame(columns=columns)
     dialect = engine.dialect.name
     chosen = service_rollups.plan(service_rollups.NPS, engine, schema, filters, terms=tuple(keywords))
-    with rollups.planned(chosen, "review_candidates"):
+    with rollups.reading(chosen, "review_candidates"):
         source, params = service_rollups.rows_source(chosen, service_rollups.NPS, schema, dialect)
         holds, words = sql.contains_any('"comment"', keywords, dialect)
         frame = sql.read_frame(engine, f"""SELECT at AS "timestamp", name AS platform, score, "comment"

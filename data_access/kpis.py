@@ -96,16 +96,16 @@ def compute(engine: sa.Engine, schema: Schema, filters: Filters,
         built = {item.key: item.build(dialect) for item in items}
         if level in ROLLED_HOURS and (kept := service_rollups.plan(ROLLED_HOURS[level][0], engine, schema,
                                                                       filters)).rolled:
-            with rollups.planned(kept, "compute"):
+            with rollups.reading(kept, "compute"):
                 row = _rolled_hours_row(engine, kept, schema, level, built)
         elif level == "system" and (samples := service_rollups.plan(service_rollups.SYSTEM, engine, schema,
                                                                     filters)).rolled:
-            with rollups.planned(samples, "compute"):
+            with rollups.reading(samples, "compute"):
                 row = _rolled_system_row(engine, samples, schema, built)
         else:
             select = ", ".join(f"{expr} AS {key}__{name}"
                                for key, agg in built.items() for name, expr in agg.columns.items())
-            with (rollups.planned(chosen, "compute") if chosen else contextlib.nullcontext()):
+            with (rollups.reading(chosen, "compute") if chosen else contextlib.nullcontext()):
                 source, params = level_source(level, filters, schema, dialect, built)
                 row = sql.read_row(engine, f"SELECT {select} FROM {source}", params)
         for key, agg in built.items():

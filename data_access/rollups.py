@@ -1007,27 +1007,6 @@ def plan(engine: sa.Engine, schema: Schema, filters: Filters) -> Plan:
     return Plan(filters, (lo, hi), late, **kept)
 
 
-_current: contextvars.ContextVar[Plan | None] = contextvars.ContextVar("rollup_plan", default=None)
-
-
-def active_plan(filters: Filters) -> Plan | None:
-    """The plan of the query being served for ``filters`` (see ``served``), else None (raw)."""
-    chosen = _current.get()
-    return chosen if chosen is not None and chosen.filters == filters else None
-
-
-@contextmanager
-def planned(chosen: Plan, name: str) -> Iterator[Plan]:
-    """Within the block, queries over ``chosen.filters`` read as ``chosen`` says, and are logged
-    under ``name`` with the path."""
-    token = _current.set(chosen)
-    try:
-        with reading(chosen, name):
-            yield chosen
-    finally:
-        _current.reset(token)
-
-
 @contextmanager
 def reading(chosen: Plan, name: str) -> Iterator[Plan]:
     """Within the block, the statements are logged under ``name`` with ``chosen``'s path (a reader
@@ -1050,7 +1029,7 @@ def plan_buckets(engine: sa.Engine, schema: Schema, filters: Filters, unit: str,
 def served(rolled: Callable | None = None, *, local_buckets: bool = False, planner: Callable | None = None):
     """Decorate a raw query ``f(engine, schema, filters, *args)`` so that it reads the rollups
     when ``plan`` allows: ``rolled(plan, engine, schema, filters, *args)`` answers then (None: the
-    query itself reads them through ``kpis.dialogs_subquery``). ``local_buckets``: the query
+    raw query answers). ``local_buckets``: the query
     groups by local hours or longer, given as its first extra argument, so a timezone whose
     offset is not whole hours, or minute buckets, read the raw rows. ``planner(engine, schema,
     filters)`` plans instead of ``plan`` (another table's rollups). ``f.raw`` is the raw query."""
@@ -1059,7 +1038,7 @@ def served(rolled: Callable | None = None, *, local_buckets: bool = False, plann
         @functools.wraps(raw)
         def _serve(engine: sa.Engine, schema: Schema, filters: Filters, *args, **kwargs):
             chosen = _choose(engine, schema, filters, args, kwargs, local_buckets, planner)
-            with planned(chosen, raw.__name__):
+            with reading(chosen, raw.__name__):
                 if chosen.rolled and rolled is not None:
                     return rolled(chosen, engine, schema, filters, *args, **kwargs)
                 return raw(engine, schema, filters, *args, **kwargs)

@@ -36,7 +36,7 @@ def _option_rows(engine: sa.Engine, schema: Schema, cols: str) -> pd.DataFrame:
     if not chosen.rolled:
         return sql.read_frame(engine, f"SELECT {cols} FROM conversation_metrics GROUP BY {cols} "
                                       f"LIMIT {MAX_COMBINATIONS}", {})
-    with rollups.planned(chosen, "filter_options"):
+    with rollups.reading(chosen, "filter_options"):
         source = rollups.combination_source(chosen, schema, engine.dialect.name)
         return sql.read_frame(engine, f"SELECT {cols} FROM ({source.text}) m GROUP BY {cols} "
                                       f"LIMIT {MAX_COMBINATIONS}", source.params)

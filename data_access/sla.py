@@ -143,7 +143,7 @@ def _checks_rolled(engine: sa.Engine, schema: Schema, covered: Filters, source: 
                if by_month else {}), "name": name}
     group = ", ".join(str(i + 1) for i in range(len(keys)))
     selected = ", ".join(f"{expr} AS {key}" for key, expr in keys.items())
-    with rollups.planned(chosen, f"sla_{source}"):
+    with rollups.reading(chosen, f"sla_{source}"):
         text, source_params = service_rollups.hours_source(chosen, kept, schema, dialect)
         frame = sql.read_frame(engine, f"SELECT {selected}, MIN(first_at) AS first_seen, MAX(last_at) AS last_seen, "
                                        f"SUM({under}) AS under_target, SUM(timed) AS timed, {known} AS known, "
