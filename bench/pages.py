@@ -142,8 +142,8 @@ def refresh_figures(engine: sa.Engine, full_build: bool) -> None:
     report = rollups.refresh(engine)  # up to date first
     state = rollups.read_state(engine)
     hour = state.watermark - rollups.HOUR
-    with engine.begin() as conn:  # the last hour again, as if it had just closed
-        conn.execute(sa.text(f"UPDATE {rollups.STATE} SET watermark = :hour"),
+    with engine.begin() as conn:  # the last hour again, as if it had just closed, for every keeper
+        conn.execute(sa.text(f"UPDATE {rollups.STATE} SET upto = :hour"),
                      {"hour": hour.strftime("%Y-%m-%d %H:%M:%S") if engine.dialect.name == "sqlite" else hour})
         hour_rows = conn.execute(sa.text('SELECT COUNT(*) FROM conversation_metrics WHERE "timestamp" >= :lo '
                                          'AND "timestamp" < :hi'), {"lo": str(hour), "hi": str(state.watermark)}).scalar()

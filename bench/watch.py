@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from data_access import alert_watch, logs, rollups  # noqa: E402
+from data_access import alert_watch, logs, plans  # noqa: E402
 from data_access.alert_rules import load_rules  # noqa: E402
 from data_access.engine import make_engine  # noqa: E402
 
@@ -51,7 +51,7 @@ def main() -> int:
     print(f"{'path':<10}{'cold s':>9}{'warm s':>9}{'statements':>12}{'firing':>8}  slowest statement")
     for path in ("raw", "rollups"):
         if path == "raw":
-            context = rollups.raw_reference()
+            context = plans.raw_reference()
         else:
             from contextlib import nullcontext
             context = nullcontext()

@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import catalogue, dialogs, rollups, sql
+from data_access import catalogue, dialogs, plans, sources, sql
 from data_access.business import money
 from data_access.filters import Filters
 from data_access.kpis import CM
@@ -27,15 +27,15 @@ def _model(schema: Schema) -> str:
     return "COALESCE(\"ai_model\", '(none)')" if schema.has(CM, "ai_model") else "'(all)'"
 
 
-@rollups.reader(local_buckets=True)
-def latency_percentiles(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+@plans.reader(local_buckets=True)
+def latency_percentiles(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
                 unit: str) -> pd.DataFrame:
     """Per local bucket and model: messages and the 50th, 95th and 99th percentile of
     response_time_ms (linear interpolation; negative times left out), within
     ``rollups.LATENCY_RELATIVE_ERROR`` where read from the rolled-up histograms."""
     params: dict = {}
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
-    frame = rollups.percentiles(engine, chosen, schema, {"bucket": bucket, "model": _model(schema)},
+    frame = sources.percentiles(engine, chosen, schema, {"bucket": bucket, "model": _model(schema)},
                                 {"p50": 0.5, "p95": 0.95, "p99": 0.99}, params=params, per="ai_model",
                                 daily=unit)
     frame = frame.rename(columns={"timed": "messages"})
@@ -44,10 +44,10 @@ def latency_percentiles(chosen: rollups.Plan, engine: sa.Engine, schema: Schema,
         ["bucket", "model"], ignore_index=True)
 
 
-@rollups.reader()
-def latency_histogram(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+@plans.reader()
+def latency_histogram(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Messages per response-time bin (``LATENCY_BINS``) and model, with each model's share."""
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True)
+    source = sources.message_source(chosen, schema, engine.dialect.name, daily=True)
     bins = " UNION ALL ".join(f"SELECT model, {i} AS bin, latency_bin_{i} AS messages FROM s"
                               for i in range(len(LATENCY_BINS)))
     frame = sql.read_frame(engine, f"""
@@ -66,12 +66,12 @@ def _latency_shares(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-@rollups.reader(local_buckets=True)
-def accuracy_trend(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+@plans.reader(local_buckets=True)
+def accuracy_trend(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
                 unit: str) -> pd.DataFrame:
     """Per local bucket: labelled rows, correct ones, and intent accuracy %."""
     accuracy = catalogue.formula_of("intent_accuracy")
-    source = rollups.message_source(chosen, schema, engine.dialect.name, accuracy.measures, daily=unit,
+    source = sources.message_source(chosen, schema, engine.dialect.name, accuracy.measures, daily=unit,
                                     by_dimension=False)
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
@@ -90,11 +90,11 @@ def _accuracy(frame: pd.DataFrame, bucket: str | None = None) -> pd.DataFrame:
     return frame
 
 
-@rollups.reader()
-def accuracy_by_intent(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+@plans.reader()
+def accuracy_by_intent(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Per expected (human-assigned) intent: labelled rows, correct ones, accuracy %; most labelled first."""
     accuracy = catalogue.formula_of("intent_accuracy")
-    source = rollups.message_source(chosen, schema, engine.dialect.name, accuracy.measures, daily=True)
+    source = sources.message_source(chosen, schema, engine.dialect.name, accuracy.measures, daily=True)
     terms = accuracy.columns()
     frame = sql.read_frame(engine, f"""
         SELECT "expected_intent" AS intent, {terms["den"]} AS labelled, {terms["num"]} AS correct
@@ -103,10 +103,10 @@ def accuracy_by_intent(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, 
     return _accuracy(frame)
 
 
-@rollups.reader()
-def confusion_pairs(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+@plans.reader()
+def confusion_pairs(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Labelled rows per (expected intent, recognised intent) pair."""
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True)
+    source = sources.message_source(chosen, schema, engine.dialect.name, daily=True)
     frame = sql.read_frame(engine, f"""
         SELECT "expected_intent" AS expected, COALESCE("intent", '(none)') AS recognised, SUM(messages) AS rows
         FROM ({source.text}) m WHERE "expected_intent" IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""", source.params)
@@ -125,11 +125,11 @@ def confusion_matrix(pairs: pd.DataFrame, top: int = 8) -> pd.DataFrame:
     return matrix.reindex(index=labels, columns=labels, fill_value=0).astype(int)
 
 
-@rollups.reader()
-def calibration(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+@plans.reader()
+def calibration(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Per confidence bucket: messages (all with a confidence), their share %, labelled rows,
     correct ones, accuracy % and the mean confidence of the labelled rows — does 0.9 mean 90 %?"""
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=True)
+    source = sources.message_source(chosen, schema, engine.dialect.name, daily=True)
     labelled = schema.has(CM, "expected_intent")
     sums = []
     for i in range(len(CONFIDENCE_BUCKETS)):
@@ -169,11 +169,11 @@ def _calibration_rows(frame: pd.DataFrame, labelled: bool) -> pd.DataFrame:
     return out
 
 
-@rollups.reader(local_buckets=True)
-def helpful_trend(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+@plans.reader(local_buckets=True)
+def helpful_trend(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
                 unit: str) -> pd.DataFrame:
     """Per local bucket and model: votes, thumbs up, helpful share %."""
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=unit)
+    source = sources.message_source(chosen, schema, engine.dialect.name, daily=unit)
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
     frame = sql.read_frame(engine, f"""
@@ -189,11 +189,11 @@ def _helpful(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-@rollups.reader(local_buckets=True)
-def usage_by_model(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+@plans.reader(local_buckets=True)
+def usage_by_model(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
                 unit: str) -> pd.DataFrame:
     """Per local bucket and model: messages, tokens, exact cost (Decimal USD) and cost per message."""
-    source = rollups.message_source(chosen, schema, engine.dialect.name, daily=unit)
+    source = sources.message_source(chosen, schema, engine.dialect.name, daily=unit)
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, engine.dialect.name, params)
     frame = sql.read_frame(engine, f"""
@@ -222,8 +222,8 @@ def per(amount: Decimal | None, count) -> Decimal | None:
 COST_BY = ("ai_model", "platform")
 
 
-@rollups.reader()
-def cost_outcomes(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> pd.DataFrame:
+@plans.reader()
+def cost_outcomes(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> pd.DataFrame:
     """Per model or platform (the dialogs with a message of it): dialogs and exact cost, and the
     cost tied to outcomes:
 

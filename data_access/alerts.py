@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import catalogue, dialogs, logs, rollups, rule_records, service_rollups, sql
+from data_access import catalogue, dialogs, logs, plans, rule_records, service_rollups, sources, sql
 from data_access.alert_rules import METRICS, Rule
 from data_access.filters import Filters
 from data_access.catalogue import TIMED
@@ -179,19 +179,19 @@ def _ratio_of(metric: str) -> catalogue.Ratio | None:
     return item.formula if item is not None and isinstance(item.formula, catalogue.Ratio) else None
 
 
-def _plan(engine: sa.Engine, schema: Schema, wide: Filters, rule: Rule) -> rollups.Plan:
+def _plan(engine: sa.Engine, schema: Schema, wide: Filters, rule: Rule) -> plans.Plan:
     """Where the rule's metric reads: the rollups for the escalation rate (dialogs keep their
     exact start), stepping by whole hours the metrics that are the catalogue's ratios of
     measures, and the p95 of all rows at the steps rollup_latency_p95 keeps; else raw."""
-    kept_p95 = rule.metric == "p95_response_time" and not rule.by and rollups.keeps_p95(wide, rule.step)
+    kept_p95 = rule.metric == "p95_response_time" and not rule.by and sources.keeps_p95(wide, rule.step)
     summed = _ratio_of(rule.metric) is not None and rule.step % 3600 == 0
     if rule.metric != "escalation_rate" and not kept_p95 and not summed:
-        return rollups.Plan(wide, reason="alert step finer than an hour or a percentile")
-    return rollups.plan(engine, schema, wide)
+        return plans.Plan(wide, reason="alert step finer than an hour or a percentile")
+    return plans.plan(engine, schema, wide)
 
 
 def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
-                chosen: rollups.Plan) -> tuple[str, dict] | None:
+                chosen: plans.Plan) -> tuple[str, dict] | None:
     """``SELECT bucket, key, num, den, n`` for the rule's metric per step over ``filters``, or
     None when the database lacks the table or a column the metric needs. With ``chosen``
     rolled up, the catalogue's ratios read the rollups."""
@@ -214,14 +214,14 @@ def _bucket_sql(schema: Schema, filters: Filters, rule: Rule, dialect: str,
                            100 * SUM(escalated) AS num, SUM(dialogs) AS den, SUM(dialogs) AS n
                     FROM ({stats.text}) s GROUP BY 1, 2 HAVING SUM(dialogs) > 0""", stats.params)
     if metric.key == "p95_response_time":
-        kept = rollups.p95_source(chosen, schema, dialect, rule.step) if chosen.rolled else None
+        kept = sources.p95_source(chosen, schema, dialect, rule.step) if chosen.rolled else None
         if kept is not None and not by:
             return f"SELECT bucket, '' AS key, p95 AS num, 1 AS den, n FROM ({kept.text}) p", kept.params
         p95 = sql.percentile(f'CASE WHEN {TIMED} THEN "response_time_ms" END', 0.95, dialect)
         parts = f"{p95} AS num, 1 AS den, COUNT(CASE WHEN {TIMED} THEN 1 END) AS n"
     elif (ratio := _ratio_of(metric.key)) is not None:
         # The catalogue's ratio over the measures of the rolled-up hours and the raw rows alike.
-        source = rollups.message_source(chosen, schema, dialect, ratio.measures, by_dimension=bool(by))
+        source = sources.message_source(chosen, schema, dialect, ratio.measures, by_dimension=bool(by))
         terms = ratio.columns()
         return (f"SELECT {sql.epoch_bucket('t', rule.step, dialect)} AS bucket, {key} AS key, "
                 f"{ratio.scale!r} * {terms['num']} AS num, {terms['den']} AS den, {terms['den']} AS n "
@@ -241,7 +241,7 @@ def metric_buckets(engine: sa.Engine, schema: Schema, filters: Filters, rule: Ru
     if rule.metric == "negative_reviews":
         return _negative_review_buckets(engine, schema, wide, rule, keywords)
     chosen = _plan(engine, schema, wide, rule)
-    with rollups.reading(chosen, "metric_buckets"):
+    with plans.reading(chosen, "metric_buckets"):
         statement = _bucket_sql(schema, wide, rule, engine.dialect.name, chosen)
         if statement is None:
             return _empty_buckets()
@@ -301,8 +301,8 @@ def _reduced_in_sql(engine: sa.Engine, schema: Schema, filters: Filters, rule: R
                                                                      recorded=recorded))
     chosen = _plan(engine, schema, wide, rule)
     if reason and not chosen.rolled:
-        chosen = rollups.Plan(wide, reason=reason)
-    with rollups.reading(chosen, "rule_history"):
+        chosen = plans.Plan(wide, reason=reason)
+    with plans.reading(chosen, "rule_history"):
         statement = _bucket_sql(schema, wide, rule, dialect, chosen)
         if statement is None:
             return _empty_values(), _empty_values()
@@ -315,7 +315,7 @@ def _records_until(engine: sa.Engine, schema: Schema, filters: Filters, rule: Ru
     rule is not one the refresh records)."""
     if not rule_records.recordable(rule):
         return None, ""
-    forced = rollups.forced_raw()
+    forced = plans.forced_raw()
     if forced:
         return None, forced
     if not rule_records.readable(rule, filters, step):
@@ -353,7 +353,7 @@ def review_candidates(engine: sa.Engine, schema: Schema, filters: Filters, keywo
         return pd.DataFrame(columns=columns)
     dialect = engine.dialect.name
     chosen = service_rollups.plan(service_rollups.NPS, engine, schema, filters, terms=tuple(keywords))
-    with rollups.reading(chosen, "review_candidates"):
+    with plans.reading(chosen, "review_candidates"):
         source, params = service_rollups.rows_source(chosen, service_rollups.NPS, schema, dialect)
         holds, words = sql.contains_any('"comment"', keywords, dialect)
         frame = sql.read_frame(engine, f"""SELECT at AS "timestamp", name AS platform, score, "comment"

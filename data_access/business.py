@@ -11,7 +11,7 @@ from decimal import Decimal
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import catalogue, dialogs, rollups, service_rollups, sql
+from data_access import catalogue, dialogs, plans, service_rollups, sources, sql
 from data_access.filters import Filters, bind_timestamp
 from data_access.catalogue import CM, RESOLUTION_EDGES_S, repeat_flag
 from data_access.schema import Schema
@@ -42,8 +42,8 @@ BREAKDOWN_COUNTS = {"ratings": ("csat", "den"), "labelled": ("intent_accuracy", 
                     "helpful_up": ("helpful_answers", "num")}
 
 
-@rollups.reader()
-def breakdown(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> pd.DataFrame:
+@plans.reader()
+def breakdown(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters, by: str) -> pd.DataFrame:
     """One row per value of ``by`` (intent, ai_model or platform), most messages first:
 
     messages; dialogs that contain such a message; ratings, CSAT and Avg rating; the escalation,
@@ -55,7 +55,7 @@ def breakdown(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: 
     dialect = engine.dialect.name
     formulas = {key: catalogue.formula_of(key) for key in dict.fromkeys(BREAKDOWN_KPIS.values())}
     names = tuple(dict.fromkeys(["messages", *(m for f in formulas.values() for m in f.measures)]))
-    messages = rollups.message_source(chosen, schema, dialect, names, daily=True)
+    messages = sources.message_source(chosen, schema, dialect, names, daily=True)
     tracked = lambda name, expr: _if_tracked(schema, name, expr)  # noqa: E731
     # The dialogs with a message of each value, by their facts (over all their messages).
     values = dialogs.sums(chosen, schema, dialect, by=BREAKDOWNS[by], daily=True)
@@ -80,7 +80,7 @@ def breakdown(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: 
     for name, key in [*BREAKDOWN_KPIS.items(), *((name, key) for name, (key, _) in BREAKDOWN_COUNTS.items())]:
         if not catalogue.KPIS[key].tracked(schema):  # its measures read 0 without the column
             frame[name] = float("nan")
-    p95 = rollups.percentiles(engine, chosen, schema, {"value": f"COALESCE({column}, '(none)')"}, {"p95": 0.95},
+    p95 = sources.percentiles(engine, chosen, schema, {"value": f"COALESCE({column}, '(none)')"}, {"p95": 0.95},
                                per=BREAKDOWNS[by], daily=True)
     frame = frame.merge(p95[["value", "p95"]].rename(columns={"value": BREAKDOWNS[by], "p95": "p95_response_ms"}),
                         on=BREAKDOWNS[by], how="left")
@@ -111,15 +111,15 @@ def problem_intents(breakdown: pd.DataFrame, metric: str, worst_first_ascending:
     return ranked.head(limit)
 
 
-@rollups.reader(local_buckets=True)
-def csat_trend(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters, unit: str,
+@plans.reader(local_buckets=True)
+def csat_trend(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters, unit: str,
                by_platform: bool = False) -> pd.DataFrame:
     """Per local bucket (and platform) with ratings: ratings, CSAT and Avg rating, by the
     catalogue's formulas."""
     dialect = engine.dialect.name
     formulas = {key: catalogue.formula_of(key) for key in ("csat", "avg_rating")}
     names = tuple(dict.fromkeys(m for f in formulas.values() for m in f.measures))
-    source = rollups.message_source(chosen, schema, dialect, names, daily=unit, by_dimension=by_platform)
+    source = sources.message_source(chosen, schema, dialect, names, daily=unit, by_dimension=by_platform)
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, CM, dialect, params)
     split = ", COALESCE(\"platform\", 'unknown') AS platform" if by_platform else ""
@@ -134,11 +134,11 @@ def csat_trend(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters:
     return frame.loc[frame["ratings"] > 0, columns].reset_index(drop=True)
 
 
-@rollups.reader()
-def rating_distribution(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+@plans.reader()
+def rating_distribution(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
                         by_platform: bool = False) -> pd.DataFrame:
     """Ratings per score 1..5 (and platform); scores outside 1..5 are left out."""
-    source = rollups.message_source(chosen, schema, engine.dialect.name, [f"rated_{s}" for s in range(1, 6)],
+    source = sources.message_source(chosen, schema, engine.dialect.name, [f"rated_{s}" for s in range(1, 6)],
                                     daily=True, by_dimension=by_platform)
     split = ", COALESCE(\"platform\", 'unknown') AS platform" if by_platform else ""
     scores = " UNION ALL ".join(
@@ -151,8 +151,8 @@ def rating_distribution(chosen: rollups.Plan, engine: sa.Engine, schema: Schema,
     return sql.numeric(frame, ["score", "ratings"])
 
 
-@rollups.reader(local_buckets=True, planner=service_rollups.planner(service_rollups.NPS))
-def nps_trend(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+@plans.reader(local_buckets=True, planner=service_rollups.planner(service_rollups.NPS))
+def nps_trend(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket: responses, promoters (9–10), passives (7–8), detractors (0–6), their
     shares and NPS."""
     dialect = engine.dialect.name
@@ -180,8 +180,8 @@ def _comments_where(schema: Schema, filters: Filters, detractors_only: bool, dia
     return f"""{where}{only} AND "comment" IS NOT NULL AND "comment" <> ''""", params
 
 
-@rollups.reader(planner=service_rollups.planner(service_rollups.NPS))
-def nps_comment_count(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+@plans.reader(planner=service_rollups.planner(service_rollups.NPS))
+def nps_comment_count(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
                       detractors_only: bool = False) -> int:
     """How many survey comments ``nps_comments`` pages through."""
     source, params = service_rollups.hours_source(chosen, service_rollups.NPS, schema, engine.dialect.name)
@@ -272,8 +272,8 @@ def _outcome_rates(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-@rollups.reader(local_buckets=True)
-def dialog_outcomes_trend(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+@plans.reader(local_buckets=True)
+def dialog_outcomes_trend(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
                           unit: str) -> pd.DataFrame:
     """Per local bucket of dialog start: dialogs, conversion, escalation and repeat contact rates,
     resolved dialogs and their median and p90 resolution time (seconds; within 1 % where read
@@ -302,8 +302,8 @@ def dialog_outcomes_trend(chosen: rollups.Plan, engine: sa.Engine, schema: Schem
     return _outcome_rates(frame)
 
 
-@rollups.reader()
-def conversion_by_platform(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+@plans.reader()
+def conversion_by_platform(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Per platform: the dialogs with a message on it, how many converted, the conversion rate."""
     source = dialogs.sums(chosen, schema, engine.dialect.name, by="platform")
     frame = sql.read_frame(engine, f"""
@@ -314,8 +314,8 @@ def conversion_by_platform(chosen: rollups.Plan, engine: sa.Engine, schema: Sche
     return frame
 
 
-@rollups.reader()
-def resolution_histogram(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+@plans.reader()
+def resolution_histogram(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
     """Resolved dialogs per resolution-time bin (``RESOLUTION_BINS``), every bin present."""
     source = dialogs.sums(chosen, schema, engine.dialect.name, daily=True)
     bins = ", ".join(f"SUM(resolution_bin_{i}) AS bin_{i}" for i in range(len(RESOLUTION_BINS)))
@@ -328,8 +328,8 @@ def resolution_histogram(chosen: rollups.Plan, engine: sa.Engine, schema: Schema
 REPEAT_USERS_MOST = 2000
 
 
-@rollups.reader()
-def top_repeat_users(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+@plans.reader()
+def top_repeat_users(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
                      limit: int = 20) -> pd.DataFrame:
     """The users with the most repeat dialogs among the dialogs that start in the range: user_id,
     dialogs, repeat dialogs, last dialog start; ties by dialogs, then user id. The repeat

@@ -10,7 +10,7 @@ dialog touches). Every dialog KPI, trend and breakdown sums the catalogue's dial
 Two sources give the same rows:
 
 - the reference (``kept`` False: no usable rollups, a first build, late rows pending, or
-  ``rollups.raw_reference``): the facts grouped from all the raw rows on the fly;
+  ``plans.raw_reference``): the facts grouped from all the raw rows on the fly;
 - the kept facts (``rollup_dialog_facts`` and ``rollup_dialog_touches``, made by the rollups'
   refresh), with the tail: the dialogs with rows after the watermark, and the dialogs of their
   users that may have a new neighbour, made again from their kept facts and those rows.
@@ -27,10 +27,12 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from data_access import catalogue, late_rows, rollups, sql
+from data_access import catalogue, late_rows, rollups, sources, sql
 from data_access.catalogue import CM, YOUNG, dialog_measures
 from data_access.filters import DIMENSIONS as FILTER_DIMENSIONS, bind_timestamp
-from data_access.rollups import ALL, DIALOG_DAILY, DIALOG_HOURS, DIALOG_VALUES, FACTS, RESOLUTION, TOUCHES, Plan, Source
+from data_access.plans import Plan
+from data_access.rollups import ALL, DIALOG_DAILY, DIALOG_HOURS, DIALOG_VALUES, FACTS, RESOLUTION, TOUCHES
+from data_access.sources import Source
 from data_access.schema import Schema
 
 if TYPE_CHECKING:
@@ -270,7 +272,7 @@ def sums(plan: Plan, schema: Schema, dialect: str, by: str | None = None, daily:
     """Rows with ``t`` (a dialog's start, or an hour's or UTC day's start), ``value`` with ``by``,
     the dialog measures and ``YOUNG``'s: summed (per ``value``), those of the dialogs that start in
     the range and touch the filters' values. ``daily``: whole UTC days from the daily table, as
-    ``rollups.message_source``'s (True for a reader that does not group by ``t``, else the local
+    ``sources.message_source``'s (True for a reader that does not group by ``t``, else the local
     unit it groups by); hours are read from their sums where the plan rolls them up (whole-hour
     offsets, buckets an hour or longer)."""
     _allowed(by)
@@ -292,8 +294,9 @@ def sums(plan: Plan, schema: Schema, dialect: str, by: str | None = None, daily:
     for i, (source_table, (a, b)) in enumerate([*((DIALOG_DAILY, run) for run in days),
                                                  *((table, run) for run in hours)]):
         params.update({f"dl_run_{i}_lo": bind_timestamp(a, dialect), f"dl_run_{i}_hi": bind_timestamp(b, dialect)})
-        parts.append(f"SELECT hour AS t{keys}, {', '.join(names)} FROM {source_table} WHERE "
-                     f"{where if source_table == table else '1 = 1'} AND hour >= :dl_run_{i}_lo AND hour < :dl_run_{i}_hi")
+        at, condition = ("hour", where) if source_table == table else ("day", "1 = 1")
+        parts.append(f"SELECT {at} AS t{keys}, {', '.join(names)} FROM {source_table} WHERE "
+                     f"{condition} AND {at} >= :dl_run_{i}_lo AND {at} < :dl_run_{i}_hi")
     # The tail's dialogs as kept, taken off the hours that count them.
     filtered = _filtered(plan, schema)
     negated = ", ".join(f"-({e}) AS {n}" for n, e in measures.items())
@@ -347,7 +350,7 @@ def percentiles(engine: sa.Engine, plan: Plan, schema: Schema, groups: dict[str,
     ``rollups.LATENCY_RELATIVE_ERROR``) where it reads the kept facts."""
     dialect = engine.dialect.name
     if kept(plan):
-        return rollups.histogram_percentiles(engine, resolution(plan, schema, dialect, by), groups, fractions,
+        return sources.histogram_percentiles(engine, resolution(plan, schema, dialect, by), groups, fractions,
                                              params, scale=0.001)
     source = rows(plan, schema, dialect, {"t": "f.started", "seconds": catalogue.resolution_seconds(dialect)}, by)
     keys = [f"{expr} AS {name}" for name, expr in groups.items()]

@@ -134,9 +134,9 @@ class ExportRequest:
             where, params = self.where(schema, dialect)
             tiebreak = ', "id"' if schema.has(self.table, "id") else (', "service"' if schema.has(self.table, "service") else "")
             return f"{self.table} {where}", params, f'{sql.TS}{tiebreak}'
-        from data_access import dialogs, rollups
+        from data_access import dialogs, plans, rollups
 
-        plan = rollups.plan(engine, schema, self.filters)
+        plan = plans.plan(engine, schema, self.filters)
         rows = dialogs.rows(plan, schema, dialect, _dialog_columns(dialect), lists=True)
         params = dict(rows.params)
         clauses = [OUTCOMES[o] for o in self.outcomes]

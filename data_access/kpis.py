@@ -2,7 +2,7 @@
 dialogs, NPS responses, system samples, health checks) in a single statement, so a page that
 shows ten tiles scans each table once per period. What each KPI is, is the catalogue's
 (``data_access.catalogue``); this module only reads it: message KPIs sum the catalogue's measures
-over ``rollups.message_source`` (rolled-up hours and raw rows alike), the other levels run their
+over ``sources.message_source`` (rolled-up hours and raw rows alike), the other levels run their
 aggregates over the level's rows or the service tables' hours.
 """
 
@@ -83,29 +83,29 @@ def compute(engine: sa.Engine, schema: Schema, filters: Filters,
             results[key] = KpiValue(key, None, reason=NOT_TRACKED)
         else:
             by_level.setdefault(item.level, []).append(item)
-    from data_access import rollups
+    from data_access import plans
 
     chosen = None
     if "messages" in by_level or "dialogs" in by_level:
-        chosen = rollups.plan(engine, schema, filters)
+        chosen = plans.plan(engine, schema, filters)
     for level, items in by_level.items():
         if level in ("messages", "dialogs"):
-            with rollups.reading(chosen, "compute"):
+            with plans.reading(chosen, "compute"):
                 results.update(_formula_kpis(engine, chosen, schema, level, items))
             continue
         built = {item.key: item.build(dialect) for item in items}
         if level in ROLLED_HOURS and (kept := service_rollups.plan(ROLLED_HOURS[level][0], engine, schema,
                                                                       filters)).rolled:
-            with rollups.reading(kept, "compute"):
+            with plans.reading(kept, "compute"):
                 row = _rolled_hours_row(engine, kept, schema, level, built)
         elif level == "system" and (samples := service_rollups.plan(service_rollups.SYSTEM, engine, schema,
                                                                     filters)).rolled:
-            with rollups.reading(samples, "compute"):
+            with plans.reading(samples, "compute"):
                 row = _rolled_system_row(engine, samples, schema, built)
         else:
             select = ", ".join(f"{expr} AS {key}__{name}"
                                for key, agg in built.items() for name, expr in agg.columns.items())
-            with (rollups.reading(chosen, "compute") if chosen else contextlib.nullcontext()):
+            with (plans.reading(chosen, "compute") if chosen else contextlib.nullcontext()):
                 source, params = level_source(level, filters, schema, dialect, built)
                 row = sql.read_row(engine, f"SELECT {select} FROM {source}", params)
         for key, agg in built.items():
@@ -160,16 +160,16 @@ def _rolled_system_row(engine: sa.Engine, chosen, schema: Schema, built: dict[st
 
 def _formula_kpis(engine: sa.Engine, chosen, schema: Schema, level: str, items: list[Kpi]) -> dict[str, KpiValue]:
     """The message- or dialog-level KPIs of ``items``: their formulas' sums of measures in one
-    statement, over ``rollups.message_source`` (rolled-up hours and raw rows) or ``dialogs.sums``
+    statement, over ``sources.message_source`` (rolled-up hours and raw rows) or ``dialogs.sums``
     (the dialogs that start in the range: kept facts and their hours, or the reference); the raw
     path is the same statement over a plan with no rolled-up hours. A percentile is exact from the
     raw rows, or read from a histogram of the rollups."""
-    from data_access import dialogs, rollups
+    from data_access import dialogs, sources
 
     dialect = engine.dialect.name
     if level == "messages":
         needed = tuple(dict.fromkeys(m for item in items for m in item.formula.measures))
-        source = rollups.message_source(chosen, schema, dialect, names=needed, daily=True, by_dimension=False)
+        source = sources.message_source(chosen, schema, dialect, names=needed, daily=True, by_dimension=False)
     else:
         source = dialogs.sums(chosen, schema, dialect, daily=True)
     select = ", ".join(f"{expr} AS {name}" for item in items
@@ -189,12 +189,12 @@ def percentile(engine: sa.Engine, chosen, schema: Schema, formula: catalogue.Per
     """The percentile of ``formula`` over ``chosen``: of the response times of its rows, or of the
     resolution times of its dialogs; exact where it reads the raw rows (the reference), else from
     a histogram of the rollups (within ``rollups.LATENCY_RELATIVE_ERROR``)."""
-    from data_access import dialogs, rollups
+    from data_access import dialogs, sources
 
     if formula.of == "resolution":
         read = dialogs.percentiles(engine, chosen, schema, {}, {"p": formula.fraction})
     else:
-        read = rollups.percentiles(engine, chosen, schema, {}, {"p": formula.fraction}, daily=True)
+        read = sources.percentiles(engine, chosen, schema, {}, {"p": formula.fraction}, daily=True)
     return None if read.empty or read["p"].isna().iloc[0] else float(read["p"].iloc[0])
 
 

@@ -1,8 +1,9 @@
 """Triggers that note the closed hours a write touched: rows that arrive late into an hour already
-aggregated, and rows changed or deleted there. The rollups (``data_access.rollups``) note
-conversation_metrics' hours; the rule records (``data_access.rule_records``) and the service tables'
-hours (``data_access.service_rollups``) note those of the service tables. All read the noted hours
-back as naive UTC and aggregate them again in runs."""
+aggregated, and rows changed or deleted there. One trigger set per raw table writes that table's
+one log: the rollups (``data_access.rollups``) keep conversation_metrics' and read its log;
+``data_access.service_rollups`` keeps the others', whose logs the rule records
+(``data_access.rule_records``) read as well. All read the noted hours back as naive UTC and
+aggregate them again in runs."""
 
 from __future__ import annotations
 

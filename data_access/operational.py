@@ -8,11 +8,11 @@ import time
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import late_rows, rollups, service_rollups, sql
+from data_access import late_rows, plans, service_rollups, sql
 from data_access.business import to_local
 from data_access.filters import Filters
 from data_access.schema import TABLES, Schema
-from data_access.service_rollups import FAILED_CALL, KNOWN_STATUS, OK_STATUS
+from data_access.service_rollups import KNOWN_STATUS, OK_STATUS
 
 SM = "system_metrics"
 SH = "service_health"
@@ -20,6 +20,9 @@ IC = "integration_calls"
 EE = "error_events"
 
 QUOTA_WARNING_SHARE = 80.0
+SYSTEM = service_rollups.planner(service_rollups.SYSTEM)
+HEALTH = service_rollups.planner(service_rollups.HEALTH)
+INTEGRATIONS = service_rollups.planner(service_rollups.INTEGRATIONS)
 
 
 def _bucketed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -42,24 +45,12 @@ def _system_hours(chosen, engine: sa.Engine, schema: Schema, filters: Filters, u
         FROM ({source}) h GROUP BY 1, 2 ORDER BY 1, 2""", params)
 
 
-def _traffic_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
-    frame = _system_hours(chosen, engine, schema, filters, unit,
-                          "SUM(requests_sum) AS requests, SUM(errors_sum) AS errors, SUM(total) AS samples")
-    return _traffic_rates(frame)
-
-
-@rollups.served(_traffic_rolled, local_buckets=True, planner=service_rollups.planner(service_rollups.SYSTEM))
-def traffic(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+@plans.reader(local_buckets=True, planner=SYSTEM)
+def traffic(chosen, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket and service: requests, errors, samples, RPS (requests per second of the
     sampled minutes) and error rate %."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, SM, schema, dialect)
-    bucket = sql.local_bucket(sql.TS, unit, filters, schema, SM, dialect, params)
-    errors = _optional(schema, SM, "errors", 'SUM(CASE WHEN "errors" >= 0 THEN "errors" ELSE 0 END)')
-    frame = sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket, "service", SUM(CASE WHEN "requests" >= 0 THEN "requests" ELSE 0 END) AS requests,
-               {errors} AS errors, COUNT(*) AS samples
-        FROM system_metrics {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
+    frame = _system_hours(chosen, engine, schema, filters, unit,
+                          "SUM(requests_sum) AS requests, SUM(errors_sum) AS errors, SUM(total) AS samples")
     return _traffic_rates(frame)
 
 
@@ -114,44 +105,23 @@ def latest_errors(engine: sa.Engine, schema: Schema, filters: Filters, limit: in
     return frame
 
 
-def _resources_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+@plans.reader(local_buckets=True, planner=SYSTEM)
+def resources(chosen, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket and service: mean CPU and memory, highest disk (values outside 0..100 left out)."""
     frame = _system_hours(chosen, engine, schema, filters, unit,
                           "1.0 * SUM(cpu_sum) / NULLIF(SUM(cpu_n), 0) AS cpu, "
                           "1.0 * SUM(memory_sum) / NULLIF(SUM(memory_n), 0) AS memory, MAX(disk_max) AS disk")
     return _bucketed(sql.numeric(frame, ["cpu", "memory", "disk"]))
 
 
-@rollups.served(_resources_rolled, local_buckets=True, planner=service_rollups.planner(service_rollups.SYSTEM))
-def resources(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
-    """Per local bucket and service: mean CPU and memory, highest disk (values outside 0..100 left out)."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, SM, schema, dialect)
-    bucket = sql.local_bucket(sql.TS, unit, filters, schema, SM, dialect, params)
-    valid = lambda c: f'CASE WHEN "{c}" BETWEEN 0 AND 100 THEN "{c}" END'  # noqa: E731
-    frame = sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket, "service",
-               {_optional(schema, SM, "cpu_percent", f"AVG({valid('cpu_percent')})")} AS cpu,
-               {_optional(schema, SM, "memory_percent", f"AVG({valid('memory_percent')})")} AS memory,
-               {_optional(schema, SM, "disk_percent", f"MAX({valid('disk_percent')})")} AS disk
-        FROM system_metrics {where} GROUP BY 1, 2 ORDER BY 1, 2""", params)
-    return _bucketed(sql.numeric(frame, ["cpu", "memory", "disk"]))
-
-
-def _resources_now_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
-    """``resources_now``: each service's latest time from the kept hours and the raw rows after
-    them, its sample read at that time."""
+@plans.reader(planner=SYSTEM)
+def resources_now(chosen, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Each service's latest sample in range: time (local), CPU, memory, disk, active sessions
+    (values out of range shown as missing). Its latest time from the kept hours' last times and
+    the raw rows around them; its sample read at that time."""
     source, params = service_rollups.hours_source(chosen, service_rollups.SYSTEM, schema, engine.dialect.name)
     return _latest_samples(engine, schema, filters, f'SELECT name AS "service", MAX(last_at) AS latest '
                                                      f'FROM ({source}) h GROUP BY name', params)
-
-
-@rollups.served(_resources_now_rolled, planner=service_rollups.planner(service_rollups.SYSTEM))
-def resources_now(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
-    """Each service's latest sample in range: time (local), CPU, memory, disk, active sessions
-    (values out of range shown as missing)."""
-    where, params = sql.table_where(filters, SM, schema, engine.dialect.name)
-    return _latest_samples(engine, schema, filters, f'SELECT "service", MAX({sql.TS}) AS latest '
-                                                     f'FROM system_metrics {where} GROUP BY "service"', params)
 
 
 def _latest_samples(engine: sa.Engine, schema: Schema, filters: Filters, latest: str, params: dict) -> pd.DataFrame:
@@ -180,7 +150,9 @@ def over_threshold(now: pd.DataFrame, *, disk: float | None, memory: float | Non
     return now[hot].reset_index(drop=True)
 
 
-def _active_sessions_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+@plans.reader(local_buckets=True, planner=SYSTEM)
+def active_sessions_over_time(chosen, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+    """Per local bucket: mean and peak of active sessions (summed over services per sample)."""
     dialect = engine.dialect.name
     source, params = service_rollups.samples_source(chosen, service_rollups.SYSTEM, schema, dialect)
     bucket = sql.local_bucket("hour", unit, filters, schema, SM, dialect, params)
@@ -191,23 +163,14 @@ def _active_sessions_rolled(chosen, engine: sa.Engine, schema: Schema, filters: 
     return _bucketed(sql.numeric(frame, ["mean_sessions", "peak_sessions"]))
 
 
-@rollups.served(_active_sessions_rolled, local_buckets=True, planner=service_rollups.planner(service_rollups.SYSTEM))
-def active_sessions_over_time(engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
-    """Per local bucket: mean and peak of active sessions (summed over services per sample)."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, SM, schema, dialect)
-    bucket = sql.local_bucket(sql.TS, unit, filters, schema, SM, dialect, params)
-    frame = sql.read_frame(engine, f"""
-        SELECT {bucket} AS bucket, AVG(sessions) AS mean_sessions, MAX(sessions) AS peak_sessions
-        FROM (SELECT {sql.TS}, SUM(CASE WHEN "active_sessions" >= 0 THEN "active_sessions" END) AS sessions
-              FROM system_metrics {where} GROUP BY {sql.TS}) s
-        WHERE sessions IS NOT NULL GROUP BY 1 ORDER BY 1""", params)
-    return _bucketed(sql.numeric(frame, ["mean_sessions", "peak_sessions"]))
+@plans.reader(planner=HEALTH)
+def service_status(chosen, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """One row per service: its last status in range, since when (the first check of the current
+    run of that status; the range start if the whole range is one run), the last latency, and its
+    uptime % in range (checks up or degraded among known statuses).
 
-
-def _service_status_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
-    """``service_status`` from the hours service_rollups keeps (per hour, service and status: the
-    checks, the first and last one's time) and the raw rows around them, exact: the last check
+    From the hours service_rollups keeps (per hour, service and status: the checks, the first and
+    last one's time) and the raw rows around them, exact: the last check
     with another status is the latest end of another status's hours; the first check after it is
     the earliest start of the hours that begin after it, or, in its own hour, read from the raw
     rows between it and that hour's last check."""
@@ -246,36 +209,6 @@ def _service_status_rolled(chosen, engine: sa.Engine, schema: Schema, filters: F
     return _status_frame(frame, filters)
 
 
-@rollups.served(_service_status_rolled, planner=service_rollups.planner(service_rollups.HEALTH))
-def service_status(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
-    """One row per service: its last status in range, since when (the first check of the current
-    run of that status; the range start if the whole range is one run), the last latency, and its
-    uptime % in range (checks up or degraded among known statuses)."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, SH, schema, dialect)
-    latency = _optional(schema, SH, "latency_ms", '"latency_ms"')
-    frame = sql.read_frame(engine, f"""
-        WITH checks AS (SELECT {sql.TS} AS ts, "service", "status", {latency} AS latency_ms
-                        FROM service_health {where}),
-             latest AS (SELECT "service", MAX(ts) AS ts FROM checks GROUP BY "service"),
-             now AS (SELECT c."service", c."status", c.latency_ms, c.ts FROM checks c
-                     JOIN latest l ON c."service" = l."service" AND c.ts = l.ts),
-             changed AS (SELECT c."service", MAX(c.ts) AS ts FROM checks c JOIN now n ON c."service" = n."service"
-                         WHERE {sql.distinct_from('c."status"', 'n."status"', dialect)} GROUP BY c."service"),
-             since AS (SELECT c."service", MIN(c.ts) AS ts FROM checks c LEFT JOIN changed x ON c."service" = x."service"
-                       WHERE x.ts IS NULL OR c.ts > x.ts GROUP BY c."service"),
-             uptime AS (SELECT "service", SUM(CASE WHEN "status" IN ('up', 'degraded') THEN 1 ELSE 0 END) AS ok,
-                               SUM(CASE WHEN "status" IN ('up', 'degraded', 'down') THEN 1 ELSE 0 END) AS known
-                        FROM checks GROUP BY "service")
-        SELECT n."service", n."status", n.ts AS last_check, s.ts AS since, x.ts IS NULL AS whole_range,
-               n.latency_ms, u.ok, u.known
-        FROM now n JOIN since s ON n."service" = s."service" JOIN uptime u ON n."service" = u."service"
-        LEFT JOIN changed x ON n."service" = x."service"
-        ORDER BY CASE n."status" WHEN 'down' THEN 0 WHEN 'degraded' THEN 1 WHEN 'up' THEN 3 ELSE 2 END, n."service\"""",
-        params)
-    return _status_frame(frame, filters)
-
-
 def _status_frame(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     frame = sql.numeric(frame, ["latency_ms", "ok", "known"])
     frame["uptime"] = sql.rate(frame, "ok", "known")
@@ -288,9 +221,12 @@ def _status_frame(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
 BAD_STATUS = "\"status\" IN ('down', 'degraded')"
 
 
-def _status_intervals_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters,
-                             limit: int = 2000) -> pd.DataFrame:
-    """``status_intervals`` from the hours service_rollups keeps and the raw rows, exact: the runs
+@plans.reader(planner=HEALTH)
+def status_intervals(chosen, engine: sa.Engine, schema: Schema, filters: Filters, limit: int = 2000) -> pd.DataFrame:
+    """The down and degraded intervals per service: runs of consecutive checks with that status,
+    from the first check of the run to the next check after it (or the run's last check).
+
+    From the hours service_rollups keeps and the raw rows, exact: the runs
     are those of a shorter sequence of checks per service, the raw checks of the kept hours with
     a down or degraded check and of the raw ranges, and for each other kept hour one check at its
     first check's time, which ends a run there as any of its checks would; such an hour right
@@ -333,18 +269,6 @@ def _runs(dialect: str) -> str:
         ORDER BY started LIMIT :interval_limit"""
 
 
-@rollups.served(_status_intervals_rolled, planner=service_rollups.planner(service_rollups.HEALTH))
-def status_intervals(engine: sa.Engine, schema: Schema, filters: Filters, limit: int = 2000) -> pd.DataFrame:
-    """The down and degraded intervals per service: runs of consecutive checks with that status,
-    from the first check of the run to the next check after it (or the run's last check)."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, SH, schema, dialect)
-    frame = sql.read_frame(engine, f"""
-        WITH checks AS (SELECT "service", "status", {sql.TS} AS ts FROM service_health {where}),
-        {_runs(dialect)}""", {**params, "interval_limit": int(limit)})
-    return _interval_frame(frame, filters)
-
-
 def _interval_frame(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     for column in ("started", "ended"):
         frame[column] = to_local(frame[column], filters.tz)
@@ -352,10 +276,15 @@ def _interval_frame(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     return sql.numeric(frame, ["checks"])
 
 
-def _integrations_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
-    """``integrations`` from the hours kept by ``service_rollups`` and the raw rows around them:
-    the counts, sums and quota exact, the p95 from the latency histogram (within
-    ``service_rollups.RELATIVE_ERROR``)."""
+@plans.reader(planner=INTEGRATIONS)
+def integrations(chosen, engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
+    """Per integration: calls, availability % (calls without a 5xx, timeout or missing status),
+    p95 latency, mean webhook response time, auth failures, and the latest quota used / limit
+    with the share left. ``attention`` marks auth failures or a quota above 80 % used.
+
+    From the hours kept by ``service_rollups`` and the raw rows around them: the counts, sums
+    and quota exact, the p95 from the latency histogram (within ``service_rollups.RELATIVE_ERROR``;
+    exact where the plan reads no kept hour)."""
     dialect = engine.dialect.name
     kept = service_rollups.INTEGRATIONS
     source, params = service_rollups.hours_source(chosen, kept, schema, dialect)
@@ -380,40 +309,6 @@ def _integrations_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Fil
         p95 = service_rollups.percentiles(engine, chosen, kept, schema, {"integration": "COALESCE(name, 'unknown')"},
                                           {"p95": 0.95}, daily=True)
         frame["p95_latency_ms"] = frame["integration"].map(dict(zip(p95["integration"], p95["p95"])))
-    return _integration_shares(frame)
-
-
-@rollups.served(_integrations_rolled, planner=service_rollups.planner(service_rollups.INTEGRATIONS))
-def integrations(engine: sa.Engine, schema: Schema, filters: Filters) -> pd.DataFrame:
-    """Per integration: calls, availability % (calls without a 5xx, timeout or missing status),
-    p95 latency, mean webhook response time, auth failures, and the latest quota used / limit
-    with the share left. ``attention`` marks auth failures or a quota above 80 % used."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, IC, schema, dialect)
-    quota = schema.has(IC, "quota_used") and schema.has(IC, "quota_limit")
-    p95 = sql.percentile('CASE WHEN "latency_ms" >= 0 THEN "latency_ms" END', 0.95, dialect) \
-        if schema.has(IC, "latency_ms") else "NULL"
-    webhook = ("AVG(CASE WHEN \"kind\" = 'webhook' AND \"latency_ms\" >= 0 THEN \"latency_ms\" END)"
-               if schema.has(IC, "kind") and schema.has(IC, "latency_ms") else "NULL")
-    auth = _optional(schema, IC, "auth_failed", f"SUM({sql.flag(sql.column(IC, 'auth_failed'))})")
-    quota_join = ""
-    quota_cols = "NULL AS quota_used, NULL AS quota_limit"
-    if quota:
-        quota_join = f"""LEFT JOIN (
-            SELECT q."integration", MAX(q."quota_used") AS quota_used, MAX(q."quota_limit") AS quota_limit
-            FROM integration_calls q JOIN (
-                SELECT "integration", MAX({sql.TS}) AS ts FROM integration_calls {where}
-                AND "quota_used" IS NOT NULL AND "quota_limit" IS NOT NULL GROUP BY "integration") l
-              ON q."integration" = l."integration" AND q."timestamp" = l.ts
-            GROUP BY q."integration") qq ON qq."integration" = c.integration"""
-        quota_cols = "qq.quota_used, qq.quota_limit"
-    frame = sql.read_frame(engine, f"""
-        SELECT c.integration, c.calls, c.failed, c.p95_latency_ms, c.webhook_ms, c.auth_failures, {quota_cols}
-        FROM (SELECT COALESCE("integration", 'unknown') AS integration, COUNT(*) AS calls,
-                     SUM(CASE WHEN {FAILED_CALL} THEN 1 ELSE 0 END) AS failed, {p95} AS p95_latency_ms,
-                     {webhook} AS webhook_ms, {auth} AS auth_failures
-              FROM integration_calls {where} GROUP BY 1) c
-        {quota_join} ORDER BY c.integration""", params)
     return _integration_shares(frame)
 
 

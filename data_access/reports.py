@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import alerts, business, catalogue, dialogs, kpis, operational, rollups, sla, sql
+from data_access import alerts, business, catalogue, dialogs, kpis, operational, plans, sla, sources, sql
 from data_access.alert_rules import RuleSet, SlaTargets
 from data_access.filters import Filters
 from data_access.schema import Schema
@@ -100,17 +100,17 @@ class Report:
     filters: Filters | None = None
 
 
-@rollups.reader(local_buckets=True)
-def message_series(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+@plans.reader(local_buckets=True)
+def message_series(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket: the value of each message-level KPI the reports watch and its sample size
     (its ``sample`` column), by the catalogue's formulas."""
-    source = rollups.message_source(chosen, schema, engine.dialect.name, _watched_measures("messages"), daily=unit,
+    source = sources.message_source(chosen, schema, engine.dialect.name, _watched_measures("messages"), daily=unit,
                                     by_dimension=False)
     return _formula_series(engine, schema, filters, unit, "messages", source)
 
 
-@rollups.reader(local_buckets=True)
-def dialog_series(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
+@plans.reader(local_buckets=True)
+def dialog_series(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters, unit: str) -> pd.DataFrame:
     """Per local bucket of dialog start: the value of each dialog-level KPI the reports watch and
     its sample size, by the catalogue's formulas."""
     source = dialogs.sums(chosen, schema, engine.dialect.name, daily=unit)
@@ -123,7 +123,7 @@ def _watched_measures(level: str) -> tuple[str, ...]:
 
 
 def _formula_series(engine: sa.Engine, schema: Schema, filters: Filters, unit: str, level: str,
-                    source: rollups.Source) -> pd.DataFrame:
+                    source: sources.Source) -> pd.DataFrame:
     items = [item for item in catalogue.watched().values() if item.level == level]
     params = dict(source.params)
     bucket = sql.local_bucket("t", unit, filters, schema, "conversation_metrics", engine.dialect.name, params)

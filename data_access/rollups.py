@@ -29,9 +29,9 @@ Tables in the metrics database, made and kept by this module:
 The service tables' hours are kept beside them (``data_access.service_rollups``), and the alert
 rules on them recorded (``data_access.rule_records``), by the same refresh.
 
-``rollup_state`` holds the watermark: every hour before it is aggregated. Rows that arrive late
-into an aggregated hour (an import, a platform writing in batches), or change or go, are noted by
-triggers in ``rollup_dirty_hours``; readers take those hours from the raw rows until the next
+The watermark (``data_access.watermarks``, named "conversation_metrics") says that every hour
+before it is aggregated. Rows that arrive late into an aggregated hour (an import, a platform
+writing in batches), or change or go, are noted by triggers in ``rollup_dirty_hours``; readers take those hours from the raw rows until the next
 refresh re-aggregates them, so an answer is exact before and after. ``plan`` tells a query which
 hours to read from the rollups and which from the raw rows (see ``docs/architecture.md``).
 """
@@ -39,8 +39,6 @@ hours to read from the rollups and which from the raw rows (see ``docs/architect
 from __future__ import annotations
 
 import argparse
-import contextvars
-import functools
 import math
 import os
 import sys
@@ -48,21 +46,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from data_access import late_rows, logs, rule_records, service_rollups, sql
-from data_access.filters import DIMENSIONS as FILTER_DIMENSIONS, Filters, bind_timestamp, dimension_where
+from data_access import late_rows, logs, migrations, rule_records, service_rollups, sql, watermarks
+from data_access.filters import bind_timestamp
 from data_access.catalogue import (DIALOG_MEASURE_NAMES, MEASURE_NAMES, MEASURES, TIMED, dialog_measures,
                                    measure_rows, repeat_flag)
 from data_access.schema import Schema, discover
-
-if TYPE_CHECKING:  # pandas is imported where a frame is made: the refresh needs none
-    import pandas as pd
 
 CM = "conversation_metrics"
 MESSAGES = "rollup_messages"
@@ -74,27 +67,26 @@ DIALOG_HOURS = "rollup_dialog_hours"
 DIALOG_VALUES = "rollup_dialog_values"
 RESOLUTION = "rollup_resolution"
 LATENCY_P95 = "rollup_latency_p95"
-# The same as rollup_messages and rollup_latency per UTC day (``hour`` holds the day's start): a
+# The same as rollup_messages and rollup_latency per UTC day (``day``: its start): a
 # query that groups the whole range, not its times, reads a month in 30 rows per combination.
 MESSAGES_DAILY = "rollup_messages_daily"
 LATENCY_DAILY = "rollup_latency_daily"
 # rollup_messages per hour over the dimensions (NULL there): for the readers that do not split by them.
 MESSAGE_TOTALS = "rollup_message_hour_totals"
 DAILY = {MESSAGES: MESSAGES_DAILY, LATENCY: LATENCY_DAILY, MESSAGE_TOTALS: MESSAGES_DAILY}
-# rollup_dialog_hours summed per UTC day (``hour`` holds the day's start), made again whenever one
+# rollup_dialog_hours summed per UTC day (``day``: its start), made again whenever one
 # of its hours is (``_restate_dialog_daily``).
 DIALOG_DAILY = "rollup_dialog_daily"
-# The combinations of platform, intent and ai_model of rollup_messages_daily per UTC month (``hour``
-# the month's start), made again with the days (``_roll_days``): the filters' options over all
+# The combinations of platform, intent and ai_model of rollup_messages_daily per UTC month (``month``:
+# its start), made again with the days (``_roll_days``): the filters' options over all
 # time read a few rows a month instead of every day's.
 DIMENSION_MONTHS = "rollup_dimension_months"
-STATE = "rollup_state"
+STATE = watermarks.TABLE
+WATERMARK = CM  # the name of the rollups' row in it
 DIRTY = "rollup_dirty_hours"
 # The tables of aggregates (emptied by a rebuild, analysed after a long build); then the bookkeeping.
 DATA_TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, TOUCHES, DIALOG_HOURS, DIALOG_VALUES, RESOLUTION, LATENCY_P95,
                MESSAGES_DAILY, LATENCY_DAILY, DIALOG_DAILY, MESSAGE_TOTALS, DIMENSION_MONTHS)
-# Tables earlier versions kept: dropped with the others when the tables are made again.
-RETIRED = ("rollup_dialog_hour_totals", "rollup_repeats", "rollup_user_month_repeats", "rollup_user_repeats")
 TABLES = (*DATA_TABLES, STATE, DIRTY)
 
 # Bumped whenever what the tables hold changes: a database with another version is rebuilt.
@@ -260,12 +252,12 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {LATENCY} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
         f"bucket INTEGER NOT NULL, n {big} NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS ix_{LATENCY}_hour ON {LATENCY} (dimension, hour)",
-        f"CREATE TABLE IF NOT EXISTS {MESSAGES_DAILY} (hour {ts} NOT NULL, {dims}, {numbers}, "
+        f"CREATE TABLE IF NOT EXISTS {MESSAGES_DAILY} (day {ts} NOT NULL, {dims}, {numbers}, "
         f"first_at {ts} NOT NULL, last_at {ts} NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS ix_{MESSAGES_DAILY}_hour ON {MESSAGES_DAILY} (hour)",
-        f"CREATE TABLE IF NOT EXISTS {LATENCY_DAILY} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
+        f"CREATE INDEX IF NOT EXISTS ix_{MESSAGES_DAILY}_day ON {MESSAGES_DAILY} (day)",
+        f"CREATE TABLE IF NOT EXISTS {LATENCY_DAILY} (day {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
         f"bucket INTEGER NOT NULL, n {big} NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS ix_{LATENCY_DAILY}_hour ON {LATENCY_DAILY} (dimension, hour)",
+        f"CREATE INDEX IF NOT EXISTS ix_{LATENCY_DAILY}_day ON {LATENCY_DAILY} (dimension, day)",
         f"CREATE TABLE IF NOT EXISTS {DIALOGS} (hour {ts} NOT NULL, dialog {key} NOT NULL, {dialog_dims}, "
         f"started {ts} NOT NULL, last_seen {ts} NOT NULL, user_id TEXT, first_resolved {ts}, converted_any SMALLINT, "
         f"escalated_any SMALLINT, cost_e4 {big} NOT NULL, messages INTEGER NOT NULL)",
@@ -291,8 +283,8 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         # each dimension, those of the dialogs with a message of that value.
         f"CREATE TABLE IF NOT EXISTS {DIALOG_HOURS} (hour {ts} NOT NULL, {_dialog_measure_columns(dialect)})",
         f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_HOURS}_hour ON {DIALOG_HOURS} (hour)",
-        f"CREATE TABLE IF NOT EXISTS {DIALOG_DAILY} (hour {ts} NOT NULL, {_dialog_measure_columns(dialect)})",
-        f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_DAILY}_hour ON {DIALOG_DAILY} (hour)",
+        f"CREATE TABLE IF NOT EXISTS {DIALOG_DAILY} (day {ts} NOT NULL, {_dialog_measure_columns(dialect)})",
+        f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_DAILY}_day ON {DIALOG_DAILY} (day)",
         f"CREATE TABLE IF NOT EXISTS {DIALOG_VALUES} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
         f"{_dialog_measure_columns(dialect)})",
         f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_VALUES}_hour ON {DIALOG_VALUES} (dimension, hour)",
@@ -303,13 +295,12 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {MESSAGE_TOTALS} (hour {ts} NOT NULL, "
         + "".join(f"{c} TEXT, " for c in DIMENSIONS) + f"{numbers}, first_at {ts} NOT NULL, last_at {ts} NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS ix_{MESSAGE_TOTALS}_hour ON {MESSAGE_TOTALS} (hour)",
-        f"CREATE TABLE IF NOT EXISTS {DIMENSION_MONTHS} (hour {ts} NOT NULL, {dialog_dims})",
-        f"CREATE INDEX IF NOT EXISTS ix_{DIMENSION_MONTHS}_hour ON {DIMENSION_MONTHS} (hour)",
+        f"CREATE TABLE IF NOT EXISTS {DIMENSION_MONTHS} (month {ts} NOT NULL, {dialog_dims})",
+        f"CREATE INDEX IF NOT EXISTS ix_{DIMENSION_MONTHS}_month ON {DIMENSION_MONTHS} (month)",
         f"CREATE TABLE IF NOT EXISTS {LATENCY_P95} (step INTEGER NOT NULL, hour {ts} NOT NULL, bucket {big} NOT NULL, "
         f"n INTEGER NOT NULL, p95 {real})",
         f"CREATE INDEX IF NOT EXISTS ix_{LATENCY_P95}_hour ON {LATENCY_P95} (step, hour)",
-        f"CREATE TABLE IF NOT EXISTS {STATE} (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, "
-        f"fingerprint TEXT NOT NULL, watermark {ts}, status TEXT NOT NULL, refreshed_at {ts})",
+        *watermarks.ddl(dialect),
         f"CREATE TABLE IF NOT EXISTS {DIRTY} (id {serial}, hour {ts})",
         f"CREATE INDEX IF NOT EXISTS ix_{DIRTY}_hour ON {DIRTY} (hour)",
     ]
@@ -336,9 +327,10 @@ def _triggers(dialect: str) -> list[str]:
 
 
 def fingerprint(schema: Schema) -> str:
-    """What the rollups were built from: conversation_metrics' columns and timestamp kind."""
+    """What the rollups were built from: this code's ``VERSION``, conversation_metrics' columns
+    and timestamp kind."""
     columns = ",".join(sorted(schema.columns.get(CM, ())))
-    return f"{columns};aware={CM in schema.aware_timestamps}"
+    return f"v{VERSION};{columns};aware={CM in schema.aware_timestamps}"
 
 
 def drop(engine: sa.Engine) -> None:
@@ -348,18 +340,19 @@ def drop(engine: sa.Engine) -> None:
             conn.exec_driver_sql(statement)
         for table in TABLES:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-        rule_records.drop(conn, discover(engine))
+        rule_records.drop(conn)
         service_rollups.drop(conn, discover(engine))
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {migrations.MIGRATIONS}")
 
 
 # --- state -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class State:
-    """What the rollups hold: every hour before ``watermark`` (naive UTC), built from a database
-    whose columns gave ``fingerprint``; ``status`` is "building" during a first build."""
+    """What the rollups hold: every hour before ``watermark`` (naive UTC), built by this version
+    from a database whose columns gave ``fingerprint``; ``status`` is "building" during a first
+    build; the hours late rows touched, noted since."""
 
-    version: int
     fingerprint: str
     watermark: datetime | None
     status: str
@@ -367,31 +360,22 @@ class State:
     dirty_hours: tuple[datetime | None, ...] = ()
 
     def usable(self, schema: Schema) -> bool:
-        return self.version == VERSION and self.fingerprint == fingerprint(schema) and self.watermark is not None
+        return self.fingerprint == fingerprint(schema) and self.watermark is not None
 
 
 def read_state(engine: sa.Engine) -> State | None:
     """The rollups' state, or None when there are none. Raises SQLAlchemy errors."""
     with sql.connected(engine) as conn:
-        row = conn.execute(sa.text(f"SELECT version, fingerprint, watermark, status, refreshed_at "
-                                   f"FROM {STATE} WHERE id = 1")).first()
-        if row is None:
+        mark = watermarks.read(conn, WATERMARK)
+        if mark is None:
             return None
         dirty = conn.execute(sa.text(f"SELECT DISTINCT hour FROM {DIRTY} LIMIT {MAX_DIRTY_HOURS + 1}")).scalars().all()
-    return State(int(row[0]), row[1], late_rows.naive_utc(row[2]), row[3], late_rows.naive_utc(row[4]),
+    return State(mark.fingerprint, mark.upto, mark.status, mark.refreshed_at,
                  tuple(sorted((late_rows.naive_utc(h) for h in dirty), key=lambda h: (h is not None, h))))
 
 
 def _write_state(conn: sa.Connection, schema: Schema, watermark: datetime | None, status: str) -> None:
-    dialect = conn.dialect.name
-    params = {"version": VERSION, "fingerprint": fingerprint(schema), "status": status,
-              "watermark": None if watermark is None else bind_timestamp(watermark, dialect),
-              "now": bind_timestamp(datetime.now(timezone.utc).replace(tzinfo=None), dialect)}
-    updated = conn.execute(sa.text(f"UPDATE {STATE} SET version = :version, fingerprint = :fingerprint, "
-                                   f"watermark = :watermark, status = :status, refreshed_at = :now WHERE id = 1"), params)
-    if not updated.rowcount:
-        conn.execute(sa.text(f"INSERT INTO {STATE} (id, version, fingerprint, watermark, status, refreshed_at) "
-                             f"VALUES (1, :version, :fingerprint, :watermark, :status, :now)"), params)
+    watermarks.write(conn, WATERMARK, fingerprint(schema), watermark, status)
 
 
 # --- refresh -------------------------------------------------------------------------------------
@@ -492,18 +476,19 @@ floor_day = late_rows.floor_day
 def _roll_days(conn: sa.Connection, schema: Schema, start: datetime, end: datetime, watermark: datetime) -> None:
     """Make again, from the hourly rows, the daily rows of the UTC days that hold an hour of
     [start, end) and are wholly before ``watermark``."""
-    in_days = "WHERE hour >= :lo AND hour < :hi"
+    in_hours = "hour >= :lo AND hour < :hi"
+    in_days = "day >= :lo AND day < :hi"
     dims = ", ".join(DIMENSIONS)
     names = ", ".join(MEASURE_NAMES)
-    histogram = f"dimension IN ({HISTOGRAM_DIMENSION_LIST}) AND hour >= :lo AND hour < :hi"
+    histogram = f"dimension IN ({HISTOGRAM_DIMENSION_LIST})"
     late_rows.remake_days(conn, start, end, watermark, lambda day: [
-        f"DELETE FROM {MESSAGES_DAILY} {in_days}",
-        f"DELETE FROM {LATENCY_DAILY} WHERE {histogram}",
-        f"INSERT INTO {MESSAGES_DAILY} (hour, {dims}, {names}, first_at, last_at) "
+        f"DELETE FROM {MESSAGES_DAILY} WHERE {in_days}",
+        f"DELETE FROM {LATENCY_DAILY} WHERE {histogram} AND {in_days}",
+        f"INSERT INTO {MESSAGES_DAILY} (day, {dims}, {names}, first_at, last_at) "
         f"SELECT {day}, {dims}, {', '.join(f'SUM({m})' for m in MEASURE_NAMES)}, MIN(first_at), MAX(last_at) "
-        f"FROM {MESSAGES} {in_days} GROUP BY {day}, {dims}",
-        f"INSERT INTO {LATENCY_DAILY} (hour, dimension, value, bucket, n) SELECT {day}, dimension, value, bucket, "
-        f"SUM(n) FROM {LATENCY} WHERE {histogram} GROUP BY {day}, dimension, value, bucket"])
+        f"FROM {MESSAGES} WHERE {in_hours} GROUP BY {day}, {dims}",
+        f"INSERT INTO {LATENCY_DAILY} (day, dimension, value, bucket, n) SELECT {day}, dimension, value, bucket, "
+        f"SUM(n) FROM {LATENCY} WHERE {histogram} AND {in_hours} GROUP BY {day}, dimension, value, bucket"])
     days = late_rows.days_to_remake(start, end, watermark)
     if days is not None:
         _restate_dimension_months(conn, *days)
@@ -513,16 +498,17 @@ def _restate_dimension_months(conn: sa.Connection, start: datetime | None = None
     """Make again rollup_dimension_months' rows of the UTC months that hold a day of [start, end)
     (all of them without bounds) from rollup_messages_daily."""
     dialect = conn.dialect.name
-    where, params = "", {}
+    in_months = in_days = ""
+    params = {}
     if start is not None and end is not None:
-        where = " WHERE hour >= :lo AND hour < :hi"
+        in_months, in_days = " WHERE month >= :lo AND month < :hi", " WHERE day >= :lo AND day < :hi"
         params = {"lo": bind_timestamp(late_rows.floor_month(start), dialect),
                   "hi": bind_timestamp(late_rows.next_month(end - TICK), dialect)}
-    month = sql.bucket("hour", "month", dialect)
+    month = sql.bucket("day", "month", dialect)
     dims = ", ".join(DIALOG_DIMENSIONS)
-    conn.execute(sa.text(f"DELETE FROM {DIMENSION_MONTHS}{where}"), params)
-    conn.execute(sa.text(f"INSERT INTO {DIMENSION_MONTHS} (hour, {dims}) SELECT {month}, {dims} "
-                         f"FROM {MESSAGES_DAILY}{where} GROUP BY {month}, {dims}"), params)
+    conn.execute(sa.text(f"DELETE FROM {DIMENSION_MONTHS}{in_months}"), params)
+    conn.execute(sa.text(f"INSERT INTO {DIMENSION_MONTHS} (month, {dims}) SELECT {month}, {dims} "
+                         f"FROM {MESSAGES_DAILY}{in_days} GROUP BY {month}, {dims}"), params)
 
 
 def _measure_columns(dialect: str) -> str:
@@ -551,9 +537,9 @@ def _restate_dialog_daily(conn: sa.Connection, dialect: str, hours: str) -> None
     next_day = "d.day + INTERVAL '1 day'" if dialect == "postgresql" else "datetime(d.day, '+1 day')"
     days = f"(SELECT DISTINCT {day} AS day FROM ({hours}) touched) d"
     names = ", ".join(DIALOG_MEASURE_NAMES)
-    conn.exec_driver_sql(f"DELETE FROM {DIALOG_DAILY} WHERE hour IN (SELECT day FROM {days})")
+    conn.exec_driver_sql(f"DELETE FROM {DIALOG_DAILY} WHERE day IN (SELECT day FROM {days})")
     conn.exec_driver_sql(
-        f"INSERT INTO {DIALOG_DAILY} (hour, {names}) SELECT d.day, "
+        f"INSERT INTO {DIALOG_DAILY} (day, {names}) SELECT d.day, "
         f"{', '.join(f'SUM(h.{c})' for c in DIALOG_MEASURE_NAMES)} FROM {days} "
         f"JOIN {DIALOG_HOURS} h ON h.hour >= d.day AND h.hour < {next_day} GROUP BY d.day")
 
@@ -728,13 +714,12 @@ def _ensure_tables(engine: sa.Engine, schema: Schema) -> None:
                           + rule_records.ddl(engine.dialect.name) + service_rollups.ddl(engine.dialect.name)):
             conn.exec_driver_sql(statement)
     # A service table the role may not put triggers on: what depends on them reads the raw rows.
-    rule_records.watch(engine, schema)
     service_rollups.watch(engine, schema)
 
 
 def _recreate(engine: sa.Engine, schema: Schema) -> None:
     with engine.begin() as conn:
-        for table in (*TABLES, *RETIRED, *rule_records.TABLES, *service_rollups.TABLES):
+        for table in (*TABLES, *rule_records.TABLES, *service_rollups.TABLES):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     _ensure_tables(engine, schema)
 
@@ -769,6 +754,8 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
         schema = discover(engine)
         if not schema.has(CM, "timestamp"):
             raise RollupError("conversation_metrics (with its timestamp column) is missing")
+        if migrations.migrate(engine):
+            schema = discover(engine)
         try:
             state = read_state(engine) if schema.has_table(STATE) else None
         except sa.exc.SQLAlchemyError:  # tables of an older version of this module: made again
@@ -825,11 +812,16 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                     _write_state(conn, schema, watermark, "ready")
             if progress and report.new_hours > 24:
                 progress(1.0, "recording the alert rules on the service tables")
+            # Each service table's one log of changed hours, read by both its keepers: forgotten
+            # once both kept them (either one again after a failure in between: the same result).
             with _step(engine) as conn:
-                report.rules = rule_records.record(conn, schema, _recorded_rules(rules), watermark)
+                notes = service_rollups.noted(conn, schema)
+                report.rules = rule_records.record(conn, schema, _recorded_rules(rules), watermark, notes)
             if service_tables:  # a transaction each: on SQLite a writer waits for the one under way
                 report.service_hours = service_rollups.refresh(lambda: _step(engine), schema, watermark,
-                                                               _review_keywords(keywords))
+                                                               _review_keywords(keywords), notes)
+                with _step(engine) as conn:
+                    service_rollups.forget(conn, notes)
             info["rows"] = report.new_hours + report.late_hours
         if report.new_hours > 24 or whole:
             # A first build that ended here, even resumed with its last few hours: it set every
@@ -868,411 +860,6 @@ def behind(engine: sa.Engine, schema: Schema, watermark: datetime, rules=None, k
     (see ``rule_records.behind``, ``service_rollups.behind``)."""
     return (rule_records.behind(engine, schema, _recorded_rules(rules), watermark)
             or service_rollups.behind(engine, schema, watermark, _review_keywords(keywords)))
-
-
-# --- reading: which hours come from where -------------------------------------------------------
-
-_reference: contextvars.ContextVar[bool] = contextvars.ContextVar("rollups_reference", default=False)
-
-
-@contextmanager
-def raw_reference() -> Iterator[None]:
-    """Within the block, every query reads the raw rows (the reference the rollups must equal)."""
-    token = _reference.set(True)
-    try:
-        yield
-    finally:
-        _reference.reset(token)
-
-
-def _local_unit(utc: datetime, unit: str, zone: ZoneInfo) -> date:
-    """The start of the local day, ISO week (Monday) or month holding ``utc`` (naive UTC), as
-    ``sql.bucket`` puts it."""
-    local = utc.replace(tzinfo=timezone.utc).astimezone(zone).date()
-    if unit == "week":
-        return local - timedelta(days=local.weekday())
-    return local.replace(day=1) if unit == "month" else local
-
-
-# The Filters fields that narrow conversation rows by a dimension.
-FILTERED_DIMENSIONS = ("platforms", "intents", "models")
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Where a query over ``filters`` reads: the whole hours of ``rolled`` (naive UTC, [lo, hi))
-    from the rollups except ``late`` ones, everything else of the range from the raw rows
-    (``raw_ranges``). ``rolled`` is None for the raw path, with the ``reason``."""
-
-    filters: Filters
-    rolled: tuple[datetime, datetime] | None = None
-    late: tuple[datetime, ...] = ()
-    reason: str = ""
-    building: bool = False
-    # What the rollups hold, whatever the range: every hour before ``watermark`` (None where they
-    # cannot answer), but the ``dirty`` hours' late rows. The dialogs' facts read by these.
-    watermark: datetime | None = None
-    dirty: tuple[datetime, ...] = ()
-
-    @property
-    def path(self) -> str:
-        """What ``?debug=1`` shows: "rollups + raw" or "raw (why)"."""
-        return "rollups + raw" if self.rolled else f"raw ({self.reason})"
-
-    def raw_ranges(self) -> list[tuple[datetime, datetime]]:
-        """The [start, end) UTC ranges read from the raw rows, in order."""
-        start, end = self.filters.utc_bounds()
-        if not self.rolled:
-            return [(start, end)] if start < end else []
-        lo, hi = self.rolled
-        ranges = [(start, lo)] if start < lo else []
-        ranges += late_rows.hour_runs(self.late)
-        if hi < end:
-            ranges.append((hi, end))
-        return ranges
-
-    def daily_runs(self, daily: bool | str = True) -> list[tuple[datetime, datetime]]:
-        """The [start, end) runs of whole UTC days among the rolled-up hours with no late hour that
-        a query may read from the daily tables: with ``daily`` True, one that groups the whole
-        range; with a unit (day, week or month), one grouping by that local unit, only the days
-        that lie in one local unit of the filters' timezone (every day where it is at UTC's
-        offset; none for ``day`` elsewhere; all but the days holding a local week's or month's
-        start for those); none with False."""
-        unit = None if daily is True else daily
-        if not daily or not self.rolled or (unit is not None and unit not in LOCAL_DAY_UNITS):
-            return []
-        lo, hi = self.rolled
-        first, last = floor_day(lo) + (DAY if floor_day(lo) < lo else timedelta(0)), floor_day(hi)
-        late_days = {floor_day(h) for h in self.late}
-        days = [first + k * DAY for k in range(max((last - first) // DAY, 0))]
-        if unit is not None and self.filters.tz != "UTC":
-            zone = ZoneInfo(self.filters.tz)
-            days = [day for day in days if _local_unit(day, unit, zone) == _local_unit(day + DAY - TICK, unit, zone)]
-        runs = late_rows.runs((day for day in days if day not in late_days), DAY)
-        # Each run and the hours between two are a SELECT of one UNION ALL: past SQLite's 500 terms
-        # (a decade by local week, say), the hours alone.
-        return runs if len(runs) <= MAX_DAILY_RUNS else []
-
-    def hourly_runs(self, days: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
-        """The runs of the rolled-up hours around ``days`` (``daily_runs``, read from the daily
-        tables), in order."""
-        runs, cursor = [], self.rolled[0]
-        for lo, hi in days:
-            if cursor < lo:
-                runs.append((cursor, lo))
-            cursor = hi
-        return runs + ([(cursor, self.rolled[1])] if cursor < self.rolled[1] else [])
-
-    def whole_hour_offsets(self) -> bool:
-        """Whether every UTC offset of the filters' timezone in the range is whole hours, so
-        that a rolled-up hour falls in one local hour, day, week or month."""
-        if self.filters.tz == "UTC":
-            return True
-        return all(minutes % 60 == 0 for _, minutes in sql._utc_offsets(self.filters))
-
-
-def forced_raw() -> str:
-    """Why every query reads the raw rows now ("reference" within ``raw_reference``, "rollups
-    switched off" with ``EASYFLOW_ROLLUPS=off``), or "" when the rollups may serve."""
-    if _reference.get():
-        return "reference"
-    if os.environ.get("EASYFLOW_ROLLUPS", "on").lower() == "off":
-        return "rollups switched off"
-    return ""
-
-
-def plan(engine: sa.Engine, schema: Schema, filters: Filters) -> Plan:
-    """Where a query over ``filters`` should read (see ``Plan``). The raw path when the rollups
-    are absent, out of date for this schema, hold none of the range's whole hours, or when
-    ``raw_reference`` is on; never raises."""
-    forced = forced_raw()
-    if forced:
-        return Plan(filters, reason=forced)
-    if not schema.has_table(STATE):
-        return Plan(filters, reason="no rollups")
-    try:
-        state = read_state(engine)
-    except sa.exc.SQLAlchemyError:
-        return Plan(filters, reason="rollups unreadable")
-    if state is None or not state.usable(schema):
-        return Plan(filters, reason="rollups not built for this schema")
-    if None in state.dirty_hours or len(state.dirty_hours) > MAX_DIRTY_HOURS:
-        return Plan(filters, reason="many late rows pending", building=state.status == "building")
-    kept = {"building": state.status == "building", "watermark": state.watermark, "dirty": state.dirty_hours}
-    start, end = filters.utc_bounds()
-    lo, hi = ceil_hour(start), min(floor_hour(end), state.watermark)
-    if hi <= lo:
-        return Plan(filters, reason="no whole hour rolled up", **kept)
-    late = tuple(h for h in state.dirty_hours if lo <= h < hi)
-    return Plan(filters, (lo, hi), late, **kept)
-
-
-@contextmanager
-def reading(chosen: Plan, name: str) -> Iterator[Plan]:
-    """Within the block, the statements are logged under ``name`` with ``chosen``'s path (a reader
-    that takes its plan as an argument)."""
-    with logs.named(name), logs.read_path(chosen.path):
-        yield chosen
-
-
-def plan_buckets(engine: sa.Engine, schema: Schema, filters: Filters, unit: str,
-                 planner: Callable[[sa.Engine, Schema, Filters], Plan] | None = None) -> Plan:
-    """``planner``'s plan (default ``plan``) for a query grouping by the local ``unit``: the raw
-    path for buckets finer than an hour, or a timezone whose offset in the range is not whole
-    hours (a rolled-up hour would straddle two local buckets)."""
-    chosen = (planner or plan)(engine, schema, filters)
-    if chosen.rolled and (unit in ("minute", "10min") or not chosen.whole_hour_offsets()):
-        return replace(chosen, rolled=None, late=(), reason="buckets finer than the rolled-up hours")
-    return chosen
-
-
-def served(rolled: Callable | None = None, *, local_buckets: bool = False, planner: Callable | None = None):
-    """Decorate a raw query ``f(engine, schema, filters, *args)`` so that it reads the rollups
-    when ``plan`` allows: ``rolled(plan, engine, schema, filters, *args)`` answers then (None: the
-    raw query answers). ``local_buckets``: the query
-    groups by local hours or longer, given as its first extra argument, so a timezone whose
-    offset is not whole hours, or minute buckets, read the raw rows. ``planner(engine, schema,
-    filters)`` plans instead of ``plan`` (another table's rollups). ``f.raw`` is the raw query."""
-
-    def wrap(raw: Callable):
-        @functools.wraps(raw)
-        def _serve(engine: sa.Engine, schema: Schema, filters: Filters, *args, **kwargs):
-            chosen = _choose(engine, schema, filters, args, kwargs, local_buckets, planner)
-            with reading(chosen, raw.__name__):
-                if chosen.rolled and rolled is not None:
-                    return rolled(chosen, engine, schema, filters, *args, **kwargs)
-                return raw(engine, schema, filters, *args, **kwargs)
-
-        _serve.raw = raw
-        return _serve
-
-    return wrap
-
-
-def _choose(engine: sa.Engine, schema: Schema, filters: Filters, args: tuple, kwargs: dict, local_buckets: bool,
-            planner: Callable | None) -> Plan:
-    if local_buckets:
-        return plan_buckets(engine, schema, filters, args[0] if args else kwargs.get("unit"), planner)
-    return (planner or plan)(engine, schema, filters)
-
-
-def reader(*, local_buckets: bool = False, planner: Callable | None = None):
-    """Decorate ``f(chosen, engine, schema, filters, *args)``, a query that reads the sources of
-    the plan it is handed (``message_source`` and the like), into ``f(engine, schema, filters,
-    *args, plan=None)``: without ``plan``, ``planner`` (default ``plan``) chooses; ``local_buckets``
-    as for ``served``. A plan with no rolled-up hours reads the raw rows through the same SQL, which
-    is the reference the rollups must equal: there is no second, hand-written query."""
-
-    def wrap(query: Callable):
-        @functools.wraps(query)
-        def _read(engine: sa.Engine, schema: Schema, filters: Filters, *args, plan: Plan | None = None, **kwargs):
-            chosen = plan or _choose(engine, schema, filters, args, kwargs, local_buckets, planner)
-            with reading(chosen, query.__name__):
-                return query(chosen, engine, schema, filters, *args, **kwargs)
-
-        return _read
-
-    return wrap
-
-
-@dataclass
-class Source:
-    """A FROM-able ``UNION ALL`` of the rolled-up hours and the raw ranges of a plan, with the
-    same columns from both; ``params`` holds the bound values."""
-
-    text: str
-    params: dict = field(default_factory=dict)
-
-
-def _union(plan: Plan, schema: Schema, dialect: str, rolled_select: str, rolled_table: str, raw_select: str,
-           raw_extra: str = "", rolled_extra: str = "", ranges: list[tuple[datetime, datetime]] | None = None,
-           rolled_dimensions: bool = True, raw_group: str = "", daily: bool | str = False) -> Source:
-    """``daily``: the whole UTC days of the rolled-up hours come from ``rolled_table``'s daily
-    table (``DAILY``): True for a query that does not group by time; a local unit (day, week,
-    month) for one grouping by it, the days that lie in one such unit (``Plan.daily_runs``)."""
-    params: dict = {}
-    parts = []
-    if plan.rolled:
-        dims, dim_params = dimension_where(plan.filters, CM, schema, prefix="ru_") if rolled_dimensions else ([], {})
-        params.update(dim_params)
-        late = ""
-        if plan.late:
-            names = [f"ru_late_{i}" for i in range(len(plan.late))]
-            params.update({n: bind_timestamp(h, dialect) for n, h in zip(names, plan.late)})
-            late = f" AND hour NOT IN ({', '.join(':' + n for n in names)})"
-        conditions = "".join(f" AND {c}" for c in dims) + rolled_extra
-        days = plan.daily_runs(daily)
-        for table, runs, extra in ((DAILY.get(rolled_table), days, ""), (rolled_table, plan.hourly_runs(days), late)):
-            for lo, hi in runs:
-                # Named by their value: two sources of one statement bind the same name to the same time.
-                names = [f"ru_at_{bound:%Y%m%d%H}" for bound in (lo, hi)]
-                params.update({name: bind_timestamp(bound, dialect) for name, bound in zip(names, (lo, hi))})
-                parts.append(f"SELECT {rolled_select} FROM {table} WHERE hour >= :{names[0]} AND hour < :{names[1]}"
-                             f"{extra}{conditions}")
-    dims, dim_params = dimension_where(plan.filters, CM, schema, prefix="rr_")
-    params.update(dim_params)
-    conditions = "".join(f" AND {c}" for c in dims) + raw_extra
-    for i, (lo, hi) in enumerate(plan.raw_ranges() if ranges is None else ranges):
-        params[f"rr_lo_{i}"], params[f"rr_hi_{i}"] = bind_timestamp(lo, dialect), bind_timestamp(hi, dialect)
-        parts.append(f"SELECT {raw_select} FROM {CM} WHERE {sql.TS} >= :rr_lo_{i} AND {sql.TS} < :rr_hi_{i}"
-                     f"{conditions}{raw_group}")
-    if not parts:  # an empty range: a source with no rows and the right columns
-        parts.append(f"SELECT {raw_select} FROM {CM} WHERE 1 = 0")
-    return Source(" UNION ALL ".join(parts), params)
-
-
-def message_source(plan: Plan, schema: Schema, dialect: str, names: list[str] | tuple[str, ...] = MEASURE_NAMES,
-                   raw_extra: str = "", rolled_extra: str = "", times: bool = False,
-                   daily: bool | str = False, by_dimension: bool = True) -> Source:
-    """Rows with ``t`` (the hour, or the raw row's timestamp), the four dimensions and the
-    measures ``names``: summed, they give the range's totals whichever rows they came from.
-    ``times`` adds ``first_at`` and ``last_at``, whose MIN and MAX are the first and last row's
-    exact timestamps. ``daily``: whole UTC days from the daily table (``t`` is then the day's
-    start): True for a query that does not group by ``t``, else the local unit it groups by
-    (see ``_union``). Without ``by_dimension`` (a reader that does not split by a dimension) and
-    with no dimension filtered, the hours come from their totals over the dimensions (NULL)."""
-    values = measure_rows(schema)
-    dims = _columns_present(schema)
-    extremes = ["first_at", "last_at"] if times else []
-    rolled = ", ".join(["hour AS t", *DIMENSIONS, *names, *extremes])
-    raw = ", ".join([f"{sql.TS} AS t", *(f"{dims[c]} AS {c}" for c in DIMENSIONS),
-                     *(f"{values[n]} AS {n}" for n in names), *(f"{sql.TS} AS {e}" for e in extremes)])
-    totals = (not by_dimension and schema.has_table(MESSAGE_TOTALS)
-              and not any(getattr(plan.filters, f) for f in FILTERED_DIMENSIONS))
-    return _union(plan, schema, dialect, rolled, MESSAGE_TOTALS if totals else MESSAGES, raw, raw_extra, rolled_extra,
-                  daily=daily)
-
-
-def combination_source(plan: Plan, schema: Schema, dialect: str) -> Source:
-    """Rows with platform, intent and ai_model whose distinct combinations are those of the rows of
-    ``plan`` (one over all time, with no dimension filtered: the filters' options): where no late
-    hour is pending, rollup_dimension_months' for the whole UTC days before the watermark (those
-    rollup_messages_daily holds), and the rest as ``message_source`` reads it; else all of it so."""
-    dims = ", ".join(DIALOG_DIMENSIONS)
-    days = plan.daily_runs(True)
-    if not plan.late and len(days) == 1 and schema.has_table(DIMENSION_MONTHS):
-        boundary, hi = days[0][1], plan.rolled[1]
-        rest_filters = Filters(boundary, plan.filters.utc_bounds()[1])  # UTC, as the boundary is
-        rest = Plan(rest_filters, (boundary, hi) if boundary < hi else None, building=plan.building)
-        source = message_source(rest, schema, dialect, names=("messages",))
-        return Source(f"SELECT {dims} FROM {DIMENSION_MONTHS} UNION ALL SELECT {dims} FROM ({source.text}) m",
-                      source.params)
-    source = message_source(plan, schema, dialect, names=("messages",), daily=True)
-    return Source(f"SELECT {dims} FROM ({source.text}) m", source.params)
-
-
-def keeps_p95(filters: Filters, step: int) -> bool:
-    """Whether rollup_latency_p95 holds the p95 per ``step`` of ``filters``' rows."""
-    return step in P95_STEPS and not any(getattr(filters, f) for f in FILTERED_DIMENSIONS)
-
-
-def p95_source(plan: Plan, schema: Schema, dialect: str, step: int) -> Source | None:
-    """Rows with ``bucket`` (the start of a ``step``-second bucket, epoch seconds), ``n`` (rows
-    with a response time) and ``p95`` (their exact p95), one per bucket of the range: kept in
-    rollup_latency_p95 for the rolled-up hours, grouped from the raw rows elsewhere (a bucket never
-    spans an hour's edge). None where the table cannot answer: another step, or a dimension filter
-    (it keeps the p95 of all rows)."""
-    if not keeps_p95(plan.filters, step):
-        return None
-    return _union(plan, schema, dialect, "bucket, n, p95", LATENCY_P95, p95_columns(dialect, step),
-                  rolled_extra=f" AND step = {int(step)}", rolled_dimensions=False, raw_group=" GROUP BY 1")
-
-
-def latency_source(plan: Plan, schema: Schema, dialect: str, dimension: str = "ai_model",
-                   daily: bool | str = False) -> Source:
-    """Rows with ``t``, ``dimension`` (ai_model, platform or intent), ``bucket`` and ``n``: the
-    latency histogram split by that one dimension (see ``histogram_dimension``); ``daily`` as
-    for ``message_source``."""
-    dims = _columns_present(schema)
-    column = DIMENSIONS_BY_FILTER[dimension]
-    values = getattr(plan.filters, column)
-    names = [f"rl_value_{i}" for i in range(len(values))]
-    params = {"rl_dimension": dimension, **dict(zip(names, values))}
-    chosen = f" AND value IN ({', '.join(':' + n for n in names)})" if values else ""
-    rolled = f"hour AS t, value AS {dimension}, bucket, n"
-    raw = f"{sql.TS} AS t, {dims[dimension]} AS {dimension}, {latency_bucket(dialect)} AS bucket, 1 AS n"
-    source = _union(plan, schema, dialect, rolled, LATENCY, raw, raw_extra=f" AND {TIMED}",
-                    rolled_extra=f" AND dimension = :rl_dimension{chosen}", rolled_dimensions=False, daily=daily)
-    return Source(source.text, {**source.params, **params})
-
-
-# A dimension column → the Filters field that picks its values.
-DIMENSIONS_BY_FILTER = {column: name for name, column in FILTER_DIMENSIONS[CM].items()}
-
-
-def histogram_dimension(filters: Filters, per: str | None) -> str | None:
-    """The one dimension whose histogram answers percentiles split by ``per`` under ``filters``
-    (ai_model when nothing is split or filtered), or None when two dimensions are involved."""
-    involved = {d for d, f in DIMENSIONS_BY_FILTER.items() if getattr(filters, f)} | ({per} if per else set())
-    if len(involved) > 1:
-        return None
-    return involved.pop() if involved else "ai_model"
-
-
-def raw_timed_source(filters: Filters, schema: Schema, dialect: str) -> Source:
-    """The filtered raw rows with a valid response time: t, the dimensions and response_time_ms."""
-    where, params = sql.table_where(filters, CM, schema, dialect, prefix="rt_")
-    dims = _columns_present(schema)
-    columns = ", ".join([f"{sql.TS} AS t", *(f"{dims[c]} AS {c}" for c in DIMENSIONS), '"response_time_ms"'])
-    return Source(f"SELECT {columns} FROM {CM} {where} AND {TIMED}", params)
-
-
-def histogram_percentiles(engine: sa.Engine, source: Source, groups: dict[str, str], fractions: dict[str, float],
-                          params: dict | None = None, scale: float = 1.0,
-                          value: Callable[[int], float] | None = None) -> "pd.DataFrame":
-    """Per group of ``source``'s rows (``bucket``, ``n`` and what ``groups`` read): the count and
-    each percentile of ``fractions``, read from the summed histogram (buckets read as ``value``,
-    default ``bucket_value``) and multiplied by ``scale``."""
-    import numpy as np
-    import pandas as pd
-
-    keys = [f"{expr} AS {name}" for name, expr in groups.items()]
-    positions = ", ".join(str(i + 1) for i in range(len(keys) + 1))
-    frame = sql.read_frame(engine, f"SELECT {', '.join(keys + ['bucket AS histogram_bucket'])}, SUM(n) AS n "
-                                   f"FROM ({source.text}) h GROUP BY {positions} ORDER BY {positions}",
-                           {**source.params, **(params or {})})
-    names = list(groups)
-    rows = []
-    if not frame.empty:
-        frame["histogram_bucket"] = pd.to_numeric(frame["histogram_bucket"]).astype("int64")
-        frame["n"] = pd.to_numeric(frame["n"]).astype("int64")
-        frame = frame[frame["n"] > 0]
-        grouped = frame.groupby(names, sort=False, dropna=False) if names else [((), frame)]
-        for key, part in grouped:
-            key = key if isinstance(key, tuple) else (key,)
-            buckets, counts = part["histogram_bucket"].to_numpy(), part["n"].to_numpy()
-            row = dict(zip(names, key))
-            row["count"] = int(np.sum(counts))
-            for label, fraction in fractions.items():
-                read = histogram_percentile(buckets, counts, fraction, value)
-                row[label] = None if read is None else read * scale
-            rows.append(row)
-    return pd.DataFrame(rows, columns=names + ["count"] + list(fractions))
-
-
-def percentiles(engine: sa.Engine, chosen: Plan, schema: Schema, groups: dict[str, str],
-                fractions: dict[str, float], params: dict | None = None,
-                per: str | None = None, daily: bool | str = False) -> "pd.DataFrame":
-    """Response-time percentiles per group, read from the latency histogram of ``chosen``:
-    one row per group (``groups``: name → SQL over the histogram's columns t and the dimension),
-    with ``timed`` (the values counted) and each of ``fractions`` (name → fraction), within
-    ``LATENCY_RELATIVE_ERROR`` of ``percentile_cont``. ``per`` names the dimension the groups
-    split by. Exact, from the raw rows, where the plan reads no rolled-up hour (the reference) or
-    the histogram cannot answer (two dimensions split or filtered at once)."""
-    dialect = engine.dialect.name
-    dimension = histogram_dimension(chosen.filters, per)
-    if dimension is None or not chosen.rolled:
-        source = raw_timed_source(chosen.filters, schema, dialect)
-        keys = [f"{expr} AS {name}" for name, expr in groups.items()]
-        exact = ", ".join(f"{sql.percentile('response_time_ms', f, dialect)} AS {label}" for label, f in fractions.items())
-        group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-        frame = sql.read_frame(engine, f"SELECT {', '.join(keys + ['COUNT(*) AS timed', exact])} "
-                                       f"FROM ({source.text}) h{group}", {**source.params, **(params or {})})
-        frame = sql.numeric(frame, ["timed", *fractions])
-        return frame[frame["timed"] > 0].reset_index(drop=True)
-    frame = histogram_percentiles(engine, latency_source(chosen, schema, dialect, dimension, daily=daily), groups,
-                                  fractions, params)
-    return frame.rename(columns={"count": "timed"})
 
 
 # --- command line ------------------------------------------------------------------------------

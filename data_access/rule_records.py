@@ -20,10 +20,11 @@ list of buckets that holds those it reads (the extra ones lie outside any run).
 A rule is known by ``signature``: what its values and kept buckets depend on, not its name. A
 rule added or changed in alerts.yml is recorded by the next refresh; until then it reads the raw
 rows. Rows that arrive late into, change or leave a recorded hour of ``system_metrics`` or
-``service_health`` are noted by triggers in ``rollup_service_dirty_hours``; such an hour and the
-next (whose windows reach back into it) are recorded again by the next refresh, and until then
-rules read the raw rows. A table that the database role may not put triggers on (it does not own
-it) is not watched: its rules are not recorded and always read the raw rows (``watch``).
+``service_health`` are noted in the table's one log of changed hours (``service_rollups``'
+``rollup_<stem>_dirty_hours``, which its kept hours read as well); such an hour and the next
+(whose windows reach back into it) are recorded again by the next refresh, and until then rules
+read the raw rows. A table that the database role may not put triggers on (it does not own it) is
+not watched: its rules are not recorded and always read the raw rows (``service_rollups.watch``).
 """
 
 from __future__ import annotations
@@ -34,15 +35,14 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from data_access import late_rows, sql
+from data_access import late_rows, service_rollups, sql, watermarks
 from data_access.alert_rules import METRICS, Rule
 from data_access.filters import Filters, bind_timestamp
 from data_access.schema import Schema
 
 RECORDS = "rollup_rule_records"
-RECORD_STATE = "rollup_rule_state"
-SERVICE_DIRTY = "rollup_service_dirty_hours"
-TABLES = (RECORDS, RECORD_STATE, SERVICE_DIRTY)
+RULE = "rule:"  # a rule's watermark is named so and its signature
+TABLES = (RECORDS,)
 SERVICE_TABLES = ("system_metrics", "service_health")
 SERVICE_METRICS = ("error_rate", "uptime", "disk_percent", "memory_percent", "cpu_percent")
 HOUR_S = 3600
@@ -152,35 +152,26 @@ def _epoch(value: datetime) -> int:
 # --- recording (inside a refresh step) -----------------------------------------------------------
 
 def ddl(dialect: str) -> list[str]:
-    """The records' tables (the triggers on the service tables: ``watch``)."""
+    """The records' tables (the triggers on the service tables: ``service_rollups.watch``)."""
     pg = dialect == "postgresql"
-    timestamp_type = "TIMESTAMP" if pg else "TEXT"  # naive UTC, whatever the service tables hold
     big = "BIGINT" if pg else "INTEGER"
     real = "DOUBLE PRECISION" if pg else "REAL"
-    serial = "BIGSERIAL PRIMARY KEY" if pg else "INTEGER PRIMARY KEY AUTOINCREMENT"
     return [
         f"CREATE TABLE IF NOT EXISTS {RECORDS} (rule TEXT NOT NULL, part TEXT NOT NULL, key TEXT NOT NULL, "
         f"bucket {big} NOT NULL, value {real}, n {real})",
         f"CREATE INDEX IF NOT EXISTS ix_{RECORDS}_bucket ON {RECORDS} (rule, part, bucket)",
-        f"CREATE TABLE IF NOT EXISTS {RECORD_STATE} (rule TEXT NOT NULL PRIMARY KEY, fingerprint TEXT NOT NULL, "
-        f"upto {timestamp_type} NOT NULL)",
-        f"CREATE TABLE IF NOT EXISTS {SERVICE_DIRTY} (id {serial}, hour {timestamp_type})",
     ]
 
 
-def watch(engine: sa.Engine, schema: Schema) -> tuple[str, ...]:
-    """Make (again) the triggers that note late rows on each service table present, each table in
-    its own transaction; returns the tables watched. A table the role may not put triggers on
-    stays unwatched (``late_rows.watch``): its rules are not recorded and read the raw rows, and
-    the rollups go on."""
-    return tuple(table for table in SERVICE_TABLES if schema.has(table, "timestamp") and late_rows.watch(
-        engine, table, SERVICE_DIRTY, table in schema.aware_timestamps, **_trigger_names(table)))
-
-
 def watched(conn: sa.Connection, schema: Schema) -> frozenset[str]:
-    """The service tables present whose late rows the triggers note (see ``watch``)."""
-    return frozenset(table for table in SERVICE_TABLES if schema.has_table(table)
-                     and late_rows.has_triggers(conn, table, trigger=_trigger_names(table)["trigger"]))
+    """The service tables present whose changes a trigger set notes (``service_rollups.watch``)."""
+    return frozenset(table for table in SERVICE_TABLES if schema.has_table(table) and late_rows.has_triggers(
+        conn, table, trigger=service_rollups.BY_RAW[table].triggers["trigger"]))
+
+
+def _logs(schema: Schema) -> list[str]:
+    """The logs of changed hours of the service tables present."""
+    return [service_rollups.BY_RAW[t].dirty for t in SERVICE_TABLES if schema.has_table(t)]
 
 
 def _wanted(rules, tables) -> dict[str, Rule]:
@@ -188,17 +179,8 @@ def _wanted(rules, tables) -> dict[str, Rule]:
     return {signature(r): r for r in rules if recordable(r) and METRICS[r.metric].table in tables}
 
 
-def _trigger_names(table: str) -> dict:
-    return {"function": f"easyflow_note_{table}", "trigger": f"easyflow_note_{table}_{{event}}"}
-
-
-def drop(conn: sa.Connection, schema: Schema) -> None:
-    """Remove the triggers on the service tables and the records' tables."""
-    for table in SERVICE_TABLES:
-        if not schema.has_table(table):
-            continue
-        for statement in late_rows.drop_triggers(table, conn.dialect.name, **_trigger_names(table)):
-            conn.exec_driver_sql(statement)
+def drop(conn: sa.Connection) -> None:
+    """Remove the records' tables."""
     for table in TABLES:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
 
@@ -230,8 +212,7 @@ def _record_range(conn: sa.Connection, schema: Schema, rule: Rule, lo: datetime,
 
 def _states(conn: sa.Connection) -> dict[str, tuple[str, datetime | None]]:
     """Each recorded rule's signature → (the columns it was made from, its ``upto``)."""
-    return {row[0]: (row[1], late_rows.naive_utc(row[2]))
-            for row in conn.execute(sa.text(f"SELECT rule, fingerprint, upto FROM {RECORD_STATE}")).all()}
+    return {sig: (mark.fingerprint, mark.upto) for sig, mark in watermarks.read_all(conn, RULE).items()}
 
 
 def _first_hour(conn: sa.Connection, table: str) -> datetime | None:
@@ -250,25 +231,26 @@ class Recorded:
     unwatched: tuple[str, ...] = ()
 
 
-def record(conn: sa.Connection, schema: Schema, rules, watermark: datetime) -> Recorded:
+def record(conn: sa.Connection, schema: Schema, rules, watermark: datetime,
+           notes: dict[str, list[tuple[int, datetime | None]]]) -> Recorded:
     """Bring the records of the recordable ``rules`` on the watched service tables up to
     ``watermark`` (naive UTC, a whole hour): forget the rules no longer in the list, made from
-    other columns or on a table no longer watched, record again the hours late rows touched (and
-    the next), and record the new hours. Runs in the caller's transaction."""
+    other columns or on a table no longer watched, record again the hours of ``notes``
+    (``service_rollups.noted``: each table's changed hours) and the next, and record the new
+    hours. Runs in the caller's transaction."""
     tables = watched(conn, schema)
     done = Recorded(unwatched=tuple(t for t in SERVICE_TABLES if schema.has_table(t) and t not in tables))
-    dialect = conn.dialect.name
     wanted = _wanted(rules, tables)
     columns_now = fingerprint(schema)
     states = _states(conn)
-    notes = conn.execute(sa.text(f"SELECT id, hour FROM {SERVICE_DIRTY}")).all()
+    notes = [note for table in SERVICE_TABLES for note in notes.get(table, [])]
     truncated = any(hour is None for _, hour in notes)
     for sig, (made_from, _) in states.items():
         if sig not in wanted or made_from != columns_now or truncated:
             conn.execute(sa.text(f"DELETE FROM {RECORDS} WHERE rule = :sig"), {"sig": sig})
-            conn.execute(sa.text(f"DELETE FROM {RECORD_STATE} WHERE rule = :sig"), {"sig": sig})
+            watermarks.forget(conn, RULE + sig)
     states = {s: v for s, v in states.items() if s in wanted and v[0] == columns_now and not truncated}
-    late = sorted({late_rows.naive_utc(hour) for _, hour in notes if hour is not None})
+    late = sorted({hour for _, hour in notes if hour is not None})
     firsts: dict[str, datetime | None] = {}  # a table's first hour, read only for a rule recorded anew
     for sig, rule in wanted.items():
         upto = states[sig][1] if sig in states else None
@@ -288,24 +270,19 @@ def record(conn: sa.Connection, schema: Schema, rules, watermark: datetime) -> R
             lo = upto
         if lo < watermark:
             _record_range(conn, schema, rule, lo, watermark)
-        params = {"sig": sig, "fp": columns_now, "upto": bind_timestamp(watermark, dialect)}
-        if conn.execute(sa.text(f"UPDATE {RECORD_STATE} SET fingerprint = :fp, upto = :upto WHERE rule = :sig"),
-                        params).rowcount == 0:
-            conn.execute(sa.text(f"INSERT INTO {RECORD_STATE} (rule, fingerprint, upto) VALUES (:sig, :fp, :upto)"),
-                         params)
+        watermarks.write(conn, RULE + sig, columns_now, watermark)
         done.rules += 1
-    if notes:
-        conn.execute(sa.text(f"DELETE FROM {SERVICE_DIRTY} WHERE id <= :last"), {"last": max(i for i, _ in notes)})
     return done
 
 
 def behind(engine: sa.Engine, schema: Schema, rules, watermark: datetime) -> bool:
     """Whether a refresh has records to make: late service rows noted, or a recordable rule of
     ``rules`` on a watched table not recorded up to ``watermark`` for these columns."""
-    if not schema.has_table(RECORD_STATE) or not schema.has_table(SERVICE_DIRTY):
+    logs = _logs(schema)
+    if not schema.has_table(watermarks.TABLE) or not all(schema.has_table(log) for log in logs):
         return any(recordable(r) for r in rules)
     with sql.connected(engine) as conn:
-        if conn.execute(sa.text(f"SELECT 1 FROM {SERVICE_DIRTY} LIMIT 1")).first() is not None:
+        if any(conn.execute(sa.text(f"SELECT 1 FROM {log} LIMIT 1")).first() is not None for log in logs):
             return True
         states = _states(conn)
         wanted = _wanted(rules, watched(conn, schema))
@@ -330,12 +307,14 @@ def standing(engine: sa.Engine, schema: Schema, rules) -> Standing:
     """How far the records of ``rules`` stand (for ``python -m data_access.rollups status``)."""
     present = [t for t in SERVICE_TABLES if schema.has_table(t)]
     wanted = _wanted(rules, present)
-    if not schema.has_table(RECORD_STATE) or not schema.has_table(SERVICE_DIRTY):
+    logs = _logs(schema)
+    if not schema.has_table(watermarks.TABLE) or not all(schema.has_table(log) for log in logs):
         return Standing(len(wanted), 0, None, 0)
     made_from = fingerprint(schema)
     with sql.connected(engine) as conn:
         ends = [upto for sig, (columns, upto) in _states(conn).items() if sig in wanted and columns == made_from]
-        late = conn.execute(sa.text(f"SELECT COUNT(DISTINCT hour) FROM {SERVICE_DIRTY}")).scalar()
+        hours = " UNION ".join(f"SELECT hour FROM {log}" for log in logs) or "SELECT NULL AS hour WHERE 1 = 0"
+        late = conn.execute(sa.text(f"SELECT COUNT(hour) FROM ({hours}) h")).scalar()
         tables = watched(conn, schema)
     return Standing(len(wanted), len(ends), min(ends, default=None), int(late or 0),
                     tuple(t for t in present if t not in tables))
@@ -357,17 +336,17 @@ def recorded_until(engine: sa.Engine, schema: Schema, rule: Rule, start: datetim
     not): the rule is not recorded (yet) for these columns, late service rows wait from the hour
     before ``start`` on, or nothing after ``start`` is recorded; never raises (the tables may be
     made again by a first build as a page reads)."""
-    if not schema.has_table(RECORD_STATE) or not schema.has_table(SERVICE_DIRTY):
+    log = service_rollups.BY_RAW[METRICS[rule.metric].table].dirty
+    if not schema.has_table(watermarks.TABLE) or not schema.has_table(log):
         return None, "no rule records"
     dialect = engine.dialect.name
     try:
         with sql.connected(engine) as conn:
-            row = conn.execute(sa.text(f"SELECT fingerprint, upto FROM {RECORD_STATE} WHERE rule = :sig"),
-                               {"sig": signature(rule)}).first()
-            if row is None or row[0] != fingerprint(schema):
+            mark = watermarks.read(conn, RULE + signature(rule))
+            if mark is None or mark.fingerprint != fingerprint(schema):
                 return None, "rule not recorded yet"
-            upto = late_rows.naive_utc(row[1])
-            waiting = conn.execute(sa.text(f"SELECT 1 FROM {SERVICE_DIRTY} WHERE hour IS NULL "
+            upto = mark.upto
+            waiting = conn.execute(sa.text(f"SELECT 1 FROM {log} WHERE hour IS NULL "
                                            f"OR (hour >= :from AND hour < :upto) LIMIT 1"),
                                    {"from": bind_timestamp(start - HOUR, dialect),
                                     "upto": bind_timestamp(upto, dialect)}).first()

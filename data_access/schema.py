@@ -107,19 +107,19 @@ TABLES: dict[str, sa.Table] = {t.name: t for t in metadata.sorted_tables}
 
 REQUIRED_TABLE = "conversation_metrics"
 
-# What data_access.rollups, rule_records and service_rollups keep in the same database (known here
+# What data_access.rollups, rule_records, service_rollups and migrations keep in the same database (known here
 # so that discover reports it; a test holds the list to their TABLES).
-DERIVED_TABLES = ("rollup_messages", "rollup_latency", "rollup_dialogs", "rollup_state", "rollup_dirty_hours",
+DERIVED_TABLES = ("rollup_messages", "rollup_latency", "rollup_dialogs", "rollup_watermarks", "rollup_dirty_hours",
                   "rollup_dialog_facts", "rollup_dialog_touches", "rollup_dialog_hours", "rollup_dialog_values",
                   "rollup_resolution", "rollup_latency_p95", "rollup_messages_daily",
                   "rollup_latency_daily", "rollup_dialog_daily",
                   "rollup_message_hour_totals", "rollup_dimension_months",
-                  "rollup_rule_records", "rollup_rule_state", "rollup_service_dirty_hours",
-                  "rollup_integration_hours", "rollup_integration_latency", "rollup_integration_latency_daily", "rollup_integration_state",
-                  "rollup_integration_dirty_hours", "rollup_health_hours", "rollup_health_latency", "rollup_health_latency_daily",
-                  "rollup_health_state", "rollup_health_dirty_hours", "rollup_system_hours", "rollup_system_latency", "rollup_system_latency_daily",
-                  "rollup_system_samples", "rollup_system_state", "rollup_system_dirty_hours",
-                  "rollup_nps_hours", "rollup_nps_rows", "rollup_nps_state", "rollup_nps_dirty_hours")
+                  "rollup_rule_records", "rollup_migrations",
+                  "rollup_integration_hours", "rollup_integration_latency", "rollup_integration_latency_daily",
+                  "rollup_integration_dirty_hours", "rollup_health_hours", "rollup_health_latency",
+                  "rollup_health_latency_daily", "rollup_health_dirty_hours", "rollup_system_hours",
+                  "rollup_system_samples", "rollup_system_dirty_hours",
+                  "rollup_nps_hours", "rollup_nps_rows", "rollup_nps_dirty_hours")
 
 # Columns of conversation_metrics that the seed's ConversationMetrics model lacks.
 OPTIONAL_CONVERSATION_COLUMNS = (

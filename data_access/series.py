@@ -8,7 +8,7 @@ from datetime import datetime
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import dialogs, rollups, sql
+from data_access import dialogs, plans, sources, sql
 from data_access.filters import Filters
 from data_access.kpis import CM
 from data_access.schema import Schema
@@ -32,12 +32,12 @@ def _option_rows(engine: sa.Engine, schema: Schema, cols: str) -> pd.DataFrame:
     """The distinct combinations of ``cols``: from the rollups and the raw rows they do not hold
     when they are there (a few thousand rows instead of the whole table), else the raw rows."""
     everything = Filters(datetime(1970, 1, 1), datetime(2200, 1, 1))
-    chosen = rollups.plan(engine, schema, everything)
+    chosen = plans.plan(engine, schema, everything)
     if not chosen.rolled:
         return sql.read_frame(engine, f"SELECT {cols} FROM conversation_metrics GROUP BY {cols} "
                                       f"LIMIT {MAX_COMBINATIONS}", {})
-    with rollups.reading(chosen, "filter_options"):
-        source = rollups.combination_source(chosen, schema, engine.dialect.name)
+    with plans.reading(chosen, "filter_options"):
+        source = sources.combination_source(chosen, schema, engine.dialect.name)
         return sql.read_frame(engine, f"SELECT {cols} FROM ({source.text}) m GROUP BY {cols} "
                                       f"LIMIT {MAX_COMBINATIONS}", source.params)
 
@@ -57,8 +57,8 @@ def filter_options(engine: sa.Engine, schema: Schema) -> FilterOptions:
                             for f, c in present.items()})
 
 
-@rollups.reader(local_buckets=True)
-def dialogs_by_platform(chosen: rollups.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
+@plans.reader(local_buckets=True)
+def dialogs_by_platform(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters,
                         unit: str | None = None) -> pd.DataFrame:
     """Dialogs per time bucket (by dialog start, in the filters' timezone) and platform (a dialog
     counts under each platform it has a message on).

@@ -23,7 +23,8 @@ watermark as conversation_metrics' rollups:
 
 A page reads the hours before the watermark from them and the rest of its range from the raw
 rows, in one answer (``plan``). Rows that arrive late into, change or leave an aggregated hour
-are noted by triggers in ``rollup_<stem>_dirty_hours``; such hours read the raw rows until the
+are noted by the table's one trigger set in its one log, ``rollup_<stem>_dirty_hours`` (which
+``rule_records`` reads as well: ``noted``, ``forget``); such hours read the raw rows until the
 next refresh aggregates them again. Where the role may not put triggers on the table (only its
 owner may, on PostgreSQL) nothing is kept for it and the pages read the raw rows.
 """
@@ -38,11 +39,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from data_access import late_rows, sql
+from data_access import late_rows, sql, watermarks
 from data_access.filters import DIMENSIONS, Filters, bind_timestamp
 from data_access.schema import Schema
 
-VERSION = 2  # of the kept tables' shape: another makes them again
+VERSION = 3  # of the kept tables' shape: another makes them again
 HOUR = timedelta(hours=1)
 MAX_LATE_HOURS = 500  # more late hours than this pending: the whole range reads the raw rows
 
@@ -207,10 +208,6 @@ class Kept:
         return f"rollup_{self.stem}_rows" if self.rows_of else None
 
     @property
-    def state(self) -> str:
-        return f"rollup_{self.stem}_state"
-
-    @property
     def dirty(self) -> str:
         return f"rollup_{self.stem}_dirty_hours"
 
@@ -221,7 +218,7 @@ class Kept:
 
     @property
     def tables(self) -> tuple[str, ...]:
-        return (*self.data_tables, self.state, self.dirty)
+        return (*self.data_tables, self.dirty)
 
     @property
     def triggers(self) -> dict[str, str]:
@@ -261,11 +258,12 @@ class Kept:
 
 INTEGRATIONS = Kept("integration_calls", "integration", "integration", (), _integration_measures)
 HEALTH = Kept("service_health", "health", "service", ("status",))
-SYSTEM = Kept("system_metrics", "system", "service", (), _system_measures, _system_samples)
+SYSTEM = Kept("system_metrics", "system", "service", (), _system_measures, _system_samples, keeps_latency=False)
 # The reviews kept whole are those holding a negative keyword (alerts.yml): the NegativeReviews rule.
 NPS = Kept("nps_responses", "nps", "platform", (), _nps_measures, rows_of=_review_rows, terms_in="comment",
            keeps_latency=False)
 KEPT = (INTEGRATIONS, HEALTH, SYSTEM, NPS)
+BY_RAW = {kept.raw: kept for kept in KEPT}
 TABLES = tuple(table for kept in KEPT for table in kept.tables)
 DATA_TABLES = tuple(table for kept in KEPT for table in kept.data_tables)
 
@@ -290,10 +288,9 @@ def _data_ddl(kept: Kept, dialect: str) -> list[str]:
         statements += [f"CREATE TABLE IF NOT EXISTS {kept.latency} (hour {ts} NOT NULL, name TEXT, bucket INTEGER NOT NULL, "
                        f"n INTEGER NOT NULL)",
                        f"CREATE INDEX IF NOT EXISTS ix_{kept.latency}_hour ON {kept.latency} (hour)",
-                       # ``hour``: the UTC day's start
-                       f"CREATE TABLE IF NOT EXISTS {kept.latency_daily} (hour {ts} NOT NULL, name TEXT, "
+                       f"CREATE TABLE IF NOT EXISTS {kept.latency_daily} (day {ts} NOT NULL, name TEXT, "
                        f"bucket INTEGER NOT NULL, n INTEGER NOT NULL)",
-                       f"CREATE INDEX IF NOT EXISTS ix_{kept.latency_daily}_hour ON {kept.latency_daily} (hour)"]
+                       f"CREATE INDEX IF NOT EXISTS ix_{kept.latency_daily}_day ON {kept.latency_daily} (day)"]
     if kept.samples_of:
         statements += [f"CREATE TABLE IF NOT EXISTS {kept.samples} (hour {ts} NOT NULL, "
                        f"{columns(kept.samples_of(empty)[1])})",
@@ -313,8 +310,6 @@ def ddl(dialect: str) -> list[str]:
     statements = []
     for kept in KEPT:
         statements += [*_data_ddl(kept, dialect),
-                       f"CREATE TABLE IF NOT EXISTS {kept.state} (id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, "
-                       f"upto {ts} NOT NULL)",
                        f"CREATE TABLE IF NOT EXISTS {kept.dirty} (id {serial}, hour {ts})"]
     return statements
 
@@ -340,8 +335,9 @@ def _aggregate(conn: sa.Connection, kept: Kept, schema: Schema, lo: datetime, hi
     """Replace the kept hours of [lo, hi) (whole hours, naive UTC) with the raw rows' aggregates
     (and the rows that hold one of ``terms``, where ``kept.rows_of``)."""
     dialect = conn.dialect.name
-    for table in kept.data_tables:
-        conn.execute(sa.text(f"DELETE FROM {table} WHERE hour >= :lo AND hour < :hi"),
+    for table in kept.data_tables:  # the daily histogram's days: made again by ``_roll_days``
+        at = "day" if table == kept.latency_daily else "hour"
+        conn.execute(sa.text(f"DELETE FROM {table} WHERE {at} >= :lo AND {at} < :hi"),
                      {"lo": bind_timestamp(lo, dialect), "hi": bind_timestamp(hi, dialect)})
     where, params = sql.table_where(Filters(lo, hi), kept.raw, schema, dialect, prefix="kh_")
     measures = kept.measures(schema)
@@ -375,11 +371,10 @@ def _roll_days(conn: sa.Connection, kept: Kept, start: datetime, end: datetime, 
     [start, end) and are wholly before ``watermark``."""
     if not kept.keeps_latency:
         return
-    in_days = "WHERE hour >= :lo AND hour < :hi"
     late_rows.remake_days(conn, start, end, watermark, lambda day: [
-        f"DELETE FROM {kept.latency_daily} {in_days}",
-        f"INSERT INTO {kept.latency_daily} (hour, name, bucket, n) SELECT {day}, name, bucket, SUM(n) "
-        f"FROM {kept.latency} {in_days} GROUP BY {day}, name, bucket"])
+        f"DELETE FROM {kept.latency_daily} WHERE day >= :lo AND day < :hi",
+        f"INSERT INTO {kept.latency_daily} (day, name, bucket, n) SELECT {day}, name, bucket, SUM(n) "
+        f"FROM {kept.latency} WHERE hour >= :lo AND hour < :hi GROUP BY {day}, name, bucket"])
 
 
 def _samples_from(kept: Kept, schema: Schema, where: str) -> str:
@@ -395,25 +390,43 @@ def _state(conn: sa.Connection, kept: Kept, schema: Schema) -> datetime | None:
 
 def _kept_state(conn: sa.Connection, kept: Kept, schema: Schema) -> tuple[datetime | None, tuple[str, ...]]:
     """Until when the hours are kept (None: none for these columns) and the terms of the rows kept."""
-    row = conn.execute(sa.text(f"SELECT fingerprint, upto FROM {kept.state} WHERE id = 1")).first()
-    if row is None:
+    mark = watermarks.read(conn, kept.raw)
+    if mark is None:
         return None, ()
-    made_from, _, terms = row[0].partition(TERMS)
+    made_from, _, terms = mark.fingerprint.partition(TERMS)
     if made_from != kept.fingerprint(schema):
         return None, ()
-    return late_rows.naive_utc(row[1]), tuple(json.loads(terms)) if terms else ()
+    return mark.upto, tuple(json.loads(terms)) if terms else ()
 
 
-def _refresh_one(conn: sa.Connection, kept: Kept, schema: Schema, watermark: datetime, terms: tuple[str, ...]) -> int:
+def noted(conn: sa.Connection, schema: Schema) -> dict[str, list[tuple[int, datetime | None]]]:
+    """Each watched raw table's log of changed hours as it stands: raw table → [(id, hour)]
+    (hour None: the table was truncated). The refresh hands it to every reader of the table's
+    changes (these hours, ``rule_records``), then ``forget``s it."""
+    return {kept.raw: [(i, late_rows.naive_utc(hour)) for i, hour in
+                       conn.execute(sa.text(f"SELECT id, hour FROM {kept.dirty}")).all()]
+            for kept in KEPT if kept.present(schema) and schema.has_table(kept.dirty)}
+
+
+def forget(conn: sa.Connection, notes: dict[str, list[tuple[int, datetime | None]]]) -> None:
+    """Remove from each log the changes of ``notes`` (those noted since stay)."""
+    for raw, rows in notes.items():
+        if rows:
+            conn.execute(sa.text(f"DELETE FROM {BY_RAW[raw].dirty} WHERE id <= :last"), {"last": max(i for i, _ in rows)})
+
+
+def _refresh_one(conn: sa.Connection, kept: Kept, schema: Schema, watermark: datetime, terms: tuple[str, ...],
+                 notes: list[tuple[int, datetime | None]]) -> int:
     dialect = conn.dialect.name
     if not kept.present(schema) or not late_rows.has_triggers(conn, kept.raw, trigger=kept.triggers["trigger"]):
-        for table in kept.tables:
+        for table in kept.data_tables:
             conn.exec_driver_sql(f"DELETE FROM {table}")
+        watermarks.forget(conn, kept.raw)
         return 0
-    made_from = conn.execute(sa.text(f"SELECT fingerprint FROM {kept.state} WHERE id = 1")).scalar()
+    mark = watermarks.read(conn, kept.raw)
+    made_from = mark.fingerprint if mark else None
     upto, kept_terms = _kept_state(conn, kept, schema)
     terms = kept.held_terms(terms)
-    notes = conn.execute(sa.text(f"SELECT id, hour FROM {kept.dirty}")).all()
     hours = 0
     if made_from is not None and not made_from.startswith(f"v{VERSION};"):
         for table in kept.data_tables:  # made by another version: their shape follows this one
@@ -428,8 +441,7 @@ def _refresh_one(conn: sa.Connection, kept: Kept, schema: Schema, watermark: dat
         upto = watermark if first is None else min(first.replace(minute=0, second=0, microsecond=0), watermark)
     aggregated = []
     if not rebuilt:
-        late = {late_rows.naive_utc(hour) for _, hour in notes}
-        aggregated = late_rows.hour_runs(h for h in late if h < upto)
+        aggregated = late_rows.hour_runs({hour for _, hour in notes if hour < upto})
     if upto < watermark:
         aggregated.append((upto, watermark))
     for lo, hi in aggregated:
@@ -437,27 +449,24 @@ def _refresh_one(conn: sa.Connection, kept: Kept, schema: Schema, watermark: dat
         hours += int((hi - lo) / HOUR)
     for lo, hi in aggregated:
         _roll_days(conn, kept, lo, hi, watermark)
-    fingerprint = kept.fingerprint(schema) + (TERMS + json.dumps(terms, ensure_ascii=False) if terms else "")
-    params = {"fp": fingerprint, "upto": bind_timestamp(watermark, dialect)}
-    if conn.execute(sa.text(f"UPDATE {kept.state} SET fingerprint = :fp, upto = :upto WHERE id = 1"),
-                    params).rowcount == 0:
-        conn.execute(sa.text(f"INSERT INTO {kept.state} (id, fingerprint, upto) VALUES (1, :fp, :upto)"), params)
-    if notes:
-        conn.execute(sa.text(f"DELETE FROM {kept.dirty} WHERE id <= :last"), {"last": max(i for i, _ in notes)})
+    watermarks.write(conn, kept.raw, kept.fingerprint(schema)
+                     + (TERMS + json.dumps(terms, ensure_ascii=False) if terms else ""), watermark)
     return hours
 
 
 def refresh(step: Callable[[], ContextManager[sa.Connection]], schema: Schema, watermark: datetime,
-            terms: tuple[str, ...] = ()) -> dict[str, int]:
-    """Bring each kept table's hours up to ``watermark`` (naive UTC, a whole hour): the late hours
-    noted again, then the new hours; everything again when the raw table's columns changed, it
-    was truncated, or ``terms`` (what the rows of ``Kept.rows_of`` hold) changed. Keeps nothing
-    for a table (its readers read raw rows) while no trigger notes its late rows. Each table in a
+            terms: tuple[str, ...] = (), notes: dict[str, list[tuple[int, datetime | None]]] | None = None
+            ) -> dict[str, int]:
+    """Bring each kept table's hours up to ``watermark`` (naive UTC, a whole hour): the hours of
+    ``notes`` (``noted``: the log of each raw table, which the caller then ``forget``s) again,
+    then the new hours; everything again when the raw table's columns changed, it was
+    truncated, or ``terms`` (what the rows of ``Kept.rows_of`` hold) changed. Keeps nothing for a
+    table (its readers read raw rows) while no trigger notes its changes. Each table in a
     transaction of its own, ``step()``; returns the hours aggregated per raw table."""
     hours = {}
     for kept in KEPT:
         with step() as conn:
-            hours[kept.raw] = _refresh_one(conn, kept, schema, watermark, terms)
+            hours[kept.raw] = _refresh_one(conn, kept, schema, watermark, terms, (notes or {}).get(kept.raw, []))
     return hours
 
 
@@ -466,7 +475,7 @@ def behind(engine: sa.Engine, schema: Schema, watermark: datetime, terms: tuple[
     ``watermark`` or its rows kept for other ``terms`` (a table no trigger watches keeps nothing:
     never behind)."""
     present = [kept for kept in KEPT if kept.present(schema)]
-    if any(not schema.has_table(kept.state) or not schema.has_table(kept.dirty) for kept in present):
+    if not schema.has_table(watermarks.TABLE) or any(not schema.has_table(kept.dirty) for kept in present):
         return True
     with sql.connected(engine) as conn:
         for kept in present:
@@ -481,7 +490,7 @@ def behind(engine: sa.Engine, schema: Schema, watermark: datetime, terms: tuple[
 
 def kept_until(engine: sa.Engine, kept: Kept, schema: Schema) -> datetime | None:
     """The end of ``kept``'s hours (naive UTC), or None when none are kept for these columns."""
-    if not schema.has_table(kept.state):
+    if not schema.has_table(watermarks.TABLE):
         return None
     with sql.connected(engine) as conn:
         return _state(conn, kept, schema)
@@ -490,51 +499,51 @@ def kept_until(engine: sa.Engine, kept: Kept, schema: Schema) -> datetime | None
 # --- reading ------------------------------------------------------------------------------------
 
 def plan(kept: Kept, engine: sa.Engine, schema: Schema, filters: Filters, *, terms: tuple[str, ...] | None = None):
-    """Where a read of ``kept.raw`` over ``filters`` goes (a ``rollups.Plan``): the whole hours
+    """Where a read of ``kept.raw`` over ``filters`` goes (a ``plans.Plan``): the whole hours
     of the range before the kept watermark, but the late ones, from the kept hours; the rest from
     the raw rows. The raw path when nothing is kept (with the reason), or for a read of the rows
     holding ``terms`` when the kept rows hold other ones; never raises."""
-    from data_access import rollups
+    from data_access import plans, rollups
 
-    forced = rollups.forced_raw()
+    forced = plans.forced_raw()
     if forced:
-        return rollups.Plan(filters, reason=forced)
-    if not schema.has_table(kept.state) or not schema.has_table(kept.dirty):
-        return rollups.Plan(filters, reason=f"no {kept.stem} rollups")
+        return plans.Plan(filters, reason=forced)
+    if not schema.has_table(watermarks.TABLE) or not schema.has_table(kept.dirty):
+        return plans.Plan(filters, reason=f"no {kept.stem} rollups")
     try:
         with sql.connected(engine) as conn:
             upto, kept_terms = _kept_state(conn, kept, schema)
             late = conn.execute(sa.text(f"SELECT DISTINCT hour FROM {kept.dirty} "
                                         f"LIMIT {MAX_LATE_HOURS + 1}")).scalars().all()
     except sa.exc.SQLAlchemyError:
-        return rollups.Plan(filters, reason=f"{kept.stem} rollups unreadable")
+        return plans.Plan(filters, reason=f"{kept.stem} rollups unreadable")
     if upto is None:  # none made yet, for these columns, or no trigger watches the table
-        return rollups.Plan(filters, reason=f"{kept.raw} not rolled up")
+        return plans.Plan(filters, reason=f"{kept.raw} not rolled up")
     if len(late) > MAX_LATE_HOURS or any(hour is None for hour in late):
-        return rollups.Plan(filters, reason="many late rows pending")
+        return plans.Plan(filters, reason="many late rows pending")
     if terms is not None and not set(terms) <= set(kept_terms):
-        return rollups.Plan(filters, reason="words other than the kept ones")
+        return plans.Plan(filters, reason="words other than the kept ones")
     start, end = filters.utc_bounds()
     lo, hi = rollups.ceil_hour(start), min(rollups.floor_hour(end), upto)
     if hi <= lo:
-        return rollups.Plan(filters, reason="no whole hour rolled up")
-    return rollups.Plan(filters, (lo, hi), tuple(sorted(h for h in map(late_rows.naive_utc, late) if lo <= h < hi)))
+        return plans.Plan(filters, reason="no whole hour rolled up")
+    return plans.Plan(filters, (lo, hi), tuple(sorted(h for h in map(late_rows.naive_utc, late) if lo <= h < hi)))
 
 
 def planner(kept: Kept) -> Callable:
-    """``plan`` for ``kept``, as ``rollups.served`` takes it."""
+    """``plan`` for ``kept``, as ``plans.reader`` takes it."""
     return lambda engine, schema, filters: plan(kept, engine, schema, filters)
 
 
-def _union(chosen, kept: Kept, schema: Schema, dialect: str, rolled_select: str, rolled_table: str,
-           raw_select: str, raw_extra: str = "", raw_from: Callable[[str], str] | None = None,
+def _union(chosen, kept: Kept, schema: Schema, dialect: str, rolled_select: Callable[[str], str] | str,
+           rolled_table: str, raw_select: str, raw_extra: str = "", raw_from: Callable[[str], str] | None = None,
            daily: bool | str = False) -> tuple[str, dict]:
     """``(sql, params)``: a UNION ALL of ``rolled_select`` over the plan's kept hours and
     ``raw_select`` over its raw ranges (``raw_from(where)``: the FROM item; default the raw
     table ``where``), with the same columns. ``daily`` (the latency histogram only): the whole UTC
-    days without a late hour come from the daily histogram (its ``hour`` is the day's start), True
-    for a query that does not group by time, or a local unit for one grouping by it
-    (``rollups.Plan.daily_runs``)."""
+    days without a late hour come from the daily histogram, True for a query that does not group
+    by time, or a local unit for one grouping by it (``plans.Plan.daily_runs``); there
+    ``rolled_select(at)`` reads the table whose time column is ``at`` (``hour``, or ``day``)."""
     raw_from = raw_from or (lambda where: f"{kept.raw} {where}")
     parts, params = [], {}
     if chosen.rolled:
@@ -546,11 +555,12 @@ def _union(chosen, kept: Kept, schema: Schema, dialect: str, rolled_select: str,
         params.update(zip(values, kept_names))
         named = f" AND name IN ({', '.join(':' + v for v in values)})" if values else ""
         days = chosen.daily_runs(daily) if rolled_table == kept.latency else []
-        for i, (table, (lo, hi), extra) in enumerate(
-                [(kept.latency_daily, run, named) for run in days]
-                + [(rolled_table, run, late + named) for run in chosen.hourly_runs(days)]):
+        select = rolled_select if callable(rolled_select) else lambda at: rolled_select
+        for i, (table, at, (lo, hi), extra) in enumerate(
+                [(kept.latency_daily, "day", run, named) for run in days]
+                + [(rolled_table, "hour", run, late + named) for run in chosen.hourly_runs(days)]):
             params.update({f"kr_lo_{i}": bind_timestamp(lo, dialect), f"kr_hi_{i}": bind_timestamp(hi, dialect)})
-            parts.append(f"SELECT {rolled_select} FROM {table} WHERE hour >= :kr_lo_{i} AND hour < :kr_hi_{i}{extra}")
+            parts.append(f"SELECT {select(at)} FROM {table} WHERE {at} >= :kr_lo_{i} AND {at} < :kr_hi_{i}{extra}")
     for i, (lo, hi) in enumerate(chosen.raw_ranges()):
         where, where_params = sql.table_where(replace(chosen.filters, start=lo, end=hi, tz="UTC"), kept.raw, schema,
                                               dialect, prefix=f"kr{i}_")
@@ -561,15 +571,20 @@ def _union(chosen, kept: Kept, schema: Schema, dialect: str, rolled_select: str,
     return " UNION ALL ".join(parts), params
 
 
-def hours_source(chosen, kept: Kept, schema: Schema, dialect: str, *, marked: bool = False) -> tuple[str, dict]:
+def hours_source(chosen, kept: Kept, schema: Schema, dialect: str, *, marked: bool = False,
+                 also: dict[str, tuple[str, str]] | None = None) -> tuple[str, dict]:
     """``(sql, params)`` of rows with ``hour`` (the raw row's time in the raw ranges), ``name``,
     the ``split`` columns and the kept measures: combined per name (each by its aggregate), the
-    plan's range's totals. ``marked`` adds ``kept``: 1 for a kept hour's row, 0 for a raw row."""
+    plan's range's totals. ``marked`` adds ``kept``: 1 for a kept hour's row, 0 for a raw row.
+    ``also``: more columns, name → (SQL over a kept hour's row, SQL over a raw row)."""
     measures = kept.measures(schema)
-    rolled = ", ".join(["hour", "name", *kept.split, *measures, *(["1 AS kept"] if marked else [])])
+    also = also or {}
+    rolled = ", ".join(["hour", "name", *kept.split, *measures, *(f"{e} AS {c}" for c, (e, _) in also.items()),
+                        *(["1 AS kept"] if marked else [])])
     raw = ", ".join([f"{sql.TS} AS hour", f"{kept.name_sql(schema)} AS name",
                      *(f"{expr} AS {c}" for expr, c in zip(kept.split_sql(schema), kept.split)),
-                     *(f"{expr} AS {m}" for m, (expr, _) in measures.items()), *(["0 AS kept"] if marked else [])])
+                     *(f"{expr} AS {m}" for m, (expr, _) in measures.items()),
+                     *(f"{e} AS {c}" for c, (_, e) in also.items()), *(["0 AS kept"] if marked else [])])
     return _union(chosen, kept, schema, dialect, rolled, kept.hours, raw)
 
 
@@ -598,7 +613,7 @@ def latency_source(chosen, kept: Kept, schema: Schema, dialect: str, *, daily: b
     histogram of the plan's range. ``daily``: whole UTC days from the daily histogram (``hour``
     is then the day's start): True for a query that does not group by time, else the local unit
     it groups by."""
-    return _union(chosen, kept, schema, dialect, "hour, name, bucket, n", kept.latency,
+    return _union(chosen, kept, schema, dialect, lambda at: f"{at} AS hour, name, bucket, n", kept.latency,
                   f"{sql.TS} AS hour, {kept.name_sql(schema)} AS name, {latency_bucket()} AS bucket, 1 AS n",
                   raw_extra=f" AND {VALID_LATENCY}", daily=daily)
 
@@ -608,9 +623,22 @@ def percentiles(engine: sa.Engine, chosen, kept: Kept, schema: Schema, groups: d
     """Latency percentiles per group (``groups``: output name → SQL over ``hour`` and ``name``)
     read from the histogram, within ``RELATIVE_ERROR`` (``SMALL_MS`` / 2 under ``SMALL_MS``)
     of ``percentile_cont``: a frame with the groups, ``count`` and each of ``fractions``.
-    ``daily``: as ``latency_source``'s, where no group reads ``hour``."""
-    from data_access import rollups
+    ``daily``: as ``latency_source``'s, where no group reads ``hour``. Exact, from the raw rows,
+    where the plan reads no kept hour (the reference)."""
+    from data_access import sources
 
+    if not chosen.rolled:
+        dialect = engine.dialect.name
+        where, where_params = sql.table_where(chosen.filters, kept.raw, schema, dialect, prefix="kp_")
+        keys = [f"{expr} AS {name}" for name, expr in groups.items()]
+        exact = ", ".join(f"{sql.percentile('latency_ms', f, dialect)} AS {label}" for label, f in fractions.items())
+        group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
+        frame = sql.read_frame(engine, f"SELECT {', '.join(keys + ['COUNT(*) AS count', exact])} FROM ("
+                                       f"SELECT {sql.TS} AS hour, {kept.name_sql(schema)} AS name, \"latency_ms\" "
+                                       f"FROM {kept.raw} {where} AND {VALID_LATENCY}) h{group}",
+                               {**where_params, **(params or {})})
+        frame = sql.numeric(frame, ["count", *fractions])
+        return frame[frame["count"] > 0].reset_index(drop=True)
     text, source_params = latency_source(chosen, kept, schema, engine.dialect.name, daily=daily)
-    return rollups.histogram_percentiles(engine, rollups.Source(text, source_params), groups, fractions,
+    return sources.histogram_percentiles(engine, sources.Source(text, source_params), groups, fractions,
                                          params, value=bucket_value)

@@ -21,6 +21,7 @@ Definitions (also shown on the SLA page):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -28,9 +29,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import rollups, service_rollups, sql
+from data_access import plans, service_rollups, sources, sql
 from data_access.alert_rules import SlaTargets
-from data_access.filters import Filters, bind_timestamp
+from data_access.filters import Filters
 from data_access import catalogue
 from data_access.catalogue import CM, TIMED
 from data_access.service_rollups import FAILED_CALL, KNOWN_STATUS, OK_STATUS
@@ -53,27 +54,6 @@ def cover_end(filters: Filters, now: datetime | None = None) -> datetime:
     return min(filters.utc_bounds()[1], now)
 
 
-def _columns(source: str, schema: Schema, dialect: str, targets: SlaTargets, params: dict) -> str | None:
-    table, name, ok, known, latency, valid = SOURCES[source]
-    if not schema.has_table(table):
-        return None
-    has_latency = schema.has(table, latency)
-    timed = f'CASE WHEN {valid} THEN "{latency}" END' if has_latency else "NULL"
-    params["target_ms"] = targets.response_time_ms
-    parts = [f"MIN({sql.TS}) AS first_seen", f"MAX({sql.TS}) AS last_seen",
-             f"{sql.percentile(timed, 0.95, dialect) if has_latency else 'NULL'} AS p95_ms",
-             f"SUM(CASE WHEN {timed} < :target_ms THEN 1 ELSE 0 END) AS under_target",
-             f"COUNT({timed}) AS timed"]
-    if ok is None:
-        parts += ["NULL AS known", "NULL AS ok", "NULL AS recent_known", "NULL AS recent_ok"]
-    else:
-        parts += [f"SUM(CASE WHEN {known} THEN 1 ELSE 0 END) AS known",
-                  f"SUM(CASE WHEN {known} AND {ok} THEN 1 ELSE 0 END) AS ok",
-                  f"SUM(CASE WHEN {known} AND {sql.TS} >= :recent THEN 1 ELSE 0 END) AS recent_known",
-                  f"SUM(CASE WHEN {known} AND {ok} AND {sql.TS} >= :recent THEN 1 ELSE 0 END) AS recent_ok"]
-    return ", ".join(parts)
-
-
 def compliance(engine: sa.Engine, schema: Schema, filters: Filters, source: str, targets: SlaTargets,
                by_month: bool = False, now: datetime | None = None) -> pd.DataFrame:
     """One row per name of ``source`` ("services", "integrations" or "answers" — by platform,
@@ -81,28 +61,15 @@ def compliance(engine: sa.Engine, schema: Schema, filters: Filters, source: str,
     budget, burn rates and response time against ``targets`` (see the module docstring).
 
     Raises ``KeyError`` for an unknown source. Empty when the table is missing."""
-    dialect = engine.dialect.name
-    table, name = SOURCES[source][0], SOURCES[source][1]
+    table = SOURCES[source][0]
     end = cover_end(filters, now)
-    start = filters.utc_bounds()[0]
-    params: dict = {"recent": bind_timestamp(end - RECENT, dialect)}
-    columns = _columns(source, schema, dialect, targets, params)
-    if columns is None or end <= start:
+    if not schema.has_table(table) or end <= filters.utc_bounds()[0]:
         return pd.DataFrame()
     covered = replace(filters, end=min(filters.end, _to_local(filters, end))) if end < filters.utc_bounds()[1] else filters
     if source == "answers":
         frame = answer_counts(engine, schema, covered, targets, by_month)
-    elif (rolled := _checks_rolled(engine, schema, covered, source, targets, by_month, end - RECENT)) is not None:
-        frame = rolled
     else:
-        where, where_params = sql.table_where(covered, table, schema, dialect)
-        params.update(where_params)
-        name_expr = f'COALESCE(CAST("{name}" AS TEXT), \'unknown\')' if schema.has(table, name) else "'unknown'"
-        month = sql.local_bucket(sql.TS, "month", filters, schema, table, dialect, params) if by_month else None
-        keys = ([f"{month} AS month"] if by_month else [])
-        group = "GROUP BY " + ", ".join(str(i + 1) for i in range(len(keys) + 1))
-        frame = sql.read_frame(engine, f"SELECT {', '.join(keys + [f'{name_expr} AS name'])}, {columns} FROM {table} "
-                                       f"{where} {group}", params)
+        frame = check_counts(engine, schema, covered, source, targets, by_month, end - RECENT)
     frame = sql.numeric(frame, ["p95_ms", "under_target", "timed", "known", "ok", "recent_known", "recent_ok"])
     for column in ("first_seen", "last_seen") + (("month",) if by_month else ()):
         frame[column] = pd.to_datetime(frame[column], format="ISO8601")
@@ -112,48 +79,65 @@ def compliance(engine: sa.Engine, schema: Schema, filters: Filters, source: str,
         (["month"] if by_month else []) + ["name"], na_position="last", ignore_index=True)
 
 
+def _answerable(chosen, targets: SlaTargets, by_month: bool):
+    """``chosen``, or its raw path where the kept hours cannot answer: a target between the
+    counted latency edges (the count under it would not be exact), or months whose offset is
+    not whole hours."""
+    if chosen.rolled and targets.response_time_ms not in catalogue.LATENCY_EDGES:
+        return replace(chosen, rolled=None, late=(), reason="a target between the kept latency edges")
+    if chosen.rolled and by_month and not chosen.whole_hour_offsets():
+        return replace(chosen, rolled=None, late=(), reason="months of an offset that is not whole hours")
+    return chosen
+
+
+def _under_target(under_edge: Callable[[int], str], valid: str, latency: str, has_latency: bool,
+                  targets: SlaTargets) -> tuple[str, str]:
+    """The values under the target: (SQL over a kept hour: ``under_edge(i)``, its count under
+    edge i of ``catalogue.LATENCY_EDGES``, when the target is that edge, else NULL; SQL over a
+    raw row, bound to ``:target_ms``)."""
+    edges = catalogue.LATENCY_EDGES
+    kept = under_edge(edges.index(targets.response_time_ms)) if targets.response_time_ms in edges else "NULL"
+    raw = f'CASE WHEN {valid} AND "{latency}" < :target_ms THEN 1 ELSE 0 END' if has_latency else "0"
+    return kept, raw
+
+
 # source → (the service_rollups table, its known and ok counts over the kept hours' columns)
-ROLLED_CHECKS = {
+CHECKS = {
     "services": (service_rollups.HEALTH, f"SUM(CASE WHEN {KNOWN_STATUS} THEN total ELSE 0 END)",
                  f"SUM(CASE WHEN {OK_STATUS} THEN total ELSE 0 END)"),
     "integrations": (service_rollups.INTEGRATIONS, "SUM(total)", "SUM(total - failed)"),
 }
 
 
-def _checks_rolled(engine: sa.Engine, schema: Schema, covered: Filters, source: str, targets: SlaTargets,
-                   by_month: bool, recent: datetime) -> pd.DataFrame | None:
-    """``compliance``'s counts for services or integrations from the hours service_rollups keeps
-    and the raw rows around them: counts, first and last times exact, the p95 from the
-    histogram (within ``service_rollups.RELATIVE_ERROR``), the last hour's counts from the raw
-    rows from ``recent`` (naive UTC) on. None (read the raw rows) where they cannot answer:
-    nothing kept for the range, a target between the counted latency bins, or months whose
-    offset is not whole hours."""
-    if source not in ROLLED_CHECKS:
-        return None
-    kept, known, ok = ROLLED_CHECKS[source]
-    chosen = service_rollups.plan(kept, engine, schema, covered)
-    if (not chosen.rolled or targets.response_time_ms not in catalogue.LATENCY_EDGES
-            or (by_month and not chosen.whole_hour_offsets())):
-        return None
+def check_counts(engine: sa.Engine, schema: Schema, covered: Filters, source: str, targets: SlaTargets,
+                 by_month: bool, recent: datetime) -> pd.DataFrame:
+    """``compliance``'s counts for services or integrations, per name or per month and name:
+    from the hours service_rollups keeps and the raw rows around them (``_answerable``), the
+    counts and first and last times exact, the p95 from the histogram (within
+    ``service_rollups.RELATIVE_ERROR``; exact where no kept hour is read), the last hour's counts
+    from the raw rows from ``recent`` (naive UTC) on."""
+    kept, known, ok = CHECKS[source]
+    chosen = _answerable(service_rollups.plan(kept, engine, schema, covered), targets, by_month)
     dialect = engine.dialect.name
-    under = f"under_{catalogue.LATENCY_EDGES.index(targets.response_time_ms)}"  # the latencies under that edge
+    table, name_column, ok_raw, known_raw, latency, valid = SOURCES[source]
+    under = _under_target(lambda i: f"under_{i}", valid, latency, schema.has(table, latency), targets)
+    bucket_params: dict = {"target_ms": targets.response_time_ms}
     name = "COALESCE(CAST(name AS TEXT), 'unknown')"
-    bucket_params: dict = {}
     keys = {**({"month": sql.local_bucket("hour", "month", covered, schema, kept.raw, dialect, bucket_params)}
                if by_month else {}), "name": name}
     group = ", ".join(str(i + 1) for i in range(len(keys)))
     selected = ", ".join(f"{expr} AS {key}" for key, expr in keys.items())
-    with rollups.reading(chosen, f"sla_{source}"):
-        text, source_params = service_rollups.hours_source(chosen, kept, schema, dialect)
+    with plans.reading(chosen, f"sla_{source}"):
+        text, source_params = service_rollups.hours_source(chosen, kept, schema, dialect, also={"under_target": under})
         frame = sql.read_frame(engine, f"SELECT {selected}, MIN(first_at) AS first_seen, MAX(last_at) AS last_seen, "
-                                       f"SUM({under}) AS under_target, SUM(timed) AS timed, {known} AS known, "
+                                       f"SUM(under_target) AS under_target, SUM(timed) AS timed, {known} AS known, "
                                        f"{ok} AS ok FROM ({text}) h GROUP BY {group}",
                                {**source_params, **bucket_params})
-        p95 = service_rollups.percentiles(engine, chosen, kept, schema, keys, {"p95_ms": 0.95}, bucket_params,
-                                          daily="month" if by_month else True)
+        p95 = (service_rollups.percentiles(engine, chosen, kept, schema, keys, {"p95_ms": 0.95}, bucket_params,
+                                           daily="month" if by_month else True)
+               if schema.has(table, latency) else pd.DataFrame(columns=[*keys, "p95_ms"]))
         # The last hour of the covered time, from the raw rows (its start is no hour's). Its bounds
         # alone in the WHERE: SQLite ranges its timestamp index on one lower bound of several.
-        table, name_column, ok_raw, known_raw = SOURCES[source][:4]
         start_utc, end_utc = covered.utc_bounds()
         where, where_params = sql.table_where(Filters(max(start_utc, recent), end_utc), table, schema, dialect,
                                               prefix="rc_")
@@ -166,7 +150,7 @@ def _checks_rolled(engine: sa.Engine, schema: Schema, covered: Filters, source: 
                                            f"SUM(CASE WHEN {known_raw} AND {ok_raw} THEN 1 ELSE 0 END) AS recent_ok "
                                            f"FROM {table} {where} GROUP BY {group}", where_params)
     by = list(keys)
-    if by_month:  # one type on every side of the merges below, as ``compliance`` reads the raw month
+    if by_month:  # one type on every side of the merges below
         for part in (frame, p95, last_hour):
             part["month"] = pd.to_datetime(part["month"], format="ISO8601")
     frame = frame.merge(p95[by + ["p95_ms"]], on=by, how="left").merge(last_hour, on=by, how="left")
@@ -175,46 +159,53 @@ def _checks_rolled(engine: sa.Engine, schema: Schema, covered: Filters, source: 
                        "recent_known", "recent_ok"]]
 
 
-def _answers_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters, targets: SlaTargets,
-                    by_month: bool) -> pd.DataFrame:
-    """``answer_counts`` from the rollups: counts and the first and last times exact, the p95
-    from the latency histogram (within ``rollups.LATENCY_RELATIVE_ERROR``). The raw rows where
-    the target is not an edge of the rolled-up latency bins (the count under it would not be
-    exact) or months need an offset that is not whole hours."""
-    edges = catalogue.LATENCY_EDGES
-    if targets.response_time_ms not in edges or (by_month and not chosen.whole_hour_offsets()):
-        return answer_counts.raw(engine, schema, filters, targets, by_month)
+@plans.reader()
+def answer_counts(chosen, engine: sa.Engine, schema: Schema, filters: Filters, targets: SlaTargets,
+                  by_month: bool) -> pd.DataFrame:
+    """The AI answers' counts behind ``compliance``: per platform (``name``) and in all (``name``
+    None), or per month and platform: first_seen, last_seen, p95_ms, under_target, timed (known,
+    ok, recent_known and recent_ok are NULL: answers have no up or down). From the rollups and
+    the raw rows around them (``_answerable``): counts and the first and last times exact, the
+    p95 from the latency histogram (within ``rollups.LATENCY_RELATIVE_ERROR``; exact where no
+    rolled-up hour is read)."""
+    chosen = _answerable(chosen, targets, by_month)
     dialect = engine.dialect.name
     days = "month" if by_month else True  # the daily tables' days that lie in one local month, or all
-    under = " + ".join(f"latency_bin_{i}" for i in range(edges.index(targets.response_time_ms) + 1))
-    source = rollups.message_source(chosen, schema, dialect, ["timed", *(f"latency_bin_{i}" for i in range(len(edges)))],
-                                    times=True, daily=days)
-    bucket_params: dict = {}
-    month = sql.local_bucket("t", "month", filters, schema, CM, dialect, bucket_params) if by_month else None
-    name = "COALESCE(CAST(platform AS TEXT), 'unknown')"
-    keys = {**({"month": month} if by_month else {}), "name": name}
-    frame = sql.read_frame(engine, f"SELECT {', '.join(f'{e} AS {k}' for k, e in keys.items())}, MIN(first_at) AS first_seen, "
-                                   f"MAX(last_at) AS last_seen, SUM({under}) AS under_target, SUM(timed) AS timed "
-                                   f"FROM ({source.text}) m GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}",
-                           {**source.params, **bucket_params})
-    frame = sql.numeric(frame, ["under_target", "timed"])
-    by = ["month"] if by_month else []
-    month_of = lambda values: pd.to_datetime(values, format="ISO8601").astype("datetime64[ns]")  # noqa: E731
-    if by_month:  # one type on both sides of the merge below, rows or none
-        frame["month"] = month_of(frame["month"])
-    # The "all" row: a percentile cannot be added up, so it is read from the histogram as well.
-    total = (frame.groupby(by, sort=False, as_index=False) if by else frame.assign(_all=0).groupby("_all", as_index=False)
-             ).agg(first_seen=("first_seen", "min"), last_seen=("last_seen", "max"),
-                   under_target=("under_target", "sum"), timed=("timed", "sum"))
-    total = total.drop(columns=["_all"], errors="ignore").assign(name=None)
-    if not by_month and total.empty:  # no rows at all: one row of nothing, as the raw total
-        total = pd.DataFrame({"name": [None], "first_seen": [None], "last_seen": [None],
-                              "under_target": [None], "timed": [0]})
-    p95 = pd.concat([
-        rollups.percentiles(engine, chosen, schema, keys, {"p95_ms": 0.95}, params=bucket_params, per="platform",
-                            daily=days),
-        rollups.percentiles(engine, chosen, schema, {"month": month} if by_month else {}, {"p95_ms": 0.95},
-                            params=bucket_params, daily=days).assign(name=None)], ignore_index=True)
+    under = _under_target(lambda i: " + ".join(f"latency_bin_{j}" for j in range(i + 1)), TIMED,
+                          "response_time_ms", schema.has(CM, "response_time_ms"), targets)
+    with plans.reading(chosen, "answer_counts"):
+        source = sources.message_source(chosen, schema, dialect, ["timed"], times=True, daily=days,
+                                        also={"under_target": under})
+        bucket_params: dict = {"target_ms": targets.response_time_ms}
+        month = sql.local_bucket("t", "month", filters, schema, CM, dialect, bucket_params) if by_month else None
+        name = "COALESCE(CAST(platform AS TEXT), 'unknown')"
+        keys = {**({"month": month} if by_month else {}), "name": name}
+        frame = sql.read_frame(engine, f"SELECT {', '.join(f'{e} AS {k}' for k, e in keys.items())}, "
+                                       f"MIN(first_at) AS first_seen, MAX(last_at) AS last_seen, "
+                                       f"SUM(under_target) AS under_target, SUM(timed) AS timed "
+                                       f"FROM ({source.text}) m GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}",
+                               {**source.params, **bucket_params})
+        frame = sql.numeric(frame, ["under_target", "timed"])
+        by = ["month"] if by_month else []
+        month_of = lambda values: pd.to_datetime(values, format="ISO8601").astype("datetime64[ns]")  # noqa: E731
+        if by_month:  # one type on both sides of the merge below, rows or none
+            frame["month"] = month_of(frame["month"])
+        # The "all" row: a percentile cannot be added up, so it is read from the histogram as well.
+        total = (frame.groupby(by, sort=False, as_index=False) if by else frame.assign(_all=0).groupby("_all", as_index=False)
+                 ).agg(first_seen=("first_seen", "min"), last_seen=("last_seen", "max"),
+                       under_target=("under_target", "sum"), timed=("timed", "sum"))
+        total = total.drop(columns=["_all"], errors="ignore").assign(name=None)
+        if not by_month and total.empty:  # no rows at all: one row of nothing
+            total = pd.DataFrame({"name": [None], "first_seen": [None], "last_seen": [None],
+                                  "under_target": [None], "timed": [0]})
+        if schema.has(CM, "response_time_ms"):
+            p95 = pd.concat([
+                sources.percentiles(engine, chosen, schema, keys, {"p95_ms": 0.95}, params=bucket_params, per="platform",
+                                    daily=days),
+                sources.percentiles(engine, chosen, schema, {"month": month} if by_month else {}, {"p95_ms": 0.95},
+                                    params=bucket_params, daily=days).assign(name=None)], ignore_index=True)
+        else:
+            p95 = pd.DataFrame(columns=[*by, "name", "p95_ms"])
     if by_month:
         p95["month"] = month_of(p95["month"])
     frame = pd.concat([frame, total], ignore_index=True)
@@ -222,32 +213,6 @@ def _answers_rolled(chosen, engine: sa.Engine, schema: Schema, filters: Filters,
     frame = frame.assign(known=None, ok=None, recent_known=None, recent_ok=None)
     return frame[by + ["name", "first_seen", "last_seen", "p95_ms", "under_target", "timed",
                        "known", "ok", "recent_known", "recent_ok"]]
-
-
-@rollups.served(_answers_rolled)
-def answer_counts(engine: sa.Engine, schema: Schema, filters: Filters, targets: SlaTargets,
-                  by_month: bool) -> pd.DataFrame:
-    """The AI answers' counts behind ``compliance``: per platform (``name``) and in all (``name``
-    None), or per month and platform: first_seen, last_seen, p95_ms, under_target, timed (known,
-    ok, recent_known and recent_ok are NULL: answers have no up or down)."""
-    dialect = engine.dialect.name
-    where, params = sql.table_where(filters, CM, schema, dialect)
-    columns = _columns("answers", schema, dialect, targets, params)
-    name_expr = 'COALESCE(CAST("platform" AS TEXT), \'unknown\')' if schema.has(CM, "platform") else "'unknown'"
-    month = sql.local_bucket(sql.TS, "month", filters, schema, CM, dialect, params) if by_month else None
-    keys = ([f"{month} AS month"] if by_month else [])
-    if dialect == "postgresql":
-        # The per-platform rows and the total in one pass (a percentile cannot be added up).
-        by = [month] if by_month else []
-        sets = f"({', '.join(by + [name_expr])}), ({', '.join(by)})"
-        text = f"SELECT {', '.join(keys + [f'{name_expr} AS name'])}, {columns} FROM {CM} {where} " \
-               f"GROUP BY GROUPING SETS ({sets})"
-    else:
-        group = "GROUP BY " + ", ".join(str(i + 1) for i in range(len(keys) + 1))
-        text = f"SELECT {', '.join(keys + [f'{name_expr} AS name'])}, {columns} FROM {CM} {where} {group}"
-        total_group = "GROUP BY 1" if by_month else ""
-        text += f" UNION ALL SELECT {', '.join(keys + ['NULL AS name'])}, {columns} FROM {CM} {where} {total_group}"
-    return sql.read_frame(engine, text, params)
 
 
 def compliance_from_checks(checks: pd.DataFrame, filters: Filters, targets: SlaTargets, by_month: bool = False,

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 import pytest
 
-from data_access import alerts, business, catalogue, kpis, rollups
+from data_access import alerts, business, catalogue, kpis, plans, rollups
 from data_access import reports as rp
 from data_access.alert_rules import METRICS, Rule
 from data_access.catalogue import RATINGS, Ratio, Sum
@@ -77,7 +77,7 @@ def expect(by_hand: dict) -> dict:
 def test_every_reader_follows_the_catalogue_formula(rated, path):
     if path == "rollups":
         rollups.refresh(rated, now=datetime(2026, 11, 10))
-        assert rollups.plan(rated, discover(rated), WEEK).rolled
+        assert plans.plan(rated, discover(rated), WEEK).rolled
     assert figures(rated) == expect(TOP2)
 
 

@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 import pytest
 
-from data_access import business, dialogs, kpis, rollups
+from data_access import business, dialogs, kpis, plans, rollups
 from data_access.filters import Filters
 from data_access.schema import discover
 from tests import dialog_data
@@ -35,9 +35,9 @@ def dialogs_engine(request, engine):
 def _compute(engine, path, filters):
     schema = discover(engine)
     if path == "reference":
-        with rollups.raw_reference():
+        with plans.raw_reference():
             return kpis.compute(engine, schema, filters, KEYS)
-    plan = rollups.plan(engine, schema, filters)
+    plan = plans.plan(engine, schema, filters)
     assert plan.watermark is not None and not plan.building
     return kpis.compute(engine, schema, filters, KEYS)
 
@@ -72,7 +72,7 @@ def test_the_breakdown_counts_each_value_a_dialog_touches(dialogs_engine):
     engine, path = dialogs_engine
     schema = discover(engine)
     if path == "reference":
-        with rollups.raw_reference():
+        with plans.raw_reference():
             frame = business.breakdown(engine, schema, FEBRUARY, "intent")
     else:
         frame = business.breakdown(engine, schema, FEBRUARY, "intent")

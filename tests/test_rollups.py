@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from data_access import ai, alerts, business, catalogue, dialogs, kpis, logs, sql, operational, reports, rollups, rule_records, series, service_rollups, sla
+from data_access import ai, alerts, business, catalogue, dialogs, kpis, logs, migrations, operational, plans, reports, rollups, rule_records, series, service_rollups, sla, sql
 from data_access.alert_rules import load_rules
 from data_access.demo import DemoSpec, load
 from data_access.engine import make_engine
@@ -242,13 +242,13 @@ def _check_all(engine, filter_sets, expect_rolled: bool = True, only=None, queri
     schema = discover(engine)
     rolled_count = 0
     for i, filters in enumerate(filter_sets):
-        chosen = rollups.plan(engine, schema, filters)
+        chosen = plans.plan(engine, schema, filters)
         rolled_count += chosen.rolled is not None
         for name, call in (queries or _queries()).items():
             if only is not None and name not in only:
                 continue
             rolled = call(engine, schema, filters)
-            with rollups.raw_reference():
+            with plans.raw_reference():
                 raw = call(engine, schema, filters)
             assert_agree(rolled, raw, f"[{engine.dialect.name} set {i} {filters} {chosen.path}] {name}")
     if expect_rolled:
@@ -282,7 +282,7 @@ def test_recorded_rules_equal_the_raw_rows_over_random_ranges(rolled_engine):
 def test_discover_knows_every_table_the_rollups_keep():
     from data_access.schema import DERIVED_TABLES
 
-    kept = {*rollups.TABLES, *rule_records.TABLES, *service_rollups.TABLES}
+    kept = {*rollups.TABLES, *rule_records.TABLES, *service_rollups.TABLES, migrations.MIGRATIONS}
     assert kept == set(DERIVED_TABLES)
 
 
@@ -292,12 +292,12 @@ def test_filter_options_from_the_rollups_are_the_tables(rolled_engine):
     engine = rolled_engine
     schema = discover(engine)
     with engine.connect() as conn:
-        months = conn.exec_driver_sql(f"SELECT COUNT(DISTINCT hour) FROM {rollups.DIMENSION_MONTHS}").scalar()
+        months = conn.exec_driver_sql(f"SELECT COUNT(DISTINCT month) FROM {rollups.DIMENSION_MONTHS}").scalar()
     assert months == 1  # March's whole days
 
     def check(expected_platform: bool) -> None:
         rolled = series.filter_options(engine, schema)
-        with rollups.raw_reference():
+        with plans.raw_reference():
             assert rolled == series.filter_options(engine, schema)
         assert ("late-platform" in rolled.platforms) == expected_platform
 
@@ -338,7 +338,7 @@ def test_late_rows_are_exact_before_and_after_the_refresh(rolled_engine):
     assert datetime(2026, 3, 27, 9) in state.dirty_hours
     sets = [Filters.for_dates(date(2026, 3, 26), date(2026, 3, 28), tz="Europe/Berlin"),
             Filters.for_dates(date(2026, 3, 20), date(2026, 3, 31), platforms=("web",))]
-    assert datetime(2026, 3, 27, 9) in rollups.plan(engine, discover(engine), sets[0]).late
+    assert datetime(2026, 3, 27, 9) in plans.plan(engine, discover(engine), sets[0]).late
     _check_all(engine, sets)  # the late hour read from the raw rows
     report = rollups.refresh(engine, now=NOW)
     assert report.late_hours == 1 and rollups.read_state(engine).dirty_hours == ()
@@ -364,7 +364,7 @@ def test_a_late_dialog_makes_the_users_next_one_a_repeat_contact(rolled_engine):
     insert(engine, "conversation_metrics", [  # 17 days later the third visit had no previous one within a week; now it has
         {**row, "id": str(uuid.uuid4()), "timestamp": datetime(2026, 3, 27, 9, 40), "session_id": "second-visit"}])
     rollups.refresh(engine, now=NOW)
-    assert rollups.plan(engine, discover(engine), sets[0]).late == ()
+    assert plans.plan(engine, discover(engine), sets[0]).late == ()
     _check_all(engine, sets, only=only)
 
 
@@ -385,7 +385,7 @@ def test_dialogs_crossing_the_range_count_where_they_start(rolled_engine):
     sets = [Filters(datetime(2026, 3, 22), datetime(2026, 3, 24, 11)),
             Filters(datetime(2026, 3, 22, 0, 30), datetime(2026, 3, 24, 11, 10), tz="Asia/Kolkata"),
             Filters(datetime(2026, 3, 10), datetime(2026, 3, 31)), Filters(datetime(2026, 3, 1), datetime(2026, 3, 24))]
-    assert all(rollups.plan(engine, discover(engine), f).rolled for f in sets)
+    assert all(plans.plan(engine, discover(engine), f).rolled for f in sets)
     _check_all(engine, sets, only=("kpis", "dialog_outcomes_trend", "top_repeat_users", "dialogs_by_platform",
                                    "breakdown_intent", "resolution_histogram"))
 
@@ -487,7 +487,7 @@ def test_an_interrupted_first_build_answers_exactly_and_resumes(engine, monkeypa
     state = rollups.read_state(engine)
     assert state.status == "building" and state.watermark == steps[2]  # two days kept, the third rolled back
     sets = [Filters.for_dates(date(2026, 3, 26), END), Filters.for_dates(date(2026, 3, 27), date(2026, 3, 28))]
-    assert rollups.plan(engine, discover(engine), sets[0]).building
+    assert plans.plan(engine, discover(engine), sets[0]).building
     _check_all(engine, sets)
     report = rollups.refresh(engine, now=NOW)
     assert not report.full and rollups.read_state(engine).status == "ready"
@@ -527,7 +527,7 @@ def test_a_database_with_only_the_seeds_table(seed_only_url):
     sets = [Filters.for_dates(TODAY - timedelta(days=1), TODAY)]
     # The one row is today; with the watermark before it everything reads raw, so roll today up too.
     rollups.refresh(engine, now=datetime.combine(TODAY, datetime.min.time()) + timedelta(hours=2), full=True)
-    assert rollups.plan(engine, schema, sets[0]).rolled is not None
+    assert plans.plan(engine, schema, sets[0]).rolled is not None
     _check_all(engine, sets, only=SEED_QUERIES)
     engine.dispose()
 
@@ -564,7 +564,7 @@ def test_a_query_grouping_by_a_local_unit_reads_the_days_that_lie_in_one():
     1st's midnight."""
     rolled = (datetime(2026, 2, 26), datetime(2026, 3, 4))  # Thursday 26 February to Wednesday 4 March
     days = lambda tz, unit: [(lo.date(), hi.date()) for lo, hi in  # noqa: E731
-                             rollups.Plan(Filters(*rolled, tz=tz), rolled=rolled).daily_runs(unit or True)]
+                             plans.Plan(Filters(*rolled, tz=tz), rolled=rolled).daily_runs(unit or True)]
     everything = [(date(2026, 2, 26), date(2026, 3, 4))]
     assert days("UTC", None) == days("UTC", "day") == days("UTC", "month") == everything
     assert days("America/New_York", None) == everything  # no grouping by time: every whole day
@@ -574,13 +574,13 @@ def test_a_query_grouping_by_a_local_unit_reads_the_days_that_lie_in_one():
     assert days("America/New_York", "hour") == []
     assert days("Europe/London", "day") == everything  # at UTC's offset in winter
     years = (datetime(2024, 1, 1), datetime(2027, 1, 1))  # by week: 157 runs, more than one statement takes
-    plan = rollups.Plan(Filters(*years, tz="Europe/Berlin"), rolled=years)
+    plan = plans.Plan(Filters(*years, tz="Europe/Berlin"), rolled=years)
     assert plan.daily_runs("week") == [] and len(plan.daily_runs("month")) == 36
 
 
 def test_raw_path_where_rollups_cannot_answer(rolled_engine):
     schema = discover(rolled_engine)
-    assert rollups.plan(rolled_engine, schema, Filters(datetime(2026, 3, 10, 10, 5), datetime(2026, 3, 10, 10, 50))).path \
+    assert plans.plan(rolled_engine, schema, Filters(datetime(2026, 3, 10, 10, 5), datetime(2026, 3, 10, 10, 50))).path \
         == "raw (no whole hour rolled up)"
     kolkata = Filters.for_dates(date(2026, 3, 10), date(2026, 3, 12), tz="Asia/Kolkata")
 
@@ -589,8 +589,8 @@ def test_raw_path_where_rollups_cannot_answer(rolled_engine):
         kpis.compute(rolled_engine, schema, kolkata, ["csat"])
     assert records[0]["path"] == "raw (buckets finer than the rolled-up hours)"
     assert records[1]["path"] == "rollups + raw"  # a total needs no local buckets
-    with rollups.raw_reference():
-        assert rollups.plan(rolled_engine, schema, kolkata).path == "raw (reference)"
+    with plans.raw_reference():
+        assert plans.plan(rolled_engine, schema, kolkata).path == "raw (reference)"
 
 
 def test_the_p95_rule_reads_the_kept_p95_unless_a_dimension_is_filtered(rolled_engine):
@@ -734,7 +734,7 @@ def test_a_changed_rule_reads_raw_rows_until_the_refresh_records_it(rolled_engin
     assert not rollups.behind(engine, schema, report.watermark, rules=[rule])
     assert rule_records.recorded_until(engine, schema, rule, march.start)[0] == datetime(2026, 3, 31, 15)
     rolled = _fired(alerts.rule_history(engine, schema, march, rule))
-    with rollups.raw_reference():
+    with plans.raw_reference():
         raw = _fired(alerts.rule_history(engine, schema, march, rule))
     assert len(raw) and (raw["part"] == "alert").any()
     assert_agree(rolled, raw, "MemoryHigh at 70 %")
@@ -787,7 +787,7 @@ def test_a_role_that_may_not_watch_the_service_tables_still_rolls_up(postgres, r
     with logs.recording() as records:
         messages = kpis.compute_one(keeper, schema, days, "messages")
     assert {r["path"] for r in records} == {"rollups + raw"}  # conversation_metrics' rollups serve
-    with rollups.raw_reference():
+    with plans.raw_reference():
         assert_agree(history, _fired(alerts.rule_history(keeper, schema, days, rule)), "ServiceDown")
         assert messages == kpis.compute_one(keeper, schema, days, "messages")
     assert rollups.main(["status", "--url", keeper.url.render_as_string(hide_password=False)]) == 0
