@@ -7,7 +7,6 @@ aggregate them again in runs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
@@ -59,19 +58,21 @@ def days_to_remake(start: datetime, end: datetime, watermark: datetime) -> tuple
     return (lo, hi) if lo < hi else None
 
 
-def remake_days(conn: sa.Connection, start: datetime, end: datetime, watermark: datetime,
-                statements: Callable[[str], list[str]]) -> None:
-    """Run ``statements(day)`` (``day``: the SQL of the UTC day of a row's ``hour``) with ``:lo``
-    and ``:hi`` bound to the days ``days_to_remake`` gives: how a daily table is made again after
-    those hours were aggregated."""
-    days = days_to_remake(start, end, watermark)
-    if days is None:
-        return
-    lo, hi = days
+def run(conn: sa.Connection, statements: list[str], lo: datetime, hi: datetime) -> None:
+    """Run ``statements`` with ``:lo`` and ``:hi`` bound to ``lo`` and ``hi`` (naive UTC)."""
     dialect = conn.dialect.name
     params = {"lo": bind_timestamp(lo, dialect), "hi": bind_timestamp(hi, dialect)}
-    for statement in statements(day_of("hour", dialect)):
+    for statement in statements:
         conn.execute(sa.text(statement), params)
+
+
+def remake_days(conn: sa.Connection, start: datetime, end: datetime, watermark: datetime,
+                statements: list[str]) -> None:
+    """Run ``statements`` (``Aggregate.remake``'s) over the days ``days_to_remake`` gives: how a
+    daily table is made again after those hours were aggregated."""
+    days = days_to_remake(start, end, watermark)
+    if days is not None:
+        run(conn, statements, *days)
 
 
 def next_hour(expr: str, dialect: str) -> str:

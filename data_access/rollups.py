@@ -52,6 +52,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from data_access import late_rows, logs, migrations, rule_records, service_rollups, sql, watermarks
+from data_access.aggregates import Aggregate, Column
 from data_access.filters import bind_timestamp
 from data_access.catalogue import (DIALOG_MEASURE_NAMES, MEASURE_NAMES, MEASURES, TIMED, dialog_measures,
                                    measure_rows, repeat_flag)
@@ -122,6 +123,51 @@ LATENCY_RELATIVE_ERROR = (LATENCY_RATIO - 1) / 2
 # The steps (seconds, dividing an hour) at which rollup_latency_p95 keeps the exact p95 of all rows:
 # those of a p95 alert rule finer than an hour (alerts.yml's SlowResponseTime steps by 5 minutes).
 P95_STEPS = (60, 300)
+
+# --- the tables of aggregates, each declared once (``data_access.aggregates``) -------------------
+
+# Message measures: counts as INTEGER (an hour holds far fewer than 2^31 rows), so that their SUM is
+# a BIGINT as the raw COUNT is; sums of values as BIGINT; confidence as a float.
+_MEASURE_TYPES = {"count": "INTEGER", "wide": "BIG", "real": "REAL"}
+KEPT_MESSAGES = Aggregate(MESSAGES, "hour", tuple(Column(d) for d in DIMENSIONS), (
+    *(Column(m, _MEASURE_TYPES[MEASURES[m].kind], null=False, combine="SUM") for m in MEASURE_NAMES),
+    Column("first_at", "TIME", null=False, combine="MIN"), Column("last_at", "TIME", null=False, combine="MAX")))
+# Per UTC day: a query that groups the whole range, not its times, reads a month in 30 rows per combination.
+KEPT_MESSAGES_DAILY = KEPT_MESSAGES.coarser(MESSAGES_DAILY, "day")
+# Per hour over the dimensions (NULL there): for the readers that do not split by them.
+KEPT_MESSAGE_TOTALS = KEPT_MESSAGES.coarser(MESSAGE_TOTALS, grouped=())
+# The combinations of platform, intent and ai_model per UTC month: the filters' options over all
+# time read a few rows a month instead of every day's.
+KEPT_DIMENSION_MONTHS = KEPT_MESSAGES_DAILY.coarser(DIMENSION_MONTHS, "month", keys=DIALOG_DIMENSIONS, measures=())
+_HISTOGRAM = (Column("dimension", null=False), Column("value"), Column("bucket", "INTEGER", null=False))
+KEPT_LATENCY = Aggregate(LATENCY, "hour", _HISTOGRAM, (Column("n", "BIG", null=False, combine="SUM"),),
+                         lead=("dimension",), only=f"dimension IN ({HISTOGRAM_DIMENSION_LIST})")
+KEPT_LATENCY_DAILY = KEPT_LATENCY.coarser(LATENCY_DAILY, "day")
+KEPT_LATENCY_P95 = Aggregate(LATENCY_P95, "hour", (Column("step", "INTEGER", null=False), Column("bucket", "BIG", null=False)),
+                             (Column("n", "INTEGER", null=False), Column("p95", "REAL")), lead=("step",),
+                             only=f"step IN ({', '.join(map(str, P95_STEPS))})")
+# A dialog's part per hour and combination of the dimensions, and how parts of a dialog combine.
+KEPT_DIALOG_PARTS = Aggregate(DIALOGS, "hour", (Column("dialog", "KEY", null=False),
+                                                *(Column(d) for d in DIALOG_DIMENSIONS)), (
+    Column("started", "TIME", null=False, combine="MIN"), Column("last_seen", "TIME", null=False, combine="MAX"),
+    Column("user_id", combine="MIN"), Column("first_resolved", "TIME", combine="MIN"),
+    Column("converted_any", "SMALLINT", combine="MAX"), Column("escalated_any", "SMALLINT", combine="MAX"),
+    Column("cost_e4", "BIG", null=False, combine="SUM"), Column("messages", "INTEGER", null=False, combine="SUM")))
+# The dialog measures of the dialogs that start in an hour (money as BIGINT, counts as INTEGER); per
+# UTC day, made again whenever one of its hours is; per hour and value of each dimension, those of
+# the dialogs with a message of that value.
+_DIALOG_MEASURES = tuple(Column(m, "BIG" if m.endswith("e4") else "INTEGER", null=False, combine="SUM")
+                         for m in DIALOG_MEASURE_NAMES)
+KEPT_DIALOG_HOURS = Aggregate(DIALOG_HOURS, "hour", (), _DIALOG_MEASURES)
+KEPT_DIALOG_DAILY = KEPT_DIALOG_HOURS.coarser(DIALOG_DAILY, "day")
+_PER_VALUE = (Column("dimension", null=False), Column("value"))
+KEPT_DIALOG_VALUES = Aggregate(DIALOG_VALUES, "hour", _PER_VALUE, _DIALOG_MEASURES, lead=("dimension",))
+# The resolution-time histogram per start hour, of all dialogs (dimension ALL) and per value.
+KEPT_RESOLUTION = Aggregate(RESOLUTION, "hour", (*_PER_VALUE, Column("bucket", "INTEGER", null=False)),
+                            (Column("n", "INTEGER", null=False, combine="SUM"),), lead=("dimension",))
+AGGREGATES = (KEPT_MESSAGES, KEPT_MESSAGES_DAILY, KEPT_MESSAGE_TOTALS, KEPT_DIMENSION_MONTHS, KEPT_LATENCY,
+              KEPT_LATENCY_DAILY, KEPT_LATENCY_P95, KEPT_DIALOG_PARTS, KEPT_DIALOG_HOURS, KEPT_DIALOG_DAILY,
+              KEPT_DIALOG_VALUES, KEPT_RESOLUTION)
 
 
 class RollupError(Exception):
@@ -199,8 +245,7 @@ def dialog_part_columns(schema: Schema, dialect: str) -> dict[str, str]:
 
 
 # How a dialog part combines with others of the same dialog.
-DIALOG_PART_COMBINE = {"started": "MIN", "last_seen": "MAX", "user_id": "MIN", "first_resolved": "MIN",
-                       "converted_any": "MAX", "escalated_any": "MAX", "cost_e4": "SUM", "messages": "SUM"}
+DIALOG_PART_COMBINE = {column.name: column.combine for column in KEPT_DIALOG_PARTS.measures}
 
 
 def resolution_bucket(dialect: str) -> str:
@@ -239,29 +284,11 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
     pg = dialect == "postgresql"
     ts = _timestamp_type(schema, dialect)
     big = "BIGINT" if pg else "INTEGER"
-    real = "DOUBLE PRECISION" if pg else "REAL"
-    dims = ", ".join(f"{c} TEXT" for c in DIMENSIONS)
-    numbers = _measure_columns(dialect)
     dialog_dims = ", ".join(f"{c} TEXT" for c in DIALOG_DIMENSIONS)
     serial = "BIGSERIAL PRIMARY KEY" if pg else "INTEGER PRIMARY KEY AUTOINCREMENT"
     key = 'TEXT COLLATE "C"' if pg else "TEXT"  # dialog keys compare byte-wise (as kpis.dialog_key)
     return [
-        f"CREATE TABLE IF NOT EXISTS {MESSAGES} (hour {ts} NOT NULL, {dims}, {numbers}, "
-        f"first_at {ts} NOT NULL, last_at {ts} NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS ix_{MESSAGES}_hour ON {MESSAGES} (hour)",
-        f"CREATE TABLE IF NOT EXISTS {LATENCY} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
-        f"bucket INTEGER NOT NULL, n {big} NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS ix_{LATENCY}_hour ON {LATENCY} (dimension, hour)",
-        f"CREATE TABLE IF NOT EXISTS {MESSAGES_DAILY} (day {ts} NOT NULL, {dims}, {numbers}, "
-        f"first_at {ts} NOT NULL, last_at {ts} NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS ix_{MESSAGES_DAILY}_day ON {MESSAGES_DAILY} (day)",
-        f"CREATE TABLE IF NOT EXISTS {LATENCY_DAILY} (day {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
-        f"bucket INTEGER NOT NULL, n {big} NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS ix_{LATENCY_DAILY}_day ON {LATENCY_DAILY} (dimension, day)",
-        f"CREATE TABLE IF NOT EXISTS {DIALOGS} (hour {ts} NOT NULL, dialog {key} NOT NULL, {dialog_dims}, "
-        f"started {ts} NOT NULL, last_seen {ts} NOT NULL, user_id TEXT, first_resolved {ts}, converted_any SMALLINT, "
-        f"escalated_any SMALLINT, cost_e4 {big} NOT NULL, messages INTEGER NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS ix_{DIALOGS}_hour ON {DIALOGS} (hour)",
+        *(statement for kept in AGGREGATES for statement in kept.ddl(dialect, ts)),
         f"CREATE INDEX IF NOT EXISTS ix_{DIALOGS}_dialog ON {DIALOGS} (dialog)",
         f"CREATE TABLE IF NOT EXISTS {FACTS} (dialog {key} NOT NULL PRIMARY KEY, started {ts} NOT NULL, "
         f"last_seen {ts} NOT NULL, user_id TEXT, {dialog_dims}, first_resolved {ts}, converted_any SMALLINT, "
@@ -279,27 +306,6 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS ix_{TOUCHES}_value ON {TOUCHES} (dimension, value, dialog_started)",
         f"CREATE INDEX IF NOT EXISTS ix_{TOUCHES}_dialog ON {TOUCHES} (dialog)",
         f"CREATE INDEX IF NOT EXISTS ix_{TOUCHES}_started ON {TOUCHES} (dialog_started)",
-        # Per start hour (and per UTC day), the dialog measures' sums; per start hour and value of
-        # each dimension, those of the dialogs with a message of that value.
-        f"CREATE TABLE IF NOT EXISTS {DIALOG_HOURS} (hour {ts} NOT NULL, {_dialog_measure_columns(dialect)})",
-        f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_HOURS}_hour ON {DIALOG_HOURS} (hour)",
-        f"CREATE TABLE IF NOT EXISTS {DIALOG_DAILY} (day {ts} NOT NULL, {_dialog_measure_columns(dialect)})",
-        f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_DAILY}_day ON {DIALOG_DAILY} (day)",
-        f"CREATE TABLE IF NOT EXISTS {DIALOG_VALUES} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
-        f"{_dialog_measure_columns(dialect)})",
-        f"CREATE INDEX IF NOT EXISTS ix_{DIALOG_VALUES}_hour ON {DIALOG_VALUES} (dimension, hour)",
-        # The resolution-time histogram per start hour, of all dialogs (dimension ALL) and per value.
-        f"CREATE TABLE IF NOT EXISTS {RESOLUTION} (hour {ts} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
-        f"bucket INTEGER NOT NULL, n INTEGER NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS ix_{RESOLUTION}_hour ON {RESOLUTION} (dimension, hour)",
-        f"CREATE TABLE IF NOT EXISTS {MESSAGE_TOTALS} (hour {ts} NOT NULL, "
-        + "".join(f"{c} TEXT, " for c in DIMENSIONS) + f"{numbers}, first_at {ts} NOT NULL, last_at {ts} NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS ix_{MESSAGE_TOTALS}_hour ON {MESSAGE_TOTALS} (hour)",
-        f"CREATE TABLE IF NOT EXISTS {DIMENSION_MONTHS} (month {ts} NOT NULL, {dialog_dims})",
-        f"CREATE INDEX IF NOT EXISTS ix_{DIMENSION_MONTHS}_month ON {DIMENSION_MONTHS} (month)",
-        f"CREATE TABLE IF NOT EXISTS {LATENCY_P95} (step INTEGER NOT NULL, hour {ts} NOT NULL, bucket {big} NOT NULL, "
-        f"n INTEGER NOT NULL, p95 {real})",
-        f"CREATE INDEX IF NOT EXISTS ix_{LATENCY_P95}_hour ON {LATENCY_P95} (step, hour)",
         *watermarks.ddl(dialect),
         f"CREATE TABLE IF NOT EXISTS {DIRTY} (id {serial}, hour {ts})",
         f"CREATE INDEX IF NOT EXISTS ix_{DIRTY}_hour ON {DIRTY} (hour)",
@@ -308,12 +314,6 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
 
 # RESOLUTION's ``dimension`` for the histogram of all the dialogs.
 ALL = "*"
-
-
-def _dialog_measure_columns(dialect: str) -> str:
-    """The dialog measures' columns: money as BIGINT, counts as INTEGER."""
-    big = "BIGINT" if dialect == "postgresql" else "INTEGER"
-    return ", ".join(f"{m} {big if m.endswith('e4') else 'INTEGER'} NOT NULL" for m in DIALOG_MEASURE_NAMES)
 
 
 CM_TRIGGERS = {"function": "easyflow_rollup_note", "trigger": "easyflow_rollup_{event}"}
@@ -404,36 +404,24 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     _empty(conn, "rollup_touched")
     conn.execute(sa.text(f"INSERT INTO rollup_touched SELECT DISTINCT dialog FROM {DIALOGS} "
                          f"WHERE hour >= :lo AND hour < :hi"), params)
-    for table in (MESSAGES, LATENCY, DIALOGS, LATENCY_P95):
-        # rollup_latency's and rollup_latency_p95's indexes lead with the dimension or step: naming
-        # them lets the delete use it.
-        by_dimension = {LATENCY: f"dimension IN ({HISTOGRAM_DIMENSION_LIST}) AND ",
-                        LATENCY_P95: f"step IN ({', '.join(map(str, P95_STEPS))}) AND "}.get(table, "")
-        conn.execute(sa.text(f"DELETE FROM {table} WHERE {by_dimension}hour >= :lo AND hour < :hi"), params)
-    values = measure_rows(schema)
-    dim_sql = ", ".join(f"{dims[c]} AS {c}" for c in DIMENSIONS)
-    sums = ", ".join(f"SUM({expr})" for expr in values.values())
-    inserted = conn.execute(sa.text(
-        f"INSERT INTO {MESSAGES} (hour, {', '.join(DIMENSIONS)}, {', '.join(values)}, first_at, last_at) "
-        f"SELECT {hour}, {dim_sql}, {sums}, MIN({sql.TS}), MAX({sql.TS}) FROM {CM} {in_range} "
-        f"GROUP BY 1, 2, 3, 4, 5"), params)
-    _restate_message_totals(conn, "hour >= :lo AND hour < :hi", params)
-    part_dims = ", ".join(f"{dims[c]} AS {c}" for c in DIALOG_DIMENSIONS)
+    for kept in (KEPT_MESSAGES, KEPT_LATENCY, KEPT_DIALOG_PARTS, KEPT_LATENCY_P95):
+        conn.execute(sa.text(kept.clear()), params)
+    values = {**measure_rows(schema), "first_at": sql.TS, "last_at": sql.TS}
+    inserted = conn.execute(sa.text(KEPT_MESSAGES.fill(f"{CM} {in_range}", hour, [dims[c] for c in DIMENSIONS],
+                                                       values)), params)
+    late_rows.run(conn, KEPT_MESSAGE_TOTALS.remake(KEPT_MESSAGES, dialect), start, end)
     for dimension in HISTOGRAM_DIMENSIONS:
-        conn.execute(sa.text(
-            f"INSERT INTO {LATENCY} (hour, dimension, value, bucket, n) "
-            f"SELECT {hour}, '{dimension}', {dims[dimension]}, {latency_bucket(dialect)}, COUNT(*) FROM {CM} "
-            f"{in_range} AND {TIMED} GROUP BY 1, 2, 3, 4"), params)
+        conn.execute(sa.text(KEPT_LATENCY.fill(f"{CM} {in_range} AND {TIMED}", hour,
+                                               [f"'{dimension}'", dims[dimension], latency_bucket(dialect)], {"n": "1"})),
+                     params)
     for step in P95_STEPS:
         conn.execute(sa.text(
             f"INSERT INTO {LATENCY_P95} (step, hour, bucket, n, p95) SELECT {step}, {hour}, {p95_columns(dialect, step)} "
             f"FROM {CM} {in_range} GROUP BY 2, 3"), params)
     parts = dialog_part_columns(schema, dialect)
-    combined = ", ".join(f"{DIALOG_PART_COMBINE[c]}({parts[c]})" for c in DIALOG_PART_COMBINE)
-    conn.execute(sa.text(
-        f"INSERT INTO {DIALOGS} (hour, dialog, {', '.join(DIALOG_DIMENSIONS)}, {', '.join(DIALOG_PART_COMBINE)}) "
-        f"SELECT {hour}, {parts['dialog']}, {part_dims}, {combined} FROM {CM} {in_range} GROUP BY 1, 2, 3, 4, 5"),
-        params)
+    conn.execute(sa.text(KEPT_DIALOG_PARTS.fill(f"{CM} {in_range}", hour,
+                                                [parts["dialog"], *(dims[c] for c in DIALOG_DIMENSIONS)], parts)),
+                 params)
     conn.execute(sa.text(f"INSERT INTO rollup_touched SELECT DISTINCT dialog FROM {DIALOGS} "
                          f"WHERE hour >= :lo AND hour < :hi"), params)
     touched = "(SELECT dialog FROM rollup_touched)"
@@ -475,73 +463,23 @@ floor_day = late_rows.floor_day
 
 def _roll_days(conn: sa.Connection, schema: Schema, start: datetime, end: datetime, watermark: datetime) -> None:
     """Make again, from the hourly rows, the daily rows of the UTC days that hold an hour of
-    [start, end) and are wholly before ``watermark``."""
-    in_hours = "hour >= :lo AND hour < :hi"
-    in_days = "day >= :lo AND day < :hi"
-    dims = ", ".join(DIMENSIONS)
-    names = ", ".join(MEASURE_NAMES)
-    histogram = f"dimension IN ({HISTOGRAM_DIMENSION_LIST})"
-    late_rows.remake_days(conn, start, end, watermark, lambda day: [
-        f"DELETE FROM {MESSAGES_DAILY} WHERE {in_days}",
-        f"DELETE FROM {LATENCY_DAILY} WHERE {histogram} AND {in_days}",
-        f"INSERT INTO {MESSAGES_DAILY} (day, {dims}, {names}, first_at, last_at) "
-        f"SELECT {day}, {dims}, {', '.join(f'SUM({m})' for m in MEASURE_NAMES)}, MIN(first_at), MAX(last_at) "
-        f"FROM {MESSAGES} WHERE {in_hours} GROUP BY {day}, {dims}",
-        f"INSERT INTO {LATENCY_DAILY} (day, dimension, value, bucket, n) SELECT {day}, dimension, value, bucket, "
-        f"SUM(n) FROM {LATENCY} WHERE {histogram} AND {in_hours} GROUP BY {day}, dimension, value, bucket"])
+    [start, end) and are wholly before ``watermark``, and the months' combinations of those days."""
+    dialect = conn.dialect.name
+    late_rows.remake_days(conn, start, end, watermark, [*KEPT_MESSAGES_DAILY.remake(KEPT_MESSAGES, dialect),
+                                                        *KEPT_LATENCY_DAILY.remake(KEPT_LATENCY, dialect)])
     days = late_rows.days_to_remake(start, end, watermark)
     if days is not None:
-        _restate_dimension_months(conn, *days)
-
-
-def _restate_dimension_months(conn: sa.Connection, start: datetime | None = None, end: datetime | None = None) -> None:
-    """Make again rollup_dimension_months' rows of the UTC months that hold a day of [start, end)
-    (all of them without bounds) from rollup_messages_daily."""
-    dialect = conn.dialect.name
-    in_months = in_days = ""
-    params = {}
-    if start is not None and end is not None:
-        in_months, in_days = " WHERE month >= :lo AND month < :hi", " WHERE day >= :lo AND day < :hi"
-        params = {"lo": bind_timestamp(late_rows.floor_month(start), dialect),
-                  "hi": bind_timestamp(late_rows.next_month(end - TICK), dialect)}
-    month = sql.bucket("day", "month", dialect)
-    dims = ", ".join(DIALOG_DIMENSIONS)
-    conn.execute(sa.text(f"DELETE FROM {DIMENSION_MONTHS}{in_months}"), params)
-    conn.execute(sa.text(f"INSERT INTO {DIMENSION_MONTHS} (month, {dims}) SELECT {month}, {dims} "
-                         f"FROM {MESSAGES_DAILY}{in_days} GROUP BY {month}, {dims}"), params)
-
-
-def _measure_columns(dialect: str) -> str:
-    """The message measures' columns. Counts as INTEGER (an hour holds far fewer than 2^31 rows),
-    so that their SUM is a BIGINT as the raw COUNT is; sums of values as BIGINT; confidence as a float."""
-    pg = dialect == "postgresql"
-    types = {"count": "INTEGER", "wide": "BIGINT" if pg else "INTEGER", "real": "DOUBLE PRECISION" if pg else "REAL"}
-    kind = lambda m: types[MEASURES[m].kind]  # noqa: E731
-    return ", ".join(f"{m} {kind(m)} NOT NULL" for m in MEASURE_NAMES)
-
-
-def _restate_message_totals(conn: sa.Connection, where: str, params: dict | None = None) -> None:
-    """Make again the rows of rollup_message_hour_totals of the hours of rollup_messages ``where``."""
-    conn.execute(sa.text(f"DELETE FROM {MESSAGE_TOTALS} WHERE {where}"), params or {})
-    conn.execute(sa.text(
-        f"INSERT INTO {MESSAGE_TOTALS} (hour, {', '.join(MEASURE_NAMES)}, first_at, last_at) SELECT hour, "
-        f"{', '.join(f'SUM({m})' for m in MEASURE_NAMES)}, MIN(first_at), MAX(last_at) FROM {MESSAGES} "
-        f"WHERE {where} GROUP BY hour"), params or {})
+        late_rows.run(conn, KEPT_DIMENSION_MONTHS.remake(KEPT_MESSAGES_DAILY, dialect),
+                      late_rows.floor_month(days[0]), late_rows.next_month(days[1] - TICK))
 
 
 def _restate_dialog_daily(conn: sa.Connection, dialect: str, hours: str) -> None:
     """Make again the rows of rollup_dialog_daily of the UTC days that hold one of ``hours`` (a
     query of naive UTC hours) from rollup_dialog_hours. A day the refresh has not finished sums
     the hours it has: readers take only whole days before the watermark."""
-    day = late_rows.day_of("hour", dialect)
-    next_day = "d.day + INTERVAL '1 day'" if dialect == "postgresql" else "datetime(d.day, '+1 day')"
-    days = f"(SELECT DISTINCT {day} AS day FROM ({hours}) touched) d"
-    names = ", ".join(DIALOG_MEASURE_NAMES)
-    conn.exec_driver_sql(f"DELETE FROM {DIALOG_DAILY} WHERE day IN (SELECT day FROM {days})")
-    conn.exec_driver_sql(
-        f"INSERT INTO {DIALOG_DAILY} (day, {names}) SELECT d.day, "
-        f"{', '.join(f'SUM(h.{c})' for c in DIALOG_MEASURE_NAMES)} FROM {days} "
-        f"JOIN {DIALOG_HOURS} h ON h.hour >= d.day AND h.hour < {next_day} GROUP BY d.day")
+    days = conn.exec_driver_sql(f"SELECT DISTINCT {late_rows.day_of('hour', dialect)} FROM ({hours}) touched").scalars()
+    for lo, hi in late_rows.runs(map(late_rows.naive_utc, days), DAY):
+        late_rows.run(conn, KEPT_DIALOG_DAILY.remake(KEPT_DIALOG_HOURS, dialect), lo, hi)
 
 
 def _empty(conn: sa.Connection, table: str) -> None:

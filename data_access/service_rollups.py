@@ -40,6 +40,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from data_access import late_rows, sql, watermarks
+from data_access.aggregates import Aggregate, Column
 from data_access.filters import DIMENSIONS, Filters, bind_timestamp
 from data_access.schema import Schema
 
@@ -270,37 +271,32 @@ DATA_TABLES = tuple(table for kept in KEPT for table in kept.data_tables)
 
 # --- keeping ------------------------------------------------------------------------------------
 
-def _data_ddl(kept: Kept, dialect: str) -> list[str]:
-    pg = dialect == "postgresql"
-    ts = "TIMESTAMP" if pg else "TEXT"  # naive UTC, whatever the raw table holds
-    real = "DOUBLE PRECISION" if pg else "REAL"  # sums of data values: no integer type can overflow
+def _kind(measure: str) -> str:
+    """A kept measure's type: times, sums of data values as floats (no integer type can overflow),
+    counts as integers."""
+    return "TIME" if measure.endswith("_at") else "REAL" if measure.endswith(("_sum", "_max", "_peak")) else "INTEGER"
 
-    def columns(measures) -> str:
-        return ", ".join(f"{m} {ts if m.endswith('_at') else real if m.endswith(('_sum', '_max', '_peak')) else 'INTEGER'}"
-                         for m in measures)
 
+def aggregates(kept: Kept) -> dict[str, Aggregate]:
+    """``kept``'s tables, each declared once (``data_access.aggregates``), by name."""
     empty = Schema(columns={})
-    splits = "".join(f", {c} TEXT" for c in kept.split)
-    statements = [f"CREATE TABLE IF NOT EXISTS {kept.hours} (hour {ts} NOT NULL, name TEXT{splits}, "
-                  f"{columns(kept.measures(empty))})",
-                  f"CREATE INDEX IF NOT EXISTS ix_{kept.hours}_hour ON {kept.hours} (hour)"]
+    measures = lambda kept: tuple(Column(m, _kind(m), combine=how) for m, (_, how) in kept.items())  # noqa: E731
+    declared = [Aggregate(kept.hours, "hour", (Column("name"), *(Column(c) for c in kept.split)),
+                          measures(kept.measures(empty)))]
     if kept.keeps_latency:
-        statements += [f"CREATE TABLE IF NOT EXISTS {kept.latency} (hour {ts} NOT NULL, name TEXT, bucket INTEGER NOT NULL, "
-                       f"n INTEGER NOT NULL)",
-                       f"CREATE INDEX IF NOT EXISTS ix_{kept.latency}_hour ON {kept.latency} (hour)",
-                       f"CREATE TABLE IF NOT EXISTS {kept.latency_daily} (day {ts} NOT NULL, name TEXT, "
-                       f"bucket INTEGER NOT NULL, n INTEGER NOT NULL)",
-                       f"CREATE INDEX IF NOT EXISTS ix_{kept.latency_daily}_day ON {kept.latency_daily} (day)"]
+        latency = Aggregate(kept.latency, "hour", (Column("name"), Column("bucket", "INTEGER", null=False)),
+                            (Column("n", "INTEGER", null=False, combine="SUM"),))
+        declared += [latency, latency.coarser(kept.latency_daily, "day")]
     if kept.samples_of:
-        statements += [f"CREATE TABLE IF NOT EXISTS {kept.samples} (hour {ts} NOT NULL, "
-                       f"{columns(kept.samples_of(empty)[1])})",
-                       f"CREATE INDEX IF NOT EXISTS ix_{kept.samples}_hour ON {kept.samples} (hour)"]
+        declared.append(Aggregate(kept.samples, "hour", (), measures(kept.samples_of(empty)[1])))
     if kept.rows_of:
-        kinds = {"REAL": real, "TEXT": "TEXT"}
-        statements += [f"CREATE TABLE IF NOT EXISTS {kept.rows} (hour {ts} NOT NULL, at {ts} NOT NULL, name TEXT"
-                       f"{''.join(f', {c} {kinds[kind]}' for c, (_, kind) in kept.rows_of(empty).items())})",
-                       f"CREATE INDEX IF NOT EXISTS ix_{kept.rows}_hour ON {kept.rows} (hour)"]
-    return statements
+        declared.append(Aggregate(kept.rows, "hour", (Column("at", "TIME", null=False), Column("name"), *(
+            Column(c, kind) for c, (_, kind) in kept.rows_of(empty).items())), ()))
+    return {aggregate.table: aggregate for aggregate in declared}
+
+
+def _data_ddl(kept: Kept, dialect: str) -> list[str]:
+    return [statement for aggregate in aggregates(kept).values() for statement in aggregate.ddl(dialect)]
 
 
 def ddl(dialect: str) -> list[str]:
@@ -335,28 +331,21 @@ def _aggregate(conn: sa.Connection, kept: Kept, schema: Schema, lo: datetime, hi
     """Replace the kept hours of [lo, hi) (whole hours, naive UTC) with the raw rows' aggregates
     (and the rows that hold one of ``terms``, where ``kept.rows_of``)."""
     dialect = conn.dialect.name
-    for table in kept.data_tables:  # the daily histogram's days: made again by ``_roll_days``
-        at = "day" if table == kept.latency_daily else "hour"
-        conn.execute(sa.text(f"DELETE FROM {table} WHERE {at} >= :lo AND {at} < :hi"),
-                     {"lo": bind_timestamp(lo, dialect), "hi": bind_timestamp(hi, dialect)})
+    for aggregate in aggregates(kept).values():  # the daily histogram's days: made again by ``_roll_days``
+        late_rows.run(conn, [aggregate.clear()], lo, hi)
     where, params = sql.table_where(Filters(lo, hi), kept.raw, schema, dialect, prefix="kh_")
-    measures = kept.measures(schema)
+    declared = aggregates(kept)
     hour = late_rows.hour_of(sql.TS, dialect)
-    keys = [hour, kept.name_sql(schema), *kept.split_sql(schema)]
-    group = ", ".join(str(i + 1) for i in range(len(keys)))
-    combined = ", ".join(f"{how}({expr})" for expr, how in measures.values())
-    conn.execute(sa.text(f"INSERT INTO {kept.hours} (hour, name, {''.join(c + ', ' for c in kept.split)}"
-                         f"{', '.join(measures)}) SELECT {', '.join(keys)}, {combined} FROM {kept.raw} {where} "
-                         f"GROUP BY {group}"), params)
+    values = lambda measures: {m: expr for m, (expr, _) in measures.items()}  # noqa: E731
+    keys = [kept.name_sql(schema), *kept.split_sql(schema)]
+    conn.execute(sa.text(declared[kept.hours].fill(f"{kept.raw} {where}", hour, keys, values(kept.measures(schema)))),
+                 params)
     if kept.keeps_latency and schema.has(kept.raw, "latency_ms"):
-        conn.execute(sa.text(f"INSERT INTO {kept.latency} (hour, name, bucket, n) "
-                             f"SELECT {hour}, {kept.name_sql(schema)}, {latency_bucket()}, COUNT(*) FROM {kept.raw} "
-                             f"{where} AND {VALID_LATENCY} GROUP BY 1, 2, 3"), params)
+        conn.execute(sa.text(declared[kept.latency].fill(f"{kept.raw} {where} AND {VALID_LATENCY}", hour,
+                                                         [kept.name_sql(schema), latency_bucket()], {"n": "1"})), params)
     if kept.samples_of:
-        sample_measures = kept.samples_of(schema)[1]
-        conn.execute(sa.text(f"INSERT INTO {kept.samples} (hour, {', '.join(sample_measures)}) "
-                             f"SELECT {hour}, {', '.join(f'{how}({expr})' for expr, how in sample_measures.values())} "
-                             f"FROM {_samples_from(kept, schema, where)} GROUP BY 1"), params)
+        conn.execute(sa.text(declared[kept.samples].fill(_samples_from(kept, schema, where), hour, [],
+                                                         values(kept.samples_of(schema)[1]))), params)
     if kept.rows_of and terms and schema.has(kept.raw, kept.terms_in):
         columns = kept.rows_of(schema)
         holds, term_params = sql.contains_any(f'"{kept.terms_in}"', terms, dialect)
@@ -369,12 +358,10 @@ def _aggregate(conn: sa.Connection, kept: Kept, schema: Schema, lo: datetime, hi
 def _roll_days(conn: sa.Connection, kept: Kept, start: datetime, end: datetime, watermark: datetime) -> None:
     """Make again, from the hourly histogram, the daily one of the UTC days that hold an hour of
     [start, end) and are wholly before ``watermark``."""
-    if not kept.keeps_latency:
-        return
-    late_rows.remake_days(conn, start, end, watermark, lambda day: [
-        f"DELETE FROM {kept.latency_daily} WHERE day >= :lo AND day < :hi",
-        f"INSERT INTO {kept.latency_daily} (day, name, bucket, n) SELECT {day}, name, bucket, SUM(n) "
-        f"FROM {kept.latency} WHERE hour >= :lo AND hour < :hi GROUP BY {day}, name, bucket"])
+    if kept.keeps_latency:
+        declared = aggregates(kept)
+        late_rows.remake_days(conn, start, end, watermark,
+                              declared[kept.latency_daily].remake(declared[kept.latency], conn.dialect.name))
 
 
 def _samples_from(kept: Kept, schema: Schema, where: str) -> str:
