@@ -81,7 +81,7 @@ EN: dict[str, str] = {
     "kpi.help": "{definition}\n\nBased on {n_units}. Compared with {previous}.",
     "kpi.help_none": "{definition}\n\n{reason}",
     "kpi.ignored": "Rows ignored for values outside the contract's range: {items}.",
-    "kpi.pending": "Not decided yet, left out (too young to tell): {items}.",
+    "kpi.pending": "Not decided yet, so left out (too recent to tell): {items}.",
     "headline.title": "Right now",
     "headline.down": "Services down",
     "headline.down.help": "Services whose latest health check in the last 24 hours says down, of {total} checked.",

@@ -86,7 +86,7 @@ RU: dict[str, str] = {
     "kpi.help": "{definition}\n\nВыборка: {n_units}. Сравнение с периодом {previous}.",
     "kpi.help_none": "{definition}\n\n{reason}",
     "kpi.ignored": "Строки со значениями вне допустимых по контракту пропущены: {items}.",
-    "kpi.pending": "Ещё не ясно, в расчёт не вошли (слишком свежие): {items}.",
+    "kpi.pending": "Пока не учтены (исход ещё неизвестен): {items}.",
     "headline.title": "Прямо сейчас",
     "headline.down": "Сервисы недоступны",
     "headline.down.help": "Сервисы, чья последняя проверка за 24 часа — «недоступен», из {total} проверяемых.",

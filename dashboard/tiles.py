@@ -86,7 +86,7 @@ def ignored_note(values: dict[str, KpiValue]) -> None:
 
 def pending_note(values: dict[str, KpiValue]) -> None:
     """A caption listing the observations not decided yet and left out of a KPI, if any."""
-    items = [f"{t(f'kpi.{k}.label')}: {tn(f'kpi.n.{N_UNITS[k]}', v.pending)}" for k, v in values.items() if v.pending]
+    items = [f"{t(f'kpi.{k}.label')} — {tn(f'kpi.n.{N_UNITS[k]}', v.pending)}" for k, v in values.items() if v.pending]
     if items:
         st.caption(t("kpi.pending", items="; ".join(items)))
 

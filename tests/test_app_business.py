@@ -30,7 +30,7 @@ def test_business_on_demo_data(monkeypatch, demo_url):
     assert list(shown) == BUSINESS_TILES and "—" not in shown.values(), shown
     # The demo ends today: the last week's resolved dialogs whose user has not come back are pending.
     pending = [c.value for c in at.caption if c.value.startswith("Not decided yet")]
-    assert len(pending) == 1 and "First-contact resolution: " in pending[0], pending
+    assert len(pending) == 1 and "First-contact resolution — " in pending[0] and ": " not in pending[0].split(": ", 1)[1], pending
     assert len(at.get("plotly_chart")) >= 10
     assert len(at.dataframe) >= 5
     assert not warnings(at)
