@@ -540,20 +540,16 @@ def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = 
     for table in (DIALOG_HOURS, DIALOG_VALUES, RESOLUTION):
         conn.exec_driver_sql(f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM {hours_table})")
     measures = dialog_measures(dialect)
-    names, sums = ", ".join(measures), ", ".join(f"SUM({e})" for e in measures.values())
-    conn.exec_driver_sql(f"INSERT INTO {DIALOG_HOURS} (hour, {names}) SELECT hour, {sums} FROM {facts} GROUP BY hour")
+    conn.exec_driver_sql(KEPT_DIALOG_HOURS.fill(facts, "hour", [], measures))
     # The touches of those dialogs, found by their start hour (one index range an hour).
     touched = (f"(SELECT x.dimension, x.value, f.* FROM {hours} JOIN {TOUCHES} x ON x.dialog_started >= h.hour "
                f"AND x.dialog_started < {plus_hour} JOIN {facts} ON f.dialog = x.dialog) x")
-    conn.exec_driver_sql(f"INSERT INTO {DIALOG_VALUES} (hour, dimension, value, {names}) SELECT hour, dimension, "
-                         f"value, {sums} FROM {touched} GROUP BY hour, dimension, value")
+    conn.exec_driver_sql(KEPT_DIALOG_VALUES.fill(touched, "hour", ["dimension", "value"], measures))
     bucket = resolution_bucket(dialect)
-    conn.exec_driver_sql(
-        f"INSERT INTO {RESOLUTION} (hour, dimension, value, bucket, n) SELECT hour, '{ALL}', NULL, {bucket}, COUNT(*) "
-        f"FROM {facts} WHERE first_resolved IS NOT NULL GROUP BY hour, {bucket}")
-    conn.exec_driver_sql(
-        f"INSERT INTO {RESOLUTION} (hour, dimension, value, bucket, n) SELECT hour, dimension, value, {bucket}, "
-        f"COUNT(*) FROM {touched} WHERE first_resolved IS NOT NULL GROUP BY hour, dimension, value, {bucket}")
+    resolved = " WHERE first_resolved IS NOT NULL"
+    conn.exec_driver_sql(KEPT_RESOLUTION.fill(facts + resolved, "hour", [f"'{ALL}'", "CAST(NULL AS TEXT)", bucket],
+                                              {"n": "1"}))
+    conn.exec_driver_sql(KEPT_RESOLUTION.fill(touched + resolved, "hour", ["dimension", "value", bucket], {"n": "1"}))
     _restate_dialog_daily(conn, dialect, f"SELECT hour FROM {hours_table}")
 
 
