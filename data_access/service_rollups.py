@@ -214,8 +214,7 @@ class Kept:
 
     @property
     def data_tables(self) -> tuple[str, ...]:
-        return (self.hours, *((self.latency, self.latency_daily) if self.keeps_latency else ()),
-                *([self.samples] if self.samples else []), *([self.rows] if self.rows else []))
+        return tuple(aggregates(self))
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -257,20 +256,6 @@ class Kept:
         return schema.has(self.raw, "timestamp")
 
 
-INTEGRATIONS = Kept("integration_calls", "integration", "integration", (), _integration_measures)
-HEALTH = Kept("service_health", "health", "service", ("status",))
-SYSTEM = Kept("system_metrics", "system", "service", (), _system_measures, _system_samples, keeps_latency=False)
-# The reviews kept whole are those holding a negative keyword (alerts.yml): the NegativeReviews rule.
-NPS = Kept("nps_responses", "nps", "platform", (), _nps_measures, rows_of=_review_rows, terms_in="comment",
-           keeps_latency=False)
-KEPT = (INTEGRATIONS, HEALTH, SYSTEM, NPS)
-BY_RAW = {kept.raw: kept for kept in KEPT}
-TABLES = tuple(table for kept in KEPT for table in kept.tables)
-DATA_TABLES = tuple(table for kept in KEPT for table in kept.data_tables)
-
-
-# --- keeping ------------------------------------------------------------------------------------
-
 def _kind(measure: str) -> str:
     """A kept measure's type: times, sums of data values as floats (no integer type can overflow),
     counts as integers."""
@@ -294,6 +279,20 @@ def aggregates(kept: Kept) -> dict[str, Aggregate]:
             Column(c, kind) for c, (_, kind) in kept.rows_of(empty).items())), ()))
     return {aggregate.table: aggregate for aggregate in declared}
 
+
+INTEGRATIONS = Kept("integration_calls", "integration", "integration", (), _integration_measures)
+HEALTH = Kept("service_health", "health", "service", ("status",))
+SYSTEM = Kept("system_metrics", "system", "service", (), _system_measures, _system_samples, keeps_latency=False)
+# The reviews kept whole are those holding a negative keyword (alerts.yml): the NegativeReviews rule.
+NPS = Kept("nps_responses", "nps", "platform", (), _nps_measures, rows_of=_review_rows, terms_in="comment",
+           keeps_latency=False)
+KEPT = (INTEGRATIONS, HEALTH, SYSTEM, NPS)
+BY_RAW = {kept.raw: kept for kept in KEPT}
+TABLES = tuple(table for kept in KEPT for table in kept.tables)
+DATA_TABLES = tuple(table for kept in KEPT for table in kept.data_tables)
+
+
+# --- keeping ------------------------------------------------------------------------------------
 
 def _data_ddl(kept: Kept, dialect: str) -> list[str]:
     return [statement for aggregate in aggregates(kept).values() for statement in aggregate.ddl(dialect)]

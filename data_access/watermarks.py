@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from data_access.filters import bind_timestamp
+from data_access.late_rows import naive_utc
 
 TABLE = "rollup_watermarks"
 
@@ -34,23 +35,17 @@ def ddl(dialect: str) -> list[str]:
             f"status TEXT NOT NULL, refreshed_at {ts})"]
 
 
-def _naive(value) -> datetime | None:
-    from data_access.late_rows import naive_utc
-
-    return naive_utc(value)
-
-
 def read(conn: sa.Connection, name: str) -> Watermark | None:
     """``name``'s watermark, or None when nothing is kept under it."""
     row = conn.execute(sa.text(f"SELECT fingerprint, upto, status, refreshed_at FROM {TABLE} WHERE name = :name"),
                        {"name": name}).first()
-    return None if row is None else Watermark(row[0], _naive(row[1]), row[2], _naive(row[3]))
+    return None if row is None else Watermark(row[0], naive_utc(row[1]), row[2], naive_utc(row[3]))
 
 
 def read_all(conn: sa.Connection, prefix: str) -> dict[str, Watermark]:
     """The watermarks whose name starts with ``prefix``, by the rest of their name."""
     rows = conn.execute(sa.text(f"SELECT name, fingerprint, upto, status, refreshed_at FROM {TABLE}")).all()
-    return {row[0][len(prefix):]: Watermark(row[1], _naive(row[2]), row[3], _naive(row[4]))
+    return {row[0][len(prefix):]: Watermark(row[1], naive_utc(row[2]), row[3], naive_utc(row[4]))
             for row in rows if row[0].startswith(prefix)}
 
 
