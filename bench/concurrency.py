@@ -73,7 +73,7 @@ def free_port() -> int:
 
 def bench_env(url: str, redis_url: str | None = None) -> dict:
     """The replicas' environment: the database, no sign-in (a bench on loopback), the cache."""
-    env = dict(os.environ, DATABASE_URL=url, EASYFLOW_AUTH="none", EASYFLOW_LOG_LEVEL="WARNING")
+    env = dict(os.environ, DATABASE_URL=url, EASYFLOW_AUTH="none", EASYFLOW_ANONYMOUS_ROLE="admin", EASYFLOW_LOG_LEVEL="WARNING")
     env.pop("EASYFLOW_REDIS_URL", None)
     if redis_url:
         env["EASYFLOW_REDIS_URL"] = redis_url

@@ -15,7 +15,9 @@ admin (+ log import and the ``debug=1`` panel).
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import secrets as _secrets_module
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -32,9 +34,14 @@ ROLES = ("viewer", "analyst", "admin")  # each has what the one before has, and 
 # export downloads, the import, the debug panel.
 LEAST_ROLE = {"user_ids": "analyst", "export": "analyst", "import": "admin", "debug": "admin"}
 MODES = ("oidc", "proxy", "none")
-DEFAULT_ROLE_MAP = {role: role for role in ROLES}
+DEFAULT_ROLE_MAP = {role: role for role in ROLES}  # only when [easyflow.auth.roles] is absent
+DEFAULT_TRUSTED_PROXIES = ("127.0.0.0/8", "::1/128")
+# uvicorn (Streamlit's server) replaces the peer address with this header's when the peer is one it
+# trusts, so a request carrying it cannot be placed: the proxy must not send it (deploy/nginx.conf).
+FORWARDED_FOR = "X-Forwarded-For"
 _PRINCIPAL_KEY = "_principal"
 _SIGNED_IN_KEY = "_audited_sign_in"
+_WHERE_KEY = "_audit_where"
 
 
 class Refused(PermissionError):
@@ -56,9 +63,11 @@ class AuthSettings:
     roles_claim: str = "roles"
     role_map: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ROLE_MAP))
     default_role: str | None = None  # a signed-in user none of whose values map: refused
-    anonymous_role: str = "admin"
+    anonymous_role: str = "viewer"
     user_header: str = "X-Forwarded-Email"
     groups_header: str = "X-Forwarded-Groups"
+    client_header: str = "X-Real-IP"  # the visitor's address, as the trusted proxy saw it
+    trusted_proxies: tuple = tuple(ipaddress.ip_network(n) for n in DEFAULT_TRUSTED_PROXIES)
     provider: str | None = None  # a named provider of [auth.<name>]; None: the [auth] block itself
     sign_out_url: str | None = None  # the proxy's sign-out address (oauth2-proxy: /oauth2/sign_out)
 
@@ -94,12 +103,25 @@ def _role(value, setting: str) -> str | None:
     return value
 
 
+def _networks(raw, setting: str) -> tuple:
+    values = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+    try:
+        return tuple(ipaddress.ip_network(str(v).strip(), strict=False) for v in values if str(v).strip())
+    except ValueError:
+        raise AuthConfigError(f"{setting} must be IP addresses or networks, comma-separated "
+                              f"(got {str(raw)[:60]!r})") from None
+
+
 def settings_from(secrets: Mapping, env: Mapping[str, str], *, is_demo: bool) -> AuthSettings:
     """The sign-in settings from Streamlit's secrets (``[auth]``, ``[easyflow.auth]``) and the
     environment (``EASYFLOW_AUTH`` wins over ``[easyflow.auth] mode``).
 
-    Returns the settings; raises ``AuthConfigError`` for a mode or role that does not exist, or
-    ``oidc`` asked for without an ``[auth]`` section."""
+    Roles map from exact claim values or group names: ``[easyflow.auth.roles]`` when present, else
+    the role names themselves. Anonymous visitors are viewers unless configured; on the embedded
+    demo they are admins, so every page can be tried.
+
+    Returns the settings; raises ``AuthConfigError`` for a mode, role or address that does not
+    exist, or ``oidc`` asked for without an ``[auth]`` section."""
     auth_section = secrets.get("auth") or {}
     ours = dict((secrets.get("easyflow") or {}).get("auth") or {})
     mode = (env.get("EASYFLOW_AUTH") or ours.get("mode") or "").strip().lower()
@@ -109,9 +131,9 @@ def settings_from(secrets: Mapping, env: Mapping[str, str], *, is_demo: bool) ->
         mode = "oidc" if auth_section else ("demo" if is_demo else "locked")
     if mode == "oidc" and not auth_section:
         raise AuthConfigError("sign-in with OIDC needs an [auth] section in .streamlit/secrets.toml")
-    role_map = dict(DEFAULT_ROLE_MAP)
-    for value, role in dict(ours.get("roles") or {}).items():
-        role_map[str(value)] = _role(role, f"[easyflow.auth.roles] {value!r}")
+    configured = ours.get("roles")
+    role_map = ({str(value): _role(role, f"[easyflow.auth.roles] {value!r}") for value, role in dict(configured).items()}
+                if configured is not None else dict(DEFAULT_ROLE_MAP))
     provider = ours.get("provider")
     if mode == "oidc" and not provider and "client_id" not in auth_section:
         named = [name for name, value in auth_section.items() if isinstance(value, Mapping)]
@@ -119,20 +141,23 @@ def settings_from(secrets: Mapping, env: Mapping[str, str], *, is_demo: bool) ->
     return AuthSettings(
         mode=mode, roles_claim=str(ours.get("roles_claim") or "roles"), role_map=role_map,
         default_role=_role(ours.get("default_role"), "[easyflow.auth] default_role"),
-        anonymous_role=_role(env.get("EASYFLOW_ANONYMOUS_ROLE") or ours.get("anonymous_role") or "admin",
-                             "EASYFLOW_ANONYMOUS_ROLE") or "admin",
+        anonymous_role=_role(env.get("EASYFLOW_ANONYMOUS_ROLE") or ours.get("anonymous_role"),
+                             "EASYFLOW_ANONYMOUS_ROLE") or ("admin" if mode == "demo" else "viewer"),
         user_header=str(ours.get("user_header") or "X-Forwarded-Email"),
         groups_header=str(ours.get("groups_header") or "X-Forwarded-Groups"),
+        client_header=str(ours.get("client_header") or "X-Real-IP"),
+        trusted_proxies=_networks(env.get("EASYFLOW_TRUSTED_PROXIES") or ours.get("trusted_proxies")
+                                  or ",".join(DEFAULT_TRUSTED_PROXIES), "EASYFLOW_TRUSTED_PROXIES"),
         provider=str(provider) if provider else None, sign_out_url=ours.get("sign_out_url") or None)
 
 
 def claim_values(raw) -> list[str]:
-    """A claim or header as a list of values: a list as is; a text split on commas and spaces."""
+    """A claim or header as a list of exact values: a list as is; a text split on commas only (a
+    group named "not admin yet" is that one name, never the word "admin")."""
     if raw is None:
         return []
-    if isinstance(raw, (list, tuple, set)):
-        return [str(v).strip() for v in raw if str(v).strip()]
-    return [part for part in str(raw).replace(",", " ").split() if part]
+    parts = raw if isinstance(raw, (list, tuple, set)) else str(raw).split(",")
+    return [str(v).strip() for v in parts if str(v).strip()]
 
 
 def role_for(values: list[str], settings: AuthSettings) -> str | None:
@@ -150,33 +175,98 @@ def principal_from_user(user: Mapping, settings: AuthSettings) -> Principal | No
     return Principal(email, role, "oidc") if role else None
 
 
-def principal_from_headers(headers: Mapping[str, str], settings: AuthSettings) -> tuple[str | None, Principal | None]:
+def _all(headers, name: str) -> list[str]:
+    get_all = getattr(headers, "get_all", None)
+    if get_all is not None:
+        return list(get_all(name))
+    value = headers.get(name)
+    return [] if value is None else [value]
+
+
+def trusted_peer(peer: str | None, settings: AuthSettings) -> bool:
+    """Whether the connection's peer address is one of the trusted proxies."""
+    try:
+        address = ipaddress.ip_address(peer or "")
+    except ValueError:
+        return False
+    return any(address in network for network in settings.trusted_proxies)
+
+
+class ProxyRefusal(PermissionError):
+    """A request whose proxy headers cannot be trusted; ``reason`` is the audit's word for why."""
+
+    def __init__(self, reason: str, email: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.email = reason, email
+
+
+def principal_from_headers(headers: Mapping[str, str], settings: AuthSettings,
+                           peer: str | None = "127.0.0.1") -> tuple[str | None, Principal | None]:
     """The user the proxy names in its headers: ``(email, principal)``; ``(None, None)`` when
-    the user header is missing, ``(email, None)`` when no group maps to a role."""
-    email = (headers.get(settings.user_header) or "").strip()
+    the user header is missing, ``(email, None)`` when no group maps to a role.
+
+    Raises ``ProxyRefusal`` when the connection does not come from a trusted proxy
+    (``untrusted_peer``), carries ``X-Forwarded-For`` (``forwarded_for``: the peer address may be
+    the header's), or names the user or the groups more than once (``repeated_header``: a proxy
+    that appends would let the client's copy through)."""
+    if not trusted_peer(peer, settings):
+        raise ProxyRefusal("untrusted_peer")
+    if _all(headers, FORWARDED_FOR):
+        raise ProxyRefusal("forwarded_for")
+    users, groups = _all(headers, settings.user_header), _all(headers, settings.groups_header)
+    if len(users) > 1 or len(groups) > 1:
+        raise ProxyRefusal("repeated_header")
+    email = (users[0] if users else "").strip()
     if not email:
         return None, None
-    role = role_for(claim_values(headers.get(settings.groups_header)), settings)
+    role = role_for(claim_values(groups[0] if groups else None), settings)
     return email, (Principal(email, role, "proxy") if role else None)
+
+
+def listener_problem(settings: AuthSettings, address: str | None) -> str | None:
+    """Why proxy mode cannot run on a server listening at ``address`` (Streamlit's
+    ``server.address``; empty: every interface), or None: anyone who reaches a non-loopback
+    listener directly could claim to be the proxy unless a trusted proxy lives off this host."""
+    if settings.mode != "proxy":
+        return None
+    try:
+        loopback = bool(address) and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        loopback = address == "localhost"
+    if loopback or any(not network.is_loopback for network in settings.trusted_proxies):
+        return None
+    return ("EASYFLOW_AUTH=proxy with Streamlit listening on every interface: set server.address to "
+            "127.0.0.1 or name the proxy's address in EASYFLOW_TRUSTED_PROXIES")
 
 
 # --- the audit trail --------------------------------------------------------------------------------
 
-def audit(event: str, principal: Principal | None, **details) -> None:
-    """One audit line (structlog JSON, logger ``easyflow.audit``): who did ``event`` and its
-    details. Never a secret: details are names, counts and filters."""
+def audit(event: str, principal: Principal | None, *, where: Mapping | None = None, **details) -> None:
+    """One audit line (structlog JSON, logger ``easyflow.audit``): who did ``event``, from where
+    (the client's address and the session, in a Streamlit run) and its details. Never a secret:
+    details are names, counts and filters."""
     who = principal or Principal(None, "viewer", "anonymous")
-    logs.get("easyflow.audit").info(event, audit=True, user=who.who, role=who.role, via=who.via, **details)
+    place = dict(where if where is not None else _where())
+    logs.get("easyflow.audit").info(event, audit=True, user=who.who, role=who.role, via=who.via,
+                                    **place, **details)
+
+
+def _where() -> dict:
+    """This session's client address and session id, as the gate recorded them; empty outside a run."""
+    try:
+        return dict(st.session_state.get(_WHERE_KEY) or {})
+    except Exception:  # no Streamlit run (a command-line export)
+        return {}
 
 
 def audited_download(make: Callable[[], bytes], event: str, **details) -> Callable[[], bytes]:
     """``make`` (a download button's callable) wrapped to write an audit line, as this session's
-    principal, when the file is made."""
-    principal = current()
+    principal and from its place, when the file is made."""
+    principal, where = current(), _where()
 
     def download() -> bytes:
         content = make()
-        audit(event, principal, bytes=len(content), **details)
+        audit(event, principal, where=where, bytes=len(content), **details)
         return content
 
     return download
@@ -215,6 +305,13 @@ def gate(*, is_demo: bool) -> Principal | None:
         logs.get("easyflow.auth").error("auth_config_error", problem=str(error))
         st.error(t("auth.config_error", problem=str(error)), icon=":material/lock:")
         return None
+    problem = listener_problem(config, st.get_option("server.address"))
+    if problem:
+        logs.get("easyflow.auth").error("auth_config_error", problem=problem)
+        st.error(t("auth.config_error", problem=problem), icon=":material/lock:")
+        return None
+    st.session_state.setdefault(_WHERE_KEY, {"session": _secrets_module.token_hex(8)})
+    st.session_state[_WHERE_KEY]["client"] = client_address(config)
     principal = _identify(config)
     if principal is None:
         st.session_state.pop(_PRINCIPAL_KEY, None)
@@ -236,7 +333,11 @@ def _identify(config: AuthSettings) -> Principal | None:
         st.markdown(t("auth.locked.body"))
         return None
     if config.mode == "proxy":
-        email, principal = principal_from_headers(request_headers(), config)
+        try:
+            email, principal = principal_from_headers(request_headers(), config, peer_address())
+        except ProxyRefusal as refusal:
+            _refuse(refusal.reason, None, t("auth.proxy_untrusted"))
+            return None
         if email is None:
             _refuse("no_proxy_user", None, t("auth.proxy_missing", header=config.user_header))
         elif principal is None:
@@ -258,12 +359,34 @@ def _identify(config: AuthSettings) -> Principal | None:
 
 
 def request_headers() -> Mapping[str, str]:
-    """The headers of the request that opened this session (case-insensitive names)."""
+    """The headers of the request that opened this session (case-insensitive names; ``get_all``
+    for a repeated one)."""
     return st.context.headers
 
 
+def peer_address() -> str:
+    """The address of the connection's other end. Streamlit reports a loopback peer (127.0.0.1,
+    ::1) as None; anything else that is not an address is unknown (""), which no list trusts."""
+    address = st.context.ip_address
+    if address is None:
+        return "127.0.0.1"
+    return address if isinstance(address, str) else ""
+
+
+def client_address(config: AuthSettings) -> str:
+    """The visitor's address for the audit: the trusted proxy's ``client_header`` when the peer
+    is that proxy and names it once, else the peer."""
+    peer = peer_address()
+    if trusted_peer(peer, config):
+        named = _all(request_headers(), config.client_header)
+        if len(named) == 1 and named[0].strip():
+            return named[0].strip()[:64]
+    return peer
+
+
 def _refuse(reason: str, email: str | None, message: str) -> None:
-    logs.get("easyflow.audit").warning("access_refused", audit=True, reason=reason, user=email or "unknown")
+    logs.get("easyflow.audit").warning("access_refused", audit=True, reason=reason, user=email or "unknown",
+                                       **_where())
     st.error(message, icon=":material/lock:")
 
 

@@ -467,6 +467,8 @@ EN: dict[str, str] = {
                      "Ask an administrator to give you the viewer, analyst or admin role."),
     "auth.proxy_missing": ("This dashboard expects a sign-in proxy in front of it, and this request did not come "
                            "through it (no `{header}` header). Open the dashboard at the proxy's address."),
+    "auth.proxy_untrusted": ("This request did not come through the sign-in proxy the dashboard trusts, so it shows "
+                             "nothing. Open the dashboard at the proxy's address."),
     "auth.page_refused": ("This page is not part of your role ({role}): it needs the {needed} role. "
                           "Ask an administrator if you need it."),
     "auth.anonymous_banner": ("**Sign-in is off** (`EASYFLOW_AUTH=none`): anyone who can reach this address sees "

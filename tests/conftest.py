@@ -22,9 +22,11 @@ from data_access import rollups
 from data_access.demo import DemoSpec, load
 from tests.apptest import TODAY, small_demo
 
-# The page tests run the dashboard as an operator who turned sign-in off knowingly (its banner shows);
-# tests/test_auth.py and tests/browser/test_sign_in.py set the sign-in modes themselves.
+# The page tests run the dashboard as an operator who turned sign-in off knowingly (its banner shows)
+# and gave anonymous visitors every page; tests/test_auth.py and tests/browser/test_sign_in.py set
+# the sign-in modes and roles themselves.
 os.environ.setdefault("EASYFLOW_AUTH", "none")
+os.environ.setdefault("EASYFLOW_ANONYMOUS_ROLE", "admin")
 # A shell's own settings must not steer the tests: the tests that want these set them themselves.
 for _name in ("EASYFLOW_REDIS_URL", "PROMETHEUS_URL", "DATABASE_WRITE_URL"):
     os.environ.pop(_name, None)

@@ -79,12 +79,29 @@ def test_roles_map_from_claim_values_and_the_highest_wins():
                                                              "platform-ops": "admin"}}}}, {}, is_demo=False)
     assert auth.role_for(["data-team", "support-leads"], config) == "analyst"
     assert auth.role_for(["platform-ops", "data-team"], config) == "admin"
-    assert auth.role_for(["analyst"], config) == "analyst"  # the role names map to themselves
+    assert auth.role_for(["analyst"], config) is None  # a configured map is the only one
     assert auth.role_for(["someone-else"], config) is None  # refused, unless default_role says otherwise
     lenient = settings_from({"easyflow": {"auth": {"default_role": "viewer"}}}, {}, is_demo=False)
     assert auth.role_for([], lenient) == "viewer"
+    assert auth.role_for(["analyst"], lenient) == "analyst"  # nothing configured: the role names, exactly
     assert auth.claim_values("data-team, platform-ops") == ["data-team", "platform-ops"]
     assert auth.claim_values(["a", " ", "b"]) == ["a", "b"] and auth.claim_values(None) == []
+
+
+@pytest.mark.parametrize("groups", ["not admin yet", ["not admin yet"], "admins", "Admin", "admin-candidates"])
+def test_a_group_grants_a_role_only_by_its_exact_name(groups):
+    config = settings_from({}, {"EASYFLOW_AUTH": "proxy"}, is_demo=False)
+    assert auth.role_for(auth.claim_values(groups), config) is None
+    assert auth.principal_from_headers({"X-Forwarded-Email": "m@example.com", "X-Forwarded-Groups": groups
+                                        if isinstance(groups, str) else ",".join(groups)}, config) == (
+        "m@example.com", None)
+
+
+def test_anonymous_visitors_are_viewers_unless_configured_or_on_the_demo():
+    assert settings_from({}, {"EASYFLOW_AUTH": "none"}, is_demo=False).anonymous_role == "viewer"
+    assert settings_from({}, {"EASYFLOW_AUTH": "none", "EASYFLOW_ANONYMOUS_ROLE": "analyst"},
+                         is_demo=False).anonymous_role == "analyst"
+    assert settings_from({}, {}, is_demo=True).anonymous_role == "admin"
 
 
 def test_a_user_claim_and_proxy_headers_become_principals():
@@ -97,6 +114,52 @@ def test_a_user_claim_and_proxy_headers_become_principals():
     assert auth.principal_from_headers(headers, config) == ("b@example.com", Principal("b@example.com", "admin", "proxy"))
     assert auth.principal_from_headers({"X-Forwarded-Groups": "admin"}, config) == (None, None)
     assert auth.principal_from_headers({"X-Forwarded-Email": "c@example.com"}, config) == ("c@example.com", None)
+
+
+def _headers(*pairs: tuple[str, str]):
+    from streamlit.runtime.context import StreamlitHeaders
+
+    return StreamlitHeaders(pairs)
+
+
+def test_proxy_headers_count_only_from_a_trusted_peer_once_each():
+    config = settings_from({}, {"EASYFLOW_AUTH": "proxy", "EASYFLOW_TRUSTED_PROXIES": "10.0.0.2, 127.0.0.2"},
+                           is_demo=False)
+    good = _headers(("X-Forwarded-Email", "ana@example.com"), ("X-Forwarded-Groups", "analyst"))
+    assert auth.principal_from_headers(good, config, "10.0.0.2")[1] == Principal("ana@example.com", "analyst", "proxy")
+    assert auth.principal_from_headers(good, config, "127.0.0.2")[1].role == "analyst"
+    refusals = [
+        (good, "127.0.0.1", "untrusted_peer"),  # loopback, but not the configured proxy
+        (good, "10.0.0.3", "untrusted_peer"),
+        (good, "not an address", "untrusted_peer"),
+        (_headers(("X-Forwarded-Email", "ana@example.com"), ("X-Forwarded-For", "10.0.0.2")), "10.0.0.2",
+         "forwarded_for"),  # the server may have taken the peer from it
+        (_headers(("X-Forwarded-Email", "mallory@example.com"), ("x-forwarded-email", "ana@example.com")),
+         "10.0.0.2", "repeated_header"),
+        (_headers(("X-Forwarded-Email", "ana@example.com"), ("X-Forwarded-Groups", "admin"),
+                  ("X-Forwarded-Groups", "viewer")), "10.0.0.2", "repeated_header"),
+    ]
+    for headers, peer, reason in refusals:
+        with pytest.raises(auth.ProxyRefusal) as refused:
+            auth.principal_from_headers(headers, config, peer)
+        assert refused.value.reason == reason, (peer, reason)
+    default = settings_from({}, {"EASYFLOW_AUTH": "proxy"}, is_demo=False)
+    assert auth.trusted_peer("127.0.0.1", default) and auth.trusted_peer("::1", default)
+    assert not auth.trusted_peer("192.168.1.7", default)
+    with pytest.raises(AuthConfigError, match="EASYFLOW_TRUSTED_PROXIES"):
+        settings_from({}, {"EASYFLOW_TRUSTED_PROXIES": "nginx.local"}, is_demo=False)
+
+
+def test_proxy_mode_refuses_a_listener_anyone_could_reach_unless_the_proxy_is_elsewhere():
+    proxy = settings_from({}, {"EASYFLOW_AUTH": "proxy"}, is_demo=False)
+    for address in ("127.0.0.1", "::1", "localhost", "127.0.0.5"):
+        assert auth.listener_problem(proxy, address) is None, address
+    for address in (None, "", "0.0.0.0", "::", "192.168.1.7"):
+        assert "EASYFLOW_TRUSTED_PROXIES" in auth.listener_problem(proxy, address), address
+    elsewhere = settings_from({}, {"EASYFLOW_AUTH": "proxy", "EASYFLOW_TRUSTED_PROXIES": "10.0.0.2"}, is_demo=False)
+    assert auth.listener_problem(elsewhere, "0.0.0.0") is None
+    oidc = settings_from({"auth": AUTH_SECTION}, {}, is_demo=False)
+    assert auth.listener_problem(oidc, "0.0.0.0") is None
 
 
 def test_what_each_role_may_do():
@@ -238,12 +301,14 @@ def test_a_real_database_with_nothing_configured_shows_no_data(monkeypatch, sqli
 def test_anonymous_access_by_choice_shows_the_data_under_a_banner(monkeypatch, sqlite_demo_url):
     monkeypatch.setenv("EASYFLOW_AUTH", "none")
     monkeypatch.setenv("DATABASE_URL", sqlite_demo_url)
+    monkeypatch.delenv("EASYFLOW_ANONYMOUS_ROLE")
     at = AppTest.from_file(APP, default_timeout=90).run()
     assert_clean(at)
     assert any("Sign-in is off" in w.value for w in at.warning) and at.metric
-    monkeypatch.setenv("EASYFLOW_ANONYMOUS_ROLE", "viewer")
+    assert "export" not in _nav_pages(at)  # a viewer, unless the operator says otherwise
+    monkeypatch.setenv("EASYFLOW_ANONYMOUS_ROLE", "analyst")
     at = AppTest.from_file(APP, default_timeout=90).run()
-    assert "export" not in _nav_pages(at)
+    assert "export" in _nav_pages(at)
 
 
 def test_the_demo_needs_nothing(monkeypatch, sqlite_demo_url, tmp_path):
@@ -253,6 +318,7 @@ def test_the_demo_needs_nothing(monkeypatch, sqlite_demo_url, tmp_path):
     with sqlite3.connect(demo) as conn:  # built today, so it is used as it is
         conn.execute(f"PRAGMA user_version = {TODAY.toordinal()}")
     monkeypatch.delenv("EASYFLOW_AUTH", raising=False)
+    monkeypatch.delenv("EASYFLOW_ANONYMOUS_ROLE", raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("EASYFLOW_DEMO_DB", str(demo))
     monkeypatch.setenv("EASYFLOW_SECRETS_FILE", str(tmp_path / "none.toml"))
@@ -270,12 +336,13 @@ def behind_proxy(monkeypatch, sqlite_demo_url):
     """``behind_proxy(headers, enabled)`` runs the Overview with these request headers."""
     monkeypatch.setenv("DATABASE_URL", sqlite_demo_url)
 
-    def run(headers: dict, enabled: bool = True, page: str = "overview") -> AppTest:
+    def run(headers: dict, enabled: bool = True, page: str = "overview", peer: str = "127.0.0.1") -> AppTest:
         if enabled:
             monkeypatch.setenv("EASYFLOW_AUTH", "proxy")
         else:
             monkeypatch.delenv("EASYFLOW_AUTH", raising=False)
         monkeypatch.setattr(auth, "request_headers", lambda: headers)
+        monkeypatch.setattr(auth, "peer_address", lambda: peer)
         return run_page(page)
 
     return run
@@ -296,6 +363,17 @@ def test_proxy_headers_apply_roles_when_enabled(behind_proxy):
 def test_a_request_without_the_proxy_user_is_refused(behind_proxy):
     at = behind_proxy({"X-Forwarded-Groups": "admin"})
     assert any("did not come through it" in e.value for e in at.error) and not at.metric
+
+
+def test_forged_proxy_headers_from_anyone_but_the_proxy_show_nothing(behind_proxy, audit_lines):
+    lines, _ = audit_lines
+    forged = {"X-Forwarded-Email": "mallory@example.com", "X-Forwarded-Groups": "admin", "X-Real-IP": "10.9.9.9"}
+    at = behind_proxy(forged, page="export", peer="192.168.1.66")
+    assert any("did not come through the sign-in proxy" in e.value for e in at.error)
+    assert not at.metric and not at.dataframe and not at.download_button
+    [refusal] = [x for x in lines() if x["event"] == "access_refused"]
+    assert refusal["reason"] == "untrusted_peer" and refusal["client"] == "192.168.1.66" and refusal["session"]
+    assert "mallory" not in page_text(at)
 
 
 # --- the audit trail ------------------------------------------------------------------------------------------
