@@ -22,6 +22,7 @@ UNITS = {
 # the Unicode line and paragraph separators, and the bidirectional overrides and isolates.
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _MARKDOWN_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
+_WWW = re.compile(r"(?i)(www)(?=\\\.)")
 
 
 def plain_text(value) -> str:
@@ -33,9 +34,11 @@ def md_text(value) -> str:
     """A value from data or the URL for a Markdown context (``st.markdown``, ``st.info``, a
     caption, a report's Markdown file): one line, every ASCII punctuation character
     backslash-escaped, so no link, image, emphasis, HTML, directive or formula can start in it.
-    An ``@`` is followed by a word joiner (U+2060, invisible): escaping alone does not stop the
-    renderer's e-mail autolinks (``name@example.com`` became a ``mailto:`` link in Chromium)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", plain_text(value)).replace("\\@", "\\@\u2060")
+    Escaping alone does not stop the renderer's GFM autolinks (``name@example.com``,
+    ``https://…`` and ``www.…`` became links in Chromium), so an invisible word joiner (U+2060)
+    follows every ``@`` and ``:`` and splits ``www.``."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", plain_text(value))
+    return _WWW.sub("\\1\u2060", escaped.replace("\\@", "\\@\u2060").replace("\\:", "\\:\u2060"))
 
 
 def threshold(value: float, lang: str | None = None) -> str:

@@ -308,6 +308,9 @@ def test_markdown_text_escapes_links_images_html_and_line_breaks():
         # read back: the escapes dropped, and the invisible word joiner that stops e-mail autolinks
         assert re.sub(r"\\(.)", r"\1", escaped).replace("\u2060", "") == fmt.plain_text(value)
     assert "@\u2060" in fmt.md_text("boss@evil.example")
+    # GFM autolinks need "scheme:" or "www." whole: a word joiner splits both
+    assert ":\u2060" in fmt.md_text("https://evil.example") and ":\u2060" in fmt.md_text("mailto:a")
+    assert "www\u2060" in fmt.md_text("see WWW.evil.example").lower() and "www\\." not in fmt.md_text("www.x").lower()
 
 
 def test_chart_labels_from_data_are_text():

@@ -1,5 +1,6 @@
 """In a real browser, names from the data are text: a platform named with HTML puts no link or
-image in a chart's legend, and a link planted in the URL appears only as text (issue 17)."""
+image in a chart's legend, and a link planted in the URL appears only as text, bare URLs and
+e-mail addresses included (GFM autolinks)."""
 
 from __future__ import annotations
 
@@ -41,4 +42,10 @@ def test_html_in_platform_names_is_shown_as_text_in_the_legend(browser, tmp_path
         assert page.locator("img[src*='evil.example']").count() == 0
         assert "[Re-login](https://evil.example/login)" in page.inner_text("body")  # shown, not followed
         page.screenshot(path=str(screenshots / "hostile-labels.png"))
+        for query in ("dialog=https://evil.example/refund", "user=www.evil.example", "user=boss@evil.example"):
+            page.goto(f"{base}/messages?{query}")  # a crafted drill-down link: its value is text
+            settle(page)
+            assert_no_error(page)
+            assert query.split("=", 1)[1] in page.inner_text("body").replace("\u2060", "")
+            assert page.locator("a[href*='evil.example']").count() == 0, query
         context.close()
