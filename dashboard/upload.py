@@ -16,8 +16,12 @@ from data_access import ingest
 from dashboard import auth, data
 
 DEFAULT_MAX_MB = 100
-# A gzip file may expand this many times before the import stops (logs compress about 10:1).
-EXPANSION_LIMIT = 20
+# A gzip file's content may be this many times its own size, and at most EXPANSION_LIMIT times the
+# upload limit, before the import stops (logs compress about 10:1, repetitive ones 30:1) ...
+EXPANSION_LIMIT = 50
+# ... in at most one line per this many of its bytes (a log line takes about 30 compressed): the
+# CPU an upload costs follows its lines, so a small file stays a small job.
+COMPRESSED_BYTES_PER_LINE = 4
 SHOWN_REJECTS = 1_000
 
 
@@ -35,13 +39,20 @@ def import_max_mb() -> int:
         return DEFAULT_MAX_MB
 
 
+def server_limit_mb() -> int:
+    """What Streamlit's server takes in one upload, in MB: ``import_max_mb`` with the import on,
+    else 0 (nothing: any visitor's session can post to the upload endpoint, and Streamlit keeps
+    the files in memory)."""
+    return import_max_mb() if import_allowed() else 0
+
+
 def apply_server_limit() -> None:
-    """Make Streamlit's server refuse uploads over ``import_max_mb`` (the widget's own limit is
+    """Make Streamlit's server refuse uploads over ``server_limit_mb`` (the widget's own limit is
     checked only in the browser)."""
     from streamlit import config
 
-    if config.get_option("server.maxUploadSize") != import_max_mb():
-        config.set_option("server.maxUploadSize", import_max_mb(), "EASYFLOW_IMPORT_MAX_MB")
+    if config.get_option("server.maxUploadSize") != server_limit_mb():
+        config.set_option("server.maxUploadSize", server_limit_mb(), "EASYFLOW_IMPORT")
 
 
 @dataclass(frozen=True)
@@ -69,20 +80,28 @@ def import_log(url: str, upload, progress, *, principal: auth.Principal, write_u
     size = max(getattr(upload, "size", 0), 1)
     kept = ingest.KeptRejects(SHOWN_REJECTS)
     summary, stopped = ingest.Summary(), None
-    if size > limit:
-        stopped = f"the file is larger than {import_max_mb():,} MB"
-    else:
-        lines = ingest.bounded_lines(ingest.decompressed(upload), max_bytes=limit * EXPANSION_LIMIT)
-        try:
-            summary = ingest.ingest_lines(data.engine_for(write_url or url), lines, upload.name, kept,
-                                          lambda s: progress(min(upload.tell() / size, 1.0)))
-        except ingest.ImportStopped as error:
-            stopped = str(error)
-            summary = error.summary or summary
-    data.note_import(url, summary.first, summary.last)
-    auth.audit("import", principal, file=upload.name, bytes=getattr(upload, "size", None), rows_read=summary.read,
-               imported=summary.imported, duplicates=summary.duplicates, rejected=summary.rejected,
-               stopped=stopped)
+    failed = None
+    try:
+        if size > limit:
+            stopped = f"the file is larger than {import_max_mb():,} MB"
+        else:
+            content = ingest.decompressed(upload)
+            lines = ingest.bounded_lines(content, max_bytes=min(size, limit // 2) * EXPANSION_LIMIT,
+                                         max_lines=size // COMPRESSED_BYTES_PER_LINE + 1 if content is not upload else None)
+            try:
+                summary = ingest.ingest_lines(data.engine_for(write_url or url), lines, upload.name, kept,
+                                              lambda s: progress(min(upload.tell() / size, 1.0)))
+            except ingest.ImportStopped as error:
+                stopped = str(error)
+                summary = error.summary or summary
+        data.note_import(url, summary.first, summary.last)
+    except Exception as error:  # audited with what was committed before it, then shown by the caller
+        failed = type(error).__name__
+        raise
+    finally:
+        auth.audit("import", principal, file=upload.name, bytes=getattr(upload, "size", None),
+                   rows_read=summary.read, imported=summary.imported, duplicates=summary.duplicates,
+                   rejected=summary.rejected, stopped=stopped, failed=failed)
     frame = pd.DataFrame([{"line": r.line, "reason": r.reason, "text": r.text} for r in kept.items],
                          columns=["line", "reason", "text"])
     return ImportResult(upload.name, summary, frame, stopped)

@@ -44,6 +44,12 @@ BATCH_ROWS = 5_000
 MAX_LINE_BYTES = 1_000_000
 KEPT_REJECTS = 10_000  # rejects kept with their reasons (all are counted)
 REJECT_TEXT_CHARS = 1_000
+# The longest identifier (user, session, platform, intent, model, service) a row may carry: longer
+# ones are rejects, since database indexes (PostgreSQL: about 2,700 bytes an entry) cannot hold them.
+MAX_ID_CHARS = 200
+# The most characters a number may have: Python's own limit (4,300 digits) costs CPU first, and an
+# integer beyond 1e308 cannot even be compared as a float.
+MAX_NUMBER_CHARS = 40
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ERROR_LEVELS = ("ERROR", "CRITICAL")
 MESSAGE_EVENT = "message_processed"
@@ -138,6 +144,8 @@ def _text(record: dict, name: str, required: bool = False) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise Rejected(f"field {name!r} must be non-empty text")
+    if len(value) > MAX_ID_CHARS:
+        raise Rejected(f"field {name!r} is longer than {MAX_ID_CHARS} characters ({len(value):,})")
     return storable(value, name)
 
 
@@ -162,7 +170,7 @@ def _number(record: dict, name: str, low: float | None = 0, high: float | None =
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise Rejected(f"field {name!r} must be a number")
-    if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
+    if not (value.is_finite() if isinstance(value, Decimal) else isinstance(value, int) or math.isfinite(value)):
         raise Rejected(f"field {name!r} must be a finite number")
     # The range first: int() of a huge exponent (1e999999999) would take the memory of its digits.
     if (low is not None and value < low) or (high is not None and value > high):
@@ -202,19 +210,32 @@ def _no_constant(name: str):
     raise Rejected(f"{name} is not a number JSON allows")
 
 
+def _bounded(parse):
+    def parsed(text: str):
+        if len(text) > MAX_NUMBER_CHARS:
+            raise Rejected(f"a number with too many digits (over {MAX_NUMBER_CHARS} characters: {text[:20]}…)")
+        return parse(text)
+
+    return parsed
+
+
+# One decoder for every line: json.loads with hooks would build a new one each time.
+_DECODER = json.JSONDecoder(parse_int=_bounded(int), parse_float=_bounded(Decimal), parse_constant=_no_constant)
+
+
 def parse_line(text: str) -> list[tuple[str, dict]]:
     """The rows one log line becomes: ``[(table, row), …]`` (empty for other events). Raises
     ``Rejected`` with the reason for a line that cannot be imported."""
     try:
-        record = json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
+        record = _DECODER.decode(text)
     except Rejected:
         raise
     except (json.JSONDecodeError, InvalidOperation):
         raise Rejected("not JSON") from None
     except RecursionError:
         raise Rejected("JSON nested too deeply") from None
-    except ValueError as error:  # Python's limit on the digits of an integer
-        raise Rejected("a number with too many digits" if "digits" in str(error) else "not JSON") from None
+    except ValueError:
+        raise Rejected("not JSON") from None
     if not isinstance(record, dict):
         raise Rejected("not a JSON object")
     level = record.get("level")
@@ -342,11 +363,12 @@ class LineTooLong(bytes):
 
 
 def bounded_lines(stream: IO[bytes], max_bytes: int | None = None,
-                  max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+                  max_line_bytes: int = MAX_LINE_BYTES, max_lines: int | None = None) -> Iterator[bytes]:
     """The lines of ``stream``, never holding more than ``max_line_bytes`` of one: a longer line
     comes as a ``LineTooLong`` of its first bytes. Raises ``FileTooLarge`` past ``max_bytes`` of
-    content and ``FileDamaged`` where the stream cannot be read (corrupt or truncated gzip)."""
-    total = 0
+    content or ``max_lines`` lines (blank ones included: each costs CPU), and ``FileDamaged``
+    where the stream cannot be read (corrupt or truncated gzip)."""
+    total = count = 0
     while True:
         try:
             line = stream.readline(max_line_bytes + 1)
@@ -365,10 +387,14 @@ def bounded_lines(stream: IO[bytes], max_bytes: int | None = None,
             raise FileDamaged(f"the file is damaged after {total:,} bytes ({type(error).__name__}); "
                               "the lines before that point were imported") from None
         if max_bytes is not None and total > max_bytes:
-            raise FileTooLarge(f"the file's content is larger than {max_bytes / 1e6:,.0f} MB; "
-                               "the lines before that point were imported")
+            shown = f"{max_bytes / 1e6:,.0f} MB" if max_bytes >= 1e7 else f"{max_bytes / 1e3:,.0f} KB"
+            raise FileTooLarge(f"the file's content is larger than {shown}; the lines before that point were imported")
         if not line:
             return
+        count += 1
+        if max_lines is not None and count > max_lines:
+            raise FileTooLarge(f"the file holds more than {max_lines:,} lines for its size; "
+                               "the lines before that point were imported")
         yield line
 
 

@@ -108,7 +108,7 @@ ODD_LINES = {
     line_with(100, '"cost_usd": NaN'): "NaN is not a number JSON allows",
     line_with(101, '"confidence": Infinity'): "Infinity is not a number JSON allows",
     line_with(102, '"response_time_ms": -Infinity'): "-Infinity is not a number JSON allows",
-    line_with(103, '"ai_tokens_used": ' + "9" * 5000): "a number with too many digits",
+    line_with(103, '"ai_tokens_used": ' + "9" * 5000): "a number with too many digits (over 40 characters: 99999999999999999999…)",
     line_with(104, '"cost_usd": 1e999999999'): "field 'cost_usd' is out of range (1E+999999999 not in 0 … 999999)",
     "[" * 100_000 + "]" * 100_000: "JSON nested too deeply",
     line_with(105, '"intent": "order\\u0000status"'): "field 'intent' contains a NUL character",
@@ -504,8 +504,12 @@ def test_the_server_refuses_uploads_over_the_configured_size(monkeypatch):
     from dashboard import upload
 
     monkeypatch.setenv("EASYFLOW_IMPORT_MAX_MB", "1")
+    monkeypatch.delenv("EASYFLOW_IMPORT", raising=False)
     before = config.get_option("server.maxUploadSize")
     try:
+        upload.apply_server_limit()  # the import off: the server takes no upload from anyone
+        assert config.get_option("server.maxUploadSize") == 0
+        monkeypatch.setenv("EASYFLOW_IMPORT", "on")
         upload.apply_server_limit()
         assert config.get_option("server.maxUploadSize") == 1
     finally:
@@ -554,3 +558,43 @@ def test_an_upload_over_the_limit_is_refused_on_the_server(tmp_path, monkeypatch
     big = Upload(b"x" * (2 * 1024 * 1024))
     result = upload.import_log(f"sqlite:///{tmp_path / 'big.sqlite'}", big, lambda f: None, principal=ADMIN)
     assert result.stopped and "larger than 1 MB" in result.stopped and result.summary.read == 0
+
+
+def test_a_small_gzip_of_many_lines_stops_after_one_line_per_four_of_its_bytes(tmp_path, monkeypatch):
+    """A 19 KB gzip of ten million bad (or blank) lines was minutes of CPU: its lines are bounded
+    by its own size now, and the lines before the stop count."""
+    from dashboard import upload
+
+    monkeypatch.setenv("EASYFLOW_IMPORT", "on")
+    url = f"sqlite:///{tmp_path / 'bomb.sqlite'}"
+    for content in (b"x\n" * 10_000_000, b"\n" * 20_000_000, (good(1) + "\n").encode() + b"\n" * 20_000_000):
+        bomb = Upload(gzip.compress(content, compresslevel=9), "bomb.log.gz")
+        assert bomb.size < 20_000
+        result = upload.import_log(url, bomb, lambda f: None, principal=ADMIN)
+        assert result.stopped and "lines for its size" in result.stopped
+        assert result.summary.read <= bomb.size // upload.COMPRESSED_BYTES_PER_LINE + 1
+    assert result.summary.imported == 1  # the good line before the stop stays
+    plain = Upload(("\n".join(good(i) for i in range(1000)) + "\n").encode())  # a plain file: its size bounds it
+    assert upload.import_log(url, plain, lambda f: None, principal=ADMIN).stopped is None
+    logs = Upload(gzip.compress(("\n".join(good(i) for i in range(2000, 12_000)) + "\n").encode()), "day.log.gz")
+    real = upload.import_log(url, logs, lambda f: None, principal=ADMIN)  # a real log's lines pass whole
+    assert real.stopped is None and real.summary.imported == 10_000
+
+
+def test_hostile_numbers_and_identifiers_are_rejects_with_their_reasons(postgres, monkeypatch):
+    """A 400-digit integer aborted the import with a traceback (and a rerun stopped at the same
+    line); a 12,800-character user id is refused at import with its reason."""
+    from dashboard import upload
+
+    monkeypatch.setenv("EASYFLOW_IMPORT", "on")
+    digits = good(1).replace('"response_time_ms": 201', '"response_time_ms": ' + "9" * 400)
+    assert digits != good(1)
+    long_id = json.dumps({**json.loads(good(2)), "user_id": "u" * 12_800})
+    content = "\n".join([digits, long_id, good(3)]) + "\n"
+    url = postgres.new_database("hostile_import")
+    for attempt in (1, 2):
+        result = upload.import_log(url, Upload(content.encode()), lambda f: None, principal=ADMIN)
+        assert result.stopped is None and result.summary.rejected == 2
+        assert result.summary.imported == (1 if attempt == 1 else 0)
+        assert list(result.rejects["reason"]) == ["a number with too many digits (over 40 characters: 99999999999999999999…)",
+                                                  "field 'user_id' is longer than 200 characters (12,800)"]

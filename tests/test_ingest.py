@@ -179,6 +179,14 @@ def test_an_interrupted_import_completes_on_rerun_without_duplicates(engine, mon
     ('{"level": "INFO", "event": "message_processed", "timestamp": "2026-11-02T10:00:00", "user_id": "u",'
      ' "platform": "web", "intent": "x", "confidence": 0.5, "response_time_ms": 1, "ai_tokens_used": true,'
      ' "cost_usd": 0}', "field 'ai_tokens_used' must be a number"),
+    ('{"level": "INFO", "event": "message_processed", "timestamp": "2026-11-02T10:00:00", "user_id": "u",'
+     ' "platform": "web", "intent": "x", "confidence": 0.5, "response_time_ms": ' + "9" * 400 + ','
+     ' "ai_tokens_used": 1, "cost_usd": 0}', "a number with too many digits (over 40 characters"),
+    ('{"level": "INFO", "event": "x", "timestamp": "2026-11-02T10:00:00", "n": ' + "7" * 4000 + '}',
+     "a number with too many digits (over 40 characters"),
+    ('{"level": "INFO", "event": "message_processed", "timestamp": "2026-11-02T10:00:00", "user_id": "'
+     + "u" * 12_800 + '", "platform": "web", "intent": "x", "confidence": 0.5, "response_time_ms": 1,'
+     ' "ai_tokens_used": 1, "cost_usd": 0}', "field 'user_id' is longer than 200 characters (12,800)"),
 ])
 def test_reasons(line, reason):
     with pytest.raises(Rejected, match=reason.replace("(", r"\(").replace(")", r"\)")):
