@@ -26,7 +26,7 @@ import streamlit as st
 
 from data_access import logs
 from data_access.filters import Filters
-from dashboard import format as fmt
+from dashboard import audit as trail, format as fmt
 from dashboard.i18n import t
 
 ROLES = ("viewer", "analyst", "admin")  # each has what the one before has, and more
@@ -246,9 +246,14 @@ def audit(event: str, principal: Principal | None, *, where: Mapping | None = No
     (the client's address and the session, in a Streamlit run) and its details. Never a secret:
     details are names, counts and filters."""
     who = principal or Principal(None, "viewer", "anonymous")
-    place = dict(where if where is not None else _where())
-    logs.get("easyflow.audit").info(event, audit=True, user=who.who, role=who.role, via=who.via,
-                                    **place, **details)
+    _record(event, {"user": who.who, "role": who.role, "via": who.via,
+                    **(where if where is not None else _where()), **details})
+
+
+def _record(event: str, fields: dict, *, warning: bool = False) -> None:
+    log = logs.get("easyflow.audit")
+    (log.warning if warning else log.info)(event, audit=True, **fields)
+    trail.write({"event": event, **fields})
 
 
 def _where() -> dict:
@@ -385,8 +390,7 @@ def client_address(config: AuthSettings) -> str:
 
 
 def _refuse(reason: str, email: str | None, message: str) -> None:
-    logs.get("easyflow.audit").warning("access_refused", audit=True, reason=reason, user=email or "unknown",
-                                       **_where())
+    _record("access_refused", {"user": email or "unknown", "reason": reason, **_where()}, warning=True)
     st.error(message, icon=":material/lock:")
 
 

@@ -245,9 +245,11 @@ def export_file(url: str, request: export.ExportRequest, fmt: str, lang: str = "
         from data_access.spreadsheet import UTF8_BOM
 
         content = UTF8_BOM + content
-    auth.audit("export", principal, table=request.table, format=fmt, rows=stats.rows,
+    auth.audit("export", principal, table=request.table, format=fmt, rows=stats.rows, bytes=len(content),
                columns=list(request.columns), masked=request.mask_user_ids,
-               filters=auth.filters_for_audit(request.filters))
+               filters={**auth.filters_for_audit(request.filters), "user_id": request.user_id,
+                        "session_id": request.session_id, "outcomes": list(request.outcomes),
+                        "rated_at_most": request.rated_at_most})
     return content
 
 

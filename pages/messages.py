@@ -41,6 +41,8 @@ for column, wanted in (("user_id", user), ("session_id", dialog)):
 st.subheader(t("messages.of_user", user=fmt.md_text(user)) if user else t("messages.of_dialog", dialog=fmt.md_text(dialog)))
 with data.database_errors(database.config):
     messages = data.query("messages_of", database.url, filters, user, dialog)
+    auth.audit("lookup", auth.current(), user_id=user, session_id=dialog, rows=len(messages),
+               filters=auth.filters_for_audit(filters))
     if messages.empty:
         st.info(t("messages.none"))
         st.stop()

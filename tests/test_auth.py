@@ -444,3 +444,38 @@ def test_looking_a_user_up_is_for_roles_that_see_ids(signed_in):
              for link in getattr(d.value, "data", d.value)["open"].dropna()]
     # a viewer may open a comment's dialog, never look a user up
     assert links and all("dialog=" in link and "user=" not in link for link in links)
+
+
+def test_the_audit_file_answers_who_looked_up_and_exported_whose_rows_from_where(sqlite_demo_url, monkeypatch,
+                                                                                tmp_path, capsys):
+    from dashboard import audit, data
+
+    trail = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("EASYFLOW_AUDIT_FILE", str(trail))
+    monkeypatch.setenv("EASYFLOW_MASK_SALT", SALT)
+    analyst = {"X-Forwarded-Email": "ana@example.com", "X-Forwarded-Groups": "analyst", "X-Real-IP": "10.1.2.3"}
+    monkeypatch.setattr(auth, "request_headers", lambda: analyst)
+    monkeypatch.setattr(auth, "peer_address", lambda: "127.0.0.1")
+    monkeypatch.setenv("EASYFLOW_AUTH", "proxy")
+    monkeypatch.setenv("DATABASE_URL", sqlite_demo_url)
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.switch_page("../pages/messages.py")
+    at.query_params["user"] = "user-42"
+    at.run()
+    assert_clean(at)
+    filters = Filters.for_dates(TODAY, TODAY, platforms=("whatsapp",))
+    request = ex.ExportRequest("dialogs", filters, outcomes=("escalated",), mask_user_ids=True)
+    data.export_file(sqlite_demo_url, request, "csv", principal=Principal("ana@example.com", "analyst", "proxy"))
+    lines = list(audit.read(trail, user="ana@example.com"))
+    events = [line["event"] for line in lines]
+    assert events[:2] == ["sign_in", "lookup"] and "export" in events
+    sign_in, lookup = lines[0], lines[1]
+    assert sign_in["client"] == lookup["client"] == "10.1.2.3" and sign_in["session"] == lookup["session"]
+    assert lookup["user_id"] == "user-42" and lookup["role"] == "analyst" and lookup["time"].endswith("Z")
+    [export] = [line for line in lines if line["event"] == "export"]
+    assert export["table"] == "dialogs" and export["masked"] is True and export["bytes"] > 0
+    assert export["filters"]["platforms"] == ["whatsapp"] and export["filters"]["outcomes"] == ["escalated"]
+    assert audit.main(["--file", str(trail), "--event", "lookup"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and "ana@example.com" in printed[0] and "10.1.2.3" in printed[0]
+    assert 'user_id="user-42"' in printed[0]
