@@ -77,6 +77,7 @@ def bench_env(url: str, redis_url: str | None = None) -> dict:
     env.pop("EASYFLOW_REDIS_URL", None)
     if redis_url:
         env["EASYFLOW_REDIS_URL"] = redis_url
+        env.setdefault("EASYFLOW_CACHE_SECRET", "bench-concurrency")  # signs the shared entries
     return env
 
 

@@ -290,6 +290,12 @@ def current() -> Principal:
     return st.session_state.get(_PRINCIPAL_KEY) or Principal(None, "viewer", "anonymous")
 
 
+def secrets_or_none() -> dict | None:
+    """Streamlit's secrets as a dict; None outside a Streamlit run or without a secrets file."""
+    found = _secrets()
+    return dict(found) if found else None
+
+
 def _secrets() -> Mapping:
     try:
         return st.secrets.to_dict()

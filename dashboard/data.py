@@ -58,17 +58,33 @@ def note_import(url: str, first: datetime | None, last: datetime | None) -> None
 
 def invalidate_shared(url: str) -> None:
     """A write changed ``url``'s data: the other replicas' shared results of it are stale."""
-    cache = result_cache.shared(CACHE_TTL_SECONDS)
-    if cache is not None:
-        cache.bump(result_cache.database_id(url))
+    cache = result_cache.shared(CACHE_TTL_SECONDS, auth.secrets_or_none())
+    database = _shared_database(url) if cache is not None else None
+    if database is not None:
+        cache.bump(database)
 
 
 def _shared(name: str, url: str, key_parts: tuple, compute):
     """``compute()`` through the replicas' shared cache when there is one (``result_cache``)."""
-    cache = result_cache.shared(CACHE_TTL_SECONDS)
-    if cache is None:
+    cache = result_cache.shared(CACHE_TTL_SECONDS, auth.secrets_or_none())
+    database = _shared_database(url) if cache is not None else None
+    if database is None:
         return compute()
-    return cache.fetch(name, key_parts, compute, result_cache.database_id(url))
+    return cache.fetch(name, key_parts, compute, database)
+
+
+_identities: dict[str, str] = {}
+
+
+def _shared_database(url: str) -> str | None:
+    """``url``'s database as the shared cache's key, with its identity (asked once per process);
+    None while the database cannot say (nothing is shared then)."""
+    if url not in _identities:
+        try:
+            _identities[url] = result_cache.database_identity(engine_for(url))
+        except Exception:  # noqa: BLE001 - the page's own query will report the database's problem
+            return None
+    return result_cache.database_id(url, _identities[url])
 
 
 def data_version(url: str, filters: Filters | None = None) -> int:

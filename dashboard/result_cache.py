@@ -2,12 +2,17 @@
 without it).
 
 A result computed on one replica is served to the others: keyed by the query, its arguments, the
-filters, the database (its URL without the password) and the database's *generation* — a counter
+filters, the database (its identity: PostgreSQL's system identifier and database name, an SQLite
+file's device and inode, with the URL without the password; two URLs that read the same but reach
+different databases never share) and the database's *generation* — a counter
 in Redis that an import or a rollup refresh increments, so that what they changed is asked again
 everywhere. Entries expire with the local cache's time to live, and a result larger than
 ``MAX_BYTES`` stays local. Frames cross as Arrow IPC streams (pyarrow, which Streamlit brings),
 never as pickles: one process must not execute what another wrote. A frame Arrow cannot hold (a
-column mixing types) is simply not shared.
+column mixing types) is simply not shared. Every entry carries an HMAC-SHA256 of its key and
+content under a secret the replicas share (``EASYFLOW_CACHE_SECRET``, else ``[auth] cookie_secret``;
+without either nothing is shared): an entry that fails the check is ignored, logged, and computed
+here, so whoever can write to Redis cannot change the figures shown.
 
 Redis down or refusing: the dashboard goes on without it (each replica its own cache), logs it
 once, and tries again after ``RETRY_SECONDS``.
@@ -16,6 +21,7 @@ once, and tries again after ``RETRY_SECONDS``.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import os
 import threading
@@ -26,7 +32,8 @@ import pandas as pd
 
 from data_access import logs
 
-PREFIX = "efa:v1:"
+PREFIX = "efa:v2:"
+SIGNATURE_BYTES = 32
 MAX_BYTES = 8 * 2**20
 RETRY_SECONDS = 30.0
 TIMEOUT_SECONDS = 0.5
@@ -36,10 +43,11 @@ SHARED_PATH = "shared cache (Redis)"
 class SharedCache:
     """One Redis server's cache of frames for one dashboard process."""
 
-    def __init__(self, url: str, ttl_seconds: int) -> None:
+    def __init__(self, url: str, ttl_seconds: int, secret: bytes) -> None:
         import redis
 
         self.ttl = ttl_seconds
+        self._secret = secret
         self.client = redis.Redis.from_url(url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS)
         self._down_until = 0.0
         self._said_down = False
@@ -87,14 +95,24 @@ class SharedCache:
         self._call(lambda: self.client.incr(f"{PREFIX}generation:{database}"))
 
     # --- frames -------------------------------------------------------------------------------
+    def _signature(self, key: str, raw: bytes) -> bytes:
+        return hmac.new(self._secret, key.encode() + b"\0" + raw, hashlib.sha256).digest()
+
     def get(self, key: str) -> pd.DataFrame | None:
-        raw = self._call(lambda: self.client.get(PREFIX + key))
-        return from_arrow(raw) if raw else None
+        stored = self._call(lambda: self.client.get(PREFIX + key))
+        if not stored:
+            return None
+        signature, raw = stored[:SIGNATURE_BYTES], stored[SIGNATURE_BYTES:]
+        if not hmac.compare_digest(signature, self._signature(key, raw)):
+            logs.get("easyflow.cache").warning("shared_cache_entry_refused", reason="signature")
+            return None
+        return from_arrow(raw)
 
     def put(self, key: str, frame: pd.DataFrame) -> None:
         raw = to_arrow(frame)
         if raw is not None and len(raw) <= MAX_BYTES:
-            self._call(lambda: self.client.set(PREFIX + key, raw, ex=self.ttl))
+            stored = self._signature(key, raw) + raw
+            self._call(lambda: self.client.set(PREFIX + key, stored, ex=self.ttl))
 
     def fetch(self, name: str, key_parts: tuple, compute: Callable[[], pd.DataFrame], database: str) -> pd.DataFrame:
         """The frame of ``key_parts`` from Redis (recorded for ``debug=1`` as served from the
@@ -139,27 +157,64 @@ def from_arrow(raw: bytes) -> pd.DataFrame | None:
         return None
 
 
-def database_id(url: str) -> str:
-    """The database as a cache key: its URL without the password, hashed."""
+def database_id(url: str, identity: str = "") -> str:
+    """The database as a cache key: its URL without the password and its ``identity``
+    (``database_identity``), hashed."""
     import sqlalchemy as sa
 
     try:
         shown = sa.make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - any URL still names one database
         shown = url
-    return hashlib.sha256(shown.encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{shown}\0{identity}".encode()).hexdigest()[:16]
 
 
-_shared: dict[str, SharedCache] = {}
+def database_identity(engine) -> str:
+    """What tells this database from another that a look-alike URL reaches: PostgreSQL's system
+    identifier and database name; an SQLite file's device and inode (and path)."""
+    import sqlalchemy as sa
+
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            system, name = conn.execute(sa.text(
+                "SELECT (SELECT system_identifier FROM pg_control_system()), current_database()")).one()
+        return f"postgresql:{system}:{name}"
+    database = engine.url.database or ""
+    try:
+        status = os.stat(database)
+        return f"sqlite:{status.st_dev}:{status.st_ino}:{os.path.realpath(database)}"
+    except OSError:
+        return f"sqlite:{database}"
+
+
+def secret(secrets: dict | None = None) -> bytes | None:
+    """The key of the entries' HMAC: ``EASYFLOW_CACHE_SECRET``, else the secrets file's
+    ``[easyflow] cache_secret`` or ``[auth] cookie_secret`` (the same on every replica)."""
+    value = os.environ.get("EASYFLOW_CACHE_SECRET", "").strip()
+    if not value and secrets:
+        value = str((secrets.get("easyflow") or {}).get("cache_secret") or (secrets.get("auth") or {}).get("cookie_secret")
+                    or "").strip()
+    return value.encode() if value else None
+
+
+_shared: dict = {}  # (Redis URL, secret) → its cache
 _shared_lock = threading.Lock()
 
 
-def shared(ttl_seconds: int) -> SharedCache | None:
-    """This process's shared cache when ``EASYFLOW_REDIS_URL`` is set, else None."""
+def shared(ttl_seconds: int, secrets: dict | None = None) -> SharedCache | None:
+    """This process's shared cache when ``EASYFLOW_REDIS_URL`` is set and a secret signs its
+    entries (``secret``), else None (logged once: without a secret, nothing is shared)."""
     url = os.environ.get("EASYFLOW_REDIS_URL", "").strip()
     if not url:
         return None
+    key = secret(secrets)
+    if key is None:
+        with _shared_lock:
+            if "unsigned" not in _shared:
+                _shared["unsigned"] = None
+                logs.get("easyflow.cache").warning("shared_cache_off", reason="no EASYFLOW_CACHE_SECRET or cookie_secret")
+        return None
     with _shared_lock:
-        if url not in _shared:
-            _shared[url] = SharedCache(url, ttl_seconds)
-        return _shared[url]
+        if (url, key) not in _shared:
+            _shared[(url, key)] = SharedCache(url, ttl_seconds, key)
+        return _shared[(url, key)]

@@ -20,6 +20,14 @@ from tests.services import free_port, required
 REDIS = os.environ.get("EASYFLOW_TEST_REDIS", "redis://127.0.0.1:6379/14")
 
 
+SECRET = "result-cache-tests-secret"
+
+
+@pytest.fixture(autouse=True)
+def cache_secret(monkeypatch):
+    monkeypatch.setenv("EASYFLOW_CACHE_SECRET", SECRET)
+
+
 @pytest.fixture
 def redis_url():
     import redis
@@ -61,7 +69,7 @@ def test_redis_away_computes_here_and_says_so_once():
     from data_access import logs
 
     logs.configure()  # configured before the capture, which then stands in for its output
-    cache = result_cache.SharedCache(f"redis://127.0.0.1:{free_port()}/0", ttl_seconds=60)
+    cache = result_cache.SharedCache(f"redis://127.0.0.1:{free_port()}/0", ttl_seconds=60, secret=b"k")
     computed = []
     with capture_logs() as logged:
         for _ in range(3):
@@ -124,3 +132,56 @@ def test_redis_stopped_pages_still_render(monkeypatch, sqlite_demo_url):
     at = open_page(run_app(monkeypatch, sqlite_demo_url, {"range": "90d"}), "business")
     assert_clean(at)
     assert tiles(at)["Dialogs"] != "—"
+
+
+def test_a_tampered_entry_is_ignored_logged_and_computed_here(redis_url):
+    import redis
+    from structlog.testing import capture_logs
+
+    from data_access import logs
+
+    logs.configure()
+    cache = result_cache.SharedCache(redis_url, ttl_seconds=60, secret=SECRET.encode())
+    honest = pd.DataFrame({"csat": [81.5]})
+    assert cache.fetch("kpis", ("kpis",), lambda: honest, "db")["csat"].tolist() == [81.5]
+    client = redis.Redis.from_url(redis_url)
+    [key] = client.keys(result_cache.PREFIX + "*[0-9a-f]")
+    stored = client.get(key)
+    forged = result_cache.to_arrow(pd.DataFrame({"csat": [99.9]}))
+    for planted in (stored[: result_cache.SIGNATURE_BYTES] + forged, forged, b""):  # kept signature; none
+        client.set(key, planted)
+        with capture_logs() as logged:
+            shown = cache.fetch("kpis", ("kpis",), lambda: honest, "db")
+        assert shown["csat"].tolist() == [81.5]
+        assert not planted or [e["event"] for e in logged] == ["shared_cache_entry_refused"]
+    other = result_cache.SharedCache(redis_url, ttl_seconds=60, secret=b"another deployment")
+    assert other.get(key.decode().removeprefix(result_cache.PREFIX)) is None  # signed with another secret
+
+
+def test_no_secret_no_sharing(monkeypatch, redis_url):
+    monkeypatch.delenv("EASYFLOW_CACHE_SECRET")
+    monkeypatch.setenv("EASYFLOW_REDIS_URL", redis_url)
+    assert result_cache.shared(60) is None
+    assert result_cache.shared(60, {"auth": {"cookie_secret": "shared by the replicas"}}) is not None
+
+
+def test_look_alike_urls_of_different_databases_never_share(tmp_path, monkeypatch, sqlite_demo_url, postgres):
+    import shutil
+
+    from data_access.engine import make_engine
+
+    identities = []
+    for folder in ("a", "b"):  # the same URL text, two files: two deployments' working folders
+        (tmp_path / folder).mkdir()
+        shutil.copy(sqlite_demo_url.removeprefix("sqlite:///"), tmp_path / folder / "metrics.sqlite")
+        monkeypatch.chdir(tmp_path / folder)
+        engine = make_engine("sqlite:///metrics.sqlite")
+        identities.append(result_cache.database_id("sqlite:///metrics.sqlite", result_cache.database_identity(engine)))
+        engine.dispose()
+    assert identities[0] != identities[1]
+    url = postgres.new_database("identity")
+    engine = make_engine(url)
+    identity = result_cache.database_identity(engine)
+    engine.dispose()
+    kind, system, name = identity.split(":")
+    assert kind == "postgresql" and system.isdigit() and name == engine.url.database
