@@ -8,7 +8,7 @@ in front of 1 and 2 replicas, each without and with the Redis result cache
 (``EASYFLOW_REDIS_URL``, database 12 of the local Redis, emptied before each), and prints visits/s
 and p50 / p95 per visit for the four, measured in one run.
 
-Starts ``streamlit run dashboard/app.py`` on a free loopback port against a PostgreSQL database
+Starts ``streamlit run dashboard/server.py`` on a free loopback port against a PostgreSQL database
 of demo data (filled on first use: 21 days at scale 0.3), then runs ``--sessions`` clients in
 parallel. Each opens the Overview, then the Business page, again and again until ``--seconds``
 have passed, and times each visit. Prints the visits, the errors (an exception on the page, a
@@ -97,7 +97,7 @@ def wait_healthy(base: str, process: subprocess.Popen) -> None:
 def start_server(url: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", "dashboard/server.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1"],
         cwd=ROOT, env=bench_env(url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"

@@ -1,4 +1,6 @@
-"""Entry point: ``streamlit run dashboard/app.py``. One router, the shared filters, the demo banner."""
+"""The pages' script: one router, the shared filters, the demo banner.
+
+``streamlit run dashboard/server.py`` serves it, with the dashboard's own routes."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets as _secrets_module
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -26,7 +26,7 @@ import streamlit as st
 
 from data_access import logs
 from data_access.filters import Filters
-from dashboard import audit as trail, format as fmt
+from dashboard import audit as trail, format as fmt, sessions
 from dashboard.i18n import t
 
 ROLES = ("viewer", "analyst", "admin")  # each has what the one before has, and more
@@ -42,6 +42,8 @@ FORWARDED_FOR = "X-Forwarded-For"
 _PRINCIPAL_KEY = "_principal"
 _SIGNED_IN_KEY = "_audited_sign_in"
 _WHERE_KEY = "_audit_where"
+_SETTINGS_KEY = "_auth_settings"
+_ENDED_KEY = "_audited_session_end"
 
 
 class Refused(PermissionError):
@@ -176,7 +178,7 @@ def principal_from_user(user: Mapping, settings: AuthSettings) -> Principal | No
 
 
 def _all(headers, name: str) -> list[str]:
-    get_all = getattr(headers, "get_all", None)
+    get_all = getattr(headers, "get_all", None) or getattr(headers, "getlist", None)  # Streamlit's, Starlette's
     if get_all is not None:
         return list(get_all(name))
     value = headers.get(name)
@@ -264,17 +266,21 @@ def _where() -> dict:
         return {}
 
 
-def audited_download(make: Callable[[], bytes], event: str, **details) -> Callable[[], bytes]:
-    """``make`` (a download button's callable) wrapped to write an audit line, as this session's
-    principal and from its place, when the file is made."""
-    principal, where = current(), _where()
+where = _where
 
-    def download() -> bytes:
-        content = make()
-        audit(event, principal, where=where, bytes=len(content), **details)
-        return content
 
-    return download
+def session_settings() -> AuthSettings:
+    """The sign-in settings this session's gate used (a viewer's anonymous settings outside one)."""
+    try:
+        found = st.session_state.get(_SETTINGS_KEY)
+    except Exception:  # no Streamlit run
+        found = None
+    return found or AuthSettings("none")
+
+
+def revoked(user: Mapping) -> bool:
+    """Whether the OIDC session of ``user`` (Streamlit's identity cookie) is over (``sessions``)."""
+    return sessions.ended(user) is not None
 
 
 def filters_for_audit(filters: Filters) -> dict:
@@ -323,6 +329,7 @@ def gate(*, is_demo: bool) -> Principal | None:
         return None
     st.session_state.setdefault(_WHERE_KEY, {"session": _secrets_module.token_hex(8)})
     st.session_state[_WHERE_KEY]["client"] = client_address(config)
+    st.session_state[_SETTINGS_KEY] = config
     principal = _identify(config)
     if principal is None:
         st.session_state.pop(_PRINCIPAL_KEY, None)
@@ -354,12 +361,20 @@ def _identify(config: AuthSettings) -> Principal | None:
         elif principal is None:
             _refuse("no_role", email, t("auth.no_role", email=fmt.md_text(email)))
         return principal
-    if not st.user.get("is_logged_in"):
+    ended = sessions.ended(st.user.to_dict()) if st.user.get("is_logged_in") else None
+    if ended is not None:
+        email = str(st.user.get("email") or st.user.get("sub") or "")
+        if st.session_state.get(_ENDED_KEY) != email:
+            st.session_state[_ENDED_KEY] = email
+            st.session_state.pop(_SIGNED_IN_KEY, None)
+            _record("session_ended", {"user": email or "unknown", "reason": ended, **_where()})
+    if not st.user.get("is_logged_in") or ended is not None:
         st.title(t("app.title"))
-        st.markdown(t("auth.sign_in.body"))
+        st.markdown(t("auth.session_ended") if ended is not None else t("auth.sign_in.body"))
         if st.button(t("auth.sign_in"), type="primary", icon=":material/login:", key="auth_sign_in"):
             st.login(config.provider)
         return None
+    st.session_state.pop(_ENDED_KEY, None)
     principal = principal_from_user(st.user.to_dict(), config)
     if principal is None:
         email = str(st.user.get("email") or st.user.get("sub") or "")
@@ -385,11 +400,15 @@ def peer_address() -> str:
 
 
 def client_address(config: AuthSettings) -> str:
+    """This session's visitor address (``client_of`` its request)."""
+    return client_of(request_headers(), peer_address(), config)
+
+
+def client_of(headers, peer: str, config: AuthSettings) -> str:
     """The visitor's address for the audit: the trusted proxy's ``client_header`` when the peer
     is that proxy and names it once, else the peer."""
-    peer = peer_address()
     if trusted_peer(peer, config):
-        named = _all(request_headers(), config.client_header)
+        named = _all(headers, config.client_header)
         if len(named) == 1 and named[0].strip():
             return named[0].strip()[:64]
     return peer
@@ -408,6 +427,7 @@ def account(principal: Principal) -> None:
         st.caption(t("auth.signed_in_as", email=fmt.md_text(principal.email), role=t(f"auth.role.{principal.role}")))
         if principal.via == "oidc":
             if st.button(t("auth.sign_out"), key="auth_sign_out", icon=":material/logout:"):
+                sessions.revoke(st.user.to_dict())  # a copy of the cookie saved before is worth nothing now
                 audit("sign_out", principal)
                 st.session_state.pop(_SIGNED_IN_KEY, None)
                 st.logout()

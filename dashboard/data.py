@@ -6,6 +6,8 @@ errors are not cached, so a database that comes back is used again on the next r
 
 from __future__ import annotations
 
+import io
+
 import os
 from pathlib import Path
 import threading
@@ -240,12 +242,12 @@ def all_comments_csv(url: str, filters: Filters, detractors_only: bool, labels: 
     return UTF8_BOM + frame_to_csv(frame)
 
 
-def export_file(url: str, request: export.ExportRequest, fmt: str, lang: str = "en", *,
-                principal: auth.Principal) -> bytes:
-    """The whole export file, made when its download button is clicked (never cached): written
-    to a temporary file, then read once (``export.written``), so memory holds the file's bytes
-    once; the XLSX "About" sheet in ``lang`` (column names stay the database's). Checks the
-    role again here, where the rows leave, and writes the audit line.
+def write_export(url: str, request: export.ExportRequest, fmt: str, lang: str, out, *,
+                 principal: auth.Principal) -> dict:
+    """Write the export to the binary file ``out`` (CSV with a UTF-8 byte-order mark, so Excel
+    reads it right; the command line writes none) with the XLSX "About" sheet in ``lang``; never
+    more than a chunk of rows in memory. Checks the role again here, where the rows leave, and
+    returns what the audit line says of it (table, format, rows, columns, masking, filters).
 
     Raises ``auth.Refused`` for a role without the export, ``export.ExportError`` for a request
     the schema cannot answer."""
@@ -256,16 +258,25 @@ def export_file(url: str, request: export.ExportRequest, fmt: str, lang: str = "
     if fmt == "xlsx":
         options = {"about": {k: t(f"export.about.{k}", lang) for k in export.ABOUT_LABELS},
                    "column_notes": {c: t(f"colnote.{c}", lang) for c in export.COLUMN_NOTES}}
-    content, stats = export.written(engine_for(url), schema_for(url), request, fmt, **options)
-    if fmt == "csv":  # a download opens in Excel (the command line writes no mark)
+    if fmt == "csv":
         from data_access.spreadsheet import UTF8_BOM
 
-        content = UTF8_BOM + content
-    auth.audit("export", principal, table=request.table, format=fmt, rows=stats.rows, bytes=len(content),
-               columns=list(request.columns), masked=request.mask_user_ids,
-               filters={**auth.filters_for_audit(request.filters), "user_id": request.user_id,
+        out.write(UTF8_BOM)
+    stats = export.export_binary(engine_for(url), schema_for(url), request, fmt, out, **options)
+    return {"table": request.table, "format": fmt, "rows": stats.rows, "columns": list(request.columns),
+            "masked": request.mask_user_ids,
+            "filters": {**auth.filters_for_audit(request.filters), "user_id": request.user_id,
                         "session_id": request.session_id, "outcomes": list(request.outcomes),
-                        "rated_at_most": request.rated_at_most})
+                        "rated_at_most": request.rated_at_most}}
+
+
+def export_file(url: str, request: export.ExportRequest, fmt: str, lang: str = "en", *,
+                principal: auth.Principal) -> bytes:
+    """``write_export`` as bytes, audited (``export``): for callers that hold the file anyway."""
+    out = io.BytesIO()
+    details = write_export(url, request, fmt, lang, out, principal=principal)
+    content = out.getvalue()
+    auth.audit("export", principal, bytes=len(content), **details)
     return content
 
 

@@ -467,6 +467,8 @@ EN: dict[str, str] = {
                      "Ask an administrator to give you the viewer, analyst or admin role."),
     "auth.proxy_missing": ("This dashboard expects a sign-in proxy in front of it, and this request did not come "
                            "through it (no `{header}` header). Open the dashboard at the proxy's address."),
+    "auth.session_ended": ("Your session has ended: sessions have a time limit, and signing out ends them "
+                           "everywhere. Sign in again to go on."),
     "auth.proxy_untrusted": ("This request did not come through the sign-in proxy the dashboard trusts, so it shows "
                              "nothing. Open the dashboard at the proxy's address."),
     "auth.page_refused": ("This page is not part of your role ({role}): it needs the {needed} role. "

@@ -509,19 +509,25 @@ def export_file(engine: sa.Engine, schema: Schema, request: ExportRequest, fmt: 
     return _export_to_temporary_file(engine, schema, request, fmt, **options)[0]
 
 
+def export_binary(engine: sa.Engine, schema: Schema, request: ExportRequest, fmt: str, out: IO[bytes],
+                  **options) -> ExportStats:
+    """``export`` to a binary file (csv and json as UTF-8), left open."""
+    if fmt == "xlsx":
+        return export(engine, schema, request, fmt, out, **options)
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    stats = export(engine, schema, request, fmt, text, **options)
+    text.flush()
+    text.detach()
+    return stats
+
+
 def _export_to_temporary_file(engine: sa.Engine, schema: Schema, request: ExportRequest, fmt: str,
                               **options) -> tuple[IO[bytes], ExportStats]:
     import tempfile
 
     file = tempfile.TemporaryFile()
     try:
-        if fmt == "xlsx":
-            stats = export(engine, schema, request, fmt, file, **options)
-        else:
-            text = io.TextIOWrapper(file, encoding="utf-8", newline="", write_through=True)
-            stats = export(engine, schema, request, fmt, text, **options)
-            text.flush()
-            text.detach()
+        stats = export_binary(engine, schema, request, fmt, file, **options)
         file.seek(0)
     except BaseException:
         file.close()

@@ -2,7 +2,7 @@
 
     python3 deploy/replicas.py --replicas 2 [--first-port 8501] [--nginx-port 8080] [--folder .easyflow/nginx]
 
-Each replica is ``streamlit run dashboard/app.py`` on its own loopback port, all with this
+Each replica is ``streamlit run dashboard/server.py`` on its own loopback port, all with this
 process's environment and the same secrets file (``.streamlit/secrets.toml``, or
 ``--secrets FILE``): the same ``[auth] cookie_secret``, so a sign-in made on one replica is valid on
 all, and the same ``EASYFLOW_REDIS_URL``, so they share results. With ``--nginx-port``, nginx
@@ -63,7 +63,7 @@ def start_nginx(ports: list[int], listen: int, folder: Path) -> subprocess.Popen
 
 
 def start_replica(port: int, secrets: Path | None, log: Path | None = None, env: dict | None = None) -> subprocess.Popen:
-    args = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+    args = [sys.executable, "-m", "streamlit", "run", "dashboard/server.py", "--server.headless", "true",
             "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
     if secrets is not None:
         args += ["--secrets.files", str(secrets)]

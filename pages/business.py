@@ -3,7 +3,7 @@
 import streamlit as st
 
 from data_access.business import MIN_SAMPLE
-from dashboard import auth, charts, context, data, format as fmt
+from dashboard import auth, charts, context, data, files, format as fmt
 from dashboard.filters import download_name
 from dashboard.i18n import t
 from dashboard.tables import (chart, export_link, messages_link, messages_links, not_tracked, rate_by, rate_over_time,
@@ -146,13 +146,11 @@ with data.database_errors(database.config):
                 comments = comments.assign(open=links)
                 columns["open"] = st.column_config.LinkColumn(t("col.open"), display_text=t("business.open_messages"))
             table(comments, columns, "nps_comments", "nps_comments")
-            st.download_button(
-                t("business.all_comments", n=fmt.number(total)),
-                data=auth.audited_download(lambda: data.all_comments_csv(
-                    database.url, filters, detractors, {k: v["label"] for k, v in columns.items() if k != "open"}),
-                    "table_download", table="nps_comments_all", rows=total),
-                file_name=download_name("nps_comments_all", filters, "csv"), mime="text/csv", on_click="ignore",
-                key="all_comments", icon=":material/download:")
+            labels = {k: v["label"] for k, v in columns.items() if k != "open"}
+            files.link(t("business.all_comments", n=fmt.number(total)),
+                       files.of_bytes(lambda: data.all_comments_csv(database.url, filters, detractors, labels)),
+                       download_name("nps_comments_all", filters, "csv"), "text/csv", key="all_comments",
+                       event="table_download", table="nps_comments_all", rows=total)
 
     outcomes = panels["outcomes"]
     st.header(t("kpi.conversion_rate.label"))

@@ -7,7 +7,7 @@ import streamlit as st
 
 from data_access import export as ex
 from data_access.sql import MAX_VALUE
-from dashboard import auth, context, data, format as fmt, upload
+from dashboard import auth, context, data, files, format as fmt, upload
 from dashboard.filters import download_name
 from dashboard.i18n import current_language, t
 from dashboard.tables import table as show_table
@@ -104,12 +104,11 @@ def export_panels() -> None:
     st.subheader(t("export.download"))
     for column, kind in zip(st.columns(3), ex.FORMATS):
         with column:
-            st.download_button(t(f"export.as_{kind}", size=fmt.file_size(sizes[kind])),
-                               data=lambda kind=kind, lang=current_language(): data.export_file(
-                                   url, request, kind, lang, principal=principal),
-                               file_name=download_name(table, filters, kind),
-                               mime=ex.MIME[kind], key=f"export_{kind}", on_click="ignore",
-                               icon=":material/download:", width="stretch")
+            files.link(t(f"export.as_{kind}", size=fmt.file_size(sizes[kind])),
+                       lambda out, kind=kind, lang=current_language(): data.write_export(
+                           url, request, kind, lang, out, principal=principal),
+                       download_name(table, filters, kind), ex.MIME[kind], key=f"export_{kind}", event="export",
+                       action="export", width="stretch")
     st.caption(t("export.notes"))
     with st.expander(t("export.cli")):
         st.code(ex.command_line(request, "csv"), language="bash")

@@ -5,7 +5,7 @@ import shlex
 import streamlit as st
 
 from data_access import reports as rp
-from dashboard import auth, context, data, format as fmt, reports as rendering
+from dashboard import context, data, files, format as fmt, reports as rendering
 from dashboard.filters import local_time
 from dashboard.i18n import current_language, t
 from dashboard.tables import chart
@@ -56,13 +56,12 @@ with data.database_errors(database.config):
     stem = f"report_{kind}_{report.period.start}"
     for column, kind_of_file in zip(st.columns(3), ("html", "xlsx", "md")):
         with column:
-            st.download_button(t(f"reports.as_{kind_of_file}"),
-                               data=auth.audited_download(lambda f=kind_of_file: rendering.render(report, f, lang),
-                                                          "report_download", report=kind, format=kind_of_file,
-                                                          period=str(report.period.start)),
-                               file_name=f"{stem}.{kind_of_file}", key=f"report_{kind_of_file}", on_click="ignore",
-                               icon=":material/download:", width="stretch",
-                               mime={"html": "text/html", "xlsx": rendering.XLSX_MIME, "md": "text/markdown"}[kind_of_file])
+            files.link(t(f"reports.as_{kind_of_file}"),
+                       files.of_bytes(lambda f=kind_of_file: rendering.render(report, f, lang)),
+                       f"{stem}.{kind_of_file}",
+                       {"html": "text/html", "xlsx": rendering.XLSX_MIME, "md": "text/markdown"}[kind_of_file],
+                       key=f"report_{kind_of_file}", event="report_download", width="stretch", report=kind,
+                       format=kind_of_file, period=str(report.period.start))
     with st.expander(t("reports.cli")):
         st.code(" ".join(shlex.quote(word) for word in (
             "python", "-m", "dashboard.reports", "--period", kind, "--date", str(report.period.start), "--format", "html",

@@ -64,3 +64,23 @@ def open_page(at: AppTest, name: str) -> AppTest:
     at.switch_page(f"../pages/{name}.py").run()
     assert_clean(at)
     return at
+
+
+def downloads(at: AppTest) -> dict[str, str]:
+    """The page's download buttons (``dashboard.files.link``): key → the offer's token."""
+    return {b.proto.id.rsplit("-", 1)[-1] if not b.key else b.key: b.proto.url.rsplit("/", 1)[-1]
+            for b in at.get("link_button") if b.proto.url.startswith("files/")}
+
+
+def download(at: AppTest, key: str) -> tuple[bytes, str]:
+    """What the download button ``key`` hands out when clicked, as the route makes it (the role
+    was checked when the page offered it): ``(content, file name)``. The offer is used up."""
+    import io
+
+    from dashboard import files
+
+    offer = files.claim(downloads(at)[key])
+    assert offer is not None, f"no live offer behind {key}"
+    out = io.BytesIO()
+    offer.make(out)
+    return out.getvalue(), offer.filename

@@ -8,6 +8,7 @@ are skipped, except under ``CI=true``, where they fail.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 
@@ -27,6 +28,8 @@ from tests.apptest import TODAY, small_demo
 # the sign-in modes and roles themselves.
 os.environ.setdefault("EASYFLOW_AUTH", "none")
 os.environ.setdefault("EASYFLOW_ANONYMOUS_ROLE", "admin")
+# Sign-outs kept by the tests' dashboards go to a file of this run, not the checkout's .easyflow/.
+os.environ.setdefault("EASYFLOW_SESSION_DB", os.path.join(tempfile.mkdtemp(prefix="efa-sessions-"), "sessions.sqlite"))
 # A shell's own settings must not steer the tests: the tests that want these set them themselves.
 for _name in ("EASYFLOW_REDIS_URL", "PROMETHEUS_URL", "DATABASE_WRITE_URL"):
     os.environ.pop(_name, None)

@@ -11,7 +11,7 @@ from data_access.catalogue import KPIS
 from data_access.engine import make_engine
 import pytest
 
-from tests.apptest import assert_clean, open_page, page_text, run_app, tiles, warnings
+from tests.apptest import assert_clean, downloads, open_page, page_text, run_app, tiles, warnings
 
 def _page_keys() -> tuple[str, ...]:
     """The tile keys the Business page declares (its ``KEYS``), read from its source."""
@@ -110,8 +110,9 @@ def test_survey_comments_page_through_all_and_the_csv_holds_all(monkeypatch, sql
     page.set_value(2).run()
     second = comments_shown(at)
     assert len(first) == 50 and second and not set(first) & set(second)
-    [button] = [b for b in at.download_button if b.key == "all_comments"]
-    assert f"{total:,}" in button.label
+    assert "all_comments" in downloads(at)
+    [label] = [b.proto.label for b in at.get("link_button") if b.proto.label.startswith("Download all")]
+    assert f"{total:,}" in label
 
 
 def test_a_survey_comment_shows_its_dialogs_intent_and_opens_that_dialog(monkeypatch, sqlite_demo_url):

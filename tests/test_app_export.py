@@ -6,38 +6,16 @@ import csv
 import io
 import json
 
-import pytest
 from openpyxl import load_workbook
-from streamlit.runtime.media_file_manager import MediaFileManager
 
-from tests.apptest import assert_clean, open_page, page_text, run_app
-
-DEFERRED: dict[str, tuple] = {}
-
-
-@pytest.fixture(autouse=True)
-def record_deferred_downloads(monkeypatch):
-    """Keep each deferred download's callable: AppTest's runtime lives only during a run."""
-    original = MediaFileManager.add_deferred
-
-    def add_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kw):
-        file_id = original(self, data_callable, mimetype, coordinates, file_name=file_name, **kw)
-        DEFERRED[file_id] = (data_callable, file_name)
-        return file_id
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
-
+from tests.apptest import assert_clean, download, open_page, page_text, run_app
 
 def clicked(at, kind: str) -> bytes:
-    """The bytes the page's download button for ``kind`` produces when clicked: the callable the
-    page registered with Streamlit for deferred generation, run as a click would run it."""
-    button = next(b for b in at.get("download_button") if b.proto.label.startswith(kind.upper()))
-    file_id = button.proto.deferred_file_id
-    assert file_id, "the file must be made on click, not on every rerun"
-    data_callable, file_name = DEFERRED[file_id]
+    """The bytes the page's download button for ``kind`` hands out when clicked (made then, not
+    on every rerun)."""
+    content, file_name = download(at, f"export_{kind}")
     assert file_name.endswith(f".{kind}")
-    data = data_callable()
-    return data.encode("utf-8") if isinstance(data, str) else data
+    return content
 
 
 def test_export_page_counts_previews_and_downloads(monkeypatch, demo_url):

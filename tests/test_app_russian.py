@@ -43,11 +43,11 @@ def visible_text(at) -> str:
                  "toast"):  # code blocks hold commands, not UI text
         parts += [str(e.value) for e in getattr(at, kind)]
     parts += [f"{m.label}\n{m.value}\n{m.delta}\n{m.proto.help}" for m in at.metric]
-    for kind in ("selectbox", "multiselect", "toggle", "segmented_control", "date_input", "button",
-                 "download_button", "tabs"):
+    for kind in ("selectbox", "multiselect", "toggle", "segmented_control", "date_input", "button", "tabs"):
         for widget in getattr(at, kind):
             parts.append(str(getattr(widget, "label", "")))
             parts.append(str(getattr(widget.proto, "help", "")))
+    parts += [f"{b.proto.label}\n{b.proto.help}" for b in at.get("link_button")]  # the downloads
     for chart in at.get("plotly_chart"):
         spec = json.loads(chart.proto.spec)
         layout = spec.get("layout", {})

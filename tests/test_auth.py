@@ -11,6 +11,7 @@ import json
 import logging
 import shutil
 import sqlite3
+import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -20,7 +21,7 @@ from data_access import logs
 from data_access.filters import Filters
 from dashboard import auth
 from dashboard.auth import AuthConfigError, Principal, settings_from
-from tests.apptest import APP, TODAY, assert_clean, page_text
+from tests.apptest import APP, TODAY, assert_clean, downloads, page_text
 
 AUTH_SECTION = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "a-cookie-secret-of-tests",
                 "client_id": "easyflow", "client_secret": "client-secret-of-tests",
@@ -184,7 +185,7 @@ def signed_in(monkeypatch, sqlite_demo_url):
     def run(role: str | None, page: str = "overview", **query) -> AppTest:
         def sign_in(at: AppTest) -> None:
             at.secrets["auth"] = AUTH_SECTION
-            at.user = ({"is_logged_in": True, "email": f"{role}@example.com", "roles": [role]} if role
+            at.user = ({"is_logged_in": True, "email": f"{role}@example.com", "roles": [role], "iat": time.time()} if role
                        else {"is_logged_in": False})
             for key, value in query.items():
                 at.query_params[key] = value
@@ -212,7 +213,7 @@ def test_every_role_on_every_page(signed_in, role, page):
     refused = page == "export" and role == "viewer"
     assert _refused(at) == refused
     if refused:
-        assert not at.metric and not at.dataframe and not at.download_button  # nothing read, nothing to take
+        assert not at.metric and not at.dataframe and not downloads(at)  # nothing read, nothing to take
     else:
         assert at.title or at.header
     assert ("export" in _nav_pages(at)) == (role != "viewer")
@@ -230,7 +231,7 @@ def test_signed_out_visitors_see_only_the_sign_in(signed_in):
 def test_a_user_without_a_role_is_refused_and_can_sign_out(signed_in, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=90)
     at.secrets["auth"] = AUTH_SECTION
-    at.user = {"is_logged_in": True, "email": "stranger@example.com", "roles": ["marketing"]}
+    at.user = {"is_logged_in": True, "email": "stranger@example.com", "roles": ["marketing"], "iat": time.time()}
     at.run()
     assert any("has no role in Easy Flow Analytics" in e.value for e in at.error)
     assert not at.metric and [b.label for b in at.button] == ["Sign out"]
@@ -357,7 +358,7 @@ def test_proxy_headers_apply_roles_when_enabled(behind_proxy):
     at = behind_proxy({"X-Forwarded-Email": "lead@example.com", "X-Forwarded-Groups": "viewer"}, page="export")
     assert _refused(at) and "Signed in as **lead@example.com** · viewer" in page_text(at).replace("\\", "").replace("\u2060", "")
     at = behind_proxy({"X-Forwarded-Email": "ana@example.com", "X-Forwarded-Groups": "analyst"}, page="export")
-    assert not _refused(at) and at.download_button
+    assert not _refused(at) and downloads(at)
 
 
 def test_a_request_without_the_proxy_user_is_refused(behind_proxy):
@@ -370,7 +371,7 @@ def test_forged_proxy_headers_from_anyone_but_the_proxy_show_nothing(behind_prox
     forged = {"X-Forwarded-Email": "mallory@example.com", "X-Forwarded-Groups": "admin", "X-Real-IP": "10.9.9.9"}
     at = behind_proxy(forged, page="export", peer="192.168.1.66")
     assert any("did not come through the sign-in proxy" in e.value for e in at.error)
-    assert not at.metric and not at.dataframe and not at.download_button
+    assert not at.metric and not at.dataframe and not downloads(at)
     [refusal] = [x for x in lines() if x["event"] == "access_refused"]
     assert refusal["reason"] == "untrusted_peer" and refusal["client"] == "192.168.1.66" and refusal["session"]
     assert "mallory" not in page_text(at)
@@ -479,3 +480,40 @@ def test_the_audit_file_answers_who_looked_up_and_exported_whose_rows_from_where
     printed = capsys.readouterr().out.strip().splitlines()
     assert len(printed) == 1 and "ana@example.com" in printed[0] and "10.1.2.3" in printed[0]
     assert 'user_id="user-42"' in printed[0]
+
+
+def test_a_session_past_its_lifetime_or_signed_out_elsewhere_asks_to_sign_in(signed_in_as, audit_lines, monkeypatch):
+    from dashboard import sessions
+
+    lines, _ = audit_lines
+    now = time.time()
+    assert page_text(signed_in_as({"iat": now - 60})).count("Signed in as") == 1
+    old = signed_in_as({"iat": now - 13 * 3600})  # the default lifetime is 12 hours
+    assert "Your session has ended" in page_text(old) and [b.label for b in old.button] == ["Sign in"]
+    assert not old.metric and not old.dataframe
+    monkeypatch.setenv("EASYFLOW_SESSION_HOURS", "24")
+    assert "Signed in as" in page_text(signed_in_as({"iat": now - 13 * 3600}))
+    sessions.revoke({"sub": "ana-sub"}, at=now - 30)  # signed out on another device half a minute ago
+    replayed = signed_in_as({"iat": now - 60})
+    assert "Your session has ended" in page_text(replayed) and not replayed.metric
+    assert "Signed in as" in page_text(signed_in_as({"iat": now - 10}))  # a sign-in since: a new session
+    assert sessions.ended({"sub": "x"}) == "expired"  # no sign-in time: over
+    ended = [(x["event"], x["reason"]) for x in lines() if x["event"] == "session_ended"]
+    assert ("session_ended", "expired") in ended and ("session_ended", "signed_out") in ended
+
+
+@pytest.fixture
+def signed_in_as(monkeypatch, sqlite_demo_url):
+    """Run the Overview as ana (an analyst) with these extra claims (``iat``: when she signed in)."""
+    monkeypatch.delenv("EASYFLOW_AUTH", raising=False)
+    monkeypatch.setenv("DATABASE_URL", sqlite_demo_url)
+
+    def run(claims: dict) -> AppTest:
+        def sign_in(at: AppTest) -> None:
+            at.secrets["auth"] = AUTH_SECTION
+            at.user = {"is_logged_in": True, "email": "ana@example.com", "sub": "ana-sub", "roles": ["analyst"],
+                       **claims}
+
+        return run_page("overview", sign_in)
+
+    return run

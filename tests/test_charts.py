@@ -108,7 +108,7 @@ def test_highlighted_rows_get_the_amber_background(monkeypatch):
 
     shown = {}
     monkeypatch.setattr(tables.st, "dataframe", lambda styled, **_: shown.setdefault("styled", styled))
-    monkeypatch.setattr(tables.st, "download_button", lambda *a, **k: None)
+    monkeypatch.setattr(tables.files, "link", lambda *a, **k: None)
     monkeypatch.setattr(tables, "current_language", lambda: "en")
     frame = pd.DataFrame({"name": ["a", "b", "c"], "value": [1, 2, 3]})
     tables.table(frame, {"name": None, "value": None}, "f", "k", highlight=pd.Series([False, True, False]),

@@ -49,7 +49,7 @@ def browser():
 
 
 class Dashboard:
-    """A running ``streamlit run dashboard/app.py`` (at ``url``) and the proxy in front of its database."""
+    """A running ``streamlit run dashboard/server.py`` (at ``url``) and the proxy in front of its database."""
 
     def __init__(self, url: str, proxy: TcpProxy) -> None:
         self.url = url
@@ -59,20 +59,28 @@ class Dashboard:
 @contextmanager
 def serve(database_url: str, log_path: Path, *, port: int | None = None, args: tuple[str, ...] = (),
           **env) -> Iterator[str]:
-    """``streamlit run dashboard/app.py`` on ``port`` (default: a free loopback port) against
+    """``streamlit run dashboard/server.py`` on ``port`` (default: a free loopback port) against
     ``database_url``, with more command-line ``args``; yields its base URL once it answers its
     health check, and stops it afterwards."""
+    with serving(database_url, log_path, port=port, args=args, **env) as (base, _):
+        yield base
+
+
+@contextmanager
+def serving(database_url: str, log_path: Path, *, port: int | None = None, args: tuple[str, ...] = (),
+            **env) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``serve``, yielding the server's process too: ``(base URL, process)``."""
     port = port or free_port()
     env = dict(os.environ, DATABASE_URL=database_url, EASYFLOW_MASK_SALT="browser-tests", **env)
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", "dashboard/server.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     wait_until_ready(f"{base}/_stcore/health", process, "streamlit", log.name)
     try:
-        yield base
+        yield base, process
     finally:
         process.terminate()
         try:
@@ -101,3 +109,18 @@ def dashboard(postgres, tmp_path_factory) -> Iterator[Dashboard]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+def fetch_download(page, key: str, timeout: float = 90_000) -> tuple[bytes, str]:
+    """The file behind the download button ``key`` (``dashboard.files.link``), fetched in the
+    page's own browser context (its cookies, its open session), as the button's new tab would:
+    ``(content, file name)``. The link is used up; the page draws a fresh one at its next run."""
+    import re
+    from urllib.parse import urljoin
+
+    link = page.locator(f".st-key-{key} a")
+    link.wait_for(timeout=timeout)
+    response = page.context.request.get(urljoin(page.url, link.get_attribute("href")), timeout=timeout)
+    assert response.status == 200, f"{key}: {response.status}"
+    name = re.search(r'filename="([^"]*)"', response.headers["content-disposition"]).group(1)
+    return response.body(), name

@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from openpyxl import load_workbook
 
+from tests.browser.conftest import fetch_download
+
 PAGES = {"overview": "", "operational": "operational", "business": "business",
          "ai_performance": "ai_performance", "alerts": "alerts", "sla": "sla", "reports": "reports",
          "export": "export"}
@@ -162,25 +164,18 @@ def test_csv_and_xlsx_downloads_arrive_whole(browser, dashboard):
     settle(page)
     expected = int(tiles(page)["Rows to export"].replace(",", ""))
     assert expected > 0
-    with page.expect_download(timeout=60_000) as csv_download:
-        page.locator("[data-testid=stDownloadButton] button", has_text="CSV").click()
-    assert csv_download.value.suggested_filename.endswith(".csv")
-    with open(csv_download.value.path(), encoding="utf-8") as file:
-        rows = list(csv.DictReader(file))
+    content, name = fetch_download(page, "export_csv")
+    assert name.endswith(".csv")
+    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
     assert len(rows) == expected and {r["platform"] for r in rows} == {"telegram"}
-    with page.expect_download(timeout=60_000) as xlsx_download:
-        page.locator("[data-testid=stDownloadButton] button", has_text="XLSX").click()
-    assert xlsx_download.value.suggested_filename.endswith(".xlsx")
-    with open(xlsx_download.value.path(), "rb") as file:  # saved without an extension
-        book = load_workbook(io.BytesIO(file.read()), read_only=True)
+    content, name = fetch_download(page, "export_xlsx")
+    assert name.endswith(".xlsx")
+    book = load_workbook(io.BytesIO(content), read_only=True)
     assert sum(1 for _ in book["data"].iter_rows()) == expected + 1
     # a table's CSV: UTF-8 with a byte-order mark (Excel reads Cyrillic right), its times naming their zone
     page.goto(f"{dashboard.url}/business?tz=Europe/Moscow&range=90d")
     settle(page)
-    with page.expect_download(timeout=60_000) as table_download:
-        page.locator(".st-key-csv_nps_comments button").click()
-    with open(table_download.value.path(), "rb") as file:
-        raw = file.read()
+    raw, _ = fetch_download(page, "csv_nps_comments")
     assert raw.startswith(b"\xef\xbb\xbf")
     header = next(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert header[0] == "Time (Europe/Moscow)" and "Dialog intent" in header

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import fetch_download
 from tests.browser.test_pages import assert_no_error, settle, tiles
 from tests.services import free_port, required, wait_until_ready
 
@@ -122,9 +123,8 @@ def test_a_replica_dies_mid_session_and_the_other_shows_the_same_view_from_redis
     assert page.locator(".st-key-business_detractors input").is_checked()  # the toggle, from the URL
     assert tiles(page) == shown
     assert "vera" in page.locator("[data-testid=stSidebar]").inner_text().replace("\u2060", "")  # still signed in
-    with page.expect_download(timeout=60_000) as download:  # the debug panel's table, as its CSV
-        page.locator(".st-key-csv_debug_queries button").click()
-    listed = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig"))))
+    content, _ = fetch_download(page, "csv_debug_queries")  # the debug panel's table, as its CSV
+    listed = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
     shared = {row["Query (data_access function)"] for row in listed if row["Read from"] == "shared cache (Redis)"}
     ran = {row["Query (data_access function)"] for row in listed if row["Read from"] != "shared cache (Redis)"}
     assert {"breakdown", "kpis"} <= shared and not shared & ran  # drawn from what the dead replica computed

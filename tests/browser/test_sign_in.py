@@ -21,7 +21,8 @@ from data_access.engine import make_engine
 from dashboard.filters import Selection, default_timezone, utc_now
 from data_access.schema import discover
 from tests.apptest import TODAY
-from tests.browser.conftest import serve
+from tests.browser.conftest import fetch_download, serve
+from tests.browser.test_pages import settle
 from tests.services import free_port
 
 SALT = "browser-tests"  # serve() sets EASYFLOW_MASK_SALT to this
@@ -68,7 +69,9 @@ server_metadata_url = "http://localhost:{provider.server_port}/.well-known/openi
         url = f"sqlite:///{database}"
         with serve(url, log, port=port, args=("--secrets.files", str(secrets)), EASYFLOW_AUTH="",
                    EASYFLOW_IMPORT="on") as base:
-            yield SignInApp(base, url, log)
+            app = SignInApp(base, url, log)
+            app.provider = f"http://localhost:{provider.server_port}"
+            yield app
 
 
 def sign_in(browser, app: SignInApp, sub: str):
@@ -87,9 +90,7 @@ def sign_in(browser, app: SignInApp, sub: str):
 
 
 def _download(page, key: str) -> bytes:
-    with page.expect_download(timeout=60_000) as info:
-        page.locator(f".st-key-{key} button").click()
-    return Path(info.value.path()).read_bytes()
+    return fetch_download(page, key)[0]
 
 
 def _repeat_user_ids(app: SignInApp) -> list[str]:
@@ -122,7 +123,7 @@ def test_a_viewer_sees_dashboards_with_masked_ids_and_no_export(browser, sign_in
     page.screenshot(path=str(screenshots / "sign-in-viewer-export-refused.png"))
 
     page.goto(f"{sign_in_app.base}/business")
-    page.locator(".st-key-csv_repeat_users button").wait_for(timeout=90_000)
+    page.locator(".st-key-csv_repeat_users a").wait_for(timeout=90_000)
     shown = _csv_column(_download(page, "csv_repeat_users"), "User")
     raw = _repeat_user_ids(sign_in_app)
     assert shown and shown == [ex.mask(v, SALT.encode()) for v in raw[: len(shown)]]
@@ -137,12 +138,12 @@ def test_a_viewer_sees_dashboards_with_masked_ids_and_no_export(browser, sign_in
 def test_an_analyst_exports_with_ids_as_stored(browser, sign_in_app):
     context, page = sign_in(browser, sign_in_app, "anna")
     page.goto(f"{sign_in_app.base}/business")
-    page.locator(".st-key-csv_repeat_users button").wait_for(timeout=90_000)
+    page.locator(".st-key-csv_repeat_users a").wait_for(timeout=90_000)
     shown = _csv_column(_download(page, "csv_repeat_users"), "User")
     assert shown and shown == _repeat_user_ids(sign_in_app)[: len(shown)]
 
     page.goto(f"{sign_in_app.base}/export")
-    page.locator(".st-key-export_csv button").wait_for(timeout=90_000)
+    page.locator(".st-key-export_csv a").wait_for(timeout=90_000)
     content = _download(page, "export_csv")
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
     assert rows and "timestamp" in rows[0]
@@ -209,5 +210,88 @@ def test_a_user_without_a_role_is_refused(browser, sign_in_app, screenshots):
     page.get_by_role("button", name="Authorize").click()
     page.get_by_text("has no role in Easy Flow Analytics").wait_for(timeout=60_000)
     page.screenshot(path=str(screenshots / "sign-in-no-role.png"))
+    assert page.locator("[data-testid=stMetric]").count() == 0
+    context.close()
+
+
+# --- downloads go only to whoever the page was drawn for; sessions that end -----------------------------
+
+def _href(page, key: str) -> str:
+    from urllib.parse import urljoin
+
+    link = page.locator(f".st-key-{key} a")
+    link.wait_for(timeout=90_000)
+    return urljoin(page.url, link.get_attribute("href"))
+
+
+def _refusals(app: SignInApp) -> list[str]:
+    return [x["reason"] for x in app.audit() if x["event"] == "download_refused"]
+
+
+def test_a_download_link_works_once_for_its_own_signed_in_session(browser, sign_in_app):
+    anna, page = sign_in(browser, sign_in_app, "anna")
+    page.goto(f"{sign_in_app.base}/export")
+    stolen = _href(page, "export_csv")
+    strangers = browser.new_context()  # the link alone, as an access log or a shoulder would give it
+    assert strangers.request.get(stolen).status == 404
+    vera, _ = sign_in(browser, sign_in_app, "vera")  # a viewer, signed in
+    assert vera.request.get(stolen).status == 404
+    adam, _ = sign_in(browser, sign_in_app, "adam")  # another user, even an admin
+    assert adam.request.get(stolen).status == 404
+    assert _refusals(sign_in_app)[-3:] == ["signed_out", "other_user", "other_user"]
+
+    page.reload()  # the refused fetches used the link up: the page draws a fresh one
+    settle(page)
+    own = _href(page, "export_csv")
+    answer = anna.request.get(own)
+    assert answer.status == 200 and answer.headers["cache-control"] == "no-store"
+    assert answer.headers["content-disposition"].startswith('attachment; filename="conversation_metrics_')
+    assert anna.request.get(own).status == 404  # a second time
+    assert _refusals(sign_in_app)[-1] == "unknown_or_used"
+
+    page.reload()
+    settle(page)
+    before_sign_out = _href(page, "export_csv")
+    saved = anna.cookies()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(lambda url: not url.startswith(sign_in_app.base), timeout=30_000)
+    replay = browser.new_context()
+    replay.add_cookies(saved)  # the identity cookie, saved before the sign-out
+    assert replay.request.get(before_sign_out).status == 404
+    replayed = replay.new_page()
+    replayed.goto(sign_in_app.base)
+    replayed.get_by_text("Your session has ended").wait_for(timeout=60_000)
+    assert "Signed in as" not in replayed.inner_text("body")
+    assert replayed.locator("[data-testid=stMetric]").count() == 0
+    for context in (anna, strangers, vera, adam, replay):
+        context.close()
+    assert any(x["event"] == "session_ended" and x["user"] == "anna@example.com" and x["reason"] == "signed_out"
+               for x in sign_in_app.audit())
+
+
+def test_a_role_removed_at_the_provider_is_gone_at_the_next_sign_in(browser, sign_in_app):
+    import urllib.request
+
+    def set_roles(roles: list[str]) -> None:
+        body = json.dumps({"email": "ivan@example.com", "roles": roles}).encode()
+        request = urllib.request.Request(f"{sign_in_app.provider}/users/ivan", data=body, method="PUT",
+                                         headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10).close()
+
+    set_roles(["analyst"])
+    context, page = sign_in(browser, sign_in_app, "ivan")
+    assert "analyst" in page.locator("[data-testid=stSidebar]").inner_text()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(lambda url: not url.startswith(sign_in_app.base), timeout=30_000)
+    context.close()
+    set_roles([])
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(sign_in_app.base)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("input[name=sub]", timeout=30_000)
+    page.fill("input[name=sub]", "ivan")
+    page.get_by_role("button", name="Authorize").click()
+    page.get_by_text("has no role in Easy Flow Analytics").wait_for(timeout=60_000)
     assert page.locator("[data-testid=stMetric]").count() == 0
     context.close()
