@@ -312,11 +312,6 @@ def alertmanager_url() -> str | None:
     return os.environ.get("EASYFLOW_ALERTMANAGER_URL", "").strip() or None
 
 
-def alertmanager_ui_url() -> str | None:
-    """The address people open Alertmanager at (``EASYFLOW_ALERTMANAGER_UI_URL``, default the API's)."""
-    return os.environ.get("EASYFLOW_ALERTMANAGER_UI_URL", "").strip() or alertmanager_url()
-
-
 @st.cache_data(ttl=15, max_entries=4, show_spinner=False)
 def alertmanager_states(am_url: str) -> dict[str, str] | None:
     """Each alert's state in Alertmanager (labels fingerprint → active / silenced / inhibited),

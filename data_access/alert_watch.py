@@ -168,14 +168,30 @@ class WatchState:
 
 def post_alerts(alertmanager: str, payload: list[dict], timeout: float = 10.0) -> None:
     """POST ``payload`` to Alertmanager's API v2. Raises ``AlertmanagerUnavailable``."""
+    _post(alertmanager, "alerts", payload, timeout)
+
+
+def create_silence(alertmanager: str, labels: dict[str, str], created_by: str, comment: str, hours: float,
+                   now: datetime | None = None, timeout: float = 10.0) -> str:
+    """A silence in Alertmanager (API v2) matching ``labels`` exactly for ``hours`` from ``now``,
+    made by ``created_by``; returns its id. Raises ``AlertmanagerUnavailable``."""
+    now = now or datetime.now(timezone.utc)
+    body = {"matchers": [{"name": name, "value": value, "isRegex": False, "isEqual": True}
+                         for name, value in sorted(labels.items())],
+            "startsAt": _iso(now), "endsAt": _iso(now + timedelta(hours=hours)),
+            "createdBy": created_by, "comment": comment}
+    return str(json.loads(_post(alertmanager, "silences", body, timeout))["silenceID"])
+
+
+def _post(alertmanager: str, path: str, payload, timeout: float) -> bytes:
     body = json.dumps(payload).encode("utf-8")
-    req = request.Request(f"{alertmanager.rstrip('/')}/api/v2/alerts", data=body, method="POST",
+    req = request.Request(f"{alertmanager.rstrip('/')}/api/v2/{path}", data=body, method="POST",
                           headers={"Content-Type": "application/json"})
     try:
         with request.urlopen(req, timeout=timeout) as answer:
-            answer.read()
+            return answer.read()
     except urlerror.HTTPError as error:
-        raise AlertmanagerUnavailable(f"Alertmanager refused the alerts: HTTP {error.code}") from None
+        raise AlertmanagerUnavailable(f"Alertmanager refused the {path}: HTTP {error.code}") from None
     except (urlerror.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise AlertmanagerUnavailable(f"Alertmanager cannot be reached ({type(reason).__name__})") from None
@@ -292,12 +308,6 @@ def active_alerts(alertmanager: str, timeout: float = 5.0) -> list[dict]:
     except (urlerror.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
         raise AlertmanagerUnavailable(f"Alertmanager cannot be reached ({type(reason).__name__})") from None
-
-
-def silence_url(alertmanager_ui: str, labels: dict[str, str]) -> str:
-    """Alertmanager's page for a new silence matching ``labels`` exactly."""
-    matchers = "{" + ",".join(f'{name}="{value}"' for name, value in sorted(labels.items())) + "}"
-    return f"{alertmanager_ui.rstrip('/')}/#/silences/new?filter={parse.quote(matchers)}"
 
 
 # What an alert can be in Alertmanager (its status.state, with silenced and inhibited told apart),

@@ -7,10 +7,30 @@ import streamlit as st
 from data_access import alert_watch, alerts
 from data_access.alert_rules import METRICS
 from data_access.business import to_local
-from dashboard import charts, context, data, format as fmt
+from dashboard import auth, charts, context, data, format as fmt
 from dashboard.i18n import current_language, t
 from dashboard.tables import chart, table, when
 from dashboard.tiles import page_title
+
+SILENCE_HOURS = 2
+
+
+def silence(am_url: str, labels: dict[str, str]) -> None:
+    """Silence one firing alert in Alertmanager for ``SILENCE_HOURS``, as this user (``createdBy``),
+    through its API: the role is checked here, and the silence audited."""
+    principal = auth.current()
+    if not principal.may("silence"):
+        auth.audit("silence_refused", principal, labels=labels)
+        return
+    try:
+        made = alert_watch.create_silence(am_url, labels, principal.who, t("alerts.am.silence_comment"), SILENCE_HOURS)
+    except alert_watch.AlertmanagerUnavailable as error:
+        auth.audit("silence", principal, labels=labels, hours=SILENCE_HOURS, failed=str(error))
+        st.toast(t("alerts.am.silence_failed"), icon=":material/error:")
+        return
+    auth.audit("silence", principal, labels=labels, hours=SILENCE_HOURS, silence=made)
+    data.alertmanager_states.clear()
+    st.toast(t("alerts.am.silenced", hours=SILENCE_HOURS), icon=":material/notifications_off:")
 
 TextColumn = st.column_config.TextColumn
 
@@ -92,9 +112,10 @@ else:
                 state = am_states.get(alert_watch.fingerprint(labels), "absent")
                 with st.container(horizontal=True, gap="small", vertical_alignment="center"):
                     st.caption(t("alerts.am.state", state=t(f"alerts.am.state.{state}")))
-                    if state != "silenced":
-                        st.link_button(t("alerts.am.silence"), alert_watch.silence_url(data.alertmanager_ui_url(), labels),
-                                       icon=":material/notifications_off:", type="tertiary")
+                    if state != "silenced" and auth.current().may("silence"):
+                        st.button(t("alerts.am.silence", hours=SILENCE_HOURS), icon=":material/notifications_off:",
+                                  type="tertiary", key=f"silence_{alert_watch.fingerprint(labels)}",
+                                  on_click=silence, args=(am_url, labels))
         for rule, key, since in pending:
             since_local = to_local(pd.Series([since]), filters.tz).iloc[0]
             st.info(t("alerts.pending_line", rule=fmt.md_text(rule.name), where=f" · {fmt.md_text(key)}" if key else "",

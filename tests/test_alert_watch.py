@@ -329,16 +329,24 @@ def test_the_alerts_page_shows_each_alert_state_in_alertmanager(alertmanager, tm
 
     page = alerts_page()
     assert "In Alertmanager: **active, notifying**" in [c.value for c in page.caption]
-    [button] = [b for b in page.link_button if b.label == "Silence in Alertmanager"]
-    assert button.proto.url.startswith(alertmanager.url + "/#/silences/new?filter=")
-    assert "service%3D%22web%22" in button.proto.url and "alertname%3D%22ServiceDown%22" in button.proto.url
-    silence = alertmanager.silence(alertname="ServiceDown", service="web")
+    assert not [b for b in page.link_button if "silences" in b.proto.url]  # no link a URL's values could rewrite
+    monkeypatch.setenv("EASYFLOW_ANONYMOUS_ROLE", "analyst")
+    assert not [b for b in alerts_page().button if b.label == "Silence for 2 h"]  # not the analyst's to do
+    monkeypatch.setenv("EASYFLOW_ANONYMOUS_ROLE", "admin")
+    page = alerts_page()
+    [button] = [b for b in page.button if b.label == "Silence for 2 h"]
+    button.click().run()
+    with urllib.request.urlopen(f"{alertmanager.url}/api/v2/silences", timeout=5) as answer:
+        [made] = [s for s in json.loads(answer.read()) if s["status"]["state"] == "active"]
     try:
+        assert made["createdBy"] == "anonymous" and "Easy Flow Analytics" in made["comment"]
+        assert {(m["name"], m["value"], m["isRegex"]) for m in made["matchers"]} == {
+            ("alertname", "ServiceDown", False), ("service", "web", False), ("severity", "critical", False)}
         page = alerts_page()
         assert "In Alertmanager: **silenced**" in [c.value for c in page.caption]
-        assert not [b for b in page.link_button if b.label == "Silence in Alertmanager"]
+        assert not [b for b in page.button if b.label == "Silence for 2 h"]
     finally:
-        urllib.request.urlopen(urllib.request.Request(f"{alertmanager.url}/api/v2/silence/{silence}",
+        urllib.request.urlopen(urllib.request.Request(f"{alertmanager.url}/api/v2/silence/{made['id']}",
                                                       method="DELETE"), timeout=5).close()
     monkeypatch.setenv("EASYFLOW_ALERTMANAGER_URL", f"http://127.0.0.1:{free_port()}")  # down: said, not raised
     assert "Alertmanager cannot be reached" in " ".join(c.value for c in alerts_page().caption)
