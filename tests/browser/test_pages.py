@@ -68,13 +68,13 @@ def test_every_page_renders_at_desktop_and_phone_width(browser, dashboard, scree
         if name == "reports":  # tables and trend charts, no tiles
             page.wait_for_selector("[data-testid=stPlotlyChart] .js-plotly-plot", timeout=30_000)
             assert page.locator("[data-testid=stDataFrame]").count() >= 4
-            assert page.locator("[data-testid=stDownloadButton]").count() == 3
+            assert page.locator(".st-key-report_html a, .st-key-report_xlsx a, .st-key-report_md a").count() == 3
         elif name != "export":
             page.wait_for_selector("[data-testid=stPlotlyChart] .js-plotly-plot", timeout=30_000)
             assert page.locator("[data-testid=stPlotlyChart]").count() >= 1
             assert tiles(page) and "—" not in list(tiles(page).values())[0]
         else:
-            assert page.locator("[data-testid=stDownloadButton]").count() == 3
+            assert page.locator(".st-key-export_csv a, .st-key-export_json a, .st-key-export_xlsx a").count() == 3
         full_page_screenshot(page, width, screenshots / f"{name}-{viewport}.png")
         context.close()
 

@@ -228,7 +228,7 @@ def _refusals(app: SignInApp) -> list[str]:
     return [x["reason"] for x in app.audit() if x["event"] == "download_refused"]
 
 
-def test_a_download_link_works_once_for_its_own_signed_in_session(browser, sign_in_app):
+def test_a_download_link_works_once_for_its_own_signed_in_session(browser, sign_in_app, screenshots):
     anna, page = sign_in(browser, sign_in_app, "anna")
     page.goto(f"{sign_in_app.base}/export")
     stolen = _href(page, "export_csv")
@@ -263,6 +263,10 @@ def test_a_download_link_works_once_for_its_own_signed_in_session(browser, sign_
     replayed.get_by_text("Your session has ended").wait_for(timeout=60_000)
     assert "Signed in as" not in replayed.inner_text("body")
     assert replayed.locator("[data-testid=stMetric]").count() == 0
+    replayed.screenshot(path=str(screenshots / "sign-in-session-ended.png"))
+    replayed.goto(f"{sign_in_app.base}/?lang=ru")
+    replayed.get_by_text("Сеанс завершён").wait_for(timeout=60_000)
+    replayed.screenshot(path=str(screenshots / "sign-in-session-ended-ru.png"))
     for context in (anna, strangers, vera, adam, replay):
         context.close()
     assert any(x["event"] == "session_ended" and x["user"] == "anna@example.com" and x["reason"] == "signed_out"
