@@ -47,11 +47,12 @@ RESOURCES = ("cpu", "memory", "disk")
 # --- the FROM clause of each level -------------------------------------------------------------
 
 def dialog_key(schema: Schema, dialect: str) -> str:
-    """The contract's dialog key: session_id, else user_id + the row's UTC date."""
+    """The contract's dialog key: session_id, else user_id + the row's UTC date (a very long one
+    held by ``sql.index_key``)."""
     fallback = f"COALESCE(\"user_id\", '') || ':' || {sql.utc_date_text(sql.TS, dialect)}"
     if schema.has(CM, "session_id"):
-        return sql.bytewise(f'COALESCE("session_id", {fallback})', dialect)
-    return sql.bytewise(fallback, dialect)
+        return sql.bytewise(sql.index_key(f'COALESCE("session_id", {fallback})', dialect), dialect)
+    return sql.bytewise(sql.index_key(fallback, dialect), dialect)
 
 
 def level_source(level: str, filters: Filters, schema: Schema, dialect: str,

@@ -234,7 +234,7 @@ def dialog_part_columns(schema: Schema, dialect: str) -> dict[str, str]:
         "dialog": dialog_key(schema, dialect),
         "started": sql.TS,
         "last_seen": sql.TS,
-        "user_id": '"user_id"' if has("user_id") else "NULL",
+        "user_id": sql.index_key('"user_id"', dialect) if has("user_id") else "NULL",  # the facts index it
         # Typed NULLs where the database lacks the column (PostgreSQL types a bare NULL as text).
         "first_resolved": f'CASE WHEN "resolved" THEN {sql.TS} END' if has("resolved") else f"CASE WHEN 1 = 0 THEN {sql.TS} END",
         "converted_any": sql.flag('"converted"') if has("converted") else "CAST(NULL AS SMALLINT)",

@@ -69,6 +69,21 @@ def epoch_bucket(expr: str, step: int, dialect: str) -> str:
     return f"(({epoch_seconds(expr, dialect)} / {step}) * {step})"
 
 
+# The longest text a kept table's index holds as it is. PostgreSQL refuses an index entry of over
+# about 2.7 KB (one row with a 12,800-character user id stopped every refresh); a longer key is
+# held as its first characters, '#' and its SHA-256: longer than any key held as it is, so the two
+# never meet, and distinct wherever the texts are. SQLite has no such limit.
+INDEX_TEXT_CHARS = 256
+
+
+def index_key(expr: str, dialect: str) -> str:
+    """Text ``expr`` as a kept table's indexed key (see ``INDEX_TEXT_CHARS``)."""
+    if dialect != "postgresql":
+        return expr
+    return (f"CASE WHEN length({expr}) <= {INDEX_TEXT_CHARS} THEN {expr} ELSE left({expr}, "
+            f"{INDEX_TEXT_CHARS - 64}) || '#' || encode(sha256(convert_to({expr}, 'UTF8')), 'hex') END")
+
+
 def bytewise(expr: str, dialect: str) -> str:
     """Text ``expr`` compared byte by byte: the same equality (database collations are
     deterministic), but sorting for DISTINCT and PARTITION BY skips the locale's rules, which

@@ -598,3 +598,47 @@ def test_hostile_numbers_and_identifiers_are_rejects_with_their_reasons(postgres
         assert result.summary.imported == (1 if attempt == 1 else 0)
         assert list(result.rejects["reason"]) == ["a number with too many digits (over 40 characters: 99999999999999999999…)",
                                                   "field 'user_id' is longer than 200 characters (12,800)"]
+
+
+def test_over_long_keys_written_by_sql_never_stop_the_refresh(postgres):
+    """A 12,800-character user id (and session id) written by plain SQL stopped every rollup
+    refresh (an index entry too large), and the pages read the raw rows for good. Kept tables hold
+    such keys by their start and a hash: the refresh goes on and the numbers stay the raw rows'."""
+    import secrets
+
+    from data_access import kpis, plans, rollups
+
+    engine = make_engine(postgres.new_database("long_keys"))
+    create_all(engine)
+    day = datetime.now().replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=3)
+    long_user, long_sessions = secrets.token_hex(6400), [secrets.token_hex(6400) for _ in range(2)]
+    message = {"platform": "web", "intent": "order_status", "confidence": 0.9, "response_time_ms": 500,
+               "tokens_used": 10, "cost_usd": Decimal("0.0010"), "resolved": None}
+    insert(engine, "conversation_metrics", [
+        {**message, "timestamp": day, "user_id": "u-short", "session_id": "s-1", "resolved": True},
+        {**message, "timestamp": day + timedelta(days=1), "user_id": "u-short", "session_id": "s-2"},
+        {**message, "timestamp": day, "user_id": long_user, "session_id": long_sessions[0], "resolved": True},
+        {**message, "timestamp": day + timedelta(minutes=5), "user_id": long_user, "session_id": long_sessions[0]},
+        {**message, "timestamp": day + timedelta(days=1), "user_id": long_user, "session_id": long_sessions[1]},
+    ])
+    assert rollups.refresh(engine).status == "done"
+    with engine.begin() as conn:  # a later row of the same kind: the incremental refresh takes it too
+        conn.execute(sa.text("INSERT INTO conversation_metrics (id, timestamp, user_id, session_id, platform, intent,"
+                             " confidence, response_time_ms, tokens_used, cost_usd) VALUES (gen_random_uuid(), :t, :u,"
+                             " :s, 'web', 'order_status', 0.9, 500, 10, 0.001)"),
+                     {"t": day + timedelta(days=1, hours=1), "u": long_user, "s": secrets.token_hex(6400)})
+    refreshed = rollups.refresh(engine)
+    assert refreshed.status == "done" and refreshed.late_hours == 1
+    schema = discover(engine)
+    filters = Filters.for_dates(day.date(), (day + timedelta(days=2)).date())
+    keys = ["dialogs", "repeat_contact_rate", "messages"]
+    kept = kpis.compute(engine, schema, filters, keys)
+    with plans.raw_reference():
+        raw = kpis.compute(engine, schema, filters, keys)
+    assert {k: kept[k].value for k in keys} == {k: raw[k].value for k in keys}
+    assert kept["dialogs"].value == 5 and kept["messages"].value == 6
+    assert kept["repeat_contact_rate"].value == pytest.approx(3 / 5 * 100)  # s-2, the long user's 2nd and 3rd
+    with engine.connect() as conn:
+        longest = conn.execute(sa.text("SELECT MAX(length(dialog)), MAX(length(user_id)) FROM rollup_dialog_facts")).one()
+    assert longest == (257, 257)
+    engine.dispose()
