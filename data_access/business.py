@@ -70,7 +70,8 @@ def breakdown(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Fi
                    FROM ({messages.text}) s GROUP BY 1),
         d AS ({dialog_rows})
         SELECT m.value AS {BREAKDOWNS[by]}, messages, dialogs, escalated, resolved, converted, {terms}
-        FROM m LEFT JOIN d ON d.value = m.value ORDER BY messages DESC, 1""", {**messages.params, **dialog_params})
+        FROM m LEFT JOIN d ON d.value = {sql.index_key("m.value", dialect)}
+        ORDER BY messages DESC, 1""", {**messages.params, **dialog_params})
     frame = sql.numeric(frame, ["messages", "dialogs", "escalated", "resolved", "converted"])
     for name, key in BREAKDOWN_KPIS.items():
         value, _ = formulas[key].series(frame, f"{key}__")

@@ -99,7 +99,7 @@ def raw_facts(schema: Schema, dialect: str, filtered: dict[str, tuple[str, ...]]
     dims = rollups._columns_present(schema)
     combined = [f"{how}({parts[c]}) AS {c}" for c, how in rollups.DIALOG_PART_COMBINE.items()]
     combined += [f"MIN({dims[c]}) AS {c}" for c in rollups.DIALOG_DIMENSIONS]
-    combined += [f"{_distinct_list(dims[c], dialect)} AS {name}" for name, c in LISTS.items()]
+    combined += [f"{_distinct_list(sql.index_key(dims[c], dialect), dialect)} AS {name}" for name, c in LISTS.items()]
     combined += [f"MAX(CASE WHEN {dims[c]} IN ({_values(f'dl_raw_{c}', v, params)}) THEN 1 ELSE 0 END) AS hit_{c}"
                  for c, v in filtered.items()]
     user = sql.bytewise("user_id", dialect)
@@ -121,7 +121,8 @@ def _raw_rows(plan: Plan, schema: Schema, dialect: str, columns: dict[str, str],
     if by is None:
         return f"SELECT {select} FROM ({facts}) f {where}"
     key = rollups.dialog_part_columns(schema, dialect)["dialog"]
-    touched = f"SELECT DISTINCT {key} AS dialog, {rollups._columns_present(schema)[by]} AS value FROM {CM}"
+    value = sql.index_key(rollups._columns_present(schema)[by], dialect)  # as the touches hold it
+    touched = f"SELECT DISTINCT {key} AS dialog, {value} AS value FROM {CM}"
     return f"SELECT {select}, x.value AS value FROM ({facts}) f JOIN ({touched}) x ON x.dialog = f.dialog {where}"
 
 
@@ -146,7 +147,7 @@ def _tail(plan: Plan, schema: Schema, dialect: str, params: dict) -> str:
     listed = ", ".join(base)
     user = sql.bytewise("user_id", dialect)
     order = f"OVER (PARTITION BY {user} ORDER BY started, dialog)"
-    touched = " UNION ".join(f"SELECT dialog, '{c}' AS dimension, {c} AS value FROM tail_rows"
+    touched = " UNION ".join(f"SELECT dialog, '{c}' AS dimension, {sql.index_key(c, dialect)} AS value FROM tail_rows"
                              for c in rollups.DIALOG_DIMENSIONS)
     return (f"WITH tail_rows AS (SELECT {raw} FROM {CM} WHERE {sql.TS} >= :dl_wm), "
             f"tail_facts AS (SELECT dialog, {grouped} FROM (SELECT {', '.join(part_names)} FROM tail_rows "

@@ -448,7 +448,8 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     for dimension in DIALOG_DIMENSIONS:
         conn.exec_driver_sql(
             f"INSERT INTO {TOUCHES} (dialog, dimension, value, dialog_started) SELECT DISTINCT p.dialog, "
-            f"'{dimension}', p.{dimension}, f.started FROM {DIALOGS} p JOIN {FACTS} f ON f.dialog = p.dialog "
+            f"'{dimension}', {sql.index_key(f'p.{dimension}', dialect)}, f.started FROM {DIALOGS} p "
+            f"JOIN {FACTS} f ON f.dialog = p.dialog "
             f"WHERE p.dialog IN {touched}")
     conn.exec_driver_sql(starts)
     if previous:

@@ -41,3 +41,14 @@ def test_a_made_file_and_its_name_for_any_characters():
     assert header.startswith('attachment; filename="') and "\r" not in header and "\n" not in header
     assert "filename*=UTF-8''%D0%BE%D1%82%D1%87%D1%91%D1%82%20%22weekly%22%0D%0A.csv" in header
     assert '"weekly"' not in header.split(";")[1]  # quotes in the ASCII name are replaced
+
+
+def test_the_tables_own_toolbar_download_is_off():
+    """Streamlit's table toolbar wrote its own CSV (formulas and lone CRs unescaped, not audited)
+    beside the dashboard's safe download on every table."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["disableDataExport"] is True
+    assert config["server"]["address"] == "127.0.0.1"  # the open demo, and proxy mode, on loopback only

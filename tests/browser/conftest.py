@@ -68,15 +68,17 @@ def serve(database_url: str, log_path: Path, *, port: int | None = None, args: t
 
 @contextmanager
 def serving(database_url: str, log_path: Path, *, port: int | None = None, args: tuple[str, ...] = (),
-            **env) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``serve``, yielding the server's process too: ``(base URL, process)``."""
+            cwd: Path = ROOT, **env) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``serve``, yielding the server's process too: ``(base URL, process)``; ``cwd``: the
+    working folder it runs in (another deployment's)."""
     port = port or free_port()
     env = dict(os.environ, DATABASE_URL=database_url, EASYFLOW_MASK_SALT="browser-tests", **env)
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/server.py", "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "server.py"), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *args],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=cwd, env={**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))},
+        stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     wait_until_ready(f"{base}/_stcore/health", process, "streamlit", log.name)
     try:
