@@ -199,3 +199,22 @@ def prometheus_metrics(tmp_path_factory):
     with backfilled(folder) as (database_url, prometheus_url, _):
         yield database_url, prometheus_url
 
+
+
+REDIS = os.environ.get("EASYFLOW_TEST_REDIS", "redis://127.0.0.1:6379/14")
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis database of the tests' own (``EASYFLOW_TEST_REDIS``), emptied before and after."""
+    import redis
+
+    from tests.services import required
+
+    client = redis.Redis.from_url(REDIS, socket_connect_timeout=1)
+    try:
+        client.flushdb()
+    except redis.RedisError:
+        required(f"Redis is not reachable at {REDIS} (apt-get install -y redis-server)")
+    yield REDIS
+    client.flushdb()

@@ -5,7 +5,6 @@ required under CI=true (127.0.0.1:6379, or EASYFLOW_TEST_REDIS)."""
 
 from __future__ import annotations
 
-import os
 import pickle
 from datetime import datetime
 from decimal import Decimal
@@ -15,9 +14,8 @@ import pytest
 
 from dashboard import result_cache
 from tests.apptest import assert_clean, open_page, run_app, tiles
-from tests.services import free_port, required
+from tests.services import free_port
 
-REDIS = os.environ.get("EASYFLOW_TEST_REDIS", "redis://127.0.0.1:6379/14")
 
 
 SECRET = "result-cache-tests-secret"
@@ -26,19 +24,6 @@ SECRET = "result-cache-tests-secret"
 @pytest.fixture(autouse=True)
 def cache_secret(monkeypatch):
     monkeypatch.setenv("EASYFLOW_CACHE_SECRET", SECRET)
-
-
-@pytest.fixture
-def redis_url():
-    import redis
-
-    client = redis.Redis.from_url(REDIS, socket_connect_timeout=1)
-    try:
-        client.flushdb()
-    except redis.RedisError:
-        required(f"Redis is not reachable at {REDIS} (apt-get install -y redis-server)")
-    yield REDIS
-    client.flushdb()
 
 
 def test_frames_cross_as_arrow_exactly():

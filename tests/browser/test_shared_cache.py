@@ -7,26 +7,8 @@ from __future__ import annotations
 import shutil
 import sqlite3
 
-import pytest
-
 from tests.browser.conftest import serving
 from tests.browser.test_pages import settle, tiles
-from tests.test_result_cache import REDIS
-
-
-@pytest.fixture
-def redis_url():
-    import redis
-
-    client = redis.Redis.from_url(REDIS, socket_connect_timeout=1)
-    try:
-        client.flushdb()
-    except redis.RedisError:
-        from tests.services import required
-
-        required(f"Redis is not reachable at {REDIS}")
-    yield REDIS
-    client.flushdb()
 
 
 def test_look_alike_urls_on_one_redis_each_show_their_own_database(browser, tmp_path, sqlite_demo_url, redis_url):
