@@ -183,7 +183,14 @@ def refusal(request, item: Offer | None) -> str | None:
 _REFUSED_PAGE = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Easy Flow Analytics</title>
 <body style="font-family: sans-serif; margin: 3em"><p>This download link is not valid any more (it works once,
 for ten minutes, in the browser tab that showed it, while you are signed in).</p>
-<p>Go back to the dashboard and click the download button again.</p></body></html>"""
+<p>Go back to the dashboard and click the download button again.</p>
+<p lang="ru">Эта ссылка на файл больше не действует: она работает один раз, десять минут, во вкладке, где её
+показали, и пока вы не вышли из панели. Вернитесь в панель и нажмите кнопку скачивания ещё раз.</p></body></html>"""
+_FAILED_PAGE = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Easy Flow Analytics</title>
+<body style="font-family: sans-serif; margin: 3em"><p>The file could not be made (the database may be busy or
+away). Go back to the dashboard and try again in a moment.</p>
+<p lang="ru">Файл не удалось подготовить: возможно, база данных занята или недоступна. Вернитесь в панель и
+попробуйте ещё раз чуть позже.</p></body></html>"""
 
 
 async def serve(request):
@@ -213,7 +220,7 @@ async def serve(request):
         logs.get("easyflow.files").error("download_failed", file=item.filename, problem=type(error).__name__)
         auth.audit(item.event, item.principal, where={**item.where, "client": client}, file=item.filename,
                    failed=type(error).__name__, **item.details)
-        return HTMLResponse(_REFUSED_PAGE.replace("is not valid any more", "could not be made"), status_code=500,
+        return HTMLResponse(_FAILED_PAGE, status_code=500,
                             headers={"Cache-Control": "no-store"})
     auth.audit(item.event, item.principal, where={**item.where, "client": client}, file=item.filename, bytes=size,
                **{**item.details, **details})

@@ -590,7 +590,7 @@ RU: dict[str, str] = {
     "alerts.am.silence": "Заглушить на {hours} ч",
     "alerts.am.silence_comment": "Заглушено из панели Easy Flow Analytics",
     "alerts.am.silenced": "Оповещение заглушено в Alertmanager на {hours} ч.",
-    "alerts.am.silence_failed": "Alertmanager не принял заглушение. Попробуйте ещё раз или заглушите оповещение в самом Alertmanager.",
+    "alerts.am.silence_failed": "Не удалось заглушить оповещение в Alertmanager. Попробуйте ещё раз или сделайте это в самом Alertmanager.",
     "alerts.am.unreachable": "Alertmanager недоступен: состояния оповещений в нём не показаны.",
     "alerts.firing_now": "Сработало сейчас",
     "alerts.firing_at_end": "Активны на конец периода",
