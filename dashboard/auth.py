@@ -197,9 +197,9 @@ def trusted_peer(peer: str | None, settings: AuthSettings) -> bool:
 class ProxyRefusal(PermissionError):
     """A request whose proxy headers cannot be trusted; ``reason`` is the audit's word for why."""
 
-    def __init__(self, reason: str, email: str | None = None) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason, self.email = reason, email
+        self.reason = reason
 
 
 def principal_from_headers(headers: Mapping[str, str], settings: AuthSettings,
@@ -249,7 +249,7 @@ def audit(event: str, principal: Principal | None, *, where: Mapping | None = No
     details are names, counts and filters."""
     who = principal or Principal(None, "viewer", "anonymous")
     _record(event, {"user": who.who, "role": who.role, "via": who.via,
-                    **(where if where is not None else _where()), **details})
+                    **(where if where is not None else place()), **details})
 
 
 def _record(event: str, fields: dict, *, warning: bool = False) -> None:
@@ -258,15 +258,13 @@ def _record(event: str, fields: dict, *, warning: bool = False) -> None:
     trail.write({"event": event, **fields})
 
 
-def _where() -> dict:
+def place() -> dict:
     """This session's client address and session id, as the gate recorded them; empty outside a run."""
     try:
         return dict(st.session_state.get(_WHERE_KEY) or {})
     except Exception:  # no Streamlit run (a command-line export)
         return {}
 
-
-where = _where
 
 
 def session_settings() -> AuthSettings:
@@ -276,11 +274,6 @@ def session_settings() -> AuthSettings:
     except Exception:  # no Streamlit run
         found = None
     return found or AuthSettings("none")
-
-
-def revoked(user: Mapping) -> bool:
-    """Whether the OIDC session of ``user`` (Streamlit's identity cookie) is over (``sessions``)."""
-    return sessions.ended(user) is not None
 
 
 def filters_for_audit(filters: Filters) -> dict:
@@ -296,13 +289,8 @@ def current() -> Principal:
     return st.session_state.get(_PRINCIPAL_KEY) or Principal(None, "viewer", "anonymous")
 
 
-def secrets_or_none() -> dict | None:
-    """Streamlit's secrets as a dict; None outside a Streamlit run or without a secrets file."""
-    found = _secrets()
-    return dict(found) if found else None
-
-
-def _secrets() -> Mapping:
+def app_secrets() -> Mapping:
+    """Streamlit's secrets as a dict; empty without a secrets file."""
     try:
         return st.secrets.to_dict()
     except Exception:  # no secrets file at all: Streamlit raises FileNotFoundError
@@ -310,7 +298,13 @@ def _secrets() -> Mapping:
 
 
 def settings(*, is_demo: bool) -> AuthSettings:
-    return settings_from(_secrets(), os.environ, is_demo=is_demo)
+    """``settings_from`` this app's secrets and environment; also raises ``AuthConfigError`` for
+    proxy mode on a listener anyone could reach (``listener_problem``)."""
+    config = settings_from(app_secrets(), os.environ, is_demo=is_demo)
+    problem = listener_problem(config, st.get_option("server.address"))
+    if problem:
+        raise AuthConfigError(problem)
+    return config
 
 
 def gate(*, is_demo: bool) -> Principal | None:
@@ -321,11 +315,6 @@ def gate(*, is_demo: bool) -> Principal | None:
     except AuthConfigError as error:
         logs.get("easyflow.auth").error("auth_config_error", problem=str(error))
         st.error(t("auth.config_error", problem=str(error)), icon=":material/lock:")
-        return None
-    problem = listener_problem(config, st.get_option("server.address"))
-    if problem:
-        logs.get("easyflow.auth").error("auth_config_error", problem=problem)
-        st.error(t("auth.config_error", problem=problem), icon=":material/lock:")
         return None
     st.session_state.setdefault(_WHERE_KEY, {"session": _secrets_module.token_hex(8)})
     st.session_state[_WHERE_KEY]["client"] = client_address(config)
@@ -367,7 +356,7 @@ def _identify(config: AuthSettings) -> Principal | None:
         if st.session_state.get(_ENDED_KEY) != email:
             st.session_state[_ENDED_KEY] = email
             st.session_state.pop(_SIGNED_IN_KEY, None)
-            _record("session_ended", {"user": email or "unknown", "reason": ended, **_where()})
+            _record("session_ended", {"user": email or "unknown", "reason": ended, **place()})
     if not st.user.get("is_logged_in") or ended is not None:
         st.title(t("app.title"))
         st.markdown(t("auth.session_ended") if ended is not None else t("auth.sign_in.body"))
@@ -415,7 +404,7 @@ def client_of(headers, peer: str, config: AuthSettings) -> str:
 
 
 def _refuse(reason: str, email: str | None, message: str) -> None:
-    _record("access_refused", {"user": email or "unknown", "reason": reason, **_where()}, warning=True)
+    _record("access_refused", {"user": email or "unknown", "reason": reason, **place()}, warning=True)
     st.error(message, icon=":material/lock:")
 
 

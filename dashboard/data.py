@@ -60,7 +60,7 @@ def note_import(url: str, first: datetime | None, last: datetime | None) -> None
 
 def invalidate_shared(url: str) -> None:
     """A write changed ``url``'s data: the other replicas' shared results of it are stale."""
-    cache = result_cache.shared(CACHE_TTL_SECONDS, auth.secrets_or_none())
+    cache = result_cache.shared(CACHE_TTL_SECONDS, auth.app_secrets())
     database = _shared_database(url) if cache is not None else None
     if database is not None:
         cache.bump(database)
@@ -68,7 +68,7 @@ def invalidate_shared(url: str) -> None:
 
 def _shared(name: str, url: str, key_parts: tuple, compute):
     """``compute()`` through the replicas' shared cache when there is one (``result_cache``)."""
-    cache = result_cache.shared(CACHE_TTL_SECONDS, auth.secrets_or_none())
+    cache = result_cache.shared(CACHE_TTL_SECONDS, auth.app_secrets())
     database = _shared_database(url) if cache is not None else None
     if database is None:
         return compute()

@@ -25,7 +25,7 @@ from typing import IO
 from urllib.parse import quote
 
 from data_access import logs
-from dashboard import auth
+from dashboard import auth, sessions
 
 ROUTE = "/files/{token}"
 TTL_SECONDS = 600
@@ -101,7 +101,7 @@ def link(label: str, make: Callable[[IO[bytes]], dict], filename: str, mime: str
         raise auth.Refused(action)
     context = get_script_run_ctx()
     item = Offer(make, filename, mime, event, action, principal, auth.session_settings(),
-                 context.session_id if context is not None else "", auth.where(),
+                 context.session_id if context is not None else "", auth.place(),
                  time.monotonic() + TTL_SECONDS, details)
     token = offer(item)
     st.link_button(label, f"files/{token}", on_click="rerun", key=key, icon=icon, width=width)
@@ -138,7 +138,7 @@ def requester(request, item: Offer) -> tuple[auth.Principal | None, str]:
         user = _oidc_user(request)
         if user is None:
             return None, "signed_out"
-        if auth.revoked(user):
+        if sessions.ended(user) is not None:
             return None, "session_ended"
         return auth.principal_from_user(user, settings), "no_role"
     if settings.mode == "proxy":

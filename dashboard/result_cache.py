@@ -26,7 +26,7 @@ import io
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 
@@ -187,7 +187,7 @@ def database_identity(engine) -> str:
         return f"sqlite:{database}"
 
 
-def secret(secrets: dict | None = None) -> bytes | None:
+def secret(secrets: Mapping | None = None) -> bytes | None:
     """The key of the entries' HMAC: ``EASYFLOW_CACHE_SECRET``, else the secrets file's
     ``[easyflow] cache_secret`` or ``[auth] cookie_secret`` (the same on every replica)."""
     value = os.environ.get("EASYFLOW_CACHE_SECRET", "").strip()
@@ -197,22 +197,23 @@ def secret(secrets: dict | None = None) -> bytes | None:
     return value.encode() if value else None
 
 
-_shared: dict = {}  # (Redis URL, secret) → its cache
+_shared: dict[tuple[str, bytes], SharedCache] = {}
 _shared_lock = threading.Lock()
+_said_unsigned = False
 
 
-def shared(ttl_seconds: int, secrets: dict | None = None) -> SharedCache | None:
+def shared(ttl_seconds: int, secrets: Mapping | None = None) -> SharedCache | None:
     """This process's shared cache when ``EASYFLOW_REDIS_URL`` is set and a secret signs its
     entries (``secret``), else None (logged once: without a secret, nothing is shared)."""
     url = os.environ.get("EASYFLOW_REDIS_URL", "").strip()
     if not url:
         return None
+    global _said_unsigned
     key = secret(secrets)
     if key is None:
-        with _shared_lock:
-            if "unsigned" not in _shared:
-                _shared["unsigned"] = None
-                logs.get("easyflow.cache").warning("shared_cache_off", reason="no EASYFLOW_CACHE_SECRET or cookie_secret")
+        if not _said_unsigned:
+            _said_unsigned = True
+            logs.get("easyflow.cache").warning("shared_cache_off", reason="no EASYFLOW_CACHE_SECRET or cookie_secret")
         return None
     with _shared_lock:
         if (url, key) not in _shared:

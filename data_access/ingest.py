@@ -170,7 +170,7 @@ def _number(record: dict, name: str, low: float | None = 0, high: float | None =
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise Rejected(f"field {name!r} must be a number")
-    if not (value.is_finite() if isinstance(value, Decimal) else isinstance(value, int) or math.isfinite(value)):
+    if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
         raise Rejected(f"field {name!r} must be a finite number")
     # The range first: int() of a huge exponent (1e999999999) would take the memory of its digits.
     if (low is not None and value < low) or (high is not None and value > high):
