@@ -395,3 +395,27 @@ def budget_bars(frame: pd.DataFrame, x_title: str, labels: dict[str, str], minut
     base_layout(fig, x_title, "")
     fig.update_layout(height=max(220, 30 * len(frame) + 110), hovermode="closest", legend_traceorder="normal")
     return fig
+
+
+@reused
+def waterfall(start_label: str, end_label: str, start: float, end: float, labels: Sequence[str],
+              steps: Sequence[float], step_texts: Sequence[str], start_text: str, end_text: str,
+              y_title: str) -> go.Figure:
+    """A change as a waterfall: the bar of ``start``, a floating bar per step (up green, down red),
+    the bar of ``end``; each bar labelled with its text."""
+    fig = go.Figure(go.Waterfall(
+        x=[start_label, *labels, end_label], y=[start, *steps, end],
+        measure=["absolute", *(["relative"] * len(steps)), "total"],
+        text=[start_text, *step_texts, end_text], textposition="outside", cliponaxis=False,
+        increasing={"marker": {"color": "#2E9E5B"}}, decreasing={"marker": {"color": "#D64545"}},
+        totals={"marker": {"color": "#2F6FEB"}}, connector={"line": {"color": "#B0B7C3", "width": 1}},
+        hovertemplate="%{x}: %{text}<extra></extra>"))
+    levels = [start, end, *np.cumsum([start, *steps])]
+    low, high = min(levels), max(levels)
+    pad = (high - low) * 0.25 or abs(high) * 0.05 or 1.0
+    fig.update_xaxes(type="category", automargin=True)
+    base_layout(fig, "", y_title)
+    # The bars float: the axis spans the levels they reach, not zero.
+    fig.update_yaxes(range=[low - pad, high + pad], rangemode="normal")
+    fig.update_layout(showlegend=False, hovermode="closest")
+    return fig

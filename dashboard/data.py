@@ -20,7 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
 
-from data_access import ai, alerts, business, errors, export, kpis, logs, operational, series, sla
+from data_access import ai, alerts, business, change, errors, export, kpis, logs, operational, series, sla
 from dashboard import result_cache
 from data_access.alert_rules import RuleSet, SlaTargets, load_rules, rules_path
 from data_access.business import problem_intents  # noqa: F401  (pages rank through here)
@@ -197,6 +197,7 @@ QUERIES = {
     "status_intervals": operational.status_intervals,
     "integrations": operational.integrations,
     "review_candidates": alerts.review_candidates,
+    "segment_terms": change.segment_terms,
 }
 
 
@@ -211,6 +212,16 @@ def query(name: str, url: str, filters: Filters, *args) -> pd.DataFrame:
 def _query(name: str, url: str, filters: Filters, version: int, *args) -> pd.DataFrame:
     return _shared(name, url, (name, filters, args, version),
                    lambda: QUERIES[name](engine_for(url), schema_for(url), filters, *args))
+
+
+def change_split(url: str, filters: Filters, compared: Filters, key: str, by: str) -> change.Split:
+    """KPI ``key``'s change from ``compared`` to ``filters`` split by ``by`` (a dimension, or
+    "pair": the pair of dimensions whose largest segment explains the most), from the cached sums
+    of its terms per segment (``change.segment_terms``)."""
+    pairs = change.PAIRS if by == "pair" else ((by,),)
+    splits = [change.decompose(key, dims, *(query("segment_terms", url, f, (key,), dims) for f in (compared, filters)))
+              for dims in pairs]
+    return max(splits, key=change.concentration)
 
 
 def fresh(name: str, url: str, filters: Filters, *args) -> pd.DataFrame:

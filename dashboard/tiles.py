@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+from data_access.catalogue import MIN_COMPARED, too_few
 from data_access.filters import Filters
 from data_access.kpis import KPIS, NOT_TRACKED, KpiValue
-from dashboard import format as fmt
+from dashboard import format as fmt, why
 from dashboard.i18n import t, tn
 
 # What each KPI's n counts (``kpi.n.<unit>`` in the catalogues): the metrics catalogue's.
@@ -38,17 +39,13 @@ def delta_color(key: str) -> str:
     return "off" if better is None else ("normal" if better else "inverse")
 
 
-# A share or an average compared on fewer observations than this on either side says so, in grey:
-# Monday's 12 NPS answers against Sunday's 9 make "+26 pts" noise, not news.
-MIN_COMPARED = 30
-SAMPLED_UNITS = ("percent", "rating", "nps", "ms")
 FEW_NOTE = "kpi.few"
 
 
 def too_few_to_compare(unit: str, current: KpiValue, previous: KpiValue | None) -> bool:
-    """Whether the delta of a sampled KPI rests on fewer than ``MIN_COMPARED`` observations."""
-    return (unit in SAMPLED_UNITS and previous is not None and previous.value is not None
-            and current.value is not None and min(current.n, previous.n) < MIN_COMPARED)
+    """Whether the delta of a sampled KPI rests on too few observations (``catalogue.too_few``)."""
+    return (previous is not None and previous.value is not None and current.value is not None
+            and too_few(unit, current.n, previous.n))
 
 
 def kpi_tile(key: str, current: KpiValue, previous: KpiValue | None, compared: Filters) -> None:
@@ -111,4 +108,5 @@ def kpi_section(url: str, filters: Filters, rows: Sequence[Sequence[str]]) -> di
         kpi_row(row, current, previous, compared)
     ignored_note(current)
     pending_note(current)
+    why.offer(url, filters, compared, keys, current, previous)
     return current

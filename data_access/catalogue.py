@@ -99,7 +99,7 @@ MEASURE_NAMES = tuple(MEASURES)
 
 # --- dialog measures ------------------------------------------------------------------------------
 # A dialog's facts (``data_access.dialogs``): dialog, started, last_seen, user_id, platform, intent,
-# ai_model (its first values), first_resolved, converted_any, escalated_any, cost_e4, messages,
+# ai_model and their ``_max`` (the least and greatest value among its messages), first_resolved, converted_any, escalated_any, cost_e4, messages,
 # previous_started and next_started (the same user's dialogs before and after, over all of them).
 
 REPEAT_WINDOW_SECONDS = 7 * 24 * 3600
@@ -306,6 +306,18 @@ class Percentile(Formula):
 
 
 # --- KPIs ----------------------------------------------------------------------------------------
+
+# A share or an average compared on fewer observations than this on either side is too few to
+# tell: Monday's 12 NPS answers against Sunday's 9 make "+26 pts" noise, not news. The tiles'
+# deltas and the segments of a change's split (``data_access.change``) follow it.
+MIN_COMPARED = 30
+SAMPLED_UNITS = ("percent", "rating", "nps", "ms")
+
+
+def too_few(unit: str, *counts: int) -> bool:
+    """Whether a KPI of ``unit`` on these observation counts is too few to compare."""
+    return unit in SAMPLED_UNITS and min(counts) < MIN_COMPARED
+
 
 @dataclass(frozen=True)
 class Aggregates:

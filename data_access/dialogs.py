@@ -1,7 +1,7 @@
 """Dialogs as facts: one row per dialog, made from all its messages, counted where it starts.
 
-A dialog's facts (``FACTS``): its start and end, user, first platform, intent and model, when it
-was first resolved, whether it converted or escalated, its cost and messages, and the starts of
+A dialog's facts (``FACTS``): its start and end, user, the least and greatest platform, intent and
+model among its messages (``segment``), when it was first resolved, whether it converted or escalated, its cost and messages, and the starts of
 the same user's dialogs before and after it. A range's dialogs are those that start in it; a
 platform, intent or model filter keeps those with at least one message of that value (the values a
 dialog touches). Every dialog KPI, trend and breakdown sums the catalogue's dialog measures
@@ -38,7 +38,7 @@ from data_access.schema import Schema
 if TYPE_CHECKING:
     import pandas as pd
 
-FACT_COLUMNS = ("dialog", "started", "last_seen", "user_id", "platform", "intent", "ai_model", "first_resolved",
+FACT_COLUMNS = ("dialog", "started", "last_seen", "user_id", *rollups.DIALOG_VALUE_COMBINE, "first_resolved",
                 "converted_any", "escalated_any", "cost_e4", "messages", "previous_started", "next_started")
 # The filter fields and dimensions a dialog can touch: Filters field → column.
 TOUCHED = FILTER_DIMENSIONS[CM]
@@ -98,7 +98,7 @@ def raw_facts(schema: Schema, dialect: str, filtered: dict[str, tuple[str, ...]]
     parts = rollups.dialog_part_columns(schema, dialect)
     dims = rollups._columns_present(schema)
     combined = [f"{how}({parts[c]}) AS {c}" for c, how in rollups.DIALOG_PART_COMBINE.items()]
-    combined += [f"MIN({dims[c]}) AS {c}" for c in rollups.DIALOG_DIMENSIONS]
+    combined += [f"{how}({dims[d]}) AS {c}" for c, (how, d) in rollups.DIALOG_VALUE_COMBINE.items()]
     combined += [f"{_distinct_list(sql.index_key(dims[c], dialect), dialect)} AS {name}" for name, c in LISTS.items()]
     combined += [f"MAX(CASE WHEN {dims[c]} IN ({_values(f'dl_raw_{c}', v, params)}) THEN 1 ELSE 0 END) AS hit_{c}"
                  for c, v in filtered.items()]
@@ -138,11 +138,12 @@ def _tail(plan: Plan, schema: Schema, dialect: str, params: dict) -> str:
     parts = rollups.dialog_part_columns(schema, dialect)
     dims = rollups._columns_present(schema)
     combine = rollups.DIALOG_PART_COMBINE
-    part_names = ["dialog", *combine, *rollups.DIALOG_DIMENSIONS]
+    values = rollups.DIALOG_VALUE_COMBINE
+    part_names = ["dialog", *combine, *values]
     raw = ", ".join([*(f"{parts[c]} AS {c}" for c in ["dialog", *combine]),
-                     *(f"{dims[c]} AS {c}" for c in rollups.DIALOG_DIMENSIONS)])
+                     *(f"{dims[d]} AS {c}" for c, (_, d) in values.items())])
     grouped = ", ".join([*(f"{how}({c}) AS {c}" for c, how in combine.items()),
-                         *(f"MIN({c}) AS {c}" for c in rollups.DIALOG_DIMENSIONS)])
+                         *(f"{how}({c}) AS {c}" for c, (how, _) in values.items())])
     base = [c for c in FACT_COLUMNS if c not in ("previous_started", "next_started")]
     listed = ", ".join(base)
     user = sql.bytewise("user_id", dialect)
@@ -208,6 +209,15 @@ def _kept_rows(plan: Plan, schema: Schema, columns: dict[str, str], by: str | No
 
 # --- what readers take ----------------------------------------------------------------------------
 
+def segment(dimension: str) -> dict[str, str]:
+    """SQL over a dialog's facts (``f``) that puts it in one segment of ``dimension``: ``value``,
+    the one value its messages have (NULL for none), and ``several``, 1 where they have more than
+    one (messages without a value aside)."""
+    _allowed(dimension)
+    return {"value": f"CASE WHEN f.{dimension} = f.{dimension}_max THEN f.{dimension} END",
+            "several": f"CASE WHEN f.{dimension} <> f.{dimension}_max THEN 1 ELSE 0 END"}
+
+
 def _allowed(by: str | None) -> None:
     """KeyError for a ``by`` that is not a dialog dimension (it is written into the SQL)."""
     if by is not None and by not in rollups.DIALOG_DIMENSIONS:
@@ -263,7 +273,7 @@ def _hour_runs(plan: Plan, daily: bool | str) -> tuple[list, list]:
     return days, plan.hourly_runs(days)
 
 
-def _with_young(text: str, names: tuple[str, ...], keys: str) -> str:
+def with_young(text: str, names: tuple[str, ...], keys: str) -> str:
     """``text``'s rows (t, ``keys``, the measures) with the measures a dialog's age splits."""
     young = ", ".join(f"{expr} AS {name}" for name, expr in YOUNG.items())
     return f"SELECT t{keys}, {', '.join(names)}, {young} FROM ({text}) s"
@@ -284,7 +294,7 @@ def sums(plan: Plan, schema: Schema, dialect: str, by: str | None = None, daily:
     summable = _summable(plan, schema, by) if kept(plan) and plan.rolled else None
     if summable is None:
         source = rows(plan, schema, dialect, per_dialog, by)
-        return Source(_with_young(source.text, names, keys), source.params)
+        return Source(with_young(source.text, names, keys), source.params)
     table, where, params = summable
     _bounds(plan, dialect, params)
     text = _tail(plan, schema, dialect, params)
@@ -309,7 +319,7 @@ def sums(plan: Plan, schema: Schema, dialect: str, by: str | None = None, daily:
     kept_rows = _kept_rows(plan, schema, per_dialog, by, params,
                            ["f.started >= :dl_lo AND f.started < :dl_a", "f.started >= :dl_b AND f.started < :dl_hi"])
     parts.append(f"SELECT t{keys}, {', '.join(names)} FROM ({kept_rows}) k")
-    return Source(text + _with_young(" UNION ALL ".join(parts), names, keys), params)
+    return Source(text + with_young(" UNION ALL ".join(parts), names, keys), params)
 
 
 def resolution(plan: Plan, schema: Schema, dialect: str, by: str | None = None) -> Source:

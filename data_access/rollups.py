@@ -91,7 +91,7 @@ DATA_TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, TOUCHES, DIALOG_HOURS, DIALOG_
 TABLES = (*DATA_TABLES, STATE, DIRTY)
 
 # Bumped whenever what the tables hold changes: a database with another version is rebuilt.
-VERSION = 15
+VERSION = 16
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 TICK = timedelta(microseconds=1)
@@ -246,6 +246,11 @@ def dialog_part_columns(schema: Schema, dialect: str) -> dict[str, str]:
 
 # How a dialog part combines with others of the same dialog.
 DIALOG_PART_COMBINE = {column.name: column.combine for column in KEPT_DIALOG_PARTS.measures}
+# A dialog's values of each dimension, as its facts hold them: fact column → (how its parts
+# combine, the dimension). The least and the greatest value among its messages (NULLs aside):
+# equal when the dialog has one value (``dialog_segment``).
+DIALOG_VALUE_COMBINE = {**{c: ("MIN", c) for c in DIALOG_DIMENSIONS},
+                        **{f"{c}_max": ("MAX", c) for c in DIALOG_DIMENSIONS}}
 
 
 def resolution_bucket(dialect: str) -> str:
@@ -284,7 +289,7 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
     pg = dialect == "postgresql"
     ts = _timestamp_type(schema, dialect)
     big = "BIGINT" if pg else "INTEGER"
-    dialog_dims = ", ".join(f"{c} TEXT" for c in DIALOG_DIMENSIONS)
+    dialog_dims = ", ".join(f"{c} TEXT" for c in DIALOG_VALUE_COMBINE)
     serial = "BIGSERIAL PRIMARY KEY" if pg else "INTEGER PRIMARY KEY AUTOINCREMENT"
     key = 'TEXT COLLATE "C"' if pg else "TEXT"  # dialog keys compare byte-wise (as kpis.dialog_key)
     return [
@@ -440,9 +445,9 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     # Their facts again from all their parts, and the values they touch.
     conn.exec_driver_sql(f"DELETE FROM {FACTS} WHERE dialog IN {touched}")
     conn.exec_driver_sql(f"DELETE FROM {TOUCHES} WHERE dialog IN {touched}")
-    facts = ", ".join(["dialog", *DIALOG_PART_COMBINE, *DIALOG_DIMENSIONS])
+    facts = ", ".join(["dialog", *DIALOG_PART_COMBINE, *DIALOG_VALUE_COMBINE])
     combine = ", ".join([*(f"{how}({c})" for c, how in DIALOG_PART_COMBINE.items()),
-                         *(f"MIN({c})" for c in DIALOG_DIMENSIONS)])
+                         *(f"{how}({d})" for how, d in DIALOG_VALUE_COMBINE.values())])
     conn.exec_driver_sql(f"INSERT INTO {FACTS} ({facts}) SELECT dialog, {combine} FROM {DIALOGS} "
                          f"WHERE dialog IN {touched} GROUP BY dialog")
     for dimension in DIALOG_DIMENSIONS:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, context, data, headline
+from dashboard import charts, context, data, headline, why
 from dashboard.filters import comparison_period, local_time
 from dashboard.i18n import t
 from dashboard.tables import chart
@@ -35,6 +35,7 @@ with data.database_errors(database.config):
         st.subheader(t("overview.service"))
         kpi_row(SERVICE, current, previous, compared)
     ignored_note(current)
+    why.offer(database.url, filters, compared, KEYS, current, previous)
 
     frame = panels["volume"]
     unit = data.bucket_for(filters)
