@@ -35,7 +35,7 @@ from itertools import combinations
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import catalogue, dialogs, plans, sources, sql
+from data_access import catalogue, dialogs, plans, rollups, sources, sql
 from data_access.catalogue import KPIS, Kpi, Percentile, Ratio, Total
 from data_access.filters import Filters
 from data_access.schema import Schema
@@ -43,7 +43,7 @@ from data_access.schema import Schema
 DIMENSIONS = ("platform", "intent", "ai_model")
 PAIRS = tuple(combinations(DIMENSIONS, 2))
 TOP = 5  # the segments named one by one; the others are "everything else"
-SEVERAL = "__several"  # a column's suffix: 1 where a dialog has more than one value of the dimension
+SEVERAL = rollups.SEGMENT  # a column's suffix: 1 where a dialog has more than one value of the dimension
 
 
 def explained(key: str) -> bool:
@@ -95,10 +95,8 @@ def _level_terms(chosen: plans.Plan, engine: sa.Engine, schema: Schema, level: s
         values = ", ".join(f"{d}, 0 AS {d}{SEVERAL}" for d in dimensions)
         text = f"SELECT {values}, {terms} FROM ({source.text}) m GROUP BY {group}"
     else:
-        measures = catalogue.dialog_measures(dialect)
-        source = dialogs.rows(chosen, schema, dialect, {"t": "f.started", **measures, **_dialog_segments(dimensions)})
-        inner = dialogs.with_young(source.text, tuple(measures), "".join(f", {k}" for k in keys))
-        text = f"SELECT {', '.join(keys)}, {terms} FROM ({inner}) s GROUP BY {group}"
+        source = dialogs.sums(chosen, schema, dialect, segments=dimensions)
+        text = f"SELECT {', '.join(keys)}, {terms} FROM ({source.text}) s GROUP BY {group}"
     frame = sql.numeric(sql.read_frame(engine, text, source.params), list(columns))
     for item in items:
         if isinstance(item.formula, Percentile):
@@ -108,11 +106,7 @@ def _level_terms(chosen: plans.Plan, engine: sa.Engine, schema: Schema, level: s
 
 def _dialog_segments(dimensions: tuple[str, ...]) -> dict[str, str]:
     """Each segment column of ``dimensions`` → its SQL over a dialog's facts."""
-    out = {}
-    for d in dimensions:
-        segment = dialogs.segment(d)
-        out.update({d: segment["value"], d + SEVERAL: segment["several"]})
-    return out
+    return {c: e for d in dimensions for c, e in dialogs.segment(d).items()}
 
 
 def _segment_percentiles(chosen: plans.Plan, engine: sa.Engine, schema: Schema, item: Kpi,

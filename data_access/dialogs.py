@@ -210,12 +210,8 @@ def _kept_rows(plan: Plan, schema: Schema, columns: dict[str, str], by: str | No
 # --- what readers take ----------------------------------------------------------------------------
 
 def segment(dimension: str) -> dict[str, str]:
-    """SQL over a dialog's facts (``f``) that puts it in one segment of ``dimension``: ``value``,
-    the one value its messages have (NULL for none), and ``several``, 1 where they have more than
-    one (messages without a value aside)."""
-    _allowed(dimension)
-    return {"value": f"CASE WHEN f.{dimension} = f.{dimension}_max THEN f.{dimension} END",
-            "several": f"CASE WHEN f.{dimension} <> f.{dimension}_max THEN 1 ELSE 0 END"}
+    """The SQL that puts a dialog (``f``) in one segment of ``dimension`` (``rollups.dialog_segment``)."""
+    return rollups.dialog_segment(dimension)
 
 
 def _allowed(by: str | None) -> None:
@@ -279,19 +275,24 @@ def with_young(text: str, names: tuple[str, ...], keys: str) -> str:
     return f"SELECT t{keys}, {', '.join(names)}, {young} FROM ({text}) s"
 
 
-def sums(plan: Plan, schema: Schema, dialect: str, by: str | None = None, daily: bool | str = False) -> Source:
-    """Rows with ``t`` (a dialog's start, or an hour's or UTC day's start), ``value`` with ``by``,
-    the dialog measures and ``YOUNG``'s: summed (per ``value``), those of the dialogs that start in
-    the range and touch the filters' values. ``daily``: whole UTC days from the daily table, as
+def sums(plan: Plan, schema: Schema, dialect: str, by: str | None = None, daily: bool | str = False,
+         segments: tuple[str, ...] = ()) -> Source:
+    """Rows with ``t`` (a dialog's start, or an hour's or UTC day's start), ``value`` with ``by``
+    (or each segment column of the dimensions ``segments``: ``segment``), the dialog measures and
+    ``YOUNG``'s: summed (per ``value`` or segment), those of the dialogs that start in the range
+    and touch the filters' values. ``daily``: whole UTC days from the daily table, as
     ``sources.message_source``'s (True for a reader that does not group by ``t``, else the local
     unit it groups by); hours are read from their sums where the plan rolls them up (whole-hour
     offsets, buckets an hour or longer)."""
     _allowed(by)
     measures = dialog_measures(dialect)
     names = tuple(measures)
-    keys = ", value" if by is not None else ""
-    per_dialog = {"t": "f.started", **measures}
+    split = {c: e for d in segments for c, e in segment(d).items()}
+    keys = ", value" if by is not None else "".join(f", {c}" for c in split)
+    per_dialog = {"t": "f.started", **split, **measures}
     summable = _summable(plan, schema, by) if kept(plan) and plan.rolled else None
+    if split and summable is not None:
+        summable = (rollups.DIALOG_SEGMENTS, "1 = 1", {}) if summable[0] == DIALOG_HOURS else None
     if summable is None:
         source = rows(plan, schema, dialect, per_dialog, by)
         return Source(with_young(source.text, names, keys), source.params)
@@ -312,7 +313,8 @@ def sums(plan: Plan, schema: Schema, dialect: str, by: str | None = None, daily:
     filtered = _filtered(plan, schema)
     negated = ", ".join(f"-({e}) AS {n}" for n, e in measures.items())
     join = f" JOIN {TOUCHES} x ON x.dialog = f.dialog AND x.dimension = '{by}'" if by else ""
-    parts.append(f"SELECT f.started AS t{', x.value' if by else ''}, {negated} FROM {FACTS} f{join} WHERE f.dialog IN "
+    values = ", x.value" if by else "".join(f", {e} AS {c}" for c, e in split.items())
+    parts.append(f"SELECT f.started AS t{values}, {negated} FROM {FACTS} f{join} WHERE f.dialog IN "
                  f"(SELECT dialog FROM fresh) AND f.started >= :dl_a AND f.started < :dl_b"
                  f"{_touch_filter(filtered, TOUCHES, params, False)}")
     # The partial hours' kept facts, and the tail's.

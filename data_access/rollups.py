@@ -66,6 +66,7 @@ FACTS = "rollup_dialog_facts"
 TOUCHES = "rollup_dialog_touches"
 DIALOG_HOURS = "rollup_dialog_hours"
 DIALOG_VALUES = "rollup_dialog_values"
+DIALOG_SEGMENTS = "rollup_dialog_segments"
 RESOLUTION = "rollup_resolution"
 LATENCY_P95 = "rollup_latency_p95"
 # The same as rollup_messages and rollup_latency per UTC day (``day``: its start): a
@@ -86,7 +87,8 @@ STATE = watermarks.TABLE
 WATERMARK = CM  # the name of the rollups' row in it
 DIRTY = "rollup_dirty_hours"
 # The tables of aggregates (emptied by a rebuild, analysed after a long build); then the bookkeeping.
-DATA_TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, TOUCHES, DIALOG_HOURS, DIALOG_VALUES, RESOLUTION, LATENCY_P95,
+DATA_TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, TOUCHES, DIALOG_HOURS, DIALOG_VALUES, DIALOG_SEGMENTS, RESOLUTION,
+               LATENCY_P95,
                MESSAGES_DAILY, LATENCY_DAILY, DIALOG_DAILY, MESSAGE_TOTALS, DIMENSION_MONTHS)
 TABLES = (*DATA_TABLES, STATE, DIRTY)
 
@@ -162,12 +164,20 @@ KEPT_DIALOG_HOURS = Aggregate(DIALOG_HOURS, "hour", (), _DIALOG_MEASURES)
 KEPT_DIALOG_DAILY = KEPT_DIALOG_HOURS.coarser(DIALOG_DAILY, "day")
 _PER_VALUE = (Column("dimension", null=False), Column("value"))
 KEPT_DIALOG_VALUES = Aggregate(DIALOG_VALUES, "hour", _PER_VALUE, _DIALOG_MEASURES, lead=("dimension",))
+# Per hour and segment of every dimension at once (``dialog_segment``: the one value a dialog's
+# messages have, or several), those of the dialogs in it: a change's split by one dimension or a
+# pair (``data_access.change``) sums it.
+SEGMENT = "__several"
+SEGMENT_COLUMNS = tuple(c for d in DIALOG_DIMENSIONS for c in (d, d + SEGMENT))
+KEPT_DIALOG_SEGMENTS = Aggregate(DIALOG_SEGMENTS, "hour", tuple(
+    Column(c, "SMALLINT", null=False) if c.endswith(SEGMENT) else Column(c) for c in SEGMENT_COLUMNS),
+    _DIALOG_MEASURES)
 # The resolution-time histogram per start hour, of all dialogs (dimension ALL) and per value.
 KEPT_RESOLUTION = Aggregate(RESOLUTION, "hour", (*_PER_VALUE, Column("bucket", "INTEGER", null=False)),
                             (Column("n", "INTEGER", null=False, combine="SUM"),), lead=("dimension",))
 AGGREGATES = (KEPT_MESSAGES, KEPT_MESSAGES_DAILY, KEPT_MESSAGE_TOTALS, KEPT_DIMENSION_MONTHS, KEPT_LATENCY,
               KEPT_LATENCY_DAILY, KEPT_LATENCY_P95, KEPT_DIALOG_PARTS, KEPT_DIALOG_HOURS, KEPT_DIALOG_DAILY,
-              KEPT_DIALOG_VALUES, KEPT_RESOLUTION)
+              KEPT_DIALOG_VALUES, KEPT_DIALOG_SEGMENTS, KEPT_RESOLUTION)
 
 
 class RollupError(Exception):
@@ -251,6 +261,16 @@ DIALOG_PART_COMBINE = {column.name: column.combine for column in KEPT_DIALOG_PAR
 # equal when the dialog has one value (``dialog_segment``).
 DIALOG_VALUE_COMBINE = {**{c: ("MIN", c) for c in DIALOG_DIMENSIONS},
                         **{f"{c}_max": ("MAX", c) for c in DIALOG_DIMENSIONS}}
+
+
+def dialog_segment(dimension: str) -> dict[str, str]:
+    """SQL over a dialog's facts (``f``) that puts it in one segment of ``dimension``: the one
+    value its messages have (NULL for none) and ``__several``, 1 where they have more than one
+    (messages without a value aside)."""
+    if dimension not in DIALOG_DIMENSIONS:
+        raise KeyError(dimension)
+    return {dimension: f"CASE WHEN f.{dimension} = f.{dimension}_max THEN f.{dimension} END",
+            dimension + SEGMENT: f"CASE WHEN f.{dimension} <> f.{dimension}_max THEN 1 ELSE 0 END"}
 
 
 def resolution_bucket(dialect: str) -> str:
@@ -529,7 +549,7 @@ def _restate_neighbours(conn: sa.Connection, schema: Schema, everyone: bool = Fa
 
 
 def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = "rollup_touched_hours") -> None:
-    """Make again rollup_dialog_hours, rollup_dialog_values and rollup_resolution for the start
+    """Make again rollup_dialog_hours, rollup_dialog_values, rollup_dialog_segments and rollup_resolution for the start
     hours in ``hours_table`` from the facts of the dialogs that start in them, and the days that
     hold them."""
     plus_hour = late_rows.next_hour("h.hour", dialect)
@@ -543,10 +563,12 @@ def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = 
         conn.exec_driver_sql(f"ANALYZE {hours_table}")
         conn.exec_driver_sql("ANALYZE rollup_hour_facts")
     facts = "rollup_hour_facts f"
-    for table in (DIALOG_HOURS, DIALOG_VALUES, RESOLUTION):
+    for table in (DIALOG_HOURS, DIALOG_VALUES, DIALOG_SEGMENTS, RESOLUTION):
         conn.exec_driver_sql(f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM {hours_table})")
     measures = dialog_measures(dialect)
     conn.exec_driver_sql(KEPT_DIALOG_HOURS.fill(facts, "hour", [], measures))
+    segments = {c: e for d in DIALOG_DIMENSIONS for c, e in dialog_segment(d).items()}
+    conn.exec_driver_sql(KEPT_DIALOG_SEGMENTS.fill(facts, "hour", [segments[c] for c in SEGMENT_COLUMNS], measures))
     # The touches of those dialogs, found by their start hour (one index range an hour).
     touched = (f"(SELECT x.dimension, x.value, f.* FROM {hours} JOIN {TOUCHES} x ON x.dialog_started >= h.hour "
                f"AND x.dialog_started < {plus_hour} JOIN {facts} ON f.dialog = x.dialog) x")

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from data_access import ai, alerts, business, catalogue, dialogs, kpis, logs, migrations, operational, plans, reports, rollups, rule_records, series, service_rollups, sla, sql
+from data_access import ai, alerts, business, catalogue, change, dialogs, kpis, logs, migrations, operational, plans, reports, rollups, rule_records, series, service_rollups, sla, sql
 from data_access.alert_rules import load_rules
 from data_access.demo import DemoSpec, load
 from data_access.engine import make_engine
@@ -31,7 +31,8 @@ from tests.conftest import insert
 END = date(2026, 3, 31)  # the data: 30 days over both daylight-saving changes (US 8 March, EU 29 March)
 NOW = datetime(2026, 3, 31, 15, 20)  # the refresh's clock: hours before 15:00 are rolled up, the rest is the tail
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu")
-PERCENTILE_COLUMNS = {"p50", "p95", "p99", "p95_response_ms", "p95_ms", "median_resolution_s", "p90_resolution_s"}
+PERCENTILE_COLUMNS = {"p50", "p95", "p99", "p95_response_ms", "p95_ms", "median_resolution_s", "p90_resolution_s",
+                      "p95_response_time__percentile", "median_resolution_time__percentile"}
 SYSTEM_QUERIES = ("traffic", "traffic_day", "resources", "resources_now", "active_sessions", "system_kpis")
 NPS_QUERIES = ("nps_trend", "nps_kpi", "nps_comment_count", "nps_detractor_comment_count", "review_candidates",
                "review_candidates_one_keyword", "review_candidates_other_keywords", "alert_NegativeReviews")
@@ -39,6 +40,7 @@ SERVICE_QUERIES = ("integrations", "service_status", "status_intervals", "uptime
                    "sla_integrations_month", *SYSTEM_QUERIES, *NPS_QUERIES)
 SYSTEM_KPIS = [k for k, v in kpis.KPIS.items() if v.level == "system"]
 MESSAGE_KPIS = [k for k, v in kpis.KPIS.items() if v.level in ("messages", "dialogs")]
+SPLIT_KPIS = tuple(k for k in kpis.KPIS if change.explained(k))
 
 
 def _odd_rows() -> list[dict]:
@@ -134,6 +136,9 @@ def _queries():
         "system_kpis": lambda e, s, f: kpis.compute(e, s, f, SYSTEM_KPIS),
         "nps_trend": lambda e, s, f: business.nps_trend(e, s, f, sql_unit(f)),
         "nps_kpi": lambda e, s, f: kpis.compute(e, s, f, ["nps"]),
+        # Every explained KPI's terms per segment (data_access.change), by one dimension and a pair.
+        **{f"segments_{'_'.join(dims)}": (lambda e, s, f, dims=dims: change.segment_terms(e, s, f, SPLIT_KPIS, dims))
+           for dims in (("platform",), ("intent",), ("ai_model",), ("platform", "intent"))},
         "nps_comment_count": lambda e, s, f: pd.DataFrame({"n": [business.nps_comment_count(e, s, f)]}),
         "nps_detractor_comment_count": lambda e, s, f: pd.DataFrame({"n": [business.nps_comment_count(e, s, f, True)]}),
         "review_candidates": lambda e, s, f: alerts.review_candidates(e, s, f, keywords),
