@@ -216,7 +216,7 @@ def _query(name: str, url: str, filters: Filters, version: int, *args) -> pd.Dat
 
 def change_split(url: str, filters: Filters, compared: Filters, key: str, by: str) -> change.Split:
     """KPI ``key``'s change from ``compared`` to ``filters`` split by ``by`` (a dimension, or
-    "pair": the pair of dimensions whose largest segment explains the most), from the cached sums
+    "pair": the pair with a segment that explains the most, ``change.concentration``), from the cached sums
     of its terms per segment (``change.segment_terms``)."""
     pairs = change.PAIRS if by == "pair" else ((by,),)
     splits = [change.decompose(key, dims, *(query("segment_terms", url, f, (key,), dims) for f in (compared, filters)))

@@ -501,6 +501,14 @@ EN: dict[str, str] = {
     "rec.anomaly": "{kpi} at {when} was {value} against a normal {normal}; look into what changed then.",
     "rec.cost_rose": "Cost rose from {previous} to {current}; check the model mix and tokens per answer.",
     "rec.all_normal": "Nothing needs action: the KPIs stayed within their normal bands.",
+    "rec.why": "{sentence}",
+    "rec.anomaly_why": "Against the same time a week before: {sentence}",
+    "reports.splits": "Where the changes came from",
+    "reports.this_period": "the period",
+    "reports.col.driver": "Mostly from",
+    "reports.col.split_by": "Split by",
+    "reports.col.share_before": "Share before",
+    "reports.col.share_after": "Share now",
     "import.header": "Import logs",
     "import.caption": ("A log file of the platform — JSON lines in its log format, gzip allowed — into the metrics "
                        "tables: `message_processed` lines become messages, ERROR and CRITICAL lines error events. "

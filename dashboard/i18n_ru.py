@@ -567,6 +567,14 @@ RU: dict[str, str] = {
     "rec.anomaly": "{kpi} в {when}: {value} при норме {normal}; выясните, что тогда изменилось.",
     "rec.cost_rose": "Стоимость выросла с {previous} до {current}; проверьте набор моделей и токены на ответ.",
     "rec.all_normal": "Действий не требуется: показатели в пределах нормы.",
+    "rec.why": "{sentence}",
+    "rec.anomaly_why": "По сравнению с тем же временем неделей раньше: {sentence}",
+    "reports.splits": "Откуда взялись изменения",
+    "reports.this_period": "весь период",
+    "reports.col.driver": "Больше всего дал",
+    "reports.col.split_by": "Разрез",
+    "reports.col.share_before": "Доля: было",
+    "reports.col.share_after": "Доля: стало",
     "import.header": "Импорт логов",
     "import.caption": ("Файл логов платформы — JSON-строки в её формате, можно gzip — в таблицы метрик: строки "
                        "`message_processed` становятся сообщениями, строки ERROR и CRITICAL — событиями ошибок. "

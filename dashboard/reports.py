@@ -25,7 +25,8 @@ import plotly.graph_objects as go  # noqa: E402
 from data_access import reports as rp  # noqa: E402
 from data_access.engine import read_secrets  # noqa: E402
 from data_access.filters import Filters  # noqa: E402
-from dashboard import charts, format as fmt  # noqa: E402
+from data_access.catalogue import KPIS  # noqa: E402
+from dashboard import charts, format as fmt, why  # noqa: E402
 from dashboard.i18n import t  # noqa: E402
 
 FORMATS = ("md", "html", "xlsx")
@@ -37,6 +38,8 @@ def value_text(value, unit: str, lang: str, text=fmt.plain_text) -> str:
     the data (``unit == "text"``) passes through ``text`` (``fmt.md_text`` for Markdown)."""
     if unit == "text":
         return text(value)
+    if unit == "split":  # where a change came from, in a sentence (dashboard.why)
+        return why.sentence(value, lang, text)
     if unit == "kpi":
         return t(f"kpi.{value}.label", lang)
     if unit == "bucket":
@@ -86,6 +89,60 @@ def xlsx_change(current, previous, unit: str, lang: str):
     return Number((current - previous) / abs(previous), "signed_percent")
 
 
+def xlsx_contribution(value, unit: str, lang: str):
+    """A segment's contribution to a change: points of a share, rating points, else the KPI's unit."""
+    from data_access.xlsx import Number
+
+    if value is None:
+        return None
+    if unit == "percent":
+        return Number(value, "signed_pp_ru" if lang == "ru" else "signed_pp")
+    if unit in ("rating", "nps"):
+        return Number(value, "signed_decimal")
+    return xlsx_value(value, unit, lang)
+
+
+def driver(found, lang: str, text=fmt.plain_text) -> str:
+    """A split's largest segment and its contribution, ``telegram (−10.2 pp)``; "" for none."""
+    if found is None or not found.exact or not found.segments or not found.delta:
+        return ""
+    first = found.segments[0]
+    return f"{why.segment_label(first.values, lang, text)} ({why.signed(first.total, KPIS[found.key].unit, lang)})"
+
+
+def split_rows(report: rp.Report, lang: str, text=fmt.plain_text, numbers: bool = False) -> pd.DataFrame:
+    """Each KPI change of the report split by segment (its largest segments and the rest): the
+    period's against the previous period, then each explained anomaly's against a week before."""
+    cell = xlsx_value if numbers else value_text
+    rows = []
+    anomalies = [] if report.anomalies.empty or "split" not in report.anomalies else \
+        [(r["bucket"], r["kpi"], r["split"]) for r in report.anomalies.to_dict("records") if r["split"] is not None]
+    for when, key, found in [*((None, k, f) for k, f in report.splits.items()), *anomalies]:
+        if not found.segments or not found.delta:
+            continue
+        unit = KPIS[key].unit
+        shown, rest = found.top()
+        for segment in [*shown, *([rest] if rest else [])]:
+            share = lambda v: None if v is None else 100 * v  # noqa: E731
+            change_of = (lambda v: xlsx_contribution(v, unit, lang)) if numbers else \
+                (lambda v: "" if v is None else why.signed(v, unit, lang))
+            rows.append({
+                t("reports.col.when", lang): (cell(when, "bucket", lang) if when is not None
+                                              else t("reports.this_period", lang)),
+                t("reports.col.kpi", lang): t(f"kpi.{key}.label", lang),
+                t("reports.col.split_by", lang): t(f"why.by.{found.dimensions[0]}", lang),
+                t("why.col.segment", lang): (t("why.rest", lang, n=len(found.segments) - len(shown)) if segment is rest
+                                             else why.segment_label(segment.values, lang, text)),
+                t("why.col.before", lang): None if segment is rest else cell(segment.before, unit, lang),
+                t("why.col.after", lang): None if segment is rest else cell(segment.after, unit, lang),
+                t("reports.col.share_before", lang): cell(share(segment.share_before), "percent", lang),
+                t("reports.col.share_after", lang): cell(share(segment.share_after), "percent", lang),
+                t("why.col.mix", lang): change_of(segment.mix),
+                t("why.col.rate", lang): change_of(segment.rate),
+                t("why.col.total", lang): change_of(segment.total)})
+    return pd.DataFrame(rows)
+
+
 def title(report: rp.Report, lang: str) -> str:
     end = report.period.end - timedelta(days=1)
     span = fmt.day(report.period.start, lang) if report.kind == "daily" else \
@@ -114,7 +171,8 @@ def sections(report: rp.Report, lang: str, text=fmt.plain_text,
                  t("reports.col.previous", lang): cell(r["previous"], r["unit"], lang),
                  t("reports.col.change", lang): xlsx_change(r["current"], r["previous"], r["unit"], lang) if numbers
                  else fmt.kpi_delta(r["current"], r["previous"], r["unit"], lang) or "—",
-                 t("reports.col.n", lang): cell(r["n"], "count", lang)}
+                 t("reports.col.n", lang): cell(r["n"], "count", lang),
+                 t("reports.col.driver", lang): driver(report.splits.get(r["key"]), lang, text)}
                 for r in report.kpis.to_dict("records")]
     out.append((t("reports.kpis", lang), pd.DataFrame(kpi_rows)))
 
@@ -137,6 +195,9 @@ def sections(report: rp.Report, lang: str, text=fmt.plain_text,
 
     out.append((t("reports.by_platform", lang), breakdown(report.platforms, "platform")))
     out.append((t("reports.by_intent", lang), breakdown(report.intents, "intent", with_previous=True)))
+    splits = split_rows(report, lang, text, numbers)
+    if not splits.empty:
+        out.append((t("reports.splits", lang), splits))
     anomalies = [{t("reports.col.when", lang): cell(r["bucket"], "bucket", lang),
                   t("reports.col.kpi", lang): t(f"kpi.{r['kpi']}.label", lang),
                   t("reports.col.value", lang): cell(r["value"], r["unit"], lang),
@@ -144,7 +205,8 @@ def sections(report: rp.Report, lang: str, text=fmt.plain_text,
                   t("reports.col.deviation", lang): cell(r["change"], "percent", lang) if numbers
                   else fmt.localized(f"{r['change']:+.0f} %", lang),
                   t("reports.col.z", lang): (cell(r["z"], "rating", lang) if abs(r["z"]) < 1e6 else None) if numbers
-                  else fmt.localized(f"{r['z']:+.1f}", lang) if abs(r["z"]) < 1e6 else "∞"}
+                  else fmt.localized(f"{r['z']:+.1f}", lang) if abs(r["z"]) < 1e6 else "∞",
+                  t("reports.col.driver", lang): driver(r.get("split"), lang, text)}
                  for r in report.anomalies.to_dict("records")]
     out.append((t("reports.anomalies", lang, n=len(anomalies)), pd.DataFrame(anomalies)))
     critical = int((report.alerts["severity"] == "critical").sum()) if not report.alerts.empty else 0

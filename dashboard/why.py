@@ -47,8 +47,9 @@ def signed(value: float, unit: str, lang: str | None = None) -> str:
     return ("+" if value > 0 else "−") + shown
 
 
-def segment_label(values: tuple, lang: str | None = None, markdown: bool = False) -> str:
-    """A segment in words: its values joined by " · " (data is text: escaped for markdown)."""
+def segment_label(values: tuple, lang: str | None = None, text=fmt.plain_text) -> str:
+    """A segment in words: its values, passed through ``text`` (``fmt.md_text`` for markdown),
+    joined by " · "."""
     parts = []
     for dimension, value, several in values:
         if several:
@@ -56,7 +57,7 @@ def segment_label(values: tuple, lang: str | None = None, markdown: bool = False
         elif value is None:
             parts.append(t(f"why.none.{dimension}", lang))
         else:
-            parts.append(fmt.md_text(value) if markdown else fmt.plain_text(value))
+            parts.append(text(value))
     return " · ".join(parts)
 
 
@@ -71,18 +72,18 @@ def _inline(label: str, lang: str | None) -> str:
     return label[:1].lower() + label[1:]
 
 
-def _clause(found: change.Split, segment: change.Segment, lang: str | None) -> str:
+def _clause(found: change.Split, segment: change.Segment, lang: str | None, text) -> str:
     """What one named segment did, in words: how much of the change it holds, then why (its own
     value changed: rate; its share changed: mix; it appeared or vanished)."""
     unit = KPIS[found.key].unit
-    values = {"segment": segment_label(segment.values, lang, markdown=True),
+    values = {"segment": segment_label(segment.values, lang, text),
               "kpi": _inline(t(f"kpi.{found.key}.label", lang), lang),
               "before": _value(segment.before, unit, lang), "after": _value(segment.after, unit, lang)}
     against = bool(found.delta and segment.total) and (segment.total > 0) != (found.delta > 0)
     lead = "why.lead_against" if against else "why.lead"
     if found.kind == "sum" or segment.status != "both":
         detail = "sum" if found.kind == "sum" else segment.status
-        text = t(lead, lang, amount=amount(segment.total, unit, lang), **values) + t(f"why.detail.{detail}", lang, **values)
+        out = t(lead, lang, amount=amount(segment.total, unit, lang), **values) + t(f"why.detail.{detail}", lang, **values)
     else:
         more = "more" if segment.share_after > segment.share_before else "fewer"
         shares = {"share_before": fmt.percent(100 * segment.share_before, 1, lang),
@@ -93,18 +94,19 @@ def _clause(found: change.Split, segment: change.Segment, lang: str | None) -> s
         # The other effect is named too when it is large enough; the lead then holds the main one alone.
         both = ((other[1] > 0) == (main[1] > 0) and abs(other[1]) >= ALSO * abs(main[1])
                 and amount(other[1], unit, lang) != amount(0, unit, lang))
-        text = (t(lead, lang, amount=amount(main[1] if both else segment.total, unit, lang), **values)
-                + t(f"why.detail.{main[0]}", lang, **values, **shares))
+        out = (t(lead, lang, amount=amount(main[1] if both else segment.total, unit, lang), **values)
+               + t(f"why.detail.{main[0]}", lang, **values, **shares))
         if both:
-            text += t(f"why.also.{other[0]}", lang, amount=amount(other[1], unit, lang), **values, **shares)
+            out += t(f"why.also.{other[0]}", lang, amount=amount(other[1], unit, lang), **values, **shares)
     if segment.few:
-        text += " " + t("why.few_mark", lang)
-    return text
+        out += " " + t("why.few_mark", lang)
+    return out
 
 
-def sentence(found: change.Split, lang: str | None = None) -> str:
-    """The split in one sentence (markdown, data escaped): how much the KPI changed and which
-    segments it came from, each as rate (its own value changed) or mix (its share changed)."""
+def sentence(found: change.Split, lang: str | None = None, text=fmt.md_text) -> str:
+    """The split in one sentence: how much the KPI changed and which segments it came from, each
+    as rate (its own value changed) or mix (its share changed); values from the data passed
+    through ``text`` (default: escaped for markdown)."""
     unit = KPIS[found.key].unit
     label = t(f"kpi.{found.key}.label", lang)
     if found.delta is None:
@@ -115,10 +117,10 @@ def sentence(found: change.Split, lang: str | None = None) -> str:
              amount=amount(found.delta, unit, lang))
     if found.kind == "percentile":
         first = found.segments[0]
-        return head + ". " + t("why.percentile", lang, segment=segment_label(first.values, lang, markdown=True),
+        return head + ". " + t("why.percentile", lang, segment=segment_label(first.values, lang, text),
                                before=_value(first.before, unit, lang), after=_value(first.after, unit, lang))
     named = [s for s in found.segments[:NAMED] if s.total and amount(s.total, unit, lang) != amount(0, unit, lang)]
-    return head + (": " + "; ".join(_clause(found, s, lang) for s in named) if named else "") + "."
+    return head + (": " + "; ".join(_clause(found, s, lang, text) for s in named) if named else "") + "."
 
 
 def rows(found: change.Split, lang: str | None = None) -> pd.DataFrame:

@@ -290,14 +290,21 @@ def split(engine: sa.Engine, schema: Schema, filters: Filters, compared: Filters
 
 
 def concentration(found: Split) -> float:
-    """How much of the change the largest segment explains (0 when there is nothing to explain)."""
-    if not found.segments or not found.exact:
+    """How much of the change one segment explains beyond its size: the largest |contribution −
+    its share × the change| (shares: of the observations for a ratio, of the totals for a sum).
+    A dimension of one segment explains nothing (it is the whole); 0 where nothing is explained."""
+    if not found.segments or not found.exact or not found.delta:
         return 0.0
-    return abs(found.segments[0].total or 0.0)
+    if found.kind == "ratio":
+        weights = [(s.share_before + s.share_after) / 2 for s in found.segments]
+    else:
+        sizes = [abs(s.before or 0) + abs(s.after or 0) for s in found.segments]
+        weights = [size / (sum(sizes) or 1) for size in sizes]
+    return max(abs(s.total - w * found.delta) for s, w in zip(found.segments, weights))
 
 
 def best_pair(engine: sa.Engine, schema: Schema, filters: Filters, compared: Filters, key: str) -> Split:
-    """The split by the pair of dimensions whose largest segment explains the most of the change."""
+    """The split by the pair of dimensions with a segment that explains the most (``concentration``)."""
     splits = [split(engine, schema, filters, compared, key, pair) for pair in PAIRS]
     return max(splits, key=concentration)
 

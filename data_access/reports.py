@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import alerts, business, catalogue, dialogs, kpis, operational, plans, sla, sources, sql
+from data_access import alerts, business, catalogue, change, dialogs, kpis, operational, plans, sla, sources, sql
 from data_access.alert_rules import RuleSet, SlaTargets
 from data_access.filters import Filters
 from data_access.schema import Schema
@@ -36,6 +36,12 @@ MIN_SAMPLE = 30
 # KPI → (unit, the column of its sample size in ``series``, higher is better): the catalogue's watched KPIs.
 ANOMALY_KPIS = {key: (item.unit, item.sample, item.higher_is_better) for key, item in catalogue.watched().items()}
 REPORT_KPIS = tuple(k for k in kpis.KPIS if k not in ("cpu", "memory", "disk", "active_sessions"))
+# The KPIs whose change a report splits by segment (``data_access.change``): every one with a
+# formula over measures but the percentiles, which do not add up over segments.
+SPLIT_KPIS = tuple(k for k in REPORT_KPIS if change.explained(k)
+                   and not isinstance(catalogue.KPIS[k].formula, catalogue.Percentile))
+# The anomalies a report explains (the largest first): each costs a split of its bucket.
+EXPLAINED_ANOMALIES = 5
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ class Report:
     kpis: pd.DataFrame                   # key, unit, current, previous, n, higher_is_better
     platforms: pd.DataFrame              # breakdown by platform (this period)
     intents: pd.DataFrame                # by intent, with the previous period's escalation rate
-    anomalies: pd.DataFrame              # bucket, kpi, unit, value, normal, change, z, n
+    anomalies: pd.DataFrame              # bucket, kpi, unit, value, normal, change, z, n, split
     alerts: pd.DataFrame                 # history_frame of the period
     trend: pd.DataFrame                  # per bucket values of ANOMALY_KPIS (this period)
     models: pd.DataFrame = field(default_factory=pd.DataFrame)        # monthly
@@ -98,6 +104,8 @@ class Report:
     targets: SlaTargets = field(default_factory=SlaTargets)
     recommendations: list[Recommendation] = field(default_factory=list)
     filters: Filters | None = None
+    # Each SPLIT_KPIS change against the previous period, split by the dimension that explains most.
+    splits: dict[str, change.Split] = field(default_factory=dict)
 
 
 @plans.reader(local_buckets=True)
@@ -195,6 +203,36 @@ def find_anomalies(frame: pd.DataFrame, start: datetime, end: datetime, unit: st
     return pd.DataFrame(rows, columns=columns).sort_values(["bucket", "kpi"], ignore_index=True)
 
 
+def explain(engine: sa.Engine, schema: Schema, current: Filters, previous: Filters,
+            keys: tuple[str, ...] = SPLIT_KPIS) -> dict[str, change.Split]:
+    """Each KPI of ``keys``' change from ``previous`` to ``current``, split by the dimension with a
+    segment that explains the most of it (``change.concentration``): two statements per dimension
+    and period."""
+    best: dict[str, change.Split] = {}
+    for dimension in change.DIMENSIONS:
+        frames = [change.segment_terms(engine, schema, f, keys, (dimension,)) for f in (previous, current)]
+        for key in keys:
+            found = change.decompose(key, (dimension,), *frames)
+            if key not in best or change.concentration(found) > change.concentration(best[key]):
+                best[key] = found
+    return best
+
+
+def explain_anomalies(engine: sa.Engine, schema: Schema, anomalies: pd.DataFrame, base: Filters,
+                      unit: str) -> pd.DataFrame:
+    """``anomalies`` with ``split``: for the ``EXPLAINED_ANOMALIES`` largest of a KPI that splits,
+    its bucket's change against the same bucket a week before, by the dimension that explains most."""
+    out = anomalies.assign(split=None)
+    step = timedelta(hours=1) if unit == "hour" else timedelta(days=1)
+    largest = out[out["kpi"].isin(SPLIT_KPIS)].sort_values("z", key=abs, ascending=False).head(EXPLAINED_ANOMALIES)
+    for index, row in largest.iterrows():
+        bucket = pd.Timestamp(row["bucket"]).to_pydatetime()
+        now = replace(base, start=bucket, end=bucket + step)
+        before = replace(base, start=bucket - timedelta(weeks=1), end=bucket - timedelta(weeks=1) + step)
+        out.at[index, "split"] = explain(engine, schema, now, before, (row["kpi"],))[row["kpi"]]
+    return out
+
+
 def _kpi_table(current: dict, previous: dict) -> pd.DataFrame:
     rows = []
     for key in REPORT_KPIS:
@@ -232,6 +270,7 @@ def build(engine: sa.Engine, schema: Schema, kind: str, day: date, base: Filters
         "intents": lambda: business.breakdown(engine, schema, current_f, "intent"),
         "earlier": lambda: business.breakdown(engine, schema, previous_f, "intent"),
         "platforms": lambda: business.breakdown(engine, schema, current_f, "platform"),
+        "splits": lambda: explain(engine, schema, current_f, previous_f),
     }
     targets = rules.sla if rules else SlaTargets()
     if monthly:
@@ -251,11 +290,12 @@ def build(engine: sa.Engine, schema: Schema, kind: str, day: date, base: Filters
     intents = got["intents"].merge(earlier.rename(columns={"escalation_rate": "previous_escalation_rate",
                                                            "dialogs": "previous_dialogs"}), on="intent", how="left")
     values = got["values"]
-    anomalies = find_anomalies(values, current_f.start, current_f.end, unit)
+    anomalies = explain_anomalies(engine, schema, find_anomalies(values, current_f.start, current_f.end, unit),
+                                  current_f, unit)
     trend = values[(values["bucket"] >= current_f.start) & (values["bucket"] < current_f.end)].reset_index(drop=True)
     history = got["history"]
     report = Report(kind, period, before, partial, True, table, platforms, intents, anomalies, history, trend,
-                    targets=targets, filters=current_f)
+                    targets=targets, filters=current_f, splits=got["splits"])
     if monthly:
         report.models, report.sla_services, report.sla_answers = got["models"], got["sla_services"], got["sla_answers"]
     report.recommendations = recommend(report)
@@ -271,14 +311,22 @@ def recommend(report: Report) -> list[Recommendation]:
         row = values.get(key)
         return (None, None, None) if row is None else (row["current"], row["previous"], row["n"])
 
+    def why(key, split=None):
+        """The sentence that names where ``key``'s change (or an anomaly's ``split``) came from."""
+        found = split if split is not None else report.splits.get(key)
+        if found is not None and found.segments and found.delta:
+            out.append(Recommendation("rec.why" if split is None else "rec.anomaly_why", {"sentence": (found, "split")}))
+
     now, before, n = kpi("csat")
     if now is not None and before is not None and now <= before - 3:
         out.append(Recommendation("rec.csat_fell", {"previous": (before, "percent"), "current": (now, "percent"),
                                                     "n": (n, "count")}))
+        why("csat")
     now, before, n = kpi("escalation_rate")
     if now is not None and before is not None and now >= before + 3:
         out.append(Recommendation("rec.escalations_rose", {"previous": (before, "percent"),
                                                            "current": (now, "percent"), "n": (n, "count")}))
+        why("escalation_rate")
     if not report.intents.empty and "previous_escalation_rate" in report.intents:
         rising = report.intents[(report.intents["dialogs"] >= MIN_SAMPLE)
                                 & (report.intents["previous_dialogs"] >= MIN_SAMPLE)
@@ -301,9 +349,12 @@ def recommend(report: Report) -> list[Recommendation]:
         out.append(Recommendation("rec.anomaly", {"kpi": (row["kpi"], "kpi"), "when": (row["bucket"], "bucket"),
                                                   "value": (row["value"], row["unit"]),
                                                   "normal": (row["normal"], row["unit"])}))
+        if row.get("split") is not None:
+            why(row["kpi"], row["split"])
     now, before, _ = kpi("cost")
     if now is not None and before and float(now) >= 1.1 * float(before):
         out.append(Recommendation("rec.cost_rose", {"previous": (before, "money"), "current": (now, "money")}))
+        why("cost")
     if not out:
         out.append(Recommendation("rec.all_normal", {}))
     return out

@@ -75,7 +75,7 @@ def dialog_rows() -> list[dict]:
 
 
 # A planted change, large enough to tell (100 ratings and more a segment), for the pages and
-# reports: from week 1 to week 2, telegram's CSAT falls 90 % → 60 % (rate), web grows threefold at
+# reports: from ISO week 10 (2–8 March) to week 11 (9–15 March), telegram's CSAT falls 90 % → 60 % (rate), web grows threefold at
 # 40 % (mix: more of a low segment), whatsapp stays 70 % on 100 ratings. CSAT 66.7 % → 50 %:
 #   telegram: rate (60 − 90) · (1/3 + 1/5) / 2 = −8.0, mix (1/5 − 1/3) · (75 − 58.33) = −2.22
 #   web:      mix (3/5 − 1/3) · (40 − 58.33) = −4.89
@@ -89,7 +89,7 @@ PLANTED = [(1, "telegram", 100, 90), (1, "web", 100, 40), (1, "whatsapp", 100, 7
 def planted_rows() -> list[dict]:
     found = []
     for week, platform, ratings, good in PLANTED:
-        first = datetime(2026, 3, 1 if week == 1 else 8, 8)
+        first = datetime(2026, 3, 2 if week == 1 else 9, 8)
         for i in range(ratings):
             rt = 1500 if (week, platform) == (2, "telegram") else 900
             found.append(message(first + timedelta(days=i % 7, minutes=i), platform, "order", 5 if i < good else 1,

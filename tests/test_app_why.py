@@ -10,7 +10,7 @@ from tests import change_data
 from tests.apptest import assert_clean, open_page, run_app
 from tests.conftest import insert
 
-WEEK_2 = {"start_date": "2026-03-08", "end_date": "2026-03-14"}
+WEEK_2 = {"start_date": "2026-03-09", "end_date": "2026-03-15"}
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_the_first_sentence_names_the_rate_and_the_mix_segment(monkeypatch, plan
     assert list(table["total"]) == ["−10.2 pp", "−4.9 pp", "−1.6 pp"]
     assert list(table["rate"]) == ["−8.0 pp", "0.0 pp", "0.0 pp"]
     assert table["link"].iloc[0].startswith("?") and "platform=telegram" in table["link"].iloc[0]
-    assert "start_date=2026-03-08" in table["link"].iloc[0] and "why" not in table["link"].iloc[0]
+    assert "start_date=2026-03-09" in table["link"].iloc[0] and "why" not in table["link"].iloc[0]
     assert len(at.get("plotly_chart")) >= 1
 
 

@@ -198,3 +198,27 @@ def test_the_command_line(tmp_path, sqlite_incident_url, capsys):
     assert rendering.main(["--period", "daily", "--format", "xlsx", "--out", str(out), "--url", sqlite_incident_url]) == 0
     assert load_workbook(out).sheetnames[0] == "Summary"
     assert rendering.main(["--period", "daily", "--out", str(out), "--url", sqlite_incident_url, "--tz", "Mars/Base"]) == 2
+
+
+def test_the_weekly_report_names_the_planted_segment(engine):
+    """tests/change_data.py's planted week: telegram's CSAT fell (rate), web grew at 40 % (mix).
+    The report's recommendation, its KPI table and its sheet of splits name them."""
+    from tests import change_data
+    from tests.conftest import insert
+
+    insert(engine, "conversation_metrics", change_data.planted_rows())
+    report = rp.build(engine, discover(engine), "weekly", date(2026, 3, 9), UTC, now=datetime(2026, 3, 20))
+    found = report.splits["csat"]
+    assert found.dimensions == ("platform",) and [s.values[0][1] for s in found.segments] == ["telegram", "web", "whatsapp"]
+    assert ("CSAT fell 16.7 pp: 8.0 pp of it from telegram, whose CSAT went from 90.0 % to 60.0 %, and 2.2 pp because "
+            "there were fewer of them (a share of 33.3 % → 20.0 %); 4.9 pp of it from web, because there were more "
+            "of them (a share of 33.3 % → 60.0 %).") in rendering.sentences(report, "en")
+    kpi_table = rendering.sections(report, "en")[0][1].set_index("KPI")
+    assert kpi_table.loc["CSAT", "Mostly from"] == "telegram (−10.2 pp)"
+    book = load_workbook(io.BytesIO(rendering.to_xlsx(report, "ru")))
+    sheet = book["Откуда взялись изменения"]
+    header = [c.value for c in sheet[1]]
+    rows = [dict(zip(header, (c.value for c in row))) for row in sheet.iter_rows(min_row=2)]
+    telegram = next(r for r in rows if r["Показатель"] == "CSAT" and r["Сегмент"] == "telegram")
+    assert telegram["Вклад"] == pytest.approx(-10.0 - 2 / 9, abs=1e-9)  # points, a number
+    assert telegram["Значение"] == pytest.approx(-8.0) and telegram["Структура"] == pytest.approx(-2 / 9 * 10, abs=1e-9)
