@@ -318,6 +318,16 @@ def _alert_histories(url: str, filters: Filters, rules: RuleSet, version: int) -
     return alerts.histories(engine_for(url), schema_for(url), filters, rules.rules, rules.negative_keywords)
 
 
+def alert_driver(url: str, rule, key: str | None, at: datetime) -> "change.Split | None":
+    """Where a firing rule's value came from (``alerts.driver``) at ``at`` (naive UTC)."""
+    return _alert_driver(url, rule, key, at, data_version(url))
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=64, show_spinner=False)
+def _alert_driver(url: str, rule, key: str | None, at: datetime, version: int) -> "change.Split | None":
+    return alerts.driver(engine_for(url), schema_for(url), rule, key, at)
+
+
 def alertmanager_url() -> str | None:
     """Alertmanager's API address (``EASYFLOW_ALERTMANAGER_URL``), or None when not configured."""
     return os.environ.get("EASYFLOW_ALERTMANAGER_URL", "").strip() or None
@@ -452,7 +462,7 @@ class Panels:
 def clear_results() -> None:
     """Forget every cached result (after the data changed under them)."""
     for cached in (_schema_for, _options_for, _kpi_values, _query, _fresh, _alert_histories, _sla_compliance,
-                   _report):
+                   _report, _alert_driver):
         cached.clear()
 
 

@@ -581,6 +581,7 @@ EN: dict[str, str] = {
     "alerts.am.state.absent": "not received (is the watcher running?)",
     "alerts.am.silence": "Silence for {hours} h",
     "alerts.am.silence_comment": "Silenced from the Easy Flow Analytics dashboard",
+    "alerts.driver": "Against the same {window} a week before: {sentence}",
     "alerts.am.silenced": "Silenced in Alertmanager for {hours} h.",
     "alerts.am.silence_failed": "Alertmanager did not take the silence; try again, or silence it there.",
     "alerts.am.unreachable": "Alertmanager cannot be reached: the alerts' states there are not shown.",

@@ -648,6 +648,7 @@ RU: dict[str, str] = {
     "alerts.am.state.absent": "не получено (запущен ли наблюдатель?)",
     "alerts.am.silence": "Заглушить на {hours} ч",
     "alerts.am.silence_comment": "Заглушено из панели Easy Flow Analytics",
+    "alerts.driver": "По сравнению с тем же окном ({window}) неделей раньше: {sentence}",
     "alerts.am.silenced": "Оповещение заглушено в Alertmanager на {hours} ч.",
     "alerts.am.silence_failed": "Не удалось заглушить оповещение в Alertmanager. Попробуйте ещё раз или сделайте это в самом Alertmanager.",
     "alerts.am.unreachable": "Alertmanager недоступен: состояния оповещений в нём не показаны.",

@@ -26,7 +26,7 @@ from urllib import parse, request
 
 import sqlalchemy as sa
 
-from data_access import alerts, errors, logs, sql
+from data_access import alerts, change, errors, logs, sql
 from data_access.alert_rules import METRICS, Rule, RuleSet
 from data_access.engine import PROJECT_ROOT
 from data_access.filters import Filters
@@ -101,6 +101,13 @@ def _condition_text(rule: Rule) -> str:
     return text
 
 
+def _span(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
 def generator_url(base: str | None, since: datetime, now: datetime) -> str:
     """The dashboard's Alerts page over the alert's days (UTC), or "" without a base URL."""
     if not base:
@@ -127,14 +134,30 @@ def firing_at(engine: sa.Engine, rules: RuleSet, now: datetime) -> list[Firing]:
     for rule, history in zip(watched, sql.concurrently([lambda r=r: evaluate(r) for r in watched], 4)):
         for alert in history:
             if alert.fired_at <= now and (alert.resolved_at is None or alert.resolved_at > now):
-                found.append(Firing(labels_for(rule, alert.key), {
+                annotations = {
                     "summary": rule.summary or rule.name,
                     "description": (f"{rule.name}{' for ' + alert.key if alert.key else ''}: "
                                     f"{_value_text(rule, alert.last)} (fires when {_condition_text(rule)}; "
                                     f"worst {_value_text(rule, alert.peak)})"),
                     "value": f"{alert.last:.6g}",
-                }, alert.since))
+                }
+                contributor = _top_contributor(engine, schema, rule, alert.key, now)
+                if contributor:
+                    annotations["top_contributor"] = contributor
+                found.append(Firing(labels_for(rule, alert.key), annotations, alert.since))
     return found
+
+
+def _top_contributor(engine: sa.Engine, schema, rule: Rule, key: str, now: datetime) -> str:
+    """The segment that explains most of a KPI rule's value against a week before, in a line
+    (``alerts.driver``); "" for none, or when the database fails to say (the alert goes out)."""
+    try:
+        found = alerts.driver(engine, schema, rule, key or None, now)
+    except errors.DATABASE_ERRORS as error:
+        logs.get("easyflow.alerts").warning("top_contributor_failed", rule=rule.name, problem=str(errors.classify(error)))
+        return ""
+    described = change.describe(found)
+    return f"{described}; against the same {_span(max(rule.window, rule.step))} a week before" if described else ""
 
 
 @dataclass

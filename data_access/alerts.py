@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import catalogue, dialogs, logs, plans, rule_records, service_rollups, sources, sql
+from data_access import catalogue, change, dialogs, logs, plans, rule_records, service_rollups, sources, sql
 from data_access.alert_rules import METRICS, Rule
 from data_access.filters import Filters
 from data_access.catalogue import TIMED
@@ -424,6 +424,26 @@ def evaluated(engine: sa.Engine, schema: Schema, filters: Filters, rule: Rule,
 
 HISTORY_COLUMNS = ["rule", "key", "severity", "since", "fired_at", "resolved_at", "peak", "last", "threshold",
                    "firing"]
+
+
+# The filter field of a rule's ``by`` dimension.
+BY_FILTER = {"platform": "platforms", "intent": "intents", "ai_model": "models"}
+
+
+def driver(engine: sa.Engine, schema: Schema, rule: Rule, key: str | None, at: datetime) -> change.Split | None:
+    """Where the value of a rule on a catalogue KPI came from: its window ending at ``at`` (naive
+    UTC) against the same window a week before, split by the dimension (not the rule's own) with a
+    segment that explains the most. None for a rule on another metric, or per service (the
+    service tables have no platform, intent or model)."""
+    item = catalogue.by_alert_metric(rule.metric)
+    if item is None or not change.explained(item.key) or rule.by not in (None, *BY_FILTER):
+        return None
+    window, week = timedelta(seconds=max(rule.window, rule.step)), timedelta(weeks=1)
+    only = {BY_FILTER[rule.by]: (key,)} if rule.by and key else {}
+    now = Filters(at - window, at, tz="UTC", **only)
+    before = Filters(at - window - week, at - week, tz="UTC", **only)
+    dimensions = tuple(d for d in change.DIMENSIONS if d != rule.by)
+    return change.explain(engine, schema, now, before, (item.key,), dimensions)[item.key]
 
 
 def history_frame(histories) -> pd.DataFrame:

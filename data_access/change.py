@@ -303,21 +303,53 @@ def concentration(found: Split) -> float:
     return max(abs(s.total - w * found.delta) for s, w in zip(found.segments, weights))
 
 
-def best_pair(engine: sa.Engine, schema: Schema, filters: Filters, compared: Filters, key: str) -> Split:
-    """The split by the pair of dimensions with a segment that explains the most (``concentration``)."""
-    splits = [split(engine, schema, filters, compared, key, pair) for pair in PAIRS]
-    return max(splits, key=concentration)
+def explain(engine: sa.Engine, schema: Schema, current: Filters, previous: Filters, keys: tuple[str, ...],
+            dimensions: tuple[str, ...] = DIMENSIONS) -> dict[str, Split]:
+    """Each KPI of ``keys``' change from ``previous`` to ``current``, split by the one of
+    ``dimensions`` with a segment that explains the most of it (``concentration``; a percentile:
+    the first): two statements per dimension and period; a percentile's values are the tiles'."""
+    best: dict[str, Split] = {}
+    for dimension in dimensions:
+        frames = [segment_terms(engine, schema, f, keys, (dimension,)) for f in (previous, current)]
+        for key in keys:
+            found = decompose(key, (dimension,), *frames)
+            if key not in best or concentration(found) > concentration(best[key]):
+                best[key] = found
+    for key, found in best.items():
+        if found.kind == "percentile":
+            from data_access import kpis
+
+            values = [kpis.compute_one(engine, schema, f, key).value for f in (previous, current)]
+            best[key] = replace(found, before=_number(values[0]), after=_number(values[1]))
+    return best
 
 
-def as_frame(found: Split) -> pd.DataFrame:
-    """The split's segments as a table: the dimensions' values and each number of a ``Segment``."""
-    rows = []
-    for s in found.segments:
-        row = {}
-        for dimension, value, several in s.values:
-            row[dimension], row[dimension + SEVERAL] = value, several
-        rows.append(row | {name: getattr(s, name) for name in ("before", "after", "n_before", "n_after",
-                                                                   "share_before", "share_after", "mix", "rate",
-                                                                   "total", "few")} | {"status": s.status})
-    return pd.DataFrame(rows)
+def _plain(value, unit: str, signed: bool = False) -> str:
+    """A value in plain English text for an alert's annotation (a change with its sign; none 0)."""
+    if value is None:
+        return "none"
+    places = 1 if unit == "percent" else 2 if unit in ("rating", "nps", "money") else 0
+    number = round(float(value), places) + 0.0  # -0.0 → 0.0
+    sign = "+" if signed and number else ""
+    if unit == "money":
+        return f"{'-' if number < 0 else sign}${abs(number):,.2f}"
+    suffix = {"percent": " pp" if signed else " %", "ms": " ms", "seconds": " s"}.get(unit, "")
+    return f"{number:{sign},.{places}f}{suffix}"
 
+
+def describe(found: Split | None) -> str:
+    """A split's largest segment in one line of plain English (an alert's annotation); "" for none."""
+    if found is None or not found.segments or found.delta is None:
+        return ""
+    first = found.segments[0]
+    where = ", ".join(f"{d}={'(several)' if several else '(none)' if value is None else value}"
+                      for d, value, several in first.values)
+    where = " ".join(where.split())  # one line, whatever the data holds
+    unit = KPIS[found.key].unit
+    values = f"{_plain(first.before, unit)} -> {_plain(first.after, unit)}"
+    if not found.exact:
+        return f"{where}: its {found.key} {values}, the largest own change (a percentile does not split exactly)"
+    text = f"{where}: {_plain(first.total, unit, True)} of the {_plain(found.delta, unit, True)} change in {found.key}"
+    if found.kind == "ratio":
+        return f"{text} (its own value {values}: rate {_plain(first.rate, unit, True)}, mix {_plain(first.mix, unit, True)})"
+    return f"{text} ({values})"

@@ -203,21 +203,6 @@ def find_anomalies(frame: pd.DataFrame, start: datetime, end: datetime, unit: st
     return pd.DataFrame(rows, columns=columns).sort_values(["bucket", "kpi"], ignore_index=True)
 
 
-def explain(engine: sa.Engine, schema: Schema, current: Filters, previous: Filters,
-            keys: tuple[str, ...] = SPLIT_KPIS) -> dict[str, change.Split]:
-    """Each KPI of ``keys``' change from ``previous`` to ``current``, split by the dimension with a
-    segment that explains the most of it (``change.concentration``): two statements per dimension
-    and period."""
-    best: dict[str, change.Split] = {}
-    for dimension in change.DIMENSIONS:
-        frames = [change.segment_terms(engine, schema, f, keys, (dimension,)) for f in (previous, current)]
-        for key in keys:
-            found = change.decompose(key, (dimension,), *frames)
-            if key not in best or change.concentration(found) > change.concentration(best[key]):
-                best[key] = found
-    return best
-
-
 def explain_anomalies(engine: sa.Engine, schema: Schema, anomalies: pd.DataFrame, base: Filters,
                       unit: str) -> pd.DataFrame:
     """``anomalies`` with ``split``: for the ``EXPLAINED_ANOMALIES`` largest of a KPI that splits,
@@ -229,7 +214,7 @@ def explain_anomalies(engine: sa.Engine, schema: Schema, anomalies: pd.DataFrame
         bucket = pd.Timestamp(row["bucket"]).to_pydatetime()
         now = replace(base, start=bucket, end=bucket + step)
         before = replace(base, start=bucket - timedelta(weeks=1), end=bucket - timedelta(weeks=1) + step)
-        out.at[index, "split"] = explain(engine, schema, now, before, (row["kpi"],))[row["kpi"]]
+        out.at[index, "split"] = change.explain(engine, schema, now, before, (row["kpi"],))[row["kpi"]]
     return out
 
 
@@ -270,7 +255,7 @@ def build(engine: sa.Engine, schema: Schema, kind: str, day: date, base: Filters
         "intents": lambda: business.breakdown(engine, schema, current_f, "intent"),
         "earlier": lambda: business.breakdown(engine, schema, previous_f, "intent"),
         "platforms": lambda: business.breakdown(engine, schema, current_f, "platform"),
-        "splits": lambda: explain(engine, schema, current_f, previous_f),
+        "splits": lambda: change.explain(engine, schema, current_f, previous_f, SPLIT_KPIS),
     }
     targets = rules.sla if rules else SlaTargets()
     if monthly:

@@ -7,7 +7,7 @@ import streamlit as st
 from data_access import alert_watch, alerts
 from data_access.alert_rules import METRICS
 from data_access.business import to_local
-from dashboard import auth, charts, context, data, format as fmt
+from dashboard import auth, charts, context, data, format as fmt, why
 from dashboard.i18n import current_language, t
 from dashboard.tables import chart, table, when
 from dashboard.tiles import page_title
@@ -105,6 +105,10 @@ else:
                         where=f" · {fmt.md_text(row.key)}" if row.key else "", since=fmt.moment(since),
                         duration=fmt.duration_s(max((end_local - since).total_seconds(), 0)),
                         value=shown(row.last, rule), threshold=condition(rule))
+            found = data.alert_driver(url, rule, row.key or None, min(range_end_utc, now_utc).floor("min").to_pydatetime())
+            if found is not None and found.segments and found.delta:
+                message += "\n\n" + t("alerts.driver", window=fmt.span(max(rule.window, rule.step)),
+                                        sentence=why.sentence(found))
             (st.error if rule.severity == "critical" else st.warning)(message + (f"\n\n{rule.summary_in(current_language())}" if rule.summary else ""),
                                                                       icon=icon)
             if am_states is not None:

@@ -351,3 +351,44 @@ def test_the_alerts_page_shows_each_alert_state_in_alertmanager(alertmanager, tm
     monkeypatch.setenv("EASYFLOW_ALERTMANAGER_URL", f"http://127.0.0.1:{free_port()}")  # down: said, not raised
     assert "Alertmanager cannot be reached" in " ".join(c.value for c in alerts_page().caption)
     engine.dispose()
+
+
+LOW_RATING = parse_rules("""
+groups:
+  - name: test
+    rules:
+      - alert: LowRating
+        metric: avg_rating
+        condition: "< 4.0"
+        step: 1h
+        severity: warning
+        summary: Average rating below 4.0 over an hour.
+""")
+
+
+def test_a_kpi_alert_names_its_top_contributing_segment(tmp_path, alertmanager):
+    """An hour's ratings: 4.5 on every platform a week before and now, but whatsapp's fell to 2.0
+    now; the average (3.67) fires the rule, and its annotation names whatsapp's rate."""
+    from tests.change_data import message
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'metrics.sqlite'}")
+    create_all(engine)
+    now = datetime.now(timezone.utc).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+    rows = []
+    for start in (now - timedelta(hours=1), now - timedelta(weeks=1, hours=1)):
+        for platform in ("telegram", "web", "whatsapp"):
+            for i in range(40):
+                fell = platform == "whatsapp" and start == now - timedelta(hours=1)
+                rows.append(message(start + timedelta(minutes=i), platform, "order", 2 if fell else 4 + i % 2, 900,
+                                    f"{platform}-{start:%d}-{i}", f"u-{platform}-{i}"))
+    insert(engine, "conversation_metrics", rows)
+    alertmanager.hook.take()
+    watcher = alert_watch.Watcher(engine, alertmanager.url, lambda: LOW_RATING, state_path=tmp_path / "state.json",
+                                  every=60)
+    watcher.round(now)
+    (status, alert), = alertmanager.hook.take("LowRating", expect=1)
+    assert status == "firing"
+    assert alert["annotations"]["top_contributor"] == (
+        "platform=whatsapp: -0.83 of the -0.83 change in avg_rating (its own value 4.50 -> 2.00: rate -0.83, "
+        "mix 0.00); against the same 1 h a week before")
+    engine.dispose()
