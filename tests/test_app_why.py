@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from data_access.catalogue import KPIS
+from data_access.engine import make_engine
+from data_access.schema import create_all
 from tests import change_data
 from tests.apptest import assert_clean, open_page, run_app
 from tests.conftest import insert
@@ -13,10 +15,19 @@ from tests.conftest import insert
 WEEK_2 = {"start_date": "2026-03-09", "end_date": "2026-03-15"}
 
 
-@pytest.fixture
-def planted_url(engine):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def planted_url(request, tmp_path_factory) -> str:
+    """A database of its own holding the planted change (the pages' background refresh keeps
+    building its rollups after a test: a shared database would be dropped under it)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('why') / 'planted.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres").new_database("why")
+    engine = make_engine(url)
+    create_all(engine)
     insert(engine, "conversation_metrics", change_data.planted_rows())
-    return engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    return url
 
 
 def _why(at, key: str, by: str | None = None):
@@ -49,7 +60,7 @@ def test_the_first_sentence_names_the_rate_and_the_mix_segment(monkeypatch, plan
 def test_in_russian(monkeypatch, planted_url):
     at = _why(run_app(monkeypatch, planted_url, {**WEEK_2, "lang": "ru"}), "csat")
     assert _sentence(at, "Показатель «CSAT»") == (
-        "Показатель «CSAT» снизился на 16,7 п.п.: 8,0 п.п. из них дал сегмент telegram, где значение изменилось "
+        "Показатель «CSAT» снизился на 16,7 п.п.: 8,0 п.п. из них дал сегмент telegram, где значение «CSAT» изменилось "
         "с 90,0 % до 60,0 %, и ещё 2,2 п.п. — потому что таких стало меньше (доля 33,3 % → 20,0 %); 4,9 п.п. из них "
         "дал сегмент web, потому что таких стало больше (доля 33,3 % → 60,0 %).")
 

@@ -56,6 +56,12 @@ def dynamic_keys() -> set[str]:
     keys |= {f"alerts.{part}.{m}" for m in METRICS for part in ("metric", "unit")}
     keys |= {f"alerts.severity.{s}" for s in SEVERITIES} | {f"sla.budget.{p}" for p in ("used", "left", "over")}
     keys |= {f"sla.{part}.{source}" for source in ("services", "integrations", "answers") for part in ("name", "section")}
+    from data_access.change import DIMENSIONS
+    from dashboard.why import BY
+
+    keys |= {f"why.by.{b}" for b in BY} | {f"why.{kind}.{d}" for d in DIMENSIONS for kind in ("several", "none")}
+    keys |= {f"why.detail.{d}" for d in ("rate", "more", "fewer", "appeared", "vanished", "sum")}
+    keys |= {f"why.also.{d}" for d in ("rate", "more", "fewer")} | {f"why.status.{s}" for s in ("appeared", "vanished")}
     keys |= {f"sla.section.{source}.note" for source in ("services", "integrations", "answers")}
     from data_access import prometheus
 
