@@ -431,13 +431,15 @@ BY_FILTER = {"platform": "platforms", "intent": "intents", "ai_model": "models"}
 
 
 def driver(engine: sa.Engine, schema: Schema, rule: Rule, key: str | None, at: datetime) -> change.Split | None:
-    """Where the value of a rule on a catalogue KPI came from: its window ending at ``at`` (naive
-    UTC) against the same window a week before, split by the dimension (not the rule's own) with a
-    segment that explains the most. None for a rule on another metric, or per service (the
-    service tables have no platform, intent or model)."""
+    """Where the value of a rule on a catalogue KPI came from: its last complete window at ``at``
+    (naive UTC; the window ends on the rule's step, as its buckets do) against the same window a
+    week before, split by the dimension (not the rule's own) with a segment that explains the
+    most. None for a rule on another metric, or per service (the service tables have no platform,
+    intent or model)."""
     item = catalogue.by_alert_metric(rule.metric)
     if item is None or not change.explained(item.key) or rule.by not in (None, *BY_FILTER):
         return None
+    at = datetime(1970, 1, 1) + timedelta(seconds=(at - datetime(1970, 1, 1)).total_seconds() // rule.step * rule.step)
     window, week = timedelta(seconds=max(rule.window, rule.step)), timedelta(weeks=1)
     only = {BY_FILTER[rule.by]: (key,)} if rule.by and key else {}
     now = Filters(at - window, at, tz="UTC", **only)

@@ -105,7 +105,7 @@ else:
                         where=f" · {fmt.md_text(row.key)}" if row.key else "", since=fmt.moment(since),
                         duration=fmt.duration_s(max((end_local - since).total_seconds(), 0)),
                         value=shown(row.last, rule), threshold=condition(rule))
-            found = data.alert_driver(url, rule, row.key or None, min(range_end_utc, now_utc).floor("min").to_pydatetime())
+            found = data.alert_driver(url, rule, row.key or None, min(range_end_utc, now_utc).floor(f"{rule.step}s").to_pydatetime())
             if found is not None and found.segments and found.delta:
                 message += "\n\n" + t("alerts.driver", window=fmt.span(max(rule.window, rule.step)),
                                         sentence=why.sentence(found))

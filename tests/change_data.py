@@ -95,3 +95,30 @@ def planted_rows() -> list[dict]:
             found.append(message(first + timedelta(days=i % 7, minutes=i), platform, "order", 5 if i < good else 1,
                                  rt, f"p-{platform}-{week}-{i}", f"p-user-{platform}-{week}-{i}"))
     return found
+
+
+# An hour's ratings, for the alerts: 4.5 on average on every platform the same hour a week before
+# and in the hour before ``now``, but whatsapp's at 2.0 in it. The hour's average (3.67) is below
+# 4.0, and whatsapp's rate explains all of its −0.83.
+LOW_RATING_RULES = """
+groups:
+  - name: test
+    rules:
+      - alert: LowRating
+        metric: avg_rating
+        condition: "< 4.0"
+        step: 1h
+        severity: warning
+        summary: Average rating below 4.0 over an hour.
+"""
+
+
+def rating_drop_rows(now: datetime) -> list[dict]:
+    found = []
+    for start in (now - timedelta(hours=1), now - timedelta(weeks=1, hours=1)):
+        for platform in ("telegram", "web", "whatsapp"):
+            for i in range(40):
+                fell = platform == "whatsapp" and start == now - timedelta(hours=1)
+                found.append(message(start + timedelta(minutes=i), platform, "order", 2 if fell else 4 + i % 2, 900,
+                                     f"{platform}-{start:%d}-{i}", f"u-{platform}-{i}"))
+    return found

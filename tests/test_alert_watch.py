@@ -353,42 +353,40 @@ def test_the_alerts_page_shows_each_alert_state_in_alertmanager(alertmanager, tm
     engine.dispose()
 
 
-LOW_RATING = parse_rules("""
-groups:
-  - name: test
-    rules:
-      - alert: LowRating
-        metric: avg_rating
-        condition: "< 4.0"
-        step: 1h
-        severity: warning
-        summary: Average rating below 4.0 over an hour.
-""")
 
+def test_a_kpi_alert_names_its_top_contributing_segment(tmp_path, alertmanager, monkeypatch):
+    """tests/change_data.py's hour: whatsapp's ratings fell to 2.0. The LowRating alert's
+    annotation in Alertmanager, and the Alerts page, name whatsapp's rate."""
+    from streamlit.testing.v1 import AppTest
 
-def test_a_kpi_alert_names_its_top_contributing_segment(tmp_path, alertmanager):
-    """An hour's ratings: 4.5 on every platform a week before and now, but whatsapp's fell to 2.0
-    now; the average (3.67) fires the rule, and its annotation names whatsapp's rate."""
-    from tests.change_data import message
+    from tests import change_data
+    from tests.apptest import APP, assert_clean
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'metrics.sqlite'}")
+    wall = datetime.now(timezone.utc)
+    if wall.minute == 59:  # the page below reads the hour before its own clock's: the same hour as here
+        time.sleep(61 - wall.second)
+    database = f"sqlite:///{tmp_path / 'metrics.sqlite'}"
+    engine = make_engine(database)
     create_all(engine)
     now = datetime.now(timezone.utc).replace(tzinfo=None, minute=0, second=0, microsecond=0)
-    rows = []
-    for start in (now - timedelta(hours=1), now - timedelta(weeks=1, hours=1)):
-        for platform in ("telegram", "web", "whatsapp"):
-            for i in range(40):
-                fell = platform == "whatsapp" and start == now - timedelta(hours=1)
-                rows.append(message(start + timedelta(minutes=i), platform, "order", 2 if fell else 4 + i % 2, 900,
-                                    f"{platform}-{start:%d}-{i}", f"u-{platform}-{i}"))
-    insert(engine, "conversation_metrics", rows)
+    insert(engine, "conversation_metrics", change_data.rating_drop_rows(now))
+    rules = parse_rules(change_data.LOW_RATING_RULES)
     alertmanager.hook.take()
-    watcher = alert_watch.Watcher(engine, alertmanager.url, lambda: LOW_RATING, state_path=tmp_path / "state.json",
-                                  every=60)
-    watcher.round(now)
+    # Evaluated some minutes into the next hour: the hour's window is the last complete one.
+    alert_watch.Watcher(engine, alertmanager.url, lambda: rules, state_path=tmp_path / "state.json").round(
+        now + timedelta(minutes=17))
     (status, alert), = alertmanager.hook.take("LowRating", expect=1)
     assert status == "firing"
     assert alert["annotations"]["top_contributor"] == (
         "platform=whatsapp: -0.83 of the -0.83 change in avg_rating (its own value 4.50 -> 2.00: rate -0.83, "
         "mix 0.00); against the same 1 h a week before")
+    (tmp_path / "alerts.yml").write_text(change_data.LOW_RATING_RULES, encoding="utf-8")
+    for name, value in (("DATABASE_URL", database), ("EASYFLOW_ALERTS_FILE", str(tmp_path / "alerts.yml"))):
+        monkeypatch.setenv(name, value)
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params["range"] = "24h"
+    at.switch_page("../pages/alerts.py").run()
+    assert_clean(at)
+    assert any("Against the same 1 h a week before: Avg rating fell 0.83: 0.83 of it from whatsapp, whose avg rating "
+               "went from 4.50 / 5 to 2.00 / 5" in w.value for w in at.warning), [w.value for w in at.warning]
     engine.dispose()
