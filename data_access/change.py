@@ -64,6 +64,15 @@ def _segment_columns(dimensions: tuple[str, ...]) -> list[str]:
     return [c for d in dimensions for c in (d, d + SEVERAL)]
 
 
+def _typed(frame: pd.DataFrame, dimensions: tuple[str, ...]) -> pd.DataFrame:
+    """``frame``'s segment columns as one type whatever its rows (none, or all NULL): text values
+    and 0/1 flags, so frames of the same segments merge."""
+    for d in dimensions:
+        frame[d] = frame[d].astype(object).where(frame[d].notna(), None)
+        frame[d + SEVERAL] = pd.to_numeric(frame[d + SEVERAL]).fillna(0).astype("int64")
+    return frame
+
+
 @plans.reader()
 def segment_terms(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filters: Filters, keys: tuple[str, ...],
                   dimensions: tuple[str, ...]) -> pd.DataFrame:
@@ -97,34 +106,25 @@ def _level_terms(chosen: plans.Plan, engine: sa.Engine, schema: Schema, level: s
     else:
         source = dialogs.sums(chosen, schema, dialect, segments=dimensions)
         text = f"SELECT {', '.join(keys)}, {terms} FROM ({source.text}) s GROUP BY {group}"
-    frame = sql.numeric(sql.read_frame(engine, text, source.params), list(columns))
+    frame = _typed(sql.numeric(sql.read_frame(engine, text, source.params), list(columns)), dimensions)
     for item in items:
         if isinstance(item.formula, Percentile):
-            frame = frame.merge(_segment_percentiles(chosen, engine, schema, item, dimensions), how="left", on=keys)
+            percentiles = _typed(_segment_percentiles(chosen, engine, schema, item, dimensions), dimensions)
+            frame = frame.merge(percentiles, how="left", on=keys)
     return frame
-
-
-def _dialog_segments(dimensions: tuple[str, ...]) -> dict[str, str]:
-    """Each segment column of ``dimensions`` → its SQL over a dialog's facts."""
-    return {c: e for d in dimensions for c, e in dialogs.segment(d).items()}
 
 
 def _segment_percentiles(chosen: plans.Plan, engine: sa.Engine, schema: Schema, item: Kpi,
                          dimensions: tuple[str, ...]) -> pd.DataFrame:
-    """Per segment, ``<key>__percentile``: from the latency histogram for one dimension, exact
-    from the rows for a pair or for dialogs."""
-    dialect = engine.dialect.name
+    """Per segment, ``<key>__percentile``: from the latency histogram (one dimension) or the
+    resolution histogram per segment, within ``rollups.LATENCY_RELATIVE_ERROR``; exact from the
+    rows for the raw path and for response times by a pair."""
     name = f"{item.key}__percentile"
     fraction = item.formula.fraction
     keys = _segment_columns(dimensions)
     if item.formula.of == "resolution":
-        per_dialog = {"seconds": catalogue.resolution_seconds(dialect), **_dialog_segments(dimensions)}
-        source = dialogs.rows(chosen, schema, dialect, per_dialog)
-        group = ", ".join(str(i + 1) for i in range(len(keys)))
-        frame = sql.read_frame(engine, f"SELECT {', '.join(keys)}, {sql.percentile('seconds', fraction, dialect)} "
-                                       f"AS {name} FROM ({source.text}) r WHERE seconds IS NOT NULL GROUP BY {group}",
-                               source.params)
-        return sql.numeric(frame, [name])
+        frame = dialogs.percentiles(engine, chosen, schema, {c: c for c in keys}, {name: fraction}, segments=dimensions)
+        return frame.drop(columns=["count"])
     if len(dimensions) > 1:  # the histogram is kept per one dimension: a pair reads the rows
         chosen = replace(chosen, rolled=None, late=(), reason="a pair of dimensions")
     frame = sources.percentiles(engine, chosen, schema, {d: d for d in dimensions}, {name: fraction},

@@ -324,15 +324,19 @@ def sums(plan: Plan, schema: Schema, dialect: str, by: str | None = None, daily:
     return Source(text + with_young(" UNION ALL ".join(parts), names, keys), params)
 
 
-def resolution(plan: Plan, schema: Schema, dialect: str, by: str | None = None) -> Source:
-    """Rows with ``t``, ``value`` with ``by``, ``bucket`` and ``n`` (signed as ``sums``' rows): the
-    histogram of the resolution times (ms, ``rollups.latency_bucket``) of the resolved dialogs
-    that start in the range and touch the filters' values."""
+def resolution(plan: Plan, schema: Schema, dialect: str, by: str | None = None, segments: tuple[str, ...] = ()) -> Source:
+    """Rows with ``t``, ``value`` with ``by`` (or the segment columns of ``segments``), ``bucket``
+    and ``n`` (signed as ``sums``' rows): the histogram of the resolution times (ms,
+    ``rollups.latency_bucket``) of the resolved dialogs that start in the range and touch the
+    filters' values."""
     _allowed(by)
     bucket = rollups.resolution_bucket(dialect)
-    keys = ", value" if by is not None else ""
-    per_dialog = {"t": "f.started", "bucket": bucket, "n": "1"}
+    split = {c: e for d in segments for c, e in segment(d).items()}
+    keys = ", value" if by is not None else "".join(f", {c}" for c in split)
+    per_dialog = {"t": "f.started", **split, "bucket": bucket, "n": "1"}
     summable = _summable(plan, schema, by) if kept(plan) and plan.rolled else None
+    if split and summable is not None:
+        summable = (rollups.RESOLUTION_SEGMENTS, "1 = 1", {}) if summable[0] == DIALOG_HOURS else None
     if summable is None:
         source = rows(plan, schema, dialect, {**per_dialog, "resolved_at": "f.first_resolved"}, by)
         return Source(f"SELECT t{keys}, bucket, n FROM ({source.text}) r WHERE resolved_at IS NOT NULL", source.params)
@@ -345,8 +349,10 @@ def resolution(plan: Plan, schema: Schema, dialect: str, by: str | None = None) 
     params.update({"dl_a": bind_timestamp(lo, dialect), "dl_b": bind_timestamp(hi, dialect)})
     filtered = _filtered(plan, schema)
     join = f" JOIN {TOUCHES} x ON x.dialog = f.dialog AND x.dimension = '{by}'" if by else ""
-    parts = [f"SELECT hour AS t{keys}, bucket, n FROM {RESOLUTION} WHERE {where} AND hour >= :dl_a AND hour < :dl_b",
-             f"SELECT f.started AS t{', x.value' if by else ''}, {bucket} AS bucket, -1 AS n FROM {FACTS} f{join} "
+    values = ", x.value" if by else "".join(f", {e} AS {c}" for c, e in split.items())
+    histogram = rollups.RESOLUTION_SEGMENTS if split else RESOLUTION
+    parts = [f"SELECT hour AS t{keys}, bucket, n FROM {histogram} WHERE {where} AND hour >= :dl_a AND hour < :dl_b",
+             f"SELECT f.started AS t{values}, {bucket} AS bucket, -1 AS n FROM {FACTS} f{join} "
              f"WHERE f.first_resolved IS NOT NULL AND f.dialog IN (SELECT dialog FROM fresh) AND f.started >= :dl_a "
              f"AND f.started < :dl_b{_touch_filter(filtered, TOUCHES, params, False)}"]
     kept_rows = _kept_rows(plan, schema, {**per_dialog, "resolved_at": "f.first_resolved"}, by, params,
@@ -356,16 +362,18 @@ def resolution(plan: Plan, schema: Schema, dialect: str, by: str | None = None) 
 
 
 def percentiles(engine: sa.Engine, plan: Plan, schema: Schema, groups: dict[str, str], fractions: dict[str, float],
-                params: dict | None = None, by: str | None = None) -> pd.DataFrame:
+                params: dict | None = None, by: str | None = None, segments: tuple[str, ...] = ()) -> pd.DataFrame:
     """Resolution-time percentiles (seconds) per group (``groups``: name → SQL over ``t`` and, with
-    ``by``, ``value``): ``count`` and each of ``fractions``. Exact (``percentile_cont``) where the
-    plan reads the reference; from the resolution histogram (within
-    ``rollups.LATENCY_RELATIVE_ERROR``) where it reads the kept facts."""
+    ``by``, ``value``; with ``segments``, their segment columns): ``count`` and each of
+    ``fractions``. Exact (``percentile_cont``) where the plan reads the reference; from the
+    resolution histogram (within ``rollups.LATENCY_RELATIVE_ERROR``) where it reads the kept facts."""
     dialect = engine.dialect.name
     if kept(plan):
-        return sources.histogram_percentiles(engine, resolution(plan, schema, dialect, by), groups, fractions,
+        return sources.histogram_percentiles(engine, resolution(plan, schema, dialect, by, segments), groups, fractions,
                                              params, scale=0.001)
-    source = rows(plan, schema, dialect, {"t": "f.started", "seconds": catalogue.resolution_seconds(dialect)}, by)
+    split = {c: e for d in segments for c, e in segment(d).items()}
+    source = rows(plan, schema, dialect, {"t": "f.started", **split, "seconds": catalogue.resolution_seconds(dialect)},
+                  by)
     keys = [f"{expr} AS {name}" for name, expr in groups.items()]
     exact = ", ".join(f"{sql.percentile('seconds', f, dialect)} AS {label}" for label, f in fractions.items())
     group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""

@@ -68,6 +68,7 @@ DIALOG_HOURS = "rollup_dialog_hours"
 DIALOG_VALUES = "rollup_dialog_values"
 DIALOG_SEGMENTS = "rollup_dialog_segments"
 RESOLUTION = "rollup_resolution"
+RESOLUTION_SEGMENTS = "rollup_resolution_segments"
 LATENCY_P95 = "rollup_latency_p95"
 # The same as rollup_messages and rollup_latency per UTC day (``day``: its start): a
 # query that groups the whole range, not its times, reads a month in 30 rows per combination.
@@ -88,12 +89,12 @@ WATERMARK = CM  # the name of the rollups' row in it
 DIRTY = "rollup_dirty_hours"
 # The tables of aggregates (emptied by a rebuild, analysed after a long build); then the bookkeeping.
 DATA_TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, TOUCHES, DIALOG_HOURS, DIALOG_VALUES, DIALOG_SEGMENTS, RESOLUTION,
-               LATENCY_P95,
+               RESOLUTION_SEGMENTS, LATENCY_P95,
                MESSAGES_DAILY, LATENCY_DAILY, DIALOG_DAILY, MESSAGE_TOTALS, DIMENSION_MONTHS)
 TABLES = (*DATA_TABLES, STATE, DIRTY)
 
 # Bumped whenever what the tables hold changes: a database with another version is rebuilt.
-VERSION = 16
+VERSION = 17
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 TICK = timedelta(microseconds=1)
@@ -172,12 +173,16 @@ SEGMENT_COLUMNS = tuple(c for d in DIALOG_DIMENSIONS for c in (d, d + SEGMENT))
 KEPT_DIALOG_SEGMENTS = Aggregate(DIALOG_SEGMENTS, "hour", tuple(
     Column(c, "SMALLINT", null=False) if c.endswith(SEGMENT) else Column(c) for c in SEGMENT_COLUMNS),
     _DIALOG_MEASURES)
-# The resolution-time histogram per start hour, of all dialogs (dimension ALL) and per value.
+# The resolution-time histogram per start hour, of all dialogs (dimension ALL) and per value; and
+# per segment of every dimension (a median's change split by segment).
 KEPT_RESOLUTION = Aggregate(RESOLUTION, "hour", (*_PER_VALUE, Column("bucket", "INTEGER", null=False)),
                             (Column("n", "INTEGER", null=False, combine="SUM"),), lead=("dimension",))
+KEPT_RESOLUTION_SEGMENTS = Aggregate(RESOLUTION_SEGMENTS, "hour",
+                                     (*KEPT_DIALOG_SEGMENTS.keys, Column("bucket", "INTEGER", null=False)),
+                                     KEPT_RESOLUTION.measures)
 AGGREGATES = (KEPT_MESSAGES, KEPT_MESSAGES_DAILY, KEPT_MESSAGE_TOTALS, KEPT_DIMENSION_MONTHS, KEPT_LATENCY,
               KEPT_LATENCY_DAILY, KEPT_LATENCY_P95, KEPT_DIALOG_PARTS, KEPT_DIALOG_HOURS, KEPT_DIALOG_DAILY,
-              KEPT_DIALOG_VALUES, KEPT_DIALOG_SEGMENTS, KEPT_RESOLUTION)
+              KEPT_DIALOG_VALUES, KEPT_DIALOG_SEGMENTS, KEPT_RESOLUTION, KEPT_RESOLUTION_SEGMENTS)
 
 
 class RollupError(Exception):
@@ -549,9 +554,9 @@ def _restate_neighbours(conn: sa.Connection, schema: Schema, everyone: bool = Fa
 
 
 def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = "rollup_touched_hours") -> None:
-    """Make again rollup_dialog_hours, rollup_dialog_values, rollup_dialog_segments and rollup_resolution for the start
-    hours in ``hours_table`` from the facts of the dialogs that start in them, and the days that
-    hold them."""
+    """Make again the dialog measures' and resolution times' tables per start hour (all dialogs,
+    per value, per segment) for the hours in ``hours_table`` from the facts of the dialogs that
+    start in them, and the days that hold them."""
     plus_hour = late_rows.next_hour("h.hour", dialect)
     # The hours' dialogs first, and both counted (ANALYZE): guessing an hour holds a third of the
     # facts, the planner would hash every fact and every touch instead of reading the hours' by index.
@@ -563,7 +568,7 @@ def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = 
         conn.exec_driver_sql(f"ANALYZE {hours_table}")
         conn.exec_driver_sql("ANALYZE rollup_hour_facts")
     facts = "rollup_hour_facts f"
-    for table in (DIALOG_HOURS, DIALOG_VALUES, DIALOG_SEGMENTS, RESOLUTION):
+    for table in (DIALOG_HOURS, DIALOG_VALUES, DIALOG_SEGMENTS, RESOLUTION, RESOLUTION_SEGMENTS):
         conn.exec_driver_sql(f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM {hours_table})")
     measures = dialog_measures(dialect)
     conn.exec_driver_sql(KEPT_DIALOG_HOURS.fill(facts, "hour", [], measures))
@@ -578,6 +583,8 @@ def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = 
     conn.exec_driver_sql(KEPT_RESOLUTION.fill(facts + resolved, "hour", [f"'{ALL}'", "CAST(NULL AS TEXT)", bucket],
                                               {"n": "1"}))
     conn.exec_driver_sql(KEPT_RESOLUTION.fill(touched + resolved, "hour", ["dimension", "value", bucket], {"n": "1"}))
+    conn.exec_driver_sql(KEPT_RESOLUTION_SEGMENTS.fill(facts + resolved, "hour",
+                                                       [*(segments[c] for c in SEGMENT_COLUMNS), bucket], {"n": "1"}))
     _restate_dialog_daily(conn, dialect, f"SELECT hour FROM {hours_table}")
 
 

@@ -111,7 +111,7 @@ REQUIRED_TABLE = "conversation_metrics"
 # so that discover reports it; a test holds the list to their TABLES).
 DERIVED_TABLES = ("rollup_messages", "rollup_latency", "rollup_dialogs", "rollup_watermarks", "rollup_dirty_hours",
                   "rollup_dialog_facts", "rollup_dialog_touches", "rollup_dialog_hours", "rollup_dialog_values",
-                  "rollup_dialog_segments",
+                  "rollup_dialog_segments", "rollup_resolution_segments",
                   "rollup_resolution", "rollup_latency_p95", "rollup_messages_daily",
                   "rollup_latency_daily", "rollup_dialog_daily",
                   "rollup_message_hour_totals", "rollup_dimension_months",
