@@ -21,8 +21,6 @@ from dashboard.i18n import current_language, t
 
 PICK_KEY, BY_KEY = "why", "why_by"  # kept in the URL (``_to_url``): a shared link opens the same split
 BY = ("platform", "intent", "ai_model", "pair")
-# The URL parameter of each dimension's filter (dashboard.filters.DIMENSION_PARAMS).
-FILTER_PARAMS = {"platform": "platform", "intent": "intent", "ai_model": "ai_model"}
 NAMED = 2  # the segments the sentence names
 ALSO = 0.25  # the other effect of a named segment is named too when at least this share of the main one
 
@@ -150,13 +148,14 @@ def rows(found: change.Split, lang: str | None = None) -> pd.DataFrame:
 
 
 def segment_link(values: tuple) -> str | None:
-    """This view filtered to the segment (its values replace the filters of their dimensions):
-    a relative link with the values bound as URL values; None for "several" or no value."""
+    """This view filtered to the segment (its values replace the filters of their dimensions, whose
+    URL parameters are the dimensions' names): a relative link with the values bound as URL
+    values; None for "several" or no value."""
     if any(several or value is None for _, value, several in values):
         return None
-    params = {FILTER_PARAMS[d] for d, _, _ in values} | {PICK_KEY, BY_KEY}
+    params = {d for d, _, _ in values} | {PICK_KEY, BY_KEY}
     query = [(k, v) for k in st.query_params.keys() if k not in params for v in st.query_params.get_all(k)]
-    query += [(FILTER_PARAMS[d], value) for d, value, _ in values]
+    query += [(d, value) for d, value, _ in values]
     return "?" + urlencode(query)
 
 
