@@ -240,5 +240,5 @@ def local_now(tz: str, now: datetime | None = None) -> datetime:
 
 
 def comparison_period(filters: Filters, now: datetime | None = None) -> Filters:
-    """The period a KPI's delta compares with: the same elapsed time just before the range."""
+    """The period a KPI's delta compares with (``Filters.previous``), with "now" this hour's end."""
     return filters.previous(now=local_now(filters.tz, now))

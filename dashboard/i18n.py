@@ -78,6 +78,7 @@ EN: dict[str, str] = {
     "kpi.not_tracked": "Not tracked in this database.",
     "kpi.few": "too few to compare",
     "kpi.few.help": "The change rests on {current} against {previous} observations, fewer than {least} on a side: it may be chance, not a trend.",
+    "kpi.compared": "The changes are against {period}.",
     "why.pick": "Why did it change?",
     "why.help": "Pick a tile to see where its change against the comparison period came from: which platforms, intents or AI models, and whether their own value changed (rate) or their share did (mix).",
     "why.by": "Split by",

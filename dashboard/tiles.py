@@ -81,6 +81,11 @@ def ignored_note(values: dict[str, KpiValue]) -> None:
         st.caption(t("kpi.ignored", items="; ".join(items)))
 
 
+def compared_note(compared: Filters) -> None:
+    """Under a page's tiles, in plain words: what their deltas are measured against."""
+    st.caption(t("kpi.compared", period=range_summary(compared)))
+
+
 def pending_note(values: dict[str, KpiValue]) -> None:
     """A caption listing the observations not decided yet and left out of a KPI, if any."""
     items = [f"{t(f'kpi.{k}.label')} — {tn(f'kpi.n.{N_UNITS[k]}', v.pending)}" for k, v in values.items() if v.pending]
@@ -106,6 +111,7 @@ def kpi_section(url: str, filters: Filters, rows: Sequence[Sequence[str]]) -> di
     previous = data.kpi_values(url, compared, keys)
     for row in rows:
         kpi_row(row, current, previous, compared)
+    compared_note(compared)
     ignored_note(current)
     pending_note(current)
     why.offer(url, filters, compared, keys, current, previous)

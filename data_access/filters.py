@@ -58,13 +58,25 @@ class Filters:
         return self.end - self.start
 
     def previous(self, now: datetime | None = None) -> "Filters":
-        """The period of the same length that ends where this one starts.
+        """The period a change is measured against, the one rule of every page, report and split:
 
-        With ``now`` (local wall-clock time) inside the range, only the part of the previous
-        period that has elapsed in this one: a month to date compares with the same days of
-        the month before, not with the whole month."""
+        - a calendar month (from the 1st to the next 1st) against the month before;
+        - a month to date (from the 1st, ``now`` inside it) against the same days of the month
+          before, and a week to date (from a Monday) against the same days of the week before;
+        - any other range against the same length just before it; with ``now`` (local wall-clock
+          time) inside, the part of it that has elapsed in this one."""
+        running = now is not None and self.start < now < self.end
+        if self.start.day == 1 and self.start.time() == time() and self.end <= _next_month(self.start) \
+                and (running or self.end == _next_month(self.start)):
+            month = _next_month(self.start - timedelta(days=1), 0)
+            end = min(month + (now - self.start), self.start) if running else self.start
+            return replace(self, start=month, end=end)
+        if self.start.weekday() == 0 and self.start.time() == time() and running \
+                and self.end <= self.start + timedelta(weeks=1):
+            week = self.start - timedelta(weeks=1)
+            return replace(self, start=week, end=week + (now - self.start))
         start = self.start - self.length
-        if now is not None and self.start < now < self.end:
+        if running:
             return replace(self, start=start, end=start + (now - self.start))
         return replace(self, start=start, end=self.start)
 
@@ -75,6 +87,12 @@ class Filters:
 
     def utc_bounds(self) -> tuple[datetime, datetime]:
         return self.to_utc(self.start), self.to_utc(self.end)
+
+
+def _next_month(moment: datetime, months: int = 1) -> datetime:
+    """The 1st of the month ``months`` after ``moment``'s (0: of its own month), at 00:00."""
+    month = moment.month - 1 + months
+    return datetime(moment.year + month // 12, month % 12 + 1, 1)
 
 
 def bind_timestamp(value: datetime, dialect: str):

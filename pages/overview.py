@@ -6,7 +6,7 @@ from dashboard import charts, context, data, headline, why
 from dashboard.filters import comparison_period, local_time
 from dashboard.i18n import t
 from dashboard.tables import chart
-from dashboard.tiles import ignored_note, kpi_row, page_title
+from dashboard.tiles import compared_note, ignored_note, kpi_row, page_title
 
 CUSTOMERS = ["dialogs", "csat", "nps", "escalation_rate"]
 AI = ["avg_response_time", "cost"]
@@ -34,6 +34,7 @@ with data.database_errors(database.config):
     with right:
         st.subheader(t("overview.service"))
         kpi_row(SERVICE, current, previous, compared)
+    compared_note(compared)
     ignored_note(current)
     why.offer(database.url, filters, compared, KEYS, current, previous)
 

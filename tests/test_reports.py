@@ -222,3 +222,27 @@ def test_the_weekly_report_names_the_planted_segment(engine):
     telegram = next(r for r in rows if r["Показатель"] == "CSAT" and r["Сегмент"] == "telegram")
     assert telegram["Вклад"] == pytest.approx(-10.0 - 2 / 9, abs=1e-9)  # points, a number
     assert telegram["Значение"] == pytest.approx(-8.0) and telegram["Структура"] == pytest.approx(-2 / 9 * 10, abs=1e-9)
+
+
+def test_the_overviews_last_month_and_the_monthly_report_give_the_same_figures(sqlite_incident_url):
+    """"Last month" on a page compares with the month before, as the monthly report does: the
+    tiles' values and the ones they are compared with are the report's."""
+    from datetime import timezone
+
+    from data_access import kpis
+    from dashboard.filters import calendar_dates, comparison_period
+
+    engine = make_engine(sqlite_incident_url)
+    schema = discover(engine)
+    now = datetime(2026, 12, 6, 12)
+    first, last = calendar_dates("last_month", now.date())
+    shown = Filters.for_dates(first, last)
+    compared = comparison_period(shown, now=now.replace(tzinfo=timezone.utc))
+    report = rp.build(engine, schema, "monthly", first, shown, now=now)
+    assert (compared.start.date(), compared.end.date()) == (report.previous.start, report.previous.end)
+    keys = ("dialogs", "csat", "escalation_rate", "cost", "avg_response_time")
+    tiles = [kpis.compute(engine, schema, f, keys) for f in (shown, compared)]
+    table = report.kpis.set_index("key")
+    for key in keys:
+        assert (table.loc[key, "current"], table.loc[key, "previous"]) == (tiles[0][key].value, tiles[1][key].value)
+    engine.dispose()
