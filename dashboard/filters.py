@@ -58,7 +58,8 @@ class Selection:
         if self.period == "custom" and self.start and self.end:
             return Filters.for_dates(self.start, self.end, tz=self.tz, **dims)
         if self.period in CALENDAR_PERIODS:
-            return Filters.for_dates(*calendar_dates(self.period, today), tz=self.tz, **dims)
+            return Filters.for_dates(*calendar_dates(self.period, today), tz=self.tz,
+                                     calendar="month" if self.period.endswith("month") else "week", **dims)
         days = PERIOD_DAYS.get(self.period, PERIOD_DAYS[DEFAULT_PERIOD])
         return Filters.for_dates(today - timedelta(days=days - 1), today, tz=self.tz, **dims)
 

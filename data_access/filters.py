@@ -37,6 +37,9 @@ class Filters:
     intents: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     tz: str = "UTC"
+    # The calendar unit the range is, or runs to date of ("month", "week"; a calendar preset),
+    # which decides what it is compared with (``previous``); None for any other range.
+    calendar: str | None = None
 
     @classmethod
     def for_dates(cls, start: date, end: date, tz: str = "UTC", **dimensions) -> "Filters":
@@ -59,26 +62,19 @@ class Filters:
 
     def previous(self, now: datetime | None = None) -> "Filters":
         """The period a change is measured against, the one rule of every page, report and split:
-
-        - a calendar month (from the 1st to the next 1st) against the month before;
-        - a month to date (from the 1st, ``now`` inside it) against the same days of the month
-          before, and a week to date (from a Monday) against the same days of the week before;
-        - any other range against the same length just before it; with ``now`` (local wall-clock
-          time) inside, the part of it that has elapsed in this one."""
+        a calendar month (``calendar`` "month") against the month before, and a month to date
+        against the same days of the month before; a calendar week alike; any other range against
+        the same length just before it. With ``now`` (local wall-clock time) inside the range,
+        only the part of that period that has elapsed in this one."""
         running = now is not None and self.start < now < self.end
-        if self.start.day == 1 and self.start.time() == time() and self.end <= _next_month(self.start) \
-                and (running or self.end == _next_month(self.start)):
-            month = _next_month(self.start - timedelta(days=1), 0)
-            end = min(month + (now - self.start), self.start) if running else self.start
-            return replace(self, start=month, end=end)
-        if self.start.weekday() == 0 and self.start.time() == time() and running \
-                and self.end <= self.start + timedelta(weeks=1):
-            week = self.start - timedelta(weeks=1)
-            return replace(self, start=week, end=week + (now - self.start))
-        start = self.start - self.length
-        if running:
-            return replace(self, start=start, end=start + (now - self.start))
-        return replace(self, start=start, end=self.start)
+        if self.calendar == "month":
+            start = _month_before(self.start)
+        elif self.calendar == "week":
+            start = self.start - timedelta(weeks=1)
+        else:
+            start = self.start - self.length
+        end = start + (now - self.start) if running else self.start
+        return replace(self, start=start, end=min(end, self.start))
 
     def to_utc(self, local: datetime) -> datetime:
         """A local wall-clock time in ``tz`` as a naive UTC datetime."""
@@ -89,10 +85,10 @@ class Filters:
         return self.to_utc(self.start), self.to_utc(self.end)
 
 
-def _next_month(moment: datetime, months: int = 1) -> datetime:
-    """The 1st of the month ``months`` after ``moment``'s (0: of its own month), at 00:00."""
-    month = moment.month - 1 + months
-    return datetime(moment.year + month // 12, month % 12 + 1, 1)
+def _month_before(moment: datetime) -> datetime:
+    """The 1st of the month before ``moment``'s, at 00:00."""
+    first = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return (first - timedelta(days=1)).replace(day=1)
 
 
 def bind_timestamp(value: datetime, dialect: str):

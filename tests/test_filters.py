@@ -182,21 +182,34 @@ def test_download_names_carry_the_view():
     assert download_name("t", many, "csv") == "t_4-models_2026-11-24_2026-11-30.csv"
 
 
-@pytest.mark.parametrize("dates, now, start, end", [
+@pytest.mark.parametrize("calendar, dates, now, start, end", [
     # a calendar month against the month before, whatever their lengths
-    ((date(2026, 11, 1), date(2026, 11, 30)), None, datetime(2026, 10, 1), datetime(2026, 11, 1)),
-    ((date(2026, 3, 1), date(2026, 3, 31)), None, datetime(2026, 2, 1), datetime(2026, 3, 1)),
-    ((date(2026, 1, 1), date(2026, 1, 31)), None, datetime(2025, 12, 1), datetime(2026, 1, 1)),
+    ("month", (date(2026, 11, 1), date(2026, 11, 30)), None, datetime(2026, 10, 1), datetime(2026, 11, 1)),
+    ("month", (date(2026, 3, 1), date(2026, 3, 31)), None, datetime(2026, 2, 1), datetime(2026, 3, 1)),
+    ("month", (date(2026, 1, 1), date(2026, 1, 31)), None, datetime(2025, 12, 1), datetime(2026, 1, 1)),
     # a month to date against the same days of the month before (no further than its end)
-    ((date(2026, 12, 1), date(2026, 12, 6)), datetime(2026, 12, 6, 15), datetime(2026, 11, 1), datetime(2026, 11, 6, 15)),
-    ((date(2026, 3, 1), date(2026, 3, 31)), datetime(2026, 3, 31, 12), datetime(2026, 2, 1), datetime(2026, 3, 1)),
+    ("month", (date(2026, 12, 1), date(2026, 12, 6)), datetime(2026, 12, 6, 15), datetime(2026, 11, 1),
+     datetime(2026, 11, 6, 15)),
+    ("month", (date(2026, 3, 1), date(2026, 3, 31)), datetime(2026, 3, 31, 12), datetime(2026, 2, 1), datetime(2026, 3, 1)),
     # a week to date against the same days of the week before; a whole week against the week before
-    ((date(2026, 11, 30), date(2026, 12, 2)), datetime(2026, 12, 2, 10), datetime(2026, 11, 23), datetime(2026, 11, 25, 10)),
-    ((date(2026, 11, 23), date(2026, 11, 29)), None, datetime(2026, 11, 16), datetime(2026, 11, 23)),
-    # anything else against the same length before (the part elapsed, for a range running now)
-    ((date(2026, 11, 7), date(2026, 12, 6)), datetime(2026, 12, 6, 15), datetime(2026, 10, 8), datetime(2026, 11, 6, 15)),
-    ((date(2026, 11, 1), date(2026, 11, 15)), None, datetime(2026, 10, 17), datetime(2026, 11, 1)),
+    ("week", (date(2026, 11, 30), date(2026, 12, 2)), datetime(2026, 12, 2, 10), datetime(2026, 11, 23),
+     datetime(2026, 11, 25, 10)),
+    ("week", (date(2026, 11, 23), date(2026, 11, 29)), None, datetime(2026, 11, 16), datetime(2026, 11, 23)),
+    # anything else against the same length before (the part elapsed, for a range running now),
+    # a rolling range that starts on the 1st as well
+    (None, (date(2026, 11, 7), date(2026, 12, 6)), datetime(2026, 12, 6, 15), datetime(2026, 10, 8),
+     datetime(2026, 11, 6, 15)),
+    (None, (date(2026, 12, 1), date(2026, 12, 7)), datetime(2026, 12, 7, 1), datetime(2026, 11, 24),
+     datetime(2026, 11, 30, 1)),
+    (None, (date(2026, 11, 1), date(2026, 11, 15)), None, datetime(2026, 10, 17), datetime(2026, 11, 1)),
 ])
-def test_one_comparison_rule(dates, now, start, end):
-    previous = Filters.for_dates(*dates, tz="Europe/Moscow").previous(now)
+def test_one_comparison_rule(calendar, dates, now, start, end):
+    previous = Filters.for_dates(*dates, tz="Europe/Moscow", calendar=calendar).previous(now)
     assert (previous.start, previous.end, previous.tz) == (start, end, "Europe/Moscow")
+
+
+def test_the_calendar_presets_are_calendar_ranges():
+    now = datetime(2026, 12, 7, 0, 30, tzinfo=timezone.utc)  # a Monday
+    assert Selection(period="this_month").filters(now).calendar == "month"
+    assert Selection(period="last_week").filters(now).calendar == "week"
+    assert Selection(period="7d").filters(now).calendar is None  # 1–7 December: rolling, not the month to date

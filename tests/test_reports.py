@@ -230,15 +230,14 @@ def test_the_overviews_last_month_and_the_monthly_report_give_the_same_figures(s
     from datetime import timezone
 
     from data_access import kpis
-    from dashboard.filters import calendar_dates, comparison_period
+    from dashboard.filters import Selection, comparison_period
 
     engine = make_engine(sqlite_incident_url)
     schema = discover(engine)
     now = datetime(2026, 12, 6, 12)
-    first, last = calendar_dates("last_month", now.date())
-    shown = Filters.for_dates(first, last)
+    shown = Selection(period="last_month").filters(now.replace(tzinfo=timezone.utc))  # as the sidebar makes it
     compared = comparison_period(shown, now=now.replace(tzinfo=timezone.utc))
-    report = rp.build(engine, schema, "monthly", first, shown, now=now)
+    report = rp.build(engine, schema, "monthly", shown.start_date, shown, now=now)
     assert (compared.start.date(), compared.end.date()) == (report.previous.start, report.previous.end)
     keys = ("dialogs", "csat", "escalation_rate", "cost", "avg_response_time")
     tiles = [kpis.compute(engine, schema, f, keys) for f in (shown, compared)]
