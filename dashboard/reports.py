@@ -114,6 +114,7 @@ def split_rows(report: rp.Report, lang: str, text=fmt.plain_text, numbers: bool 
     """Each KPI change of the report split by segment (its largest segments and the rest): the
     period's against the previous period, then each explained anomaly's against a week before."""
     cell = xlsx_value if numbers else value_text
+    share = lambda v: None if v is None else 100 * v  # noqa: E731
     rows = []
     anomalies = [] if report.anomalies.empty or "split" not in report.anomalies else \
         [(r["bucket"], r["kpi"], r["split"]) for r in report.anomalies.to_dict("records") if r["split"] is not None]
@@ -121,11 +122,10 @@ def split_rows(report: rp.Report, lang: str, text=fmt.plain_text, numbers: bool 
         if not found.segments or not found.delta:
             continue
         unit = KPIS[key].unit
+        change_of = (lambda v: xlsx_contribution(v, unit, lang)) if numbers else \
+            (lambda v: "" if v is None else why.signed(v, unit, lang))
         shown, rest = found.top()
         for segment in [*shown, *([rest] if rest else [])]:
-            share = lambda v: None if v is None else 100 * v  # noqa: E731
-            change_of = (lambda v: xlsx_contribution(v, unit, lang)) if numbers else \
-                (lambda v: "" if v is None else why.signed(v, unit, lang))
             rows.append({
                 t("reports.col.when", lang): (cell(when, "bucket", lang) if when is not None
                                               else t("reports.this_period", lang)),

@@ -59,10 +59,6 @@ def segment_label(values: tuple, lang: str | None = None, text=fmt.plain_text) -
     return " · ".join(parts)
 
 
-def _value(value, unit: str, lang: str | None) -> str:
-    return fmt.kpi_value(value, unit, lang)
-
-
 def _inline(label: str, lang: str | None) -> str:
     """A KPI label inside an English sentence: lower-case but for acronyms (CSAT, NPS)."""
     if (lang or current_language()) != "en" or label[:2].isupper():
@@ -76,7 +72,7 @@ def _clause(found: change.Split, segment: change.Segment, lang: str | None, text
     unit = KPIS[found.key].unit
     values = {"segment": segment_label(segment.values, lang, text),
               "kpi": _inline(t(f"kpi.{found.key}.label", lang), lang),
-              "before": _value(segment.before, unit, lang), "after": _value(segment.after, unit, lang)}
+              "before": fmt.kpi_value(segment.before, unit, lang), "after": fmt.kpi_value(segment.after, unit, lang)}
     against = bool(found.delta and segment.total) and (segment.total > 0) != (found.delta > 0)
     lead = "why.lead_against" if against else "why.lead"
     if found.kind == "sum" or segment.status != "both":
@@ -116,7 +112,7 @@ def sentence(found: change.Split, lang: str | None = None, text=fmt.md_text) -> 
     if found.kind == "percentile":
         first = found.segments[0]
         return head + ". " + t("why.percentile", lang, segment=segment_label(first.values, lang, text),
-                               before=_value(first.before, unit, lang), after=_value(first.after, unit, lang))
+                               before=fmt.kpi_value(first.before, unit, lang), after=fmt.kpi_value(first.after, unit, lang))
     named = [s for s in found.segments[:NAMED] if s.total and amount(s.total, unit, lang) != amount(0, unit, lang)]
     return head + (": " + "; ".join(_clause(found, s, lang, text) for s in named) if named else "") + "."
 
@@ -135,8 +131,8 @@ def rows(found: change.Split, lang: str | None = None) -> pd.DataFrame:
                  f"{fmt.percent(100 * segment.share_before, 1, lang)} → {fmt.percent(100 * segment.share_after, 1, lang)}")
         out.append({
             "segment": t("why.rest", lang, n=len(found.segments) - len(shown)) if is_rest else segment_label(segment.values, lang),
-            "before": "" if is_rest else _value(segment.before, unit, lang),
-            "after": "" if is_rest else _value(segment.after, unit, lang),
+            "before": "" if is_rest else fmt.kpi_value(segment.before, unit, lang),
+            "after": "" if is_rest else fmt.kpi_value(segment.after, unit, lang),
             "share": share,
             "mix": "" if segment.mix is None else signed(segment.mix, unit, lang),
             "rate": "" if segment.rate is None else signed(segment.rate, unit, lang),
@@ -169,7 +165,7 @@ def waterfall(found: change.Split, lang: str | None = None):
               for s in steps]
     return charts.waterfall(t("why.previous", lang), t("why.current", lang), float(found.before), float(found.after),
                             labels, [float(s.total) for s in steps], [signed(s.total, unit, lang) for s in steps],
-                            _value(found.before, unit, lang), _value(found.after, unit, lang),
+                            fmt.kpi_value(found.before, unit, lang), fmt.kpi_value(found.after, unit, lang),
                             t(f"kpi.{found.key}.label", lang))
 
 

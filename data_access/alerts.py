@@ -444,8 +444,8 @@ def driver(engine: sa.Engine, schema: Schema, rule: Rule, key: str | None, at: d
     only = {BY_FILTER[rule.by]: (key,)} if rule.by and key else {}
     now = Filters(at - window, at, tz="UTC", **only)
     before = Filters(at - window - week, at - week, tz="UTC", **only)
-    dimensions = tuple(d for d in change.DIMENSIONS if d != rule.by)
-    return change.explain(engine, schema, now, before, (item.key,), dimensions)[item.key]
+    splits = tuple((d,) for d in change.DIMENSIONS if d != rule.by)
+    return change.explain(engine, schema, now, before, (item.key,), splits)[item.key]
 
 
 def history_frame(histories) -> pd.DataFrame:

@@ -23,7 +23,7 @@ explained with no code of its own.
   says it is not exact.
 
 A message falls in the segment of its own values. A dialog falls in one segment of a dimension:
-the one value its messages have, or "several" (``dialogs.segment``).
+the one value its messages have, or "several" (``rollups.dialog_segments``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from data_access.catalogue import KPIS, Kpi, Percentile, Ratio, Total
 from data_access.filters import Filters
 from data_access.schema import Schema
 
-DIMENSIONS = ("platform", "intent", "ai_model")
+DIMENSIONS = rollups.DIALOG_DIMENSIONS
 PAIRS = tuple(combinations(DIMENSIONS, 2))
 TOP = 5  # the segments named one by one; the others are "everything else"
 SEVERAL = rollups.SEGMENT  # a column's suffix: 1 where a dialog has more than one value of the dimension
@@ -277,16 +277,8 @@ def _ratio(item: Kpi, dimensions, segments, rows, totals) -> Split:
 
 def split(engine: sa.Engine, schema: Schema, filters: Filters, compared: Filters, key: str,
           dimensions: tuple[str, ...]) -> Split:
-    """KPI ``key``'s change from ``compared`` to ``filters`` split by ``dimensions``; a
-    percentile's overall values are the tiles' (``kpis.compute``)."""
-    frames = [segment_terms(engine, schema, f, (key,), dimensions) for f in (compared, filters)]
-    found = decompose(key, dimensions, *frames)
-    if found.kind == "percentile":
-        from data_access import kpis
-
-        values = [kpis.compute_one(engine, schema, f, key).value for f in (compared, filters)]
-        found = replace(found, before=_number(values[0]), after=_number(values[1]))
-    return found
+    """KPI ``key``'s change from ``compared`` to ``filters`` split by ``dimensions`` (one or a pair)."""
+    return explain(engine, schema, filters, compared, (key,), (dimensions,))[key]
 
 
 def concentration(found: Split) -> float:
@@ -304,15 +296,16 @@ def concentration(found: Split) -> float:
 
 
 def explain(engine: sa.Engine, schema: Schema, current: Filters, previous: Filters, keys: tuple[str, ...],
-            dimensions: tuple[str, ...] = DIMENSIONS) -> dict[str, Split]:
+            splits: tuple[tuple[str, ...], ...] = tuple((d,) for d in DIMENSIONS)) -> dict[str, Split]:
     """Each KPI of ``keys``' change from ``previous`` to ``current``, split by the one of
-    ``dimensions`` with a segment that explains the most of it (``concentration``; a percentile:
-    the first): two statements per dimension and period; a percentile's values are the tiles'."""
+    ``splits`` (each a dimension or a pair) with a segment that explains the most of it
+    (``concentration``; a percentile: the first): two statements per split and period; a
+    percentile's overall values are the tiles' (``kpis.compute``)."""
     best: dict[str, Split] = {}
-    for dimension in dimensions:
-        frames = [segment_terms(engine, schema, f, keys, (dimension,)) for f in (previous, current)]
+    for dimensions in splits:
+        frames = [segment_terms(engine, schema, f, keys, dimensions) for f in (previous, current)]
         for key in keys:
-            found = decompose(key, (dimension,), *frames)
+            found = decompose(key, dimensions, *frames)
             if key not in best or concentration(found) > concentration(best[key]):
                 best[key] = found
     for key, found in best.items():

@@ -209,11 +209,6 @@ def _kept_rows(plan: Plan, schema: Schema, columns: dict[str, str], by: str | No
 
 # --- what readers take ----------------------------------------------------------------------------
 
-def segment(dimension: str) -> dict[str, str]:
-    """The SQL that puts a dialog (``f``) in one segment of ``dimension`` (``rollups.dialog_segment``)."""
-    return rollups.dialog_segment(dimension)
-
-
 def _allowed(by: str | None) -> None:
     """KeyError for a ``by`` that is not a dialog dimension (it is written into the SQL)."""
     if by is not None and by not in rollups.DIALOG_DIMENSIONS:
@@ -278,7 +273,7 @@ def with_young(text: str, names: tuple[str, ...], keys: str) -> str:
 def sums(plan: Plan, schema: Schema, dialect: str, by: str | None = None, daily: bool | str = False,
          segments: tuple[str, ...] = ()) -> Source:
     """Rows with ``t`` (a dialog's start, or an hour's or UTC day's start), ``value`` with ``by``
-    (or each segment column of the dimensions ``segments``: ``segment``), the dialog measures and
+    (or each segment column of the dimensions ``segments``: ``rollups.dialog_segments``), the dialog measures and
     ``YOUNG``'s: summed (per ``value`` or segment), those of the dialogs that start in the range
     and touch the filters' values. ``daily``: whole UTC days from the daily table, as
     ``sources.message_source``'s (True for a reader that does not group by ``t``, else the local
@@ -287,7 +282,7 @@ def sums(plan: Plan, schema: Schema, dialect: str, by: str | None = None, daily:
     _allowed(by)
     measures = dialog_measures(dialect)
     names = tuple(measures)
-    split = {c: e for d in segments for c, e in segment(d).items()}
+    split = rollups.dialog_segments(segments)
     keys = ", value" if by is not None else "".join(f", {c}" for c in split)
     per_dialog = {"t": "f.started", **split, **measures}
     summable = _summable(plan, schema, by) if kept(plan) and plan.rolled else None
@@ -331,7 +326,7 @@ def resolution(plan: Plan, schema: Schema, dialect: str, by: str | None = None, 
     filters' values."""
     _allowed(by)
     bucket = rollups.resolution_bucket(dialect)
-    split = {c: e for d in segments for c, e in segment(d).items()}
+    split = rollups.dialog_segments(segments)
     keys = ", value" if by is not None else "".join(f", {c}" for c in split)
     per_dialog = {"t": "f.started", **split, "bucket": bucket, "n": "1"}
     summable = _summable(plan, schema, by) if kept(plan) and plan.rolled else None
@@ -371,7 +366,7 @@ def percentiles(engine: sa.Engine, plan: Plan, schema: Schema, groups: dict[str,
     if kept(plan):
         return sources.histogram_percentiles(engine, resolution(plan, schema, dialect, by, segments), groups, fractions,
                                              params, scale=0.001)
-    split = {c: e for d in segments for c, e in segment(d).items()}
+    split = rollups.dialog_segments(segments)
     source = rows(plan, schema, dialect, {"t": "f.started", **split, "seconds": catalogue.resolution_seconds(dialect)},
                   by)
     keys = [f"{expr} AS {name}" for name, expr in groups.items()]

@@ -165,7 +165,7 @@ KEPT_DIALOG_HOURS = Aggregate(DIALOG_HOURS, "hour", (), _DIALOG_MEASURES)
 KEPT_DIALOG_DAILY = KEPT_DIALOG_HOURS.coarser(DIALOG_DAILY, "day")
 _PER_VALUE = (Column("dimension", null=False), Column("value"))
 KEPT_DIALOG_VALUES = Aggregate(DIALOG_VALUES, "hour", _PER_VALUE, _DIALOG_MEASURES, lead=("dimension",))
-# Per hour and segment of every dimension at once (``dialog_segment``: the one value a dialog's
+# Per hour and segment of every dimension at once (``dialog_segments``: the one value a dialog's
 # messages have, or several), those of the dialogs in it: a change's split by one dimension or a
 # pair (``data_access.change``) sums it.
 SEGMENT = "__several"
@@ -263,19 +263,23 @@ def dialog_part_columns(schema: Schema, dialect: str) -> dict[str, str]:
 DIALOG_PART_COMBINE = {column.name: column.combine for column in KEPT_DIALOG_PARTS.measures}
 # A dialog's values of each dimension, as its facts hold them: fact column → (how its parts
 # combine, the dimension). The least and the greatest value among its messages (NULLs aside):
-# equal when the dialog has one value (``dialog_segment``).
+# equal when the dialog has one value (``dialog_segments``).
 DIALOG_VALUE_COMBINE = {**{c: ("MIN", c) for c in DIALOG_DIMENSIONS},
                         **{f"{c}_max": ("MAX", c) for c in DIALOG_DIMENSIONS}}
 
 
-def dialog_segment(dimension: str) -> dict[str, str]:
-    """SQL over a dialog's facts (``f``) that puts it in one segment of ``dimension``: the one
-    value its messages have (NULL for none) and ``__several``, 1 where they have more than one
-    (messages without a value aside)."""
-    if dimension not in DIALOG_DIMENSIONS:
-        raise KeyError(dimension)
-    return {dimension: f"CASE WHEN f.{dimension} = f.{dimension}_max THEN f.{dimension} END",
-            dimension + SEGMENT: f"CASE WHEN f.{dimension} <> f.{dimension}_max THEN 1 ELSE 0 END"}
+def dialog_segments(dimensions: tuple[str, ...] = DIALOG_DIMENSIONS) -> dict[str, str]:
+    """SQL over a dialog's facts (``f``) that puts it in one segment of each of ``dimensions``:
+    ``<dimension>``, the one value its messages have (NULL for none), and ``<dimension>__several``,
+    1 where they have more than one (messages without a value aside). KeyError for another name
+    (it is written into the SQL)."""
+    out = {}
+    for d in dimensions:
+        if d not in DIALOG_DIMENSIONS:
+            raise KeyError(d)
+        out[d] = f"CASE WHEN f.{d} = f.{d}_max THEN f.{d} END"
+        out[d + SEGMENT] = f"CASE WHEN f.{d} <> f.{d}_max THEN 1 ELSE 0 END"
+    return out
 
 
 def resolution_bucket(dialect: str) -> str:
@@ -572,7 +576,7 @@ def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = 
         conn.exec_driver_sql(f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM {hours_table})")
     measures = dialog_measures(dialect)
     conn.exec_driver_sql(KEPT_DIALOG_HOURS.fill(facts, "hour", [], measures))
-    segments = {c: e for d in DIALOG_DIMENSIONS for c, e in dialog_segment(d).items()}
+    segments = dialog_segments()
     conn.exec_driver_sql(KEPT_DIALOG_SEGMENTS.fill(facts, "hour", [segments[c] for c in SEGMENT_COLUMNS], measures))
     # The touches of those dialogs, found by their start hour (one index range an hour).
     touched = (f"(SELECT x.dimension, x.value, f.* FROM {hours} JOIN {TOUCHES} x ON x.dialog_started >= h.hour "
