@@ -50,9 +50,10 @@ def page_for(principal: auth.Principal, i: int, name: str, title: str, icon: str
 DEMO_BANNER_HIDDEN = "demo_banner_hidden"
 
 
-def demo_banner() -> None:
-    """The demo's note, in full until the visitor hides it; then one small line on every page."""
-    if st.session_state.get(DEMO_BANNER_HIDDEN):
+def demo_banner(principal: auth.Principal) -> None:
+    """The demo's note: for an admin, with how to connect the platform's database, in full until
+    hidden; then, and for every other role, one small line on every page."""
+    if st.session_state.get(DEMO_BANNER_HIDDEN) or not principal.may("setup"):
         st.caption(t("demo.banner_short"))
         return
     st.info(t("demo.banner"), icon=":material/science:")
@@ -84,7 +85,7 @@ database = open_database()
 if database is None:
     st.stop()
 if database.config.is_demo:
-    demo_banner()
+    demo_banner(principal)
 context.set_current(database, shared_filters(database))
 fold_on_phone(navigation.url_path)
 navigation.run()

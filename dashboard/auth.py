@@ -32,7 +32,8 @@ from dashboard.i18n import t
 ROLES = ("viewer", "analyst", "admin")  # each has what the one before has, and more
 # The least role that may do each thing. Checked where the data leaves: the router, the table and
 # export downloads, the import, the debug panel.
-LEAST_ROLE = {"user_ids": "analyst", "export": "analyst", "import": "admin", "debug": "admin", "silence": "admin"}
+LEAST_ROLE = {"user_ids": "analyst", "export": "analyst", "import": "admin", "debug": "admin", "silence": "admin",
+              "setup": "admin"}
 MODES = ("oidc", "proxy", "none")
 DEFAULT_ROLE_MAP = {role: role for role in ROLES}  # only when [easyflow.auth.roles] is absent
 DEFAULT_TRUSTED_PROXIES = ("127.0.0.0/8", "::1/128")

@@ -512,6 +512,9 @@ def open_database() -> Database | None:
             invalidate_shared(config.url)
 
     # The refresh writes: on the primary when the pages read a standby (DATABASE_WRITE_URL).
-    if rollup_upkeep.keep_fresh(config.writes_to, engine_for(config.writes_to), on_done=refreshed):
+    refreshing = rollup_upkeep.keep_fresh(config.writes_to, engine_for(config.writes_to), on_done=refreshed)
+    if refreshing == "building":
         st.info(t("rollups.building"), icon=":material/hourglass_top:")
+    elif refreshing == "slow":
+        st.caption(t("rollups.refreshing"))
     return Database(config, schema, options)

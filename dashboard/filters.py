@@ -221,6 +221,27 @@ def download_name(stem: str, filters: Filters, extension: str) -> str:
     return f"{name}.{extension}"
 
 
+def from_url(key: str, options, default: str | None = None) -> None:
+    """A page widget's value from the URL on its first run: one of ``options`` (a key, never a
+    label, so a link works in either language), else ``default``. Its key is in ``sidebar.VIEW_KEYS``."""
+    import streamlit as st
+
+    if key not in st.session_state:
+        raw = st.query_params.get(key)
+        st.session_state[key] = raw if raw in options else default
+
+
+def to_url(key: str, value: str | None) -> None:
+    """The URL holds a page widget's value, even its default (a shared link opens the same view)."""
+    import streamlit as st
+
+    if value is None:
+        if key in st.query_params:
+            del st.query_params[key]
+    elif st.query_params.get(key) != value:
+        st.query_params[key] = value
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -97,11 +97,10 @@ def compose(report: rp.Report, lang: str, sender: str, to: list[str]) -> EmailMe
     message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1] or "localhost")
     message.set_content(rendering.to_markdown(report, lang))
     message.add_alternative(rendering.to_html(report, lang, charts=False), subtype="html")
-    stem = f"report_{report.kind}_{report.period.start}"
     message.add_attachment(rendering.render(report, "html", lang), maintype="text", subtype="html",
-                           filename=f"{stem}.html")
+                           filename=rendering.file_name(report, "html"))
     message.add_attachment(rendering.render(report, "xlsx", lang), maintype="application",
-                           subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet", filename=f"{stem}.xlsx")
+                           subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet", filename=rendering.file_name(report, "xlsx"))
     return message
 
 

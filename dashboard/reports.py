@@ -12,7 +12,7 @@ import argparse
 import io
 import os
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +42,8 @@ def value_text(value, unit: str, lang: str, text=fmt.plain_text) -> str:
         return why.sentence(value, lang, text)
     if unit == "kpi":
         return t(f"kpi.{value}.label", lang)
+    if unit == "titles":  # alert rules' titles, (English, Russian) each
+        return ", ".join(text(ru if lang == "ru" else en) for en, ru in value)
     if unit == "bucket":
         stamp = pd.Timestamp(value)
         return fmt.moment(stamp.to_pydatetime(), lang) if (stamp.hour or stamp.minute) else fmt.day(stamp.date(), lang)
@@ -68,6 +70,8 @@ def xlsx_value(value, unit: str, lang: str, text=fmt.plain_text):
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
     divisor, style = XLSX_UNITS[unit]
+    if unit == "percent" and 99.0 <= float(value) < 100.0:  # as format.percent: 99.96 % is not 100.0 %
+        style = "percent_near_100"
     return Number(float(value) / divisor, style)
 
 
@@ -143,6 +147,15 @@ def split_rows(report: rp.Report, lang: str, text=fmt.plain_text, numbers: bool 
     return pd.DataFrame(rows)
 
 
+def file_name(report: rp.Report, extension: str) -> str:
+    """The report's file name with its kind, filters and period (``filters.download_name``):
+    ``report_weekly_whatsapp_2026-11-23_2026-11-29.html``."""
+    from dashboard.filters import download_name
+
+    base = report.filters or Filters(datetime.combine(report.period.start, time()), datetime.combine(report.period.end, time()))
+    return download_name(f"report_{report.kind}", report.period.filters(base), extension)
+
+
 def title(report: rp.Report, lang: str) -> str:
     end = report.period.end - timedelta(days=1)
     span = fmt.day(report.period.start, lang) if report.kind == "daily" else \
@@ -210,7 +223,7 @@ def sections(report: rp.Report, lang: str, text=fmt.plain_text,
                  for r in report.anomalies.to_dict("records")]
     out.append((t("reports.anomalies", lang, n=len(anomalies)), pd.DataFrame(anomalies)))
     critical = int((report.alerts["severity"] == "critical").sum()) if not report.alerts.empty else 0
-    fired = [{t("col.rule", lang): text(r["rule"]), t("col.label", lang): text(r["key"]) if r["key"] else "",
+    fired = [{t("col.rule", lang): text(r["title_ru"] if lang == "ru" else r["title"]), t("col.label", lang): text(r["key"]) if r["key"] else "",
               t("col.severity", lang): t(f"alerts.severity.{r['severity']}", lang),
               t("col.fired_at", lang): cell(r["fired_at"], "bucket", lang),
               t("col.resolved_at", lang): (t("alerts.still_firing", lang) if pd.isna(r["resolved_at"])

@@ -22,6 +22,9 @@ from data_access import errors, logs, rollups
 from data_access.schema import discover
 
 CHECK_EVERY_SECONDS = 60
+# A refresh running longer than this is slowing the pages (they read raw rows for what it has not
+# kept yet, and share the database with it): they say so. An hour's refresh takes far less.
+SLOW_AFTER_SECONDS = 5.0
 # After a refusal (a read-only role, say) the dashboard reads raw rows and asks again this much later.
 BACK_OFF_SECONDS = 600
 
@@ -32,6 +35,7 @@ class _Upkeep:
     thread: threading.Thread | None = None
     first_build: bool = False
     refused_until: float = 0.0
+    started: float = 0.0
 
 
 _upkeep: dict[str, _Upkeep] = {}
@@ -61,25 +65,35 @@ def _stale(engine: sa.Engine) -> tuple[bool, bool]:
     return stale, state.status == "building"
 
 
-def keep_fresh(url: str, engine: sa.Engine, on_done=None) -> bool:
-    """Start a background refresh of ``engine``'s rollups when they are stale; returns whether a
-    first build is under way (pages then say so). ``on_done(report)`` runs after a refresh that did
-    work, with its ``rollups.Refreshed``."""
+def _state(upkeep: _Upkeep, now: float) -> str | None:
+    """What the pages say of a running refresh: "building" (a first build), "slow" (running for
+    more than ``SLOW_AFTER_SECONDS``), else None."""
+    if upkeep.thread is None or not upkeep.thread.is_alive():
+        return None
+    if upkeep.first_build:
+        return "building"
+    return "slow" if now - upkeep.started > SLOW_AFTER_SECONDS else None
+
+
+def keep_fresh(url: str, engine: sa.Engine, on_done=None) -> str | None:
+    """Start a background refresh of ``engine``'s rollups when they are stale; returns what the
+    pages should say of a refresh under way (``_state``: "building", "slow" or None).
+    ``on_done(report)`` runs after a refresh that did work, with its ``rollups.Refreshed``."""
     if not enabled():
-        return False
+        return None
     now = time.monotonic()
     with _lock:
         upkeep = _upkeep.setdefault(url, _Upkeep())
         running = upkeep.thread is not None and upkeep.thread.is_alive()
         if running or now - upkeep.checked < CHECK_EVERY_SECONDS or now < upkeep.refused_until:
-            return running and upkeep.first_build
+            return _state(upkeep, now)
         upkeep.checked = now
     try:
         stale, first_build = _stale(engine)
     except sa.exc.SQLAlchemyError:
-        return False
+        return None
     if not stale:
-        return False
+        return None
 
     def run() -> None:
         log = logs.get("easyflow.rollups")
@@ -97,8 +111,9 @@ def keep_fresh(url: str, engine: sa.Engine, on_done=None) -> bool:
 
     with _lock:
         if upkeep.thread is not None and upkeep.thread.is_alive():
-            return upkeep.first_build
+            return _state(upkeep, now)
         upkeep.first_build = first_build
+        upkeep.started = now
         upkeep.thread = threading.Thread(target=run, name="rollup-refresh", daemon=True)
         upkeep.thread.start()
-    return first_build
+    return "building" if first_build else None

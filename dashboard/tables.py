@@ -47,10 +47,25 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
               for name, label in labels.items()}
 
     def csv() -> bytes:  # with a byte-order mark: Excel then reads UTF-8 (Cyrillic, emoji) right
-        return UTF8_BOM + frame_to_csv(shown.rename(columns=labels))
+        return UTF8_BOM + frame_to_csv(_link_texts(shown, columns).rename(columns=labels))
 
     files.link(t("table.download_csv"), files.of_bytes(csv), _file_name(file_name), "text/csv", key=f"csv_{key}",
                event="table_download", table=file_name, rows=len(shown))
+
+
+def _link_texts(frame: pd.DataFrame, columns: Mapping[str, object]) -> pd.DataFrame:
+    """``frame`` with each link column whose shown text is a regex of its URL (an id shown as a
+    link) holding that text, as on screen: a CSV carries the id, not the page's address."""
+    from urllib.parse import unquote
+
+    texts = {}
+    for name, column in columns.items():
+        config = (column or {}).get("type_config") or {}
+        pattern = config.get("display_text") if config.get("type") == "link" else None
+        if pattern and "(" in pattern and name in frame:
+            found = frame[name].astype("string").str.extract(pattern, expand=False)
+            texts[name] = [unquote(v) if isinstance(v, str) else None for v in found]
+    return frame.assign(**texts) if texts else frame
 
 
 def _zone() -> str | None:

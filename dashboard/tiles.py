@@ -24,14 +24,26 @@ def range_summary(filters: Filters) -> str:
 
 
 def help_text(key: str, current: KpiValue, compared: Filters) -> str:
-    """A tile's help: what the number tells, its precise definition in small print (column names
-    and all: data_access.kpis), the sample behind it and the period it is compared with."""
-    definition = f"{t(f'kpi.{key}.meaning')}\n\n:small[{t(f'kpi.{key}.definition')}]"
+    """A tile's help, in the reader's words: what the number tells and the period it is compared
+    with. The precise definition and the sample behind it are in ``definitions``."""
+    meaning = t(f"kpi.{key}.meaning")
     if current.value is None:
         reason = t("kpi.not_tracked" if current.reason == NOT_TRACKED else "kpi.no_data")
-        return t("kpi.help_none", definition=definition, reason=reason)
-    return t("kpi.help", definition=definition, n_units=tn(f"kpi.n.{N_UNITS[key]}", current.n),
-             previous=range_summary(compared))
+        return t("kpi.help_none", definition=meaning, reason=reason)
+    return t("kpi.help", definition=meaning, previous=range_summary(compared))
+
+
+def definitions(keys: Sequence[str], current: dict[str, KpiValue]) -> None:
+    """Under a page's tiles, folded: each tile's precise definition and the sample behind it."""
+    lines = []
+    for key in dict.fromkeys(keys):
+        value = current.get(key)
+        sample = ""
+        if value is not None and value.value is not None:
+            sample = " " + t("kpi.sample", n_units=tn(f"kpi.n.{N_UNITS[key]}", value.n))
+        lines.append(f"- **{t(f'kpi.{key}.label')}**: {t(f'kpi.{key}.definition')}{sample}")
+    with st.expander(t("kpi.definitions"), icon=":material/menu_book:"):
+        st.markdown("\n".join(lines))
 
 
 def delta_color(key: str) -> str:
@@ -114,5 +126,6 @@ def kpi_section(url: str, filters: Filters, rows: Sequence[Sequence[str]]) -> di
     compared_note(compared)
     ignored_note(current)
     pending_note(current)
+    definitions(keys, current)
     why.offer(url, filters, compared, keys, current, previous)
     return current

@@ -17,9 +17,10 @@ from data_access.catalogue import KPIS
 from data_access.kpis import KpiValue
 from data_access.filters import Filters
 from dashboard import charts, format as fmt
+from dashboard.filters import from_url, to_url
 from dashboard.i18n import current_language, t
 
-PICK_KEY, BY_KEY = "why", "why_by"  # kept in the URL (``_to_url``): a shared link opens the same split
+PICK_KEY, BY_KEY = "why", "why_by"  # kept in the URL (``filters.to_url``): a shared link opens the same split
 BY = ("platform", "intent", "ai_model", "pair")
 NAMED = 2  # the segments the sentence names
 ALSO = 0.25  # the other effect of a named segment is named too when at least this share of the main one
@@ -169,23 +170,6 @@ def waterfall(found: change.Split, lang: str | None = None):
                             t(f"kpi.{found.key}.label", lang))
 
 
-def _from_url(key: str, options, default: str | None = None) -> None:
-    """A widget's value from the URL on its first run: a key of ``options`` (never a label, so a
-    link works in either language), else ``default``."""
-    if key not in st.session_state:
-        raw = st.query_params.get(key)
-        st.session_state[key] = raw if raw in options else default
-
-
-def _to_url(key: str, value: str | None) -> None:
-    """The URL holds the widget's value (a shared link opens the same split)."""
-    if value is None:
-        if key in st.query_params:
-            del st.query_params[key]
-    elif st.query_params.get(key) != value:
-        st.query_params[key] = value
-
-
 def offer(url: str, filters: Filters, compared: Filters, keys, current: dict[str, KpiValue],
           previous: dict[str, KpiValue]) -> None:
     """Under the tiles: the tiles' KPIs that changed and can be split; the chosen one's split."""
@@ -197,16 +181,16 @@ def offer(url: str, filters: Filters, compared: Filters, keys, current: dict[str
     if not options:
         return
     lang = current_language()  # the labels' language, bound now (the widget formats again later)
-    _from_url(PICK_KEY, options)
+    from_url(PICK_KEY, options)
     chosen = st.pills(t("why.pick"), options, format_func=lambda k: t(f"kpi.{k}.label", lang), key=PICK_KEY,
                       help=t("why.help"))
-    _to_url(PICK_KEY, chosen if chosen in options else None)
+    to_url(PICK_KEY, chosen if chosen in options else None)
     if chosen not in options:
         return
-    _from_url(BY_KEY, BY, "platform")
+    from_url(BY_KEY, BY, "platform")
     by = st.segmented_control(t("why.by"), BY, format_func=lambda b: t(f"why.by.{b}", lang), key=BY_KEY,
                               required=True) or "platform"
-    _to_url(BY_KEY, by)
+    to_url(BY_KEY, by)
     found = data.change_split(url, filters, compared, chosen, by)
     if found.kind == "percentile":  # the tiles' own values
         found = replace(found, before=float(previous[chosen].value), after=float(current[chosen].value))

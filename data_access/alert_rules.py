@@ -70,10 +70,19 @@ class Rule:
     summary: str = ""
     summary_ru: str = ""  # the summary in Russian (the dashboard's other language); English when absent
     line: int = 0
+    title: str = ""  # the name people read ("Service down"); the rule's name stays its id (labels, URLs)
+    title_ru: str = ""
 
     def summary_in(self, lang: str) -> str:
         """The rule's summary in ``lang`` ("ru" or "en"), falling back to English."""
         return self.summary_ru if lang == "ru" and self.summary_ru else self.summary
+
+    def title_in(self, lang: str) -> str:
+        """The rule's title in ``lang``, falling back to English, then to its name in words
+        ("ServiceDown" → "Service down")."""
+        if lang == "ru" and self.title_ru:
+            return self.title_ru
+        return self.title or readable_name(self.name)
 
     @property
     def above(self) -> bool:
@@ -174,7 +183,7 @@ def _mapping_with_line(loader, node):
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
 
 RULE_FIELDS = {"alert", "metric", "condition", "step", "window", "for", "clear", "baseline", "by",
-               "min_count", "severity", "summary", "summary_ru", "__line__"}
+               "min_count", "severity", "summary", "summary_ru", "title", "title_ru", "__line__"}
 
 
 def _rule(raw: dict) -> Rule:
@@ -224,12 +233,27 @@ def _rule(raw: dict) -> Rule:
     severity = raw.get("severity", "warning")
     if severity not in SEVERITIES:
         raise ValueError(f"'severity' must be one of {', '.join(SEVERITIES)}")
-    summary, summary_ru = raw.get("summary", ""), raw.get("summary_ru", "")
-    if not isinstance(summary, str) or not isinstance(summary_ru, str):
-        raise ValueError("'summary' and 'summary_ru' must be text")
+    texts = {key: raw.get(key, "") for key in ("summary", "summary_ru", "title", "title_ru")}
+    for key, value in texts.items():
+        if not isinstance(value, str):
+            raise ValueError(f"'{key}' must be text")
+        if key.startswith("title") and len(value.strip()) > MAX_TITLE:
+            raise ValueError(f"'{key}' must be at most {MAX_TITLE} characters")
     return Rule(name=name, metric=metric.key, operator=operator, threshold=threshold, step=step, window=window,
                 for_=for_, clear=clear, baseline_weeks=weeks, by=by, min_count=min_count, severity=severity,
-                summary=summary.strip(), summary_ru=summary_ru.strip(), line=raw.get("__line__", 0))
+                line=raw.get("__line__", 0), **{key: value.strip() for key, value in texts.items()})
+
+
+MAX_TITLE = 80
+
+
+def readable_name(name: str) -> str:
+    """A rule's name in words: ``ServiceDown`` → ``Service down``, ``p95_latency`` → ``P95 latency``."""
+    import re
+
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name.replace("_", " ").replace("-", " ")).split()
+    return " ".join([words[0][:1].upper() + words[0][1:]] + [w.lower() if w[1:].islower() else w for w in words[1:]]) \
+        if words else name
 
 
 def parse_rules(text: str, path: str = "") -> RuleSet:

@@ -6,12 +6,14 @@ counts in the same row (never averaged across rows), so a chart's series and the
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import catalogue, dialogs, plans, service_rollups, sources, sql
+from data_access import catalogue, dialogs, plans, rollups, service_rollups, sources, sql
 from data_access.filters import Filters, bind_timestamp
 from data_access.catalogue import CM, RESOLUTION_EDGES_S, repeat_flag
 from data_access.schema import Schema
@@ -104,11 +106,18 @@ def money(ten_thousandths) -> Decimal | None:
 
 def problem_intents(breakdown: pd.DataFrame, metric: str, worst_first_ascending: bool, limit: int = 5,
                     sample: str = "dialogs") -> pd.DataFrame:
-    """The ``limit`` worst intents by ``metric`` among those with at least ``MIN_SAMPLE`` in
-    ``sample``; intents with a smaller sample follow, marked, so noise never ranks first."""
+    """The ``limit`` intents that cost the most against the average: ``impact``, the outcomes an
+    intent misses (or adds, for a rate that should be low) beyond what the average rate over all
+    intents (weighted by ``sample``) would give its ``sample`` — so a large intent a little worse
+    than the rest ranks above a tiny one much worse. Intents with fewer than ``MIN_SAMPLE`` in
+    ``sample`` follow, marked (``low_sample``), so noise never ranks first."""
     ranked = breakdown.dropna(subset=[metric]).copy()
+    weights = ranked[sample].astype(float)
+    average = float((ranked[metric] * weights).sum() / weights.sum()) if weights.sum() else 0.0
+    worse = (average - ranked[metric]) if worst_first_ascending else (ranked[metric] - average)
+    ranked["impact"] = worse * weights / 100.0
     ranked["low_sample"] = ranked[sample] < MIN_SAMPLE
-    ranked = ranked.sort_values(["low_sample", metric, "intent"], ascending=[True, worst_first_ascending, True])
+    ranked = ranked.sort_values(["low_sample", "impact", "intent"], ascending=[True, False, True])
     return ranked.head(limit)
 
 
@@ -357,19 +366,33 @@ def top_repeat_users(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filt
     return frame
 
 
+HOUR = timedelta(hours=1)
 MESSAGE_COLUMNS = ("session_id", "platform", "intent", "expected_intent", "confidence", "response_time_ms",
                    "satisfaction_score", "helpful", "resolved", "escalated", "converted", "ai_model")
 def messages_of(engine: sa.Engine, schema: Schema, filters: Filters, *, user_id: str | None = None,
                 session_id: str | None = None, limit: int = 1000) -> pd.DataFrame:
-    """One user's and/or one dialog's messages in the range, in time order (local time): the
-    dialog, platform, intent (and the labelled one), confidence, response time, rating and
-    outcome flags the database tracks. At most ``limit`` + 1 rows (one more says "there are
-    more"). Raises ``ValueError`` with neither ``user_id`` nor ``session_id``."""
+    """One user's and/or one dialog's messages, in time order (local time): the dialog, platform,
+    intent (and the labelled one), confidence, response time, rating and outcome flags the
+    database tracks. At most ``limit`` + 1 rows (one more says "there are more").
+
+    A drill-down shows its subject whole: whatever the platform, intent and model filters, and
+    for a dialog also its messages outside the range (from its start to its last message, as the
+    kept dialog facts know them; the range alone where they are not kept). A user's messages are
+    those of the range. Raises ``ValueError`` with neither ``user_id`` nor ``session_id``."""
     if user_id is None and session_id is None:
         raise ValueError("name a user or a dialog")
-    where, params = sql.table_where(filters, "conversation_metrics", schema, engine.dialect.name)
+    whole = Filters(filters.start, filters.end, tz=filters.tz)  # no dimension filter
+    dialect = engine.dialect.name
+    if session_id is not None and user_id is None and schema.has_table(rollups.FACTS):
+        span = sql.read_row(engine, f"SELECT MIN(started) AS first_at, MAX(last_seen) AS last_at FROM {rollups.FACTS} "
+                                    f"WHERE dialog = :dialog", {"dialog": session_id})
+        if span["first_at"] is not None:
+            first_at, last_at = (whole.to_local(pd.Timestamp(span[k]).to_pydatetime()) for k in ("first_at", "last_at"))
+            # An hour's margin each side: a local time in a DST change is ambiguous.
+            whole = replace(whole, start=min(whole.start, first_at - HOUR), end=max(whole.end, last_at + HOUR))
+    where, params = sql.table_where(whole, CM, schema, dialect)
     extra, drill = sql.drill_where(schema, user_id=user_id, session_id=session_id)
-    columns = [c for c in MESSAGE_COLUMNS if schema.has("conversation_metrics", c)]
+    columns = [c for c in MESSAGE_COLUMNS if schema.has(CM, c)]
     listed = ", ".join(f'"{c}"' for c in columns)
     frame = sql.read_frame(engine, f"""
         SELECT {sql.TS} AS "timestamp", {listed} FROM conversation_metrics {where}{extra}

@@ -431,10 +431,9 @@ def load(engine: sa.Engine, spec: DemoSpec,
     if roll_up:
         from data_access import rollups
 
-        # Without the records of the alert rules (data_access.rule_records) and the service tables'
-        # hours (data_access.service_rollups): on SQLite they would add a third to the first start,
-        # so the dashboard's upkeep makes them in the background after.
-        rollups.refresh(engine, rules=(), service_tables=False, progress=None if progress is None else (
+        # Everything the dashboard keeps, the alert rules' records and the service tables' hours
+        # included: the demo opens complete, with no background refresh slowing its first pages.
+        rollups.refresh(engine, progress=None if progress is None else (
             lambda fraction, note: progress(1 - ROLLUP_SHARE + ROLLUP_SHARE * fraction, f"rollups: {note}")))
     return counts
 

@@ -81,6 +81,10 @@ class Filters:
         aware = local.replace(tzinfo=ZoneInfo(self.tz))
         return aware.astimezone(timezone.utc).replace(tzinfo=None)
 
+    def to_local(self, utc: datetime) -> datetime:
+        """A naive UTC datetime as the local wall-clock time in ``tz``."""
+        return utc.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(self.tz)).replace(tzinfo=None)
+
     def utc_bounds(self) -> tuple[datetime, datetime]:
         return self.to_utc(self.start), self.to_utc(self.end)
 

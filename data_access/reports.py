@@ -279,6 +279,9 @@ def build(engine: sa.Engine, schema: Schema, kind: str, day: date, base: Filters
                                   current_f, unit)
     trend = values[(values["bucket"] >= current_f.start) & (values["bucket"] < current_f.end)].reset_index(drop=True)
     history = got["history"]
+    by_name = {rule.name: rule for rule in (rules.rules if rules else ())}
+    history["title"] = [by_name[r].title_in("en") if r in by_name else r for r in history["rule"]]
+    history["title_ru"] = [by_name[r].title_in("ru") if r in by_name else r for r in history["rule"]]
     report = Report(kind, period, before, partial, True, table, platforms, intents, anomalies, history, trend,
                     targets=targets, filters=current_f, splits=got["splits"])
     if monthly:
@@ -327,9 +330,10 @@ def recommend(report: Report) -> list[Recommendation]:
     if not report.alerts.empty:
         critical = report.alerts[report.alerts["severity"] == "critical"]
         if not critical.empty:
-            names = ", ".join(sorted(set(critical["rule"])))
+            # Each rule's title in both languages: the sentence is written in the reader's.
+            titles = tuple(sorted(set(zip(critical["title"], critical["title_ru"]))))
             out.append(Recommendation("rec.critical_alerts", {"count": (len(critical), "count"),
-                                                              "rules": (names, "text")}))
+                                                              "rules": (titles, "titles")}))
     for row in report.anomalies.sort_values("z", key=abs, ascending=False).head(3).to_dict("records"):
         out.append(Recommendation("rec.anomaly", {"kpi": (row["kpi"], "kpi"), "when": (row["bucket"], "bucket"),
                                                   "value": (row["value"], row["unit"]),

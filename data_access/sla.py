@@ -22,7 +22,7 @@ Definitions (also shown on the SLA page):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -65,7 +65,7 @@ def compliance(engine: sa.Engine, schema: Schema, filters: Filters, source: str,
     end = cover_end(filters, now)
     if not schema.has_table(table) or end <= filters.utc_bounds()[0]:
         return pd.DataFrame()
-    covered = replace(filters, end=min(filters.end, _to_local(filters, end))) if end < filters.utc_bounds()[1] else filters
+    covered = replace(filters, end=min(filters.end, filters.to_local(end))) if end < filters.utc_bounds()[1] else filters
     if source == "answers":
         frame = answer_counts(engine, schema, covered, targets, by_month)
     else:
@@ -226,12 +226,6 @@ def compliance_from_checks(checks: pd.DataFrame, filters: Filters, targets: SlaT
         (["month"] if by_month else []) + ["name"], na_position="last", ignore_index=True)
 
 
-def _to_local(filters: Filters, utc: datetime) -> datetime:
-    from zoneinfo import ZoneInfo
-
-    return utc.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(filters.tz)).replace(tzinfo=None)
-
-
 def _derive(frame: pd.DataFrame, filters: Filters, targets: SlaTargets, end: datetime, by_month: bool) -> pd.DataFrame:
     allowed = (100.0 - targets.uptime_percent) / 100.0
     frame["uptime"] = sql.rate(frame, "ok", "known")
@@ -301,3 +295,52 @@ def _all_known(*flags) -> bool | None:
 
 def _next_month(month: datetime) -> datetime:
     return (month.replace(day=28) + timedelta(days=4)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+# The SLAs a page gives one verdict each: (what is measured, the source it is measured on).
+VERDICTS = (("availability", "services"), ("availability", "integrations"),
+            ("response", "services"), ("response", "integrations"), ("response", "answers"))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One SLA's verdict over a range: ``met`` is None where the source measures nothing of it;
+    ``missed`` the names that missed it with their value (uptime % or p95 ms), worst first;
+    ``total`` the names measured; ``value`` the worst value of all (uptime: lowest; p95:
+    highest — for the AI answers, all platforms together), with ``worst`` its name."""
+    sla: str
+    source: str
+    met: bool | None
+    missed: tuple[tuple[str, float], ...]
+    total: int
+    value: float | None
+    worst: str | None
+
+
+def verdicts(frames: dict[str, pd.DataFrame]) -> list[Verdict]:
+    """The verdict of each of ``VERDICTS`` whose source has a frame in ``frames`` (``compliance``
+    frames for the range, by source), in that order; a source with no rows or no value of that
+    SLA gives none. An SLA is missed when any name misses it (for the AI answers, any platform
+    or all of them together)."""
+    found = []
+    for sla, source in VERDICTS:
+        frame = frames.get(source)
+        if frame is None or frame.empty:
+            continue
+        flag, value_column, worst_first = (("uptime_ok", "uptime", True) if sla == "availability"
+                                           else ("response_ok", "p95_ms", False))
+        named = frame[frame["name"].notna()]
+        measured = named[named[value_column].notna()].sort_values(value_column, ascending=worst_first)
+        if measured.empty:
+            continue
+        overall = frame[frame["name"].isna()]
+        whole = overall if source == "answers" and not overall.empty and overall[value_column].notna().all() else None
+        missed = measured[measured[flag].map(lambda f: f is False)]
+        whole_missed = whole is not None and whole[flag].iloc[0] is False
+        worst = measured.iloc[0]
+        found.append(Verdict(sla, source, met=missed.empty and not whole_missed,
+                             missed=tuple((str(r["name"]), float(r[value_column])) for _, r in missed.iterrows()),
+                             total=len(measured),
+                             value=float(whole[value_column].iloc[0] if whole is not None else worst[value_column]),
+                             worst=None if whole is not None else str(worst["name"])))
+    return found

@@ -26,7 +26,7 @@ ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 STYLE_HEADER, STYLE_DATETIME, STYLE_MONEY, STYLE_DATE = 1, 2, 3, 4
 # Number formats a cell can ask for by name (``Number``): the cell style index of each.
 NUMBER_STYLES = {"count": 5, "percent": 6, "decimal": 7, "seconds": 8, "usd": 9, "signed": 10, "duration": 11,
-                 "signed_percent": 12, "signed_pp": 13, "signed_pp_ru": 14, "signed_decimal": 15}
+                 "signed_percent": 12, "signed_pp": 13, "signed_pp_ru": 14, "signed_decimal": 15, "percent_near_100": 16}
 
 
 class Number(NamedTuple):
@@ -40,8 +40,9 @@ class Number(NamedTuple):
 # index is what a cell's ``s`` names): a built-in or custom format id each, 0 for none.
 CUSTOM_FORMATS = {164: "yyyy-mm-dd hh:mm:ss", 165: "0.0000", 166: "yyyy-mm-dd", 167: "0.0%", 168: '0.00" s"',
                   169: '"$"#,##0.00', 170: "+0;-0;0", 171: "+0.0%;-0.0%;0.0%", 172: '+0.0" pp";-0.0" pp";0.0" pp"',
-                  173: '+0.0" п.п.";-0.0" п.п.";0.0" п.п."', 174: "+0.00;-0.00;0.00"}
-_CELL_FORMATS = [0, 0, 164, 165, 166, 3, 167, 4, 168, 169, 170, 46, 171, 172, 173, 174]  # style 1: bold header
+                  173: '+0.0" п.п.";-0.0" п.п.";0.0" п.п."', 174: "+0.00;-0.00;0.00",
+                  175: "0.00%"}
+_CELL_FORMATS = [0, 0, 164, 165, 166, 3, 167, 4, 168, 169, 170, 46, 171, 172, 173, 174, 175]  # style 1: bold header
 
 
 def _styles() -> str:

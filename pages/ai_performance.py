@@ -234,11 +234,14 @@ with data.database_errors(database.config):
     else:
         per_model = panels["cost_by_model"][["ai_model", "cost_per_resolved"]]
         comparison = money_columns(models.merge(per_model, on="ai_model", how="left"), ["cost", "cost_per_resolved"])
+        # In seconds, as the tiles and the latency chart above.
+        comparison = comparison.assign(avg_response_s=comparison["avg_response_ms"] / 1000,
+                                       p95_response_s=comparison["p95_response_ms"] / 1000)
         st.caption(t("ai.comparison_note"))
         table(comparison, {"ai_model": TextColumn(t("col.ai_model")),
                            "messages": NumberColumn(t("col.messages"), format="localized"),
-                           "avg_response_ms": NumberColumn(t("col.avg_ms"), format="%.0f"),
-                           "p95_response_ms": NumberColumn(t("col.p95_ms"), format="%.0f"),
+                           "avg_response_s": NumberColumn(t("col.avg_s"), format="%.2f"),
+                           "p95_response_s": NumberColumn(t("col.p95_s"), format="%.2f"),
                            "intent_accuracy": NumberColumn(t("kpi.intent_accuracy.label"), format="%.1f %%"),
                            "helpful_share": NumberColumn(t("kpi.helpful_answers.label"), format="%.1f %%"),
                            "escalation_rate": NumberColumn(t("kpi.escalation_rate.label"), format="%.1f %%"),

@@ -74,6 +74,7 @@ if not rules.rules:
     st.info(t("alerts.no_rules"), icon=":material/notifications_off:")
 else:
     by_name = {rule.name: rule for rule in rules.rules}
+    title = {rule.name: rule.title_in(current_language()) for rule in rules.rules}  # the names people read
     with data.database_errors(database.config):
         histories = data.alert_histories(url, filters, rules)
         history = alerts.history_frame(histories)
@@ -99,11 +100,13 @@ else:
             st.caption(t("alerts.am.unreachable"))
         for row in firing.itertuples():
             rule = by_name[row.rule]
-            since = to_local(pd.Series([row.since]), filters.tz).iloc[0]
+            # Firing since it fired; its condition held from ``since`` (the pending time before it).
+            since = to_local(pd.Series([row.fired_at]), filters.tz).iloc[0]
+            held = to_local(pd.Series([row.since]), filters.tz).iloc[0]
             icon = ":material/error:" if rule.severity == "critical" else ":material/warning:"
-            message = t("alerts.firing_line", severity=t(f"alerts.severity.{rule.severity}"), rule=fmt.md_text(rule.name),
+            message = t("alerts.firing_line", severity=t(f"alerts.severity.{rule.severity}"), rule=fmt.md_text(title[rule.name]),
                         where=f" · {fmt.md_text(row.key)}" if row.key else "", since=fmt.moment(since),
-                        duration=fmt.duration_s(max((end_local - since).total_seconds(), 0)),
+                        held=fmt.moment(held), duration=fmt.duration_s(max((end_local - since).total_seconds(), 0)),
                         value=shown(row.last, rule), threshold=condition(rule))
             found = data.alert_driver(url, rule, row.key or None, min(range_end_utc, now_utc).floor(f"{rule.step}s").to_pydatetime())
             if found is not None and found.segments and found.delta:
@@ -122,7 +125,7 @@ else:
                                   on_click=silence, args=(am_url, labels))
         for rule, key, since in pending:
             since_local = to_local(pd.Series([since]), filters.tz).iloc[0]
-            st.info(t("alerts.pending_line", rule=fmt.md_text(rule.name), where=f" · {fmt.md_text(key)}" if key else "",
+            st.info(t("alerts.pending_line", rule=fmt.md_text(title[rule.name]), where=f" · {fmt.md_text(key)}" if key else "",
                       since=fmt.moment(since_local), duration=fmt.span(rule.for_)),
                     icon=":material/hourglass_top:")
 
@@ -134,7 +137,8 @@ else:
             for column in ("since", "fired_at", "resolved_at"):
                 shown_history[column] = to_local(shown_history[column], filters.tz)
             shown_history["until"] = shown_history["resolved_at"].fillna(end_local)
-            shown_history["row"] = [f"{r} · {k}" if k else r for r, k in zip(shown_history["rule"], shown_history["key"])]
+            shown_history["row"] = [f"{title.get(r, r)} · {k}" if k else title.get(r, r)
+                                    for r, k in zip(shown_history["rule"], shown_history["key"])]
             shown_history["resolved_text"] = [t("alerts.still_firing") if pd.isna(r) else fmt.moment(r)
                                               for r in shown_history["resolved_at"]]
             chart(charts.alert_timeline(shown_history, time_title,
@@ -149,7 +153,8 @@ else:
             shown_history["peak_text"] = [shown(v, by_name[r]) for v, r in zip(shown_history["peak"], shown_history["rule"])]
             shown_history["threshold_text"] = [condition(by_name[r]) for r in shown_history["rule"]]
             shown_history = shown_history.sort_values("fired_at", ascending=False)
-            table(shown_history, {"severity_text": TextColumn(t("col.severity")), "rule": TextColumn(t("col.rule")),
+            shown_history["rule_text"] = [title.get(r, r) for r in shown_history["rule"]]
+            table(shown_history, {"severity_text": TextColumn(t("col.severity")), "rule_text": TextColumn(t("col.rule")),
                                   "key": TextColumn(t("col.label")), "since": when(t("col.active_since")),
                                   "fired_at": when(t("col.fired_at")), "resolved_text": TextColumn(t("col.resolved_at")),
                                   "duration": TextColumn(t("col.duration")), "peak_text": TextColumn(t("col.peak")),
@@ -162,7 +167,7 @@ else:
         for item in histories:
             rule = item.rule
             metric = METRICS[rule.metric]
-            st.subheader(f"{fmt.md_text(rule.name)} · {t(f'alerts.severity.{rule.severity}')}")
+            st.subheader(f"{fmt.md_text(title[rule.name])} · {t(f'alerts.severity.{rule.severity}')}")
             split = " (" + t(f"alerts.by.{rule.by}") + ")" if rule.by else ""
             st.caption(" · ".join(part for part in (
                 rule.summary_in(current_language()), t(f"alerts.metric.{rule.metric}") + split,

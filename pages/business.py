@@ -84,21 +84,26 @@ with data.database_errors(database.config):
         problems = [("csat", True, "ratings", "satisfaction_score", "business.worst_csat"),
                     ("escalation_rate", False, "dialogs", "escalated", "business.most_escalated"),
                     ("resolution_rate", True, "dialogs", "resolved", "business.least_resolved")]
+        st.caption(t("business.problem_note"))
         for tab, (metric, ascending, sample, source, title) in zip(st.tabs(
                 [t(p[4]) for p in problems], key="problem_tab", bind="query-params"), problems):
             with tab:
                 ranked = data.problem_intents(intents, metric, ascending, sample=sample)
+                ranked = ranked[ranked["impact"] > 0]  # only those worse than the average
                 if not schema.has("conversation_metrics", source):
                     not_tracked(f"conversation_metrics.{source}")
                     continue
                 if ranked.empty:
-                    st.info(t("chart.no_data"))
+                    st.info(t("business.no_problem"))
                     continue
-                ranked["sample_note"] = ranked["low_sample"].map({True: t("business.few", n=MIN_SAMPLE), False: ""})
-                table(ranked, {"intent": TextColumn(t("col.intent")),
-                               metric: intent_columns[metric],
-                               sample: intent_columns[sample],
-                               "sample_note": TextColumn(t("col.note"))}, f"problem_{metric}", f"problem_{metric}")
+                columns = {"intent": TextColumn(t("col.intent")),
+                           "impact": NumberColumn(t(f"business.impact.{metric}"), format="%.0f",
+                                                  help=t(f"business.impact.{metric}.help")),
+                           metric: intent_columns[metric], sample: intent_columns[sample]}
+                if ranked["low_sample"].any():
+                    ranked["sample_note"] = ranked["low_sample"].map({True: t("business.few", n=MIN_SAMPLE), False: ""})
+                    columns["sample_note"] = TextColumn(t("col.note"))
+                table(ranked, columns, f"problem_{metric}", f"problem_{metric}")
 
     st.header(t("business.satisfaction"))
     by_platform = st.toggle(t("business.compare_platforms"), key="business_by_platform", bind="query-params")
@@ -128,6 +133,8 @@ with data.database_errors(database.config):
             t("kpi.nps.label")), nps.empty, "nps_trend")
         st.subheader(t("business.comments"))
         detractors = st.toggle(t("business.detractors_only"), key="business_detractors", bind="query-params")
+        if filters.intents or filters.models:  # a survey carries its platform only
+            st.caption(t("business.comments_unfiltered"))
         total = int(panels["comment_count"]["n"].iloc[0])
         pages = max(1, -(-total // COMMENTS_PAGE))
         if total > COMMENTS_PAGE:  # page through them all, never a silent cap

@@ -6,9 +6,9 @@ from dashboard import charts, context, data, headline, why
 from dashboard.filters import comparison_period, local_time
 from dashboard.i18n import t
 from dashboard.tables import chart
-from dashboard.tiles import compared_note, ignored_note, kpi_row, page_title
+from dashboard.tiles import compared_note, definitions, ignored_note, kpi_row, page_title
 
-CUSTOMERS = ["dialogs", "csat", "nps", "escalation_rate"]
+CUSTOMERS = ["dialogs", "csat", "nps", "escalation_rate", "conversion_rate"]
 AI = ["avg_response_time", "cost"]
 SERVICE = ["error_rate", "uptime"]
 KEYS = tuple(CUSTOMERS + AI + SERVICE)
@@ -36,7 +36,9 @@ with data.database_errors(database.config):
         kpi_row(SERVICE, current, previous, compared)
     compared_note(compared)
     ignored_note(current)
+    definitions(KEYS, current)
     why.offer(database.url, filters, compared, KEYS, current, previous)
+    headline.period_sla(database, filters)
 
     frame = panels["volume"]
     unit = data.bucket_for(filters)

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from data_access.alert_rules import SlaTargets
+from data_access.sla import verdicts
 from dashboard import charts, context, data, format as fmt, service_metrics
 from dashboard.i18n import t
 from dashboard.tables import chart, not_tracked, shown_value, table
@@ -19,6 +20,7 @@ url, schema = database.url, database.schema
 configured = data.rule_set().sla
 
 page_title("page.sla", filters)
+verdict_lines = st.container()  # the verdicts come first; they are drawn once the targets are read
 left, right = st.columns(2)
 uptime_target = left.number_input(t("sla.uptime_target"), min_value=90.0, max_value=99.999,
                                   value=min(max(configured.uptime_percent, 90.0), 99.999), step=0.01,
@@ -87,6 +89,32 @@ def columns(source: str, by_month: bool = False) -> dict:
     return shown
 
 
+def verdict_line(found) -> str:
+    """One SLA's verdict as a Markdown line: a coloured badge, what it is, and the figures
+    (names are escaped text)."""
+    badge = t("sla.verdict.met") if found.met else t("sla.verdict.missed")
+    target = (fmt.percent(targets.uptime_percent, 3) if found.sla == "availability"
+              else fmt.duration_ms(targets.response_time_ms))
+    shown = (lambda v: fmt.percent(v, 3)) if found.sla == "availability" else fmt.duration_ms
+    worst = f" ({fmt.md_text(found.worst)})" if found.worst is not None else ""
+    names = [f"{fmt.md_text(name)} ({shown(value)})" for name, value in found.missed[:MISSED_SHOWN]]
+    if len(found.missed) > MISSED_SHOWN:
+        names.append(t("sla.verdict.more", n=fmt.number(len(found.missed) - MISSED_SHOWN)))
+    detail = t(f"sla.verdict.{found.sla}.{'missed' if found.missed else 'fine'}", value=shown(found.value),
+               worst=worst, target=target, count=fmt.number(len(found.missed)), total=fmt.number(found.total),
+               names=", ".join(names))
+    return f"{badge} **{t(f'sla.verdict.{found.sla}.{found.source}')}**: {detail}"
+
+
+def mark(met: bool | None) -> dict:
+    """A tile's mark for a target: a green "met" or red "missed" chip, none when not measured."""
+    if met is None:
+        return {}
+    return {"delta": t("sla.met") if met else t("sla.missed"), "delta_color": "green" if met else "red",
+            "delta_arrow": "off"}
+
+
+MISSED_SHOWN = 5
 verdict_colors = {t("sla.met"): "#1E8449", t("sla.missed"): "#C0392B"}
 from_prometheus = service_metrics.answers_sla()  # the services' uptime from Prometheus's ``up``
 
@@ -103,14 +131,25 @@ with data.database_errors(database.config):
         if schema.has_table(SOURCE_TABLES[source]) and not (source == "services" and from_prometheus)])
     frames = {source: data.sla_compliance(url, filters, source, targets, False) for source in SOURCE_TABLES}
     services, answers = frames["services"], frames["answers"]
+    found = verdicts(frames)
+    with verdict_lines:
+        st.markdown("  \n".join(verdict_line(v) for v in found) if found else t("sla.verdict.none"))
+    marks = {(v.sla, v.source): v.met for v in found}
     with st.container(horizontal=True, gap="small"):
         if not services.empty:
             met = services["compliant"].fillna(False).astype(bool)
             st.metric(t("sla.tile.services_met"), f"{fmt.number(int(met.sum()))} / {fmt.number(len(services))}",
-                      border=True, width=220, help=t("sla.tile.services_met.help", target=fmt.percent(targets.uptime_percent, 3)))
-            worst = services.sort_values("uptime").iloc[0]
-            st.metric(t("sla.tile.lowest_uptime"), fmt.percent(worst["uptime"], 3), border=True, width=220,
+                      border=True, width=220, help=t("sla.tile.services_met.help", target=fmt.percent(targets.uptime_percent, 3)),
+                      **mark(bool(met.all())))
+        checked = [f for f in (services, frames["integrations"]) if not f.empty and f["uptime"].notna().any()]
+        if checked:
+            checked = pd.concat(checked, ignore_index=True)
+            worst = checked.loc[checked["uptime"].idxmin()]
+            # The name rides in the delta's chip (plain text, no arrow, no colour).
+            st.metric(t("sla.tile.lowest_uptime"), fmt.percent(worst["uptime"], 3), delta=fmt.plain_text(worst["name"]),
+                      delta_color="off", delta_arrow="off", border=True, width=220,
                       help=t("sla.tile.lowest_uptime.help", name=fmt.md_text(worst["name"])))
+        if not services.empty:
             tightest = services.sort_values("budget_left_minutes").iloc[0]
             # Wider: a spent budget reads "−46 мин 47 с", which 220 px cut.
             st.metric(t("sla.tile.budget_left"), minutes(tightest["budget_left_minutes"]), border=True, width=270,
@@ -119,7 +158,8 @@ with data.database_errors(database.config):
         overall = answers[answers["name"].isna()] if not answers.empty else answers
         if not overall.empty and pd.notna(overall["p95_ms"].iloc[0]):
             st.metric(t("sla.tile.answers_p95"), fmt.duration_ms(overall["p95_ms"].iloc[0]), border=True, width=220,
-                      help=t("sla.tile.answers_p95.help", target=fmt.duration_ms(targets.response_time_ms)))
+                      help=t("sla.tile.answers_p95.help", target=fmt.duration_ms(targets.response_time_ms)),
+                      **mark(marks.get(("response", "answers"))))
             st.metric(t("sla.tile.answers_under"), fmt.percent(overall["under_target_share"].iloc[0], 1), border=True,
                       width=220, help=t("sla.tile.answers_under.help", target=fmt.duration_ms(targets.response_time_ms)))
 

@@ -11,10 +11,11 @@ from data_access.engine import make_engine
 
 APP = "../dashboard/app.py"
 # The "right now" headline's own tiles, then (as a dict of labels: each label once, in order of first
-# appearance) the last hour's KPIs and the period's.
-HEADLINE_TILES = ["Services down", "Degraded", "Alerts firing", "SLAs missed", "Worst uptime"]
+# appearance) the last hour's KPIs and the period's, then the period's SLA tiles.
+HEADLINE_TILES = ["Services down", "Degraded", "Alerts firing"]
+PERIOD_SLA_TILES = ["SLAs missed", "Worst uptime"]
 OVERVIEW_TILES = HEADLINE_TILES + ["Messages", "CSAT", "Error rate", "Avg AI response time", "Dialogs", "NPS",
-                                   "Escalation rate", "Cost", "Uptime"]
+                                   "Escalation rate", "Conversion rate", "Cost", "Uptime"] + PERIOD_SLA_TILES
 TODAY = datetime.now(timezone.utc).date()
 
 

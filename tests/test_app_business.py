@@ -97,7 +97,7 @@ def test_survey_comments_page_through_all_and_the_csv_holds_all(monkeypatch, sql
     from data_access import business
     from data_access.engine import make_engine
     from data_access.schema import discover
-    from tests.apptest import page_text
+    from tests.apptest import download
 
     at = open_page(run_app(monkeypatch, sqlite_incident_url, {"range": "90d"}), "business")
     engine = make_engine(sqlite_incident_url)
@@ -113,6 +113,10 @@ def test_survey_comments_page_through_all_and_the_csv_holds_all(monkeypatch, sql
     assert "all_comments" in downloads(at)
     [label] = [b.proto.label for b in at.get("link_button") if b.proto.label.startswith("Download all")]
     assert f"{total:,}" in label
+    content, name = download(at, "all_comments")
+    lines = content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("Time,Platform,Score,Comment") and len(lines) >= total + 1, lines[:3]
+    assert name.startswith("nps_comments_all_") and name.endswith(".csv")
 
 
 def test_a_survey_comment_shows_its_dialogs_intent_and_opens_that_dialog(monkeypatch, sqlite_demo_url):
@@ -170,3 +174,47 @@ def test_the_messages_page_on_an_empty_database(monkeypatch, blank_url):
 def test_the_messages_page_on_the_seed_only_table(monkeypatch, seed_only_url):
     """The seed's table has no session_id: asking for a dialog says so instead of failing."""
     messages_pages_run(monkeypatch, seed_only_url)
+
+
+def test_a_dialog_drill_down_shows_the_whole_dialog_whatever_the_filters(monkeypatch, sqlite_demo_url):
+    """A dialog opened under an intent filter it has no message of, and a range that ends before
+    its last message: the page still shows every message of it, and says so. The id box opens
+    a dialog; a user's dialog ids open their dialogs; their CSV holds the ids."""
+    from urllib.parse import parse_qs, urlparse
+
+    import sqlalchemy as sa
+
+    from data_access.engine import make_engine
+    from tests.apptest import download
+
+    engine = make_engine(sqlite_demo_url)
+    with engine.connect() as conn:
+        # A dialog of two messages or more, all of one intent, and another intent it does not touch.
+        dialog, intent, count, first_day = conn.execute(sa.text(
+            "SELECT session_id, MIN(intent), COUNT(*), DATE(MIN(timestamp)) FROM conversation_metrics "
+            "WHERE session_id IS NOT NULL GROUP BY session_id HAVING COUNT(*) >= 2 AND MIN(intent) = MAX(intent) "
+            "ORDER BY session_id LIMIT 1")).one()
+        other = conn.execute(sa.text("SELECT MIN(intent) FROM conversation_metrics WHERE intent <> :i"),
+                             {"i": intent}).scalar()
+        user = conn.execute(sa.text("SELECT user_id FROM conversation_metrics WHERE session_id = :d LIMIT 1"),
+                            {"d": dialog}).scalar()
+    engine.dispose()
+    at = run_app(monkeypatch, sqlite_demo_url, {"range": "custom", "start": first_day, "end": first_day,
+                                                "intent": other, "dialog": dialog})
+    at = open_page(at, "messages")
+    shown = getattr(at.dataframe[0].value, "data", at.dataframe[0].value)
+    assert set(shown["session_id"]) == {dialog} and len(shown) == count and set(shown["intent"]) == {intent}
+    assert any("The whole dialog, whatever the platform, intent and AI model filters" in c.value for c in at.caption)
+
+    # The id box: a user by id; their messages link each dialog id to its dialog.
+    at.selectbox(key="lookup_kind").set_value("user")
+    at.text_input(key="lookup_id").set_value(f"  {user} ")
+    [submit] = [b for b in at.button if b.label == "Open"]
+    submit.click().run()
+    assert at.query_params["user"] == user and "dialog" not in at.query_params
+    shown = getattr(at.dataframe[0].value, "data", at.dataframe[0].value)
+    opened = {parse_qs(urlparse(v).query)["dialog"][0] for v in shown["session_id"] if v}
+    assert dialog in opened
+    content, _ = download(at, "csv_messages")
+    text = content.decode("utf-8-sig")
+    assert dialog in text and "messages?" not in text  # the ids, not the links

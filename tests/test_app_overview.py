@@ -11,9 +11,13 @@ from streamlit.testing.v1 import AppTest
 from data_access.engine import make_engine
 from data_access.kpis import KPIS
 from data_access.schema import create_all
-from tests.apptest import APP, HEADLINE_TILES, OVERVIEW_TILES, TODAY, assert_clean, page_text, run_app, tiles, warnings
+from tests.apptest import APP, HEADLINE_TILES, OVERVIEW_TILES, PERIOD_SLA_TILES, TODAY, assert_clean, page_text, run_app, tiles, warnings
 from tests.conftest import ADMIN_URL
 from tests.tcp_proxy import TcpProxy
+
+PERIOD_KEYS = ("dialogs", "csat", "nps", "escalation_rate", "conversion_rate", "avg_response_time", "cost", "error_rate",
+               "uptime")
+
 
 def test_overview_on_demo_data(monkeypatch, demo_url):
     at = run_app(monkeypatch, demo_url)
@@ -22,10 +26,14 @@ def test_overview_on_demo_data(monkeypatch, demo_url):
     assert list(shown) == OVERVIEW_TILES
     assert all(value != "—" for value in shown.values()), shown
     assert len(at.get("plotly_chart")) == 1
-    for metric in at.metric[len(HEADLINE_TILES):]:  # the KPI tiles: the last hour's and the period's
+    for metric in at.metric[len(HEADLINE_TILES):-len(PERIOD_SLA_TILES)]:  # the KPI tiles: the last hour's and the period's
         key = next(k for k, v in KPIS.items() if v.label == metric.label)
-        # in a manager's words first, then the precise definition in small print
-        assert metric.proto.help.startswith(KPIS[key].meaning + "\n\n:small[" + KPIS[key].definition + "]")
+        # in a manager's words, the precise definition and its sample folded under the tiles
+        assert metric.proto.help.startswith(KPIS[key].meaning + "\n\n")
+        assert KPIS[key].definition not in metric.proto.help
+    [folded] = [e for e in at.expander if e.label == "How these numbers are counted"]
+    text = "\n".join(m.value for m in folded.markdown)
+    assert all(f"**{KPIS[k].label}**: {KPIS[k].definition} This period: " in text for k in PERIOD_KEYS)
     assert not warnings(at)
 
 
@@ -183,7 +191,7 @@ def test_no_debug_panel_without_the_parameter(monkeypatch, sqlite_demo_url):
 
 def test_the_headline_names_a_down_service_and_the_alert_with_a_link(monkeypatch, tmp_path):
     """A service down right now (planted: "web" down for the last 70 minutes, checks every 15 s):
-    the headline counts it, names it with since when, and lists its firing alert as a link to
+    the headline's verdict says so and since when, it counts it, names it with since when, and lists its firing alert as a link to
     the Alerts page that keeps the view's filters."""
     from tests.test_alert_watch import RULES_TEXT, at as planted_at, planted
 
@@ -202,5 +210,7 @@ def test_the_headline_names_a_down_service_and_the_alert_with_a_link(monkeypatch
     local = since.replace(tzinfo=tzone.utc).astimezone(ZoneInfo("Europe/Moscow")).strftime("%Y-%m-%d %H:%M")
     assert f"down] **web** since {local}" in text
     [link] = [link for link in at.get("page_link") if " · " in link.label]
-    assert link.label == "Critical · ServiceDown · web" and link.proto.page.endswith("alerts")
+    assert link.label.startswith("Critical · Service down · web — since ") and link.proto.page.endswith("alerts")
+    # The first line: what needs attention, since the earliest of the outage and the alert.
+    assert f"Needs attention now] since {local}: 1 service down, 1 alert firing." in text
     assert "range=7d" in link.proto.query_string and "tz=Europe%2FMoscow" in link.proto.query_string

@@ -97,7 +97,7 @@ def test_language_switch_and_unknown_language(monkeypatch, sqlite_demo_url):
 # statistics' notation, and the names a user types or reads elsewhere (SQL, YAML keys, log levels).
 LATIN_ALLOWED = {
     "Easy", "Flow", "Analytics", "PostgreSQL", "SQLite", "Prometheus", "Alertmanager", "Excel", "BI",
-    "CSV", "XLSX", "JSON", "HTML", "Markdown", "gzip", "API", "URL", "UTC", "USD", "NaN",
+    "CSV", "XLSX", "JSON", "HTML", "Markdown", "gzip", "API", "URL", "UTC", "USD", "NaN", "Jupyter",
     "CSAT", "NPS", "SLA", "RPS", "CPU", "top-2", "box", "n", "p50", "p90", "p95", "p99",
     "SELECT", "sum", "percentile_cont", "for", "alerts.yml", "health", "ERROR", "CRITICAL", "WARNING", "true",
     "false",

@@ -52,6 +52,21 @@ def test_problem_intents_rank_small_samples_last():
     assert list(ranked["low_sample"]) == [False, False, True]
 
 
+def test_problem_intents_rank_by_what_they_cost_not_by_rate_alone():
+    """x: 1,000 dialogs at 30 %, y: 50 at 50 %, z: 1,000 at 10 %. The average over all is
+    (300 + 25 + 100) / 2,050 = 20.73 %; x escalates (30 − 20.73) % × 1,000 = 92.7 dialogs more
+    than that, y (50 − 20.73) % × 50 = 14.6, z 107.3 fewer: x ranks first, though y's rate is higher."""
+    breakdown = pd.DataFrame({"intent": ["x", "y", "z"], "dialogs": [1000, 50, 1000],
+                              "escalation_rate": [30.0, 50.0, 10.0]})
+    ranked = business.problem_intents(breakdown, "escalation_rate", worst_first_ascending=False)
+    assert list(ranked["intent"]) == ["x", "y", "z"]
+    assert list(ranked["impact"].round(1)) == [92.7, 14.6, -107.3]
+    # For a rate that should be high (CSAT over ratings), the shortfall: the same numbers mirrored.
+    csat = pd.DataFrame({"intent": ["x", "y", "z"], "ratings": [1000, 50, 1000], "csat": [70.0, 50.0, 90.0]})
+    ranked = business.problem_intents(csat, "csat", worst_first_ascending=True, sample="ratings")
+    assert list(ranked["intent"]) == ["x", "y", "z"] and list(ranked["impact"].round(1)) == [92.7, 14.6, -107.3]
+
+
 def test_csat_trend(business_data):
     frame = business.csat_trend(*business_data, RANGE, "day")
     assert records(frame, ["bucket", "ratings", "csat", "avg_rating"]) == [

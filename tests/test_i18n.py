@@ -56,6 +56,10 @@ def dynamic_keys() -> set[str]:
     keys |= {f"alerts.{part}.{m}" for m in METRICS for part in ("metric", "unit")}
     keys |= {f"alerts.severity.{s}" for s in SEVERITIES} | {f"sla.budget.{p}" for p in ("used", "left", "over")}
     keys |= {f"sla.{part}.{source}" for source in ("services", "integrations", "answers") for part in ("name", "section")}
+    keys |= {f"business.impact.{m}{h}" for m in ("csat", "escalation_rate", "resolution_rate") for h in ("", ".help")}
+    keys |= {f"messages.lookup.{kind}" for kind in ("dialog", "user")}
+    from data_access.sla import VERDICTS
+    keys |= {f"sla.verdict.{sla}.{part}" for sla, source in VERDICTS for part in (source, "fine", "missed")}
     from data_access.change import DIMENSIONS
     from dashboard.why import BY
 
@@ -147,7 +151,8 @@ def test_every_plural_has_each_languages_forms_and_every_unit_one():
     from dashboard.i18n import PLURALS
     from dashboard.tiles import N_UNITS
 
-    assert {f"kpi.n.{unit}" for unit in N_UNITS.values()} | {"unit.points"} == set(PLURALS["en"]) == set(PLURALS["ru"])
+    counted = {f"headline.n.{what}" for what in ("down", "degraded", "firing")}
+    assert {f"kpi.n.{unit}" for unit in N_UNITS.values()} | {"unit.points"} | counted == set(PLURALS["en"]) == set(PLURALS["ru"])
     for lang, plurals in PLURALS.items():
         categories = set(Locale.parse(lang).plural_form.tags) | {"other"}
         for key, forms in plurals.items():

@@ -5,6 +5,7 @@ table, the HTML report attached with its charts, and the XLSX attachment that op
 from __future__ import annotations
 
 import email
+from datetime import timedelta
 import io
 import os
 import socket
@@ -69,7 +70,8 @@ def test_the_weekly_report_is_mailed_and_reads_back(sqlite_incident_url, smtp_se
     assert "<script" not in html  # mail readers run no scripts: the charts travel as an attachment
     assert message.get_body(("plain",)).get_content().startswith("# Weekly report")
     attachments = {part.get_filename(): part for part in message.iter_attachments()}
-    stem = f"report_weekly_{rp.period_containing('weekly', INCIDENT_DAY).start}"
+    week = rp.period_containing('weekly', INCIDENT_DAY)
+    stem = f"report_weekly_{week.start}_{week.end - timedelta(days=1)}"  # the period's first and last day
     assert set(attachments) == {f"{stem}.html", f"{stem}.xlsx"}
     assert "Plotly" in attachments[f"{stem}.html"].get_content()  # the charts, inline, offline
     book = load_workbook(io.BytesIO(attachments[f"{stem}.xlsx"].get_content()))

@@ -164,6 +164,12 @@ def test_the_xlsx_has_a_sheet_per_section_equal_to_the_tables(surge_week):
     assert dialogs[3].number_format == "+0.0%;-0.0%;0.0%"
     by_platform = book["By platform"]
     assert all(isinstance(c.value, (int, float)) for c in by_platform[2][1:3])  # dialogs, messages
+    # A share near 100 % (uptime) keeps two places, as on the page: 99.96 % is not "100.0%".
+    uptime = rows["Uptime"]
+    if 99 <= kpis.loc["uptime", "current"] < 100:
+        assert uptime[1].number_format == "0.00%"
+    assert rendering.xlsx_value(99.96, "percent", "en").style == "percent_near_100"
+    assert rendering.xlsx_value(81.2, "percent", "en").style == "percent"
     assert book["Summary"]["A1"].value == rendering.title(report, "en")
 
 

@@ -856,3 +856,22 @@ def test_pages_say_while_a_first_build_runs_and_answer_from_raw_rows(monkeypatch
         time.sleep(0.1)
     assert rollups.read_state(engine).status == "ready"
     engine.dispose()
+
+
+def test_pages_say_when_a_later_refresh_runs_long():
+    """A first build is "building"; a later refresh is news to the pages only once it has run
+    longer than an hour's refresh takes (``SLOW_AFTER_SECONDS``), and none once it is done."""
+    from dashboard import rollup_upkeep
+
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, args=(30,), daemon=True)
+    thread.start()
+    try:
+        upkeep = rollup_upkeep._Upkeep(thread=thread, first_build=False, started=100.0)
+        assert rollup_upkeep._state(upkeep, 100.0 + rollup_upkeep.SLOW_AFTER_SECONDS / 2) is None
+        assert rollup_upkeep._state(upkeep, 100.0 + rollup_upkeep.SLOW_AFTER_SECONDS + 1) == "slow"
+        assert rollup_upkeep._state(rollup_upkeep._Upkeep(thread=thread, first_build=True, started=100.0), 100.0) == "building"
+    finally:
+        release.set()
+        thread.join()
+    assert rollup_upkeep._state(upkeep, 1e9) is None
