@@ -26,7 +26,7 @@ from data_access import reports as rp  # noqa: E402
 from data_access.engine import read_secrets  # noqa: E402
 from data_access.filters import Filters  # noqa: E402
 from data_access.catalogue import KPIS  # noqa: E402
-from dashboard import charts, format as fmt, why  # noqa: E402
+from dashboard import charts, format as fmt, names, why  # noqa: E402
 from dashboard.i18n import t  # noqa: E402
 
 FORMATS = ("md", "html", "xlsx")
@@ -42,6 +42,8 @@ def value_text(value, unit: str, lang: str, text=fmt.plain_text) -> str:
         return why.sentence(value, lang, text)
     if unit == "kpi":
         return t(f"kpi.{value}.label", lang)
+    if unit == "intent":  # an intent code, by its name (dashboard.names)
+        return text(names.intent(value, lang))
     if unit == "titles":  # alert rules' titles, (English, Russian) each
         return ", ".join(text(ru if lang == "ru" else en) for en, ru in value)
     if unit == "bucket":
@@ -192,7 +194,7 @@ def sections(report: rp.Report, lang: str, text=fmt.plain_text,
     def breakdown(frame: pd.DataFrame, by: str, with_previous: bool = False) -> pd.DataFrame:
         rows = []
         for r in frame.to_dict("records"):
-            row = {t(f"col.{by}", lang): text(r[by]),
+            row = {t(f"col.{by}", lang): text(names.intent(r[by], lang) if by == "intent" else r[by]),
                    t("kpi.dialogs.label", lang): cell(r["dialogs"], "count", lang),
                    t("kpi.messages.label", lang): cell(r["messages"], "count", lang),
                    t("kpi.csat.label", lang): cell(r["csat"], "percent", lang),
@@ -273,7 +275,8 @@ def header_lines(report: rp.Report, lang: str, text=fmt.plain_text) -> list[str]
                                                f"{fmt.day(report.previous.end - timedelta(days=1), lang)}")]
     if report.filters is not None:
         dims = [f"{t(f'col.{name}', lang)}: {', '.join(text(v) for v in values)}" for name, values in
-                (("platform", report.filters.platforms), ("intent", report.filters.intents),
+                (("platform", report.filters.platforms),
+                 ("intent", tuple(names.intent(i, lang) for i in report.filters.intents)),
                  ("ai_model", report.filters.models)) if values]
         lines.append(t("reports.scope", lang, tz=report.filters.tz,
                        filters="; ".join(dims) if dims else t("reports.all_data", lang)))

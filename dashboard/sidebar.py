@@ -15,6 +15,7 @@ from data_access.filters import Filters
 from dashboard.data import Database
 from dashboard.filters import (COMMON_TIMEZONES, DIMENSION_PARAMS, PERIODS, Selection, Warning_, default_timezone,
                                matching_period, parse_query, quote, utc_now)
+from dashboard import names
 from dashboard.i18n import LANGUAGES, t
 
 KEYS = {"period": "f_period", "dates": "f_dates", "platforms": "f_platform", "intents": "f_intent",
@@ -131,9 +132,13 @@ def shared_filters(db: Database) -> Filters:
         for attr, label in (("platforms", "filters.platform"), ("intents", "filters.intent"),
                             ("models", "filters.ai_model")):
             options = getattr(db.options, attr)
+            # Intents by their names (the URL keeps the codes). No "Select all": its text is
+            # Streamlit's, in English only, and every value chosen is no filter ("All").
             if options:
+                shown = ((lambda code, lang=st.session_state.get(LANG_KEY): names.intent(code, lang))
+                         if attr == "intents" else str)
                 st.multiselect(t(label), options, key=KEYS[attr], placeholder=t("filters.all"),
-                               on_change=_clear_warnings)
+                               format_func=shown, select_all=False, on_change=_clear_warnings)
         zones = list(COMMON_TIMEZONES)
         if st.session_state.get(KEYS["tz"]) not in zones:
             zones.append(st.session_state.get(KEYS["tz"]) or "UTC")

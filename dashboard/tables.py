@@ -15,6 +15,7 @@ import streamlit as st
 from data_access.spreadsheet import UTF8_BOM, frame_to_csv
 from dashboard import auth, files, format as fmt
 from dashboard.i18n import current_language, t
+from dashboard.names import shown_value  # noqa: F401  (pages import it from here)
 
 
 def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, key: str,
@@ -164,12 +165,6 @@ def when(label: str, seconds: bool = False) -> dict:
     """A date-time column in the language's date order."""
     order = "DD.MM.YYYY" if current_language() == "ru" else "YYYY-MM-DD"
     return st.column_config.DatetimeColumn(label, format=f"{order} HH:mm{':ss' if seconds else ''}")
-
-
-def shown_value(value) -> str:
-    """The placeholders the queries use for missing groups, in the session's language."""
-    placeholders = {"(none)": "value.none", "(all)": "value.all", "unknown": "value.unknown", "other": "value.other"}
-    return t(placeholders[value]) if value in placeholders else value
 
 
 def rate_over_time(frame: pd.DataFrame, rate: str, label: str, time_title: str, key: str,

@@ -16,7 +16,7 @@ from data_access import change
 from data_access.catalogue import KPIS
 from data_access.kpis import KpiValue
 from data_access.filters import Filters
-from dashboard import charts, format as fmt
+from dashboard import charts, format as fmt, names
 from dashboard.filters import from_url, to_url
 from dashboard.i18n import current_language, t
 
@@ -56,7 +56,7 @@ def segment_label(values: tuple, lang: str | None = None, text=fmt.plain_text) -
         elif value is None:
             parts.append(t(f"why.none.{dimension}", lang))
         else:
-            parts.append(text(value))
+            parts.append(text(names.intent(value, lang) if dimension == "intent" else value))
     return " · ".join(parts)
 
 

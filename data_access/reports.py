@@ -321,7 +321,7 @@ def recommend(report: Report) -> list[Recommendation]:
                                 & (report.intents["escalation_rate"] >= report.intents["previous_escalation_rate"] + 5)]
         for row in rising.sort_values("escalation_rate", ascending=False).head(3).to_dict("records"):
             out.append(Recommendation("rec.intent_escalations", {
-                "intent": (row["intent"], "text"), "previous": (row["previous_escalation_rate"], "percent"),
+                "intent": (row["intent"], "intent"), "previous": (row["previous_escalation_rate"], "percent"),
                 "current": (row["escalation_rate"], "percent"), "n": (row["dialogs"], "count")}))
     now, _, _ = kpi("p95_response_time")
     if now is not None and now > report.targets.response_time_ms:

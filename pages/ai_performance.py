@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from data_access import ai
-from dashboard import charts, context, data, format as fmt
+from dashboard import charts, context, data, format as fmt, names
 from dashboard.i18n import t
 from dashboard.tables import (chart, export_link, messages_links, not_tracked, rate_by, rate_over_time, shown_value,
                               table, when)
@@ -64,7 +64,7 @@ with data.database_errors(database.config):
     panels.prefetch(kpi_keys=tuple(KEYS))
     kpi_section(url, filters, (KEYS[:4], KEYS[4:]))
     models = panels["models"] if has("ai_model") else None
-    intents = panels["intents"]
+    intents = names.with_intent_names(panels["intents"])
 
     st.header(t("ai.latency"))
     percentile = st.segmented_control(t("ai.percentile"), ["p50", "p95", "p99"], default="p95",
@@ -102,7 +102,7 @@ with data.database_errors(database.config):
             rate_over_time(trend, "accuracy", t("kpi.intent_accuracy.label"), time_title, "accuracy_trend")
         with right:
             st.subheader(t("ai.accuracy_by_intent"))
-            by_intent = panels["accuracy_by_intent"]
+            by_intent = names.with_intent_names(panels["accuracy_by_intent"])
             if by_intent.empty:
                 st.info(t("chart.no_data"))
             else:
@@ -117,7 +117,7 @@ with data.database_errors(database.config):
             pairs = panels["confusion"]
             matrix = ai.confusion_matrix(pairs) if not pairs.empty else None
             if matrix is not None:
-                matrix = matrix.rename(index=shown_value, columns=shown_value)
+                matrix = matrix.rename(index=names.intent, columns=names.intent)
             chart(None if matrix is None else charts.heatmap(
                 matrix, t("ai.recognised"), t("ai.expected"), t("ai.confusion_hover")),
                 matrix is None, "confusion")
@@ -172,7 +172,7 @@ with data.database_errors(database.config):
                            "escalation_rate": NumberColumn(t("kpi.escalation_rate.label"), format="%.1f %%")},
                   "handed_over", "handed_over")
         st.subheader(t("ai.latest_escalations"))
-        escalations = panels["escalations"]
+        escalations = names.with_intent_names(panels["escalations"])
         if escalations.empty:
             st.info(t("ai.no_escalations"))
         else:

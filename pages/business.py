@@ -3,7 +3,7 @@
 import streamlit as st
 
 from data_access.business import MIN_SAMPLE
-from dashboard import auth, charts, context, data, files, format as fmt
+from dashboard import auth, charts, context, data, files, format as fmt, names
 from dashboard.filters import download_name
 from dashboard.i18n import t
 from dashboard.tables import (chart, export_link, messages_link, messages_links, not_tracked, rate_by, rate_over_time,
@@ -63,7 +63,7 @@ with data.database_errors(database.config):
               split.empty, "platform_split")
 
     st.header(t("business.intents"))
-    intents = panels["intents"]
+    intents = names.with_intent_names(panels["intents"])
     st.caption(t("business.intents_note", n=MIN_SAMPLE))
     intent_columns = {
         "intent": TextColumn(t("col.intent")), "messages": NumberColumn(t("col.messages"), format="localized"),
@@ -140,7 +140,7 @@ with data.database_errors(database.config):
         if total > COMMENTS_PAGE:  # page through them all, never a silent cap
             st.number_input(t("business.comments_page", pages=fmt.number(pages), total=fmt.number(total)),
                             min_value=1, max_value=pages, step=1, key="comments_page")
-        comments = panels["comments"]
+        comments = names.with_intent_names(panels["comments"])
         if comments.empty:
             st.info(t("business.no_comments"))
         else:

@@ -26,7 +26,9 @@ left, right = st.columns([1, 2])
 table = left.selectbox(t("export.table"), tables, key="export_table", format_func=lambda n: t(f"table.{n}"))
 is_dialogs = table == ex.DIALOGS
 present = [c for c in ex.EXPORT_TABLES[table].columns.keys() if is_dialogs or schema.has(table, c)]
-columns = right.multiselect(t("export.columns"), present, default=present, key=f"export_columns_{table}")
+# No "Select all" (Streamlit's text, in English only): every column is the default.
+columns = right.multiselect(t("export.columns"), present, default=present, key=f"export_columns_{table}",
+                            select_all=False)
 mask = ((is_dialogs or schema.has(table, "user_id"))
         and st.toggle(t("export.mask"), key="export_mask", help=t("export.mask.help")))
 applies = {"conversation_metrics": "export.filters_all", "nps_responses": "export.filters_platform",
@@ -36,7 +38,7 @@ outcomes: tuple[str, ...] = ()
 rated_at_most = None
 if is_dialogs:
     out_left, out_right = st.columns([2, 1])
-    outcomes = tuple(out_left.multiselect(t("export.outcomes"), list(ex.OUTCOMES), key="export_outcomes",
+    outcomes = tuple(out_left.multiselect(t("export.outcomes"), list(ex.OUTCOMES), key="export_outcomes", select_all=False,
                                           format_func=lambda o: t(f"export.outcome.{o}"),
                                           placeholder=t("export.any"), help=t("export.outcomes.help")))
     if schema.has("conversation_metrics", "satisfaction_score"):

@@ -7,7 +7,7 @@ messages_of); a dialog's ids in a user's messages open that dialog."""
 import streamlit as st
 
 from data_access.sql import MAX_VALUE
-from dashboard import auth, context, data, format as fmt
+from dashboard import auth, context, data, format as fmt, names
 from dashboard.i18n import current_language, t
 from dashboard.tables import messages_link, not_tracked, table, when
 from dashboard.tiles import page_title
@@ -71,7 +71,7 @@ with data.database_errors(database.config):
         st.info(t("messages.none_dialog" if dialog and not user else "messages.none"))
         st.stop()
     more = len(messages) > SHOWN
-    messages = messages.head(SHOWN)
+    messages = names.with_intent_names(messages.head(SHOWN))
     with st.container(horizontal=True, gap="small"):
         st.metric(t("col.messages"), fmt.number(len(messages)) + ("+" if more else ""), border=True, width=170)
         if "session_id" in messages:

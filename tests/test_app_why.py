@@ -77,7 +77,7 @@ def test_a_sum_a_percentile_and_a_pair(monkeypatch, planted_url):
         "the largest own change: telegram, from 900 ms to 1.50 s.")
     at = _why(at, "avg_response_time", "pair")
     assert _sentence(at, "Avg AI response time").startswith(
-        "Avg AI response time rose 120 ms: 128 ms of it from telegram · order, whose avg AI response time went from "
+        "Avg AI response time rose 120 ms: 128 ms of it from telegram · Order, whose avg AI response time went from "
         "900 ms to 1.50 s")
 
 
