@@ -54,10 +54,10 @@ def delta_color(key: str) -> str:
 FEW_NOTE = "kpi.few"
 
 
-def too_few_to_compare(unit: str, current: KpiValue, previous: KpiValue | None) -> bool:
+def too_few_to_compare(key: str, current: KpiValue, previous: KpiValue | None) -> bool:
     """Whether the delta of a sampled KPI rests on too few observations (``catalogue.too_few``)."""
     return (previous is not None and previous.value is not None and current.value is not None
-            and too_few(unit, current.n, previous.n))
+            and too_few(KPIS[key].unit, current.n, previous.n, n_unit=N_UNITS[key]))
 
 
 def kpi_tile(key: str, current: KpiValue, previous: KpiValue | None, compared: Filters) -> None:
@@ -65,7 +65,7 @@ def kpi_tile(key: str, current: KpiValue, previous: KpiValue | None, compared: F
     unit = KPIS[key].unit
     delta = fmt.kpi_delta(current.value, previous.value if previous else None, unit)
     unchanged = fmt.is_unchanged(delta)
-    few = too_few_to_compare(unit, current, previous)
+    few = too_few_to_compare(key, current, previous)
     help_ = help_text(key, current, compared)
     if few and delta:
         delta = f"{delta} · {t(FEW_NOTE)}"

@@ -314,9 +314,14 @@ MIN_COMPARED = 30
 SAMPLED_UNITS = ("percent", "rating", "nps", "ms")
 
 
-def too_few(unit: str, *counts: int) -> bool:
-    """Whether a KPI of ``unit`` on these observation counts is too few to compare."""
-    return unit in SAMPLED_UNITS and min(counts) < MIN_COMPARED
+# What a gauge's n counts: the instants it was read at, not observations a rate is estimated from.
+GAUGE_N_UNITS = ("samples",)
+
+
+def too_few(unit: str, *counts: int, n_unit: str | None = None) -> bool:
+    """Whether a KPI of ``unit`` on these observation counts is too few to compare (never a
+    gauge's: its n, ``n_unit`` "samples", counts readings, and its value is no sampled estimate)."""
+    return unit in SAMPLED_UNITS and n_unit not in GAUGE_N_UNITS and min(counts) < MIN_COMPARED
 
 
 @dataclass(frozen=True)

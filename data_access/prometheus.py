@@ -530,7 +530,7 @@ def kpis(client: Prometheus, filters: Filters, keys: tuple[str, ...], now: datet
     """The Operational page's KPIs over ``filters`` as ``kpis.KpiValue`` (no value, reason
     "no_data", where Prometheus has none): avg_rps, peak_rps, error_rate, uptime,
     active_sessions (the sum at the last scrape), cpu, memory, disk (the highest service at the
-    last scrape). ``n``: the scrapes, requests, checks or services behind each."""
+    last scrape). ``n``: the scrapes, requests or checks behind each."""
     from data_access.kpis import NO_DATA, KpiValue
 
     config = client.config
@@ -565,8 +565,9 @@ def kpis(client: Prometheus, filters: Filters, keys: tuple[str, ...], now: datet
             known = int(frame["known"].sum())
             out[key] = value(key, 100.0 * frame["ok"].sum() / known if known else None, known)
         elif key in ("active_sessions", "cpu", "memory", "disk"):
+            # n: the sample timestamps of the range (the tables' n of these gauges), not the series.
             found = values("sessions_now" if key == "active_sessions" else f"{key}_now")
-            out[key] = value(key, max(found, default=None), len(found))
+            out[key] = value(key, max(found, default=None), scrapes)
         else:
             raise KeyError(key)
     return out

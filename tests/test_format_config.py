@@ -88,7 +88,9 @@ def test_a_delta_on_too_few_observations_says_so():
     from dashboard.tiles import MIN_COMPARED, too_few_to_compare
 
     small, large = KpiValue("nps", 31.0, n=12), KpiValue("nps", 5.0, n=MIN_COMPARED)
-    assert too_few_to_compare("nps", small, large) and too_few_to_compare("percent", large, small)
+    assert too_few_to_compare("nps", small, large) and too_few_to_compare("csat", large, small)
     assert not too_few_to_compare("nps", large, KpiValue("nps", 5.0, n=500))
-    assert not too_few_to_compare("count", small, large)  # a count is not a sample
+    assert not too_few_to_compare("messages", small, large)  # a count is not a sample
     assert not too_few_to_compare("nps", small, None)
+    # A gauge read at a few instants (CPU from Prometheus: n counts readings) is no sampled estimate.
+    assert not too_few_to_compare("cpu", KpiValue("cpu", 61.0, n=2), KpiValue("cpu", 40.0, n=2))
