@@ -244,11 +244,13 @@ def ping_ms(url: str) -> float:
     return operational.ping_ms(engine_for(url))
 
 
-def all_comments_csv(url: str, filters: Filters, detractors_only: bool, labels: dict[str, str]) -> bytes:
-    """Every survey comment of the range (not only the page on screen) as CSV, made on click."""
+def all_comments_csv(url: str, filters: Filters, detractors_only: bool, labels: dict[str, str],
+                     order: str = "newest") -> bytes:
+    """Every survey comment of the range (not only the page on screen) as CSV, in ``order``,
+    made on click."""
     from data_access.spreadsheet import UTF8_BOM, frame_to_csv
 
-    frame = business.nps_comments(engine_for(url), schema_for(url), filters, detractors_only, limit=None)
+    frame = business.nps_comments(engine_for(url), schema_for(url), filters, detractors_only, limit=None, order=order)
     frame = auth.shown_ids(frame)[[c for c in labels if c in frame]].rename(columns=labels)
     return UTF8_BOM + frame_to_csv(frame)
 

@@ -214,6 +214,11 @@ EN: dict[str, str] = {
     "business.impact.escalation_rate.help": "How many more dialogs went to a person than at the average escalation rate of all intents.",
     "business.impact.resolution_rate": "Resolutions short",
     "business.impact.resolution_rate.help": "How many more dialogs would be resolved at the average resolution rate of all intents.",
+    "business.comments_order": "Sort all comments by",
+    "business.order.newest": "Newest first",
+    "business.order.oldest": "Oldest first",
+    "business.order.lowest": "Lowest score first",
+    "business.order.highest": "Highest score first",
     "business.top_repeat_users": "Users with the most repeat dialogs",
     "business.no_repeats": "No repeat contacts in this range.",
     "page.messages": "Messages",
@@ -803,6 +808,7 @@ PLURALS_EN: dict[str, dict[str, str]] = {
     "headline.n.down": {"one": "{n} service down", "other": "{n} services down"},
     "headline.n.degraded": {"one": "{n} service degraded", "other": "{n} services degraded"},
     "headline.n.firing": {"one": "{n} alert firing", "other": "{n} alerts firing"},
+    "alerts.n.negative_reviews": {"one": "{n} review", "other": "{n} reviews"},
 }
 PLURALS: dict[str, dict[str, dict[str, str]]] = {"en": PLURALS_EN, "ru": PLURALS_RU}
 

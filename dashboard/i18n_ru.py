@@ -27,6 +27,7 @@ PLURALS_RU: dict[str, dict[str, str]] = {
                             "many": "{n} сервисов работают с перебоями", "other": "{n} сервиса работают с перебоями"},
     "headline.n.firing": {"one": "{n} активный алерт", "few": "{n} активных алерта", "many": "{n} активных алертов",
                           "other": "{n} активного алерта"},
+    "alerts.n.negative_reviews": {"one": "{n} отзыв", "few": "{n} отзыва", "many": "{n} отзывов", "other": "{n} отзыва"},
 }
 
 RU: dict[str, str] = {
@@ -230,6 +231,11 @@ RU: dict[str, str] = {
     "business.impact.escalation_rate.help": "На сколько больше диалогов передано оператору, чем при средней доле эскалаций по всем интентам.",
     "business.impact.resolution_rate": "Недостача решённых",
     "business.impact.resolution_rate.help": "Сколько диалогов было бы решено сверх нынешнего при средней доле решённых по всем интентам.",
+    "business.comments_order": "Порядок всех комментариев",
+    "business.order.newest": "Сначала новые",
+    "business.order.oldest": "Сначала старые",
+    "business.order.lowest": "Сначала низкие оценки",
+    "business.order.highest": "Сначала высокие оценки",
     "business.top_repeat_users": "Клиенты с наибольшим числом повторных диалогов",
     "business.no_repeats": "Нет повторных обращений за этот период.",
     "page.messages": "Сообщения",

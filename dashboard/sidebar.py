@@ -24,7 +24,7 @@ WARNINGS_KEY = "f_warnings"
 # The pages' widgets kept in the URL (bind="query-params"; the parameter is the widget's key): the
 # filters' URL is rewritten each run, and these stay in it, so a copied link reopens the whole view.
 VIEW_KEYS = ("problem_tab", "business_detractors", "business_by_platform", "cost_tab", "sla_tab", "why", "why_by",
-             "report_kind", "report_date")
+             "report_kind", "report_date", "comments_order")
 # What a drill-down page shows (pages/messages.py): kept in the URL as it is, read by that page.
 DRILL_KEYS = ("user", "dialog")
 LANG_KEY = "lang"  # the session's language: read by dashboard.i18n.current_language

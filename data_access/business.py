@@ -199,19 +199,26 @@ def nps_comment_count(chosen: plans.Plan, engine: sa.Engine, schema: Schema, fil
     return int(sql.read_row(engine, f"SELECT SUM({counted}) AS n FROM ({source}) h", params)["n"] or 0)
 
 
+# The orders survey comments page through (each over all of them, never a page alone).
+COMMENT_ORDERS = {"newest": f"{sql.TS} DESC", "oldest": f"{sql.TS} ASC",
+                  "lowest": f'"score" ASC, {sql.TS} DESC', "highest": f'"score" DESC, {sql.TS} DESC'}
+
+
 def nps_comments(engine: sa.Engine, schema: Schema, filters: Filters, detractors_only: bool = False,
-                 limit: int | None = 50, offset: int = 0) -> pd.DataFrame:
-    """Survey comments, newest first, ``limit`` of them from ``offset`` (all with ``limit=None``):
-    time in the filters' zone, platform, score, comment, the user (where tracked) and the
-    comment's dialog with its intent (``comment_dialogs``; where users are tracked)."""
+                 limit: int | None = 50, offset: int = 0, order: str = "newest") -> pd.DataFrame:
+    """Survey comments in ``order`` (a key of ``COMMENT_ORDERS``; newest first by default),
+    ``limit`` of them from ``offset`` (all with ``limit=None``): time in the filters' zone,
+    platform, score, comment, the user (where tracked) and the comment's dialog with its intent
+    (``comment_dialogs``; where users are tracked). Raises ``KeyError`` for another order."""
     dialect = engine.dialect.name
+    ordered = COMMENT_ORDERS[order]
     where, params = _comments_where(schema, filters, detractors_only, dialect)
     user = ', "user_id"' if schema.has("nps_responses", "user_id") else ""
     page = f" LIMIT {int(limit)} OFFSET {max(int(offset), 0)}" if limit is not None else ""
     tiebreak = ', "id"' if schema.has("nps_responses", "id") else ""  # pages must not overlap
     frame = sql.read_frame(engine, f"""
         SELECT {sql.TS} AS "timestamp", "platform", "score", "comment"{user} FROM nps_responses {where}
-        ORDER BY {sql.TS} DESC{tiebreak}{page}""", params)
+        ORDER BY {ordered}{tiebreak}{page}""", params)
     if user and schema.has(CM, "user_id") and schema.has(CM, "intent") and not frame.empty:
         frame = comment_dialogs(engine, schema, frame)
     frame["timestamp"] = to_local(frame["timestamp"], filters.tz)

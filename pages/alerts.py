@@ -8,7 +8,7 @@ from data_access import alert_watch, alerts
 from data_access.alert_rules import METRICS
 from data_access.business import to_local
 from dashboard import auth, charts, context, data, format as fmt, why
-from dashboard.i18n import current_language, t
+from dashboard.i18n import current_language, t, tn
 from dashboard.tables import chart, table, when
 from dashboard.tiles import page_title
 
@@ -52,7 +52,9 @@ def shown(value: float, rule) -> str:
     if rule.baseline_weeks:
         return t("alerts.vs_normal", change=fmt.localized(f"{value:+.0f}"))
     unit = METRICS[rule.metric].unit
-    decimals = 0 if unit in ("ms", "reviews") else 2
+    if unit == "reviews":  # a count: "1 review", "3 отзыва", "5 отзывов"
+        return tn("alerts.n.negative_reviews", round(value))
+    decimals = 0 if unit == "ms" else 2
     return f"{fmt.number(value, decimals)} {t(f'alerts.unit.{rule.metric}')}".strip()
 
 

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from data_access.business import MIN_SAMPLE
+from data_access.business import COMMENT_ORDERS, MIN_SAMPLE
 from dashboard import auth, charts, context, data, files, format as fmt, names
-from dashboard.filters import download_name
-from dashboard.i18n import t
+from dashboard.filters import download_name, from_url, to_url
+from dashboard.i18n import current_language, t
 from dashboard.tables import (chart, export_link, messages_link, messages_links, not_tracked, rate_by, rate_over_time,
                               table, when)
 from dashboard.tiles import kpi_section, page_title
@@ -22,6 +22,12 @@ url = database.url
 page_title("page.business", filters)
 rating_line = data.rule_set().threshold("avg_rating")  # alerts.yml's rule: editing it moves the line
 
+def comment_order() -> str:
+    """The survey comments' order (a key of ``business.COMMENT_ORDERS``), kept in the URL."""
+    from_url("comments_order", COMMENT_ORDERS, "newest")
+    return st.session_state["comments_order"] if st.session_state["comments_order"] in COMMENT_ORDERS else "newest"
+
+
 with data.database_errors(database.config):
     unit = data.trend_bucket(filters)
     by_platform_now = bool(st.session_state.get("business_by_platform", False))
@@ -34,7 +40,8 @@ with data.database_errors(database.config):
         ratings=data.Panel("rating_distribution", (by_platform_now,)),
         nps=data.Panel("nps_trend", (unit,), nps_tracked),
         comments=data.Panel("nps_comments", (bool(st.session_state.get("business_detractors", False)), COMMENTS_PAGE,
-                                             COMMENTS_PAGE * (int(st.session_state.get("comments_page") or 1) - 1)),
+                                             COMMENTS_PAGE * (int(st.session_state.get("comments_page") or 1) - 1),
+                                             comment_order()),
                             nps_tracked),
         comment_count=data.Panel("nps_comment_count", (bool(st.session_state.get("business_detractors", False)),),
                                  nps_tracked),
@@ -132,7 +139,12 @@ with data.database_errors(database.config):
             nps, time_title, {p: t(f"business.{p}") for p in ("promoters", "passives", "detractors")},
             t("kpi.nps.label")), nps.empty, "nps_trend")
         st.subheader(t("business.comments"))
-        detractors = st.toggle(t("business.detractors_only"), key="business_detractors", bind="query-params")
+        with st.container(horizontal=True, gap="medium", vertical_alignment="bottom"):
+            detractors = st.toggle(t("business.detractors_only"), key="business_detractors", bind="query-params")
+            # Sorted in the database, over every comment: a table's own sort would sort one page.
+            order = st.selectbox(t("business.comments_order"), list(COMMENT_ORDERS), key="comments_order", width=240,
+                                 format_func=lambda o, lang=current_language(): t(f"business.order.{o}", lang))
+            to_url("comments_order", order)
         if filters.intents or filters.models:  # a survey carries its platform only
             st.caption(t("business.comments_unfiltered"))
         total = int(panels["comment_count"]["n"].iloc[0])
@@ -155,7 +167,7 @@ with data.database_errors(database.config):
             table(comments, columns, "nps_comments", "nps_comments")
             labels = {k: v["label"] for k, v in columns.items() if k != "open"}
             files.link(t("business.all_comments", n=fmt.number(total)),
-                       files.of_bytes(lambda: data.all_comments_csv(database.url, filters, detractors, labels)),
+                       files.of_bytes(lambda: data.all_comments_csv(database.url, filters, detractors, labels, order)),
                        download_name("nps_comments_all", filters, "csv"), "text/csv", key="all_comments",
                        event="table_download", table="nps_comments_all", rows=total)
 

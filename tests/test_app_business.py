@@ -220,3 +220,29 @@ def test_a_dialog_drill_down_shows_the_whole_dialog_whatever_the_filters(monkeyp
     content, _ = download(at, "csv_messages")
     text = content.decode("utf-8-sig")
     assert dialog in text and "messages?" not in text  # the ids, not the links
+
+
+def test_survey_comments_sort_over_all_of_them_not_one_page(monkeypatch, sqlite_incident_url):
+    """"Lowest score first" is the database's order over every comment of the range: the first
+    page holds the lowest scores of all, the last page the highest; the URL keeps the order."""
+    from data_access import business
+    from data_access.engine import make_engine
+    from data_access.schema import discover
+
+    at = open_page(run_app(monkeypatch, sqlite_incident_url, {"range": "90d"}), "business")
+    at.selectbox(key="comments_order").set_value("lowest").run()
+    assert at.query_params["comments_order"] == "lowest"
+    engine = make_engine(sqlite_incident_url)
+    every = business.nps_comments(engine, discover(engine), at.session_state["_filters"], limit=None)
+    engine.dispose()
+
+    def scores(page) -> list:
+        [frame] = [d.value for d in page.dataframe if "comment" in getattr(getattr(d.value, "data", d.value), "columns", [])]
+        return list(getattr(frame, "data", frame)["score"])
+
+    first = scores(at)
+    assert first == sorted(every["score"])[:len(first)] and len(first) == 50
+    last_page = -(-len(every) // 50)
+    [page] = [n for n in at.number_input if n.key == "comments_page"]
+    page.set_value(last_page).run()
+    assert max(scores(at)) == every["score"].max()

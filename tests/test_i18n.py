@@ -58,6 +58,8 @@ def dynamic_keys() -> set[str]:
     keys |= {f"sla.{part}.{source}" for source in ("services", "integrations", "answers") for part in ("name", "section")}
     keys |= {f"business.impact.{m}{h}" for m in ("csat", "escalation_rate", "resolution_rate") for h in ("", ".help")}
     keys |= {f"messages.lookup.{kind}" for kind in ("dialog", "user")}
+    from data_access.business import COMMENT_ORDERS
+    keys |= {f"business.order.{o}" for o in COMMENT_ORDERS}
     from data_access.sla import VERDICTS
     keys |= {f"sla.verdict.{sla}.{part}" for sla, source in VERDICTS for part in (source, "fine", "missed")}
     from data_access.change import DIMENSIONS
@@ -151,7 +153,7 @@ def test_every_plural_has_each_languages_forms_and_every_unit_one():
     from dashboard.i18n import PLURALS
     from dashboard.tiles import N_UNITS
 
-    counted = {f"headline.n.{what}" for what in ("down", "degraded", "firing")}
+    counted = {f"headline.n.{what}" for what in ("down", "degraded", "firing")} | {"alerts.n.negative_reviews"}
     assert {f"kpi.n.{unit}" for unit in N_UNITS.values()} | {"unit.points"} | counted == set(PLURALS["en"]) == set(PLURALS["ru"])
     for lang, plurals in PLURALS.items():
         categories = set(Locale.parse(lang).plural_form.tags) | {"other"}

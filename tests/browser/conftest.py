@@ -51,9 +51,10 @@ def browser():
 class Dashboard:
     """A running ``streamlit run dashboard/server.py`` (at ``url``) and the proxy in front of its database."""
 
-    def __init__(self, url: str, proxy: TcpProxy) -> None:
+    def __init__(self, url: str, proxy: TcpProxy, database_url: str = "") -> None:
         self.url = url
         self.proxy = proxy
+        self.database_url = database_url  # the database itself, for the tests' own reads
 
 
 @contextmanager
@@ -103,7 +104,7 @@ def dashboard(postgres, tmp_path_factory) -> Iterator[Dashboard]:
     proxy.start()
     proxied = target.set(port=proxy.port).render_as_string(hide_password=False)
     with serve(proxied, tmp_path_factory.mktemp("streamlit") / "streamlit.log") as base:
-        yield Dashboard(base, proxy)
+        yield Dashboard(base, proxy, database_url)
     proxy.stop()
 
 

@@ -4,6 +4,7 @@ calendar month; a repeat-contact user's messages are two clicks from the Overvie
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from data_access.engine import make_engine
@@ -27,12 +28,13 @@ def test_the_headline_names_the_down_service_and_its_alert_and_links_there(brows
         settle(page)
         assert_no_error(page)
         body = page.inner_text("body")
-        assert "Right now" in body and "web since" in body
-        link = page.get_by_role("link", name="Critical · ServiceDown · web")
+        assert "Right now" in body and "web since" in body and "Needs attention now" in body
+        # The rule under its title (alerts.yml's ``title``; here its name in words), since when it fires.
+        link = page.get_by_role("link", name=re.compile(r"^Critical · Service down · web — since "))
         link.click()
         page.wait_for_url("**/alerts?**", timeout=15_000)
         settle(page, after_action=True)
-        assert "range=7d" in page.url and "ServiceDown" in page.inner_text("body")
+        assert "range=7d" in page.url and "Service down" in page.inner_text("body")
         context.close()
 
 
