@@ -251,12 +251,15 @@ def trend_figures(report: rp.Report, lang: str) -> list[tuple[str, go.Figure]]:
         return []
     x_title = t("chart.time", lang, tz=report.filters.tz if report.filters else "UTC")
     out = []
+    # Times in seconds, as the tiles say them.
+    trend = report.trend.assign(**({"avg_response_time": report.trend["avg_response_time"] / 1000}
+                                   if "avg_response_time" in report.trend else {}))
     for keys, suffix in ((("messages", "dialogs"), ""), (("csat", "escalation_rate", "conversion_rate"), " %"),
-                         (("avg_response_time",), " " + t("unit.ms", lang)), (("error_rate",), " %")):
-        present = [k for k in keys if k in report.trend and report.trend[k].notna().any()]
+                         (("avg_response_time",), " " + t("unit.s", lang)), (("error_rate",), " %")):
+        present = [k for k in keys if k in trend and trend[k].notna().any()]
         if not present:
             continue
-        long = report.trend.melt(id_vars=["bucket"], value_vars=present, var_name="kpi", value_name="value")
+        long = trend.melt(id_vars=["bucket"], value_vars=present, var_name="kpi", value_name="value")
         long["kpi"] = long["kpi"].map(lambda k: t(f"kpi.{k}.label", lang))
         name = " · ".join(t(f"kpi.{k}.label", lang) for k in present)
         fig = go.Figure(charts.lines(long.dropna(), "bucket", "value", x_title, "", series="kpi",

@@ -188,14 +188,17 @@ else:
             intervals = pd.DataFrame({"start": to_local(pd.Series([a.since for a in own], dtype="datetime64[us]"), filters.tz),
                                       "end": to_local(pd.Series([a.resolved_at or range_end_utc for a in own],
                                                                 dtype="datetime64[us]"), filters.tz)})
-            suffix = {"%": " %", "ms": " ms"}.get(metric.unit, "")
+            # Times in seconds, as every other time on the pages (ms would read "10k ms").
+            scale = 1000.0 if metric.unit == "ms" and not rule.baseline_weeks else 1.0
+            suffix = {"%": " %", "ms": " " + t("unit.s") if scale > 1 else ""}.get(metric.unit, "")
+            values["value"] = values["value"] / scale
             if rule.baseline_weeks:
                 values["baseline"] = values["baseline"] * (1 + rule.threshold / 100.0)
                 thresholds = []
             else:
-                thresholds = [(rule.threshold, t("alerts.threshold_line"))]
+                thresholds = [(rule.threshold / scale, t("alerts.threshold_line"))]
                 if rule.clear is not None:
-                    thresholds.append((rule.clear, t("alerts.clear_line")))
+                    thresholds.append((rule.clear / scale, t("alerts.clear_line")))
             chart(charts.rule_chart(values, intervals, time_title, t(f"alerts.metric.{rule.metric}"), thresholds,
                                     t("alerts.firing_band"), y_suffix=suffix,
                                     baseline_label=t("alerts.alert_level") if rule.baseline_weeks else None,

@@ -103,3 +103,45 @@ def test_analyst_shares_a_report_link_that_opens_the_same_report(browser, dashbo
     assert f"Daily report · {day.isoformat()}" in main
     assert f"· {day.isoformat()} – {day.isoformat()} (UTC)" in main  # the caption: the report's own period
     context.close()
+
+
+# Every text the main area shows: the DOM's text nodes, the charts' SVG text (axes, legends)
+# included, and the values and placeholders of its widgets.
+# Not prose: icons (Material Symbols ligatures: their text is the icon's name) and code, which
+# is typed as it is written.
+SHOWN_TEXT = """() => {
+  const main = document.querySelector('[data-testid=stMain]');
+  const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+  const parts = [];
+  const notProse = '[data-testid=stIconMaterial], code, pre, [translate=no]';
+  while (walker.nextNode()) {
+    const parent = walker.currentNode.parentElement;
+    if (parent && !parent.closest(notProse)) parts.push(walker.currentNode.textContent);
+  }
+  // What a text field shows: its value, or its placeholder while empty (not a checkbox's "on").
+  main.querySelectorAll('input:not([type=checkbox]):not([type=radio]), textarea')
+      .forEach(el => parts.push(el.value || el.placeholder || ''));
+  return parts.join('\\n');
+}"""
+
+
+def test_no_latin_word_on_a_russian_page_beyond_names_and_data(browser, dashboard):
+    """Under lang=ru, no English word on any page, chart axes, legends and widgets included,
+    but the allow-listed names and codes and the data's own words."""
+    from tests.browser.test_pages import PAGES
+    from tests.russian_words import LATIN_ALLOWED, database_words, latin_words
+
+    allowed = LATIN_ALLOWED | database_words(dashboard.database_url)
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    found = {}
+    for name, path in PAGES.items():
+        page.goto(f"{dashboard.url}/{path}?lang=ru&range=30d")
+        settle(page)
+        # A link's address (a table's link column: its cells hold the URL, shown as a word) is no prose.
+        text = re.sub(r"\S+\?\S+=\S*", " ", page.evaluate(SHOWN_TEXT))
+        english = latin_words(text) - allowed
+        if english:
+            found[name] = sorted(english)
+    context.close()
+    assert found == {}, found
