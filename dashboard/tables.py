@@ -28,6 +28,9 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
     and columns, headed with the shown labels, and is made when the button is clicked."""
     shown = auth.shown_ids(frame[list(columns)])  # masked for a role without user ids: screen and CSV
     columns, formatters = _language_formats(columns)
+    if len(columns) > 3:  # a wide table scrolls sideways on a phone: its first column (what a row is) stays
+        first = next(iter(columns))
+        columns = {**columns, first: {**(columns[first] or {}), "pinned": True}}
     styled = shown.style if highlight is not None or cell_colors or formatters else shown
     if formatters:
         styled = styled.format(formatters, na_rep="")
@@ -117,7 +120,8 @@ def chart(fig: go.Figure | None, empty: bool, key: str) -> None:
     if empty or fig is None:
         st.info(t("chart.no_data"), icon=":material/bar_chart:")
         return
-    st.plotly_chart(localize(fig), width="stretch", key=key)
+    # No Plotly toolbar: English-only, on every chart, and over the data on a phone.
+    st.plotly_chart(localize(fig), width="stretch", key=key, config={"displayModeBar": False})
 
 
 def localize(fig: go.Figure) -> go.Figure:
