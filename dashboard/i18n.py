@@ -228,7 +228,7 @@ EN: dict[str, str] = {
     "messages.of_user": "Messages of user {user}",
     "messages.of_dialog": "Messages of dialog {dialog}",
     "messages.none": "No messages of this user in this range: widen the period in the sidebar.",
-    "messages.none_dialog": "No dialog with this id.",
+    "messages.none_dialog": "No dialog with this id starts or has messages in this period.",
     "messages.whole_dialog": "The whole dialog, whatever the platform, intent and AI model filters, its messages before and after the period included.",
     "messages.whole_user": "All of this user's messages in the period, whatever the platform, intent and AI model filters.",
     "messages.lookup_kind": "Look up",
