@@ -54,7 +54,8 @@ def ensure_demo_database(config: DatabaseConfig) -> None:
         started = time.monotonic()
         engine = make_engine(f"sqlite:///{building}")
         try:
-            counts = load(engine, demo_spec(), lambda f, note: bar.progress(f, text=f"{t('demo.building')} {note}"))
+            counts = load(engine, demo_spec(), lambda f, note: bar.progress(f, text=f"{t('demo.building')} {note}"),
+                          complete=True)
             with engine.begin() as conn:
                 conn.exec_driver_sql(f"PRAGMA user_version = {_utc_today().toordinal()}")
         finally:

@@ -420,9 +420,12 @@ ROLLUP_SHARE = 0.15
 
 
 def load(engine: sa.Engine, spec: DemoSpec,
-         progress: Callable[[float, str], None] | None = None, roll_up: bool = True) -> dict[str, int]:
+         progress: Callable[[float, str], None] | None = None, roll_up: bool = True,
+         complete: bool = False) -> dict[str, int]:
     """Create the contract's tables, fill them with ``spec``'s demo data and (``roll_up``)
-    build their rollups (data_access.rollups), as the dashboard would on first use.
+    build their rollups (data_access.rollups), as the dashboard would on first use; with
+    ``complete`` also the alert rules' records and the service tables' hours, so that no
+    background refresh follows (the dashboard's own demo: ``dashboard.demo_build``).
 
     Returns rows written per table. Existing rows are kept (load into an empty database).
     """
@@ -431,9 +434,10 @@ def load(engine: sa.Engine, spec: DemoSpec,
     if roll_up:
         from data_access import rollups
 
-        # Everything the dashboard keeps, the alert rules' records and the service tables' hours
-        # included: the demo opens complete, with no background refresh slowing its first pages.
-        rollups.refresh(engine, progress=None if progress is None else (
+        # ``complete``: everything the dashboard keeps, the demo opens with no background refresh
+        # slowing its first pages; else (tests, benches) the rest is left to the dashboard's upkeep.
+        lean = {} if complete else {"rules": (), "service_tables": False}
+        rollups.refresh(engine, **lean, progress=None if progress is None else (
             lambda fraction, note: progress(1 - ROLLUP_SHARE + ROLLUP_SHARE * fraction, f"rollups: {note}")))
     return counts
 
