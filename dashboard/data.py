@@ -184,6 +184,7 @@ QUERIES = {
     "conversion_by_platform": business.conversion_by_platform,
     "resolution_histogram": business.resolution_histogram,
     "top_repeat_users": business.top_repeat_users,
+    "unhappy_dialogs": business.unhappy_dialogs,
     "messages_of": lambda engine, schema, filters, user_id, session_id: business.messages_of(
         engine, schema, filters, user_id=user_id, session_id=session_id),
     "traffic": operational.traffic,

@@ -42,8 +42,9 @@ def table(frame: pd.DataFrame, columns: Mapping[str, object], file_name: str, ke
                                                         index=part.index, columns=part.columns), axis=None)
     for column, colors in (cell_colors or {}).items():  # e.g. a status column: value → text colour
         styled = styled.map(lambda v, c=colors: f"color: {c[v]}; font-weight: 600" if v in c else "", subset=[column])
-    st.dataframe(styled, column_config=dict(columns), hide_index=True, width="stretch", height=height,
-                 placeholder="")  # a missing value is an empty cell, not "None"
+    with st.container(key=f"table_{key}"):  # a name the page's tests find the table by
+        st.dataframe(styled, column_config=dict(columns), hide_index=True, width="stretch", height=height,
+                     placeholder="")  # a missing value is an empty cell, not "None"
     zone = _zone()
     labels = {name: (col or {}).get("label") or name for name, col in columns.items()}
     # a time read in another program names its zone: "Time (Europe/Moscow)"

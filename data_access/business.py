@@ -373,6 +373,31 @@ def top_repeat_users(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filt
     return frame
 
 
+UNHAPPY_RATING = 2  # a rating of 1 or 2 of 5: an unhappy customer
+
+
+def unhappy_dialogs(engine: sa.Engine, schema: Schema, filters: Filters, intent: str, limit: int = 20) -> pd.DataFrame:
+    """The latest ``limit`` dialogs that start in the range, touch ``intent`` (and the filters'
+    other values) and hold a rating of ``UNHAPPY_RATING`` or less — the export's dialogs with
+    that rating filter: dialog, started (the filters' zone), platforms, messages, escalated,
+    resolved, and ``total``, how many such dialogs there are in all. Empty without ratings."""
+    from data_access import export
+
+    columns = ["dialog", "started", "platforms", "messages", "escalated", "resolved", "total"]
+    if not schema.has(CM, "satisfaction_score"):
+        return pd.DataFrame(columns=columns)
+    request = export.ExportRequest(export.DIALOGS, replace(filters, intents=(intent,)), rated_at_most=UNHAPPY_RATING)
+    source, params, _ = request.source(engine, schema)
+    frame = sql.read_frame(engine, f"""
+        SELECT dialog, started, platforms, messages, escalated,
+               CASE WHEN resolved_at IS NULL THEN 0 ELSE 1 END AS resolved, COUNT(*) OVER () AS total
+        FROM {source} ORDER BY started DESC, dialog LIMIT {int(limit)}""", params)
+    frame = sql.numeric(frame, ["messages", "escalated", "resolved", "total"])
+    frame[["escalated", "resolved"]] = frame[["escalated", "resolved"]].astype(bool)
+    frame["started"] = to_local(frame["started"], filters.tz)
+    return frame[columns]
+
+
 HOUR = timedelta(hours=1)
 MESSAGE_COLUMNS = ("session_id", "platform", "intent", "expected_intent", "confidence", "response_time_ms",
                    "satisfaction_score", "helpful", "resolved", "escalated", "converted", "ai_model")

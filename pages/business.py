@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from data_access.business import COMMENT_ORDERS, MIN_SAMPLE
+from data_access.business import COMMENT_ORDERS, MIN_SAMPLE, UNHAPPY_RATING
 from dashboard import auth, charts, context, data, files, format as fmt, names
 from dashboard.filters import download_name, from_url, to_url
 from dashboard.i18n import current_language, t
@@ -26,6 +26,27 @@ def comment_order() -> str:
     """The survey comments' order (a key of ``business.COMMENT_ORDERS``), kept in the URL."""
     from_url("comments_order", COMMENT_ORDERS, "newest")
     return st.session_state["comments_order"] if st.session_state["comments_order"] in COMMENT_ORDERS else "newest"
+
+
+def unhappy_dialogs(codes: list[str]) -> None:
+    """The latest dialogs rated 1–2 of one problem intent (the worst by default), each a link to
+    its messages."""
+    st.markdown("**" + t("business.unhappy", n=UNHAPPY_RATING) + "**")
+    code = st.selectbox(t("col.intent"), codes, key="unhappy_intent", width=300,
+                        format_func=lambda c, lang=current_language(): names.intent(c, lang))
+    found = data.query("unhappy_dialogs", url, filters, code)
+    if found.empty:
+        st.info(t("business.no_unhappy", n=UNHAPPY_RATING))
+        return
+    st.caption(t("business.unhappy_shown", shown=fmt.number(len(found)), total=fmt.number(int(found["total"].iloc[0]))))
+    columns = {"started": when(t("col.dialog_started")), "platforms": TextColumn(t("col.platforms")),
+               "messages": NumberColumn(t("col.messages"), format="localized"),
+               "escalated": st.column_config.CheckboxColumn(t("col.escalated")),
+               "resolved": st.column_config.CheckboxColumn(t("col.resolved"))}
+    if schema.has("conversation_metrics", "session_id"):  # else a dialog is a user's day: no dialog to open
+        found = found.assign(link=[messages_link(dialog=d) for d in found["dialog"]])
+        columns["link"] = st.column_config.LinkColumn(t("col.dialog"), display_text=r"dialog=([^&]*)$")
+    table(found, columns, "unhappy_dialogs", "unhappy_dialogs")
 
 
 with data.database_errors(database.config):
@@ -70,7 +91,8 @@ with data.database_errors(database.config):
               split.empty, "platform_split")
 
     st.header(t("business.intents"))
-    intents = names.with_intent_names(panels["intents"])
+    intent_codes = panels["intents"]  # ranked by code; shown by name
+    intents = names.with_intent_names(intent_codes)
     st.caption(t("business.intents_note", n=MIN_SAMPLE))
     intent_columns = {
         "intent": TextColumn(t("col.intent")), "messages": NumberColumn(t("col.messages"), format="localized"),
@@ -95,7 +117,7 @@ with data.database_errors(database.config):
         for tab, (metric, ascending, sample, source, title) in zip(st.tabs(
                 [t(p[4]) for p in problems], key="problem_tab", bind="query-params"), problems):
             with tab:
-                ranked = data.problem_intents(intents, metric, ascending, sample=sample)
+                ranked = data.problem_intents(intent_codes, metric, ascending, sample=sample)
                 ranked = ranked[ranked["impact"] > 0]  # only those worse than the average
                 if not schema.has("conversation_metrics", source):
                     not_tracked(f"conversation_metrics.{source}")
@@ -110,7 +132,9 @@ with data.database_errors(database.config):
                 if ranked["low_sample"].any():
                     ranked["sample_note"] = ranked["low_sample"].map({True: t("business.few", n=MIN_SAMPLE), False: ""})
                     columns["sample_note"] = TextColumn(t("col.note"))
-                table(ranked, columns, f"problem_{metric}", f"problem_{metric}")
+                table(names.with_intent_names(ranked), columns, f"problem_{metric}", f"problem_{metric}")
+                if metric == "csat":
+                    unhappy_dialogs(list(ranked["intent"]))
 
     st.header(t("business.satisfaction"))
     by_platform = st.toggle(t("business.compare_platforms"), key="business_by_platform", bind="query-params")

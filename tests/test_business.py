@@ -67,6 +67,17 @@ def test_problem_intents_rank_by_what_they_cost_not_by_rate_alone():
     assert list(ranked["intent"]) == ["x", "y", "z"] and list(ranked["impact"].round(1)) == [92.7, 14.6, -107.3]
 
 
+def test_unhappy_dialogs_of_an_intent(business_data):
+    """sB (refund, whatsapp, two messages) is rated 2, escalated and resolved; order_status's
+    dialogs are rated 5 and 4: none unhappy. Times in the filters' zone (Moscow: UTC+3)."""
+    frame = business.unhappy_dialogs(*business_data, RANGE, "refund")
+    assert records(frame, ["dialog", "started", "platforms", "messages", "escalated", "resolved", "total"]) == [
+        ("sB", pd.Timestamp("2026-11-01 12:00"), "whatsapp", 2, True, True, 1)]
+    assert business.unhappy_dialogs(*business_data, RANGE, "order_status").empty
+    moscow = Filters.for_dates(date(2026, 11, 1), date(2026, 11, 2), tz="Europe/Moscow")
+    assert list(business.unhappy_dialogs(*business_data, moscow, "refund")["started"]) == [pd.Timestamp("2026-11-01 15:00")]
+
+
 def test_csat_trend(business_data):
     frame = business.csat_trend(*business_data, RANGE, "day")
     assert records(frame, ["bucket", "ratings", "csat", "avg_rating"]) == [

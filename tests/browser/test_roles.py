@@ -1,7 +1,8 @@
 """Each role's first questions, in Chromium, with the answers on screen checked against the
 database: a manager ("is it OK now", "this month against last"), a support lead in Russian (CSAT,
-the SLA this month, an unhappy dialog down to its messages under an intent filter it has no
-message of), an analyst (a report link a colleague opens as it was shared)."""
+the worst intent, its unhappy dialogs down to their messages, an unhappy dialog under an intent
+filter it has no message of, the firing alerts, the SLA this month), an analyst (a report link a
+colleague opens as it was shared)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,13 @@ def tile(page, label: str) -> str:
     metric = page.locator("[data-testid=stMetric]").filter(
         has=page.locator("[data-testid=stMetricLabel]", has_text=re.compile(f"^{re.escape(label)}$")))
     return metric.first.locator("[data-testid=stMetricValue]").inner_text().strip()
+
+
+def table_rows(page, key: str) -> list[list[str]]:
+    """The rows on screen of the table ``key`` (``dashboard.tables.table``), heading first: the
+    data grid's accessible copy, which holds the values unformatted (links as their URLs)."""
+    return page.evaluate("""key => Array.from(document.querySelectorAll(`.st-key-table_${key} table tr`))
+        .map(row => Array.from(row.querySelectorAll('th, td')).map(cell => cell.innerText.trim()))""", key)
 
 
 def kpi(database_url: str, key: str, filters: Filters):
@@ -85,6 +93,77 @@ def test_support_lead_in_russian_from_csat_to_an_unhappy_dialogs_messages(browse
     main = page.inner_text("[data-testid=stMain]")
     assert "Диалог целиком, без учёта фильтров" in main and "сообщений за этот период нет" not in main
     assert tile(page, "Сообщения") == fmt.number(count, lang="ru")
+    context.close()
+
+
+def test_support_lead_in_russian_from_the_worst_intent_to_its_unhappy_dialogs(browser, dashboard):
+    from dashboard.names import intent as intent_name
+
+    today = date.today()
+    lo, hi = today - timedelta(days=29), today + timedelta(days=1)
+    engine = make_engine(dashboard.database_url)
+    with engine.connect() as conn:
+        # The worst intent for CSAT, by hand: the good ratings (4–5) it lacks against the average
+        # share of all intents, among those with at least 30 ratings.
+        by_intent = conn.execute(sa.text(
+            "SELECT intent, COUNT(*) AS ratings, SUM(CASE WHEN satisfaction_score >= 4 THEN 1 ELSE 0 END) AS good"
+            " FROM conversation_metrics WHERE timestamp >= :lo AND timestamp < :hi AND intent IS NOT NULL"
+            " AND satisfaction_score BETWEEN 1 AND 5 GROUP BY intent"), {"lo": lo, "hi": hi}).all()
+        share = sum(r.good for r in by_intent) / sum(r.ratings for r in by_intent)
+        worst = max((r for r in by_intent if r.ratings >= 30), key=lambda r: share * r.ratings - r.good)
+        # Its unhappy dialogs: those starting in the range with a message of it and a rating of 1–2.
+        unhappy = [row.session_id for row in conn.execute(sa.text(
+            "SELECT session_id FROM conversation_metrics GROUP BY session_id"
+            " HAVING MIN(timestamp) >= :lo AND MIN(timestamp) < :hi"
+            " AND SUM(CASE WHEN intent = :intent THEN 1 ELSE 0 END) > 0"
+            " AND SUM(CASE WHEN satisfaction_score BETWEEN 1 AND 2 THEN 1 ELSE 0 END) > 0"
+            " ORDER BY MIN(timestamp) DESC, session_id"), {"lo": lo, "hi": hi, "intent": worst.intent})]
+    assert unhappy, "the demo has unhappy dialogs of its worst intent"
+
+    context, page = open_page(browser, f"{dashboard.url}/business?lang=ru&range=30d")
+    heading, first, *_ = table_rows(page, "problem_csat")
+    assert heading[:4] == ["Интент", "Недостача хороших оценок", "CSAT", "Оценки"]
+    assert first[0] == intent_name(worst.intent, "ru") and int(first[3]) == worst.ratings
+    # Under the ranking, the worst intent's unhappy dialogs, newest first, each opening its messages.
+    main = page.inner_text("[data-testid=stMain]")
+    assert f"Последние {fmt.number(min(len(unhappy), 20), lang='ru')} из {fmt.number(len(unhappy), lang='ru')}" in main
+    _, *rows = table_rows(page, "unhappy_dialogs")
+    shown = [re.search(r"dialog=([^&]+)$", row[-1]).group(1) for row in rows]
+    assert shown and shown == unhappy[:len(shown)]
+
+    page.goto(f"{dashboard.url}/{rows[0][-1]}")
+    settle(page)
+    assert_no_error(page)
+    with engine.connect() as conn:
+        count = conn.execute(sa.text("SELECT COUNT(*) FROM conversation_metrics WHERE session_id = :s"),
+                             {"s": shown[0]}).scalar()
+    engine.dispose()
+    assert tile(page, "Сообщения") == fmt.number(count, lang="ru")
+    context.close()
+
+
+def test_support_lead_in_russian_sees_the_firing_alerts(browser, dashboard):
+    engine = make_engine(dashboard.database_url)
+    with engine.connect() as conn:
+        # "Disk almost full": above 85 % for 10 minutes, clears at 83 %. A service whose every
+        # sample of the last quarter hour is above 85 % fires; one whose last is under 83 % does not.
+        last = conn.execute(sa.text("SELECT MAX(timestamp) FROM system_metrics")).scalar()
+        recent = conn.execute(sa.text(
+            "SELECT service, MIN(disk_percent) AS low FROM system_metrics WHERE timestamp > :since GROUP BY service"),
+            {"since": last - timedelta(minutes=15)}).all()
+        latest = dict(conn.execute(sa.text(
+            "SELECT s.service, s.disk_percent FROM system_metrics s WHERE s.timestamp ="
+            " (SELECT MAX(m.timestamp) FROM system_metrics m WHERE m.service = s.service)")).all())
+    engine.dispose()
+    full = {r.service for r in recent if r.low > 85}
+    assert full, "the demo has a disk almost full"
+
+    context, page = open_page(browser, f"{dashboard.url}/alerts?lang=ru")
+    firing = page.locator("[data-testid=stAlertContentError], [data-testid=stAlertContentWarning]").all_inner_texts()
+    lines = [line for line in firing if " — активен с " in line]
+    assert tile(page, "Активны") == fmt.number(len(lines), lang="ru")
+    disk = {m.group(1) for line in lines for m in [re.search(r"Критический · Диск почти заполнен · (\S+) — ", line)] if m}
+    assert full <= disk and all(latest[service] > 83 for service in disk), (full, disk, lines)
     context.close()
 
 
