@@ -209,7 +209,10 @@ def is_unchanged(delta: str | None) -> bool:
     return delta is not None and not delta.startswith(("+", "-"))
 
 
+# CLDR's abbreviated Russian months: after a day number (genitive: "3 июля"), and standing alone,
+# as a month of a year ("июль 2026").
 RU_MONTHS = ("янв.", "февр.", "марта", "апр.", "мая", "июня", "июля", "авг.", "сент.", "окт.", "нояб.", "дек.")
+RU_MONTHS_ALONE = ("янв.", "февр.", "март", "апр.", "май", "июнь", "июль", "авг.", "сент.", "окт.", "нояб.", "дек.")
 
 
 def time_ticks(first: datetime, last: datetime, lang: str | None = None, most: int = 10) -> tuple[list, list[str]]:
@@ -242,7 +245,7 @@ def time_ticks(first: datetime, last: datetime, lang: str | None = None, most: i
             label = f"{tick:%H:%M}" + ("" if tick.date() in seen_days else f"<br>{day_label}")
             seen_days.add(tick.date())
         elif unit in ("MS", "YS"):
-            label = f"{month} {tick.year}" if ru else tick.strftime("%b %Y")
+            label = f"{RU_MONTHS_ALONE[tick.month - 1]} {tick.year}" if ru else tick.strftime("%b %Y")
         else:
             label = day_label
         labels.append(label)

@@ -149,8 +149,10 @@ def _russian(shared: go.Figure) -> go.Figure:
     times = [value for trace in fig.data if _on_a_time_axis(trace)
              for value in (trace.base if getattr(trace, "base", None) is not None else trace.x)]
     if times:
-        values, labels = fmt.time_ticks(pd.to_datetime(pd.Series(times)).min(),
-                                        pd.to_datetime(pd.Series(times)).max())
+        # Ticks over the axis's own range where it has one (a timeline spans the period, not
+        # only its bars), else over the data.
+        span = pd.to_datetime(pd.Series(fig.layout.xaxis.range or times))
+        values, labels = fmt.time_ticks(span.min(), span.max())
         fig.update_xaxes(tickmode="array", tickvals=values, ticktext=labels, hoverformat="%d.%m.%Y %H:%M")
     with _russian_lock:
         if len(_russian_copies) >= _RUSSIAN_KEPT:

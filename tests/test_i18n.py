@@ -127,12 +127,29 @@ def test_t_takes_the_language():
                                                       "25 нояб.", "26 нояб.", "27 нояб."]),
     (datetime(2026, 11, 26, 7), datetime(2026, 11, 27, 7), ["09:00<br>26 нояб.", "12:00", "15:00", "18:00", "21:00",
                                                             "00:00<br>27 нояб.", "03:00", "06:00"]),
-    (datetime(2025, 1, 1), datetime(2026, 11, 27), ["янв. 2025", "апр. 2025", "июля 2025", "окт. 2025",
-                                                    "янв. 2026", "апр. 2026", "июля 2026", "окт. 2026"]),
+    (datetime(2025, 1, 1), datetime(2026, 11, 27), ["янв. 2025", "апр. 2025", "июль 2025", "окт. 2025",
+                                                    "янв. 2026", "апр. 2026", "июль 2026", "окт. 2026"]),
+    (datetime(2026, 2, 1), datetime(2026, 7, 31), ["февр. 2026", "март 2026", "апр. 2026", "май 2026", "июнь 2026",
+                                                   "июль 2026"]),
 ])
 def test_russian_month_names_on_time_axes(first, last, labels):
     ticks, shown = fmt.time_ticks(first, last, "ru")
     assert shown == labels and all(first <= tick <= last for tick in ticks)
+
+
+def test_a_russian_timeline_has_ticks_over_its_whole_period(monkeypatch):
+    """The alert timeline spans the period, its bars only part of it: the ticks follow the axis."""
+    import pandas as pd
+
+    from dashboard import charts, tables
+
+    monkeypatch.setattr(tables, "current_language", lambda: "ru")
+    alerts = pd.DataFrame({"row": ["a"], "severity": ["critical"], "fired_at": [pd.Timestamp("2026-11-28 10:00")],
+                           "until": [pd.Timestamp("2026-11-28 11:00")], "resolved_text": ["28.11.2026 11:00"]})
+    fig = tables.localize(charts.alert_timeline(alerts, "Время", {"critical": "Критический", "warning": "Важный"},
+                                                pd.Timestamp("2026-11-08"), pd.Timestamp("2026-12-08")))
+    ticks = fig.layout.xaxis.tickvals
+    assert min(ticks) < datetime(2026, 11, 10) and max(ticks) > datetime(2026, 12, 5)
 
 
 
