@@ -70,6 +70,19 @@ def test_support_lead_in_russian_from_csat_to_an_unhappy_dialogs_messages(browse
     today = date.today()
     csat = kpi(dashboard.database_url, "csat", Filters.for_dates(today - timedelta(days=29), today))
     assert tile(page, "CSAT") == fmt.kpi_value(csat, "percent", "ru")
+    # Its trend, a point a day: the chart's own data against the share of 4–5 ratings by hand.
+    trend = page.evaluate("""() => document.querySelector('.st-key-csat_trend .js-plotly-plot')._fullData
+        .filter(trace => trace.yaxis === 'y').map(trace => [Array.from(trace.x), Array.from(trace.y)])""")
+    engine = make_engine(dashboard.database_url)
+    with engine.connect() as conn:
+        by_day = {str(day)[:10]: 100.0 * good / rated for day, good, rated in conn.execute(sa.text(
+            "SELECT CAST(timestamp AS DATE) AS day, SUM(CASE WHEN satisfaction_score >= 4 THEN 1 ELSE 0 END),"
+            " COUNT(*) FROM conversation_metrics WHERE satisfaction_score BETWEEN 1 AND 5"
+            " AND timestamp >= :lo GROUP BY 1"), {"lo": today - timedelta(days=29)})}
+    engine.dispose()
+    (days, values), = trend
+    assert {day[:10]: round(value, 6) for day, value in zip(days, values)} == {
+        day: round(value, 6) for day, value in by_day.items()}
 
     page.goto(f"{dashboard.url}/sla?lang=ru&range=this_month")
     settle(page)
