@@ -39,13 +39,15 @@ def unhappy_dialogs(codes: list[str]) -> None:
         st.info(t("business.no_unhappy", n=UNHAPPY_RATING))
         return
     st.caption(t("business.unhappy_shown", shown=fmt.number(len(found)), total=fmt.number(int(found["total"].iloc[0]))))
-    columns = {"started": when(t("col.dialog_started")), "platforms": TextColumn(t("col.platforms")),
-               "messages": NumberColumn(t("col.messages"), format="localized"),
-               "escalated": st.column_config.CheckboxColumn(t("col.escalated")),
-               "resolved": st.column_config.CheckboxColumn(t("col.resolved"))}
+    columns = {}
     if schema.has("conversation_metrics", "session_id"):  # else a dialog is a user's day: no dialog to open
+        # First, so that it stays on a phone's screen (a wide table's first column is pinned).
         found = found.assign(link=[messages_link(dialog=d) for d in found["dialog"]])
         columns["link"] = st.column_config.LinkColumn(t("col.dialog"), display_text=r"dialog=([^&]*)$")
+    columns |= {"started": when(t("col.dialog_started")), "platforms": TextColumn(t("col.platforms")),
+                "messages": NumberColumn(t("col.messages"), format="localized"),
+                "escalated": st.column_config.CheckboxColumn(t("col.escalated")),
+                "resolved": st.column_config.CheckboxColumn(t("col.resolved"))}
     table(found, columns, "unhappy_dialogs", "unhappy_dialogs")
 
 

@@ -141,10 +141,10 @@ def test_support_lead_in_russian_from_the_worst_intent_to_its_unhappy_dialogs(br
     main = page.inner_text("[data-testid=stMain]")
     assert f"Последние {fmt.number(min(len(unhappy), 20), lang='ru')} из {fmt.number(len(unhappy), lang='ru')}" in main
     _, *rows = table_rows(page, "unhappy_dialogs")
-    shown = [re.search(r"dialog=([^&]+)$", row[-1]).group(1) for row in rows]
+    shown = [re.search(r"dialog=([^&]+)$", row[0]).group(1) for row in rows]
     assert shown and shown == unhappy[:len(shown)]
 
-    page.goto(f"{dashboard.url}/{rows[0][-1]}")
+    page.goto(f"{dashboard.url}/{rows[0][0]}")
     settle(page)
     assert_no_error(page)
     with engine.connect() as conn:
