@@ -55,6 +55,14 @@ class PostgresServer:
         self.created.append(name)
         return sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
+    def copy_of(self, url: str, label: str = "copy") -> str:
+        """A new database made from the one at ``url`` (a file copy: no connection may be open to it)."""
+        name = f"efa_test_{label}_{uuid.uuid4().hex[:10]}"
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{sa.make_url(url).database}"')
+        self.created.append(name)
+        return sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
     def drop_all(self) -> None:
         with self.admin.connect() as conn:
             for name in self.created:

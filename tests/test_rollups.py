@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import threading
 import time
 import uuid
@@ -25,7 +26,7 @@ from data_access.alert_rules import load_rules
 from data_access.demo import DemoSpec, load
 from data_access.engine import make_engine
 from data_access.filters import Filters, bind_timestamp
-from data_access.schema import discover
+from data_access.schema import create_all, discover
 from tests.conftest import insert
 
 END = date(2026, 3, 31)  # the data: 30 days over both daylight-saving changes (US 8 March, EU 29 March)
@@ -60,14 +61,36 @@ def _odd_rows() -> list[dict]:
     return rows
 
 
-@pytest.fixture
-def rolled_engine(engine):
-    """``engine`` with the demo's 30 days (and odd rows), rolled up to ``NOW``."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def rolled_template(request, tmp_path_factory) -> str:
+    """A database with the demo's 30 days (and odd rows), rolled up to ``NOW``: built once per
+    backend, copied for each test (``rolled_engine``)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('rolled') / 'rolled.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres").new_database("rolled")
+    engine = make_engine(url)
+    create_all(engine)
     load(engine, DemoSpec(days=30, scale=0.12, seed=11, end=END), roll_up=False)
     insert(engine, "conversation_metrics", _odd_rows())
     report = rollups.refresh(engine, now=NOW)
     assert report.status == "done" and report.watermark == datetime(2026, 3, 31, 15)
-    return engine
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def rolled_engine(rolled_template, request, tmp_path):
+    """A copy of ``rolled_template`` of this test's own."""
+    if rolled_template.startswith("sqlite"):
+        copy = tmp_path / "rolled.sqlite"
+        shutil.copyfile(sa.make_url(rolled_template).database, copy)
+        url = f"sqlite:///{copy}"
+    else:
+        url = request.getfixturevalue("postgres").copy_of(rolled_template, "rolled")
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
 
 
 def _filter_sets(engine, count: int, seed: int) -> list[Filters]:
