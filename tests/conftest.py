@@ -105,6 +105,19 @@ def engine(request, tmp_path) -> Iterator[sa.Engine]:
     eng.dispose()
 
 
+def empty_database(request, tmp_path_factory, label: str) -> str:
+    """The URL of a new database of the backend ``request.param`` names ("sqlite" or
+    "postgresql") holding the contract's tables (no rows): for a module's own fixture."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp(label) / f'{label}.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres").new_database(label)
+    engine = make_engine(url)
+    create_all(engine)
+    engine.dispose()
+    return url
+
+
 def insert(engine: sa.Engine, table: str, rows: list[dict]) -> None:
     """Insert ``rows`` (dicts of column values) into a contract table, ids made up where missing."""
     tbl = TABLES[table]

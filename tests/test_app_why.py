@@ -7,10 +7,9 @@ import pytest
 
 from data_access.catalogue import KPIS
 from data_access.engine import make_engine
-from data_access.schema import create_all
 from tests import change_data
 from tests.apptest import assert_clean, open_page, run_app
-from tests.conftest import insert
+from tests.conftest import empty_database, insert
 
 WEEK_2 = {"start_date": "2026-03-09", "end_date": "2026-03-15"}
 
@@ -19,12 +18,8 @@ WEEK_2 = {"start_date": "2026-03-09", "end_date": "2026-03-15"}
 def planted_url(request, tmp_path_factory) -> str:
     """A database of its own holding the planted change (the pages' background refresh keeps
     building its rollups after a test: a shared database would be dropped under it)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('why') / 'planted.sqlite'}"
-    else:
-        url = request.getfixturevalue("postgres").new_database("why")
+    url = empty_database(request, tmp_path_factory, "why")
     engine = make_engine(url)
-    create_all(engine)
     insert(engine, "conversation_metrics", change_data.planted_rows())
     engine.dispose()
     return url

@@ -26,8 +26,8 @@ from data_access.alert_rules import load_rules
 from data_access.demo import DemoSpec, load
 from data_access.engine import make_engine
 from data_access.filters import Filters, bind_timestamp
-from data_access.schema import create_all, discover
-from tests.conftest import insert
+from data_access.schema import discover
+from tests.conftest import empty_database, insert
 
 END = date(2026, 3, 31)  # the data: 30 days over both daylight-saving changes (US 8 March, EU 29 March)
 NOW = datetime(2026, 3, 31, 15, 20)  # the refresh's clock: hours before 15:00 are rolled up, the rest is the tail
@@ -65,12 +65,8 @@ def _odd_rows() -> list[dict]:
 def rolled_template(request, tmp_path_factory) -> str:
     """A database with the demo's 30 days (and odd rows), rolled up to ``NOW``: built once per
     backend, copied for each test (``rolled_engine``)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('rolled') / 'rolled.sqlite'}"
-    else:
-        url = request.getfixturevalue("postgres").new_database("rolled")
+    url = empty_database(request, tmp_path_factory, "rolled")
     engine = make_engine(url)
-    create_all(engine)
     load(engine, DemoSpec(days=30, scale=0.12, seed=11, end=END), roll_up=False)
     insert(engine, "conversation_metrics", _odd_rows())
     report = rollups.refresh(engine, now=NOW)
