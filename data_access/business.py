@@ -393,7 +393,8 @@ def unhappy_dialogs(engine: sa.Engine, schema: Schema, filters: Filters, intent:
                CASE WHEN resolved_at IS NULL THEN 0 ELSE 1 END AS resolved, COUNT(*) OVER () AS total
         FROM {source} ORDER BY started DESC, dialog LIMIT {int(limit)}""", params)
     frame = sql.numeric(frame, ["messages", "escalated", "resolved", "total"])
-    frame[["escalated", "resolved"]] = frame[["escalated", "resolved"]].astype(bool)
+    # Without an escalated column the fact is NULL: unknown, not escalated.
+    frame[["escalated", "resolved"]] = frame[["escalated", "resolved"]].astype("boolean")
     frame["started"] = to_local(frame["started"], filters.tz)
     return frame[columns]
 
