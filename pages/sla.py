@@ -32,7 +32,9 @@ targets = SlaTargets(float(uptime_target), float(response_target))
 
 
 def verdict(flag) -> str:
-    return "—" if flag is None or pd.isna(flag) else (t("sla.met") if flag else t("sla.missed"))
+    """A table cell's verdict: a word with its mark, read without colour (a Styler colouring six
+    tables' cells would double the page's warm render)."""
+    return "—" if flag is None or pd.isna(flag) else (f"✓ {t('sla.met')}" if flag else f"✗ {t('sla.missed')}")
 
 
 def minutes(value: float) -> str:
@@ -115,7 +117,6 @@ def mark(met: bool | None) -> dict:
 
 
 MISSED_SHOWN = 5
-verdict_colors = {t("sla.met"): "#1E8449", t("sla.missed"): "#C0392B"}
 from_prometheus = service_metrics.answers_sla()  # the services' uptime from Prometheus's ``up``
 
 
@@ -174,9 +175,7 @@ with data.database_errors(database.config):
             st.info(t("chart.no_data"), icon=":material/bar_chart:")
             continue
         shown = readable(frame)
-        missed = shown["compliant"].map(lambda f: f is False)
-        table(shown, columns(source), f"sla_{source}", f"sla_{source}", highlight=missed,
-              cell_colors={c: verdict_colors for c in ("uptime_verdict", "response_verdict", "verdict") if c in columns(source)})
+        table(shown, columns(source), f"sla_{source}", f"sla_{source}")
         if source != "answers":
             st.subheader(t("sla.budget_chart", target=fmt.percent(targets.uptime_percent, 3)))
             chart(charts.budget_bars(shown.assign(name=shown["name_text"]), t("sla.minutes"),
@@ -195,10 +194,7 @@ with data.database_errors(database.config):
                 st.info(t("chart.no_data"), icon=":material/bar_chart:")
                 continue
             shown = readable(monthly)
-            table(shown, columns(source, by_month=True), f"sla_{source}_monthly", f"sla_{source}_monthly",
-                  highlight=shown["compliant"].map(lambda f: f is False),
-                  cell_colors={c: verdict_colors for c in ("uptime_verdict", "response_verdict", "verdict")
-                               if c in columns(source, True)})
+            table(shown, columns(source, by_month=True), f"sla_{source}_monthly", f"sla_{source}_monthly")
 
 with st.expander(t("sla.definitions"), icon=":material/menu_book:"):
     st.markdown(t("sla.definitions.text", target=fmt.percent(targets.uptime_percent, 3),

@@ -233,6 +233,12 @@ def test_sla_verdict_says_missed_when_only_response_time_is(monkeypatch, blank_u
                      r"telegram \((2\.9\d|3\.0\d) s\), web \((2\.9\d|3\.0\d) s\)$", answers), answers
     p95 = next(m for m in at.metric if m.label == "p95 AI response time")
     assert abs(float(p95.value.removesuffix(" s")) - 3) <= 0.03 and p95.delta == "Missed"
+    # The tables say each row's verdict in words with a mark, not by colour alone.
+    ranged = [d.value for d in at.dataframe if "verdict" in d.value and "month_text" not in d.value]
+    answers = next(f for f in ranged if "uptime" not in f).set_index("name_text")
+    assert answers.loc[["telegram", "web"], "verdict"].tolist() == ["✗ Missed"] * 2
+    services = next(f for f in ranged if "uptime" in f and set(f["name_text"]) == {"api", "kb"})
+    assert services["verdict"].tolist() == ["✓ Met"] * 2 and services["uptime_verdict"].tolist() == ["✓ Met"] * 2
     at.number_input(key="sla_response_target").set_value(5000).run()
     lines = page_text(at)
     assert re.search(r":green-badge\[:material/check_circle: Met\] \*\*Response time of AI answers\*\*: "
