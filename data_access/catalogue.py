@@ -100,7 +100,7 @@ MEASURE_NAMES = tuple(MEASURES)
 # --- dialog measures ------------------------------------------------------------------------------
 # A dialog's facts (``data_access.dialogs``): dialog, started, last_seen, user_id, platform, intent,
 # ai_model and their ``_max`` (the least and greatest value among its messages), first_resolved, converted_any, escalated_any, cost_e4, messages,
-# previous_started and next_started (the same user's dialogs before and after, over all of them).
+# lowest_rating (the lowest valid satisfaction_score among its messages, NULL for none), previous_started and next_started (the same user's dialogs before and after, over all of them).
 
 REPEAT_WINDOW_SECONDS = 7 * 24 * 3600
 # The resolution-time histogram's bins (seconds): the Business page's chart.

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FACT_COLUMNS = ("dialog", "started", "last_seen", "user_id", *rollups.DIALOG_VALUE_COMBINE, "first_resolved",
-                "converted_any", "escalated_any", "cost_e4", "messages", "previous_started", "next_started")
+                "converted_any", "escalated_any", "cost_e4", "messages", "lowest_rating", "previous_started",
+                "next_started")
 # The filter fields and dimensions a dialog can touch: Filters field → column.
 TOUCHED = FILTER_DIMENSIONS[CM]
 # ``rows(lists=True)``: each dimension's values a dialog touches, as one comma-separated column.

@@ -83,7 +83,7 @@ DIALOGS_TABLE = sa.Table(
     sa.Column("user_id", sa.Text), sa.Column("platforms", sa.Text), sa.Column("intents", sa.Text),
     sa.Column("ai_models", sa.Text), sa.Column("messages", sa.Integer), sa.Column("converted", sa.Boolean),
     sa.Column("escalated", sa.Boolean), sa.Column("resolved_at", sa.DateTime), sa.Column("automated", sa.Boolean),
-    sa.Column("repeat_contact", sa.Boolean), sa.Column("cost_usd", sa.Numeric))
+    sa.Column("repeat_contact", sa.Boolean), sa.Column("cost_usd", sa.Numeric), sa.Column("lowest_rating", sa.Integer))
 
 
 def _dialog_columns(dialect: str) -> dict[str, str]:
@@ -91,7 +91,7 @@ def _dialog_columns(dialect: str) -> dict[str, str]:
             "messages": "f.messages",
             "converted": "f.converted_any", "escalated": "f.escalated_any", "resolved_at": "f.first_resolved",
             "automated": catalogue.dialog_measures(dialect)["automated"], "repeat_contact": catalogue.repeat_flag(dialect),
-            "cost_usd": "f.cost_e4 / 10000.0"}
+            "cost_usd": "f.cost_e4 / 10000.0", "lowest_rating": "f.lowest_rating"}
 
 
 # The dialogs' outcome filters: name → the condition on an exported row.
@@ -107,6 +107,7 @@ COLUMN_NOTES.update({
     "started": "its first message", "ended": "its last message", "messages": "its messages",
     "resolved_at": "its first message with resolved = true", "automated": "resolved and never escalated",
     "repeat_contact": "the same user started another dialog in the 7 × 24 hours before",
+    "lowest_rating": "the lowest satisfaction_score among its messages (1–5), empty when none is rated",
 })
 
 
@@ -134,7 +135,7 @@ class ExportRequest:
             where, params = self.where(schema, dialect)
             tiebreak = ', "id"' if schema.has(self.table, "id") else (', "service"' if schema.has(self.table, "service") else "")
             return f"{self.table} {where}", params, f'{sql.TS}{tiebreak}'
-        from data_access import dialogs, plans, rollups
+        from data_access import dialogs, plans
 
         plan = plans.plan(engine, schema, self.filters)
         rows = dialogs.rows(plan, schema, dialect, _dialog_columns(dialect), lists=True)
@@ -147,9 +148,7 @@ class ExportRequest:
             clauses.append("dialog = :ex_session")
             params["ex_session"] = self.session_id
         if self.rated_at_most is not None:
-            # A dialog's rows all lie at or after its start, so after the range's start.
-            clauses.append(f"dialog IN (SELECT {rollups.dialog_part_columns(schema, dialect)['dialog']} FROM conversation_metrics "
-                           f"WHERE {sql.TS} >= :dl_lo AND {catalogue.RATED} AND \"satisfaction_score\" <= :ex_rated)")
+            clauses.append("lowest_rating <= :ex_rated")
             params["ex_rated"] = int(self.rated_at_most)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return f"({rows.text}) d{where}", params, "started, dialog"

@@ -54,7 +54,7 @@ import sqlalchemy as sa
 from data_access import late_rows, logs, migrations, rule_records, service_rollups, sql, watermarks
 from data_access.aggregates import Aggregate, Column
 from data_access.filters import bind_timestamp
-from data_access.catalogue import (DIALOG_MEASURE_NAMES, MEASURE_NAMES, MEASURES, TIMED, dialog_measures,
+from data_access.catalogue import (DIALOG_MEASURE_NAMES, MEASURE_NAMES, MEASURES, RATED, TIMED, dialog_measures,
                                    measure_rows, repeat_flag)
 from data_access.schema import Schema, discover
 
@@ -94,7 +94,7 @@ DATA_TABLES = (MESSAGES, LATENCY, DIALOGS, FACTS, TOUCHES, DIALOG_HOURS, DIALOG_
 TABLES = (*DATA_TABLES, STATE, DIRTY)
 
 # Bumped whenever what the tables hold changes: a database with another version is rebuilt.
-VERSION = 17
+VERSION = 18
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 TICK = timedelta(microseconds=1)
@@ -155,7 +155,8 @@ KEPT_DIALOG_PARTS = Aggregate(DIALOGS, "hour", (Column("dialog", "KEY", null=Fal
     Column("started", "TIME", null=False, combine="MIN"), Column("last_seen", "TIME", null=False, combine="MAX"),
     Column("user_id", combine="MIN"), Column("first_resolved", "TIME", combine="MIN"),
     Column("converted_any", "SMALLINT", combine="MAX"), Column("escalated_any", "SMALLINT", combine="MAX"),
-    Column("cost_e4", "BIG", null=False, combine="SUM"), Column("messages", "INTEGER", null=False, combine="SUM")))
+    Column("cost_e4", "BIG", null=False, combine="SUM"), Column("messages", "INTEGER", null=False, combine="SUM"),
+    Column("lowest_rating", "SMALLINT", combine="MIN")))
 # The dialog measures of the dialogs that start in an hour (money as BIGINT, counts as INTEGER); per
 # UTC day, made again whenever one of its hours is; per hour and value of each dimension, those of
 # the dialogs with a message of that value.
@@ -256,6 +257,8 @@ def dialog_part_columns(schema: Schema, dialect: str) -> dict[str, str]:
         "escalated_any": sql.flag('"escalated"') if has("escalated") else "CAST(NULL AS SMALLINT)",
         "cost_e4": f"CAST(ROUND({sql.COST_OR_ZERO} * 10000) AS BIGINT)" if has("cost_usd") else "CAST(0 AS BIGINT)",
         "messages": "1",
+        "lowest_rating": f'CASE WHEN {RATED} THEN "satisfaction_score" END' if has("satisfaction_score")
+        else "CAST(NULL AS SMALLINT)",
     }
 
 
@@ -326,8 +329,8 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS ix_{DIALOGS}_dialog ON {DIALOGS} (dialog)",
         f"CREATE TABLE IF NOT EXISTS {FACTS} (dialog {key} NOT NULL PRIMARY KEY, started {ts} NOT NULL, "
         f"last_seen {ts} NOT NULL, user_id TEXT, {dialog_dims}, first_resolved {ts}, converted_any SMALLINT, "
-        f"escalated_any SMALLINT, cost_e4 {big} NOT NULL, messages INTEGER NOT NULL, previous_started {ts}, "
-        f"next_started {ts}, repeat SMALLINT NOT NULL DEFAULT 0)",
+        f"escalated_any SMALLINT, cost_e4 {big} NOT NULL, messages INTEGER NOT NULL, lowest_rating SMALLINT, "
+        f"previous_started {ts}, next_started {ts}, repeat SMALLINT NOT NULL DEFAULT 0)",
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_started ON {FACTS} (started)",
         # The repeat contacts (``repeat``: catalogue.repeat_flag, set with the neighbours) by start:
         # the users with the most of them read these, not every dialog of the range.

@@ -251,6 +251,8 @@ def test_the_dialogs_table_has_a_row_per_dialog_that_starts_in_the_range(dialogs
         "2026-02-03T10:00:00+00:00", "2026-02-03T10:05:00+00:00", "2026-02-03T10:03:00+00:00")
     assert (b["messages"], b["escalated"], b["automated"], b["repeat_contact"], b["cost_usd"]) == (
         "3", "true", "false", "true", "0.0300")
+    # The lowest rating among a dialog's messages: B's 2, C's 4; the others are not rated.
+    assert [r["lowest_rating"] for r in rows] == ["2", "4", "", "", ""]
     e = rows[2]
     assert (e["intents"], e["platforms"], e["resolved_at"], e["automated"]) == (
         "billing, complaint", "web", "2026-02-10T08:30:00+00:00", "true")  # resolved on its billing message
