@@ -16,6 +16,7 @@ weekly pattern (quiet weekends) from being reported.
 from __future__ import annotations
 
 from calendar import monthrange
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
@@ -210,11 +211,16 @@ def explain_anomalies(engine: sa.Engine, schema: Schema, anomalies: pd.DataFrame
     out = anomalies.assign(split=None)
     step = timedelta(hours=1) if unit == "hour" else timedelta(days=1)
     largest = out[out["kpi"].isin(SPLIT_KPIS)].sort_values("z", key=abs, ascending=False).head(EXPLAINED_ANOMALIES)
-    for index, row in largest.iterrows():
+
+    def explained(row) -> Callable[[], object]:
         bucket = pd.Timestamp(row["bucket"]).to_pydatetime()
         now = replace(base, start=bucket, end=bucket + step)
         before = replace(base, start=bucket - timedelta(weeks=1), end=bucket - timedelta(weeks=1) + step)
-        out.at[index, "split"] = change.explain(engine, schema, now, before, (row["kpi"],))[row["kpi"]]
+        return lambda: change.explain(engine, schema, now, before, (row["kpi"],))[row["kpi"]]
+
+    found = sql.concurrently([explained(row) for _, row in largest.iterrows()])  # independent: two at once
+    for index, split in zip(largest.index, found):
+        out.at[index, "split"] = split
     return out
 
 
