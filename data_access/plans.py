@@ -185,6 +185,11 @@ def _choose(engine: sa.Engine, schema: Schema, filters: Filters, args: tuple, kw
     return (planner or plan)(engine, schema, filters)
 
 
+# Every query that reads the sources of a plan, "module.name" → it, as ``reader`` registers it:
+# the agreement suite (tests/test_rollups.py) holds each to the raw rows.
+READERS: dict[str, Callable] = {}
+
+
 def reader(*, local_buckets: bool = False, planner: Callable | None = None):
     """Decorate ``f(chosen, engine, schema, filters, *args)``, a query that reads the sources of
     the plan it is handed (``message_source`` and the like), into ``f(engine, schema, filters,
@@ -202,6 +207,7 @@ def reader(*, local_buckets: bool = False, planner: Callable | None = None):
             with reading(chosen, query.__name__):
                 return query(chosen, engine, schema, filters, *args, **kwargs)
 
+        READERS[f"{query.__module__.rsplit('.', 1)[-1]}.{query.__name__}"] = _read
         return _read
 
     return wrap

@@ -284,6 +284,24 @@ def test_rollups_equal_the_raw_rows_over_random_filters(rolled_engine):
     _check_all(rolled_engine, _filter_sets(rolled_engine, 14, seed=2026))
 
 
+def test_the_agreement_suite_holds_every_reader_to_the_raw_rows(rolled_engine, monkeypatch):
+    """Each query that reads a plan's sources (``plans.READERS``: registered by its decorator, so
+    a new one is there without being listed) is among those the suite compares with the raw rows."""
+    import importlib
+    import pkgutil
+
+    import data_access
+
+    for module in pkgutil.iter_modules(data_access.__path__):  # a reader in any module registers
+        importlib.import_module(f"data_access.{module.name}")
+    read = set()
+    reading = plans.reading
+    monkeypatch.setattr(plans, "reading", lambda chosen, name: read.add(name) or reading(chosen, name))
+    _check_all(rolled_engine, _filter_sets(rolled_engine, 0, seed=1)[:1])
+    registered = {name.rsplit(".", 1)[1] for name in plans.READERS}
+    assert len(registered) >= 30 and registered <= read, sorted(registered - read)
+
+
 def test_recorded_rules_equal_the_raw_rows_over_random_ranges(rolled_engine):
     """The alerts, pending keys and chart of the rules rule_records keeps (alerts.yml's and two
     variants), from the records and the raw tail, against the raw rows."""
