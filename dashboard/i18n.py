@@ -639,8 +639,8 @@ EN: dict[str, str] = {
     "alerts.history": "History",
     "alerts.rules": "Rules",
     "alerts.rules_note": ("Each rule's metric over the range, the worst value per point (highest for an upper "
-                          "limit, lowest for a lower one), with its threshold; red bands are the firing intervals. "
-                          "Rules live in `{file}`."),
+                          "limit, lowest for a lower one), with its threshold; red bands are the firing intervals."),
+    "alerts.rules_file": "Rules are set in `{file}`.",
     "alerts.condition": "{condition} for {duration}",
     "alerts.clears": "clears at {value}",
     "alerts.step": "evaluated every {step} over {window}",

@@ -165,7 +165,9 @@ else:
                   cell_colors={"severity_text": {t(f"alerts.severity.{s}"): c for s, c in charts.SEVERITY_COLORS.items()}})
 
         st.header(t("alerts.rules"))
-        st.caption(t("alerts.rules_note", file=rules.path.rsplit("/", 1)[-1] or "alerts.yml"))
+        # Where the rules are set speaks to whoever may change the setup, not to every reader.
+        st.caption(t("alerts.rules_note") + (" " + t("alerts.rules_file", file=rules.path.rsplit("/", 1)[-1] or "alerts.yml")
+                                             if auth.current().may("setup") else ""))
         for item in histories:
             rule = item.rule
             metric = METRICS[rule.metric]

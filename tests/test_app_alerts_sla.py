@@ -32,6 +32,15 @@ def test_alerts_on_demo_data(monkeypatch, demo_url):
     assert "can't be used" not in text and "cannot be used" not in text
 
 
+def test_only_an_admin_is_told_where_the_rules_are_set(monkeypatch, sqlite_demo_url):
+    at = open_page(run_app(monkeypatch, sqlite_demo_url, {"range": "7d"}), "alerts")
+    assert "Rules are set in `alerts.yml`." in page_text(at)
+    monkeypatch.setenv("EASYFLOW_ANONYMOUS_ROLE", "viewer")
+    at = open_page(run_app(monkeypatch, sqlite_demo_url, {"range": "7d"}), "alerts")
+    text = page_text(at)
+    assert "red bands are the firing intervals." in text and "alerts.yml" not in text
+
+
 def test_sla_on_demo_data(monkeypatch, demo_url):
     at = open_page(run_app(monkeypatch, demo_url, {"range": "30d"}), "sla")
     shown = tiles(at)
