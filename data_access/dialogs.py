@@ -141,9 +141,14 @@ def _tail(plan: Plan, schema: Schema, dialect: str, params: dict) -> str:
     combine = rollups.DIALOG_PART_COMBINE
     values = rollups.DIALOG_VALUE_COMBINE
     part_names = ["dialog", *combine, *values]
-    raw = ", ".join([*(f"{parts[c]} AS {c}" for c in ["dialog", *combine]),
+    # The tail's numbers in the kept facts' own types: a UNION ALL of branches of one type lets the
+    # database push a reader's condition on them (an outcome, a rating) into each branch.
+    typed = {c.name: {"BIG": "BIGINT"}.get(c.type, c.type) for c in rollups.KEPT_DIALOG_PARTS.measures
+             if c.type in ("SMALLINT", "INTEGER", "BIG")}
+    cast = lambda expr, c: f"CAST({expr} AS {typed[c]})" if c in typed else expr  # noqa: E731
+    raw = ", ".join([*(f"{cast(parts[c], c)} AS {c}" for c in ["dialog", *combine]),
                      *(f"{dims[d]} AS {c}" for c, (_, d) in values.items())])
-    grouped = ", ".join([*(f"{how}({c}) AS {c}" for c, how in combine.items()),
+    grouped = ", ".join([*(f"{cast(f'{how}({c})', c)} AS {c}" for c, how in combine.items()),
                          *(f"{how}({c}) AS {c}" for c, (how, _) in values.items())])
     base = [c for c in FACT_COLUMNS if c not in ("previous_started", "next_started")]
     listed = ", ".join(base)

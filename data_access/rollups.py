@@ -336,6 +336,9 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         # the users with the most of them read these, not every dialog of the range.
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_repeats ON {FACTS} (started, user_id, dialog) WHERE repeat = 1",
         f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_user_cover ON {FACTS} {_covering(dialect, USER_INDEX)}",
+        # The rated dialogs by their lowest rating and start: "rated at most N stars" (the unhappy
+        # dialogs, the export's filter) reads these, not every dialog of the range.
+        f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_rated ON {FACTS} (lowest_rating, started) WHERE lowest_rating IS NOT NULL",
         # Each value of each dimension a dialog has a message of, with the dialog's start: the
         # dialogs of a filter, found by value and start.
         f"CREATE TABLE IF NOT EXISTS {TOUCHES} (dialog {key} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
