@@ -1,5 +1,6 @@
 """Business: dialogs, intents and problems, CSAT and NPS trends, conversion, resolution, repeats."""
 
+import pandas as pd
 import streamlit as st
 
 from data_access.business import COMMENT_ORDERS, MIN_SAMPLE, UNHAPPY_RATING
@@ -26,6 +27,15 @@ def comment_order() -> str:
     """The survey comments' order (a key of ``business.COMMENT_ORDERS``), kept in the URL."""
     from_url("comments_order", COMMENT_ORDERS, "newest")
     return st.session_state["comments_order"] if st.session_state["comments_order"] in COMMENT_ORDERS else "newest"
+
+
+def unhappy_query(ranked: pd.DataFrame) -> pd.DataFrame:
+    """The unhappy dialogs of the intent chosen, else of the worst of ``ranked`` (the CSAT
+    ranking): the panel below reads them, the prefetch runs them beside the other panels."""
+    codes = list(ranked.loc[ranked["impact"] > 0, "intent"])
+    chosen = st.session_state.get("unhappy_intent")
+    code = chosen if chosen in codes else (codes[0] if codes else None)
+    return data.query("unhappy_dialogs", url, filters, code) if code is not None else pd.DataFrame()
 
 
 def unhappy_dialogs(codes: list[str]) -> None:
@@ -72,7 +82,8 @@ with data.database_errors(database.config):
         conversion=data.Panel("conversion_by_platform", shown=schema.has("conversation_metrics", "converted")),
         resolution=data.Panel("resolution_histogram"),
         repeat_users=data.Panel("top_repeat_users"))
-    panels.prefetch(kpi_keys=KEYS)
+    panels.prefetch(kpi_keys=KEYS, also=[("unhappy dialogs", lambda: unhappy_query(
+        data.problem_intents(panels["intents"], "csat", True, sample="ratings")))])
     kpi_section(url, filters, (KEYS[:4], KEYS[4:]))
     time_title = t("chart.time", tz=filters.tz)
 
