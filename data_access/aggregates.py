@@ -28,11 +28,16 @@ class Column:
     combine: str = ""
 
 
-def _type(column: Column, dialect: str, time: str) -> str:
+def sql_type(column: Column, dialect: str, time: str) -> str:
+    """The column's SQL type on ``dialect`` (``time``: the table's time type)."""
     pg = dialect == "postgresql"
     kind = {"TIME": time, "BIG": "BIGINT" if pg else "INTEGER", "REAL": "DOUBLE PRECISION" if pg else "REAL",
             "KEY": 'TEXT COLLATE "C"' if pg else "TEXT"}
-    return kind.get(column.type, column.type) + ("" if column.null else " NOT NULL")
+    return kind.get(column.type, column.type)
+
+
+def _type(column: Column, dialect: str, time: str) -> str:
+    return sql_type(column, dialect, time) + ("" if column.null else " NOT NULL")
 
 
 @dataclass(frozen=True)

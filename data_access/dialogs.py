@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from data_access import catalogue, late_rows, rollups, sources, sql
 from data_access.catalogue import CM, YOUNG, dialog_measures
+from data_access.aggregates import sql_type
 from data_access.filters import DIMENSIONS as FILTER_DIMENSIONS, bind_timestamp
 from data_access.plans import Plan
 from data_access.rollups import ALL, DIALOG_DAILY, DIALOG_HOURS, DIALOG_VALUES, FACTS, RESOLUTION, TOUCHES
@@ -143,7 +144,7 @@ def _tail(plan: Plan, schema: Schema, dialect: str, params: dict) -> str:
     part_names = ["dialog", *combine, *values]
     # The tail's numbers in the kept facts' own types: a UNION ALL of branches of one type lets the
     # database push a reader's condition on them (an outcome, a rating) into each branch.
-    typed = {c.name: {"BIG": "BIGINT"}.get(c.type, c.type) for c in rollups.KEPT_DIALOG_PARTS.measures
+    typed = {c.name: sql_type(c, dialect, "") for c in rollups.KEPT_DIALOG_PARTS.measures
              if c.type in ("SMALLINT", "INTEGER", "BIG")}
     cast = lambda expr, c: f"CAST({expr} AS {typed[c]})" if c in typed else expr  # noqa: E731
     raw = ", ".join([*(f"{cast(parts[c], c)} AS {c}" for c in ["dialog", *combine]),

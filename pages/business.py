@@ -29,10 +29,16 @@ def comment_order() -> str:
     return st.session_state["comments_order"] if st.session_state["comments_order"] in COMMENT_ORDERS else "newest"
 
 
+def problem_intents(intent_codes: pd.DataFrame, metric: str, ascending: bool, sample: str) -> pd.DataFrame:
+    """The intents worse than the average on ``metric``, the costliest first."""
+    ranked = data.problem_intents(intent_codes, metric, ascending, sample=sample)
+    return ranked[ranked["impact"] > 0]
+
+
 def unhappy_query(ranked: pd.DataFrame) -> pd.DataFrame:
     """The unhappy dialogs of the intent chosen, else of the worst of ``ranked`` (the CSAT
-    ranking): the panel below reads them, the prefetch runs them beside the other panels."""
-    codes = list(ranked.loc[ranked["impact"] > 0, "intent"])
+    problem intents): the panel below reads them, the prefetch runs them beside the other panels."""
+    codes = list(ranked["intent"])
     chosen = st.session_state.get("unhappy_intent")
     code = chosen if chosen in codes else (codes[0] if codes else None)
     return data.query("unhappy_dialogs", url, filters, code) if code is not None else pd.DataFrame()
@@ -83,7 +89,7 @@ with data.database_errors(database.config):
         resolution=data.Panel("resolution_histogram"),
         repeat_users=data.Panel("top_repeat_users"))
     panels.prefetch(kpi_keys=KEYS, also=[("unhappy dialogs", lambda: unhappy_query(
-        data.problem_intents(panels["intents"], "csat", True, sample="ratings")))])
+        problem_intents(panels["intents"], "csat", True, sample="ratings")))])
     kpi_section(url, filters, (KEYS[:4], KEYS[4:]))
     time_title = t("chart.time", tz=filters.tz)
 
@@ -130,8 +136,7 @@ with data.database_errors(database.config):
         for tab, (metric, ascending, sample, source, title) in zip(st.tabs(
                 [t(p[4]) for p in problems], key="problem_tab", bind="query-params"), problems):
             with tab:
-                ranked = data.problem_intents(intent_codes, metric, ascending, sample=sample)
-                ranked = ranked[ranked["impact"] > 0]  # only those worse than the average
+                ranked = problem_intents(intent_codes, metric, ascending, sample=sample)
                 if not schema.has("conversation_metrics", source):
                     not_tracked(f"conversation_metrics.{source}")
                     continue

@@ -32,8 +32,8 @@ targets = SlaTargets(float(uptime_target), float(response_target))
 
 
 def verdict(flag) -> str:
-    """A table cell's verdict: a word with its mark, read without colour (a Styler colouring six
-    tables' cells would double the page's warm render)."""
+    """A table cell's verdict: a word with its mark, read without colour (a Styler colouring the
+    tables' cells would be marshalled again on every rerun)."""
     return "—" if flag is None or pd.isna(flag) else (f"✓ {t('sla.met')}" if flag else f"✗ {t('sla.missed')}")
 
 
