@@ -429,10 +429,11 @@ def ceil_hour(value: datetime) -> datetime:
     return floor if floor == value else floor + HOUR
 
 
-def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: datetime, previous: bool = True) -> int:
+def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: datetime, first_build: bool = False) -> int:
     """Replace the rollups of the hours in [start, end) with the raw rows' aggregates; returns
-    the raw rows read. ``previous``: set the touched users' dialogs' neighbours too (a first
-    build sets them all once at its end instead, see ``_restate_neighbours``)."""
+    the raw rows read. The touched dialogs' facts are made again, and, unless in a
+    ``first_build`` (which does both once at its end, ``_finish_first_build``), the touched
+    users' dialogs' neighbours and the tables per start hour."""
     dialect = conn.dialect.name
     params = {"lo": bind_timestamp(start, dialect), "hi": bind_timestamp(end, dialect)}
     hour = hour_of(sql.TS, dialect)
@@ -466,16 +467,16 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
                          f"WHERE hour >= :lo AND hour < :hi"), params)
     touched = "(SELECT dialog FROM rollup_touched)"
     # The start hours whose dialog statistics change: of the touched dialogs' facts before and after.
-    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour {_timestamp_type(schema, dialect)})")
-    _empty(conn, "rollup_touched_hours")
     starts = f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of('started', dialect)} FROM {FACTS} WHERE dialog IN {touched}"
-    conn.exec_driver_sql(starts)
     # The users whose dialogs these are, before and after (a late row can change a dialog's user):
     # each one's dialogs get their neighbours' starts again below.
     users = f"INSERT INTO rollup_touched_users SELECT DISTINCT user_id FROM {FACTS} WHERE dialog IN {touched}"
-    if previous:
+    if not first_build:
+        conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour {_timestamp_type(schema, dialect)})")
         conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS rollup_touched_users (user_id TEXT)")
+        _empty(conn, "rollup_touched_hours")
         _empty(conn, "rollup_touched_users")
+        conn.exec_driver_sql(starts)
         conn.exec_driver_sql(users)
     # Their facts again from all their parts, and the values they touch.
     conn.exec_driver_sql(f"DELETE FROM {FACTS} WHERE dialog IN {touched}")
@@ -491,11 +492,11 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
             f"'{dimension}', {sql.index_key(f'p.{dimension}', dialect)}, f.started FROM {DIALOGS} p "
             f"JOIN {FACTS} f ON f.dialog = p.dialog "
             f"WHERE p.dialog IN {touched}")
-    conn.exec_driver_sql(starts)
-    if previous:
+    if not first_build:
+        conn.exec_driver_sql(starts)
         conn.exec_driver_sql(users)
         _restate_neighbours(conn, schema)
-    _restate_dialog_hours(conn, dialect)
+        _restate_dialog_hours(conn, dialect)
     return max(inserted.rowcount or 0, 0)
 
 
@@ -532,35 +533,56 @@ def _empty(conn: sa.Connection, table: str) -> None:
 
 def _restate_neighbours(conn: sa.Connection, schema: Schema, everyone: bool = False) -> None:
     """Set ``previous_started`` and ``next_started`` (the starts of the same user's dialogs before
-    and after, over all the facts; ties ordered by dialog; none without a user) on every dialog of
-    the users in rollup_touched_users (or of ``everyone``, once at the end of a first build: day by
-    day, each day would read every earlier day's dialogs again): a dialog added, moved or gone
-    changes its own and its neighbours'. The start hours of the dialogs whose neighbours changed
-    go to rollup_touched_hours (emptied first for ``everyone``)."""
+    and after, over all the facts; ties ordered by dialog; none without a user) and ``repeat``
+    on every dialog of the users in rollup_touched_users (or of ``everyone``, once at the end of
+    a first build: day by day, each day would read every earlier day's dialogs again): a dialog
+    added, moved or gone changes its own and its neighbours'. The start hours of the dialogs
+    whose neighbours changed go to rollup_touched_hours (unless ``everyone``: a first build
+    makes every hour's tables at its end)."""
     dialect = conn.dialect.name
     ts, key = _timestamp_type(schema, dialect), 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_neighbours (dialog {key}, started {ts}, "
-                         f"previous {ts}, next {ts})")
-    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour {ts})")
+                         f"previous_started {ts}, next_started {ts}, repeat SMALLINT)")
     _empty(conn, "rollup_neighbours")
     user = sql.bytewise("user_id", dialect)
-    columns = "dialog, user_id, started, previous_started, next_started"
-    dialogs = f"SELECT {columns} FROM {FACTS} WHERE user_id IN (SELECT user_id FROM rollup_touched_users)"
-    if everyone:  # after the build's last step: every hour whose dialogs' neighbours changed is made again
-        dialogs = f"SELECT {columns} FROM {FACTS} WHERE user_id IS NOT NULL"
-        _empty(conn, "rollup_touched_hours")
+    columns = "dialog, user_id, started, previous_started AS was_previous, next_started AS was_next"
+    dialogs = f"SELECT {columns} FROM {FACTS} WHERE " + (
+        "user_id IS NOT NULL" if everyone else "user_id IN (SELECT user_id FROM rollup_touched_users)")
     order = f"OVER (PARTITION BY {user} ORDER BY started, dialog)"
     changed = lambda a, b: f"({a} <> {b} OR ({a} IS NULL) <> ({b} IS NULL))"  # noqa: E731
     conn.exec_driver_sql(
-        f"INSERT INTO rollup_neighbours SELECT dialog, started, previous, next FROM (SELECT dialog, started, "
-        f"previous_started, next_started, LAG(started) {order} AS previous, LEAD(started) {order} AS next "
-        f"FROM ({dialogs}) u) n WHERE {changed('previous_started', 'previous')} OR {changed('next_started', 'next')}")
-    conn.exec_driver_sql(f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of('started', dialect)} "
-                         f"FROM rollup_neighbours")
-    conn.exec_driver_sql(f"UPDATE {FACTS} SET previous_started = p.previous, next_started = p.next "
-                         f"FROM rollup_neighbours p WHERE {FACTS}.dialog = p.dialog")
-    conn.exec_driver_sql(f"UPDATE {FACTS} SET repeat = {repeat_flag(dialect)} "
-                         f"WHERE dialog IN (SELECT dialog FROM rollup_neighbours)")
+        f"INSERT INTO rollup_neighbours SELECT dialog, started, previous_started, next_started, {repeat_flag(dialect)} "
+        f"FROM (SELECT dialog, started, was_previous, was_next, LAG(started) {order} AS previous_started, "
+        f"LEAD(started) {order} AS next_started FROM ({dialogs}) u) n "
+        f"WHERE {changed('was_previous', 'previous_started')} OR {changed('was_next', 'next_started')}")
+    if not everyone:
+        conn.exec_driver_sql(f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of('started', dialect)} "
+                             f"FROM rollup_neighbours")
+    conn.exec_driver_sql(f"UPDATE {FACTS} SET previous_started = p.previous_started, next_started = p.next_started, "
+                         f"repeat = p.repeat FROM rollup_neighbours p WHERE {FACTS}.dialog = p.dialog")
+
+
+def _finish_first_build(engine: sa.Engine, schema: Schema) -> None:
+    """The end of a first build, once every hour's facts are kept: every dialog's neighbours,
+    then the tables per start hour a day at a time, each step a transaction of its own (an
+    interrupted end is done again from its start: each step gives the same result again)."""
+    _analyze(engine, (FACTS, TOUCHES))  # filled in one go: the planner's estimates of them are stale
+    with _step(engine) as conn:
+        _restate_neighbours(conn, schema, everyone=True)
+        first, last = conn.exec_driver_sql(f"SELECT MIN(started), MAX(started) FROM {FACTS}").one()
+    if first is None:
+        return
+    day = floor_day(late_rows.naive_utc(first))
+    while day <= late_rows.naive_utc(last):
+        with _step(engine) as conn:
+            dialect = conn.dialect.name
+            conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour {_timestamp_type(schema, dialect)})")
+            _empty(conn, "rollup_touched_hours")
+            conn.execute(sa.text(f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of('started', dialect)} "
+                                 f"FROM {FACTS} WHERE started >= :lo AND started < :hi"),
+                         {"lo": bind_timestamp(day, dialect), "hi": bind_timestamp(day + DAY, dialect)})
+            _restate_dialog_hours(conn, dialect)
+        day += DAY
 
 
 def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = "rollup_touched_hours") -> None:
@@ -746,7 +768,8 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             _ensure_tables(engine, schema)  # the triggers, should someone have dropped them
         target = floor_hour((now or datetime.now(timezone.utc).replace(tzinfo=None)) - GRACE)
         rebuild = full or state is None or not state.usable(schema) or None in state.dirty_hours
-        # A first build (begun now or resumed) sets every dialog's previous one at its end.
+        # A first build (begun now or resumed) makes the dialogs' neighbours and the tables per
+        # start hour once, at its end.
         whole = rebuild or state.status == "building"
         report = Refreshed("done", full=rebuild)
         with logs.timed_query("rollups_refresh", engine.dialect.name) as info:
@@ -763,7 +786,7 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                     rows = conn.execute(sa.text(f"SELECT id, hour FROM {DIRTY}")).all()
                     late = [late_rows.naive_utc(h) for _, h in rows if h is not None and late_rows.naive_utc(h) < watermark]
                     for lo, hi in late_rows.hour_runs(late):
-                        _aggregate(conn, schema, lo, hi, previous=not whole)
+                        _aggregate(conn, schema, lo, hi, first_build=whole)
                         _roll_days(conn, schema, lo, hi, watermark)
                     if rows:
                         conn.execute(sa.text(f"DELETE FROM {DIRTY} WHERE id <= :last"),
@@ -773,21 +796,19 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             while watermark < target:
                 upper = min(watermark + (BUILD_CHUNK if rebuild else target - watermark), target)
                 with _step(engine) as conn:
-                    _aggregate(conn, schema, watermark, upper, previous=not whole)
+                    _aggregate(conn, schema, watermark, upper, first_build=whole)
                     _roll_days(conn, schema, watermark, upper, upper)
-                    if upper >= target and whole:
-                        _restate_neighbours(conn, schema, everyone=True)
-                        _restate_dialog_hours(conn, conn.dialect.name)
-                    _write_state(conn, schema, upper, "building" if upper < target else "ready")
+                    _write_state(conn, schema, upper, "building" if whole else "ready")
                 report.new_hours += int((upper - watermark) / HOUR)
                 watermark = upper
                 if progress:
                     progress(min(report.new_hours / total, 1.0), f"{report.new_hours:,} hours, up to {watermark:%Y-%m-%d %H:00} UTC")
-            if report.new_hours == 0:  # nothing new: still mark the refresh (and a built first build) ready
+            if whole or report.new_hours == 0:  # nothing new: still mark the refresh ready
+                if whole:
+                    if progress:
+                        progress(1.0, "the dialogs' neighbours and the tables per start hour")
+                    _finish_first_build(engine, schema)
                 with _step(engine) as conn:
-                    if whole:
-                        _restate_neighbours(conn, schema, everyone=True)
-                        _restate_dialog_hours(conn, conn.dialect.name)
                     _write_state(conn, schema, watermark, "ready")
             if progress and report.new_hours > 24:
                 progress(1.0, "recording the alert rules on the service tables")
@@ -803,8 +824,8 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                     service_rollups.forget(conn, notes)
             info["rows"] = report.new_hours + report.late_hours
         if report.new_hours > 24 or whole:
-            # A first build that ended here, even resumed with its last few hours: it set every
-            # dialog's previous one (a dead copy of each fact on PostgreSQL) and filled every table.
+            # A first build that ended here, even resumed for its end alone: it set every dialog's
+            # neighbours (a dead copy of each fact on PostgreSQL) and filled every table.
             _analyze(engine)
         else:
             fresh = ((rule_records.RECORDS,) if report.rules.new_rules else ()) + (
