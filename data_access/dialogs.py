@@ -376,10 +376,6 @@ def percentiles(engine: sa.Engine, plan: Plan, schema: Schema, groups: dict[str,
     split = rollups.dialog_segments(segments)
     source = rows(plan, schema, dialect, {"t": "f.started", **split, "seconds": catalogue.resolution_seconds(dialect)},
                   by)
-    keys = [f"{expr} AS {name}" for name, expr in groups.items()]
-    exact = ", ".join(f"{sql.percentile('seconds', f, dialect)} AS {label}" for label, f in fractions.items())
-    group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-    frame = sql.read_frame(engine, f"SELECT {', '.join(keys + ['COUNT(seconds) AS count', exact])} "
-                                   f"FROM ({source.text}) r WHERE seconds IS NOT NULL{group}",
-                           {**source.params, **(params or {})})
-    return sql.numeric(frame, ["count", *fractions])
+    resolved = Source(f"SELECT * FROM ({source.text}) r WHERE seconds IS NOT NULL", source.params)
+    return sources.exact_percentiles(engine, resolved, "seconds", groups, fractions, params)
+

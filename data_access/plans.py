@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from data_access import late_rows, logs, sql
-from data_access.filters import Filters
+from data_access.filters import Filters, bind_timestamp
 from data_access.rollups import (DAY, LOCAL_DAY_UNITS, MAX_DAILY_RUNS, MAX_DIRTY_HOURS, STATE, TICK, ceil_hour,
                                  floor_day, floor_hour, read_state)
 from data_access.schema import Schema
@@ -114,6 +114,35 @@ class Plan:
                 runs.append((cursor, lo))
             cursor = hi
         return runs + ([(cursor, self.rolled[1])] if cursor < self.rolled[1] else [])
+
+    def union(self, dialect: str, rolled: Callable[[str], str], hourly: str, raw: Callable[[str], str], *,
+              daily_table: str | None = None, daily: bool | str = False, rolled_where: str = "",
+              raw_where: str = "", params: dict | None = None, prefix: str = "") -> tuple[str, dict]:
+        """``(sql, params)``: a UNION ALL, with the same columns in each part, of ``rolled(at)``
+        over the kept hours but the late ones, from the table ``hourly`` (time column ``hour``),
+        and of ``raw(where)`` (a SELECT over the raw rows ``where``: a WHERE clause) over each
+        raw range. ``rolled_where`` and ``raw_where`` narrow the parts (`` AND …``, with their
+        ``params``). ``daily``: the whole UTC days (``daily_runs``) from ``daily_table`` (time
+        column ``day``). The names of the bound times start with ``prefix``; a kept bound is
+        named by its value, so two parts of one statement bind one name to one time."""
+        params, parts = dict(params or {}), []
+        if self.rolled:
+            names = [f"{prefix}late_{i}" for i in range(len(self.late))]
+            params.update({n: bind_timestamp(h, dialect) for n, h in zip(names, self.late)})
+            late = f" AND hour NOT IN ({', '.join(':' + n for n in names)})" if names else ""
+            days = self.daily_runs(daily) if daily_table else []
+            for table, at, runs, extra in ((daily_table, "day", days, ""), (hourly, "hour", self.hourly_runs(days), late)):
+                for lo, hi in runs:
+                    bounds = [f"{prefix}at_{bound:%Y%m%d%H}" for bound in (lo, hi)]
+                    params.update({name: bind_timestamp(bound, dialect) for name, bound in zip(bounds, (lo, hi))})
+                    parts.append(f"SELECT {rolled(at)} FROM {table} WHERE {at} >= :{bounds[0]} "
+                                 f"AND {at} < :{bounds[1]}{extra}{rolled_where}")
+        for i, (lo, hi) in enumerate(self.raw_ranges()):
+            params[f"{prefix}lo_{i}"], params[f"{prefix}hi_{i}"] = bind_timestamp(lo, dialect), bind_timestamp(hi, dialect)
+            parts.append(raw(f"WHERE {sql.TS} >= :{prefix}lo_{i} AND {sql.TS} < :{prefix}hi_{i}{raw_where}"))
+        if not parts:  # an empty range: no rows, the right columns
+            parts.append(raw("WHERE 1 = 0"))
+        return " UNION ALL ".join(parts), params
 
     def whole_hour_offsets(self) -> bool:
         """Whether every UTC offset of the filters' timezone in the range is whole hours, so

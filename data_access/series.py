@@ -79,13 +79,3 @@ def _dialog_counts(frame: pd.DataFrame) -> pd.DataFrame:
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     frame["dialogs"] = pd.to_numeric(frame["dialogs"]).astype("int64")
     return frame
-
-
-def timestamp_bounds(engine: sa.Engine, schema: Schema) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """The first and last conversation_metrics timestamp (UTC), or ``(None, None)`` if empty."""
-    if not schema.has_table(CM):
-        return None, None
-    row = sql.read_row(engine, f"SELECT MIN({sql.TS}) AS lo, MAX({sql.TS}) AS hi FROM conversation_metrics", {})
-    if row["lo"] is None:
-        return None, None
-    return pd.Timestamp(row["lo"]), pd.Timestamp(row["hi"])

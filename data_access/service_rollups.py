@@ -34,14 +34,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from data_access import late_rows, sql, watermarks
 from data_access.aggregates import Aggregate, Column
-from data_access.filters import DIMENSIONS, Filters, bind_timestamp
+from data_access.filters import DIMENSIONS, Filters, dimension_where
 from data_access.schema import Schema
 
 VERSION = 3  # of the kept tables' shape: another makes them again
@@ -524,37 +524,20 @@ def planner(kept: Kept) -> Callable:
 def _union(chosen, kept: Kept, schema: Schema, dialect: str, rolled_select: Callable[[str], str] | str,
            rolled_table: str, raw_select: str, raw_extra: str = "", raw_from: Callable[[str], str] | None = None,
            daily: bool | str = False) -> tuple[str, dict]:
-    """``(sql, params)``: a UNION ALL of ``rolled_select`` over the plan's kept hours and
-    ``raw_select`` over its raw ranges (``raw_from(where)``: the FROM item; default the raw
-    table ``where``), with the same columns. ``daily`` (the latency histogram only): the whole UTC
-    days without a late hour come from the daily histogram, True for a query that does not group
-    by time, or a local unit for one grouping by it (``plans.Plan.daily_runs``); there
-    ``rolled_select(at)`` reads the table whose time column is ``at`` (``hour``, or ``day``)."""
+    """``chosen.union`` over ``kept.raw`` (``raw_from(where)``: the FROM item; default the raw
+    table ``where``) and ``rolled_table``, both narrowed by the plan's filters of ``kept.name``.
+    ``daily`` (the latency histogram only): the whole UTC days from the daily histogram, True
+    for a query that does not group by time, or a local unit for one grouping by it."""
     raw_from = raw_from or (lambda where: f"{kept.raw} {where}")
-    parts, params = [], {}
-    if chosen.rolled:
-        names = [f"kr_late_{i}" for i in range(len(chosen.late))]
-        params.update({n: bind_timestamp(h, dialect) for n, h in zip(names, chosen.late)})
-        late = f" AND hour NOT IN ({', '.join(':' + n for n in names)})" if names else ""
-        kept_names = kept.filtered_names(chosen.filters, schema)
-        values = [f"kr_name_{i}" for i in range(len(kept_names))]
-        params.update(zip(values, kept_names))
-        named = f" AND name IN ({', '.join(':' + v for v in values)})" if values else ""
-        days = chosen.daily_runs(daily) if rolled_table == kept.latency else []
-        select = rolled_select if callable(rolled_select) else lambda at: rolled_select
-        for i, (table, at, (lo, hi), extra) in enumerate(
-                [(kept.latency_daily, "day", run, named) for run in days]
-                + [(rolled_table, "hour", run, late + named) for run in chosen.hourly_runs(days)]):
-            params.update({f"kr_lo_{i}": bind_timestamp(lo, dialect), f"kr_hi_{i}": bind_timestamp(hi, dialect)})
-            parts.append(f"SELECT {select(at)} FROM {table} WHERE {at} >= :kr_lo_{i} AND {at} < :kr_hi_{i}{extra}")
-    for i, (lo, hi) in enumerate(chosen.raw_ranges()):
-        where, where_params = sql.table_where(replace(chosen.filters, start=lo, end=hi, tz="UTC"), kept.raw, schema,
-                                              dialect, prefix=f"kr{i}_")
-        params.update(where_params)
-        parts.append(f"SELECT {raw_select} FROM {raw_from(where + raw_extra)}")
-    if not parts:
-        parts.append(f"SELECT {raw_select} FROM {raw_from('WHERE 1 = 0')}")
-    return " UNION ALL ".join(parts), params
+    names = kept.filtered_names(chosen.filters, schema)
+    params = {f"kr_name_{i}": name for i, name in enumerate(names)}
+    named = f" AND name IN ({', '.join(':' + v for v in params)})" if params else ""
+    dims, dim_params = dimension_where(chosen.filters, kept.raw, schema, prefix="kr_")
+    return chosen.union(dialect, rolled_select if callable(rolled_select) else lambda at: rolled_select, rolled_table,
+                        lambda where: f"SELECT {raw_select} FROM {raw_from(where + raw_extra)}",
+                        daily_table=kept.latency_daily if rolled_table == kept.latency else None, daily=daily,
+                        rolled_where=named, raw_where="".join(f" AND {c}" for c in dims),
+                        params={**params, **dim_params}, prefix="kr_")
 
 
 def hours_source(chosen, kept: Kept, schema: Schema, dialect: str, *, marked: bool = False,
@@ -614,17 +597,10 @@ def percentiles(engine: sa.Engine, chosen, kept: Kept, schema: Schema, groups: d
     from data_access import sources
 
     if not chosen.rolled:
-        dialect = engine.dialect.name
-        where, where_params = sql.table_where(chosen.filters, kept.raw, schema, dialect, prefix="kp_")
-        keys = [f"{expr} AS {name}" for name, expr in groups.items()]
-        exact = ", ".join(f"{sql.percentile('latency_ms', f, dialect)} AS {label}" for label, f in fractions.items())
-        group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-        frame = sql.read_frame(engine, f"SELECT {', '.join(keys + ['COUNT(*) AS count', exact])} FROM ("
-                                       f"SELECT {sql.TS} AS hour, {kept.name_sql(schema)} AS name, \"latency_ms\" "
-                                       f"FROM {kept.raw} {where} AND {VALID_LATENCY}) h{group}",
-                               {**where_params, **(params or {})})
-        frame = sql.numeric(frame, ["count", *fractions])
-        return frame[frame["count"] > 0].reset_index(drop=True)
+        where, where_params = sql.table_where(chosen.filters, kept.raw, schema, engine.dialect.name, prefix="kp_")
+        rows = sources.Source(f"SELECT {sql.TS} AS hour, {kept.name_sql(schema)} AS name, \"latency_ms\" "
+                              f"FROM {kept.raw} {where} AND {VALID_LATENCY}", where_params)
+        return sources.exact_percentiles(engine, rows, "latency_ms", groups, fractions, params)
     text, source_params = latency_source(chosen, kept, schema, engine.dialect.name, daily=daily)
     return sources.histogram_percentiles(engine, sources.Source(text, source_params), groups, fractions,
                                          params, value=bucket_value)

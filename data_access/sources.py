@@ -6,7 +6,6 @@ like), and the percentiles read from the latency histogram.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -14,7 +13,7 @@ import sqlalchemy as sa
 
 from data_access import sql
 from data_access.catalogue import MEASURE_NAMES, TIMED, measure_rows
-from data_access.filters import DIMENSIONS as FILTER_DIMENSIONS, Filters, bind_timestamp, dimension_where
+from data_access.filters import DIMENSIONS as FILTER_DIMENSIONS, Filters, dimension_where
 from data_access.plans import FILTERED_DIMENSIONS, Plan
 from data_access.rollups import (CM, DAILY, DIALOG_DIMENSIONS, DIMENSION_MONTHS, DIMENSIONS, LATENCY, LATENCY_P95,
                                  MESSAGE_TOTALS, MESSAGES, P95_STEPS, _columns_present, histogram_percentile,
@@ -35,44 +34,22 @@ class Source:
 
 
 def _union(plan: Plan, schema: Schema, dialect: str, rolled_select: Callable[[str], str], rolled_table: str,
-           raw_select: str, raw_extra: str = "", rolled_extra: str = "",
-           ranges: list[tuple[datetime, datetime]] | None = None, rolled_dimensions: bool = True,
+           raw_select: str, raw_extra: str = "", rolled_extra: str = "", rolled_dimensions: bool = True,
            raw_group: str = "", daily: bool | str = False) -> Source:
-    """``rolled_select(at)``: the columns read from a rolled-up table whose time column is ``at``
-    (``hour``, or a daily table's ``day``). ``daily``: the whole UTC days of the
-    rolled-up hours come from ``rolled_table``'s daily table (``DAILY``): True for a query that
-    does not group by time; a local unit (day, week, month) for one grouping by it, the days that
-    lie in one such unit (``Plan.daily_runs``)."""
-    params: dict = {}
-    parts = []
-    if plan.rolled:
-        dims, dim_params = dimension_where(plan.filters, CM, schema, prefix="ru_") if rolled_dimensions else ([], {})
-        params.update(dim_params)
-        late = ""
-        if plan.late:
-            names = [f"ru_late_{i}" for i in range(len(plan.late))]
-            params.update({n: bind_timestamp(h, dialect) for n, h in zip(names, plan.late)})
-            late = f" AND hour NOT IN ({', '.join(':' + n for n in names)})"
-        conditions = "".join(f" AND {c}" for c in dims) + rolled_extra
-        days = plan.daily_runs(daily)
-        for table, at, runs, extra in ((DAILY.get(rolled_table), "day", days, ""),
-                                       (rolled_table, "hour", plan.hourly_runs(days), late)):
-            for lo, hi in runs:
-                # Named by their value: two sources of one statement bind the same name to the same time.
-                names = [f"ru_at_{bound:%Y%m%d%H}" for bound in (lo, hi)]
-                params.update({name: bind_timestamp(bound, dialect) for name, bound in zip(names, (lo, hi))})
-                parts.append(f"SELECT {rolled_select(at)} FROM {table} WHERE {at} >= :{names[0]} "
-                             f"AND {at} < :{names[1]}{extra}{conditions}")
+    """``plan.union`` over conversation_metrics and ``rolled_table``, both narrowed by the plan's
+    dimension filters (the kept rows unless ``rolled_dimensions`` is False). ``rolled_select(at)``:
+    the columns read from a rolled-up table whose time column is ``at`` (``hour``, or a daily
+    table's ``day``). ``daily``: the whole UTC days from ``rolled_table``'s daily table
+    (``DAILY``): True for a query that does not group by time; a local unit (day, week, month)
+    for one grouping by it, the days that lie in one such unit (``Plan.daily_runs``)."""
+    kept, kept_params = dimension_where(plan.filters, CM, schema, prefix="ru_") if rolled_dimensions else ([], {})
     dims, dim_params = dimension_where(plan.filters, CM, schema, prefix="rr_")
-    params.update(dim_params)
-    conditions = "".join(f" AND {c}" for c in dims) + raw_extra
-    for i, (lo, hi) in enumerate(plan.raw_ranges() if ranges is None else ranges):
-        params[f"rr_lo_{i}"], params[f"rr_hi_{i}"] = bind_timestamp(lo, dialect), bind_timestamp(hi, dialect)
-        parts.append(f"SELECT {raw_select} FROM {CM} WHERE {sql.TS} >= :rr_lo_{i} AND {sql.TS} < :rr_hi_{i}"
-                     f"{conditions}{raw_group}")
-    if not parts:  # an empty range: a source with no rows and the right columns
-        parts.append(f"SELECT {raw_select} FROM {CM} WHERE 1 = 0")
-    return Source(" UNION ALL ".join(parts), params)
+    text, params = plan.union(
+        dialect, rolled_select, rolled_table, lambda where: f"SELECT {raw_select} FROM {CM} {where}{raw_group}",
+        daily_table=DAILY.get(rolled_table), daily=daily, prefix="ru_", params={**kept_params, **dim_params},
+        rolled_where="".join(f" AND {c}" for c in kept) + rolled_extra,
+        raw_where="".join(f" AND {c}" for c in dims) + raw_extra)
+    return Source(text, params)
 
 
 def message_source(plan: Plan, schema: Schema, dialect: str, names: list[str] | tuple[str, ...] = MEASURE_NAMES,
@@ -209,6 +186,20 @@ def histogram_percentiles(engine: sa.Engine, source: Source, groups: dict[str, s
     return pd.DataFrame(rows, columns=names + ["count"] + list(fractions))
 
 
+def exact_percentiles(engine: sa.Engine, rows: Source, column: str, groups: dict[str, str], fractions: dict[str, float],
+                      params: dict | None = None, count: str = "count") -> "pd.DataFrame":
+    """Per group of ``rows`` (``groups``: name → SQL over their columns): ``count``, how many
+    there are, and each of ``fractions``' ``percentile_cont`` of ``column``; groups of none left out."""
+    dialect = engine.dialect.name
+    keys = [f"{expr} AS {name}" for name, expr in groups.items()]
+    exact = ", ".join(f"{sql.percentile(column, f, dialect)} AS {label}" for label, f in fractions.items())
+    group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
+    frame = sql.read_frame(engine, f"SELECT {', '.join(keys + [f'COUNT(*) AS {count}', exact])} FROM ({rows.text}) h{group}",
+                           {**rows.params, **(params or {})})
+    frame = sql.numeric(frame, [count, *fractions])
+    return frame[frame[count] > 0].reset_index(drop=True)
+
+
 def percentiles(engine: sa.Engine, chosen: Plan, schema: Schema, groups: dict[str, str],
                 fractions: dict[str, float], params: dict | None = None,
                 per: str | None = None, daily: bool | str = False) -> "pd.DataFrame":
@@ -221,14 +212,8 @@ def percentiles(engine: sa.Engine, chosen: Plan, schema: Schema, groups: dict[st
     dialect = engine.dialect.name
     dimension = histogram_dimension(chosen.filters, per)
     if dimension is None or not chosen.rolled:
-        source = raw_timed_source(chosen.filters, schema, dialect)
-        keys = [f"{expr} AS {name}" for name, expr in groups.items()]
-        exact = ", ".join(f"{sql.percentile('response_time_ms', f, dialect)} AS {label}" for label, f in fractions.items())
-        group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-        frame = sql.read_frame(engine, f"SELECT {', '.join(keys + ['COUNT(*) AS timed', exact])} "
-                                       f"FROM ({source.text}) h{group}", {**source.params, **(params or {})})
-        frame = sql.numeric(frame, ["timed", *fractions])
-        return frame[frame["timed"] > 0].reset_index(drop=True)
+        return exact_percentiles(engine, raw_timed_source(chosen.filters, schema, dialect), "response_time_ms", groups,
+                                 fractions, params, count="timed")
     frame = histogram_percentiles(engine, latency_source(chosen, schema, dialect, dimension, daily=daily), groups,
                                   fractions, params)
     return frame.rename(columns={"count": "timed"})

@@ -136,7 +136,6 @@ def test_empty_database_has_no_options_and_empty_series(engine):
     schema = discover(engine)
     assert series.filter_options(engine, schema) == series.FilterOptions()
     assert series.dialogs_by_platform(engine, schema, RANGE).empty
-    assert series.timestamp_bounds(engine, schema) == (None, None)
 
 
 def test_no_tables_at_all(engine):
