@@ -354,13 +354,14 @@ def top_repeat_users(chosen: plans.Plan, engine: sa.Engine, schema: Schema, filt
     their dialogs are then counted."""
     dialect = engine.dialect.name
     repeats = dialogs.rows(chosen, schema, dialect, {"user_id": "f.user_id"}, repeats_only=True)
+    # The users with the most repeat contacts, in one pass: those with at least as many as the
+    # ``limit``-th (ties included), or every one when fewer have any.
     leaders = sql.read_frame(engine, f"""
-        WITH r AS (SELECT user_id, COUNT(*) AS repeats FROM ({repeats.text}) d WHERE user_id IS NOT NULL
-                   GROUP BY user_id)
-        SELECT user_id FROM r WHERE repeats >= COALESCE(
-            (SELECT repeats FROM r ORDER BY repeats DESC LIMIT 1 OFFSET {int(limit) - 1}), 1)
-        LIMIT {REPEAT_USERS_MOST + 1}""", repeats.params)
-    users = [str(u) for u in leaders["user_id"]]
+        SELECT user_id, COUNT(*) AS repeats FROM ({repeats.text}) d WHERE user_id IS NOT NULL
+        GROUP BY user_id ORDER BY repeats DESC LIMIT {REPEAT_USERS_MOST + 1}""", repeats.params)
+    counts = pd.to_numeric(leaders["repeats"])
+    least = counts.iloc[int(limit) - 1] if len(counts) >= limit else 1
+    users = [str(u) for u, n in zip(leaders["user_id"], counts) if n >= least]
     source = dialogs.rows(chosen, schema, dialect, {"user_id": "f.user_id", "started": "f.started",
                                                     "repeat": repeat_flag(dialect)},
                           users=users if len(users) <= REPEAT_USERS_MOST else None)

@@ -85,6 +85,8 @@ STEPS = (
               _dropped("rollup_system_latency", "rollup_system_latency_daily")),
     Migration(4, "one table of watermarks", _one_table_of_watermarks),
     Migration(5, "a time column named for its grain", _time_columns_named_for_their_grain),
+    Migration(6, "the touches' index by dialog holds the dimension and value (the refresh makes it)",
+              lambda tables, dialect: ["DROP INDEX IF EXISTS ix_rollup_dialog_touches_dialog"]),
 )
 
 

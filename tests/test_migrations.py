@@ -24,6 +24,9 @@ def _old_version(engine) -> None:
         for table in ("rollup_service_dirty_hours", "rollup_system_latency", "rollup_system_latency_daily",
                       "rollup_repeats"):
             conn.exec_driver_sql(f"CREATE TABLE {table} (id INTEGER, hour TEXT)")
+        conn.exec_driver_sql("CREATE TABLE rollup_dialog_touches (dialog TEXT, dimension TEXT, value TEXT, "
+                             "dialog_started TEXT)")
+        conn.exec_driver_sql("CREATE INDEX ix_rollup_dialog_touches_dialog ON rollup_dialog_touches (dialog)")
     assert late_rows.watch(engine, "system_metrics", "rollup_service_dirty_hours", False,
                            function="easyflow_note_system_metrics", trigger="easyflow_note_system_metrics_{event}")
 
@@ -42,6 +45,8 @@ def test_a_refresh_removes_what_an_older_version_left(engine):
     left = _tables(engine)
     assert not left & {"rollup_service_dirty_hours", "rollup_system_latency", "rollup_system_latency_daily",
                        "rollup_repeats"}
+    indexes = {i["name"] for i in sa.inspect(engine).get_indexes(rollups.TOUCHES)}
+    assert "ix_rollup_dialog_touches_dialog_value" in indexes and "ix_rollup_dialog_touches_dialog" not in indexes
     with engine.connect() as conn:
         assert migrations.applied(conn) == migrations.STEPS[-1].number
         assert not late_rows.has_triggers(conn, "system_metrics", trigger="easyflow_note_system_metrics_{event}")
