@@ -806,7 +806,7 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                 watermark = upper
                 if progress:
                     progress(min(report.new_hours / total, 1.0), f"{report.new_hours:,} hours, up to {watermark:%Y-%m-%d %H:00} UTC")
-            if whole or report.new_hours == 0:  # nothing new: still mark the refresh ready
+            if whole or report.new_hours == 0:  # a first build's end; or nothing new: still marked ready
                 if whole:
                     if progress:
                         progress(1.0, "the dialogs' neighbours and the tables per start hour")
