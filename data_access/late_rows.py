@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from data_access import errors, logs, sql
+from data_access import errors, logs
 from data_access.filters import bind_timestamp
 
 HOUR = timedelta(hours=1)
@@ -185,7 +185,7 @@ def watch(engine: sa.Engine, table: str, dirty: str, aware: bool, *, function: s
     except errors.DATABASE_ERRORS as error:
         if not isinstance(errors.classify(error), errors.AccessDenied):
             raise
-        with sql.connected(engine) as conn:
+        with engine.connect() as conn:
             if has_triggers(conn, table, trigger=trigger):  # an owner made them: they note all the same
                 return True
         logs.get("easyflow.rollups").warning("late_rows_unwatched", table=table,

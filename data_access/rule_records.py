@@ -281,7 +281,7 @@ def behind(engine: sa.Engine, schema: Schema, rules, watermark: datetime) -> boo
     logs = _logs(schema)
     if not schema.has_table(watermarks.TABLE) or not all(schema.has_table(log) for log in logs):
         return any(recordable(r) for r in rules)
-    with sql.connected(engine) as conn:
+    with engine.connect() as conn:
         if any(conn.execute(sa.text(f"SELECT 1 FROM {log} LIMIT 1")).first() is not None for log in logs):
             return True
         states = _states(conn)
@@ -311,7 +311,7 @@ def standing(engine: sa.Engine, schema: Schema, rules) -> Standing:
     if not schema.has_table(watermarks.TABLE) or not all(schema.has_table(log) for log in logs):
         return Standing(len(wanted), 0, None, 0)
     made_from = fingerprint(schema)
-    with sql.connected(engine) as conn:
+    with engine.connect() as conn:
         ends = [upto for sig, (columns, upto) in _states(conn).items() if sig in wanted and columns == made_from]
         hours = " UNION ".join(f"SELECT hour FROM {log}" for log in logs) or "SELECT NULL AS hour WHERE 1 = 0"
         late = conn.execute(sa.text(f"SELECT COUNT(hour) FROM ({hours}) h")).scalar()
@@ -341,7 +341,7 @@ def recorded_until(engine: sa.Engine, schema: Schema, rule: Rule, start: datetim
         return None, "no rule records"
     dialect = engine.dialect.name
     try:
-        with sql.connected(engine) as conn:
+        with engine.connect() as conn:
             mark = watermarks.read(conn, RULE + signature(rule))
             if mark is None or mark.fingerprint != fingerprint(schema):
                 return None, "rule not recorded yet"

@@ -463,7 +463,7 @@ def behind(engine: sa.Engine, schema: Schema, watermark: datetime, terms: tuple[
     present = [kept for kept in KEPT if kept.present(schema)]
     if not schema.has_table(watermarks.TABLE) or any(not schema.has_table(kept.dirty) for kept in present):
         return True
-    with sql.connected(engine) as conn:
+    with engine.connect() as conn:
         for kept in present:
             if not late_rows.has_triggers(conn, kept.raw, trigger=kept.triggers["trigger"]):
                 continue
@@ -478,7 +478,7 @@ def kept_until(engine: sa.Engine, kept: Kept, schema: Schema) -> datetime | None
     """The end of ``kept``'s hours (naive UTC), or None when none are kept for these columns."""
     if not schema.has_table(watermarks.TABLE):
         return None
-    with sql.connected(engine) as conn:
+    with engine.connect() as conn:
         return _state(conn, kept, schema)
 
 
@@ -497,7 +497,7 @@ def plan(kept: Kept, engine: sa.Engine, schema: Schema, filters: Filters, *, ter
     if not schema.has_table(watermarks.TABLE) or not schema.has_table(kept.dirty):
         return plans.Plan(filters, reason=f"no {kept.stem} rollups")
     try:
-        with sql.connected(engine) as conn:
+        with engine.connect() as conn:
             upto, kept_terms = _kept_state(conn, kept, schema)
             late = conn.execute(sa.text(f"SELECT DISTINCT hour FROM {kept.dirty} "
                                         f"LIMIT {MAX_LATE_HOURS + 1}")).scalars().all()

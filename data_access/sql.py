@@ -6,11 +6,9 @@ chose; values from users travel as bound parameters (see ``filters.where``).
 
 from __future__ import annotations
 
-import contextvars
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
@@ -267,33 +265,6 @@ def _caller() -> str:
     return frame.f_code.co_name if frame is not None else "?"
 
 
-_held: contextvars.ContextVar[sa.Connection | None] = contextvars.ContextVar("held_connection", default=None)
-
-
-@contextmanager
-def one_connection(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """Within the block, this context's queries on ``engine`` run on one connection (so that they
-    see its temporary tables); what they did is rolled back at the end."""
-    with engine.connect() as conn:
-        token = _held.set(conn)
-        try:
-            yield conn
-        finally:
-            _held.reset(token)
-            conn.rollback()
-
-
-@contextmanager
-def connected(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """The connection held by ``one_connection`` for ``engine``, else a pooled one."""
-    held = _held.get()
-    if held is not None and held.engine is engine:
-        yield held
-        return
-    with engine.connect() as conn:
-        yield conn
-
-
 SCHEMA_RETRIES = 3
 
 
@@ -313,7 +284,7 @@ def _executed(conn: sa.Connection, sql: str, params: dict):
 
 def read_frame(engine: sa.Engine, sql: str, params: dict) -> pd.DataFrame:
     """Run an aggregating query and return its (small) result as a DataFrame."""
-    with logs.timed_query(_caller(), engine.dialect.name) as info, connected(engine) as conn:
+    with logs.timed_query(_caller(), engine.dialect.name) as info, engine.connect() as conn:
         result = _executed(conn, sql, params)
         # Plain tuples: pandas probes each Row for ``_fields``, which costs ~15 µs a row.
         frame = pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
@@ -337,7 +308,7 @@ def rate(frame: pd.DataFrame, part: str, whole: str) -> pd.Series:
 
 def read_row(engine: sa.Engine, sql: str, params: dict) -> dict:
     """Run a query that returns one row and return it as a dict."""
-    with logs.timed_query(_caller(), engine.dialect.name) as info, connected(engine) as conn:
+    with logs.timed_query(_caller(), engine.dialect.name) as info, engine.connect() as conn:
         row = dict(_executed(conn, sql, params).mappings().one())
         info["rows"] = 1
         return row
@@ -352,12 +323,8 @@ def concurrently(calls: Sequence[Callable[[], T]], workers: int = 2) -> list[T]:
     if len(calls) <= 1 or workers <= 1:
         return [call() for call in calls]
 
-    def alone(call: Callable[[], T]) -> T:
-        _held.set(None)  # a connection held by this context is not for other threads
-        return call()
-
     with ThreadPoolExecutor(max_workers=min(workers, len(calls))) as pool:
-        return list(pool.map(lambda call: call(), [logs.in_this_context(lambda c=c: alone(c)) for c in calls]))
+        return list(pool.map(lambda call: call(), [logs.in_this_context(c) for c in calls]))
 
 
 MAX_VALUE = 200  # a user or dialog id longer than this is not one
