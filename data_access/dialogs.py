@@ -173,13 +173,17 @@ def _tail(plan: Plan, schema: Schema, dialect: str, params: dict) -> str:
             f"WHERE dialog IN (SELECT dialog FROM fresh) UNION {touched}) ")
 
 
-def _touch_filter(filtered: dict[str, tuple[str, ...]], table: str, params: dict, ranged: bool) -> str:
-    """`` AND …``: the dialog (``f``) touches a value of each filtered column, by ``table``."""
+def _touch_filter(filtered: dict[str, tuple[str, ...]], table: str, params: dict, ranged: bool,
+                  rated: bool = False) -> str:
+    """`` AND …``: the dialog (``f``) touches a value of each filtered column, by ``table``;
+    ``ranged``: by the touches' own start (the kept touches), ``rated``: and their own lowest
+    rating (``:dl_rated``), so that the rated dialogs of a value are found by the touches' index."""
     clauses = []
     for column, values in filtered.items():
         ranged_sql = " AND dialog_started >= :dl_lo AND dialog_started < :dl_hi" if ranged else ""
+        rated_sql = " AND lowest_rating <= :dl_rated" if rated else ""
         clauses.append(f" AND f.dialog IN (SELECT dialog FROM {table} WHERE dimension = '{column}' "
-                       f"AND value IN ({_values(f'dl_{table}_{column}', values, params)}){ranged_sql})")
+                       f"AND value IN ({_values(f'dl_{table}_{column}', values, params)}){ranged_sql}{rated_sql})")
     return "".join(clauses)
 
 
@@ -190,10 +194,12 @@ def _lists(touches: str, dialect: str) -> dict[str, str]:
 
 
 def _kept_rows(plan: Plan, schema: Schema, columns: dict[str, str], by: str | None, params: dict,
-               facts_where: list[str], lists: str | None = None, narrowed: tuple[str, str] = ("", "")) -> str:
+               facts_where: list[str], lists: str | None = None, narrowed: tuple[str, str] = ("", ""),
+               rated: bool = False) -> str:
     """The kept facts (``f``) not remade by the tail, ``facts_where`` (start conditions, OR'd as
     separate SELECTs), then the tail's fresh facts of the range: ``columns`` (with ``value`` per
-    touched value of ``by``). ``narrowed``: more conditions on the kept facts and on the fresh ones."""
+    touched value of ``by``). ``narrowed``: more conditions on the kept facts and on the fresh ones;
+    ``rated``: they keep the dialogs rated ``:dl_rated`` or less (see ``_touch_filter``)."""
     filtered = _filtered(plan, schema)
     select = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
     select_kept = select_fresh = select
@@ -206,7 +212,7 @@ def _kept_rows(plan: Plan, schema: Schema, columns: dict[str, str], by: str | No
         select_fresh += ", x.value AS value"
         join_kept = f" JOIN {TOUCHES} x ON x.dialog = f.dialog AND x.dimension = '{by}'"
         join_fresh = f" JOIN fresh_touches x ON x.dialog = f.dialog AND x.dimension = '{by}'"
-    kept_filter = _touch_filter(filtered, TOUCHES, params, True)
+    kept_filter = _touch_filter(filtered, TOUCHES, params, True, rated)
     selects = [f"SELECT {select_kept} FROM {FACTS} f{join_kept} WHERE {where} "
                f"AND f.dialog NOT IN (SELECT dialog FROM fresh){kept_filter}{narrowed[0]}" for where in facts_where]
     selects.append(f"SELECT {select_fresh} FROM fresh f{join_fresh} WHERE f.started >= :dl_lo AND f.started < :dl_hi"
@@ -224,25 +230,29 @@ def _allowed(by: str | None) -> None:
 
 def rows(plan: Plan, schema: Schema, dialect: str, columns: dict[str, str] | None = None,
          by: str | None = None, lists: bool = False, repeats_only: bool = False,
-         users: list[str] | None = None) -> Source:
+         users: list[str] | None = None, rated_at_most: int | None = None) -> Source:
     """One row per dialog that starts in the range and touches the filters' values: ``columns``
     (name → SQL over its facts, default every fact) and, with ``by`` (platform, intent or
     ai_model), ``value``: one row per value of it the dialog touches. ``lists`` adds ``LISTS``:
     the values of each dimension the dialog touches, comma-separated (in no set order).
     ``repeats_only`` keeps the repeat contacts (the kept facts' by their ``repeat`` index),
-    ``users`` the dialogs of those users (by the user index)."""
+    ``users`` the dialogs of those users (by the user index), ``rated_at_most`` those with a rating
+    of that many stars or fewer (by the rated index, or the touches' where a filter names values)."""
     _allowed(by)
     columns = columns or {c: f"f.{c}" for c in FACT_COLUMNS}
     params: dict = {}
     _bounds(plan, dialect, params)
     flag = f" AND {catalogue.repeat_flag(dialect)} = 1" if repeats_only else ""
-    of_users = f" AND f.user_id IN ({_values('dl_user', tuple(users), params) or 'NULL'})" if users is not None else ""
+    chosen = f" AND f.user_id IN ({_values('dl_user', tuple(users), params) or 'NULL'})" if users is not None else ""
+    if rated_at_most is not None:
+        chosen += " AND f.lowest_rating <= :dl_rated"
+        params["dl_rated"] = int(rated_at_most)
     if not kept(plan):
-        return Source(_raw_rows(plan, schema, dialect, columns, by, params, lists, flag + of_users), params)
-    narrowed = ((" AND f.repeat = 1" if repeats_only else "") + of_users, flag + of_users)
+        return Source(_raw_rows(plan, schema, dialect, columns, by, params, lists, flag + chosen), params)
+    narrowed = ((" AND f.repeat = 1" if repeats_only else "") + chosen, flag + chosen)
     text = _tail(plan, schema, dialect, params) + _kept_rows(
         plan, schema, columns, by, params, ["f.started >= :dl_lo AND f.started < :dl_hi"], dialect if lists else None,
-        narrowed)
+        narrowed, rated_at_most is not None)
     return Source(text, params)
 
 

@@ -138,7 +138,7 @@ class ExportRequest:
         from data_access import dialogs, plans
 
         plan = plans.plan(engine, schema, self.filters)
-        rows = dialogs.rows(plan, schema, dialect, _dialog_columns(dialect), lists=True)
+        rows = dialogs.rows(plan, schema, dialect, _dialog_columns(dialect), lists=True, rated_at_most=self.rated_at_most)
         params = dict(rows.params)
         clauses = [OUTCOMES[o] for o in self.outcomes]
         if self.user_id is not None:
@@ -147,9 +147,6 @@ class ExportRequest:
         if self.session_id is not None:
             clauses.append("dialog = :ex_session")
             params["ex_session"] = self.session_id
-        if self.rated_at_most is not None:
-            clauses.append("lowest_rating <= :ex_rated")
-            params["ex_rated"] = int(self.rated_at_most)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return f"({rows.text}) d{where}", params, "started, dialog"
 

@@ -4,7 +4,8 @@ a list, applied in order, each once, before the rollups' refresh reads its state
 
 A change of a kept table's shape needs no entry: each keeper remakes its tables when the version
 in its state is not its own. An entry removes what no version makes any more (tables, triggers)
-and so would otherwise stay, fed by nobody or, worse, by a trigger writing into a dropped table.
+and so would otherwise stay, fed by nobody or, worse, by a trigger writing into a dropped table;
+or adds a column that can be filled from what is kept, which spares a first build.
 """
 
 from __future__ import annotations
@@ -76,6 +77,19 @@ def _time_columns_named_for_their_grain(tables: dict[str, set[str]], dialect: st
     return statements
 
 
+def _touches_hold_their_rating(tables: dict[str, set[str]], dialect: str) -> list[str]:
+    """Each touch holds its dialog's lowest rating, filled from the facts (the refresh makes the
+    index that reads it)."""
+    touches, facts = "rollup_dialog_touches", "rollup_dialog_facts"
+    if touches not in tables or "lowest_rating" in tables[touches]:
+        return []
+    statements = [f"ALTER TABLE {touches} ADD COLUMN lowest_rating SMALLINT"]
+    if facts in tables:
+        statements.append(f"UPDATE {touches} SET lowest_rating = f.lowest_rating FROM {facts} f "
+                          f"WHERE f.dialog = {touches}.dialog AND f.lowest_rating IS NOT NULL")
+    return statements
+
+
 STEPS = (
     Migration(1, "repeat contacts and first-week corrections are read from the dialogs' facts",
               _dropped("rollup_dialog_hour_totals", "rollup_repeats", "rollup_user_month_repeats",
@@ -87,6 +101,8 @@ STEPS = (
     Migration(5, "a time column named for its grain", _time_columns_named_for_their_grain),
     Migration(6, "the touches' index by dialog holds the dimension and value (the refresh makes it)",
               lambda tables, dialect: ["DROP INDEX IF EXISTS ix_rollup_dialog_touches_dialog"]),
+    Migration(7, "the touches hold their dialog's lowest rating: the rated dialogs of a value by index",
+              _touches_hold_their_rating),
 )
 
 

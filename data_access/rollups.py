@@ -308,6 +308,10 @@ def _timestamp_type(schema: Schema, dialect: str) -> str:
 USER_INDEX = (("user_id", "started"), ("dialog", "previous_started", "next_started"))
 
 
+# The touches' index of rated dialogs: searched by value, rating and start, covering the dialog.
+TOUCHES_RATED_INDEX = (("dimension", "value", "lowest_rating", "dialog_started"), ("dialog",))
+
+
 def _covering(dialect: str, index: tuple[tuple[str, ...], tuple[str, ...]]) -> str:
     """The column list of an index searched by its first columns and covering the others:
     INCLUDE on PostgreSQL, the others appended on SQLite (which has no INCLUDE)."""
@@ -342,12 +346,17 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         # Each value of each dimension a dialog has a message of, with the dialog's start: the
         # dialogs of a filter, found by value and start.
         f"CREATE TABLE IF NOT EXISTS {TOUCHES} (dialog {key} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
-        f"dialog_started {ts} NOT NULL)",
+        f"dialog_started {ts} NOT NULL, lowest_rating SMALLINT)",
         f"CREATE INDEX IF NOT EXISTS ix_{TOUCHES}_value ON {TOUCHES} (dimension, value, dialog_started)",
         # A dialog's touches by dialog, holding what a filter asks of them: whether a dialog has a
         # message of a value is read from the index alone.
         f"CREATE INDEX IF NOT EXISTS ix_{TOUCHES}_dialog_value ON {TOUCHES} (dialog, dimension, value)",
         f"CREATE INDEX IF NOT EXISTS ix_{TOUCHES}_started ON {TOUCHES} (dialog_started)",
+        # The rated dialogs of a value by their lowest rating and start (the dialog's, copied with its
+        # start): "rated at most N stars" under a filter (the unhappy dialogs of an intent) reads
+        # these, not every rated dialog of the range with a probe each.
+        f"CREATE INDEX IF NOT EXISTS ix_{TOUCHES}_rated ON {TOUCHES} {_covering(dialect, TOUCHES_RATED_INDEX)} "
+        f"WHERE lowest_rating IS NOT NULL",
         *watermarks.ddl(dialect),
         f"CREATE TABLE IF NOT EXISTS {DIRTY} (id {serial}, hour {ts})",
         f"CREATE INDEX IF NOT EXISTS ix_{DIRTY}_hour ON {DIRTY} (hour)",
@@ -407,7 +416,7 @@ class State:
 
 def read_state(engine: sa.Engine) -> State | None:
     """The rollups' state, or None when there are none. Raises SQLAlchemy errors."""
-    with sql.connected(engine) as conn:
+    with engine.connect() as conn:
         mark = watermarks.read(conn, WATERMARK)
         if mark is None:
             return None
@@ -490,8 +499,9 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
                          f"WHERE dialog IN {touched} GROUP BY dialog")
     for dimension in DIALOG_DIMENSIONS:
         conn.exec_driver_sql(
-            f"INSERT INTO {TOUCHES} (dialog, dimension, value, dialog_started) SELECT DISTINCT p.dialog, "
-            f"'{dimension}', {sql.index_key(f'p.{dimension}', dialect)}, f.started FROM {DIALOGS} p "
+            f"INSERT INTO {TOUCHES} (dialog, dimension, value, dialog_started, lowest_rating) SELECT DISTINCT "
+            f"p.dialog, '{dimension}', {sql.index_key(f'p.{dimension}', dialect)}, f.started, f.lowest_rating "
+            f"FROM {DIALOGS} p "
             f"JOIN {FACTS} f ON f.dialog = p.dialog "
             f"WHERE p.dialog IN {touched}")
     if not first_build:

@@ -142,3 +142,39 @@ def _bound(engine, value: datetime):
     from data_access.filters import bind_timestamp
 
     return bind_timestamp(value, engine.dialect.name)
+
+
+def test_the_touches_get_their_ratings_without_a_first_build(engine):
+    """A database whose touches were kept without their dialog's lowest rating gets it from the
+    facts: no first build, and the unhappy dialogs of an intent answer as before."""
+    from datetime import timedelta
+
+    from data_access import business
+    from data_access.filters import Filters
+
+    base = datetime(2026, 3, 2, 9)
+    insert(engine, "conversation_metrics", [
+        {"timestamp": base + timedelta(minutes=i), "user_id": f"u{i % 3}", "session_id": f"s{i // 2}",
+         "intent": ("complaint", "billing")[i % 2], "platform": "web", "satisfaction_score": (1, 4, None)[i % 3]}
+        for i in range(12)])
+    rollups.refresh(engine, now=NOW, rules=())
+    filters = Filters(datetime(2026, 3, 1), datetime(2026, 3, 3))
+    before = business.unhappy_dialogs(engine, discover(engine), filters, "complaint")
+    assert len(before) > 0
+    with engine.begin() as conn:  # the touches as the version before kept them
+        conn.exec_driver_sql(f"DROP INDEX ix_{rollups.TOUCHES}_rated")
+        conn.exec_driver_sql(f"ALTER TABLE {rollups.TOUCHES} DROP COLUMN lowest_rating")
+        conn.exec_driver_sql(f"UPDATE {migrations.MIGRATIONS} SET number = 6")
+
+    report = rollups.refresh(engine, now=NOW, rules=())
+
+    assert not report.full and report.new_hours == 0
+    with engine.connect() as conn:
+        astray = conn.exec_driver_sql(
+            f"SELECT COUNT(*) FROM {rollups.TOUCHES} x JOIN {rollups.FACTS} f ON f.dialog = x.dialog "
+            f"WHERE x.lowest_rating <> f.lowest_rating OR (x.lowest_rating IS NULL) <> (f.lowest_rating IS NULL)").scalar()
+        rated = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {rollups.TOUCHES} WHERE lowest_rating = 1").scalar()
+    assert astray == 0 and rated > 0
+    assert f"ix_{rollups.TOUCHES}_rated" in {i["name"] for i in sa.inspect(engine).get_indexes(rollups.TOUCHES)}
+    after = business.unhappy_dialogs(engine, discover(engine), filters, "complaint")
+    assert after.equals(before)

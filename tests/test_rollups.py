@@ -451,7 +451,14 @@ def _facts_equal_a_grouping_from_scratch(engine) -> None:
     with engine.connect() as conn:  # the repeat contacts' index column agrees with the neighbours
         wrong = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {rollups.FACTS} "
                                      f"WHERE repeat <> {catalogue.repeat_flag(engine.dialect.name)}").scalar()
-    assert wrong == 0
+        # and each touch's copy of its dialog's start and lowest rating agrees with the facts
+        unequal = lambda a, b: f"({a} <> {b} OR ({a} IS NULL) <> ({b} IS NULL))"  # noqa: E731
+        astray = conn.exec_driver_sql(
+            f"SELECT COUNT(*) FROM {rollups.TOUCHES} x LEFT JOIN {rollups.FACTS} f ON f.dialog = x.dialog "
+            f"WHERE f.dialog IS NULL OR x.dialog_started <> f.started "
+            f"OR {unequal('x.lowest_rating', 'f.lowest_rating')}").scalar()
+        rated = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {rollups.TOUCHES} WHERE lowest_rating IS NOT NULL").scalar()
+    assert wrong == 0 and astray == 0 and rated > 0
 
 
 def test_dialog_facts_equal_a_grouping_from_scratch_after_every_step(rolled_engine):
