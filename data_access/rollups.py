@@ -321,6 +321,31 @@ def _covering(dialect: str, index: tuple[tuple[str, ...], tuple[str, ...]]) -> s
     return f"({', '.join(searched + covered)})"
 
 
+def _dialog_indexes(dialect: str) -> dict[str, str]:
+    """The facts' and touches' indexes beyond the facts' key: name → its statement. A first build
+    makes them once the tables are filled (one sort each, not an entry at a time)."""
+    declared = (
+        (FACTS, "started", "(started)"),
+        # The repeat contacts (``repeat``: catalogue.repeat_flag, set with the neighbours) by start:
+        # the users with the most of them read these, not every dialog of the range.
+        (FACTS, "repeats", "(started, user_id, dialog) WHERE repeat = 1"),
+        (FACTS, "user_cover", _covering(dialect, USER_INDEX)),
+        # The rated dialogs by their lowest rating and start: "rated at most N stars" (the unhappy
+        # dialogs, the export's filter) reads these, not every dialog of the range.
+        (FACTS, "rated", "(lowest_rating, started) WHERE lowest_rating IS NOT NULL"),
+        (TOUCHES, "value", "(dimension, value, dialog_started)"),
+        # A dialog's touches by dialog, holding what a filter asks of them: whether a dialog has a
+        # message of a value is read from the index alone.
+        (TOUCHES, "dialog_value", "(dialog, dimension, value)"),
+        (TOUCHES, "started", "(dialog_started)"),
+        # The rated dialogs of a value by their lowest rating and start: "rated at most N stars"
+        # under a filter (the unhappy dialogs of an intent) reads these, not every rated dialog of
+        # the range with a probe each.
+        (TOUCHES, "rated", f"{_covering(dialect, TOUCHES_RATED_INDEX)} WHERE lowest_rating IS NOT NULL"))
+    return {f"ix_{table}_{name}": f"CREATE INDEX IF NOT EXISTS ix_{table}_{name} ON {table} {columns}"
+            for table, name, columns in declared}
+
+
 def _ddl(schema: Schema, dialect: str) -> list[str]:
     pg = dialect == "postgresql"
     ts = _timestamp_type(schema, dialect)
@@ -335,28 +360,11 @@ def _ddl(schema: Schema, dialect: str) -> list[str]:
         f"last_seen {ts} NOT NULL, user_id TEXT, {dialog_dims}, first_resolved {ts}, converted_any SMALLINT, "
         f"escalated_any SMALLINT, cost_e4 {big} NOT NULL, messages INTEGER NOT NULL, lowest_rating SMALLINT, "
         f"previous_started {ts}, next_started {ts}, repeat SMALLINT NOT NULL DEFAULT 0)",
-        f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_started ON {FACTS} (started)",
-        # The repeat contacts (``repeat``: catalogue.repeat_flag, set with the neighbours) by start:
-        # the users with the most of them read these, not every dialog of the range.
-        f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_repeats ON {FACTS} (started, user_id, dialog) WHERE repeat = 1",
-        f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_user_cover ON {FACTS} {_covering(dialect, USER_INDEX)}",
-        # The rated dialogs by their lowest rating and start: "rated at most N stars" (the unhappy
-        # dialogs, the export's filter) reads these, not every dialog of the range.
-        f"CREATE INDEX IF NOT EXISTS ix_{FACTS}_rated ON {FACTS} (lowest_rating, started) WHERE lowest_rating IS NOT NULL",
-        # Each value of each dimension a dialog has a message of, with the dialog's start: the
-        # dialogs of a filter, found by value and start.
+        # Each value of each dimension a dialog has a message of, with the dialog's start and
+        # lowest rating: the dialogs of a filter, found by value and start.
         f"CREATE TABLE IF NOT EXISTS {TOUCHES} (dialog {key} NOT NULL, dimension TEXT NOT NULL, value TEXT, "
         f"dialog_started {ts} NOT NULL, lowest_rating SMALLINT)",
-        f"CREATE INDEX IF NOT EXISTS ix_{TOUCHES}_value ON {TOUCHES} (dimension, value, dialog_started)",
-        # A dialog's touches by dialog, holding what a filter asks of them: whether a dialog has a
-        # message of a value is read from the index alone.
-        f"CREATE INDEX IF NOT EXISTS ix_{TOUCHES}_dialog_value ON {TOUCHES} (dialog, dimension, value)",
-        f"CREATE INDEX IF NOT EXISTS ix_{TOUCHES}_started ON {TOUCHES} (dialog_started)",
-        # The rated dialogs of a value by their lowest rating and start (the dialog's, copied with its
-        # start): "rated at most N stars" under a filter (the unhappy dialogs of an intent) reads
-        # these, not every rated dialog of the range with a probe each.
-        f"CREATE INDEX IF NOT EXISTS ix_{TOUCHES}_rated ON {TOUCHES} {_covering(dialect, TOUCHES_RATED_INDEX)} "
-        f"WHERE lowest_rating IS NOT NULL",
+        *_dialog_indexes(dialect).values(),
         *watermarks.ddl(dialect),
         f"CREATE TABLE IF NOT EXISTS {DIRTY} (id {serial}, hour {ts})",
         f"CREATE INDEX IF NOT EXISTS ix_{DIRTY}_hour ON {DIRTY} (hour)",
@@ -442,20 +450,21 @@ def ceil_hour(value: datetime) -> datetime:
 
 def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: datetime, first_build: bool = False) -> int:
     """Replace the rollups of the hours in [start, end) with the raw rows' aggregates; returns
-    the raw rows read. The touched dialogs' facts are made again, and, unless in a
-    ``first_build`` (which does both once at its end, ``_finish_first_build``), the touched
-    users' dialogs' neighbours and the tables per start hour."""
+    the raw rows read. Unless in a ``first_build`` (which makes them once, at its end, from every
+    dialog's parts: ``_finish_first_build``), the touched dialogs' facts are made again, then the
+    touched users' dialogs' neighbours and the tables per start hour."""
     dialect = conn.dialect.name
     params = {"lo": bind_timestamp(start, dialect), "hi": bind_timestamp(end, dialect)}
     hour = hour_of(sql.TS, dialect)
     dims = _columns_present(schema)
     in_range = f'WHERE {sql.TS} >= :lo AND {sql.TS} < :hi'
-    # The dialogs with parts in these hours before and after: their facts are made again below.
-    key = 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
-    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched (dialog {key})")
-    _empty(conn, "rollup_touched")
-    conn.execute(sa.text(f"INSERT INTO rollup_touched SELECT DISTINCT dialog FROM {DIALOGS} "
-                         f"WHERE hour >= :lo AND hour < :hi"), params)
+    if not first_build:
+        # The dialogs with parts in these hours before and after: their facts are made again below.
+        key = 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
+        conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched (dialog {key})")
+        _empty(conn, "rollup_touched")
+        conn.execute(sa.text(f"INSERT INTO rollup_touched SELECT DISTINCT dialog FROM {DIALOGS} "
+                             f"WHERE hour >= :lo AND hour < :hi"), params)
     for kept in (KEPT_MESSAGES, KEPT_LATENCY, KEPT_DIALOG_PARTS, KEPT_LATENCY_P95):
         conn.execute(sa.text(kept.clear()), params)
     values = {**measure_rows(schema), "first_at": sql.TS, "last_at": sql.TS}
@@ -474,6 +483,8 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     conn.execute(sa.text(KEPT_DIALOG_PARTS.fill(f"{CM} {in_range}", hour,
                                                 [parts["dialog"], *(dims[c] for c in DIALOG_DIMENSIONS)], parts)),
                  params)
+    if first_build:
+        return max(inserted.rowcount or 0, 0)
     conn.execute(sa.text(f"INSERT INTO rollup_touched SELECT DISTINCT dialog FROM {DIALOGS} "
                          f"WHERE hour >= :lo AND hour < :hi"), params)
     touched = "(SELECT dialog FROM rollup_touched)"
@@ -482,34 +493,54 @@ def _aggregate(conn: sa.Connection, schema: Schema, start: datetime, end: dateti
     # The users whose dialogs these are, before and after (a late row can change a dialog's user):
     # each one's dialogs get their neighbours' starts again below.
     users = f"INSERT INTO rollup_touched_users SELECT DISTINCT user_id FROM {FACTS} WHERE dialog IN {touched}"
-    if not first_build:
-        conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour {_timestamp_type(schema, dialect)})")
-        conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS rollup_touched_users (user_id TEXT)")
-        _empty(conn, "rollup_touched_hours")
-        _empty(conn, "rollup_touched_users")
-        conn.exec_driver_sql(starts)
-        conn.exec_driver_sql(users)
-    # Their facts again from all their parts, and the values they touch.
-    conn.exec_driver_sql(f"DELETE FROM {FACTS} WHERE dialog IN {touched}")
-    conn.exec_driver_sql(f"DELETE FROM {TOUCHES} WHERE dialog IN {touched}")
-    facts = ", ".join(["dialog", *DIALOG_PART_COMBINE, *DIALOG_VALUE_COMBINE])
-    combine = ", ".join([*(f"{how}({c})" for c, how in DIALOG_PART_COMBINE.items()),
-                         *(f"{how}({d})" for how, d in DIALOG_VALUE_COMBINE.values())])
-    conn.exec_driver_sql(f"INSERT INTO {FACTS} ({facts}) SELECT dialog, {combine} FROM {DIALOGS} "
-                         f"WHERE dialog IN {touched} GROUP BY dialog")
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour {_timestamp_type(schema, dialect)})")
+    conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS rollup_touched_users (user_id TEXT)")
+    _empty(conn, "rollup_touched_hours")
+    _empty(conn, "rollup_touched_users")
+    conn.exec_driver_sql(starts)
+    conn.exec_driver_sql(users)
+    _make_facts(conn, touched)
+    conn.exec_driver_sql(starts)
+    conn.exec_driver_sql(users)
+    _restate_neighbours(conn, schema)
+    _restate_dialog_hours(conn, dialect)
+    return max(inserted.rowcount or 0, 0)
+
+
+def _make_facts(conn: sa.Connection, touched: str | None) -> None:
+    """Make again from all their parts the facts and touches of the dialogs of ``touched`` (a
+    query of dialog keys), their neighbours left to ``_restate_neighbours``; or, with None, of
+    every dialog, with their neighbours, into emptied tables whose indexes are made after them."""
+    dialect = conn.dialect.name
+    among = f" WHERE dialog IN {touched}" if touched else ""
+    indexes = _dialog_indexes(dialect) if touched is None else {}
+    for name in indexes:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+    conn.exec_driver_sql(f"DELETE FROM {FACTS}{among}")
+    conn.exec_driver_sql(f"DELETE FROM {TOUCHES}{among}")
+    facts = ["dialog", *DIALOG_PART_COMBINE, *DIALOG_VALUE_COMBINE]
+    combine = ", ".join([*(f"{how}({c}) AS {c}" for c, how in DIALOG_PART_COMBINE.items()),
+                         *(f"{how}({d}) AS {c}" for c, (how, d) in DIALOG_VALUE_COMBINE.items())])
+    grouped = f"SELECT dialog, {combine} FROM {DIALOGS}{among} GROUP BY dialog"
+    if touched is None:  # every dialog: its user's dialogs before and after it are all here
+        order = f"OVER (PARTITION BY {sql.bytewise('user_id', dialect)} ORDER BY started, dialog)"
+        neighbours = (f"SELECT g.*, CASE WHEN user_id IS NOT NULL THEN LAG(started) {order} END AS previous_started, "
+                      f"CASE WHEN user_id IS NOT NULL THEN LEAD(started) {order} END AS next_started FROM ({grouped}) g")
+        facts += ["previous_started", "next_started", "repeat"]
+        grouped = f"SELECT n.*, {repeat_flag(dialect)} FROM ({neighbours}) n"
+    conn.exec_driver_sql(f"INSERT INTO {FACTS} ({', '.join(facts)}) {grouped}")
+    if touched is None and dialect == "postgresql":
+        # Counted before the touches are joined to them: taken as empty, the facts would be
+        # looked up once per part instead of hashed.
+        conn.exec_driver_sql(f"ANALYZE {FACTS}")
     for dimension in DIALOG_DIMENSIONS:
         conn.exec_driver_sql(
             f"INSERT INTO {TOUCHES} (dialog, dimension, value, dialog_started, lowest_rating) SELECT DISTINCT "
             f"p.dialog, '{dimension}', {sql.index_key(f'p.{dimension}', dialect)}, f.started, f.lowest_rating "
-            f"FROM {DIALOGS} p "
-            f"JOIN {FACTS} f ON f.dialog = p.dialog "
-            f"WHERE p.dialog IN {touched}")
-    if not first_build:
-        conn.exec_driver_sql(starts)
-        conn.exec_driver_sql(users)
-        _restate_neighbours(conn, schema)
-        _restate_dialog_hours(conn, dialect)
-    return max(inserted.rowcount or 0, 0)
+            f"FROM {DIALOGS} p JOIN {FACTS} f ON f.dialog = p.dialog"
+            + (f" WHERE p.dialog IN {touched}" if touched else ""))
+    for statement in indexes.values():
+        conn.exec_driver_sql(statement)
 
 
 floor_day = late_rows.floor_day
@@ -543,14 +574,12 @@ def _empty(conn: sa.Connection, table: str) -> None:
     conn.exec_driver_sql(f"{'TRUNCATE' if conn.dialect.name == 'postgresql' else 'DELETE FROM'} {table}")
 
 
-def _restate_neighbours(conn: sa.Connection, schema: Schema, everyone: bool = False) -> None:
+def _restate_neighbours(conn: sa.Connection, schema: Schema) -> None:
     """Set ``previous_started`` and ``next_started`` (the starts of the same user's dialogs before
     and after, over all the facts; ties ordered by dialog; none without a user) and ``repeat``
-    on every dialog of the users in rollup_touched_users (or of ``everyone``, once at the end of
-    a first build: day by day, each day would read every earlier day's dialogs again): a dialog
-    added, moved or gone changes its own and its neighbours'. The start hours of the dialogs
-    whose neighbours changed go to rollup_touched_hours (unless ``everyone``: a first build
-    makes every hour's tables at its end)."""
+    on every dialog of the users in rollup_touched_users: a dialog added, moved or gone changes
+    its own and its neighbours'. The start hours of the dialogs whose neighbours changed go to
+    rollup_touched_hours. (A first build sets every dialog's with its facts: ``_make_facts``.)"""
     dialect = conn.dialect.name
     ts, key = _timestamp_type(schema, dialect), 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_neighbours (dialog {key}, started {ts}, "
@@ -558,8 +587,7 @@ def _restate_neighbours(conn: sa.Connection, schema: Schema, everyone: bool = Fa
     _empty(conn, "rollup_neighbours")
     user = sql.bytewise("user_id", dialect)
     columns = "dialog, user_id, started, previous_started AS was_previous, next_started AS was_next"
-    dialogs = f"SELECT {columns} FROM {FACTS} WHERE " + (
-        "user_id IS NOT NULL" if everyone else "user_id IN (SELECT user_id FROM rollup_touched_users)")
+    dialogs = f"SELECT {columns} FROM {FACTS} WHERE user_id IN (SELECT user_id FROM rollup_touched_users)"
     order = f"OVER (PARTITION BY {user} ORDER BY started, dialog)"
     changed = lambda a, b: f"({a} <> {b} OR ({a} IS NULL) <> ({b} IS NULL))"  # noqa: E731
     conn.exec_driver_sql(
@@ -567,21 +595,23 @@ def _restate_neighbours(conn: sa.Connection, schema: Schema, everyone: bool = Fa
         f"FROM (SELECT dialog, started, was_previous, was_next, LAG(started) {order} AS previous_started, "
         f"LEAD(started) {order} AS next_started FROM ({dialogs}) u) n "
         f"WHERE {changed('was_previous', 'previous_started')} OR {changed('was_next', 'next_started')}")
-    if not everyone:
-        conn.exec_driver_sql(f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of('started', dialect)} "
-                             f"FROM rollup_neighbours")
+    conn.exec_driver_sql(f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of('started', dialect)} "
+                         f"FROM rollup_neighbours")
     conn.exec_driver_sql(f"UPDATE {FACTS} SET previous_started = p.previous_started, next_started = p.next_started, "
                          f"repeat = p.repeat FROM rollup_neighbours p WHERE {FACTS}.dialog = p.dialog")
 
 
 def _finish_first_build(engine: sa.Engine, schema: Schema) -> None:
-    """The end of a first build, once every hour's facts are kept: every dialog's neighbours,
-    then the tables per start hour a day at a time, each step a transaction of its own (an
+    """The end of a first build, once every hour's dialog parts are kept: every dialog's facts,
+    neighbours and touches from the parts in one pass (day by day, each day's dialogs would be
+    looked up one by one among all the earlier days', and each earlier dialog's neighbours set
+    again), then the tables per start hour a day at a time, each step a transaction of its own (an
     interrupted end is done again from its start: each step gives the same result again)."""
-    _analyze(engine, (FACTS, TOUCHES))  # filled in one go: the planner's estimates of them are stale
+    _analyze(engine, (DIALOGS,))
     with _step(engine) as conn:
-        _restate_neighbours(conn, schema, everyone=True)
+        _make_facts(conn, None)
         first, last = conn.exec_driver_sql(f"SELECT MIN(started), MAX(started) FROM {FACTS}").one()
+    _analyze(engine, (FACTS, TOUCHES))  # filled in one go: the planner's estimates of them are stale
     if first is None:
         return
     day = floor_day(late_rows.naive_utc(first))

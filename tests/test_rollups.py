@@ -544,20 +544,22 @@ def test_an_interrupted_first_build_answers_exactly_and_resumes(engine, monkeypa
 
 
 def test_a_first_build_resumed_for_its_end_analyses_the_tables(engine, monkeypatch):
-    """Interrupted as it set every dialog's neighbours, after every hour was kept, the build
-    resumes with its end alone; when it ends, the tables it filled are analysed (the facts
+    """Interrupted as it made every dialog's facts, after every hour was kept, the build resumes
+    with its end alone; when it ends, the facts and their neighbours are those of the rows, the
+    facts' and touches' indexes are all there, the tables it filled are analysed (the facts
     vacuumed on PostgreSQL), as after a build in one go, and every query answers exactly."""
     load(engine, DemoSpec(days=3, scale=0.05, seed=5, end=END), roll_up=False)
-    original_neighbours, original_analyze = rollups._restate_neighbours, rollups._analyze
+    original_facts, original_analyze = rollups._make_facts, rollups._analyze
     interrupted, analysed = [], []
 
-    def interrupt_the_first_time(conn, schema, everyone=False):
-        if everyone and not interrupted:
+    def interrupt_the_first_time(conn, touched):
+        if touched is None and not interrupted:
+            original_facts(conn, touched)  # its indexes dropped and made again, then rolled back
             interrupted.append(True)
             raise KeyboardInterrupt
-        return original_neighbours(conn, schema, everyone)
+        return original_facts(conn, touched)
 
-    monkeypatch.setattr(rollups, "_restate_neighbours", interrupt_the_first_time)
+    monkeypatch.setattr(rollups, "_make_facts", interrupt_the_first_time)
     monkeypatch.setattr(rollups, "_analyze", lambda engine, *tables: analysed.append(tables) or original_analyze(engine, *tables))
     with pytest.raises(KeyboardInterrupt):
         rollups.refresh(engine, now=NOW)
@@ -566,6 +568,9 @@ def test_a_first_build_resumed_for_its_end_analyses_the_tables(engine, monkeypat
     report = rollups.refresh(engine, now=NOW)
     assert report.new_hours == 0 and rollups.read_state(engine).status == "ready"
     assert analysed[-1] == ()  # every table
+    indexes = {i["name"] for table in (rollups.FACTS, rollups.TOUCHES) for i in sa.inspect(engine).get_indexes(table)}
+    assert set(rollups._dialog_indexes(engine.dialect.name)) <= indexes
+    _facts_equal_a_grouping_from_scratch(engine)
     _check_all(engine, [Filters.for_dates(date(2026, 3, 29), END), Filters.for_dates(date(2026, 3, 27), END)])
 
 
