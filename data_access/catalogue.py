@@ -113,6 +113,14 @@ def repeat_flag(dialect: str) -> str:
     return f"(CASE WHEN previous_started IS NOT NULL AND {gap} <= {REPEAT_WINDOW_SECONDS} THEN 1 ELSE 0 END)"
 
 
+def with_neighbours(dialogs: str, dialect: str) -> str:
+    """``dialogs`` (one row per dialog: ``dialog``, ``user_id``, ``started``) with each one's user's
+    previous and next dialog start among them: ``previous_started``, ``next_started``."""
+    order = f"OVER (PARTITION BY {sql.bytewise('user_id', dialect)} ORDER BY started, dialog)"
+    return (f"SELECT g.*, CASE WHEN user_id IS NOT NULL THEN LAG(started) {order} END AS previous_started, "
+            f"CASE WHEN user_id IS NOT NULL THEN LEAD(started) {order} END AS next_started FROM ({dialogs}) g")
+
+
 def came_back(dialect: str) -> str:
     """The condition: the dialog's user started another dialog within 7 × 24 hours after it."""
     gap = sql.seconds_between("next_started", "started", dialect)

@@ -104,11 +104,8 @@ def raw_facts(schema: Schema, dialect: str, filtered: dict[str, tuple[str, ...]]
     combined += [f"{_distinct_list(sql.index_key(dims[c], dialect), dialect)} AS {name}" for name, c in LISTS.items()]
     combined += [f"MAX(CASE WHEN {dims[c]} IN ({_values(f'dl_raw_{c}', v, params)}) THEN 1 ELSE 0 END) AS hit_{c}"
                  for c, v in filtered.items()]
-    user = sql.bytewise("user_id", dialect)
-    order = f"OVER (PARTITION BY {user} ORDER BY started, dialog)"
-    return (f"SELECT g.*, CASE WHEN user_id IS NOT NULL THEN LAG(started) {order} END AS previous_started, "
-            f"CASE WHEN user_id IS NOT NULL THEN LEAD(started) {order} END AS next_started FROM ("
-            f"SELECT {parts['dialog']} AS dialog, {', '.join(combined)} FROM {CM} {where} GROUP BY 1) g")
+    return catalogue.with_neighbours(
+        f"SELECT {parts['dialog']} AS dialog, {', '.join(combined)} FROM {CM} {where} GROUP BY 1", dialect)
 
 
 def _raw_rows(plan: Plan, schema: Schema, dialect: str, columns: dict[str, str], by: str | None,
@@ -153,8 +150,6 @@ def _tail(plan: Plan, schema: Schema, dialect: str, params: dict) -> str:
                          *(f"{how}({c}) AS {c}" for c, (how, _) in values.items())])
     base = [c for c in FACT_COLUMNS if c not in ("previous_started", "next_started")]
     listed = ", ".join(base)
-    user = sql.bytewise("user_id", dialect)
-    order = f"OVER (PARTITION BY {user} ORDER BY started, dialog)"
     touched = " UNION ".join(f"SELECT dialog, '{c}' AS dimension, {sql.index_key(c, dialect)} AS value FROM tail_rows"
                              for c in rollups.DIALOG_DIMENSIONS)
     return (f"WITH tail_rows AS (SELECT {raw} FROM {CM} WHERE {sql.TS} >= :dl_wm), "
@@ -166,9 +161,10 @@ def _tail(plan: Plan, schema: Schema, dialect: str, params: dict) -> str:
             f"AND dialog NOT IN (SELECT dialog FROM tail_facts) "
             f"UNION ALL SELECT {', '.join(f't.{c}' for c in base)}, k.previous_started, k.next_started "
             f"FROM tail_facts t LEFT JOIN {FACTS} k ON k.dialog = t.dialog), "
-            f"fresh AS (SELECT {listed}, CASE WHEN user_id IS NOT NULL THEN COALESCE(LAG(started) {order}, "
+            f"fresh AS (SELECT {listed}, CASE WHEN user_id IS NOT NULL THEN COALESCE(previous_started, "
             f"kept_previous) END AS previous_started, CASE WHEN user_id IS NOT NULL THEN "
-            f"COALESCE(LEAD(started) {order}, kept_next) END AS next_started FROM moved), "
+            f"COALESCE(next_started, kept_next) END AS next_started "
+            f"FROM ({catalogue.with_neighbours('SELECT * FROM moved', dialect)}) n), "
             f"fresh_touches AS (SELECT dialog, dimension, value FROM {TOUCHES} "
             f"WHERE dialog IN (SELECT dialog FROM fresh) UNION {touched}) ")
 

@@ -55,7 +55,7 @@ from data_access import late_rows, logs, migrations, rule_records, service_rollu
 from data_access.aggregates import Aggregate, Column
 from data_access.filters import bind_timestamp
 from data_access.catalogue import (DIALOG_MEASURE_NAMES, MEASURE_NAMES, MEASURES, RATED, TIMED, dialog_measures,
-                                   measure_rows, repeat_flag)
+                                   measure_rows, repeat_flag, with_neighbours)
 from data_access.schema import Schema, discover
 
 CM = "conversation_metrics"
@@ -523,11 +523,8 @@ def _make_facts(conn: sa.Connection, touched: str | None) -> None:
                          *(f"{how}({d}) AS {c}" for c, (how, d) in DIALOG_VALUE_COMBINE.items())])
     grouped = f"SELECT dialog, {combine} FROM {DIALOGS}{among} GROUP BY dialog"
     if touched is None:  # every dialog: its user's dialogs before and after it are all here
-        order = f"OVER (PARTITION BY {sql.bytewise('user_id', dialect)} ORDER BY started, dialog)"
-        neighbours = (f"SELECT g.*, CASE WHEN user_id IS NOT NULL THEN LAG(started) {order} END AS previous_started, "
-                      f"CASE WHEN user_id IS NOT NULL THEN LEAD(started) {order} END AS next_started FROM ({grouped}) g")
         facts += ["previous_started", "next_started", "repeat"]
-        grouped = f"SELECT n.*, {repeat_flag(dialect)} FROM ({neighbours}) n"
+        grouped = f"SELECT n.*, {repeat_flag(dialect)} FROM ({with_neighbours(grouped, dialect)}) n"
     conn.exec_driver_sql(f"INSERT INTO {FACTS} ({', '.join(facts)}) {grouped}")
     if touched is None and dialect == "postgresql":
         # Counted before the touches are joined to them: taken as empty, the facts would be
@@ -585,15 +582,12 @@ def _restate_neighbours(conn: sa.Connection, schema: Schema) -> None:
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_neighbours (dialog {key}, started {ts}, "
                          f"previous_started {ts}, next_started {ts}, repeat SMALLINT)")
     _empty(conn, "rollup_neighbours")
-    user = sql.bytewise("user_id", dialect)
     columns = "dialog, user_id, started, previous_started AS was_previous, next_started AS was_next"
     dialogs = f"SELECT {columns} FROM {FACTS} WHERE user_id IN (SELECT user_id FROM rollup_touched_users)"
-    order = f"OVER (PARTITION BY {user} ORDER BY started, dialog)"
     changed = lambda a, b: f"({a} <> {b} OR ({a} IS NULL) <> ({b} IS NULL))"  # noqa: E731
     conn.exec_driver_sql(
         f"INSERT INTO rollup_neighbours SELECT dialog, started, previous_started, next_started, {repeat_flag(dialect)} "
-        f"FROM (SELECT dialog, started, was_previous, was_next, LAG(started) {order} AS previous_started, "
-        f"LEAD(started) {order} AS next_started FROM ({dialogs}) u) n "
+        f"FROM ({with_neighbours(dialogs, dialect)}) n "
         f"WHERE {changed('was_previous', 'previous_started')} OR {changed('was_next', 'next_started')}")
     conn.exec_driver_sql(f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of('started', dialect)} "
                          f"FROM rollup_neighbours")
