@@ -595,56 +595,53 @@ def _restate_neighbours(conn: sa.Connection, schema: Schema) -> None:
                          f"repeat = p.repeat FROM rollup_neighbours p WHERE {FACTS}.dialog = p.dialog")
 
 
-def _finish_first_build(engine: sa.Engine, schema: Schema) -> None:
+def _finish_first_build(engine: sa.Engine) -> None:
     """The end of a first build, once every hour's dialog parts are kept: every dialog's facts,
     neighbours and touches from the parts in one pass (day by day, each day's dialogs would be
     looked up one by one among all the earlier days', and each earlier dialog's neighbours set
-    again), then the tables per start hour a day at a time, each step a transaction of its own (an
-    interrupted end is done again from its start: each step gives the same result again)."""
+    again), then the tables per start hour in one pass over the facts, each step a transaction of
+    its own (an interrupted end is done again from its start: each step gives the same result)."""
     _analyze(engine, (DIALOGS,))
     with _step(engine) as conn:
         _make_facts(conn, None)
-        first, last = conn.exec_driver_sql(f"SELECT MIN(started), MAX(started) FROM {FACTS}").one()
     _analyze(engine, (FACTS, TOUCHES))  # filled in one go: the planner's estimates of them are stale
-    if first is None:
-        return
-    day = floor_day(late_rows.naive_utc(first))
-    while day <= late_rows.naive_utc(last):
-        with _step(engine) as conn:
-            dialect = conn.dialect.name
-            conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_touched_hours (hour {_timestamp_type(schema, dialect)})")
-            _empty(conn, "rollup_touched_hours")
-            conn.execute(sa.text(f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of('started', dialect)} "
-                                 f"FROM {FACTS} WHERE started >= :lo AND started < :hi"),
-                         {"lo": bind_timestamp(day, dialect), "hi": bind_timestamp(day + DAY, dialect)})
-            _restate_dialog_hours(conn, dialect)
-        day += DAY
+    with _step(engine) as conn:
+        _restate_dialog_hours(conn, conn.dialect.name, None)
 
 
-def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = "rollup_touched_hours") -> None:
+def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str | None = "rollup_touched_hours") -> None:
     """Make again the dialog measures' and resolution times' tables per start hour (all dialogs,
-    per value, per segment) for the hours in ``hours_table`` from the facts of the dialogs that
-    start in them, and the days that hold them."""
-    plus_hour = late_rows.next_hour("h.hour", dialect)
-    # The hours' dialogs first, and both counted (ANALYZE): guessing an hour holds a third of the
-    # facts, the planner would hash every fact and every touch instead of reading the hours' by index.
-    hours = f"(SELECT DISTINCT hour FROM {hours_table}) h"
-    conn.exec_driver_sql("DROP TABLE IF EXISTS rollup_hour_facts")
-    conn.exec_driver_sql(f"CREATE TEMP TABLE rollup_hour_facts AS SELECT h.hour, f.* FROM {hours} "
-                         f"JOIN {FACTS} f ON f.started >= h.hour AND f.started < {plus_hour}")
-    if dialect == "postgresql":
-        conn.exec_driver_sql(f"ANALYZE {hours_table}")
-        conn.exec_driver_sql("ANALYZE rollup_hour_facts")
-    facts = "rollup_hour_facts f"
-    for table in (DIALOG_HOURS, DIALOG_VALUES, DIALOG_SEGMENTS, RESOLUTION, RESOLUTION_SEGMENTS):
-        conn.exec_driver_sql(f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM {hours_table})")
+    per value, per segment) for the hours in ``hours_table`` (None: every hour) from the facts of
+    the dialogs that start in them, and the days that hold them."""
+    tables = (DIALOG_HOURS, DIALOG_VALUES, DIALOG_SEGMENTS, RESOLUTION, RESOLUTION_SEGMENTS)
+    if hours_table is None:
+        facts = f"(SELECT {hour_of('f.started', dialect)} AS hour, f.* FROM {FACTS} f) f"
+        touched = f"(SELECT x.dimension, x.value, f.* FROM {TOUCHES} x JOIN {facts} ON f.dialog = x.dialog) x"
+        for table in tables:
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+        hours = f"SELECT DISTINCT hour FROM {DIALOG_HOURS}"
+    else:
+        plus_hour = late_rows.next_hour("h.hour", dialect)
+        # The hours' dialogs first, and both counted (ANALYZE): guessing an hour holds a third of the
+        # facts, the planner would hash every fact and every touch instead of reading the hours' by index.
+        within = f"(SELECT DISTINCT hour FROM {hours_table}) h"
+        conn.exec_driver_sql("DROP TABLE IF EXISTS rollup_hour_facts")
+        conn.exec_driver_sql(f"CREATE TEMP TABLE rollup_hour_facts AS SELECT h.hour, f.* FROM {within} "
+                             f"JOIN {FACTS} f ON f.started >= h.hour AND f.started < {plus_hour}")
+        if dialect == "postgresql":
+            conn.exec_driver_sql(f"ANALYZE {hours_table}")
+            conn.exec_driver_sql("ANALYZE rollup_hour_facts")
+        facts = "rollup_hour_facts f"
+        for table in tables:
+            conn.exec_driver_sql(f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM {hours_table})")
+        # The touches of those dialogs, found by their start hour (one index range an hour).
+        touched = (f"(SELECT x.dimension, x.value, f.* FROM {within} JOIN {TOUCHES} x ON x.dialog_started >= h.hour "
+                   f"AND x.dialog_started < {plus_hour} JOIN {facts} ON f.dialog = x.dialog) x")
+        hours = f"SELECT hour FROM {hours_table}"
     measures = dialog_measures(dialect)
     conn.exec_driver_sql(KEPT_DIALOG_HOURS.fill(facts, "hour", [], measures))
     segments = dialog_segments()
     conn.exec_driver_sql(KEPT_DIALOG_SEGMENTS.fill(facts, "hour", [segments[c] for c in SEGMENT_COLUMNS], measures))
-    # The touches of those dialogs, found by their start hour (one index range an hour).
-    touched = (f"(SELECT x.dimension, x.value, f.* FROM {hours} JOIN {TOUCHES} x ON x.dialog_started >= h.hour "
-               f"AND x.dialog_started < {plus_hour} JOIN {facts} ON f.dialog = x.dialog) x")
     conn.exec_driver_sql(KEPT_DIALOG_VALUES.fill(touched, "hour", ["dimension", "value"], measures))
     bucket = resolution_bucket(dialect)
     resolved = " WHERE first_resolved IS NOT NULL"
@@ -653,7 +650,7 @@ def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str = 
     conn.exec_driver_sql(KEPT_RESOLUTION.fill(touched + resolved, "hour", ["dimension", "value", bucket], {"n": "1"}))
     conn.exec_driver_sql(KEPT_RESOLUTION_SEGMENTS.fill(facts + resolved, "hour",
                                                        [*(segments[c] for c in SEGMENT_COLUMNS), bucket], {"n": "1"}))
-    _restate_dialog_daily(conn, dialect, f"SELECT hour FROM {hours_table}")
+    _restate_dialog_daily(conn, dialect, hours)
 
 
 @dataclass
@@ -762,13 +759,12 @@ def _recreate(engine: sa.Engine, schema: Schema) -> None:
 
 
 def _analyze(engine: sa.Engine, tables=(*DATA_TABLES, rule_records.RECORDS, *service_rollups.DATA_TABLES)) -> None:
-    """Fresh planner statistics for the rollup tables (a first build fills them at once); on
-    PostgreSQL the dialogs' facts and touches vacuumed too: setting every dialog's neighbours at
-    the end of the build left a dead copy of each fact, which reads of the facts would scan past,
-    and a dialog's touches are read from their index alone once their pages are marked visible."""
+    """Fresh planner statistics for the rollup tables (a first build fills them at once), and on
+    PostgreSQL each one vacuumed too: until its pages are marked all-visible, a read from an index
+    alone still visits the table for every row it finds."""
+    vacuum = "VACUUM " if engine.dialect.name == "postgresql" else ""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in tables:
-            vacuum = "VACUUM " if table in (FACTS, TOUCHES) and engine.dialect.name == "postgresql" else ""
             conn.exec_driver_sql(f"{vacuum}ANALYZE {table}")
 
 
@@ -844,7 +840,7 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                 if whole:
                     if progress:
                         progress(1.0, "the dialogs' neighbours and the tables per start hour")
-                    _finish_first_build(engine, schema)
+                    _finish_first_build(engine)
                 with _step(engine) as conn:
                     _write_state(conn, schema, watermark, "ready")
             if progress and report.new_hours > 24:
@@ -861,8 +857,7 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
                     service_rollups.forget(conn, notes)
             info["rows"] = report.new_hours + report.late_hours
         if report.new_hours > 24 or whole:
-            # A first build that ended here, even resumed for its end alone: it set every dialog's
-            # neighbours (a dead copy of each fact on PostgreSQL) and filled every table.
+            # A first build that ended here, even resumed for its end alone: it filled every table.
             _analyze(engine)
         else:
             fresh = ((rule_records.RECORDS,) if report.rules.new_rules else ()) + (
