@@ -9,7 +9,6 @@ import sqlalchemy as sa
 
 from data_access.catalogue import KPIS
 from data_access.engine import make_engine
-import pytest
 
 from tests.apptest import assert_clean, downloads, open_page, page_text, run_app, tiles, warnings
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-import pytest
 
 from tests.apptest import assert_clean, open_page, run_app, tiles, warnings
 from tests.tcp_proxy import TcpProxy
