@@ -801,8 +801,8 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             _ensure_tables(engine, schema)  # the triggers, should someone have dropped them
         target = floor_hour((now or datetime.now(timezone.utc).replace(tzinfo=None)) - GRACE)
         rebuild = full or state is None or not state.usable(schema) or None in state.dirty_hours
-        # A first build (begun now or resumed) makes the dialogs' neighbours and the tables per
-        # start hour once, at its end.
+        # A first build (begun now or resumed) makes the dialogs' facts, neighbours and touches
+        # and the tables per start hour once, at its end.
         whole = rebuild or state.status == "building"
         report = Refreshed("done", full=rebuild)
         with logs.timed_query("rollups_refresh", engine.dialect.name) as info:
@@ -839,7 +839,7 @@ def refresh(engine: sa.Engine, *, full: bool = False, now: datetime | None = Non
             if whole or report.new_hours == 0:  # a first build's end; or nothing new: still marked ready
                 if whole:
                     if progress:
-                        progress(1.0, "the dialogs' neighbours and the tables per start hour")
+                        progress(1.0, "the dialogs' facts and the tables per start hour")
                     _finish_first_build(engine)
                 with _step(engine) as conn:
                     _write_state(conn, schema, watermark, "ready")
