@@ -387,12 +387,13 @@ def unhappy_dialogs(engine: sa.Engine, schema: Schema, filters: Filters, intent:
     columns = ["dialog", "started", "platforms", "messages", "escalated", "resolved", "total"]
     if not schema.has(CM, "satisfaction_score"):
         return pd.DataFrame(columns=columns)
-    request = export.ExportRequest(export.DIALOGS, replace(filters, intents=(intent,)), rated_at_most=UNHAPPY_RATING)
-    source, params, _ = request.source(engine, schema)
+    chosen = replace(filters, intents=(intent,))
+    source = dialogs.newest(plans.plan(engine, schema, chosen), schema, engine.dialect.name,
+                            export.dialog_columns(engine.dialect.name), limit, lists=True, rated_at_most=UNHAPPY_RATING)
     frame = sql.read_frame(engine, f"""
         SELECT dialog, started, platforms, messages, escalated,
-               CASE WHEN resolved_at IS NULL THEN 0 ELSE 1 END AS resolved, COUNT(*) OVER () AS total
-        FROM {source} ORDER BY started DESC, dialog LIMIT {int(limit)}""", params)
+               CASE WHEN resolved_at IS NULL THEN 0 ELSE 1 END AS resolved, total
+        FROM ({source.text}) d ORDER BY started DESC, dialog""", source.params)
     frame = sql.numeric(frame, ["messages", "escalated", "resolved", "total"])
     # Without an escalated column the fact is NULL: unknown, not escalated.
     frame[["escalated", "resolved"]] = frame[["escalated", "resolved"]].astype("boolean")

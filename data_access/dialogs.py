@@ -127,11 +127,11 @@ def _raw_rows(plan: Plan, schema: Schema, dialect: str, columns: dict[str, str],
 
 # --- the kept facts and the tail ------------------------------------------------------------------
 
-def _tail(plan: Plan, schema: Schema, dialect: str, params: dict) -> str:
+def _tail(plan: Plan, schema: Schema, dialect: str, params: dict, then: str = "") -> str:
     """The WITH clauses of the tail: ``tail_rows`` (the raw rows after the watermark as dialog
     parts), ``fresh`` (the facts, made again, of their dialogs and of the other dialogs their users
     started in the week before the watermark, whose neighbours may be new) and ``fresh_touches``
-    (the values those dialogs touch)."""
+    (the values those dialogs touch); ``then``, more clauses that read them."""
     params.update({"dl_wm": bind_timestamp(plan.watermark, dialect),
                    "dl_week": bind_timestamp(plan.watermark - WEEK, dialect)})
     parts = rollups.dialog_part_columns(schema, dialect)
@@ -166,7 +166,7 @@ def _tail(plan: Plan, schema: Schema, dialect: str, params: dict) -> str:
             f"COALESCE(next_started, kept_next) END AS next_started "
             f"FROM ({catalogue.with_neighbours('SELECT * FROM moved', dialect)}) n), "
             f"fresh_touches AS (SELECT dialog, dimension, value FROM {TOUCHES} "
-            f"WHERE dialog IN (SELECT dialog FROM fresh) UNION {touched}) ")
+            f"WHERE dialog IN (SELECT dialog FROM fresh) UNION {touched}){', ' + then if then else ''} ")
 
 
 def _touch_filter(filtered: dict[str, tuple[str, ...]], table: str, params: dict, ranged: bool,
@@ -183,15 +183,20 @@ def _touch_filter(filtered: dict[str, tuple[str, ...]], table: str, params: dict
     return "".join(clauses)
 
 
-def _lists(touches: str, dialect: str) -> dict[str, str]:
-    """``LISTS``' columns of a dialog (``f``), read from ``touches``."""
-    return {name: f"(SELECT {_distinct_list('x.value', dialect)} FROM {touches} x WHERE x.dialog = f.dialog "
-                  f"AND x.dimension = '{column}')" for name, column in LISTS.items()}
+def _with_lists(text: str, dialect: str) -> str:
+    """``text``'s rows (kept and fresh dialogs, with ``dialog``) with ``LISTS``' columns, read from
+    the tail's touches for a fresh dialog and from the kept ones for the others. Outside the
+    union, so that a reader that keeps a few rows (ordered, limited) looks up only theirs."""
+    def listed(touches: str, column: str) -> str:
+        return (f"(SELECT {_distinct_list('x.value', dialect)} FROM {touches} x WHERE x.dialog = r.dialog "
+                f"AND x.dimension = '{column}')")
+    lists = ", ".join(f"CASE WHEN r.dialog IN (SELECT dialog FROM fresh) THEN {listed('fresh_touches', column)} "
+                      f"ELSE {listed(TOUCHES, column)} END AS {name}" for name, column in LISTS.items())
+    return f"SELECT r.*, {lists} FROM ({text}) r"
 
 
 def _kept_rows(plan: Plan, schema: Schema, columns: dict[str, str], by: str | None, params: dict,
-               facts_where: list[str], lists: str | None = None, narrowed: tuple[str, str] = ("", ""),
-               rated: bool = False) -> str:
+               facts_where: list[str], narrowed: tuple[str, str] = ("", ""), rated: bool = False) -> str:
     """The kept facts (``f``) not remade by the tail, ``facts_where`` (start conditions, OR'd as
     separate SELECTs), then the tail's fresh facts of the range: ``columns`` (with ``value`` per
     touched value of ``by``). ``narrowed``: more conditions on the kept facts and on the fresh ones;
@@ -199,9 +204,6 @@ def _kept_rows(plan: Plan, schema: Schema, columns: dict[str, str], by: str | No
     filtered = _filtered(plan, schema)
     select = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
     select_kept = select_fresh = select
-    if lists is not None:
-        select_kept += "".join(f", {expr} AS {name}" for name, expr in _lists(TOUCHES, lists).items())
-        select_fresh += "".join(f", {expr} AS {name}" for name, expr in _lists("fresh_touches", lists).items())
     join_kept = join_fresh = ""
     if by is not None:
         select_kept += ", x.value AS value"
@@ -246,10 +248,49 @@ def rows(plan: Plan, schema: Schema, dialect: str, columns: dict[str, str] | Non
     if not kept(plan):
         return Source(_raw_rows(plan, schema, dialect, columns, by, params, lists, flag + chosen), params)
     narrowed = ((" AND f.repeat = 1" if repeats_only else "") + chosen, flag + chosen)
-    text = _tail(plan, schema, dialect, params) + _kept_rows(
-        plan, schema, columns, by, params, ["f.started >= :dl_lo AND f.started < :dl_hi"], dialect if lists else None,
-        narrowed, rated_at_most is not None)
-    return Source(text, params)
+    text = _kept_rows(plan, schema, columns, by, params, ["f.started >= :dl_lo AND f.started < :dl_hi"], narrowed,
+                      rated_at_most is not None)
+    return Source(_tail(plan, schema, dialect, params) + (_with_lists(text, dialect) if lists else text), params)
+
+
+def newest(plan: Plan, schema: Schema, dialect: str, columns: dict[str, str], limit: int, lists: bool = False,
+           rated_at_most: int | None = None) -> Source:
+    """``rows``' rows (``columns`` must name the dialog's ``dialog`` and ``started``), but only the
+    ``limit`` that start last (then by dialog), with ``total``: how many dialogs there are in all.
+    From the kept facts, the dialogs are ranked by their keys alone, read from an index (the
+    touches' of the first filtered dimension, with their own start and rating, or the facts'), and
+    only the chosen ones' facts and ``LISTS`` are read."""
+    params: dict = {}
+    _bounds(plan, dialect, params)
+    chosen = ""
+    if rated_at_most is not None:
+        chosen = " AND f.lowest_rating <= :dl_rated"
+        params["dl_rated"] = int(rated_at_most)
+    if not kept(plan):
+        text = _raw_rows(plan, schema, dialect, columns, None, params, lists, chosen)
+        return Source(f"SELECT r.*, COUNT(*) OVER () AS total FROM ({text}) r ORDER BY started DESC, dialog "
+                      f"LIMIT {int(limit)}", params)
+    filtered = _filtered(plan, schema)
+    not_fresh = "f.dialog NOT IN (SELECT dialog FROM fresh)"
+    if filtered:
+        (column, values), *others = filtered.items()
+        rated = " AND f.lowest_rating <= :dl_rated" if rated_at_most is not None else ""
+        keys = (f"SELECT DISTINCT f.dialog, f.dialog_started AS started FROM {TOUCHES} f WHERE f.dimension = "
+                f"'{column}' AND f.value IN ({_values(f'dl_key_{column}', values, params)}) AND f.dialog_started >= "
+                f":dl_lo AND f.dialog_started < :dl_hi{rated} AND {not_fresh}"
+                f"{_touch_filter(dict(others), TOUCHES, params, True, rated_at_most is not None)}")
+    else:
+        keys = f"SELECT f.dialog, f.started FROM {FACTS} f WHERE f.started >= :dl_lo AND f.started < :dl_hi{chosen} " \
+               f"AND {not_fresh}"
+    keys += (f" UNION ALL SELECT f.dialog, f.started FROM fresh f WHERE f.started >= :dl_lo AND f.started < :dl_hi"
+             f"{_touch_filter(filtered, 'fresh_touches', params, False)}{chosen}")
+    # Named apart from the facts' columns, which the catalogue's expressions name bare.
+    ranked = (f"newest AS (SELECT dialog AS newest_dialog, COUNT(*) OVER () AS newest_total FROM ({keys}) k "
+              f"ORDER BY started DESC, dialog LIMIT {int(limit)})")
+    select = ", ".join([*(f"{expr} AS {name}" for name, expr in columns.items()), "newest_total AS total"])
+    text = (f"SELECT {select} FROM newest JOIN {FACTS} f ON f.dialog = newest_dialog WHERE newest_dialog NOT IN "
+            f"(SELECT dialog FROM fresh) UNION ALL SELECT {select} FROM newest JOIN fresh f ON f.dialog = newest_dialog")
+    return Source(_tail(plan, schema, dialect, params, ranked) + (_with_lists(text, dialect) if lists else text), params)
 
 
 def _summable(plan: Plan, schema: Schema, by: str | None) -> tuple[str, str, dict] | None:

@@ -86,7 +86,7 @@ DIALOGS_TABLE = sa.Table(
     sa.Column("repeat_contact", sa.Boolean), sa.Column("cost_usd", sa.Numeric), sa.Column("lowest_rating", sa.Integer))
 
 
-def _dialog_columns(dialect: str) -> dict[str, str]:
+def dialog_columns(dialect: str) -> dict[str, str]:
     return {"dialog": "f.dialog", "started": "f.started", "ended": "f.last_seen", "user_id": "f.user_id",
             "messages": "f.messages",
             "converted": "f.converted_any", "escalated": "f.escalated_any", "resolved_at": "f.first_resolved",
@@ -138,7 +138,7 @@ class ExportRequest:
         from data_access import dialogs, plans
 
         plan = plans.plan(engine, schema, self.filters)
-        rows = dialogs.rows(plan, schema, dialect, _dialog_columns(dialect), lists=True, rated_at_most=self.rated_at_most)
+        rows = dialogs.rows(plan, schema, dialect, dialog_columns(dialect), lists=True, rated_at_most=self.rated_at_most)
         params = dict(rows.params)
         clauses = [OUTCOMES[o] for o in self.outcomes]
         if self.user_id is not None:

@@ -10,6 +10,7 @@ import math
 from datetime import date, datetime
 
 import pytest
+import sqlalchemy as sa
 
 from data_access import business, dialogs, kpis, plans, rollups
 from data_access.filters import Filters
@@ -95,3 +96,36 @@ def test_first_contact_resolution_waits_a_week(dialogs_engine, monkeypatch, now,
     monkeypatch.setattr(dialogs, "now", lambda: now)
     found = _compute(engine, path, FEBRUARY)["first_contact_resolution"]
     assert (found.value, found.n, found.pending) == pytest.approx(expected)
+
+
+NEWEST = [  # (filters beside February, rated at most, limit) → the newest dialogs, and how many in all
+    ({}, None, 2, ["D", "F"], 5),
+    ({"intents": ("complaint",)}, None, 1, ["u3:2026-02-10"], 2),
+    ({"intents": ("complaint",)}, 2, 5, ["B"], 1),
+    ({"intents": ("complaint", "billing")}, None, 2, ["F", "u3:2026-02-10"], 3),  # E touches both: once
+    ({"platforms": ("web",), "intents": ("billing",)}, None, 5, ["F", "u3:2026-02-10"], 2),
+    ({}, 4, 5, ["C", "B"], 2),
+]
+
+
+@pytest.mark.parametrize("narrowed, rated, limit, expected, total", NEWEST)
+def test_the_newest_dialogs_and_how_many_there_are(dialogs_engine, narrowed, rated, limit, expected, total):
+    """Ranked by start, latest first; each with the platforms it touches (B: web, C: whatsapp)."""
+    engine, path = dialogs_engine
+    filters = Filters.for_dates(date(2026, 2, 1), date(2026, 2, 28), **narrowed)
+    schema = discover(engine)
+    if path == "reference":
+        with plans.raw_reference():
+            plan = plans.plan(engine, schema, filters)
+    else:
+        plan = plans.plan(engine, schema, filters)
+    assert dialogs.kept(plan) == (path != "reference")
+    columns = {"dialog": "f.dialog", "started": "f.started"}
+    source = dialogs.newest(plan, schema, engine.dialect.name, columns, limit, lists=True, rated_at_most=rated)
+    with engine.connect() as conn:
+        found = conn.execute(sa.text(f"SELECT dialog, platforms, total FROM ({source.text}) d "
+                                     f"ORDER BY started DESC, dialog"), source.params).all()
+    assert [row[0] for row in found] == expected
+    assert {row[2] for row in found} == {total}
+    platforms = {"B": "web", "C": "whatsapp", "D": "telegram", "F": "web", "u3:2026-02-10": "web"}
+    assert [row[1] for row in found] == [platforms[d] for d in expected]
