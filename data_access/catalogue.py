@@ -107,10 +107,11 @@ REPEAT_WINDOW_SECONDS = 7 * 24 * 3600
 RESOLUTION_EDGES_S = (60, 120, 300, 600, 1800, 3600, 4 * 3600)
 
 
-def repeat_flag(dialect: str) -> str:
-    """1 for a dialog whose user started another dialog in the 7 × 24 hours before it."""
-    gap = sql.seconds_between("started", "previous_started", dialect)
-    return f"(CASE WHEN previous_started IS NOT NULL AND {gap} <= {REPEAT_WINDOW_SECONDS} THEN 1 ELSE 0 END)"
+def repeat_flag(dialect: str, previous: str = "previous_started") -> str:
+    """1 for a dialog whose user started another dialog in the 7 × 24 hours before it (at
+    ``previous``: the column that holds that start)."""
+    gap = sql.seconds_between("started", previous, dialect)
+    return f"(CASE WHEN {previous} IS NOT NULL AND {gap} <= {REPEAT_WINDOW_SECONDS} THEN 1 ELSE 0 END)"
 
 
 def with_neighbours(dialogs: str, dialect: str) -> str:
@@ -121,10 +122,11 @@ def with_neighbours(dialogs: str, dialect: str) -> str:
             f"CASE WHEN user_id IS NOT NULL THEN LEAD(started) {order} END AS next_started FROM ({dialogs}) g")
 
 
-def came_back(dialect: str) -> str:
-    """The condition: the dialog's user started another dialog within 7 × 24 hours after it."""
-    gap = sql.seconds_between("next_started", "started", dialect)
-    return f"(next_started IS NOT NULL AND {gap} <= {REPEAT_WINDOW_SECONDS})"
+def came_back(dialect: str, following: str = "next_started") -> str:
+    """The condition: the dialog's user started another dialog within 7 × 24 hours after it (at
+    ``following``: the column that holds that start)."""
+    gap = sql.seconds_between(following, "started", dialect)
+    return f"({following} IS NOT NULL AND {gap} <= {REPEAT_WINDOW_SECONDS})"
 
 
 def resolution_seconds(dialect: str) -> str:

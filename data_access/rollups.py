@@ -54,8 +54,8 @@ import sqlalchemy as sa
 from data_access import late_rows, logs, migrations, rule_records, service_rollups, sql, watermarks
 from data_access.aggregates import Aggregate, Column
 from data_access.filters import bind_timestamp
-from data_access.catalogue import (DIALOG_MEASURE_NAMES, MEASURE_NAMES, MEASURES, RATED, TIMED, dialog_measures,
-                                   measure_rows, repeat_flag, with_neighbours)
+from data_access.catalogue import (DIALOG_MEASURE_NAMES, MEASURE_NAMES, MEASURES, RATED, TIMED, came_back,
+                                   dialog_measures, measure_rows, repeat_flag, with_neighbours)
 from data_access.schema import Schema, discover
 
 CM = "conversation_metrics"
@@ -575,24 +575,59 @@ def _restate_neighbours(conn: sa.Connection, schema: Schema) -> None:
     """Set ``previous_started`` and ``next_started`` (the starts of the same user's dialogs before
     and after, over all the facts; ties ordered by dialog; none without a user) and ``repeat``
     on every dialog of the users in rollup_touched_users: a dialog added, moved or gone changes
-    its own and its neighbours'. The start hours of the dialogs whose neighbours changed go to
-    rollup_touched_hours. (A first build sets every dialog's with its facts: ``_make_facts``.)"""
+    its own and its neighbours'. Where a dialog's measures change with them (a repeat contact or
+    not, a user back within the week or not) outside the hours made again whole, the tables per
+    start hour take the change (``_count_anew``): a new dialog moves the next start of its user's
+    previous one, often weeks before, and making those hours again whole would read every dialog
+    of each. (A first build sets every dialog's with its facts: ``_make_facts``.)"""
     dialect = conn.dialect.name
     ts, key = _timestamp_type(schema, dialect), 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS rollup_neighbours (dialog {key}, started {ts}, "
-                         f"previous_started {ts}, next_started {ts}, repeat SMALLINT)")
+                         f"previous_started {ts}, next_started {ts}, repeat SMALLINT, counted SMALLINT)")
     _empty(conn, "rollup_neighbours")
     columns = "dialog, user_id, started, previous_started AS was_previous, next_started AS was_next"
     dialogs = f"SELECT {columns} FROM {FACTS} WHERE user_id IN (SELECT user_id FROM rollup_touched_users)"
     changed = lambda a, b: f"({a} <> {b} OR ({a} IS NULL) <> ({b} IS NULL))"  # noqa: E731
+    counted = (f"CASE WHEN {repeat_flag(dialect)} <> {repeat_flag(dialect, 'was_previous')} OR "
+               f"{came_back(dialect)} <> {came_back(dialect, 'was_next')} THEN 1 ELSE 0 END")
     conn.exec_driver_sql(
-        f"INSERT INTO rollup_neighbours SELECT dialog, started, previous_started, next_started, {repeat_flag(dialect)} "
-        f"FROM ({with_neighbours(dialogs, dialect)}) n "
+        f"INSERT INTO rollup_neighbours SELECT dialog, started, previous_started, next_started, {repeat_flag(dialect)}, "
+        f"{counted} FROM ({with_neighbours(dialogs, dialect)}) n "
         f"WHERE {changed('was_previous', 'previous_started')} OR {changed('was_next', 'next_started')}")
-    conn.exec_driver_sql(f"INSERT INTO rollup_touched_hours SELECT DISTINCT {hour_of('started', dialect)} "
-                         f"FROM rollup_neighbours")
+    _count_anew(conn, dialect)
     conn.exec_driver_sql(f"UPDATE {FACTS} SET previous_started = p.previous_started, next_started = p.next_started, "
                          f"repeat = p.repeat FROM rollup_neighbours p WHERE {FACTS}.dialog = p.dialog")
+
+
+def _count_anew(conn: sa.Connection, dialect: str) -> None:
+    """Add to rollup_dialog_hours, _daily, _values and _segments the change of the dialog measures
+    of the dialogs in rollup_neighbours whose measures move with their neighbours (``counted``)
+    and whose start hour is not made again whole (rollup_touched_hours): measured with the new
+    neighbours, less measured with the kept ones (the facts, before they take the new ones). All
+    else of such a dialog is as kept, so each row it changes is there already."""
+    facts = ", ".join(f"f.{c}" for c in ["dialog", *DIALOG_PART_COMBINE, *DIALOG_VALUE_COMBINE])
+    moved = (f"FROM {FACTS} f JOIN rollup_neighbours p ON p.dialog = f.dialog WHERE p.counted = 1 AND "
+             f"{hour_of('f.started', dialect)} NOT IN (SELECT hour FROM rollup_touched_hours)")
+    signed = (f"SELECT {facts}, p.previous_started, p.next_started, 1 AS sign {moved} "
+              f"UNION ALL SELECT {facts}, f.previous_started, f.next_started, -1 AS sign {moved}")
+    measures = dialog_measures(dialect)
+    segments = dialog_segments()
+    keys = {"hour": hour_of("f.started", dialect), "day": late_rows.day_of("f.started", dialect), **segments}
+    changes = (f"SELECT f.dialog, {', '.join(f'{e} AS {k}' for k, e in keys.items())}, "
+               f"{', '.join(f'f.sign * ({e}) AS {m}' for m, e in measures.items())} FROM ({signed}) f")
+    for table, by, join in ((DIALOG_HOURS, ("hour",), ""), (DIALOG_DAILY, ("day",), ""),
+                            (DIALOG_SEGMENTS, ("hour", *segments), ""),
+                            (DIALOG_VALUES, ("hour", "x.dimension", "x.value"),
+                             f" JOIN {TOUCHES} x ON x.dialog = g.dialog")):
+        names = [b.split(".")[-1] for b in by]
+        summed = (f"SELECT {', '.join(f'{b} AS {n}' for b, n in zip(by, names))}, "
+                  f"{', '.join(f'SUM(g.{m}) AS {m}' for m in measures)} FROM ({changes}) g{join} "
+                  f"GROUP BY {', '.join(by)}")
+        added = ", ".join(f"{m} = {table}.{m} + d.{m}" for m in measures)
+        # The times and dimension names are never NULL: matched by plain equality, their index's.
+        match = " AND ".join(f"{table}.{n} = d.{n}" if n in ("hour", "day", "dimension") else
+                             sql.not_distinct_from(f"{table}.{n}", f"d.{n}", dialect) for n in names)
+        conn.exec_driver_sql(f"UPDATE {table} SET {added} FROM ({summed}) d WHERE {match}")
 
 
 def _finish_first_build(engine: sa.Engine) -> None:
@@ -616,7 +651,6 @@ def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str | 
     tables = (DIALOG_HOURS, DIALOG_VALUES, DIALOG_SEGMENTS, RESOLUTION, RESOLUTION_SEGMENTS)
     if hours_table is None:
         facts = f"(SELECT {hour_of('f.started', dialect)} AS hour, f.* FROM {FACTS} f) f"
-        touched = f"(SELECT x.dimension, x.value, f.* FROM {TOUCHES} x JOIN {facts} ON f.dialog = x.dialog) x"
         for table in tables:
             conn.exec_driver_sql(f"DELETE FROM {table}")
         hours = f"SELECT DISTINCT hour FROM {DIALOG_HOURS}"
@@ -634,20 +668,26 @@ def _restate_dialog_hours(conn: sa.Connection, dialect: str, hours_table: str | 
         facts = "rollup_hour_facts f"
         for table in tables:
             conn.exec_driver_sql(f"DELETE FROM {table} WHERE hour IN (SELECT hour FROM {hours_table})")
-        # The touches of those dialogs, found by their start hour (one index range an hour).
-        touched = (f"(SELECT x.dimension, x.value, f.* FROM {within} JOIN {TOUCHES} x ON x.dialog_started >= h.hour "
-                   f"AND x.dialog_started < {plus_hour} JOIN {facts} ON f.dialog = x.dialog) x")
         hours = f"SELECT hour FROM {hours_table}"
+    touched = f"(SELECT x.dimension, x.value, f.* FROM {facts} JOIN {TOUCHES} x ON x.dialog = f.dialog) x"
     measures = dialog_measures(dialect)
     conn.exec_driver_sql(KEPT_DIALOG_HOURS.fill(facts, "hour", [], measures))
     segments = dialog_segments()
     conn.exec_driver_sql(KEPT_DIALOG_SEGMENTS.fill(facts, "hour", [segments[c] for c in SEGMENT_COLUMNS], measures))
-    conn.exec_driver_sql(KEPT_DIALOG_VALUES.fill(touched, "hour", ["dimension", "value"], measures))
     bucket = resolution_bucket(dialect)
     resolved = " WHERE first_resolved IS NOT NULL"
     conn.exec_driver_sql(KEPT_RESOLUTION.fill(facts + resolved, "hour", [f"'{ALL}'", "CAST(NULL AS TEXT)", bucket],
                                               {"n": "1"}))
+    # Some hours' dialogs: their touches read through the touches' dialog index, a probe each. Once
+    # they number a few hundred thousand, PostgreSQL would rather hash every touch of the table,
+    # then match each pair against each hour: minutes at 30M rows where probes take seconds.
+    probes = hours_table is not None and dialect == "postgresql"
+    for setting in ("enable_hashjoin", "enable_mergejoin") if probes else ():
+        conn.exec_driver_sql(f"SET LOCAL {setting} = off")
+    conn.exec_driver_sql(KEPT_DIALOG_VALUES.fill(touched, "hour", ["dimension", "value"], measures))
     conn.exec_driver_sql(KEPT_RESOLUTION.fill(touched + resolved, "hour", ["dimension", "value", bucket], {"n": "1"}))
+    for setting in ("enable_hashjoin", "enable_mergejoin") if probes else ():
+        conn.exec_driver_sql(f"SET LOCAL {setting} = on")
     conn.exec_driver_sql(KEPT_RESOLUTION_SEGMENTS.fill(facts + resolved, "hour",
                                                        [*(segments[c] for c in SEGMENT_COLUMNS), bucket], {"n": "1"}))
     _restate_dialog_daily(conn, dialect, hours)

@@ -459,6 +459,36 @@ def _facts_equal_a_grouping_from_scratch(engine) -> None:
             f"OR {unequal('x.lowest_rating', 'f.lowest_rating')}").scalar()
         rated = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {rollups.TOUCHES} WHERE lowest_rating IS NOT NULL").scalar()
     assert wrong == 0 and astray == 0 and rated > 0
+    _start_hours_equal_a_grouping_of_the_facts(engine)
+
+
+def _start_hours_equal_a_grouping_of_the_facts(engine) -> None:
+    """The tables per start hour (and UTC day, value touched, segment) hold the dialog measures
+    summed anew over the kept facts."""
+    dialect = engine.dialect.name
+    measures = catalogue.dialog_measures(dialect)
+    sums = ", ".join(f"SUM({expr}) AS {name}" for name, expr in measures.items())
+    segments = rollups.dialog_segments()
+    kept_columns = ["dialog", *rollups.DIALOG_PART_COMBINE, "previous_started", "next_started"]
+    facts = (f"(SELECT {', '.join(f'f.{c}' for c in kept_columns)}, "
+             f"{', '.join(f'{e} AS {c}' for c, e in segments.items())} FROM {rollups.FACTS} f) f")
+    for table, at, keys, source in (
+            (rollups.DIALOG_HOURS, rollups.hour_of("f.started", dialect), [], facts),
+            (rollups.DIALOG_DAILY, rollups.late_rows.day_of("f.started", dialect), [], facts),
+            (rollups.DIALOG_SEGMENTS, rollups.hour_of("f.started", dialect), list(segments), facts),
+            (rollups.DIALOG_VALUES, rollups.hour_of("f.started", dialect), ["dimension", "value"],
+             f"{rollups.TOUCHES} x JOIN (SELECT * FROM {rollups.FACTS}) f ON f.dialog = x.dialog")):
+        time = "day" if table == rollups.DIALOG_DAILY else "hour"
+        order = ", ".join([time, *keys])
+        listed = "".join(f", {k}" for k in keys)
+        read = lambda text: pd.read_sql(sa.text(text), engine)  # noqa: E731
+        kept = read(f"SELECT {time}{listed}, {', '.join(measures)} FROM {table} ORDER BY {order}")
+        anew = read(f"SELECT {at} AS {time}{listed}, {sums} FROM {source} GROUP BY {order} ORDER BY {order}")
+        for frame in (kept, anew):
+            frame[time] = pd.to_datetime(frame[time], utc=True, format="mixed")
+            frame[list(measures)] = frame[list(measures)].apply(pd.to_numeric)
+        assert len(kept) > 0
+        pd.testing.assert_frame_equal(kept, anew, check_dtype=False)
 
 
 def test_dialog_facts_equal_a_grouping_from_scratch_after_every_step(rolled_engine):
@@ -468,15 +498,21 @@ def test_dialog_facts_equal_a_grouping_from_scratch_after_every_step(rolled_engi
     _facts_equal_a_grouping_from_scratch(engine)
     row = {"platform": "web", "intent": "refund", "response_time_ms": 900, "tokens_used": 10,
            "cost_usd": Decimal("0.0010"), "ai_model": "gpt-4o", "user_id": "steps"}
+    # Another user's resolved dialog, and two dialogs 11 days apart: a repeat contact and a first
+    # contact's resolution that only the late rows below decide, in hours kept long before them.
+    other = {**row, "user_id": "steps-other"}
     insert(engine, "conversation_metrics", [
         {**row, "timestamp": datetime(2026, 3, 12, 8), "session_id": "steps-1"},
-        {**row, "timestamp": datetime(2026, 3, 14, 8), "session_id": "steps-3"}])
+        {**row, "timestamp": datetime(2026, 3, 14, 8), "session_id": "steps-3"},
+        {**other, "timestamp": datetime(2026, 3, 1, 9), "session_id": "other-1", "resolved": True},
+        {**other, "timestamp": datetime(2026, 3, 12, 9), "session_id": "other-3"}])
     rollups.refresh(engine, now=NOW)
     _facts_equal_a_grouping_from_scratch(engine)
     insert(engine, "conversation_metrics", [
         {**row, "timestamp": datetime(2026, 3, 13, 8), "session_id": "steps-2", "intent": "billing"},
         {**row, "timestamp": datetime(2026, 3, 16, 8), "session_id": "steps-1", "escalated": True},
-        {**row, "timestamp": datetime(2026, 3, 31, 15, 30), "session_id": "steps-4"}])
+        {**row, "timestamp": datetime(2026, 3, 31, 15, 30), "session_id": "steps-4"},
+        {**other, "timestamp": datetime(2026, 3, 6, 9), "session_id": "other-2"}])
     rollups.refresh(engine, now=NOW)
     _facts_equal_a_grouping_from_scratch(engine)
     rollups.refresh(engine, now=NOW + timedelta(hours=1))
