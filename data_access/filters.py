@@ -64,9 +64,10 @@ class Filters:
         """The period a change is measured against, the one rule of every page, report and split:
         a calendar month (``calendar`` "month") against the month before, and a month to date
         against the same days of the month before; a calendar week alike; any other range against
-        the same length just before it. With ``now`` (local wall-clock time) inside the range,
-        only the part of that period that has elapsed in this one."""
-        running = now is not None and self.start < now < self.end
+        the same length just before it. With ``now`` (local wall-clock time) inside the range or
+        at its end, only the part of that period that has elapsed in this one: a range that ends
+        with today is still running in the day's last hour, when this hour's end is its end."""
+        running = now is not None and self.start < now <= self.end
         if self.calendar == "month":
             start = _month_before(self.start)
         elif self.calendar == "week":

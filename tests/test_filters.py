@@ -191,6 +191,9 @@ def test_download_names_carry_the_view():
     ("month", (date(2026, 12, 1), date(2026, 12, 6)), datetime(2026, 12, 6, 15), datetime(2026, 11, 1),
      datetime(2026, 11, 6, 15)),
     ("month", (date(2026, 3, 1), date(2026, 3, 31)), datetime(2026, 3, 31, 12), datetime(2026, 2, 1), datetime(2026, 3, 1)),
+    # in the day's last hour, this hour's end is the range's end: still the same days, not the month
+    ("month", (date(2026, 12, 1), date(2026, 12, 7)), datetime(2026, 12, 8), datetime(2026, 11, 1),
+     datetime(2026, 11, 8)),
     # a week to date against the same days of the week before; a whole week against the week before
     ("week", (date(2026, 11, 30), date(2026, 12, 2)), datetime(2026, 12, 2, 10), datetime(2026, 11, 23),
      datetime(2026, 11, 25, 10)),
