@@ -54,8 +54,9 @@ def ensure_demo_database(config: DatabaseConfig) -> None:
         started = time.monotonic()
         engine = make_engine(f"sqlite:///{building}")
         try:
-            counts = load(engine, demo_spec(), lambda f, note: bar.progress(f, text=f"{t('demo.building')} {note}"),
-                          complete=True)
+            # The loader's notes are English (for a terminal): the bar says its own words and how far.
+            counts = load(engine, demo_spec(), lambda f, _note: bar.progress(
+                f, text=f"{t('demo.building')} {fmt.percent(100 * f, 0)}"), complete=True)
             with engine.begin() as conn:
                 conn.exec_driver_sql(f"PRAGMA user_version = {_utc_today().toordinal()}")
         finally:

@@ -118,7 +118,7 @@ def test_formats_in_both_languages(call, english, russian):
 
 def test_t_takes_the_language():
     assert (t("kpi.dialogs.label", "en"), t("kpi.dialogs.label", "ru")) == ("Dialogs", "Диалоги")
-    assert t("demo.built", "ru", rows="1 000", seconds="2,5") == "Демо-база готова: 1 000 строк за 2,5 с."
+    assert t("demo.built", "ru", rows="1 000", seconds="2,5") == "Демо-база готова за 2,5 с (строк: 1 000)."
 
 
 @pytest.mark.parametrize("first, last, labels", [
