@@ -179,7 +179,10 @@ def plan(engine: sa.Engine, schema: Schema, filters: Filters) -> Plan:
         return Plan(filters, reason="rollups not built for this schema")
     if None in state.dirty_hours or len(state.dirty_hours) > MAX_DIRTY_HOURS:
         return Plan(filters, reason="many late rows pending", building=state.status == "building")
-    kept = {"building": state.status == "building", "watermark": state.watermark, "dirty": state.dirty_hours}
+    # A change noted at or after the watermark is the tail's, read from the raw rows whatever it
+    # is: rows written into the hour that closed minutes ago, before the refresh takes it.
+    kept = {"building": state.status == "building", "watermark": state.watermark,
+            "dirty": tuple(h for h in state.dirty_hours if h < state.watermark)}
     start, end = filters.utc_bounds()
     lo, hi = ceil_hour(start), min(floor_hour(end), state.watermark)
     if hi <= lo:

@@ -33,10 +33,14 @@ ROWS = [
 ]
 
 
-def rows() -> list[dict]:
-    """The conversation_metrics rows (every flag false unless set)."""
+# Written after a refresh whose watermark leaves F to the tail: F resolved at 15:10 (600 s), alone.
+F_RESOLVED = [("F", "u3", datetime(2026, 2, 12, 15, 10), "web", "billing", {"resolved": True})]
+
+
+def rows(given=ROWS) -> list[dict]:
+    """The conversation_metrics rows of ``given`` (default ``ROWS``; every flag false unless set)."""
     out = []
-    for session, user, at, platform, intent, flags in ROWS:
+    for session, user, at, platform, intent, flags in given:
         out.append({"timestamp": at, "user_id": user, "session_id": session,
                     "platform": platform, "intent": intent, "ai_model": "gpt-4o", "response_time_ms": 800,
                     "cost_usd": 0.01, "resolved": flags.get("resolved", False),
@@ -53,3 +57,5 @@ FEBRUARY_COMPLAINTS = {"dialogs": 2, "escalation_rate": 50.0, "median_resolution
                        "repeat_contact_rate": 50.0, "automated_resolution_rate": 50.0}
 # February in Berlin: A starts there on 1 February (00:50), with its conversion.
 FEBRUARY_BERLIN = {"dialogs": 6, "conversion_rate": 100.0 / 6}
+# February once F is resolved: B 180 s, C 120 s, E 1,800 s, F 600 s; automated C, E and F.
+FEBRUARY_F_RESOLVED = {**FEBRUARY, "median_resolution_time": 390.0, "automated_resolution_rate": 60.0}

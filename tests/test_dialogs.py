@@ -55,6 +55,17 @@ def test_february_counts_the_dialogs_that_start_in_it(dialogs_engine):
     _assert_values(_compute(engine, path, FEBRUARY), dialog_data.FEBRUARY)
 
 
+def test_a_row_after_the_watermark_is_the_tails_though_its_hour_is_noted(dialogs_engine):
+    """A row written into the hour that closed minutes ago, before the refresh takes it: its hour
+    is noted as changed, but it lies after the watermark, so the kept facts still answer, with it."""
+    engine, path = dialogs_engine
+    insert(engine, "conversation_metrics", dialog_data.rows(dialog_data.F_RESOLVED))
+    if path == "kept with a tail":
+        plan = plans.plan(engine, discover(engine), FEBRUARY)
+        assert plan.dirty == () and dialogs.kept(plan)
+    _assert_values(_compute(engine, path, FEBRUARY), dialog_data.FEBRUARY_F_RESOLVED)
+
+
 def test_a_filter_keeps_whole_dialogs_with_a_message_of_its_value(dialogs_engine):
     engine, path = dialogs_engine
     found = _compute(engine, path, Filters.for_dates(date(2026, 2, 1), date(2026, 2, 28), intents=("complaint",)))
