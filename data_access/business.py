@@ -13,7 +13,7 @@ from decimal import Decimal
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access import catalogue, dialogs, plans, rollups, service_rollups, sources, sql
+from data_access import catalogue, dialogs, logs, plans, rollups, service_rollups, sources, sql
 from data_access.filters import Filters, bind_timestamp
 from data_access.catalogue import CM, RESOLUTION_EDGES_S, repeat_flag
 from data_access.schema import Schema
@@ -387,13 +387,14 @@ def unhappy_dialogs(engine: sa.Engine, schema: Schema, filters: Filters, intent:
     columns = ["dialog", "started", "platforms", "messages", "escalated", "resolved", "total"]
     if not schema.has(CM, "satisfaction_score"):
         return pd.DataFrame(columns=columns)
-    chosen = replace(filters, intents=(intent,))
-    source = dialogs.newest(plans.plan(engine, schema, chosen), schema, engine.dialect.name,
-                            export.dialog_columns(engine.dialect.name), limit, lists=True, rated_at_most=UNHAPPY_RATING)
-    frame = sql.read_frame(engine, f"""
-        SELECT dialog, started, platforms, messages, escalated,
-               CASE WHEN resolved_at IS NULL THEN 0 ELSE 1 END AS resolved, total
-        FROM ({source.text}) d ORDER BY started DESC, dialog""", source.params)
+    chosen = plans.plan(engine, schema, replace(filters, intents=(intent,)))
+    source = dialogs.newest(chosen, schema, engine.dialect.name, export.dialog_columns(engine.dialect.name), limit,
+                            lists=True, rated_at_most=UNHAPPY_RATING)
+    with logs.read_path(chosen.path):
+        frame = sql.read_frame(engine, f"""
+            SELECT dialog, started, platforms, messages, escalated,
+                   CASE WHEN resolved_at IS NULL THEN 0 ELSE 1 END AS resolved, total
+            FROM ({source.text}) d ORDER BY started DESC, dialog""", source.params)
     frame = sql.numeric(frame, ["messages", "escalated", "resolved", "total"])
     # Without an escalated column the fact is NULL: unknown, not escalated.
     frame[["escalated", "resolved"]] = frame[["escalated", "resolved"]].astype("boolean")

@@ -692,6 +692,14 @@ def test_raw_path_where_rollups_cannot_answer(rolled_engine):
         assert plans.plan(rolled_engine, schema, kolkata).path == "raw (reference)"
 
 
+def test_the_unhappy_dialogs_name_the_kept_facts_they_read(rolled_engine):
+    """As the debug panel shows them: not taken for the raw rows' reference."""
+    with logs.recording() as records:
+        business.unhappy_dialogs(rolled_engine, discover(rolled_engine),
+                                 Filters.for_dates(date(2026, 3, 10), date(2026, 3, 12)), "refund")
+    assert [r["path"] for r in records] == ["rollups + raw"]
+
+
 def test_the_p95_rule_reads_the_kept_p95_unless_a_dimension_is_filtered(rolled_engine):
 
     schema = discover(rolled_engine)
