@@ -12,6 +12,8 @@ Fills the database (PostgreSQL: created if missing) with about ``--rows`` conver
 - the floor: one single-pass aggregate over the default range (the last 30 days) with the pages'
   own WHERE: count, distinct sessions, mean, p95 and sums of conversation rows, the least a page
   reading these rows could cost (best of three, warm in the server's cache);
+- the rows after the watermark that every page meets in use (``LIVE_MINUTES`` of traffic: those of
+  the same minutes a week before, copied as new dialogs of the same users and taken out at the end);
 - per page, read from the raw rows (``EASYFLOW_ROLLUPS=off``: the baseline) and from the rollups,
   the cold render: a fresh Python process running the page once with AppTest (the Overview, the
   first page a process runs, after the first import of the libraries, timed apart; the other
