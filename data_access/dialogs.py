@@ -129,9 +129,11 @@ def _raw_rows(plan: Plan, schema: Schema, dialect: str, columns: dict[str, str],
 
 def _tail(plan: Plan, schema: Schema, dialect: str, params: dict, then: str = "") -> str:
     """The WITH clauses of the tail: ``tail_rows`` (the raw rows after the watermark as dialog
-    parts), ``fresh`` (the facts, made again, of their dialogs and of the other dialogs their users
-    started in the week before the watermark, whose neighbours may be new) and ``fresh_touches``
-    (the values those dialogs touch); ``then``, more clauses that read them."""
+    parts), ``fresh`` (the facts, made again, of their dialogs, and of the other dialogs their users
+    started in the week before the watermark whose neighbours they move) and ``fresh_touches``
+    (the values those dialogs touch); ``then``, more clauses that read them. The users' dialogs of
+    that week are placed among the tail's by their keys and starts alone, read from the facts'
+    user index; only those whose neighbours move are read whole."""
     params.update({"dl_wm": bind_timestamp(plan.watermark, dialect),
                    "dl_week": bind_timestamp(plan.watermark - WEEK, dialect)})
     parts = rollups.dialog_part_columns(schema, dialect)
@@ -149,22 +151,27 @@ def _tail(plan: Plan, schema: Schema, dialect: str, params: dict, then: str = ""
     grouped = ", ".join([*(f"{cast(f'{how}({c})', c)} AS {c}" for c, how in combine.items()),
                          *(f"{how}({c}) AS {c}" for c, (how, _) in values.items())])
     base = [c for c in FACT_COLUMNS if c not in ("previous_started", "next_started")]
-    listed = ", ".join(base)
     touched = " UNION ".join(f"SELECT dialog, '{c}' AS dimension, {sql.index_key(c, dialect)} AS value FROM tail_rows"
                              for c in rollups.DIALOG_DIMENSIONS)
+    moved = " OR ".join(f"NOT ({sql.not_distinct_from(f'p.{c}', f'p.kept_{k}', dialect)})"
+                        for c, k in (("previous_started", "previous"), ("next_started", "next")))
+    fresh_of = lambda table: (f"SELECT {', '.join(f'f.{c}' for c in base)}, p.previous_started, "  # noqa: E731
+                              f"p.next_started FROM placed p JOIN {table} f ON f.dialog = p.dialog")
     return (f"WITH tail_rows AS (SELECT {raw} FROM {CM} WHERE {sql.TS} >= :dl_wm), "
             f"tail_facts AS (SELECT dialog, {grouped} FROM (SELECT {', '.join(part_names)} FROM tail_rows "
             f"UNION ALL SELECT {', '.join(part_names)} FROM {FACTS} WHERE dialog IN (SELECT dialog FROM tail_rows)) p "
             f"GROUP BY dialog), "
-            f"moved AS (SELECT {listed}, previous_started AS kept_previous, next_started AS kept_next FROM {FACTS} "
-            f"WHERE user_id IN (SELECT user_id FROM tail_facts) AND started >= :dl_week "
-            f"AND dialog NOT IN (SELECT dialog FROM tail_facts) "
-            f"UNION ALL SELECT {', '.join(f't.{c}' for c in base)}, k.previous_started, k.next_started "
+            f"neighbours AS (SELECT dialog, user_id, started, previous_started AS kept_previous, "
+            f"next_started AS kept_next, 0 AS in_tail FROM {FACTS} WHERE user_id IN (SELECT user_id FROM tail_facts) "
+            f"AND started >= :dl_week AND dialog NOT IN (SELECT dialog FROM tail_facts) "
+            f"UNION ALL SELECT t.dialog, t.user_id, t.started, k.previous_started, k.next_started, 1 "
             f"FROM tail_facts t LEFT JOIN {FACTS} k ON k.dialog = t.dialog), "
-            f"fresh AS (SELECT {listed}, CASE WHEN user_id IS NOT NULL THEN COALESCE(previous_started, "
-            f"kept_previous) END AS previous_started, CASE WHEN user_id IS NOT NULL THEN "
+            f"placed AS (SELECT dialog, in_tail, kept_previous, kept_next, CASE WHEN user_id IS NOT NULL THEN "
+            f"COALESCE(previous_started, kept_previous) END AS previous_started, CASE WHEN user_id IS NOT NULL THEN "
             f"COALESCE(next_started, kept_next) END AS next_started "
-            f"FROM ({catalogue.with_neighbours('SELECT * FROM moved', dialect)}) n), "
+            f"FROM ({catalogue.with_neighbours('SELECT * FROM neighbours', dialect)}) n), "
+            f"fresh AS ({fresh_of('tail_facts')} WHERE p.in_tail = 1 UNION ALL {fresh_of(FACTS)} WHERE p.in_tail = 0 "
+            f"AND ({moved})), "
             f"fresh_touches AS (SELECT dialog, dimension, value FROM {TOUCHES} "
             f"WHERE dialog IN (SELECT dialog FROM fresh) UNION {touched}){', ' + then if then else ''} ")
 
