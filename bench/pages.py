@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from bench.fill import fill  # noqa: E402
+from bench.fill import Dialect, fill  # noqa: E402
 from data_access import rollups, sql  # noqa: E402
 from data_access.demo import terminal_progress  # noqa: E402
 from data_access.engine import make_engine  # noqa: E402
@@ -182,8 +182,8 @@ def timed(fn, repeat: int = 3) -> float:
     return best
 
 
-# The rows after the watermark a page meets: between the grace period and an hour and the grace
-# period (5 to 65 minutes of traffic), read from the raw rows by every statement; 35 on average.
+# The rows after the watermark a page meets, read from the raw rows by every statement: from the
+# grace period to an hour past it (5 to 65 minutes of traffic), 35 on average.
 LIVE_MINUTES = 35
 LIVE = "-live"  # the copied rows' session suffix: new dialogs of the same users, taken out again
 
@@ -195,14 +195,12 @@ def add_live_tail(engine: sa.Engine) -> int:
     week = timedelta(days=7)
     columns = ('user_id, platform, intent, expected_intent, confidence, response_time_ms, tokens_used, cost_usd, '
                'ai_model, satisfaction_score, helpful, resolved, escalated, converted')
-    if engine.dialect.name == "postgresql":
-        new_id, shifted = "gen_random_uuid()", "\"timestamp\" + INTERVAL '7 days'"
-    else:
-        new_id, shifted = "lower(hex(randomblob(16)))", "strftime('%Y-%m-%d %H:%M:%f', julianday(\"timestamp\") + 7) || '000'"
+    shifted = ("\"timestamp\" + INTERVAL '7 days'" if engine.dialect.name == "postgresql"
+               else "strftime('%Y-%m-%d %H:%M:%f', julianday(\"timestamp\") + 7) || '000'")
     with engine.begin() as conn:
         return conn.execute(sa.text(
             f'INSERT INTO conversation_metrics (id, "timestamp", session_id, {columns}) '
-            f"SELECT {new_id}, {shifted}, session_id || '{LIVE}', {columns} FROM conversation_metrics "
+            f"SELECT {Dialect(engine.dialect.name).uuid()}, {shifted}, session_id || '{LIVE}', {columns} FROM conversation_metrics "
             f'WHERE "timestamp" >= :lo AND "timestamp" < :hi'),
             {"lo": str(watermark - week), "hi": str(watermark - week + timedelta(minutes=LIVE_MINUTES))}).rowcount
 

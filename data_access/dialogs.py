@@ -153,7 +153,7 @@ def _tail(plan: Plan, schema: Schema, dialect: str, params: dict, then: str = ""
     base = [c for c in FACT_COLUMNS if c not in ("previous_started", "next_started")]
     touched = " UNION ".join(f"SELECT dialog, '{c}' AS dimension, {sql.index_key(c, dialect)} AS value FROM tail_rows"
                              for c in rollups.DIALOG_DIMENSIONS)
-    moved = " OR ".join(f"NOT ({sql.not_distinct_from(f'p.{c}', f'p.kept_{k}', dialect)})"
+    moved = " OR ".join(f"({sql.distinct_from(f'p.{c}', f'p.kept_{k}', dialect)})"
                         for c, k in (("previous_started", "previous"), ("next_started", "next")))
     fresh_of = lambda table: (f"SELECT {', '.join(f'f.{c}' for c in base)}, p.previous_started, "  # noqa: E731
                               f"p.next_started FROM placed p JOIN {table} f ON f.dialog = p.dialog")

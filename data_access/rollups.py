@@ -587,13 +587,13 @@ def _restate_neighbours(conn: sa.Connection, schema: Schema) -> None:
     _empty(conn, "rollup_neighbours")
     columns = "dialog, user_id, started, previous_started AS was_previous, next_started AS was_next"
     dialogs = f"SELECT {columns} FROM {FACTS} WHERE user_id IN (SELECT user_id FROM rollup_touched_users)"
-    changed = lambda a, b: f"({a} <> {b} OR ({a} IS NULL) <> ({b} IS NULL))"  # noqa: E731
     counted = (f"CASE WHEN {repeat_flag(dialect)} <> {repeat_flag(dialect, 'was_previous')} OR "
                f"{came_back(dialect)} <> {came_back(dialect, 'was_next')} THEN 1 ELSE 0 END")
     conn.exec_driver_sql(
         f"INSERT INTO rollup_neighbours SELECT dialog, started, previous_started, next_started, {repeat_flag(dialect)}, "
         f"{counted} FROM ({with_neighbours(dialogs, dialect)}) n "
-        f"WHERE {changed('was_previous', 'previous_started')} OR {changed('was_next', 'next_started')}")
+        f"WHERE ({sql.distinct_from('was_previous', 'previous_started', dialect)}) "
+        f"OR ({sql.distinct_from('was_next', 'next_started', dialect)})")
     _count_anew(conn, dialect)
     conn.exec_driver_sql(f"UPDATE {FACTS} SET previous_started = p.previous_started, next_started = p.next_started, "
                          f"repeat = p.repeat FROM rollup_neighbours p WHERE {FACTS}.dialog = p.dialog")
